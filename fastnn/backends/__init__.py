@@ -1,0 +1,77 @@
+"""Backend registry: name -> module, imported lazily.
+
+Every backend is one module in this package implementing the contract in
+:mod:`fastnn.backends._base`. ``import fastnn`` imports none of them; a backend
+whose import fails (Numba missing, ``fastnn_ext`` not built) is reported by
+:func:`available` with the reason, and asking for it raises ``ValueError``.
+
+Adding a backend is one file plus one line in ``_MODULES``: the test suite
+parametrizes over :func:`names` and picks it up without edits.
+"""
+
+import importlib
+
+__all__ = ["names", "available", "get", "ORACLE"]
+
+#: The lecture's ladder, slowest first. name -> module path.
+_MODULES = {
+    "loops": "fastnn.backends.loops",
+    "per_example": "fastnn.backends.per_example",
+    "numpy": "fastnn.backends.numpy",
+    "numba": "fastnn.backends.numba",
+    "cython": "fastnn.backends.cython",
+}
+
+#: The backend every other one is checked against.
+ORACLE = "loops"
+
+_loaded = {}
+_errors = {}
+
+
+def names():
+    """All backend names fastnn knows, available or not, slowest first."""
+    return list(_MODULES)
+
+
+def _load(name):
+    if name in _loaded:
+        return _loaded[name]
+    if name in _errors:
+        return None
+    try:
+        module = importlib.import_module(_MODULES[name])
+    except ImportError as exc:  # a missing optional dependency or unbuilt extension
+        _errors[name] = f"{type(exc).__name__}: {exc}"
+        return None
+    _loaded[name] = module
+    return module
+
+
+def available():
+    """``{name: True | "reason it is unavailable"}`` for every known backend."""
+    return {name: True if _load(name) is not None else _errors[name] for name in _MODULES}
+
+
+def get(name):
+    """The backend module called ``name``.
+
+    Raises
+    ------
+    TypeError
+        If ``name`` is not a string.
+    ValueError
+        If ``name`` is unknown or its backend cannot be imported here; the
+        message lists the choices and, for an unavailable one, why.
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"backend must be a str, one of {names()}; got {type(name).__name__}")
+    if name not in _MODULES:
+        raise ValueError(f"unknown backend {name!r}; expected one of {names()}")
+    module = _load(name)
+    if module is None:
+        usable = [n for n, ok in available().items() if ok is True]
+        raise ValueError(
+            f"backend {name!r} is unavailable ({_errors[name]}); available backends: {usable}"
+        )
+    return module

@@ -1,0 +1,59 @@
+"""The contract every backend implements, and the Python training loop the
+pure-Python backends share.
+
+A backend is a module exposing three functions. ``fastnn.Network`` has already
+validated and coerced everything it passes: ``X``, ``Y``, every ``W`` and ``b``
+are C-contiguous arrays of one float dtype (float32 or float64) with matching
+shapes, ``Y`` is 2-D ``(n_L, m)``, ``acts`` names valid activations, ``loss`` a
+valid loss compatible with the output activation. A backend never validates.
+
+``forward(Ws, bs, acts, X, threads) -> (AL, caches)``
+    ``Ws[l-1]``/``bs[l-1]`` are layer l's ``(n_l, n_{l-1})`` weights and
+    ``(n_l, 1)`` biases; ``acts[l-1]`` its activation name. ``caches`` is the
+    course's list, one entry per layer: ``((A_prev, W, b), Z)``.
+
+``backward(AL, Y, caches, acts, loss, threads) -> (dWs, dbs)``
+    Gradients of the cost J = (1/m) sum L with respect to each W and b, with
+    the shapes of W and b.
+
+``train(Ws, bs, acts, loss, X, Y, learning_rate, num_iterations, cost_every,
+        threads, on_cost) -> costs``
+    Batch gradient descent exactly as the lecture: each iteration runs
+    forward, (cost), backward, update ``W -= learning_rate * dW`` (likewise b).
+    Updates ``Ws``/``bs`` **in place**. The cost of iteration i is computed
+    before that iteration's update, for i in 0, cost_every, 2*cost_every, ...
+    (< num_iterations), and returned as a list of ``(i, cost)``. ``on_cost(i,
+    cost)`` is called as each is recorded (progress bars); training stops early
+    -- returning the costs so far -- if ``on_cost`` returns False, which the
+    Network does when a cost is not finite.
+
+``threads`` is ``None`` (auto: the backend picks, e.g. 1 for small work and all
+cores for large) or an int >= 1; pure-Python backends ignore it.
+
+Optional module attributes: ``DESCRIPTION`` (one line for ``fastnn backends``),
+``info()`` -> dict (versions, compile flags, threads) for reports.
+"""
+
+from .. import losses
+
+__all__ = ["gradient_descent"]
+
+
+def gradient_descent(
+    forward, backward, Ws, bs, acts, loss, X, Y, learning_rate, num_iterations, cost_every,
+    threads, on_cost,
+):
+    """The lecture's training loop, in Python, over a backend's forward/backward."""
+    costs = []
+    for i in range(num_iterations):
+        AL, caches = forward(Ws, bs, acts, X, threads)
+        if i % cost_every == 0:
+            J = losses.cost(loss, AL, caches[-1][1], Y)
+            costs.append((i, J))
+            if on_cost is not None and on_cost(i, J) is False:
+                break
+        dWs, dbs = backward(AL, Y, caches, acts, loss, threads)
+        for W, b, dW, db in zip(Ws, bs, dWs, dbs):
+            W -= learning_rate * dW
+            b -= learning_rate * db
+    return costs

@@ -1,0 +1,124 @@
+"""The lecture's explicit for-loops: the readable oracle, slow on purpose.
+
+Every multiply-add is one Python statement, over examples ``i``, units ``j``
+and features ``k`` -- the "for i = 1 to m: z(i) = w^T x(i) + b ...
+dw1 += x1(i) dz(i)" slides, generalized to L layers. Arrays are read into
+nested Python lists first so each element access is a plain list index.
+
+Scalar activations are written out here rather than borrowed from NumPy, so
+this backend checks the others from first principles.
+"""
+
+import math
+
+import numpy as np
+
+from .. import activations as _act
+from ._base import gradient_descent
+
+DESCRIPTION = "explicit Python for-loops over examples, units and features (the oracle)"
+
+
+def _sigmoid(z):
+    # Two branches so math.exp never overflows (it raises instead of returning inf).
+    if z >= 0:
+        return 1.0 / (1.0 + math.exp(-z))
+    e = math.exp(z)
+    return e / (1.0 + e)
+
+
+def _relu(z):
+    return z if z > 0 else 0.0
+
+
+def _leaky_relu(z):
+    return z if z >= 0 else _act.LEAKY_SLOPE * z
+
+
+# name -> (g(z), g'(z, a)); derivatives from a where the lecture uses it.
+SCALAR = {
+    "sigmoid": (_sigmoid, lambda z, a: a * (1.0 - a)),
+    "tanh": (math.tanh, lambda z, a: 1.0 - a * a),
+    "relu": (_relu, lambda z, a: 1.0 if z >= 0 else 0.0),
+    "leaky_relu": (_leaky_relu, lambda z, a: 1.0 if z >= 0 else _act.LEAKY_SLOPE),
+    "identity": (lambda z: z, lambda z, a: 1.0),
+}
+
+
+def forward(Ws, bs, acts, X, threads=1):
+    m = X.shape[1]
+    caches = []
+    A_prev = X
+    for W, b, name in zip(Ws, bs, acts):
+        g = SCALAR[name][0]
+        n, n_prev = W.shape
+        w, bias, a_prev = W.tolist(), b.tolist(), A_prev.tolist()
+        z_out = [[0.0] * m for _ in range(n)]
+        a_out = [[0.0] * m for _ in range(n)]
+        for i in range(m):
+            for j in range(n):
+                z = bias[j][0]
+                for k in range(n_prev):
+                    z += w[j][k] * a_prev[k][i]
+                z_out[j][i] = z
+                a_out[j][i] = g(z)
+        Z = np.array(z_out, dtype=X.dtype)
+        caches.append(((A_prev, W, b), Z))
+        A_prev = np.array(a_out, dtype=X.dtype)
+    return A_prev, caches
+
+
+def backward(AL, Y, caches, acts, loss, threads=1):
+    L = len(caches)
+    m = Y.shape[1]
+    dtype = AL.dtype
+    dWs, dbs = [None] * L, [None] * L
+
+    # Output layer: dz(i) = a(i) - y(i) for the canonical pairs, times g'(z)
+    # when mse sits on a non-identity output.
+    a, y, z = AL.tolist(), Y.tolist(), caches[-1][1].tolist()
+    g_prime = SCALAR[acts[-1]][1]
+    dz = [[0.0] * m for _ in range(len(a))]
+    for j in range(len(a)):
+        for i in range(m):
+            dz[j][i] = a[j][i] - y[j][i]
+            if loss == "mse":
+                dz[j][i] *= g_prime(z[j][i], a[j][i])
+
+    for l in range(L - 1, -1, -1):
+        (A_prev, W, _), _ = caches[l]
+        n, n_prev = W.shape
+        w, a_prev = W.tolist(), A_prev.tolist()
+        dw = [[0.0] * n_prev for _ in range(n)]
+        db = [[0.0] for _ in range(n)]
+        for i in range(m):
+            for j in range(n):
+                for k in range(n_prev):
+                    dw[j][k] += a_prev[k][i] * dz[j][i]
+                db[j][0] += dz[j][i]
+        for j in range(n):
+            for k in range(n_prev):
+                dw[j][k] /= m
+            db[j][0] /= m
+        dWs[l] = np.array(dw, dtype=dtype)
+        dbs[l] = np.array(db, dtype=dtype)
+
+        if l > 0:
+            # dz_prev(i) = (W^T dz(i)) * g'(z_prev(i))
+            g_prime = SCALAR[acts[l - 1]][1]
+            z_prev = caches[l - 1][1].tolist()
+            dz_prev = [[0.0] * m for _ in range(n_prev)]
+            for i in range(m):
+                for k in range(n_prev):
+                    da = 0.0
+                    for j in range(n):
+                        da += w[j][k] * dz[j][i]
+                    dz_prev[k][i] = da * g_prime(z_prev[k][i], a_prev[k][i])
+            dz = dz_prev
+    return dWs, dbs
+
+
+def train(Ws, bs, acts, loss, X, Y, learning_rate, num_iterations, cost_every, threads=1,
+          on_cost=None):
+    return gradient_descent(forward, backward, Ws, bs, acts, loss, X, Y, learning_rate,
+                            num_iterations, cost_every, threads, on_cost)
