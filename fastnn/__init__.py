@@ -1,0 +1,14 @@
+"""fastnn: the networks of "Neural Networks and Deep Learning", four ways.
+
+The same math -- forward, cost, backward, batch gradient descent -- as the
+lecture's explicit loops, vectorized NumPy, Numba kernels and a Cython
+extension, behind one :class:`Network`. ``X`` has shape (n_x, m), one column
+per example; ``Y`` has shape (1, m); parameters are ``{"W1", "b1", ...}``.
+"""
+
+from . import backends, datasets
+from .gradcheck import gradient_check
+from .network import Network, load
+
+__all__ = ["Network", "load", "gradient_check", "backends", "datasets"]
+__version__ = "0.1.0"

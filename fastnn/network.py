@@ -1,0 +1,358 @@
+"""``Network``: the course's L-layer fully-connected network, on any backend.
+
+The class owns the parameters and all validation; the backend (see
+:mod:`fastnn.backends._base`) owns the arithmetic. A network never calls a
+kernel with anything it has not checked and coerced first.
+"""
+
+import numpy as np
+
+from . import _validation as _v
+from . import backends as _backends
+from . import losses as _losses
+
+__all__ = ["Network", "load"]
+
+INITS = ("random", "zeros", "xavier", "he")
+_FORMAT_VERSION = 1
+
+
+def _init_weights(init, shape, init_scale, rng):
+    n_l, n_prev = shape
+    if init == "zeros":
+        return np.zeros(shape)
+    Z = rng.standard_normal(shape)
+    if init == "random":
+        return Z * init_scale
+    if init == "xavier":
+        return Z / np.sqrt(n_prev)
+    return Z * np.sqrt(2.0 / n_prev)  # he
+
+
+class Network:
+    """An L-layer fully-connected network trained by batch gradient descent.
+
+    Parameters
+    ----------
+    layer_dims : sequence of int
+        ``[n_x, n1, ..., n_L]``: input size, then the units of each layer.
+    activations : sequence of str, optional
+        One activation per layer (``len(layer_dims) - 1``), from ``sigmoid``,
+        ``tanh``, ``relu``, ``leaky_relu`` (slope 0.01), ``identity``.
+        Overrides ``hidden_activation``/``output_activation``.
+    hidden_activation, output_activation : str
+        Activation of layers 1..L-1 and of layer L when ``activations`` is None.
+    loss : {"cross_entropy", "mse"}, optional
+        ``None`` picks ``cross_entropy`` for a sigmoid output, else ``mse``.
+        ``cross_entropy`` requires a sigmoid output.
+    init : {"random", "zeros", "xavier", "he"}
+        Weights: ``randn * init_scale`` (the lecture's x 0.01), zeros (shows the
+        symmetry problem), ``randn / sqrt(n_{l-1})``, ``randn * sqrt(2 / n_{l-1})``.
+        Biases start at zero.
+    init_scale : float
+        Scale of the ``random`` init.
+    seed : int, numpy.random.Generator or None
+        Seeds a ``numpy.random.Generator``; global random state is never used.
+    backend : str
+        One of :func:`fastnn.backends.names`; see :func:`fastnn.backends.available`.
+    dtype : {"float64", "float32"}
+        Dtype of the parameters and of the arithmetic.
+    threads : int or None
+        Threads for backends that use them; ``None`` lets the backend choose.
+
+    Attributes
+    ----------
+    costs_ : list of (int, float)
+        After :meth:`fit`: ``(i, cost)`` at iterations 0, cost_every, ...; the
+        cost of iteration i before its update.
+    """
+
+    def __init__(self, layer_dims, activations=None, *, hidden_activation="relu",
+                 output_activation="sigmoid", loss=None, init="random", init_scale=0.01,
+                 seed=None, backend="numpy", dtype="float64", threads=None):
+        dims = _v.check_layer_dims(layer_dims)
+        L = len(dims) - 1
+        if activations is None:
+            _v.check_activation("hidden_activation", hidden_activation)
+            _v.check_activation("output_activation", output_activation)
+            activations = [hidden_activation] * (L - 1) + [output_activation]
+        acts = _v.check_activations(activations, L)
+        _v.check_choice("init", init, INITS)
+        init_scale = _v.check_positive_float("init_scale", init_scale)
+        if not (seed is None or isinstance(seed, (int, np.integer, np.random.Generator))) \
+                or isinstance(seed, bool):
+            raise TypeError(f"seed must be an int, a numpy.random.Generator or None; got {seed!r}")
+        rng = np.random.default_rng(seed)
+        self._setup(acts, loss, backend, dtype, threads)
+        self._Ws = [_init_weights(init, (dims[l], dims[l - 1]), init_scale, rng)
+                    .astype(self._dtype) for l in range(1, L + 1)]
+        self._bs = [np.zeros((dims[l], 1), dtype=self._dtype) for l in range(1, L + 1)]
+
+    def _setup(self, acts, loss, backend, dtype, threads):
+        """Validate and store everything but the parameters."""
+        self._acts = acts
+        self._loss = _v.check_loss(loss, acts[-1])
+        self._dtype = _v.check_dtype(dtype)
+        self._threads = _v.check_threads(threads)
+        self._backend_name = backend
+        self._backend = _backends.get(backend)
+        self.costs_ = []
+
+    @classmethod
+    def from_params(cls, params, activations, *, loss=None, backend="numpy", dtype="float64",
+                    threads=None):
+        """A network holding a copy of course-style ``params``.
+
+        Parameters
+        ----------
+        params : dict
+            ``{"W1": (n1, n0), "b1": (n1, 1), ..., "WL": (n_L, n_{L-1}), "bL": (n_L, 1)}``.
+        activations : sequence of str
+            One activation per layer.
+        """
+        net = cls.__new__(cls)
+        dtype_ = _v.check_dtype(dtype)
+        _, Ws, bs = _v.check_params(params, dtype_)
+        acts = _v.check_activations(activations, len(Ws))
+        net._setup(acts, loss, backend, dtype, threads)
+        net._Ws, net._bs = Ws, bs
+        return net
+
+    # ---------------------------------------------------------------- properties
+    @property
+    def layer_dims(self):
+        return [self._Ws[0].shape[1]] + [W.shape[0] for W in self._Ws]
+
+    @property
+    def activations(self):
+        return list(self._acts)
+
+    @property
+    def loss(self):
+        return self._loss
+
+    @property
+    def backend(self):
+        return self._backend_name
+
+    @property
+    def dtype(self):
+        return np.dtype(self._dtype).name
+
+    @property
+    def threads(self):
+        return self._threads
+
+    @property
+    def params(self):
+        """A copy of the parameters as ``{"W1", "b1", ..., "WL", "bL"}``."""
+        out = {}
+        for l, (W, b) in enumerate(zip(self._Ws, self._bs), start=1):
+            out[f"W{l}"], out[f"b{l}"] = W.copy(), b.copy()
+        return out
+
+    def __repr__(self):
+        return (f"Network(layer_dims={self.layer_dims}, activations={self.activations}, "
+                f"loss={self._loss!r}, backend={self._backend_name!r}, dtype={self.dtype!r})")
+
+    # ---------------------------------------------------------------- validation
+    def _X(self, X):
+        return _v.check_X(X, self._Ws[0].shape[1], self._dtype)
+
+    def _XY(self, X, Y):
+        X = self._X(X)
+        return X, _v.check_Y(Y, self._Ws[-1].shape[0], X.shape[1], self._loss, self._dtype)
+
+    # ---------------------------------------------------------------- the lecture's steps
+    def forward(self, X):
+        """Forward propagation.
+
+        Parameters
+        ----------
+        X : array_like of shape (n_x, m)
+
+        Returns
+        -------
+        AL : ndarray of shape (n_L, m)
+        caches : list of ((A_prev, W, b), Z), one per layer
+        """
+        return self._backend.forward(self._Ws, self._bs, self._acts, self._X(X), self._threads)
+
+    def backward(self, AL, Y, caches):
+        """Backward propagation from :meth:`forward`'s output.
+
+        Returns
+        -------
+        grads : dict
+            ``{"dW1": (n1, n0), "db1": (n1, 1), ...}``, gradients of the cost.
+        """
+        caches = self._check_caches(caches)
+        m = caches[0][0][0].shape[1]
+        n_L = self._Ws[-1].shape[0]
+        AL = _v.as_float_array("AL", AL, self._dtype)
+        if AL.shape != (n_L, m):
+            raise ValueError(f"AL must have shape ({n_L}, {m}) to match caches; got {AL.shape}")
+        _v.check_finite("AL", AL)
+        Y = _v.check_Y(Y, n_L, m, self._loss, self._dtype)
+        dWs, dbs = self._backend.backward(AL, Y, caches, self._acts, self._loss, self._threads)
+        grads = {}
+        for l, (dW, db) in enumerate(zip(dWs, dbs), start=1):
+            grads[f"dW{l}"], grads[f"db{l}"] = dW, db
+        return grads
+
+    def _check_caches(self, caches):
+        L = len(self._Ws)
+        if not isinstance(caches, (list, tuple)) or len(caches) != L:
+            raise ValueError(f"caches must be the list of {L} per-layer entries returned by "
+                             f"forward(); got {type(caches).__name__}")
+        checked, m = [], None
+        for l, entry in enumerate(caches, start=1):
+            try:
+                (A_prev, W, b), Z = entry
+            except (TypeError, ValueError):
+                raise ValueError(f"caches[{l - 1}] must be ((A_prev, W, b), Z) as returned by "
+                                 f"forward()") from None
+            W = _v.as_float_array(f"caches[{l - 1}] W", W, self._dtype)
+            b = _v.as_float_array(f"caches[{l - 1}] b", b, self._dtype)
+            A_prev = _v.as_float_array(f"caches[{l - 1}] A_prev", A_prev, self._dtype)
+            Z = _v.as_float_array(f"caches[{l - 1}] Z", Z, self._dtype)
+            n, n_prev = self._Ws[l - 1].shape
+            m = A_prev.shape[1] if m is None and A_prev.ndim == 2 else m
+            for name, arr, shape in (("A_prev", A_prev, (n_prev, m)), ("W", W, (n, n_prev)),
+                                     ("b", b, (n, 1)), ("Z", Z, (n, m))):
+                if arr.shape != shape or not m:
+                    raise ValueError(f"caches[{l - 1}] {name} must have shape {shape}; "
+                                     f"got {arr.shape}")
+                _v.check_finite(f"caches[{l - 1}] {name}", arr)
+            checked.append(((A_prev, W, b), Z))
+        return checked
+
+    def cost(self, X, Y):
+        """The cost J = (1/m) sum of the loss over the m examples of (X, Y)."""
+        X, Y = self._XY(X, Y)
+        AL, caches = self._backend.forward(self._Ws, self._bs, self._acts, X, self._threads)
+        return _losses.cost(self._loss, AL, caches[-1][1], Y)
+
+    def predict_proba(self, X):
+        """The output A_L, shape (n_L, m): P(y = 1 | x) for a sigmoid output."""
+        return self.forward(X)[0]
+
+    def predict(self, X):
+        """Class labels 0/1 (A_L > 0.5), shape (n_L, m); for ``mse``, the output A_L."""
+        AL = self.predict_proba(X)
+        if self._loss == "mse":
+            return AL
+        return (AL > 0.5).astype(np.int64)
+
+    def accuracy(self, X, Y):
+        """Fraction of examples whose predicted label equals Y (cross_entropy only)."""
+        if self._loss != "cross_entropy":
+            raise ValueError(f"accuracy needs the cross_entropy loss; this network uses "
+                             f"{self._loss!r}")
+        X, Y = self._XY(X, Y)
+        return float(np.mean(self.predict(X) == Y))
+
+    def fit(self, X, Y, *, learning_rate, num_iterations, cost_every=100, progress=False):
+        """Batch gradient descent, as the lecture: forward, cost, backward, update.
+
+        Parameters
+        ----------
+        X : array_like of shape (n_x, m)
+        Y : array_like of shape (n_L, m), or (m,) when n_L == 1
+            Labels in {0, 1} for ``cross_entropy``.
+        learning_rate : float > 0
+        num_iterations : int >= 1
+        cost_every : int >= 1
+            Record the cost every this many iterations, in ``costs_``.
+        progress : bool
+            Show a progress bar with the latest cost.
+
+        Returns
+        -------
+        self
+
+        Raises
+        ------
+        FloatingPointError
+            If the cost or the parameters stop being finite (learning rate too
+            large); the parameters are then left as they were before ``fit``.
+        """
+        X, Y = self._XY(X, Y)
+        learning_rate = _v.check_positive_float("learning_rate", learning_rate)
+        num_iterations = _v.check_positive_int("num_iterations", num_iterations)
+        cost_every = _v.check_positive_int("cost_every", cost_every)
+        # Train on copies: on any failure the network keeps its parameters.
+        Ws = [W.copy() for W in self._Ws]
+        bs = [b.copy() for b in self._bs]
+        bar = _ProgressBar(num_iterations) if progress else None
+
+        def on_cost(i, cost):
+            if bar is not None:
+                bar.update(i, cost)
+            return bool(np.isfinite(cost))
+
+        try:
+            with np.errstate(over="ignore", invalid="ignore"):
+                costs = self._backend.train(Ws, bs, self._acts, self._loss, X, Y, learning_rate,
+                                            num_iterations, cost_every, self._threads, on_cost)
+        finally:
+            if bar is not None:
+                bar.close()
+        diverged = [(i, c) for i, c in costs if not np.isfinite(c)]
+        if diverged or not all(np.all(np.isfinite(P)) for P in Ws + bs):
+            where = f"at iteration {diverged[0][0]}" if diverged else "by the last iteration"
+            raise FloatingPointError(
+                f"training diverged {where} (cost or parameters not finite) with "
+                f"learning_rate={learning_rate}; try a smaller learning_rate. The network's "
+                f"parameters were left unchanged.")
+        self._Ws, self._bs = Ws, bs
+        self.costs_ = [(int(i), float(c)) for i, c in costs]
+        return self
+
+    # ---------------------------------------------------------------- conversion, I/O
+    def to(self, backend, *, threads=None):
+        """A new network with the same parameters on another backend."""
+        return Network.from_params(self.params, self._acts, loss=self._loss, backend=backend,
+                                   dtype=self.dtype, threads=threads if threads else self._threads)
+
+    def save(self, path):
+        """Save parameters, activations, loss and dtype to an ``.npz`` file."""
+        np.savez(path, format_version=_FORMAT_VERSION, activations=np.array(self._acts),
+                 loss=np.array(self._loss), dtype=np.array(self.dtype), **self.params)
+
+
+def load(path, *, backend="numpy", threads=None):
+    """Load a network written by :meth:`Network.save`, validating its content."""
+    with np.load(path, allow_pickle=False) as data:
+        files = set(data.files)
+        required = {"format_version", "activations", "loss", "dtype"}
+        if not required <= files:
+            raise ValueError(f"{path!s} is not a fastnn network file: missing "
+                             f"{sorted(required - files)}")
+        version = int(data["format_version"])
+        if version != _FORMAT_VERSION:
+            raise ValueError(f"{path!s} has format_version {version}; this fastnn reads "
+                             f"{_FORMAT_VERSION}")
+        params = {key: data[key] for key in files - required}
+        activations = [str(a) for a in data["activations"]]
+        loss, dtype = str(data["loss"]), str(data["dtype"])
+    return Network.from_params(params, activations, loss=loss, backend=backend, dtype=dtype,
+                               threads=threads)
+
+
+class _ProgressBar:
+    """A rich progress bar that shows the latest recorded cost."""
+
+    def __init__(self, total):
+        from rich.progress import Progress
+
+        self._progress = Progress(*Progress.get_default_columns(), "cost {task.fields[cost]}")
+        self._task = self._progress.add_task("training", total=total, cost="-")
+        self._progress.start()
+
+    def update(self, i, cost):
+        self._progress.update(self._task, completed=i, cost=f"{cost:.6f}")
+
+    def close(self):
+        self._progress.update(self._task, completed=self._progress.tasks[0].total)
+        self._progress.stop()
