@@ -1,0 +1,69 @@
+"""Shared fixtures: backends parametrized from the registry.
+
+A backend that is unavailable here is skipped with its reason -- unless it is
+listed in ``FASTNN_REQUIRE_BACKENDS`` (comma-separated; CI lists the compiled
+ones), in which case its absence fails the run instead of hiding it.
+"""
+
+import os
+
+import numpy as np
+import pytest
+
+import fastnn
+from fastnn import backends
+
+ALL_BACKENDS = backends.names()
+REQUIRED = {b for b in os.environ.get("FASTNN_REQUIRE_BACKENDS", "").split(",") if b}
+
+
+def _usable(name):
+    status = backends.available()[name]
+    if status is True:
+        return
+    if name in REQUIRED:
+        pytest.fail(f"backend {name!r} is required (FASTNN_REQUIRE_BACKENDS) but unavailable: "
+                    f"{status}")
+    pytest.skip(f"backend {name!r} unavailable: {status}")
+
+
+@pytest.fixture(params=ALL_BACKENDS)
+def backend(request):
+    """Every backend fastnn knows."""
+    _usable(request.param)
+    return request.param
+
+
+@pytest.fixture(params=[b for b in ALL_BACKENDS if b != backends.ORACLE])
+def fast_backend(request):
+    """Every backend but the loops oracle (for work too slow for it)."""
+    _usable(request.param)
+    return request.param
+
+
+@pytest.fixture(params=[b for b in ALL_BACKENDS if b not in ("loops", "per_example")])
+def vector_backend(request):
+    """The backends vectorized across examples (for thousands of iterations)."""
+    _usable(request.param)
+    return request.param
+
+
+def test_required_backends_are_known():
+    assert REQUIRED <= set(ALL_BACKENDS), f"FASTNN_REQUIRE_BACKENDS names unknown {REQUIRED}"
+
+
+def binary_data(n_x, m, seed=0):
+    """X ~ N(0, 1) of shape (n_x, m) and random 0/1 labels (1, m)."""
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((n_x, m)), (rng.random((1, m)) < 0.5).astype(np.float64)
+
+
+def regression_data(n_x, m, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n_x, m))
+    return X, np.sin(X.sum(axis=0, keepdims=True))
+
+
+@pytest.fixture
+def planar():
+    return fastnn.datasets.planar()

@@ -1,0 +1,139 @@
+"""Every backend computes the same numbers as the loops oracle and NumPy.
+
+Tolerances are relative to the largest magnitude of each parameter array
+(``_assert_close``), so a weight that happens to sit near zero does not demand
+more digits than the arithmetic can give.
+"""
+
+import numpy as np
+import pytest
+
+import fastnn
+from fastnn import activations, backends, losses
+
+from conftest import binary_data, regression_data
+
+ACTS = activations.names()
+
+
+def _assert_close(actual, desired, rtol, what):
+    scale = max(np.max(np.abs(desired)), np.finfo(np.float64).tiny)
+    err = np.max(np.abs(np.asarray(actual, np.float64) - desired)) / scale
+    assert err <= rtol, f"{what}: max relative difference {err:.3g} > {rtol:g}"
+
+
+def _train(backend, layer_dims, acts, X, Y, iterations, *, loss=None, lr=0.3, dtype="float64",
+           threads=None, init="xavier"):
+    net = fastnn.Network(layer_dims, acts, loss=loss, init=init, seed=7, backend=backend,
+                         dtype=dtype, threads=threads)
+    net.fit(X, Y, learning_rate=lr, num_iterations=iterations, cost_every=max(1, iterations // 4))
+    return net
+
+
+def _assert_same_training(net, ref, rtol):
+    assert [i for i, _ in net.costs_] == [i for i, _ in ref.costs_]
+    for (i, c), (_, c_ref) in zip(net.costs_, ref.costs_):
+        assert c == pytest.approx(c_ref, rel=rtol, abs=0), f"cost at iteration {i}"
+    for key, value in ref.params.items():
+        _assert_close(net.params[key], value, rtol, key)
+
+
+# Workloads of the core issue: 200 iterations, float64, 1e-12 relative.
+CORE = {
+    "planar-2-4-1-tanh": ([2, 4, 1], ["tanh", "sigmoid"], "planar", 1.2),
+    "deep-5-4-3-1-relu": ([5, 4, 3, 1], ["relu", "relu", "sigmoid"], "binary", 0.3),
+}
+
+
+def _data(kind, n_x, m=120):
+    if kind == "planar":
+        return fastnn.datasets.planar()
+    if kind == "regression":
+        return regression_data(n_x, m, seed=1)
+    return binary_data(n_x, m, seed=1)
+
+
+@pytest.fixture(scope="module")
+def oracle_runs():
+    """Each workload trained once by the oracle, shared by every backend's test."""
+    cache = {}
+
+    def run(key, build):
+        if key not in cache:
+            cache[key] = build(backends.ORACLE)
+        return cache[key]
+
+    return run
+
+
+@pytest.mark.parametrize("workload", list(CORE))
+def test_backends_agree_on_course_workloads(backend, workload, oracle_runs):
+    dims, acts, kind, lr = CORE[workload]
+    X, Y = _data(kind, dims[0])
+
+    def build(b):
+        return _train(b, dims, acts, X, Y, 200, lr=lr)
+
+    _assert_same_training(build(backend), oracle_runs(workload, build), rtol=1e-12)
+
+
+# Every activation as the hidden one, with both losses (cross-entropy needs a
+# sigmoid output; mse is tried on identity, sigmoid and tanh outputs).
+COMBOS = [(h, "sigmoid", "cross_entropy") for h in ACTS] + \
+         [(h, "identity", "mse") for h in ACTS] + \
+         [("tanh", out, "mse") for out in ("sigmoid", "tanh", "relu", "leaky_relu")]
+
+
+@pytest.mark.parametrize("hidden,output,loss", COMBOS, ids=["-".join(c) for c in COMBOS])
+def test_backends_agree_on_every_activation_and_loss(backend, hidden, output, loss, oracle_runs):
+    kind = "binary" if loss == "cross_entropy" else "regression"
+    X, Y = _data(kind, 3, m=60)
+    dims, acts = [3, 5, 4, 1], [hidden, hidden, output]
+
+    def build(b):
+        return _train(b, dims, acts, X, Y, 200, loss=loss, lr=0.05)
+
+    _assert_same_training(build(backend), oracle_runs((hidden, output, loss), build), rtol=1e-12)
+
+
+def test_single_example_and_single_unit(backend):
+    X, Y = binary_data(1, 1)
+    net = _train(backend, [1, 1, 1], ["tanh", "sigmoid"], X, Y, 5)
+    ref = _train("numpy", [1, 1, 1], ["tanh", "sigmoid"], X, Y, 5)
+    _assert_same_training(net, ref, rtol=1e-12)
+
+
+def test_forward_and_backward_agree_with_oracle(backend):
+    X, Y = binary_data(4, 30, seed=5)
+    ref = fastnn.Network([4, 6, 3, 1], ["leaky_relu", "tanh", "sigmoid"], init="xavier", seed=1,
+                         backend=backends.ORACLE)
+    net = ref.to(backend)
+    AL, caches = net.forward(X)
+    AL_ref, caches_ref = ref.forward(X)
+    _assert_close(AL, AL_ref, 1e-13, "AL")
+    for l, (((A, W, b), Z), ((A_r, _, _), Z_r)) in enumerate(zip(caches, caches_ref), start=1):
+        _assert_close(A, A_r, 1e-13, f"A{l - 1}")
+        _assert_close(Z, Z_r, 1e-13, f"Z{l}")
+    grads, grads_ref = net.backward(AL, Y, caches), ref.backward(AL_ref, Y, caches_ref)
+    assert set(grads) == set(grads_ref) == {f"d{p}{l}" for l in (1, 2, 3) for p in "Wb"}
+    for key in grads_ref:
+        assert grads[key].shape == grads_ref[key].shape
+        _assert_close(grads[key], grads_ref[key], 1e-12, key)
+
+
+def test_float32_tracks_float64(fast_backend):
+    X, Y = fastnn.datasets.planar()
+    net32 = _train(fast_backend, [2, 4, 1], ["tanh", "sigmoid"], X, Y, 300, lr=1.2,
+                   dtype="float32")
+    net64 = _train(fast_backend, [2, 4, 1], ["tanh", "sigmoid"], X, Y, 300, lr=1.2)
+    assert net32.dtype == "float32"
+    assert all(p.dtype == np.float32 for p in net32.params.values())
+    for (_, c32), (_, c64) in zip(net32.costs_, net64.costs_):
+        assert c32 == pytest.approx(c64, rel=1e-4)
+
+
+def test_losses_table_matches_activation_pairing():
+    # cross_entropy is the only loss tied to an output; every loss has a code.
+    assert losses.LOSSES["cross_entropy"] == "sigmoid"
+    assert set(losses.CODES) == set(losses.LOSSES)
+    assert set(activations.CODES) == set(activations.ACTIVATIONS)
