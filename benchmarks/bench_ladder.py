@@ -1,0 +1,61 @@
+"""The lecture's ladder: loops -> per_example -> numpy -> numba -> cython (+ peers).
+
+One group per workload (``ladder-<name>``), every backend and installed peer
+on the same arrays, float64, default threads; then the m-sweep (``sweep-m=<m>``)
+on the planar 2-4-1 net, showing where each rung wins.
+"""
+
+import pytest
+
+from conftest import (BACKENDS, MODE, PEERS, backend_trainer, ci, peer_trainer,
+                      time_training)
+from fastnn.report import workloads as wl
+
+#: Training iterations per timed call, the same for every implementation of a
+#: workload so pytest-benchmark's own table compares like with like.
+ITERATIONS = {"planar": 100, "deep": 2, "logreg": 4, "wide": 1}
+
+#: Rungs that would not finish in seconds here, beyond each workload's too_slow.
+QUICK_TOO_SLOW = {"logreg": ("loops",), "wide": ()}
+
+IMPLS = BACKENDS + [f"peer:{p}" for p in PEERS]
+
+
+def _skip_slow(benchmark, workload, impl):
+    if impl in workload.too_slow:
+        pytest.skip(f"{impl} takes minutes per iteration on {workload.name}")
+    if (MODE == "quick" or ci(benchmark)) and impl in QUICK_TOO_SLOW.get(workload.name, ()):
+        pytest.skip(f"{impl} on {workload.name} runs in the full benchmark only")
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("name", list(wl.WORKLOADS))
+def test_ladder(benchmark, name, impl):
+    workload = wl.WORKLOADS[name]
+    benchmark.group = f"ladder-{name}"
+    _skip_slow(benchmark, workload, impl)
+    if impl.startswith("peer:"):
+        make = lambda: peer_trainer(impl[5:], workload, workload.m, "float64")  # noqa: E731
+    else:
+        make = lambda: backend_trainer(impl, workload, workload.m, "float64", None)  # noqa: E731
+    time_training(benchmark, make, workload, iterations=ITERATIONS[name], impl=impl)
+
+
+SWEEP_M = [100, 1_000, 10_000, 100_000]
+#: The largest m each slow rung runs at (seconds, not minutes, per round).
+SWEEP_LIMIT = {"full": {"loops": 10_000, "per_example": 10_000},
+               "quick": {"loops": 1_000, "per_example": 1_000}}
+
+
+@pytest.mark.parametrize("impl", BACKENDS)
+@pytest.mark.parametrize("m", SWEEP_M)
+def test_sweep(benchmark, m, impl):
+    benchmark.group = f"sweep-m={m}"
+    mode = "quick" if ci(benchmark) else MODE
+    limit = SWEEP_LIMIT[mode].get(impl)
+    if limit is not None and m > limit:
+        pytest.skip(f"{impl} at m={m} runs minutes; its sweep stops at m={limit}")
+    if mode == "quick" and m > 10_000:
+        pytest.skip("m=100000 runs in the full benchmark only")
+    make = lambda: backend_trainer(impl, wl.SWEEP, m, "float64", None)  # noqa: E731
+    time_training(benchmark, make, wl.SWEEP, m=m, iterations=max(1, 20_000 // m), impl=impl)
