@@ -1,0 +1,480 @@
+"""The ``numba`` backend's compiled kernels.
+
+Design
+------
+* Activation math is written so LLVM vectorizes it. PyPI's Numba has no SVML,
+  so ``math.exp`` in a loop stays a scalar libm call per element. ``_exp`` is a
+  Cody-Waite range reduction ``x = n ln2 + r, |r| <= ln2/2`` with a degree-12
+  Taylor polynomial (truncation < 2e-16) and ``2**n`` built from its bits:
+  only adds, multiplies, floor, compares and selects, all of which have packed
+  AVX-512 forms. tanh goes through an ``expm1`` built the same way (so tanh of a
+  tiny z keeps full relative precision), sigmoid through ``_exp``.
+* Activations are passed as the integer codes of :data:`fastnn.activations.CODES`
+  at run time, not as compile-time constants: one compilation per dtype serves
+  every network. The switch on the code sits outside each inner loop.
+* Bias + activation are one pass over Z; dZ of a hidden layer is produced in the
+  same pass as ``W^T dZ`` (the derivative multiplies the row while it is hot);
+  dW and db come out of one pass over each row of dZ.
+* ``train_chunk`` runs the whole loop of gradient descent. The first layer's
+  backward, update and the *next* iteration's forward share one pass over X
+  (row blocks of X stay in L1 while dW, the update and Z += W X use them), so a
+  layer with a huge input and few units -- logistic regression, the deep
+  net's 12288 -> 20 -- reads X once per iteration. With several threads each
+  thread owns a fixed range of X's rows and the per-thread partial sums of Z are
+  added in thread order: bitwise reproducible for a given thread count.
+* Layers big enough to be GEMM-bound go through ``np.dot`` (SciPy's BLAS).
+"""
+
+import math
+
+import numpy as np
+from llvmlite import ir
+from numba import njit, prange, types
+from numba.extending import intrinsic
+
+from ._numba_config import (
+    BLAS_MIN_MACS,
+    EXACT_OPTS,
+    FUSED_MAX_UNITS,
+    PARALLEL_OPTS,
+    SERIAL_OPTS,
+)
+
+SIGMOID, TANH, RELU, LEAKY_RELU, IDENTITY = 0, 1, 2, 3, 4
+CROSS_ENTROPY, MSE = 0, 1
+LEAKY_SLOPE = 0.01
+
+# ---------------------------------------------------------------- exp, tanh
+
+LOG2E = 1.4426950408889634
+LN2_HI = 6.93147180369123816490e-01  # ln 2 with its low bits zeroed: n * LN2_HI is exact
+LN2_LO = 1.90821492927058770002e-10
+EXP_OVERFLOW = 709.782712893384  # exp(x) > DBL_MAX above this
+EXP_UNDERFLOW = -745.1332191019412  # exp(x) rounds to 0 below this
+C2, C3, C4, C5, C6 = 1 / 2, 1 / 6, 1 / 24, 1 / 120, 1 / 720
+C7, C8, C9, C10 = 1 / 5040, 1 / 40320, 1 / 362880, 1 / 3628800
+C11, C12 = 1 / 39916800, 1 / 479001600
+
+
+@intrinsic
+def _bits_to_float64(typingctx, bits):
+    """Reinterpret an int64's bits as a float64 (a register move, vectorizable)."""
+    sig = types.float64(types.int64)
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.DoubleType())
+
+    return sig, codegen
+
+
+@njit(**EXACT_OPTS)
+def _pow2(k):
+    """2.0**k for integer k in [-1022, 1023], from the exponent bits."""
+    return _bits_to_float64((k + 1023) << 52)
+
+
+@njit(**EXACT_OPTS)
+def _expm1_poly(r):
+    """e^r - 1 for |r| <= ln2/2, degree-12 Taylor, error < 2e-16 relative."""
+    p = C12
+    p = p * r + C11
+    p = p * r + C10
+    p = p * r + C9
+    p = p * r + C8
+    p = p * r + C7
+    p = p * r + C6
+    p = p * r + C5
+    p = p * r + C4
+    p = p * r + C3
+    p = p * r + C2
+    p = p * r + 1.0
+    return p * r
+
+
+@njit(**EXACT_OPTS)
+def _exp(x):
+    """e^x to ~2 ulp for every float64, branch-free so loops of it vectorize.
+
+    Returns inf above ~709.78, 0 below ~-745.13 and NaN for NaN, like np.exp.
+    """
+    xc = x if x > -746.0 else -746.0  # also maps NaN to a finite value: no poison int
+    xc = xc if xc < 710.0 else 710.0
+    n = np.floor(xc * LOG2E + 0.5)
+    r = (xc - n * LN2_HI) - n * LN2_LO
+    p = 1.0 + _expm1_poly(r)
+    # 2^n as two factors so that subnormal results (n down to -1075) and
+    # n = 1024 (just below overflow) both have representable scale factors.
+    k = np.int64(n)
+    k1 = k >> 1
+    y = (p * _pow2(k1)) * _pow2(k - k1)
+    y = np.inf if x > EXP_OVERFLOW else y
+    y = 0.0 if x < EXP_UNDERFLOW else y
+    return x if x != x else y
+
+
+@njit(**EXACT_OPTS)
+def _expm1_neg(x):
+    """e^x - 1 for x <= 0, accurate relative to the result even for tiny |x|."""
+    xc = x if x > -60.0 else -60.0  # e^-60 - 1 == -1 in float64
+    n = np.floor(xc * LOG2E + 0.5)
+    r = (xc - n * LN2_HI) - n * LN2_LO
+    s = _pow2(np.int64(n))
+    # n == 0 gives exactly q: no cancellation near 0.
+    return s * _expm1_poly(r) + (s - 1.0)
+
+
+@njit(**EXACT_OPTS)
+def _sigmoid(z):
+    # 1 / (1 + e^-z): e^1000 -> inf gives exactly 0, e^-1000 -> 0 gives 1.
+    return 1.0 / (1.0 + _exp(-z))
+
+
+@njit(**EXACT_OPTS)
+def _tanh(z):
+    # tanh|z| = (1 - e^-2|z|) / (1 + e^-2|z|) = -u / (2 + u), u = expm1(-2|z|).
+    u = _expm1_neg(-2.0 * abs(z))
+    t = -u / (2.0 + u)
+    t = t if z >= 0.0 else -t
+    return z if z != z else t
+
+
+# --------------------------------------------------- elementwise row kernels
+
+
+@njit(**SERIAL_OPTS)
+def exp_array(x, out):
+    """out = e^x elementwise (1-D): the kernel the SIMD tests disassemble."""
+    for j in range(x.shape[0]):
+        out[j] = _exp(x[j])
+
+
+@njit(**SERIAL_OPTS)
+def tanh_array(x, out):
+    for j in range(x.shape[0]):
+        out[j] = _tanh(x[j])
+
+
+@njit(**SERIAL_OPTS)
+def sigmoid_array(x, out):
+    for j in range(x.shape[0]):
+        out[j] = _sigmoid(x[j])
+
+
+@njit(**SERIAL_OPTS)
+def bias_activate(code, b, z, a):
+    """z += b, then a = g(z), over one row: bias and activation in one pass."""
+    m = z.shape[0]
+    if code == SIGMOID:
+        for j in range(m):
+            v = z[j] + b
+            z[j] = v
+            a[j] = _sigmoid(v)
+    elif code == TANH:
+        for j in range(m):
+            v = z[j] + b
+            z[j] = v
+            a[j] = _tanh(v)
+    elif code == RELU:
+        for j in range(m):
+            v = z[j] + b
+            z[j] = v
+            a[j] = 0.0 if v < 0.0 else v
+    elif code == LEAKY_RELU:
+        for j in range(m):
+            v = z[j] + b
+            z[j] = v
+            a[j] = LEAKY_SLOPE * v if v < 0.0 else v
+    else:
+        for j in range(m):
+            v = z[j] + b
+            z[j] = v
+            a[j] = v
+
+
+@njit(**SERIAL_OPTS)
+def times_derivative(code, d, z, a):
+    """d *= g'(z) over one row, g' from the stored a where the lecture does."""
+    m = d.shape[0]
+    if code == SIGMOID:
+        for j in range(m):
+            d[j] *= a[j] * (1.0 - a[j])
+    elif code == TANH:
+        for j in range(m):
+            d[j] *= 1.0 - a[j] * a[j]
+    elif code == RELU:
+        for j in range(m):
+            d[j] = d[j] if z[j] >= 0.0 else 0.0  # g'(0) = 1
+    elif code == LEAKY_RELU:
+        for j in range(m):
+            d[j] = d[j] if z[j] >= 0.0 else LEAKY_SLOPE * d[j]
+
+
+# ------------------------------------------------------------- layer kernels
+
+
+@njit(**SERIAL_OPTS)
+def dense_forward(W, b, A_prev, Z, A, code):
+    """Z = W A_prev + b, A = g(Z). W (n, n_prev), A_prev (n_prev, m), Z/A (n, m)."""
+    n, n_prev = W.shape
+    m = A_prev.shape[1]
+    if n * n_prev * m >= BLAS_MIN_MACS:
+        np.dot(W, A_prev, Z)
+    else:
+        for i in range(n):
+            z = Z[i]
+            z[:] = 0.0
+            k = 0
+            # Four input rows per sweep: a quarter of the loads/stores of z.
+            while k + 4 <= n_prev:
+                w0, w1, w2, w3 = W[i, k], W[i, k + 1], W[i, k + 2], W[i, k + 3]
+                a0, a1, a2, a3 = A_prev[k], A_prev[k + 1], A_prev[k + 2], A_prev[k + 3]
+                for j in range(m):
+                    z[j] += w0 * a0[j] + w1 * a1[j] + w2 * a2[j] + w3 * a3[j]
+                k += 4
+            while k < n_prev:
+                w0 = W[i, k]
+                a0 = A_prev[k]
+                for j in range(m):
+                    z[j] += w0 * a0[j]
+                k += 1
+    for i in range(n):
+        bias_activate(code, b[i, 0], Z[i], A[i])
+
+
+@njit(**SERIAL_OPTS)
+def dense_grads(dZ, A_prev, dW, db):
+    """dW = dZ A_prev^T / m, db = row sums of dZ / m, one pass per row of dZ."""
+    n, m = dZ.shape
+    n_prev = A_prev.shape[0]
+    if n * n_prev * m >= BLAS_MIN_MACS:
+        np.dot(dZ, A_prev.T, dW)
+        dW *= 1.0 / m
+        for i in range(n):
+            s = 0.0
+            d = dZ[i]
+            for j in range(m):
+                s += d[j]
+            db[i, 0] = s / m
+        return
+    for i in range(n):
+        d = dZ[i]
+        s = 0.0
+        for j in range(m):
+            s += d[j]
+        db[i, 0] = s / m
+        k = 0
+        while k + 4 <= n_prev:
+            a0, a1, a2, a3 = A_prev[k], A_prev[k + 1], A_prev[k + 2], A_prev[k + 3]
+            s0 = s1 = s2 = s3 = 0.0
+            for j in range(m):
+                dj = d[j]
+                s0 += dj * a0[j]
+                s1 += dj * a1[j]
+                s2 += dj * a2[j]
+                s3 += dj * a3[j]
+            dW[i, k] = s0 / m
+            dW[i, k + 1] = s1 / m
+            dW[i, k + 2] = s2 / m
+            dW[i, k + 3] = s3 / m
+            k += 4
+        while k < n_prev:
+            a0 = A_prev[k]
+            s0 = 0.0
+            for j in range(m):
+                s0 += d[j] * a0[j]
+            dW[i, k] = s0 / m
+            k += 1
+
+
+@njit(**SERIAL_OPTS)
+def dense_delta_prev(W, dZ, Z_prev, A_prev, code_prev, dZ_prev):
+    """dZ_prev = (W^T dZ) * g'(Z_prev), the derivative fused into the same row pass."""
+    n, n_prev = W.shape
+    m = dZ.shape[1]
+    if n * n_prev * m >= BLAS_MIN_MACS:
+        np.dot(W.T, dZ, dZ_prev)
+    else:
+        for k in range(n_prev):
+            out = dZ_prev[k]
+            out[:] = 0.0
+            i = 0
+            while i + 4 <= n:
+                w0, w1, w2, w3 = W[i, k], W[i + 1, k], W[i + 2, k], W[i + 3, k]
+                d0, d1, d2, d3 = dZ[i], dZ[i + 1], dZ[i + 2], dZ[i + 3]
+                for j in range(m):
+                    out[j] += w0 * d0[j] + w1 * d1[j] + w2 * d2[j] + w3 * d3[j]
+                i += 4
+            while i < n:
+                w0 = W[i, k]
+                d0 = dZ[i]
+                for j in range(m):
+                    out[j] += w0 * d0[j]
+                i += 1
+    for k in range(n_prev):
+        times_derivative(code_prev, dZ_prev[k], Z_prev[k], A_prev[k])
+
+
+@njit(**SERIAL_OPTS)
+def output_delta(AL, Y, ZL, code, loss, dZ):
+    """dZ_L = A_L - Y (canonical pairs), times g'(Z_L) for mse with a non-identity output."""
+    n, m = AL.shape
+    for i in range(n):
+        d = dZ[i]
+        a = AL[i]
+        y = Y[i]
+        for j in range(m):
+            d[j] = a[j] - y[j]
+        if loss == MSE and code != IDENTITY:
+            times_derivative(code, d, ZL[i], a)
+
+
+@njit(**SERIAL_OPTS)
+def cost(AL, ZL, Y, loss):
+    """J = (1/m) sum of L, from the logits for cross-entropy (never log(0))."""
+    n, m = AL.shape
+    total = 0.0
+    for i in range(n):
+        for j in range(m):
+            if loss == CROSS_ENTROPY:
+                z = ZL[i, j]
+                # softplus(z) - y z, softplus(z) = max(z, 0) + log1p(e^-|z|)
+                total += (max(z, 0.0) + math.log1p(math.exp(-abs(z)))) - Y[i, j] * z
+            else:
+                e = AL[i, j] - Y[i, j]
+                total += 0.5 * e * e
+    return total / m
+
+
+# --------------------------------------------------------- the training loop
+
+
+@njit(**SERIAL_OPTS)
+def _first_layer_block(W, dZ, X, Zp, k0, k1, scale):
+    """For X's rows k0..k1: W[:, k] -= scale * dZ X[k]^T, then Zp = W[:, k0:k1] X[k0:k1].
+
+    Each block of 4 rows of X is used for the gradient, the update and the next
+    forward while it sits in L1: one pass over X.
+    """
+    n, m = dZ.shape
+    Zp[:] = 0.0
+    k = k0
+    while k + 4 <= k1:
+        x0, x1, x2, x3 = X[k], X[k + 1], X[k + 2], X[k + 3]
+        for i in range(n):
+            d = dZ[i]
+            s0 = s1 = s2 = s3 = 0.0
+            for j in range(m):
+                dj = d[j]
+                s0 += dj * x0[j]
+                s1 += dj * x1[j]
+                s2 += dj * x2[j]
+                s3 += dj * x3[j]
+            w0 = W[i, k] - scale * s0
+            w1 = W[i, k + 1] - scale * s1
+            w2 = W[i, k + 2] - scale * s2
+            w3 = W[i, k + 3] - scale * s3
+            W[i, k], W[i, k + 1], W[i, k + 2], W[i, k + 3] = w0, w1, w2, w3
+            z = Zp[i]
+            for j in range(m):
+                z[j] += w0 * x0[j] + w1 * x1[j] + w2 * x2[j] + w3 * x3[j]
+        k += 4
+    while k < k1:
+        x0 = X[k]
+        for i in range(n):
+            d = dZ[i]
+            s0 = 0.0
+            for j in range(m):
+                s0 += d[j] * x0[j]
+            w0 = W[i, k] - scale * s0
+            W[i, k] = w0
+            z = Zp[i]
+            for j in range(m):
+                z[j] += w0 * x0[j]
+        k += 1
+
+
+@njit(**PARALLEL_OPTS)
+def _first_layer_pass(W, dZ, X, Zacc, Zparts, scale):
+    """Update W (first layer) and set Zacc = W_new X in one pass over X.
+
+    With T = Zparts.shape[0] > 1 threads, thread t owns rows [k_t, k_t+1) of X
+    and writes its partial W X into Zparts[t]; the partials are then added in
+    thread order, so the result depends only on T.
+    """
+    T = Zparts.shape[0]
+    n0 = X.shape[0]
+    if T == 1:
+        _first_layer_block(W, dZ, X, Zacc, 0, n0, scale)
+        return
+    for t in prange(T):
+        _first_layer_block(W, dZ, X, Zparts[t], (n0 * t) // T, (n0 * (t + 1)) // T, scale)
+    Zacc[:] = Zparts[0]
+    for t in range(1, T):
+        Zacc += Zparts[t]
+
+
+@njit(**SERIAL_OPTS)
+def first_layer_forward(W, X, Zacc, Zparts):
+    """Zacc = W X (no bias) before the first iteration."""
+    n, n0 = W.shape
+    if n > FUSED_MAX_UNITS and n * n0 * X.shape[1] >= BLAS_MIN_MACS:
+        np.dot(W, X, Zacc)
+    else:
+        # the fused pass with a zero gradient leaves W as it is
+        _first_layer_pass(W, np.zeros_like(Zacc), X, Zacc, Zparts, 0.0)
+
+
+@njit(**SERIAL_OPTS)
+def train_chunk(Ws, bs, codes, loss, X, Y, learning_rate, i0, i1, num_iterations, cost_every,
+                Zacc, Zparts, Zs, As, dZs, dWs, dbs, costs):
+    """Run gradient descent for iterations i0 .. i1-1 (Ws, bs updated in place).
+
+    ``Zacc`` holds W1 X (without b1) for iteration i0 on entry and for i1 on
+    exit. If ``i1 < num_iterations`` the forward pass and cost of iteration i1
+    are also computed, without its update, so the caller can report that cost
+    before any parameter changes. costs[i // cost_every] receives each recorded
+    cost.
+    """
+    L = len(Ws)
+    m = X.shape[1]
+    W1 = Ws[0]
+    n1, n0 = W1.shape
+    fused = n1 <= FUSED_MAX_UNITS or n1 * n0 * m < BLAS_MIN_MACS
+    for it in range(i0, min(i1 + 1, num_iterations)):
+        # forward: layer 1 from Zacc, then the others
+        Z, A = Zs[0], As[0]
+        b = bs[0]
+        Z[:] = Zacc
+        for i in range(n1):
+            bias_activate(codes[0], b[i, 0], Z[i], A[i])
+        for l in range(1, L):
+            dense_forward(Ws[l], bs[l], As[l - 1], Zs[l], As[l], codes[l])
+        if it % cost_every == 0:
+            costs[it // cost_every] = cost(As[L - 1], Zs[L - 1], Y, loss)
+        if it == i1:
+            break
+        # backward + update, last layer first
+        output_delta(As[L - 1], Y, Zs[L - 1], codes[L - 1], loss, dZs[L - 1])
+        for l in range(L - 1, 0, -1):
+            W = Ws[l]
+            dense_grads(dZs[l], As[l - 1], dWs[l], dbs[l])
+            # dZ of the layer below needs this layer's W before its update
+            dense_delta_prev(W, dZs[l], Zs[l - 1], As[l - 1], codes[l - 1], dZs[l - 1])
+            W -= learning_rate * dWs[l]
+            bs[l] -= learning_rate * dbs[l]
+        # first layer: db1, then dW1 + update + next forward in one pass over X
+        dZ1 = dZs[0]
+        b1 = bs[0]
+        for i in range(n1):
+            s = 0.0
+            d = dZ1[i]
+            for j in range(m):
+                s += d[j]
+            b1[i, 0] -= learning_rate * (s / m)
+        if fused:
+            _first_layer_pass(W1, dZ1, X, Zacc, Zparts, learning_rate / m)
+        else:
+            dW1 = dWs[0]
+            np.dot(dZ1, X.T, dW1)
+            W1 -= (learning_rate / m) * dW1
+            np.dot(W1, X, Zacc)
