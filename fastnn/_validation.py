@@ -7,6 +7,7 @@ was expected.
 """
 
 import numbers
+import re
 
 import numpy as np
 
@@ -133,7 +134,9 @@ def check_params(params, dtype):
     if not isinstance(params, dict):
         raise TypeError(f"params must be a dict {{'W1': (n1, n0), 'b1': (n1, 1), ...}}; "
                         f"got {type(params).__name__}")
-    L = sum(1 for key in params if isinstance(key, str) and key.startswith("W"))
+    indices = [int(m.group(1)) for key in params
+               if isinstance(key, str) and (m := re.fullmatch(r"[Wb]([1-9][0-9]*)", key))]
+    L = max(indices, default=0)
     if L == 0:
         raise ValueError("params must hold at least W1 and b1; got keys "
                          f"{sorted(map(str, params))}")

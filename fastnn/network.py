@@ -186,13 +186,14 @@ class Network:
         grads : dict
             ``{"dW1": (n1, n0), "db1": (n1, 1), ...}``, gradients of the cost.
         """
-        caches = self._check_caches(caches)
-        m = caches[0][0][0].shape[1]
         n_L = self._Ws[-1].shape[0]
         AL = _v.as_float_array("AL", AL, self._dtype)
-        if AL.shape != (n_L, m):
-            raise ValueError(f"AL must have shape ({n_L}, {m}) to match caches; got {AL.shape}")
+        if AL.ndim != 2 or AL.shape[0] != n_L or AL.shape[1] == 0:
+            raise ValueError(f"AL must have shape ({n_L}, m) as returned by forward(); "
+                             f"got {AL.shape}")
         _v.check_finite("AL", AL)
+        m = AL.shape[1]
+        caches = self._check_caches(caches, m)
         Y = _v.check_Y(Y, n_L, m, self._loss, self._dtype)
         dWs, dbs = self._backend.backward(AL, Y, caches, self._acts, self._loss, self._threads)
         grads = {}
@@ -200,12 +201,12 @@ class Network:
             grads[f"dW{l}"], grads[f"db{l}"] = dW, db
         return grads
 
-    def _check_caches(self, caches):
+    def _check_caches(self, caches, m):
         L = len(self._Ws)
         if not isinstance(caches, (list, tuple)) or len(caches) != L:
             raise ValueError(f"caches must be the list of {L} per-layer entries returned by "
                              f"forward(); got {type(caches).__name__}")
-        checked, m = [], None
+        checked = []
         for l, entry in enumerate(caches, start=1):
             try:
                 (A_prev, W, b), Z = entry
@@ -217,10 +218,9 @@ class Network:
             A_prev = _v.as_float_array(f"caches[{l - 1}] A_prev", A_prev, self._dtype)
             Z = _v.as_float_array(f"caches[{l - 1}] Z", Z, self._dtype)
             n, n_prev = self._Ws[l - 1].shape
-            m = A_prev.shape[1] if m is None and A_prev.ndim == 2 else m
             for name, arr, shape in (("A_prev", A_prev, (n_prev, m)), ("W", W, (n, n_prev)),
                                      ("b", b, (n, 1)), ("Z", Z, (n, m))):
-                if arr.shape != shape or not m:
+                if arr.shape != shape:
                     raise ValueError(f"caches[{l - 1}] {name} must have shape {shape}; "
                                      f"got {arr.shape}")
                 _v.check_finite(f"caches[{l - 1}] {name}", arr)
