@@ -1,0 +1,257 @@
+"""Cython: the whole training loop in C (``fastnn_ext``), no Python per iteration.
+
+The kernels live in ``fastnn_ext/_core.pxi`` (its "Design" comment explains
+the layout, the threading and the Gram trick for a huge first layer); this
+module only picks threads, builds the kernel's plan from the arrays Network
+hands over, and calls ``on_cost`` between chunks of ``cost_every`` iterations.
+
+Two builds of the same kernels exist: ``"vec"`` (auto-vectorized, libmvec
+exp/tanh) and ``"novec"`` (no auto-vectorization, scalar libm), selectable with
+:func:`use_variant` for the SIMD ablation benchmark.
+
+Importing this module raises ImportError when ``fastnn_ext`` is not built; the
+backend registry then reports ``cython`` as unavailable.
+"""
+
+import contextlib
+import os
+import re
+import shutil
+import subprocess
+
+import numpy as np
+
+from .. import activations as _act
+from .. import losses as _losses
+
+try:
+    from fastnn_ext import _kernels as _vec
+except ImportError as exc:  # not built: the registry reports the reason
+    raise ImportError(
+        f"fastnn_ext is not built ({exc}); run `pip install -e .` to compile it"
+    ) from exc
+try:
+    from fastnn_ext import _kernels_novec as _novec
+except ImportError:  # pragma: no cover - both are built together
+    _novec = None
+
+__all__ = ["forward", "backward", "train", "info", "simd_evidence", "use_variant", "variant",
+           "DESCRIPTION"]
+
+DESCRIPTION = ("Cython fastnn_ext: training loop in C, BLAS GEMMs, libmvec-vectorized "
+               "activations, OpenMP over examples")
+
+_VARIANTS = {"vec": _vec, "novec": _novec}
+_ext = _vec
+
+#: threads=None uses all cores from this many multiply-adds per iteration
+#: (m * sum n_l n_{l-1}); below it a second thread costs more than it saves.
+AUTO_THREADS_MIN_MACS = 2_000_000
+
+#: Layer 1 in Gram mode (see _core.pxi): "auto" (when the cost model says it
+#: saves at least half the work), True (whenever n_0 > m) or False.
+GRAM = "auto"
+
+
+def use_variant(name):
+    """Select the ``"vec"`` or ``"novec"`` build of the kernels for later calls."""
+    global _ext
+    if name not in _VARIANTS or _VARIANTS[name] is None:
+        raise ValueError(f"unknown or unbuilt variant {name!r}; expected one of {list(_VARIANTS)}")
+    _ext = _VARIANTS[name]
+
+
+def variant():
+    """The name of the kernel build in use."""
+    return _ext.VARIANT
+
+
+def _n_cores():
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def _threads(threads, Ws, m):
+    if threads is None:
+        macs = m * sum(W.size for W in Ws)
+        threads = _n_cores() if macs >= AUTO_THREADS_MIN_MACS else 1
+    if not _ext.HAVE_OPENMP:
+        return 1
+    # Every thread gets a non-empty chunk of examples.
+    return max(1, min(int(threads), m))
+
+
+_blas_controllers = None
+
+
+@contextlib.contextmanager
+def _blas_single_thread():
+    """scipy's OpenBLAS runs inside our OpenMP threads: keep it to one thread."""
+    global _blas_controllers
+    if _blas_controllers is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+            _blas_controllers = [c for c in ThreadpoolController().lib_controllers
+                                 if c.user_api == "blas" and "scipy" in (c.filepath or "")]
+        except Exception:  # threadpoolctl missing or confused: leave BLAS as it is
+            _blas_controllers = []
+    before = [c.num_threads for c in _blas_controllers]
+    for c in _blas_controllers:
+        if c.num_threads != 1:
+            c.set_num_threads(1)
+    try:
+        yield
+    finally:
+        for c, n in zip(_blas_controllers, before):
+            if n != 1:
+                c.set_num_threads(n)
+
+
+def _codes(acts):
+    return [_act.CODES[a] for a in acts]
+
+
+def forward(Ws, bs, acts, X, threads=None):
+    net = _ext._Net(list(Ws), list(bs), _codes(acts), X, _threads(threads, Ws, X.shape[1]))
+    with _blas_single_thread():
+        net.forward()
+    caches, A_prev = [], X
+    for W, b, Z, A in zip(Ws, bs, net.Zs, net.As):
+        caches.append(((A_prev, W, b), Z))
+        A_prev = A
+    return A_prev, caches
+
+
+def backward(AL, Y, caches, acts, loss, threads=None):
+    Ws = [c[0][1] for c in caches]
+    bs = [c[0][2] for c in caches]
+    Zs = [np.ascontiguousarray(c[1]) for c in caches]
+    As = [np.ascontiguousarray(c[0][0]) for c in caches[1:]] + [np.ascontiguousarray(AL)]
+    X = np.ascontiguousarray(caches[0][0][0])
+    net = _ext._Net(Ws, bs, _codes(acts), X, _threads(threads, Ws, X.shape[1]), Zs, As)
+    net.set_Y(np.ascontiguousarray(Y, dtype=X.dtype))
+    dWs = [np.empty_like(W) for W in Ws]
+    dbs = [np.empty_like(b) for b in bs]
+    with _blas_single_thread():
+        net.backward_into(_losses.CODES[loss], dWs, dbs)
+    return dWs, dbs
+
+
+def _use_gram(Ws, X, num_iterations):
+    n0, m = X.shape
+    if GRAM is False or n0 <= m:
+        return False
+    if GRAM is True:
+        return True
+    n1 = Ws[0].shape[0]
+    direct = num_iterations * 2 * n1 * n0 * m
+    gram = n0 * m * m + num_iterations * n1 * m * m + n1 * n0 * m
+    return gram < 0.5 * direct
+
+
+def train(Ws, bs, acts, loss, X, Y, learning_rate, num_iterations, cost_every, threads=None,
+          on_cost=None):
+    loss_code = _losses.CODES[loss]
+    net = _ext._Net(list(Ws), list(bs), _codes(acts), X, _threads(threads, Ws, X.shape[1]))
+    net.set_Y(Y)
+    costs = []
+    if num_iterations <= 0:
+        return costs
+    with _blas_single_thread():
+        if _use_gram(Ws, X, num_iterations):
+            net.enable_gram()
+        try:
+            net.forward()
+            i = 0
+            while i < num_iterations:
+                J = net.cost(loss_code)
+                costs.append((i, J))
+                if on_cost is not None and on_cost(i, J) is False:
+                    break
+                count = min(cost_every, num_iterations - i)
+                net.run(loss_code, learning_rate, count)
+                i += count
+        finally:
+            net.finish_gram(learning_rate)
+    return costs
+
+
+def info():
+    """Build and runtime facts for reports."""
+    blas = "scipy.linalg.cython_blas"
+    try:
+        from threadpoolctl import threadpool_info
+        libs = [d for d in threadpool_info()
+                if d.get("user_api") == "blas" and "scipy" in d.get("filepath", "")]
+        if libs:
+            blas += f" ({libs[0].get('internal_api')} {libs[0].get('version')})"
+    except Exception:  # pragma: no cover
+        pass
+    return {
+        "variant": _ext.VARIANT,
+        "compile_flags": _ext.COMPILE_FLAGS,
+        "compile_flags_novec": None if _novec is None else _novec.COMPILE_FLAGS,
+        "openmp": _ext.HAVE_OPENMP,
+        "blas": blas,
+        "threads_max": _n_cores() if _ext.HAVE_OPENMP else 1,
+        "auto_threads_min_macs": AUTO_THREADS_MIN_MACS,
+        "module": _ext.__file__,
+    }
+
+
+# Kernel functions whose disassembly shows whether the activation math is SIMD.
+_HOT = ("_bias_act", "_times_derivative", "_gemm_nn", "_gemm_tn", "_gemm_nt", "_backward_chunk",
+        "_forward_chunk")
+_PACKED = re.compile(r"\s(v?\w+p[sd])\s+.*%[xyz]mm")
+_SCALAR = re.compile(r"\s(v?\w+s[sd])\s+.*%xmm")
+_MVEC = re.compile(r"<(_ZGV\w+)@plt>")
+
+
+def simd_evidence(which=None):
+    """Counts of packed vs scalar FP instructions and libmvec calls in the hot kernels.
+
+    Parameters
+    ----------
+    which : {"vec", "novec"} or None
+        The build to disassemble (None: both).
+
+    Returns
+    -------
+    dict
+        ``{variant: {"packed": n, "packed_ymm": n, "packed_zmm": n, "scalar": n,
+        "libmvec_calls": {symbol: count}, "functions": n}}``, or
+        ``{"error": reason}`` when objdump is not available.
+    """
+    objdump = shutil.which("objdump")
+    if objdump is None:
+        return {"error": "objdump not found (apt-get install binutils)"}
+    out = {}
+    for name, mod in _VARIANTS.items():
+        if mod is None or (which is not None and name != which):
+            continue
+        text = subprocess.run([objdump, "-d", "--no-show-raw-insn", mod.__file__],
+                              capture_output=True, text=True, check=True).stdout
+        stats = {"packed": 0, "packed_ymm": 0, "packed_zmm": 0, "scalar": 0,
+                 "libmvec_calls": {}, "functions": 0}
+        hot = False
+        for line in text.splitlines():
+            if line.endswith(">:"):
+                hot = any(h in line for h in _HOT)
+                stats["functions"] += hot
+                continue
+            if not hot:
+                continue
+            mv = _MVEC.search(line)
+            if mv:
+                stats["libmvec_calls"][mv.group(1)] = stats["libmvec_calls"].get(mv.group(1), 0) + 1
+            mp = _PACKED.search(line)
+            if mp and not mp.group(1).startswith(("vmov", "vbroadcast", "vperm", "vpxor")):
+                stats["packed"] += 1
+                stats["packed_ymm"] += "%ymm" in line
+                stats["packed_zmm"] += "%zmm" in line
+            elif _SCALAR.search(line):
+                stats["scalar"] += 1
+        out[name] = stats
+    return out

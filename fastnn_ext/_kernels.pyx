@@ -1,0 +1,3 @@
+# Design: the fastnn kernels, _kernels build; the source and its design notes are in _core.pxi.
+# cython: language_level=3
+include "_core.pxi"
