@@ -1,8 +1,10 @@
 """Shared fixtures: backends parametrized from the registry.
 
 A backend that is unavailable here is skipped with its reason -- unless it is
-listed in ``FASTNN_REQUIRE_BACKENDS`` (comma-separated; CI lists the compiled
-ones), in which case its absence fails the run instead of hiding it.
+required, in which case its absence fails the run instead of hiding it.
+``FASTNN_REQUIRE_BACKENDS`` (comma-separated names) says which are required;
+under CI (``CI=true``) it defaults to the compiled ones, so a broken build can
+never turn into a green run of skips.
 """
 
 import os
@@ -14,7 +16,8 @@ import fastnn
 from fastnn import backends
 
 ALL_BACKENDS = backends.names()
-REQUIRED = {b for b in os.environ.get("FASTNN_REQUIRE_BACKENDS", "").split(",") if b}
+_DEFAULT_REQUIRED = "numba,cython" if os.environ.get("CI", "").lower() in ("1", "true") else ""
+REQUIRED = {b for b in os.environ.get("FASTNN_REQUIRE_BACKENDS", _DEFAULT_REQUIRED).split(",") if b}
 
 
 def _usable(name):
