@@ -6,7 +6,7 @@ import pytest
 import fastnn
 from fastnn import activations, backends
 
-from conftest import binary_data
+from _helpers import binary_data
 
 
 def test_public_names():

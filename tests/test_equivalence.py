@@ -11,7 +11,7 @@ import pytest
 import fastnn
 from fastnn import activations, backends, losses
 
-from conftest import binary_data, regression_data
+from _helpers import binary_data, regression_data
 
 ACTS = activations.names()
 

@@ -6,7 +6,7 @@ import pytest
 import fastnn
 from fastnn import activations
 
-from conftest import binary_data, regression_data
+from _helpers import binary_data, regression_data
 
 COMBOS = [(h, "sigmoid", "cross_entropy") for h in activations.names()] + \
          [(h, out, "mse") for h in activations.names() for out in ("identity", "sigmoid")]

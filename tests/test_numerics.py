@@ -7,7 +7,7 @@ import pytest
 
 import fastnn
 
-from conftest import regression_data
+from _helpers import regression_data
 
 
 @pytest.fixture

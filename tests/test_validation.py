@@ -6,7 +6,7 @@ import pytest
 
 import fastnn
 
-from conftest import binary_data
+from _helpers import binary_data
 
 X_OK, Y_OK = binary_data(3, 10, seed=0)
 
