@@ -1,0 +1,216 @@
+"""What only the Cython backend has: its two builds, SIMD in the binary, the
+recorded compile flags, threads, and the Gram path for a huge first layer.
+
+Generic equivalence with the other backends is in test_equivalence.py. This
+module does not skip when fastnn_ext is unbuilt: it fails, so CI cannot pass
+without the extension.
+"""
+
+import pathlib
+import shutil
+
+import numpy as np
+import pytest
+
+from fastnn.backends import cython as cb
+from fastnn.backends import numpy as nb
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+RTOL = 1e-9
+
+
+def _problem(dims, m, dtype=np.float64, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((dims[0], m)).astype(dtype)
+    Y = (rng.random((dims[-1], m)) < 0.5).astype(dtype)
+    Ws = [(rng.standard_normal((dims[l], dims[l - 1])) / np.sqrt(dims[l - 1])).astype(dtype)
+          for l in range(1, len(dims))]
+    bs = [(0.1 * rng.standard_normal((dims[l], 1))).astype(dtype) for l in range(1, len(dims))]
+    return X, Y, Ws, bs
+
+
+def _rel(a, b):
+    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300))
+
+
+def _train(module, dims, m, acts, loss="cross_entropy", iters=1000, dtype=np.float64,
+           lr=0.5, **kw):
+    X, Y, Ws, bs = _problem(dims, m, dtype)
+    costs = module.train(Ws, bs, acts, loss, X, Y, lr, iters, 100, **kw)
+    return np.array([c for _, c in costs]), Ws + bs
+
+
+PLANAR = ([2, 4, 1], 400, ["tanh", "sigmoid"])
+DEEP = ([20, 7, 5, 1], 200, ["relu", "relu", "sigmoid"])
+
+
+@pytest.fixture
+def variant():
+    """Restore the vec build after a test that switches."""
+    yield
+    cb.use_variant("vec")
+
+
+@pytest.fixture
+def gram():
+    yield
+    cb.GRAM = "auto"
+
+
+# -- the binary -------------------------------------------------------------
+
+@pytest.mark.skipif(shutil.which("objdump") is None, reason="objdump absent (apt-get install binutils)")
+def test_vec_build_calls_libmvec_and_uses_packed_simd():
+    ev = cb.simd_evidence()
+    vec, novec = ev["vec"], ev["novec"]
+    assert vec["functions"] > 0, "hot kernel symbols not found in the disassembly"
+    calls = vec["libmvec_calls"]
+    for fn in ("exp", "tanh", "expf", "tanhf"):
+        assert any(s.endswith("v_" + fn) for s in calls), f"no libmvec {fn} in {sorted(calls)}"
+    assert vec["packed_ymm"] + vec["packed_zmm"] > 0
+    # The ablation build really is scalar: no libmvec, far fewer packed ops.
+    assert novec["libmvec_calls"] == {}
+    assert novec["packed"] * 5 < vec["packed"]
+
+
+def test_compile_flags_recorded():
+    info = cb.info()
+    flags, novec_flags = info["compile_flags"], info["compile_flags_novec"]
+    assert flags and flags != "unknown"
+    assert "-fno-tree-vectorize" in novec_flags and "-fno-tree-vectorize" not in flags
+    if "-O0" not in flags:  # not a FASTNN_DEBUG_BUILD
+        assert "-O3" in flags and "-fno-math-errno" in flags
+        assert "-ffast-math" not in flags  # sigmoid(+-1000) needs inf arithmetic
+    assert info["openmp"] is ("-fopenmp" in flags)
+    assert "cython_blas" in info["blas"]
+
+
+def test_debug_build_switch_documented():
+    setup = (ROOT / "setup.py").read_text()
+    doc = setup.split('"""')[1]
+    assert "FASTNN_DEBUG_BUILD=1" in doc and "boundscheck" in doc
+    assert 'os.environ.get("FASTNN_DEBUG_BUILD"' in setup
+
+
+# -- variants and threads -----------------------------------------------------
+
+@pytest.mark.parametrize("case", [PLANAR, DEEP], ids=["planar", "deep"])
+def test_novec_build_gives_same_results(case, variant):
+    dims, m, acts = case
+    c_vec, p_vec = _train(cb, dims, m, acts)
+    cb.use_variant("novec")
+    assert cb.variant() == "novec"
+    c_nov, p_nov = _train(cb, dims, m, acts)
+    assert _rel(c_nov, c_vec) < 1e-12
+    for a, b in zip(p_nov, p_vec):
+        assert _rel(a, b) < 1e-12
+
+
+def test_unknown_variant_rejected():
+    with pytest.raises(ValueError, match="novec"):
+        cb.use_variant("avx9000")
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_bitwise_reproducible_for_fixed_threads(threads, dtype):
+    dims, m = [30, 16, 8, 1], 1001
+    acts = ["tanh", "relu", "sigmoid"]
+    c1, p1 = _train(cb, dims, m, acts, iters=50, dtype=dtype, threads=threads)
+    c2, p2 = _train(cb, dims, m, acts, iters=50, dtype=dtype, threads=threads)
+    assert np.array_equal(c1, c2)
+    for a, b in zip(p1, p2):
+        assert np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("case", [PLANAR, DEEP], ids=["planar", "deep"])
+def test_threads_match_numpy(case, threads):
+    dims, m, acts = case
+    c_ref, p_ref = _train(nb, dims, m, acts)
+    c, p = _train(cb, dims, m, acts, threads=threads)
+    assert _rel(c, c_ref) < RTOL
+    for a, b in zip(p, p_ref):
+        assert _rel(a, b) < RTOL
+
+
+def test_large_work_blas_path_matches_numpy():
+    # Big enough that every product goes through BLAS, split over 2 threads.
+    dims, m, acts = [64, 48, 32, 1], 700, ["relu", "tanh", "sigmoid"]
+    c_ref, p_ref = _train(nb, dims, m, acts, iters=200, lr=0.1)
+    c, p = _train(cb, dims, m, acts, iters=200, lr=0.1, threads=2)
+    assert _rel(c, c_ref) < RTOL
+    for a, b in zip(p, p_ref):
+        assert _rel(a, b) < RTOL
+
+
+# -- the Gram path (n_0 > m) ----------------------------------------------------
+
+@pytest.mark.parametrize("mode", [True, False])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_gram_first_layer_matches_numpy(mode, threads, gram):
+    cb.GRAM = mode
+    for dims, acts in (([500, 6, 3, 1], ["relu", "relu", "sigmoid"]), ([500, 1], ["sigmoid"])):
+        c_ref, p_ref = _train(nb, dims, 60, acts, iters=300, lr=0.05)
+        c, p = _train(cb, dims, 60, acts, iters=300, lr=0.05, threads=threads)
+        assert _rel(c, c_ref) < RTOL
+        for a, b in zip(p, p_ref):
+            assert _rel(a, b) < RTOL
+
+
+def test_gram_early_stop_materializes_weights(gram):
+    cb.GRAM = True
+    dims, acts = [300, 4, 1], ["tanh", "sigmoid"]
+    X, Y, Ws, bs = _problem(dims, 40)
+    Wr, br = [w.copy() for w in Ws], [b.copy() for b in bs]
+    stop = lambda i, J: i < 200  # noqa: E731
+    costs = cb.train(Ws, bs, acts, "cross_entropy", X, Y, 0.1, 1000, 100, on_cost=stop)
+    ref = nb.train(Wr, br, acts, "cross_entropy", X, Y, 0.1, 1000, 100, on_cost=stop)
+    assert [i for i, _ in costs] == [i for i, _ in ref] == [0, 100, 200]
+    for a, b in zip(Ws + bs, Wr + br):
+        assert _rel(a, b) < RTOL
+
+
+# -- edge cases -------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sigmoid_saturates_without_nan(dtype):
+    X = np.array([[1000.0, -1000.0, 0.0]], dtype)
+    W, b = np.ones((1, 1), dtype), np.zeros((1, 1), dtype)
+    AL, caches = cb.forward([W], [b], ["sigmoid"], X)
+    assert AL.tolist() == [[1.0, 0.0, 0.5]]
+    Y = np.array([[1.0, 0.0, 1.0]], dtype)
+    costs = cb.train([W], [b], ["sigmoid"], "cross_entropy", X, Y, 0.1, 1, 1)
+    assert np.isfinite(costs[0][1])
+
+
+@pytest.mark.parametrize("dims,m", [([1, 1], 1), ([3, 1], 1), ([1, 2, 1], 5), ([4, 3, 2], 1)])
+def test_tiny_shapes(dims, m):
+    acts = ["tanh"] * (len(dims) - 2) + ["sigmoid"]
+    for threads in (None, 2):
+        c_ref, p_ref = _train(nb, dims, m, acts, iters=20)
+        c, p = _train(cb, dims, m, acts, iters=20, threads=threads)
+        assert _rel(c, c_ref) < RTOL
+        for a, b in zip(p, p_ref):
+            assert _rel(a, b) < RTOL
+
+
+def test_float32_cost_close_to_float64():
+    dims, m, acts = PLANAR
+    c64, _ = _train(cb, dims, m, acts)
+    c32, p32 = _train(cb, dims, m, acts, dtype=np.float32)
+    assert all(p.dtype == np.float32 for p in p32)
+    assert _rel(c32, c64) < 1e-4
+
+
+def test_backward_matches_numpy_with_mse_on_every_activation():
+    for act in ("sigmoid", "tanh", "relu", "leaky_relu", "identity"):
+        X, Y, Ws, bs = _problem([5, 4, 3, 2], 37)
+        acts = [act] * 3
+        AL, caches = cb.forward(Ws, bs, acts, X)
+        AL_ref, caches_ref = nb.forward(Ws, bs, acts, X)
+        assert _rel(AL, AL_ref) < 1e-13
+        grads = cb.backward(AL, Y, caches, acts, "mse")
+        grads_ref = nb.backward(AL_ref, Y, caches_ref, acts, "mse")
+        for a, b in zip(grads[0] + grads[1], grads_ref[0] + grads_ref[1]):
+            assert _rel(a, b) < 1e-12, act
