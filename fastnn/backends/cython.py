@@ -73,9 +73,11 @@ def _n_cores():
         return os.cpu_count() or 1
 
 
-def _threads(threads, Ws, m):
+def _threads(threads, Ws, m, gram=False):
     if threads is None:
-        macs = m * sum(W.size for W in Ws)
+        macs = m * sum(W.size for W in (Ws[1:] if gram else Ws))
+        if gram:  # layer 1 costs n_1 m^2 per iteration, not n_1 n_0 m
+            macs += Ws[0].shape[0] * m * m
         threads = _n_cores() if macs >= AUTO_THREADS_MIN_MACS else 1
     if not _ext.HAVE_OPENMP:
         return 1
@@ -154,13 +156,14 @@ def _use_gram(Ws, X, num_iterations):
 def train(Ws, bs, acts, loss, X, Y, learning_rate, num_iterations, cost_every, threads=None,
           on_cost=None):
     loss_code = _losses.CODES[loss]
-    net = _ext._Net(list(Ws), list(bs), _codes(acts), X, _threads(threads, Ws, X.shape[1]))
-    net.set_Y(Y)
     costs = []
     if num_iterations <= 0:
         return costs
+    gram = _use_gram(Ws, X, num_iterations)
+    net = _ext._Net(list(Ws), list(bs), _codes(acts), X, _threads(threads, Ws, X.shape[1], gram))
+    net.set_Y(Y)
     with _blas_single_thread():
-        if _use_gram(Ws, X, num_iterations):
+        if gram:
             net.enable_gram()
         try:
             net.forward()
