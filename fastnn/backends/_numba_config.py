@@ -13,20 +13,57 @@ FASTMATH_EXACT
     re-associate the Cody-Waite reduction ``(x - n ln2_hi) - n ln2_lo`` and lose
     the digits it exists to keep.
 CACHE
-    ``cache=True`` writes compiled machine code next to the package, or under
-    ``NUMBA_CACHE_DIR`` when that is set. Numba itself falls back to a per-user
-    cache directory when ``__pycache__`` is not writable (read-only installs);
-    set ``FASTNN_NUMBA_CACHE=0`` to switch caching off entirely.
+    ``cache=True`` writes compiled machine code under ``NUMBA_CACHE_DIR`` when
+    that is set and writable, else next to the package (``__pycache__``), else
+    in a per-user cache directory -- Numba's own order of fallbacks. If none of
+    them is writable Numba would raise at import, so :func:`cache_usable`
+    probes the same locations first and caching is switched off instead (the
+    kernels then compile on each run). ``FASTNN_NUMBA_CACHE=0`` switches it
+    off explicitly.
 PARALLEL
     Only explicit ``prange`` loops become parallel regions; NumPy calls and
     array expressions stay serial so no hidden thread launches appear.
 """
 
+import logging
 import os
+
+_KERNELS_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_numba_kernels.py")
+
+
+def cache_usable(py_file=_KERNELS_FILE):
+    """Whether Numba can find a writable cache directory for ``py_file``.
+
+    Walks Numba's own cache locators exactly as ``cache=True`` will, so a
+    read-only install without a usable ``NUMBA_CACHE_DIR`` or user cache
+    disables caching rather than failing to import.
+    """
+    try:
+        from numba.core import caching
+
+        impl = getattr(caching, "CacheImpl", None) or caching._CacheImpl
+        locator_classes = impl._locator_classes
+    except (ImportError, AttributeError):  # Numba internals moved: plain check
+        return os.access(os.path.dirname(py_file), os.W_OK)
+    for locator_class in locator_classes:
+        try:
+            locator = locator_class.from_function(cache_usable, py_file)
+            if locator is None:
+                continue
+            locator.ensure_cache_path()
+        except OSError:
+            continue
+        return True
+    return False
+
 
 FASTMATH = frozenset({"contract", "reassoc", "arcp", "nsz"})
 FASTMATH_EXACT = frozenset({"contract"})
-CACHE = os.environ.get("FASTNN_NUMBA_CACHE", "1") != "0"
+CACHE = os.environ.get("FASTNN_NUMBA_CACHE", "1") != "0" and cache_usable()
+if not CACHE and os.environ.get("FASTNN_NUMBA_CACHE", "1") != "0":
+    logging.getLogger("fastnn").warning(
+        "numba: no writable cache directory (read-only install? set NUMBA_CACHE_DIR); "
+        "kernels will be compiled on every run")
 PARALLEL = {
     "comprehension": False,
     "prange": True,
