@@ -5,8 +5,8 @@ Numba's switch is ``NUMBA_LOOP_VECTORIZE=0 NUMBA_SLP_VECTORIZE=0``, read at
 import, so both variants run in a worker subprocess (``fastnn.report._worker``,
 with a private ``NUMBA_CACHE_DIR`` so no cached vectorized code is reused) and
 the parent times each ``run N`` round trip. Cython's switch is a second build of
-the kernels without auto-vectorization, shipped beside the normal one; the
-backend exposes it as ``novec_backend()``, and the group skips until it does.
+the kernels without auto-vectorization (``-fno-tree-vectorize``, scalar libm),
+shipped beside the normal one and selected with ``use_variant("novec")``.
 """
 
 import json
@@ -18,7 +18,7 @@ import tempfile
 import numpy as np
 import pytest
 
-from conftest import MODE, backend_trainer, ci, require_backend, time_training
+from _harness import MODE, backend_trainer, ci, require_backend, time_training
 from fastnn.report import workloads as wl
 
 
@@ -27,12 +27,18 @@ def _ablation_m(benchmark):
     return 2_000 if ci(benchmark) else (20_000 if MODE == "quick" else 100_000)
 
 
+def _wide_m(benchmark):
+    return 2_000 if ci(benchmark) or MODE == "quick" else wl.WORKLOADS["wide"].m
+
+
 class Worker:
     """A ``fastnn.report._worker`` subprocess; ``run(n)`` trains n iterations there."""
 
-    def __init__(self, backend, workload, m, dtype, env):
+    def __init__(self, backend, workload, m, dtype, env, fresh_cache):
         self.cache = tempfile.TemporaryDirectory(prefix="fastnn-numba-cache-")
-        env = {**os.environ, **env, "NUMBA_CACHE_DIR": self.cache.name}
+        env = {**os.environ, **env}
+        if fresh_cache:
+            env["NUMBA_CACHE_DIR"] = self.cache.name
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "fastnn.report._worker", backend, workload.name, str(m), dtype],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
@@ -67,7 +73,9 @@ def test_vectorize_numba(benchmark, vectorize):
     m = _ablation_m(benchmark)
     flag = "1" if vectorize == "on" else "0"
     worker = Worker("numba", wl.SWEEP, m, "float64",
-                    {"NUMBA_LOOP_VECTORIZE": flag, "NUMBA_SLP_VECTORIZE": flag})
+                    {"NUMBA_LOOP_VECTORIZE": flag, "NUMBA_SLP_VECTORIZE": flag},
+                    # Cached kernels were compiled vectorized: "off" must not reuse them.
+                    fresh_cache=vectorize == "off")
     try:
         iterations = 1 if ci(benchmark) else max(1, 200_000 // m)
         benchmark.extra_info.update(
@@ -82,36 +90,34 @@ def test_vectorize_numba(benchmark, vectorize):
     assert all(np.all(np.isfinite(p)) for p in params)
 
 
-def _cython_novec():
-    backend = require_backend("cython")
-    hook = getattr(backend, "novec_backend", None)
-    if hook is None:
-        pytest.skip("cython backend exposes no novec_backend() (the -fno-tree-vectorize build)")
-    try:
-        return hook()
-    except Exception as exc:
-        pytest.skip(f"cython novec build unavailable: {type(exc).__name__}: {exc}")
-
-
 @pytest.mark.parametrize("vectorize", ["on", "off"])
 def test_vectorize_cython(benchmark, vectorize):
     benchmark.group = "simd-vectorize-cython"
+    backend = require_backend("cython")
+    if not hasattr(backend, "use_variant"):
+        pytest.skip("cython backend has no use_variant() to select the novec build")
     m = _ablation_m(benchmark)
-    backend = require_backend("cython") if vectorize == "on" else _cython_novec()
     Ws, bs, acts, X, Y = wl.problem(wl.SWEEP, m)
+    previous = backend.variant()
+    try:
+        backend.use_variant("vec" if vectorize == "on" else "novec")
+    except ValueError as exc:
+        pytest.skip(f"cython novec build unavailable: {exc}")
 
     def run(n):
         backend.train(Ws, bs, acts, "cross_entropy", X, Y, wl.SWEEP.learning_rate, n, n, None, None)
 
-    run.params = lambda: Ws + bs
-    iterations = 1 if ci(benchmark) else max(1, 200_000 // m)
-    benchmark.extra_info.update(
-        impl=f"cython vectorize {vectorize}", backend="cython", variant=vectorize, workload="sweep",
-        m=m, dtype="float64", iterations=iterations, flops=wl.flops(wl.SWEEP, m),
-        bytes=wl.min_bytes(wl.SWEEP, m))
-    run(1)
-    benchmark(run, iterations)
-    assert all(np.all(np.isfinite(p)) for p in run.params())
+    try:
+        iterations = 1 if ci(benchmark) else max(1, 200_000 // m)
+        benchmark.extra_info.update(
+            impl=f"cython vectorize {vectorize}", backend="cython", variant=vectorize,
+            workload="sweep", m=m, dtype="float64", iterations=iterations,
+            flops=wl.flops(wl.SWEEP, m), bytes=wl.min_bytes(wl.SWEEP, m))
+        run(1)
+        benchmark(run, iterations)
+    finally:
+        backend.use_variant(previous)
+    assert all(np.all(np.isfinite(p)) for p in Ws + bs)
 
 
 COMPILED = ["numpy", "numba", "cython"]
@@ -123,7 +129,7 @@ COMPILED = ["numpy", "numba", "cython"]
 def test_dtype(benchmark, name, backend, dtype):
     workload = wl.WORKLOADS.get(name, wl.SWEEP)
     benchmark.group = f"simd-dtype-{name}"
-    m = _ablation_m(benchmark) if name == "sweep" else (2_000 if ci(benchmark) else workload.m)
+    m = _ablation_m(benchmark) if name == "sweep" else _wide_m(benchmark)
     iterations = 1 if name == "wide" else max(1, 200_000 // m)
     make = lambda: backend_trainer(backend, workload, m, dtype, None)  # noqa: E731
     time_training(benchmark, make, workload, m=m, iterations=iterations, impl=backend, dtype=dtype)
@@ -135,7 +141,7 @@ def test_dtype(benchmark, name, backend, dtype):
 def test_threads(benchmark, backend, threads):
     workload = wl.WORKLOADS["wide"]
     benchmark.group = "simd-threads-wide"
-    m = 2_000 if ci(benchmark) else workload.m
+    m = _wide_m(benchmark)
     make = lambda: backend_trainer(backend, workload, m, "float64", threads)  # noqa: E731
     if backend == "numpy":
         # NumPy's threads are OpenBLAS's; the backend ignores ``threads``.

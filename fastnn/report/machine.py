@@ -1,0 +1,122 @@
+"""What the numbers were measured on: CPU, SIMD flags, BLAS, versions, backend
+build info, and two measured ceilings -- a BLAS GEMM probe (achievable peak
+GFLOP/s) and a streaming copy (memory bandwidth, GB/s).
+"""
+
+import importlib
+import os
+import platform
+import time
+
+import numpy as np
+
+__all__ = ["probe", "gemm_peak", "memory_bandwidth"]
+
+#: The SIMD extensions worth naming, widest last.
+SIMD_FLAGS = ["sse4_2", "avx", "fma", "avx2", "avx512f", "avx512dq", "avx512vl", "avx512_vnni"]
+
+
+def _best_time(fn, repeats):
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def gemm_peak(dtype="float64", n=1536, repeats=5):
+    """Best GFLOP/s of an n x n BLAS GEMM (2 n^3 flops): the achievable peak."""
+    rng = np.random.default_rng(0)
+    a, b = rng.random((n, n)).astype(dtype), rng.random((n, n)).astype(dtype)
+    c = np.empty((n, n), dtype=dtype)
+    np.matmul(a, b, out=c)  # warm the thread pool
+    return 2 * n**3 / _best_time(lambda: np.matmul(a, b, out=c), repeats) / 1e9
+
+
+def memory_bandwidth(megabytes=256, repeats=5):
+    """Best GB/s of copying an array far larger than cache (read + write counted)."""
+    src = np.ones(megabytes * 2**20 // 8)
+    dst = np.empty_like(src)
+    np.copyto(dst, src)
+    return 2 * src.nbytes / _best_time(lambda: np.copyto(dst, src), repeats) / 1e9
+
+
+def _version(module):
+    try:
+        return getattr(importlib.import_module(module), "__version__", "?")
+    except ImportError:
+        return None
+
+
+def _cpu():
+    try:
+        import cpuinfo
+
+        info = cpuinfo.get_cpu_info()
+    except Exception:  # py-cpuinfo can fail on exotic hosts; the report still runs
+        info = {}
+    flags = set(info.get("flags", []))
+    return {
+        "model": info.get("brand_raw") or platform.processor() or "unknown",
+        "arch": info.get("arch", platform.machine()),
+        "hz_advertised": info.get("hz_advertised_friendly"),
+        "logical_cores": os.cpu_count(),
+        "simd": [f for f in SIMD_FLAGS if f in flags],
+        "l2_cache": info.get("l2_cache_size"),
+        "l3_cache": info.get("l3_cache_size"),
+    }
+
+
+def _blas():
+    try:
+        from threadpoolctl import threadpool_info
+
+        return [{k: pool.get(k) for k in ("user_api", "internal_api", "version", "num_threads",
+                                          "architecture", "filepath")}
+                for pool in threadpool_info()]
+    except Exception as exc:
+        return [{"error": f"{type(exc).__name__}: {exc}"}]
+
+
+def _backends():
+    from .. import backends
+
+    rows = {}
+    for name, ok in backends.available().items():
+        row = {"available": ok is True}
+        if ok is not True:
+            row["reason"] = ok
+        else:
+            module = backends.get(name)
+            row["description"] = getattr(module, "DESCRIPTION", "")
+            for hook in ("info", "simd_evidence"):
+                if hasattr(module, hook):
+                    try:
+                        row[hook] = getattr(module, hook)()
+                    except Exception as exc:  # a broken hook is reported, not fatal
+                        row[hook] = f"unavailable: {type(exc).__name__}: {exc}"
+        rows[name] = row
+    return rows
+
+
+def probe(quick=False):
+    """Everything section 1 of the report shows, as a JSON-able dict."""
+    from .. import _peers
+
+    versions = {"python": platform.python_version()}
+    for module in ["fastnn", "numpy", "scipy", "numba", "Cython", "threadpoolctl", "matplotlib"]:
+        versions[module] = _version(module)
+    for peer in _peers.NAMES:
+        versions[peer] = _peers.version(peer)
+    n = 1024 if quick else 2048
+    return {
+        "cpu": _cpu(),
+        "platform": platform.platform(),
+        "blas": _blas(),
+        "versions": versions,
+        "backends": _backends(),
+        "peak_gflops": {"float64": gemm_peak("float64", n), "float32": gemm_peak("float32", n)},
+        "gemm_probe_n": n,
+        "memory_gbps": memory_bandwidth(128 if quick else 512),
+    }
