@@ -335,7 +335,10 @@ cdef struct Plan:
     void** dWp            # dWp[t * (L+1) + l] per-thread partial sums of dZ A^T
     void** dbp            # dbp[t * (L+1) + l]
     void* Y               # (n_L, m)
-    int gram              # layer 1 in Gram mode
+    int gram              # layer 1 mode: 0 direct, 1 Gram, 2 one pass over X
+    Py_ssize_t kb         # one-pass mode: rows of X per cache block
+    void* scratch         # one-pass mode: T blocks (n_1, kb)
+    void* Zpart           # one-pass mode: T partial sums (n_1, m) of W1 X
     void* G               # (m, m) X^T X
     void* Zlin            # (n_1, m) W1 X
     void* S               # (n_1, m) sum of dZ1 over iterations
@@ -431,17 +434,63 @@ cdef void _reduce(Plan* p, floating* tag, floating scale, int l, bint is_b,
             out[e] = s / p.m
 
 
+cdef void _onepass_rows(Plan* p, floating* tag, floating lr, int t) noexcept nogil:
+    """Layer 1 in one pass over X, for thread t's rows k0:k1 of X (features).
+
+    Per cache block of rows: dW1[:, blk] = dZ1 X[blk]^T (all m examples, so no
+    cross-thread sum), W1[:, blk] -= lr dW1/m, and -- while X[blk] is still in
+    cache -- Zpart_t += W1_new[:, blk] X[blk] for the next forward.
+    """
+    cdef Py_ssize_t n1 = p.n[1], n0 = p.n[0], m = p.m
+    cdef Py_ssize_t k0 = n0 * t // p.T, k1 = n0 * (t + 1) // p.T, kk, j, e, w
+    cdef floating* X = (<floating**>p.A)[0]
+    cdef floating* W1 = (<floating**>p.W)[1]
+    cdef floating* dZ1 = (<floating**>p.dZ)[1]
+    cdef floating* blk = <floating*>p.scratch + t * n1 * p.kb
+    cdef floating* Zp = <floating*>p.Zpart + t * n1 * m
+    for e in range(n1 * m):
+        Zp[e] = 0
+    kk = k0
+    while kk < k1:
+        w = min(p.kb, k1 - kk)
+        _gemm_nt(n1, w, m, 0, m, 1, dZ1, X + kk * m, 0, blk)
+        for j in range(n1):
+            for e in range(w):
+                W1[j * n0 + kk + e] = W1[j * n0 + kk + e] - lr * (blk[j * w + e] / m)
+                blk[j * w + e] = W1[j * n0 + kk + e]
+        _gemm_nn(n1, w, m, 0, m, 1, blk, X + kk * m, 1, Zp)
+        kk += w
+
+
 cdef void _update(Plan* p, floating* tag, floating lr) noexcept nogil:
-    """W -= lr * dW, b -= lr * db; in Gram mode Zlin -= (lr/m) dZ1 G, S += dZ1."""
+    """W -= lr * dW, b -= lr * db; in Gram mode Zlin -= (lr/m) dZ1 G, S += dZ1;
+    in one-pass mode layer 1's update and next W1 X share one read of X."""
     cdef int l, t
     cdef Py_ssize_t e, m = p.m
     cdef floating* S
     cdef floating* d1
+    cdef floating* Zl
+    cdef floating* Zp
     for l in range(1, p.L + 1):
         if not (l == 1 and p.gram):
             _reduce(p, tag, lr, l, False, (<floating**>p.W)[l], True)
         _reduce(p, tag, lr, l, True, (<floating**>p.b)[l], True)
-    if p.gram:
+    if p.gram == 2:
+        if p.T == 1:
+            _onepass_rows(p, tag, lr, 0)
+        else:
+            for t in prange(p.T, num_threads=p.T, schedule="static", chunksize=1):
+                _onepass_rows(p, tag, lr, t)
+        # Zlin = sum of the per-thread partials, in thread order.
+        Zl = <floating*>p.Zlin
+        Zp = <floating*>p.Zpart
+        for e in range(p.n[1] * m):
+            Zl[e] = Zp[e]
+        for t in range(1, p.T):
+            Zp = <floating*>p.Zpart + t * p.n[1] * m
+            for e in range(p.n[1] * m):
+                Zl[e] = Zl[e] + Zp[e]
+    elif p.gram == 1:
         d1 = (<floating**>p.dZ)[1]
         if p.T == 1:
             _gemm_nn(p.n[1], m, m, 0, m, -lr / m, d1, <floating*>p.G, 1, <floating*>p.Zlin)
@@ -567,9 +616,23 @@ cdef class _Net:
         self.p.S = _addr(S)
         self.p.gram = 1
 
+    def enable_onepass(self, Py_ssize_t block_bytes=1 << 20):
+        """Layer 1 in one pass over X per iteration (see _onepass_rows)."""
+        X, W1 = self.X, self.Ws[0]
+        n1, m, T = W1.shape[0], self.p.m, self.p.T
+        self.p.kb = max(8, min(X.shape[0], block_bytes // (X.itemsize * m)))
+        Zlin = np.ascontiguousarray(W1 @ X)
+        scratch = np.empty((T * n1, self.p.kb), self.dtype)
+        Zpart = np.empty((T * n1, m), self.dtype)
+        self._gram = (Zlin, scratch, Zpart)
+        self.p.Zlin = _addr(Zlin)
+        self.p.scratch = _addr(scratch)
+        self.p.Zpart = _addr(Zpart)
+        self.p.gram = 2
+
     def finish_gram(self, double learning_rate):
         """Materialize W1 = W1_0 - (lr/m) S X^T into the caller's W1."""
-        if not self.p.gram:
+        if self.p.gram != 1:
             return
         G, Zlin, S, W10 = self._gram
         self.Ws[0][...] = W10 - (learning_rate / self.p.m) * (S @ self.X.T)

@@ -48,6 +48,13 @@ _ext = _vec
 #: (m * sum n_l n_{l-1}); below it a second thread costs more than it saves.
 AUTO_THREADS_MIN_MACS = 2_000_000
 
+#: Layer 1 in one pass over X per iteration (update fused with the next
+#: forward) when its output is at most this wide and X is at least ONEPASS_MIN_BYTES.
+ONEPASS_MAX_N1 = 32
+ONEPASS_MIN_BYTES = 4 << 20
+#: "auto", True (whenever the Gram mode is not used) or False.
+ONEPASS = "auto"
+
 #: Layer 1 in Gram mode (see _core.pxi): "auto" (when the cost model says it
 #: saves at least half the work), True (whenever n_0 > m) or False.
 GRAM = "auto"
@@ -153,6 +160,12 @@ def _use_gram(Ws, X, num_iterations):
     return gram < 0.5 * direct
 
 
+def _use_onepass(Ws, X):
+    if ONEPASS is True or ONEPASS is False:
+        return ONEPASS
+    return Ws[0].shape[0] <= ONEPASS_MAX_N1 and X.nbytes >= ONEPASS_MIN_BYTES
+
+
 def train(Ws, bs, acts, loss, X, Y, learning_rate, num_iterations, cost_every, threads=None,
           on_cost=None):
     loss_code = _losses.CODES[loss]
@@ -165,6 +178,8 @@ def train(Ws, bs, acts, loss, X, Y, learning_rate, num_iterations, cost_every, t
     with _blas_single_thread():
         if gram:
             net.enable_gram()
+        elif _use_onepass(Ws, X):
+            net.enable_onepass()
         try:
             net.forward()
             i = 0
