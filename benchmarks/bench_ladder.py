@@ -14,6 +14,10 @@ from fastnn.report import workloads as wl
 #: Training iterations per timed call, the same for every implementation of a
 #: workload so pytest-benchmark's own table compares like with like.
 ITERATIONS = {"planar": 100, "deep": 2, "logreg": 4, "wide": 1}
+if MODE == "quick":
+    ITERATIONS = {"planar": 20, "deep": 1, "logreg": 1, "wide": 1}
+#: Iterations per call in the sweep: about SWEEP_WORK / m.
+SWEEP_WORK = 2_000 if MODE == "quick" else 20_000
 
 #: Rungs that would not finish in seconds here, beyond each workload's too_slow.
 QUICK_TOO_SLOW = {"logreg": ("loops",), "wide": ()}
@@ -60,4 +64,5 @@ def test_sweep(benchmark, m, impl):
     if mode == "quick" and m > 10_000:
         pytest.skip("m=100000 runs in the full benchmark only")
     make = lambda: backend_trainer(impl, wl.SWEEP, m, "float64", None)  # noqa: E731
-    time_training(benchmark, make, wl.SWEEP, m=m, iterations=max(1, 20_000 // m), impl=impl)
+    time_training(benchmark, make, wl.SWEEP, m=m, iterations=max(1, SWEEP_WORK // m),
+                  impl=impl)

@@ -313,7 +313,9 @@ def _efficiency(data, machine, out, plots):
             xs = [names.index(b[0]) + k * width for b in bars if b[1] == impl]
             ys = [b[key] for b in bars if b[1] == impl]
             a.bar(xs, ys, width, label=_label(impl), color=COLORS.get(impl))
-        a.set_xticks([i + 0.4 - width / 2 for i in range(len(names))], names)
+        a.set_xticks([i + 0.4 - width / 2 for i in range(len(names))],
+                     [f"{n}\n({WORKLOADS[n].bound}-bound)" if n in WORKLOADS else n
+                      for n in names])
         a.set_yscale("log")
         if ceiling:
             a.axhline(ceiling, color="black", ls="--", lw=1,
@@ -322,8 +324,15 @@ def _efficiency(data, machine, out, plots):
         a.grid(axis="y", alpha=0.3)
     ax.set_title("compute: GFLOP/s vs measured GEMM peak")
     ax2.set_title("memory: GB/s vs measured copy bandwidth")
-    ax2.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
+    for a in (ax, ax2):
+        a.legend(*[[h for h, lab in zip(*a.get_legend_handles_labels()) if "ceiling" in lab],
+                   [lab for lab in a.get_legend_handles_labels()[1] if "ceiling" in lab]],
+                 fontsize=8, loc="upper left")
+    handles, labels = ax.get_legend_handles_labels()
+    keep = [(h, lab) for h, lab in zip(handles, labels) if "ceiling" not in lab]
+    fig.legend([h for h, _ in keep], [lab for _, lab in keep], loc="lower center",
+               ncol=len(keep), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     fig.savefig(out / "efficiency.png", dpi=110)
     plt.close(fig)
     plots.append("efficiency.png")
