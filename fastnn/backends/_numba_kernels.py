@@ -161,32 +161,35 @@ def sigmoid_array(x, out):
 
 
 @njit(**SERIAL_OPTS)
-def bias_activate(code, b, z, a):
-    """z += b, then a = g(z), over one row: bias and activation in one pass."""
+def bias_activate(code, b, z_in, z, a):
+    """z = z_in + b, then a = g(z), over one row: bias and activation in one pass.
+
+    ``z_in`` may be ``z`` itself.
+    """
     m = z.shape[0]
     if code == SIGMOID:
         for j in range(m):
-            v = z[j] + b
+            v = z_in[j] + b
             z[j] = v
             a[j] = _sigmoid(v)
     elif code == TANH:
         for j in range(m):
-            v = z[j] + b
+            v = z_in[j] + b
             z[j] = v
             a[j] = _tanh(v)
     elif code == RELU:
         for j in range(m):
-            v = z[j] + b
+            v = z_in[j] + b
             z[j] = v
             a[j] = 0.0 if v < 0.0 else v
     elif code == LEAKY_RELU:
         for j in range(m):
-            v = z[j] + b
+            v = z_in[j] + b
             z[j] = v
             a[j] = LEAKY_SLOPE * v if v < 0.0 else v
     else:
         for j in range(m):
-            v = z[j] + b
+            v = z_in[j] + b
             z[j] = v
             a[j] = v
 
@@ -238,7 +241,7 @@ def dense_forward(W, b, A_prev, Z, A, code):
                     z[j] += w0 * a0[j]
                 k += 1
     for i in range(n):
-        bias_activate(code, b[i, 0], Z[i], A[i])
+        bias_activate(code, b[i, 0], Z[i], Z[i], A[i])
 
 
 @njit(**SERIAL_OPTS)
@@ -256,16 +259,17 @@ def dense_grads(dZ, A_prev, dW, db):
                 s += d[j]
             db[i, 0] = s / m
         return
+    zero = dZ.dtype.type(0)
     for i in range(n):
         d = dZ[i]
-        s = 0.0
+        s = zero
         for j in range(m):
             s += d[j]
         db[i, 0] = s / m
         k = 0
         while k + 4 <= n_prev:
             a0, a1, a2, a3 = A_prev[k], A_prev[k + 1], A_prev[k + 2], A_prev[k + 3]
-            s0 = s1 = s2 = s3 = 0.0
+            s0 = s1 = s2 = s3 = zero
             for j in range(m):
                 dj = d[j]
                 s0 += dj * a0[j]
@@ -279,7 +283,7 @@ def dense_grads(dZ, A_prev, dW, db):
             k += 4
         while k < n_prev:
             a0 = A_prev[k]
-            s0 = 0.0
+            s0 = zero
             for j in range(m):
                 s0 += d[j] * a0[j]
             dW[i, k] = s0 / m
@@ -349,10 +353,93 @@ def cost(AL, ZL, Y, loss):
 
 
 @njit(**SERIAL_OPTS)
+def _tile_4x4(W, dZ, Zp, x0, x1, x2, x3, i, k, scale):
+    """Units i..i+3 x inputs k..k+3 (rows x0..x3 of X): gradient, update, next Z.
+
+    16 dot products in one sweep over the examples keep 16 SIMD accumulators in
+    registers and load each of dZ's and X's vectors once for 4 FMAs.
+    """
+    d0, d1, d2, d3 = dZ[i], dZ[i + 1], dZ[i + 2], dZ[i + 3]
+    zero = dZ.dtype.type(0)  # float32 sums stay float32: twice the SIMD lanes
+    s00 = s01 = s02 = s03 = s10 = s11 = s12 = s13 = zero
+    s20 = s21 = s22 = s23 = s30 = s31 = s32 = s33 = zero
+    for j in range(d0.shape[0]):
+        a0, a1, a2, a3 = x0[j], x1[j], x2[j], x3[j]
+        e = d0[j]
+        s00 += e * a0
+        s01 += e * a1
+        s02 += e * a2
+        s03 += e * a3
+        e = d1[j]
+        s10 += e * a0
+        s11 += e * a1
+        s12 += e * a2
+        s13 += e * a3
+        e = d2[j]
+        s20 += e * a0
+        s21 += e * a1
+        s22 += e * a2
+        s23 += e * a3
+        e = d3[j]
+        s30 += e * a0
+        s31 += e * a1
+        s32 += e * a2
+        s33 += e * a3
+    w00 = W[i, k] - scale * s00
+    w01 = W[i, k + 1] - scale * s01
+    w02 = W[i, k + 2] - scale * s02
+    w03 = W[i, k + 3] - scale * s03
+    w10 = W[i + 1, k] - scale * s10
+    w11 = W[i + 1, k + 1] - scale * s11
+    w12 = W[i + 1, k + 2] - scale * s12
+    w13 = W[i + 1, k + 3] - scale * s13
+    w20 = W[i + 2, k] - scale * s20
+    w21 = W[i + 2, k + 1] - scale * s21
+    w22 = W[i + 2, k + 2] - scale * s22
+    w23 = W[i + 2, k + 3] - scale * s23
+    w30 = W[i + 3, k] - scale * s30
+    w31 = W[i + 3, k + 1] - scale * s31
+    w32 = W[i + 3, k + 2] - scale * s32
+    w33 = W[i + 3, k + 3] - scale * s33
+    W[i, k], W[i, k + 1], W[i, k + 2], W[i, k + 3] = w00, w01, w02, w03
+    W[i + 1, k], W[i + 1, k + 1], W[i + 1, k + 2], W[i + 1, k + 3] = w10, w11, w12, w13
+    W[i + 2, k], W[i + 2, k + 1], W[i + 2, k + 2], W[i + 2, k + 3] = w20, w21, w22, w23
+    W[i + 3, k], W[i + 3, k + 1], W[i + 3, k + 2], W[i + 3, k + 3] = w30, w31, w32, w33
+    z0, z1, z2, z3 = Zp[i], Zp[i + 1], Zp[i + 2], Zp[i + 3]
+    for j in range(d0.shape[0]):
+        a0, a1, a2, a3 = x0[j], x1[j], x2[j], x3[j]
+        z0[j] += w00 * a0 + w01 * a1 + w02 * a2 + w03 * a3
+        z1[j] += w10 * a0 + w11 * a1 + w12 * a2 + w13 * a3
+        z2[j] += w20 * a0 + w21 * a1 + w22 * a2 + w23 * a3
+        z3[j] += w30 * a0 + w31 * a1 + w32 * a2 + w33 * a3
+
+
+@njit(**SERIAL_OPTS)
+def _tile_1x4(W, dZ, Zp, x0, x1, x2, x3, i, k, scale):
+    """One unit x 4 inputs: the remainder of _tile_4x4 (and all of logistic regression)."""
+    d = dZ[i]
+    s0 = s1 = s2 = s3 = dZ.dtype.type(0)
+    for j in range(d.shape[0]):
+        e = d[j]
+        s0 += e * x0[j]
+        s1 += e * x1[j]
+        s2 += e * x2[j]
+        s3 += e * x3[j]
+    w0 = W[i, k] - scale * s0
+    w1 = W[i, k + 1] - scale * s1
+    w2 = W[i, k + 2] - scale * s2
+    w3 = W[i, k + 3] - scale * s3
+    W[i, k], W[i, k + 1], W[i, k + 2], W[i, k + 3] = w0, w1, w2, w3
+    z = Zp[i]
+    for j in range(d.shape[0]):
+        z[j] += w0 * x0[j] + w1 * x1[j] + w2 * x2[j] + w3 * x3[j]
+
+
+@njit(**SERIAL_OPTS)
 def _first_layer_block(W, dZ, X, Zp, k0, k1, scale):
     """For X's rows k0..k1: W[:, k] -= scale * dZ X[k]^T, then Zp = W[:, k0:k1] X[k0:k1].
 
-    Each block of 4 rows of X is used for the gradient, the update and the next
+    Each block of 4 rows of X serves the gradient, the update and the next
     forward while it sits in L1: one pass over X.
     """
     n, m = dZ.shape
@@ -360,29 +447,19 @@ def _first_layer_block(W, dZ, X, Zp, k0, k1, scale):
     k = k0
     while k + 4 <= k1:
         x0, x1, x2, x3 = X[k], X[k + 1], X[k + 2], X[k + 3]
-        for i in range(n):
-            d = dZ[i]
-            s0 = s1 = s2 = s3 = 0.0
-            for j in range(m):
-                dj = d[j]
-                s0 += dj * x0[j]
-                s1 += dj * x1[j]
-                s2 += dj * x2[j]
-                s3 += dj * x3[j]
-            w0 = W[i, k] - scale * s0
-            w1 = W[i, k + 1] - scale * s1
-            w2 = W[i, k + 2] - scale * s2
-            w3 = W[i, k + 3] - scale * s3
-            W[i, k], W[i, k + 1], W[i, k + 2], W[i, k + 3] = w0, w1, w2, w3
-            z = Zp[i]
-            for j in range(m):
-                z[j] += w0 * x0[j] + w1 * x1[j] + w2 * x2[j] + w3 * x3[j]
+        i = 0
+        while i + 4 <= n:
+            _tile_4x4(W, dZ, Zp, x0, x1, x2, x3, i, k, scale)
+            i += 4
+        while i < n:
+            _tile_1x4(W, dZ, Zp, x0, x1, x2, x3, i, k, scale)
+            i += 1
         k += 4
     while k < k1:
         x0 = X[k]
         for i in range(n):
             d = dZ[i]
-            s0 = 0.0
+            s0 = dZ.dtype.type(0)
             for j in range(m):
                 s0 += d[j] * x0[j]
             w0 = W[i, k] - scale * s0
@@ -421,7 +498,7 @@ def first_layer_forward(W, X, Zacc, Zparts):
         np.dot(W, X, Zacc)
     else:
         # the fused pass with a zero gradient leaves W as it is
-        _first_layer_pass(W, np.zeros_like(Zacc), X, Zacc, Zparts, 0.0)
+        _first_layer_pass(W, np.zeros_like(Zacc), X, Zacc, Zparts, X.dtype.type(0))
 
 
 @njit(**SERIAL_OPTS)
@@ -444,9 +521,8 @@ def train_chunk(Ws, bs, codes, loss, X, Y, learning_rate, i0, i1, num_iterations
         # forward: layer 1 from Zacc, then the others
         Z, A = Zs[0], As[0]
         b = bs[0]
-        Z[:] = Zacc
         for i in range(n1):
-            bias_activate(codes[0], b[i, 0], Z[i], A[i])
+            bias_activate(codes[0], b[i, 0], Zacc[i], Z[i], A[i])
         for l in range(1, L):
             dense_forward(Ws[l], bs[l], As[l - 1], Zs[l], As[l], codes[l])
         if it % cost_every == 0:
@@ -472,7 +548,8 @@ def train_chunk(Ws, bs, codes, loss, X, Y, learning_rate, i0, i1, num_iterations
                 s += d[j]
             b1[i, 0] -= learning_rate * (s / m)
         if fused:
-            _first_layer_pass(W1, dZ1, X, Zacc, Zparts, learning_rate / m)
+            scale = X.dtype.type(learning_rate / m)  # keeps float32 kernels float32
+            _first_layer_pass(W1, dZ1, X, Zacc, Zparts, scale)
         else:
             dW1 = dWs[0]
             np.dot(dZ1, X.T, dW1)

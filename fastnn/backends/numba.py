@@ -225,7 +225,7 @@ def simd_evidence():
         "exp_array": (K.exp_array, (z1, z1)),
         "tanh_array": (K.tanh_array, (z1, z1)),
         "sigmoid_array": (K.sigmoid_array, (z1, z1)),
-        "bias_activate": (K.bias_activate, (i64, f64(0), z1, z1)),
+        "bias_activate": (K.bias_activate, (i64, f64(0), z1, z1, z1)),
         "times_derivative": (K.times_derivative, (i64, z1, z1, z1)),
         "dense_forward": (K.dense_forward, (z2[:, :2].copy(), b, z2, z2, z2, i64)),
         "dense_grads": (K.dense_grads, (z2, z2, np.zeros((2, 2)), b)),
