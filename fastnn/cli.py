@@ -257,7 +257,7 @@ def cmd_bench(args, console):
         data = results.load(json_path)
     table_data = results.ladder(data)
     impls = [i for i in results.LADDER_ORDER if any(i in t for t in table_data.values())]
-    table = Table(title="time per training iteration (median, float64); ×: speedup vs numpy")
+    table = Table(title="time per training iteration (best of rounds, float64); ×: speedup vs numpy")
     table.add_column("workload")
     for impl in impls:
         table.add_column(impl.replace("peer:", ""), justify="right")

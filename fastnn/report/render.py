@@ -143,7 +143,7 @@ def _ladder(data, out, plots):
     summary = [[WORKLOADS[n].title if n in WORKLOADS else n]
                + [format_seconds(table[n][i]["seconds"]) if i in table[n] else "—" for i in impls]
                for n in table]
-    text = ["Time per training iteration (median; float64, full batch, default threads). "
+    text = ["Time per training iteration (best of rounds; float64, full batch, default threads). "
             "“—”: not run (too slow here, or not installed).", "",
             _table(["workload"] + [_label(i) for i in impls], summary), ""]
     for name, t in table.items():
@@ -406,7 +406,8 @@ def write_report(data, machine, out_dir, *, mode="full", source=None):
         f"Mode: **{mode}**. Benchmarks: pytest-benchmark {data.get('version', '?')}, "
         f"{data.get('datetime', '?')}" + (f", from `{source}`" if source else "") + ". "
         "Every time is per training iteration of batch gradient descent (forward, backward, "
-        "update; the cost computed once per timed call), the median over rounds, JIT compile "
+        "update; the cost computed once per timed call), the best of several rounds (other "
+        "load on the machine only adds time), JIT compile "
         "excluded (warm-up call outside the timer).",
     ]
     sections = [
