@@ -83,8 +83,19 @@ def _load_blas():
 
 _load_blas()
 
-#: Below this many multiply-adds a product runs in the loops here, not BLAS.
+# A product runs in the loops here, not BLAS, below BLAS_MIN_MACS
+# multiply-adds or when its output has fewer than BLAS_MIN_ROWS rows (n): a
+# thin product streams its big operand once either way, and the call costs.
 cdef Py_ssize_t BLAS_MIN_MACS = 1 << 15
+cdef Py_ssize_t BLAS_MIN_ROWS = 4
+
+
+def _tune(Py_ssize_t blas_min_macs, Py_ssize_t blas_min_rows):
+    """Set the BLAS thresholds (for tuning experiments); returns the old ones."""
+    global BLAS_MIN_MACS, BLAS_MIN_ROWS
+    old = (BLAS_MIN_MACS, BLAS_MIN_ROWS)
+    BLAS_MIN_MACS, BLAS_MIN_ROWS = blas_min_macs, blas_min_rows
+    return old
 
 
 cdef inline void _blas_gemm(char ta, char tb, int M, int N, int K, floating alpha,
@@ -115,7 +126,7 @@ cdef void _gemm_nn(Py_ssize_t n, Py_ssize_t k, Py_ssize_t m, Py_ssize_t c0, Py_s
     cdef floating w
     cdef floating* z
     cdef const floating* a
-    if n * k * mc >= BLAS_MIN_MACS:
+    if n * k * mc >= BLAS_MIN_MACS and n >= BLAS_MIN_ROWS:
         # Row-major Z (n, mc) is column-major Z^T = A_c^T W^T.
         _blas_gemm(c'N', c'N', <int>mc, <int>n, <int>k, alpha, <floating*>A + c0, <int>m,
                    <floating*>W, <int>k, beta, Z + c0, <int>m)
@@ -175,7 +186,7 @@ cdef void _gemm_nt(Py_ssize_t n, Py_ssize_t k, Py_ssize_t m, Py_ssize_t c0, Py_s
     """dW = alpha dZ[:, c] @ A[:, c]^T + beta dW (a sum over the chunk's examples)."""
     cdef Py_ssize_t j, kk, mc = c1 - c0
     cdef floating s
-    if n * k * mc >= BLAS_MIN_MACS:
+    if n * k * mc >= BLAS_MIN_MACS and n >= BLAS_MIN_ROWS:
         # Row-major dW (n, k) is column-major dW^T (k, n) = A_c dZ_c^T.
         _blas_gemm(c'T', c'N', <int>k, <int>n, <int>mc, alpha, <floating*>A + c0, <int>m,
                    <floating*>dZ + c0, <int>m, beta, dW, <int>k)
@@ -199,7 +210,7 @@ cdef void _gemm_tn(Py_ssize_t n, Py_ssize_t k, Py_ssize_t m, Py_ssize_t c0, Py_s
     cdef floating w
     cdef floating* d
     cdef const floating* z
-    if n * k * mc >= BLAS_MIN_MACS:
+    if n * k * mc >= BLAS_MIN_MACS and k >= BLAS_MIN_ROWS:
         # Row-major dA (k, mc) is column-major dA^T = dZ_c^T W.
         _blas_gemm(c'N', c'T', <int>mc, <int>k, <int>n, 1, <floating*>dZ + c0, <int>m,
                    <floating*>W, <int>k, 0, dA + c0, <int>m)
@@ -503,14 +514,16 @@ cdef void _update(Plan* p, floating* tag, floating lr) noexcept nogil:
             S[e] = S[e] + d1[e]
 
 
-cdef void _run(Plan* p, floating* tag, floating lr, Py_ssize_t count) noexcept nogil:
-    """Backward + update of the current iteration, then count - 1 full iterations;
-    leaves the forward of the next iteration done if count > 0."""
+cdef void _run(Plan* p, floating* tag, floating lr, Py_ssize_t count, bint last) noexcept nogil:
+    """Backward + update of the current iteration, then count - 1 full iterations,
+    each followed by the next iteration's forward -- except after the very last
+    update of training (``last``), whose forward nobody would read."""
     cdef Py_ssize_t it
     for it in range(count):
         _backward(p, tag)
         _update(p, tag, lr)
-        _forward(p, tag)
+        if not (last and it == count - 1):
+            _forward(p, tag)
 
 
 # --------------------------------------------------------------------------
@@ -671,15 +684,15 @@ cdef class _Net:
         return _cost(loss, self.p.n[L], self.p.m, <float*>self.p.Z[L], <float*>self.p.A[L],
                      <float*>self.p.Y)
 
-    def run(self, int loss, double learning_rate, Py_ssize_t count):
+    def run(self, int loss, double learning_rate, Py_ssize_t count, bint last=False):
         """count x (backward + update + forward), all without the GIL."""
         self.p.loss = loss
         if self.dtype == np.float64:
             with nogil:
-                _run(&self.p, <double*>NULL, learning_rate, count)
+                _run(&self.p, <double*>NULL, learning_rate, count, last)
         else:
             with nogil:
-                _run(&self.p, <float*>NULL, <float>learning_rate, count)
+                _run(&self.p, <float*>NULL, <float>learning_rate, count, last)
 
 
 def max_threads():

@@ -189,8 +189,8 @@ def train(Ws, bs, acts, loss, X, Y, learning_rate, num_iterations, cost_every, t
                 if on_cost is not None and on_cost(i, J) is False:
                     break
                 count = min(cost_every, num_iterations - i)
-                net.run(loss_code, learning_rate, count)
                 i += count
+                net.run(loss_code, learning_rate, count, i == num_iterations)
         finally:
             net.finish_gram(learning_rate)
     return costs
