@@ -20,8 +20,8 @@ ITERATIONS = {"planar": 1000, "deep": 2, "logreg": 4, "wide": 1}
 if MODE == "quick":
     ITERATIONS = {"planar": 200, "deep": 1, "logreg": 1, "wide": 1}
 SLOW_ITERATIONS = {"planar": 100 if MODE == "full" else 20}
-#: Iterations per call in the sweep: about SWEEP_WORK / m.
-SWEEP_WORK = 2_000 if MODE == "quick" else 20_000
+#: Iterations per call in the sweep: about SWEEP_WORK / m (slow rungs: a tenth).
+SWEEP_WORK = 50_000 if MODE == "quick" else 200_000
 
 #: Rungs that would not finish in seconds here, beyond each workload's too_slow.
 QUICK_TOO_SLOW = {"logreg": ("loops",), "wide": ()}
@@ -69,6 +69,6 @@ def test_sweep(benchmark, m, impl):
         pytest.skip(f"{impl} at m={m} runs minutes; its sweep stops at m={limit}")
     if mode == "quick" and m > 10_000:
         pytest.skip("m=100000 runs in the full benchmark only")
+    work = SWEEP_WORK // (10 if impl in ("loops", "per_example") else 1)
     make = lambda: backend_trainer(impl, wl.SWEEP, m, "float64", None)  # noqa: E731
-    time_training(benchmark, make, wl.SWEEP, m=m, iterations=max(1, SWEEP_WORK // m),
-                  impl=impl)
+    time_training(benchmark, make, wl.SWEEP, m=m, iterations=max(1, work // m), impl=impl)
