@@ -70,6 +70,9 @@ def test_vec_build_calls_libmvec_and_uses_packed_simd():
     for fn in ("exp", "tanh", "expf", "tanhf"):
         assert any(s.endswith("v_" + fn) for s in calls), f"no libmvec {fn} in {sorted(calls)}"
     assert vec["packed_ymm"] + vec["packed_zmm"] > 0
+    act64 = ev["vec _bias_act float64"]["libmvec_calls"]
+    assert any("v_exp" in s for s in act64) and any("v_tanh" in s for s in act64)
+    assert ev["vec _times_derivative float64"]["packed"] > 0
     # The ablation build really is scalar: no libmvec, far fewer packed ops.
     assert novec["libmvec_calls"] == {}
     assert novec["packed"] * 5 < vec["packed"]

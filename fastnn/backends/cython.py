@@ -219,12 +219,19 @@ def info():
     }
 
 
-# Kernel functions whose disassembly shows whether the activation math is SIMD.
+# Kernel functions whose disassembly shows whether the math is SIMD.
 _HOT = ("_bias_act", "_times_derivative", "_gemm_nn", "_gemm_tn", "_gemm_nt", "_backward_chunk",
         "_forward_chunk")
+_FUNC = re.compile(r"<__pyx_fuse_(\d)__pyx_f_\w*?_kernels(?:_novec)?_(_\w+?)(?:\.\w+)*>:$")
 _PACKED = re.compile(r"\s(v?\w+p[sd])\s+.*%[xyz]mm")
 _SCALAR = re.compile(r"\s(v?\w+s[sd])\s+.*%xmm")
 _MVEC = re.compile(r"<(_ZGV\w+)@plt>")
+_NOT_ARITH = ("vmov", "mov", "vbroadcast", "vperm", "vpxor", "vxorp", "vunpck", "vshuf", "vinsert",
+              "vextract", "vblend", "vpblend", "vandp", "vorp")
+
+
+def _new_stats():
+    return {"packed": 0, "packed_ymm": 0, "packed_zmm": 0, "scalar": 0, "libmvec_calls": {}}
 
 
 def simd_evidence(which=None):
@@ -238,9 +245,12 @@ def simd_evidence(which=None):
     Returns
     -------
     dict
-        ``{variant: {"packed": n, "packed_ymm": n, "packed_zmm": n, "scalar": n,
-        "libmvec_calls": {symbol: count}, "functions": n}}``, or
-        ``{"error": reason}`` when objdump is not available.
+        One entry per build (``"vec"``, ``"novec"``: totals over the hot kernels,
+        plus ``"functions"``, how many were found) and one per build, kernel
+        and dtype (e.g. ``"vec _bias_act float64"``), each ``{"packed": n,
+        "packed_ymm": n, "packed_zmm": n, "scalar": n, "libmvec_calls":
+        {symbol: count}}``; ``{"error": reason}`` when objdump is not available.
+        Packed counts exclude moves, shuffles and blends: arithmetic only.
     """
     objdump = shutil.which("objdump")
     if objdump is None:
@@ -251,25 +261,33 @@ def simd_evidence(which=None):
             continue
         text = subprocess.run([objdump, "-d", "--no-show-raw-insn", mod.__file__],
                               capture_output=True, text=True, check=True).stdout
-        stats = {"packed": 0, "packed_ymm": 0, "packed_zmm": 0, "scalar": 0,
-                 "libmvec_calls": {}, "functions": 0}
-        hot = False
+        total = dict(_new_stats(), functions=0)
+        per = {}
+        current = None
         for line in text.splitlines():
             if line.endswith(">:"):
-                hot = any(h in line for h in _HOT)
-                stats["functions"] += hot
+                fm = _FUNC.search(line)
+                current = None
+                if fm and fm.group(2) in _HOT:
+                    # Cython numbers fused specializations in declaration order: float, double.
+                    key = f"{name} {fm.group(2)} {'float32' if fm.group(1) == '0' else 'float64'}"
+                    current = per.setdefault(key, _new_stats())
+                    total["functions"] += 1
                 continue
-            if not hot:
+            if current is None:
                 continue
-            mv = _MVEC.search(line)
-            if mv:
-                stats["libmvec_calls"][mv.group(1)] = stats["libmvec_calls"].get(mv.group(1), 0) + 1
-            mp = _PACKED.search(line)
-            if mp and not mp.group(1).startswith(("vmov", "vbroadcast", "vperm", "vpxor")):
-                stats["packed"] += 1
-                stats["packed_ymm"] += "%ymm" in line
-                stats["packed_zmm"] += "%zmm" in line
-            elif _SCALAR.search(line):
-                stats["scalar"] += 1
-        out[name] = stats
+            for stats in (current, total):
+                mv = _MVEC.search(line)
+                if mv:
+                    calls = stats["libmvec_calls"]
+                    calls[mv.group(1)] = calls.get(mv.group(1), 0) + 1
+                mp = _PACKED.search(line)
+                if mp and not mp.group(1).startswith(_NOT_ARITH):
+                    stats["packed"] += 1
+                    stats["packed_ymm"] += "%ymm" in line
+                    stats["packed_zmm"] += "%zmm" in line
+                elif _SCALAR.search(line) and not line.split()[-2].startswith(_NOT_ARITH):
+                    stats["scalar"] += 1
+        out[name] = total
+        out.update(sorted(per.items()))
     return out
