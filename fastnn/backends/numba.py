@@ -14,7 +14,6 @@ import time
 
 import numba
 import numpy as np
-from numba.typed import List
 
 from .. import activations as _act
 from .. import losses as _loss
@@ -106,6 +105,14 @@ def backward(AL, Y, caches, acts, loss, threads=None):
     return dWs, dbs
 
 
+def _unpack(flat, arrays):
+    """Copy a flat parameter buffer back into the caller's arrays, in place."""
+    offset = 0
+    for a in arrays:
+        a.ravel()[:] = flat[offset:offset + a.size]  # C-contiguous: ravel is a view
+        offset += a.size
+
+
 def train(Ws, bs, acts, loss, X, Y, learning_rate, num_iterations, cost_every, threads=None,
           on_cost=None):
     """Gradient descent in compiled code; see :mod:`fastnn.backends._base`.
@@ -121,39 +128,46 @@ def train(Ws, bs, acts, loss, X, Y, learning_rate, num_iterations, cost_every, t
     T = _n_threads(threads, n1 * n0 * m)
     codes = _codes(acts)
     loss_code = _loss.CODES[loss]
-    Ws_, bs_ = List(Ws), List(bs)
-    Zs = List([np.empty((W.shape[0], m), dtype=dtype) for W in Ws])
-    As = List([np.empty((W.shape[0], m), dtype=dtype) for W in Ws])
-    dZs = List([np.empty((W.shape[0], m), dtype=dtype) for W in Ws])
-    dWs = List([np.empty_like(W) for W in Ws])
-    dbs = List([np.empty_like(b) for b in bs])
+    dims = np.array([n0] + [W.shape[0] for W in Ws], dtype=np.int64)
+    # Parameters travel as one flat buffer each (see K.train_chunk), copied
+    # back into the caller's arrays after every chunk.
+    W_flat = np.concatenate([W.ravel() for W in Ws])
+    b_flat = np.concatenate([b.ravel() for b in bs])
+    units = int(dims[1:].sum())
+    Z_flat = np.empty(units * m, dtype=dtype)
+    A_flat = np.empty(units * m, dtype=dtype)
+    dZ_flat = np.empty(units * m, dtype=dtype)
+    dW_flat = np.empty_like(W_flat)
+    db_flat = np.empty_like(b_flat)
     Zacc = np.empty((n1, m), dtype=dtype)
     Zparts = np.empty((T, n1, m), dtype=dtype)
     n_costs = (num_iterations + cost_every - 1) // cost_every
     costs = np.full(n_costs, np.nan)
     lr = float(learning_rate)
 
+    def run(i0, i1):
+        _timed_first_call(
+            "train_chunk", dtype, K.train_chunk, W_flat, b_flat, dims, codes, loss_code, X, Y,
+            lr, i0, i1, num_iterations, cost_every, Zacc, Zparts, Z_flat, A_flat, dZ_flat,
+            dW_flat, db_flat, costs)
+        _unpack(W_flat, Ws)
+        _unpack(b_flat, bs)
+
     previous_threads = numba.get_num_threads()
     numba.set_num_threads(T)
     try:
         with _blas_limits(T):
             _timed_first_call("first_layer_forward", dtype, K.first_layer_forward,
-                              Ws_[0], X, Zacc, Zparts)
+                              Ws[0], X, Zacc, Zparts)
             if on_cost is None:
-                _timed_first_call(
-                    "train_chunk", dtype, K.train_chunk, Ws_, bs_, codes, loss_code, X, Y, lr,
-                    0, num_iterations, num_iterations, cost_every, Zacc, Zparts, Zs, As, dZs,
-                    dWs, dbs, costs)
+                run(0, num_iterations)
                 return [(i * cost_every, float(c)) for i, c in enumerate(costs)]
             recorded = []
             i0 = 0
             while i0 < num_iterations:
                 # i0 == 0: only the forward pass and cost of iteration 0
                 i1 = min(i0 + cost_every, num_iterations) if recorded else 0
-                _timed_first_call(
-                    "train_chunk", dtype, K.train_chunk, Ws_, bs_, codes, loss_code, X, Y, lr,
-                    i0, i1, num_iterations, cost_every, Zacc, Zparts, Zs, As, dZs, dWs, dbs,
-                    costs)
+                run(i0, i1)
                 if i1 < num_iterations and i1 % cost_every == 0:
                     J = float(costs[i1 // cost_every])
                     recorded.append((i1, J))
