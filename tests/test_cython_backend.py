@@ -53,9 +53,11 @@ def variant():
 
 @pytest.fixture
 def gram():
+    block = cb.ONEPASS_BLOCK_BYTES
     yield
     cb.GRAM = "auto"
     cb.ONEPASS = "auto"
+    cb.ONEPASS_BLOCK_BYTES = block
 
 
 # -- the binary -------------------------------------------------------------
@@ -163,10 +165,13 @@ def test_gram_first_layer_matches_numpy(mode, threads, gram):
             assert _rel(a, b) < RTOL
 
 
-@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("block_rows", [64, 10_000])
+@pytest.mark.parametrize("threads", [1, 2, 3])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_one_pass_first_layer_matches_numpy(threads, dtype, gram):
+def test_one_pass_first_layer_matches_numpy(threads, dtype, block_rows, gram):
     cb.GRAM, cb.ONEPASS = False, True
+    # 64 rows: many blocks per thread and a partial last one (900 = 14 * 64 + 4).
+    cb.ONEPASS_BLOCK_BYTES = block_rows * 70 * np.dtype(dtype).itemsize
     for dims, acts in (([900, 6, 3, 1], ["relu", "tanh", "sigmoid"]), ([900, 1], ["sigmoid"])):
         c_ref, p_ref = _train(nb, dims, 70, acts, iters=300, lr=0.05, dtype=dtype)
         c, p = _train(cb, dims, 70, acts, iters=300, lr=0.05, threads=threads, dtype=dtype)

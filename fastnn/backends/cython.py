@@ -54,6 +54,8 @@ ONEPASS_MAX_N1 = 32
 ONEPASS_MIN_BYTES = 4 << 20
 #: "auto", True (whenever the Gram mode is not used) or False.
 ONEPASS = "auto"
+#: Bytes of X per cache block in one-pass mode (L2 is 2 MiB per core here).
+ONEPASS_BLOCK_BYTES = 1 << 20
 
 #: Layer 1 in Gram mode (see _core.pxi): "auto" (when the cost model says it
 #: saves at least half the work), True (whenever n_0 > m) or False.
@@ -179,7 +181,7 @@ def train(Ws, bs, acts, loss, X, Y, learning_rate, num_iterations, cost_every, t
         if gram:
             net.enable_gram()
         elif _use_onepass(Ws, X):
-            net.enable_onepass()
+            net.enable_onepass(ONEPASS_BLOCK_BYTES)
         try:
             net.forward()
             i = 0
