@@ -113,6 +113,7 @@ def probe(quick=False):
     return {
         "cpu": _cpu(),
         "platform": platform.platform(),
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "PASSIVE (set by the suite)"),
         "blas": _blas(),
         "versions": versions,
         "backends": _backends(),

@@ -59,6 +59,8 @@ def _machine(machine):
         ["measured peak (BLAS GEMM, n = %s)" % machine.get("gemm_probe_n"),
          "%.1f GFLOP/s float64, %.1f GFLOP/s float32" % (
              machine["peak_gflops"]["float64"], machine["peak_gflops"]["float32"])],
+        ["benchmark environment", "OMP_WAIT_POLICY=%s (idle OpenMP threads of one backend "
+         "must not spin while the next one runs)" % machine.get("omp_wait_policy", "PASSIVE")],
         ["measured memory bandwidth (copy)", "%.1f GB/s" % machine.get("memory_gbps", float("nan"))],
         ["versions", ", ".join(f"{k} {val}" for k, val in v.items() if val)],
     ])]
@@ -75,16 +77,16 @@ def _machine(machine):
         info = b.get("info")
         detail = b.get("description", "")
         if isinstance(info, dict):
-            detail += "<br>" + "; ".join(f"{k}: {_short(val)}" for k, val in info.items())
+            detail += "<br>" + "; ".join(f"{k}: {_short(val, 1000)}" for k, val in info.items())
         body.append([name, "yes", detail])
     out += ["", "Backends (compile flags and threads from each backend's `info()`):", "",
             _table(["backend", "available", "description / build"], body)]
     return "\n".join(out)
 
 
-def _short(value):
+def _short(value, limit=300):
     text = value if isinstance(value, str) else json.dumps(value, default=str)
-    return text.replace("|", "\\|")[:300]
+    return text.replace("|", "\\|")[:limit]
 
 
 # -- 2. ladder ----------------------------------------------------------------

@@ -57,7 +57,8 @@ def run(json_path, *, quick=False, select=None, console=None):
     """
     bench = benchmarks_dir()
     mode = "quick" if quick else "full"
-    env = {**os.environ, "FASTNN_BENCH": mode}
+    # Passive OpenMP waiting: see benchmarks/conftest.py.
+    env = {"OMP_WAIT_POLICY": "PASSIVE", **os.environ, "FASTNN_BENCH": mode}
     common = ["-p", "no:cacheprovider", str(bench)] + (["-k", select] if select else [])
     collect = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", *common],
                              cwd=bench.parent, env=env, capture_output=True, text=True)
