@@ -1,5 +1,6 @@
 """The ``fastnn`` command line: one-line errors with status 2, and each command runs."""
 
+import os
 import subprocess
 import sys
 
@@ -46,16 +47,10 @@ def test_bad_arguments_through_the_console_entry_point():
 
 def test_backends_lists_every_backend():
     proc = subprocess.run([sys.executable, "-m", "fastnn", "backends"], capture_output=True,
-                          text=True, env={"COLUMNS": "200", **_env()})
+                          text=True, env={**os.environ, "COLUMNS": "200"})
     assert proc.returncode == 0, proc.stderr
     for name in backends.names():
         assert name in proc.stdout
-
-
-def _env():
-    import os
-
-    return dict(os.environ)
 
 
 def test_train_prints_costs_accuracy_time_and_plots(tmp_path, capsys):

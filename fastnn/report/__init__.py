@@ -6,7 +6,6 @@ calls; :mod:`.suite` runs pytest-benchmark, :mod:`.machine` probes the CPU,
 :mod:`.results` reads the JSON, :mod:`.render` writes the report.
 """
 
-import json
 import time
 from pathlib import Path
 
@@ -50,7 +49,3 @@ def generate(out_dir, *, quick=False, from_json=None, console=None):
     summary["seconds"] = time.perf_counter() - start
     summary["benchmarks"] = len(data["benchmarks"])
     return path, summary
-
-
-def _dump(obj):
-    return json.dumps(obj, indent=1, default=str)
