@@ -69,16 +69,25 @@ ctypedef void (*dgemm_t)(char*, char*, int*, int*, int*, double*, double*, int*,
 ctypedef void (*sgemm_t)(char*, char*, int*, int*, int*, float*, float*, int*,
                          float*, int*, float*, float*, int*) noexcept nogil
 
+ctypedef void (*dgemv_t)(char*, int*, int*, double*, double*, int*, double*, int*, double*,
+                         double*, int*) noexcept nogil
+ctypedef void (*sgemv_t)(char*, int*, int*, float*, float*, int*, float*, int*, float*,
+                         float*, int*) noexcept nogil
+
 cdef dgemm_t _dgemm = NULL
 cdef sgemm_t _sgemm = NULL
+cdef dgemv_t _dgemv = NULL
+cdef sgemv_t _sgemv = NULL
 
 
 def _load_blas():
-    global _dgemm, _sgemm
+    global _dgemm, _sgemm, _dgemv, _sgemv
     import scipy.linalg.cython_blas as cb
     capi = cb.__pyx_capi__
     _dgemm = <dgemm_t>PyCapsule_GetPointer(capi["dgemm"], PyCapsule_GetName(capi["dgemm"]))
     _sgemm = <sgemm_t>PyCapsule_GetPointer(capi["sgemm"], PyCapsule_GetName(capi["sgemm"]))
+    _dgemv = <dgemv_t>PyCapsule_GetPointer(capi["dgemv"], PyCapsule_GetName(capi["dgemv"]))
+    _sgemv = <sgemv_t>PyCapsule_GetPointer(capi["sgemv"], PyCapsule_GetName(capi["sgemv"]))
 
 
 _load_blas()
@@ -111,6 +120,20 @@ cdef inline void _blas_gemm(char ta, char tb, int M, int N, int K, floating alph
         _sgemm(&ta, &tb, &M, &N, &K, &alpha, A, &lda, B, &ldb, &beta, C, &ldc)
 
 
+cdef inline void _blas_gemv(char ta, int M, int N, floating alpha,
+                            floating* A, int lda,  # IN
+                            floating* x,           # IN
+                            floating beta,
+                            floating* y,           # OUT
+                            ) noexcept nogil:
+    """Column-major y = alpha op(A) x + beta y (unit strides)."""
+    cdef int one = 1
+    if floating is double:
+        _dgemv(&ta, &M, &N, &alpha, A, &lda, x, &one, &beta, y, &one)
+    else:
+        _sgemv(&ta, &M, &N, &alpha, A, &lda, x, &one, &beta, y, &one)
+
+
 # --------------------------------------------------------------------------
 # Products on a column chunk [c0, c1) of (., m) row-major matrices
 # --------------------------------------------------------------------------
@@ -126,6 +149,14 @@ cdef void _gemm_nn(Py_ssize_t n, Py_ssize_t k, Py_ssize_t m, Py_ssize_t c0, Py_s
     cdef floating w
     cdef floating* z
     cdef const floating* a
+    if n == 1 and k * mc >= BLAS_MIN_MACS:
+        # A row vector times a wide block (logistic regression): gemv streams A once.
+        if beta == 0:  # y = 0 * y would keep a NaN left in an uninitialized buffer
+            for i in range(c0, c1):
+                Z[i] = 0
+        _blas_gemv(c'N', <int>mc, <int>k, alpha, <floating*>A + c0, <int>m, <floating*>W,
+                   beta, Z + c0)
+        return
     if n * k * mc >= BLAS_MIN_MACS and n >= BLAS_MIN_ROWS:
         # Row-major Z (n, mc) is column-major Z^T = A_c^T W^T.
         _blas_gemm(c'N', c'N', <int>mc, <int>n, <int>k, alpha, <floating*>A + c0, <int>m,
@@ -186,6 +217,13 @@ cdef void _gemm_nt(Py_ssize_t n, Py_ssize_t k, Py_ssize_t m, Py_ssize_t c0, Py_s
     """dW = alpha dZ[:, c] @ A[:, c]^T + beta dW (a sum over the chunk's examples)."""
     cdef Py_ssize_t j, kk, mc = c1 - c0
     cdef floating s
+    if n == 1 and k * mc >= BLAS_MIN_MACS:
+        if beta == 0:  # y = 0 * y would keep a NaN left in an uninitialized buffer
+            for kk in range(k):
+                dW[kk] = 0
+        _blas_gemv(c'T', <int>mc, <int>k, alpha, <floating*>A + c0, <int>m, <floating*>dZ + c0,
+                   beta, dW)
+        return
     if n * k * mc >= BLAS_MIN_MACS and n >= BLAS_MIN_ROWS:
         # Row-major dW (n, k) is column-major dW^T (k, n) = A_c dZ_c^T.
         _blas_gemm(c'T', c'N', <int>k, <int>n, <int>mc, alpha, <floating*>A + c0, <int>m,
@@ -350,6 +388,7 @@ cdef struct Plan:
     Py_ssize_t kb         # one-pass mode: rows of X per cache block
     void* scratch         # one-pass mode: T blocks (n_1, kb)
     void* Zpart           # one-pass mode: T partial sums (n_1, m) of W1 X
+    bint last             # this update is training's last: no next forward needed
     void* G               # (m, m) X^T X
     void* Zlin            # (n_1, m) W1 X
     void* S               # (n_1, m) sum of dZ1 over iterations
@@ -469,7 +508,8 @@ cdef void _onepass_rows(Plan* p, floating* tag, floating lr, int t) noexcept nog
             for e in range(w):
                 W1[j * n0 + kk + e] = W1[j * n0 + kk + e] - lr * (blk[j * w + e] / m)
                 blk[j * w + e] = W1[j * n0 + kk + e]
-        _gemm_nn(n1, w, m, 0, m, 1, blk, X + kk * m, 1, Zp)
+        if not p.last:
+            _gemm_nn(n1, w, m, 0, m, 1, blk, X + kk * m, 1, Zp)
         kk += w
 
 
@@ -492,6 +532,8 @@ cdef void _update(Plan* p, floating* tag, floating lr) noexcept nogil:
         else:
             for t in prange(p.T, num_threads=p.T, schedule="static", chunksize=1):
                 _onepass_rows(p, tag, lr, t)
+        if p.last:
+            return
         # Zlin = sum of the per-thread partials, in thread order.
         Zl = <floating*>p.Zlin
         Zp = <floating*>p.Zpart
@@ -520,10 +562,12 @@ cdef void _run(Plan* p, floating* tag, floating lr, Py_ssize_t count, bint last)
     update of training (``last``), whose forward nobody would read."""
     cdef Py_ssize_t it
     for it in range(count):
+        p.last = last and it == count - 1
         _backward(p, tag)
         _update(p, tag, lr)
-        if not (last and it == count - 1):
+        if not p.last:
             _forward(p, tag)
+    p.last = False
 
 
 # --------------------------------------------------------------------------
@@ -569,6 +613,7 @@ cdef class _Net:
         self.p.m = m
         self.p.T = T
         self.p.gram = 0
+        self.p.last = False
         self.p.loss = 0
         self.p.Y = NULL
         self.p.n = <Py_ssize_t*>malloc((L + 1) * sizeof(Py_ssize_t))
