@@ -164,7 +164,9 @@ def sigmoid_array(x, out):
 def bias_activate(code, b, z_in, z, a):
     """z = z_in + b, then a = g(z), over one row: bias and activation in one pass.
 
-    ``z_in`` may be ``z`` itself.
+    ``z_in`` and ``z`` must not overlap (use :func:`bias_activate_inplace`):
+    LLVM guards the SIMD loop with a run-time overlap check and would fall back
+    to its scalar loop, 5x slower.
     """
     m = z.shape[0]
     if code == SIGMOID:
@@ -195,6 +197,37 @@ def bias_activate(code, b, z_in, z, a):
 
 
 @njit(**SERIAL_OPTS)
+def bias_activate_inplace(code, b, z, a):
+    """z += b, then a = g(z), over one row, in one pass."""
+    m = z.shape[0]
+    if code == SIGMOID:
+        for j in range(m):
+            v = z[j] + b
+            z[j] = v
+            a[j] = _sigmoid(v)
+    elif code == TANH:
+        for j in range(m):
+            v = z[j] + b
+            z[j] = v
+            a[j] = _tanh(v)
+    elif code == RELU:
+        for j in range(m):
+            v = z[j] + b
+            z[j] = v
+            a[j] = 0.0 if v < 0.0 else v
+    elif code == LEAKY_RELU:
+        for j in range(m):
+            v = z[j] + b
+            z[j] = v
+            a[j] = LEAKY_SLOPE * v if v < 0.0 else v
+    else:
+        for j in range(m):
+            v = z[j] + b
+            z[j] = v
+            a[j] = v
+
+
+@njit(**SERIAL_OPTS)
 def times_derivative(code, d, z, a):
     """d *= g'(z) over one row, g' from the stored a where the lecture does."""
     m = d.shape[0]
@@ -216,32 +249,53 @@ def times_derivative(code, d, z, a):
 
 
 @njit(**SERIAL_OPTS)
+def _row_times_W(W, B, i, out, transpose):
+    """out = sum_k W[i, k] B[k] (or W[k, i] B[k] if transpose), four rows of B per sweep.
+
+    Four rows per sweep load and store ``out`` a quarter as often; the first
+    sweep writes instead of accumulating so ``out`` needs no zeroing pass.
+    """
+    n_in = B.shape[0]
+    m = out.shape[0]
+    k = 0
+    while k + 4 <= n_in:
+        if transpose:
+            w0, w1, w2, w3 = W[k, i], W[k + 1, i], W[k + 2, i], W[k + 3, i]
+        else:
+            w0, w1, w2, w3 = W[i, k], W[i, k + 1], W[i, k + 2], W[i, k + 3]
+        b0, b1, b2, b3 = B[k], B[k + 1], B[k + 2], B[k + 3]
+        if k == 0:
+            for j in range(m):
+                out[j] = w0 * b0[j] + w1 * b1[j] + w2 * b2[j] + w3 * b3[j]
+        else:
+            for j in range(m):
+                out[j] += w0 * b0[j] + w1 * b1[j] + w2 * b2[j] + w3 * b3[j]
+        k += 4
+    while k < n_in:
+        w0 = W[k, i] if transpose else W[i, k]
+        b0 = B[k]
+        if k == 0:
+            for j in range(m):
+                out[j] = w0 * b0[j]
+        else:
+            for j in range(m):
+                out[j] += w0 * b0[j]
+        k += 1
+
+
+@njit(**SERIAL_OPTS)
 def dense_forward(W, b, A_prev, Z, A, code):
     """Z = W A_prev + b, A = g(Z). W (n, n_prev), A_prev (n_prev, m), Z/A (n, m)."""
     n, n_prev = W.shape
     m = A_prev.shape[1]
     if n * n_prev * m >= BLAS_MIN_MACS:
         np.dot(W, A_prev, Z)
-    else:
         for i in range(n):
-            z = Z[i]
-            z[:] = 0.0
-            k = 0
-            # Four input rows per sweep: a quarter of the loads/stores of z.
-            while k + 4 <= n_prev:
-                w0, w1, w2, w3 = W[i, k], W[i, k + 1], W[i, k + 2], W[i, k + 3]
-                a0, a1, a2, a3 = A_prev[k], A_prev[k + 1], A_prev[k + 2], A_prev[k + 3]
-                for j in range(m):
-                    z[j] += w0 * a0[j] + w1 * a1[j] + w2 * a2[j] + w3 * a3[j]
-                k += 4
-            while k < n_prev:
-                w0 = W[i, k]
-                a0 = A_prev[k]
-                for j in range(m):
-                    z[j] += w0 * a0[j]
-                k += 1
-    for i in range(n):
-        bias_activate(code, b[i, 0], Z[i], Z[i], A[i])
+            bias_activate_inplace(code, b[i, 0], Z[i], A[i])
+    else:
+        for i in range(n):  # each row of Z finished (bias, activation) while in L1
+            _row_times_W(W, A_prev, i, Z[i], False)
+            bias_activate_inplace(code, b[i, 0], Z[i], A[i])
 
 
 @njit(**SERIAL_OPTS)
@@ -297,25 +351,12 @@ def dense_delta_prev(W, dZ, Z_prev, A_prev, code_prev, dZ_prev):
     m = dZ.shape[1]
     if n * n_prev * m >= BLAS_MIN_MACS:
         np.dot(W.T, dZ, dZ_prev)
+        for k in range(n_prev):
+            times_derivative(code_prev, dZ_prev[k], Z_prev[k], A_prev[k])
     else:
         for k in range(n_prev):
-            out = dZ_prev[k]
-            out[:] = 0.0
-            i = 0
-            while i + 4 <= n:
-                w0, w1, w2, w3 = W[i, k], W[i + 1, k], W[i + 2, k], W[i + 3, k]
-                d0, d1, d2, d3 = dZ[i], dZ[i + 1], dZ[i + 2], dZ[i + 3]
-                for j in range(m):
-                    out[j] += w0 * d0[j] + w1 * d1[j] + w2 * d2[j] + w3 * d3[j]
-                i += 4
-            while i < n:
-                w0 = W[i, k]
-                d0 = dZ[i]
-                for j in range(m):
-                    out[j] += w0 * d0[j]
-                i += 1
-    for k in range(n_prev):
-        times_derivative(code_prev, dZ_prev[k], Z_prev[k], A_prev[k])
+            _row_times_W(W, dZ, k, dZ_prev[k], True)
+            times_derivative(code_prev, dZ_prev[k], Z_prev[k], A_prev[k])
 
 
 @njit(**SERIAL_OPTS)
