@@ -16,22 +16,27 @@
 #   so results are bitwise reproducible for a given dtype and T.
 # * GEMM-shaped work goes to scipy's BLAS (function pointers taken from
 #   scipy.linalg.cython_blas at import, so building needs no scipy), called
-#   single-threaded inside each chunk; tiny products (the planar 2-4-1 net,
-#   the 7-5-1 tail) use the unit-stride loops below, which beat a BLAS call.
+#   single-threaded inside each chunk (gemv for a row vector times a matrix);
+#   tiny products (the planar 2-4-1 net, the 7-5-1 tail) use the unit-stride
+#   loops below, which beat a BLAS call.
+# * One-pass mode (layer 1 with a small output, huge X, few iterations): the
+#   update dW1 = dZ1 X^T / m and the next forward's W1 X walk X together, in
+#   cache-sized row blocks, each thread its own rows -- X is read once per
+#   iteration instead of twice.
 # * Gram mode (layer 1 with n_0 > m, e.g. 12288 -> 20 with m = 209): since
 #   W1 X after the update is W1 X - (lr/m) dZ1 (X^T X), the trainer keeps
 #   Zlin = W1 X and G = X^T X (m x m, computed once), and W1 itself is only
 #   materialized at the end as W1_0 - (lr/m) (sum of dZ1) X^T. Exact in real
-#   arithmetic; per iteration it touches X zero times instead of twice.
+#   arithmetic; per iteration it touches X zero times instead of twice. The
+#   backend picks it when G's one-off cost pays back over num_iterations.
 # * Kernels assume validated C-contiguous input of one dtype (fastnn.Network
 #   guarantees it); the Python-facing functions only build the plan.
 
 cimport cython
 from cython cimport floating
-from cython.parallel cimport prange, parallel, threadid
+from cython.parallel cimport prange
 from libc.math cimport exp, expf, tanh, tanhf, log1p, fabs
 from libc.stdlib cimport malloc, free
-from libc.string cimport memcpy
 from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_GetName
 
 import numpy as np
