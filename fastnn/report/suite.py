@@ -17,7 +17,7 @@ __all__ = ["benchmarks_dir", "run"]
 #: pytest-benchmark settings per mode: rounds and time budget per benchmark.
 SETTINGS = {
     "quick": ["--benchmark-min-rounds=3", "--benchmark-max-time=0.05"],
-    "full": ["--benchmark-min-rounds=5", "--benchmark-max-time=0.5"],
+    "full": ["--benchmark-min-rounds=7", "--benchmark-max-time=1.0"],
 }
 _RESULT = re.compile(r"^(\S+::\S+)\s+(PASSED|FAILED|SKIPPED|ERROR|XFAIL|XPASS)")
 
