@@ -245,3 +245,16 @@ def test_backward_matches_numpy_with_mse_on_every_activation():
         grads_ref = nb.backward(AL_ref, Y, caches_ref, acts, "mse")
         for a, b in zip(grads[0] + grads[1], grads_ref[0] + grads_ref[1]):
             assert _rel(a, b) < 1e-12, act
+
+
+def test_auto_threads_one_for_small_work_all_cores_for_large():
+    small = [np.zeros((4, 2)), np.zeros((1, 4))]
+    large = [np.zeros((256, 784)), np.zeros((128, 256)), np.zeros((1, 128))]
+    assert cb._threads(None, small, 400) == 1
+    expected = cb._n_cores() if cb.info()["openmp"] else 1
+    assert cb._threads(None, large, 10_000) == expected
+    # Never more threads than examples, and explicit counts are honoured.
+    assert cb._threads(8, small, 3) == (3 if cb.info()["openmp"] else 1)
+    # Gram mode counts the work it really does (n_1 m^2), not n_1 n_0 m.
+    deep = [np.zeros((20, 12288)), np.zeros((7, 20)), np.zeros((5, 7)), np.zeros((1, 5))]
+    assert cb._work(deep, 209, gram=True) < cb._work(deep, 209) / 20

@@ -44,9 +44,13 @@ DESCRIPTION = ("Cython fastnn_ext: training loop in C, BLAS GEMMs, libmvec-vecto
 _VARIANTS = {"vec": _vec, "novec": _novec}
 _ext = _vec
 
-#: threads=None uses all cores from this many multiply-adds per iteration
-#: (m * sum n_l n_{l-1}); below it a second thread costs more than it saves.
-AUTO_THREADS_MIN_MACS = 2_000_000
+#: threads=None uses all cores from this much work per iteration, counted in
+#: multiply-adds (m * sum n_l n_{l-1}) plus ACT_COST per activation value
+#: (m * sum n_l: exp/tanh and the elementwise passes); below it the second
+#: thread's start and join cost more than it saves. Measured roughly: the
+#: planar net gains from a second thread near m = 20 000 (~1e6 units).
+AUTO_THREADS_MIN_WORK = 1_000_000
+ACT_COST = 8
 
 #: Layer 1 in one pass over X per iteration (update fused with the next
 #: forward) when its output is at most this wide and X is at least ONEPASS_MIN_BYTES.
@@ -82,12 +86,17 @@ def _n_cores():
         return os.cpu_count() or 1
 
 
+def _work(Ws, m, gram=False):
+    """Per-iteration work in multiply-add units (see AUTO_THREADS_MIN_WORK)."""
+    work = m * sum(W.size for W in (Ws[1:] if gram else Ws))
+    if gram:  # layer 1 costs n_1 m^2 per iteration, not n_1 n_0 m
+        work += Ws[0].shape[0] * m * m
+    return work + ACT_COST * m * sum(W.shape[0] for W in Ws)
+
+
 def _threads(threads, Ws, m, gram=False):
     if threads is None:
-        macs = m * sum(W.size for W in (Ws[1:] if gram else Ws))
-        if gram:  # layer 1 costs n_1 m^2 per iteration, not n_1 n_0 m
-            macs += Ws[0].shape[0] * m * m
-        threads = _n_cores() if macs >= AUTO_THREADS_MIN_MACS else 1
+        threads = _n_cores() if _work(Ws, m, gram) >= AUTO_THREADS_MIN_WORK else 1
     if not _ext.HAVE_OPENMP:
         return 1
     # Every thread gets a non-empty chunk of examples.
@@ -216,7 +225,7 @@ def info():
         "openmp": _ext.HAVE_OPENMP,
         "blas": blas,
         "threads_max": _n_cores() if _ext.HAVE_OPENMP else 1,
-        "auto_threads_min_macs": AUTO_THREADS_MIN_MACS,
+        "auto_threads_min_work": AUTO_THREADS_MIN_WORK,
         "module": _ext.__file__,
     }
 
