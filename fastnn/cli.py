@@ -328,6 +328,10 @@ def main(argv=None):
     except FileNotFoundError as exc:
         print(f"fastnn: error: {exc}", file=sys.stderr)
         return 2
+    except (RuntimeError, FloatingPointError) as exc:
+        # A failed benchmark run, or training that diverged: not a usage error.
+        print(f"fastnn: error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("fastnn: interrupted", file=sys.stderr)
         return 130
