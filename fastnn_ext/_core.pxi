@@ -169,14 +169,19 @@ cdef void _gemm_nn(Py_ssize_t n, Py_ssize_t k, Py_ssize_t m, Py_ssize_t c0, Py_s
         return
     for j in range(n):
         z = Z + j * m
+        kk = 0
         if beta == 0:
+            # The first term initializes the row (0 + w a == w a exactly).
+            w = alpha * W[j * k]
             for i in range(c0, c1):
-                z[i] = 0
-        for kk in range(k):
+                z[i] = w * A[i]
+            kk = 1
+        while kk < k:
             w = alpha * W[j * k + kk]
             a = A + kk * m
             for i in range(c0, c1):
                 z[i] += w * a[i]
+            kk += 1
 
 
 cdef inline floating _dot(const floating* x, const floating* y, Py_ssize_t c0,
@@ -260,9 +265,10 @@ cdef void _gemm_tn(Py_ssize_t n, Py_ssize_t k, Py_ssize_t m, Py_ssize_t c0, Py_s
         return
     for kk in range(k):
         d = dA + kk * m
+        w = W[kk]
         for i in range(c0, c1):
-            d[i] = 0
-        for j in range(n):
+            d[i] = w * dZ[i]
+        for j in range(1, n):
             w = W[j * k + kk]
             z = dZ + j * m
             for i in range(c0, c1):
