@@ -153,16 +153,19 @@ def test_large_work_blas_path_matches_numpy():
 
 # -- the Gram path (n_0 > m) ----------------------------------------------------
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("mode", [True, False])
 @pytest.mark.parametrize("threads", [1, 2])
-def test_gram_first_layer_matches_numpy(mode, threads, gram):
+def test_gram_first_layer_matches_numpy(mode, threads, dtype, gram):
     cb.GRAM = mode
+    tol = RTOL if dtype == np.float64 else 1e-4
     for dims, acts in (([500, 6, 3, 1], ["relu", "relu", "sigmoid"]), ([500, 1], ["sigmoid"])):
-        c_ref, p_ref = _train(nb, dims, 60, acts, iters=300, lr=0.05)
-        c, p = _train(cb, dims, 60, acts, iters=300, lr=0.05, threads=threads)
-        assert _rel(c, c_ref) < RTOL
+        c_ref, p_ref = _train(nb, dims, 60, acts, iters=300, lr=0.05, dtype=dtype)
+        c, p = _train(cb, dims, 60, acts, iters=300, lr=0.05, threads=threads, dtype=dtype)
+        assert _rel(c, c_ref) < tol
         for a, b in zip(p, p_ref):
-            assert _rel(a, b) < RTOL
+            assert a.dtype == dtype
+            assert _rel(a, b) < tol
 
 
 @pytest.mark.parametrize("block_rows", [64, 10_000])
