@@ -19,6 +19,7 @@ SETTINGS = {
     "quick": ["--benchmark-min-rounds=3", "--benchmark-max-time=0.05"],
     "full": ["--benchmark-min-rounds=7", "--benchmark-max-time=1.0"],
 }
+_COLLECTED = re.compile(r"collected (\d+) items?(?: / (\d+) deselected)?")
 _RESULT = re.compile(r"^(\S+::\S+)\s+(PASSED|FAILED|SKIPPED|ERROR|XFAIL|XPASS)")
 
 
@@ -60,9 +61,6 @@ def run(json_path, *, quick=False, select=None, console=None):
     # Passive OpenMP waiting: see benchmarks/conftest.py.
     env = {"OMP_WAIT_POLICY": "PASSIVE", **os.environ, "FASTNN_BENCH": mode}
     common = ["-p", "no:cacheprovider", str(bench)] + (["-k", select] if select else [])
-    collect = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", *common],
-                             cwd=bench.parent, env=env, capture_output=True, text=True)
-    total = sum(1 for line in collect.stdout.splitlines() if "::" in line)
     args = [*common, "-v", "-rs", "--benchmark-enable", "--benchmark-only",
             f"--benchmark-json={json_path}", "--benchmark-sort=name", *SETTINGS[mode]]
     counts = {"PASSED": 0, "FAILED": 0, "SKIPPED": 0, "ERROR": 0}
@@ -76,10 +74,14 @@ def run(json_path, *, quick=False, select=None, console=None):
                             TimeElapsedColumn(), TextColumn("{task.description}"),
                             console=console, transient=True)
         progress.start()
-        task = progress.add_task("", total=total or None)
+        task = progress.add_task("collecting", total=None)
     try:
         for line in proc.stdout:
             log.append(line)
+            collected = _COLLECTED.search(line)
+            if collected and progress is not None:
+                selected = int(collected.group(1)) - int(collected.group(2) or 0)
+                progress.update(task, total=selected)
             match = _RESULT.match(line.strip())
             if match:
                 status = match.group(2)
