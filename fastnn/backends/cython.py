@@ -166,7 +166,9 @@ def _use_gram(Ws, X, num_iterations):
     if GRAM is True:
         return True
     n1 = Ws[0].shape[0]
-    direct = num_iterations * 2 * n1 * n0 * m
+    # A product with fewer than ~8 output rows is bound by reading X, not by
+    # its multiply-adds: price the direct path as if it had 8.
+    direct = num_iterations * 2 * max(n1, 8) * n0 * m
     gram = n0 * m * m + num_iterations * n1 * m * m + n1 * n0 * m
     return gram < 0.5 * direct
 
