@@ -130,6 +130,22 @@ def test_threads_1_and_2_both_match_numpy():
             np.testing.assert_allclose(p, p0, rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.parametrize("dims,acts,m", [
+    ([300, 64, 40, 1], ["relu", "tanh", "sigmoid"], 300),  # first layer through BLAS
+    ([100, 200, 150, 1], ["tanh", "relu", "sigmoid"], 200),  # a hidden layer through BLAS
+])
+def test_blas_paths_match_numpy(dims, acts, m):
+    from fastnn.backends import numpy as npb
+
+    assert max(dims[l] * dims[l + 1] * m for l in range(len(dims) - 1)) >= \
+        nb.config.BLAS_MIN_MACS
+    c0, W0, b0 = _train(npb, dims, acts, "cross_entropy", m, num_iterations=100)
+    c, W, b = _train(nb, dims, acts, "cross_entropy", m, num_iterations=100)
+    np.testing.assert_allclose([j for _, j in c], [j for _, j in c0], rtol=1e-9)
+    for p, p0 in zip(W + b, W0 + b0):
+        np.testing.assert_allclose(p, p0, rtol=1e-9, atol=1e-12)
+
+
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_training_is_bitwise_reproducible(threads, dtype):

@@ -7,6 +7,7 @@ thread count and calls :mod:`._numba_kernels`. Settings (fastmath flags,
 parallel, cache) live in :mod:`._numba_config`.
 """
 
+import contextlib
 import logging
 import os
 import re
@@ -60,11 +61,25 @@ def _n_threads(threads, macs):
     return max(1, min(int(threads), cores))
 
 
-def _blas_limits(n):
-    """Limit SciPy's/NumPy's BLAS (called by np.dot inside the kernels) to n threads."""
-    from threadpoolctl import threadpool_limits
+_blas_controller = None
 
-    return threadpool_limits(limits=n, user_api="blas")
+
+def _blas_limits(n, Ws, m):
+    """Limit the BLAS that np.dot inside the kernels calls to n threads.
+
+    A no-op when no layer is big enough to go through BLAS. The threadpoolctl
+    controller is built once: discovering the libraries costs ~1 ms, limiting
+    them ~10 us.
+    """
+    global _blas_controller
+    if all(W.size * m < config.BLAS_MIN_MACS for W in Ws):
+        return contextlib.nullcontext()
+    if _blas_controller is None:
+        import scipy.linalg.cython_blas  # noqa: F401  (the BLAS Numba's np.dot binds to)
+        from threadpoolctl import ThreadpoolController
+
+        _blas_controller = ThreadpoolController()
+    return _blas_controller.limit(limits=n, user_api="blas")
 
 
 def forward(Ws, bs, acts, X, threads=None):
@@ -73,7 +88,7 @@ def forward(Ws, bs, acts, X, threads=None):
     m = X.shape[1]
     caches = []
     A = X
-    with _blas_limits(_n_threads(threads, Ws[0].size * m)):
+    with _blas_limits(_n_threads(threads, Ws[0].size * m), Ws, m):
         for W, b, code in zip(Ws, bs, codes):
             Z = np.empty((W.shape[0], m), dtype=X.dtype)
             A_next = np.empty_like(Z)
@@ -90,7 +105,8 @@ def backward(AL, Y, caches, acts, loss, threads=None):
     dWs, dbs = [None] * L, [None] * L
     ZL = caches[-1][1]
     dZ = np.empty_like(AL)
-    with _blas_limits(_n_threads(threads, caches[0][0][1].size * AL.shape[1])):
+    Ws = [cache[0][1] for cache in caches]
+    with _blas_limits(_n_threads(threads, Ws[0].size * AL.shape[1]), Ws, AL.shape[1]):
         K.output_delta(AL, Y, ZL, codes[-1], _loss.CODES[loss], dZ)
         for l in range(L - 1, -1, -1):
             (A_prev, W, b), _ = caches[l]
@@ -156,7 +172,7 @@ def train(Ws, bs, acts, loss, X, Y, learning_rate, num_iterations, cost_every, t
     previous_threads = numba.get_num_threads()
     numba.set_num_threads(T)
     try:
-        with _blas_limits(T):
+        with _blas_limits(T, Ws, m):
             _timed_first_call("first_layer_forward", dtype, K.first_layer_forward,
                               Ws[0], X, Zacc, Zparts)
             if on_cost is None:
