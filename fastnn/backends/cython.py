@@ -106,17 +106,27 @@ def _threads(threads, Ws, m, gram=False):
 _blas_controllers = None
 
 
+def _scipy_blas():
+    """threadpoolctl controllers of the BLAS scipy.linalg.cython_blas calls (the
+    one in scipy's wheel, scipy.libs/, not numpy's); all BLAS libraries if that
+    one cannot be told apart (a system scipy), [] without threadpoolctl."""
+    try:
+        import scipy
+        from threadpoolctl import ThreadpoolController
+        blas = [c for c in ThreadpoolController().lib_controllers if c.user_api == "blas"]
+    except Exception:  # threadpoolctl missing or confused: leave BLAS as it is
+        return []
+    libs = os.path.join(os.path.dirname(os.path.dirname(scipy.__file__)), "scipy.libs")
+    own = [c for c in blas if (c.filepath or "").startswith(libs + os.sep)]
+    return own or blas
+
+
 @contextlib.contextmanager
 def _blas_single_thread():
     """scipy's OpenBLAS runs inside our OpenMP threads: keep it to one thread."""
     global _blas_controllers
     if _blas_controllers is None:
-        try:
-            from threadpoolctl import ThreadpoolController
-            _blas_controllers = [c for c in ThreadpoolController().lib_controllers
-                                 if c.user_api == "blas" and "scipy" in (c.filepath or "")]
-        except Exception:  # threadpoolctl missing or confused: leave BLAS as it is
-            _blas_controllers = []
+        _blas_controllers = _scipy_blas()
     before = [c.num_threads for c in _blas_controllers]
     for c in _blas_controllers:
         if c.num_threads != 1:
@@ -212,14 +222,9 @@ def train(Ws, bs, acts, loss, X, Y, learning_rate, num_iterations, cost_every, t
 def info():
     """Build and runtime facts for reports."""
     blas = "scipy.linalg.cython_blas"
-    try:
-        from threadpoolctl import threadpool_info
-        libs = [d for d in threadpool_info()
-                if d.get("user_api") == "blas" and "scipy" in d.get("filepath", "")]
-        if libs:
-            blas += f" ({libs[0].get('internal_api')} {libs[0].get('version')})"
-    except Exception:  # pragma: no cover
-        pass
+    libs = _scipy_blas()
+    if len(libs) == 1:
+        blas += f" ({libs[0].internal_api} {libs[0].version}, {libs[0].architecture})"
     return {
         "variant": _ext.VARIANT,
         "compile_flags": _ext.COMPILE_FLAGS,
