@@ -28,7 +28,9 @@
 #   Zlin = W1 X and G = X^T X (m x m, computed once), and W1 itself is only
 #   materialized at the end as W1_0 - (lr/m) (sum of dZ1) X^T. Exact in real
 #   arithmetic; per iteration it touches X zero times instead of twice. The
-#   backend picks it when G's one-off cost pays back over num_iterations.
+#   backend picks it when G's one-off cost pays back over num_iterations. G
+#   and the first W1 X are computed here too, in column chunks per thread, so
+#   `threads` and bitwise reproducibility cover them.
 # * Kernels assume validated C-contiguous input of one dtype (fastnn.Network
 #   guarantees it); the Python-facing functions only build the plan.
 
@@ -567,6 +569,23 @@ cdef void _update(Plan* p, floating* tag, floating lr) noexcept nogil:
             S[e] = S[e] + d1[e]
 
 
+cdef void _layer1_setup_chunk(Plan* p, floating* tag, Py_ssize_t c0, Py_ssize_t c1) noexcept nogil:
+    """Zlin[:, c] = W1 X[:, c]; in Gram mode also G[:, c] = X^T X[:, c]."""
+    cdef floating* X = (<floating**>p.A)[0]
+    _gemm_nn(p.n[1], p.n[0], p.m, c0, c1, 1, (<floating**>p.W)[1], X, 0, <floating*>p.Zlin)
+    if p.gram == 1:
+        _gemm_tn(p.n[0], p.m, p.m, c0, c1, X, X, <floating*>p.G)
+
+
+cdef void _layer1_setup(Plan* p, floating* tag) noexcept nogil:
+    cdef int t
+    if p.T == 1:
+        _layer1_setup_chunk(p, tag, 0, p.m)
+        return
+    for t in prange(p.T, num_threads=p.T, schedule="static", chunksize=1):
+        _layer1_setup_chunk(p, tag, _c0(p, t), _c0(p, t + 1))
+
+
 cdef void _run(Plan* p, floating* tag, floating lr, Py_ssize_t count, bint last) noexcept nogil:
     """Backward + update of the current iteration, then count - 1 full iterations,
     each followed by the next iteration's forward -- except after the very last
@@ -676,21 +695,31 @@ cdef class _Net:
     def enable_gram(self):
         """Layer 1 through G = X^T X (see Design). Call before forward()."""
         X, W1 = self.X, self.Ws[0]
-        G = np.ascontiguousarray(X.T @ X)              # (m, m), once
-        Zlin = np.ascontiguousarray(W1 @ X)
+        m = self.p.m
+        G = np.empty((m, m), self.dtype)              # X^T X, once
+        Zlin = np.empty((W1.shape[0], m), self.dtype)
         S = np.zeros_like(Zlin)
         self._gram = (G, Zlin, S, W1.copy())
         self.p.G = _addr(G)
         self.p.Zlin = _addr(Zlin)
         self.p.S = _addr(S)
         self.p.gram = 1
+        self._layer1_setup()
+
+    def _layer1_setup(self):
+        if self.dtype == np.float64:
+            with nogil:
+                _layer1_setup(&self.p, <double*>NULL)
+        else:
+            with nogil:
+                _layer1_setup(&self.p, <float*>NULL)
 
     def enable_onepass(self, Py_ssize_t block_bytes=1 << 20):
         """Layer 1 in one pass over X per iteration (see _onepass_rows)."""
         X, W1 = self.X, self.Ws[0]
         n1, m, T = W1.shape[0], self.p.m, self.p.T
         self.p.kb = max(8, min(X.shape[0], block_bytes // (X.itemsize * m)))
-        Zlin = np.ascontiguousarray(W1 @ X)
+        Zlin = np.empty((n1, m), self.dtype)
         scratch = np.empty((T * n1, self.p.kb), self.dtype)
         Zpart = np.empty((T * n1, m), self.dtype)
         self._gram = (Zlin, scratch, Zpart)
@@ -698,6 +727,7 @@ cdef class _Net:
         self.p.scratch = _addr(scratch)
         self.p.Zpart = _addr(Zpart)
         self.p.gram = 2
+        self._layer1_setup()
 
     def finish_gram(self, double learning_rate):
         """Materialize W1 = W1_0 - (lr/m) S X^T into the caller's W1."""
