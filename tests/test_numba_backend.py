@@ -87,6 +87,20 @@ def test_sigmoid_is_exactly_0_and_1_at_plus_minus_1000_without_nan():
     assert np.max(np.abs(got[:-4] - ref) / ref) <= 1e-14
 
 
+def test_float32_activations_are_single_precision_accurate():
+    z = np.linspace(-80.0, 80.0, 400_001).astype(np.float32)
+    z = z[z != 0]
+    z64 = z.astype(np.float64)
+    tanh32, sig32 = _apply(K.tanh_array, z), _apply(K.sigmoid_array, z)
+    assert tanh32.dtype == sig32.dtype == np.float32
+    assert np.max(np.abs(tanh32 - np.tanh(z64)) / np.abs(np.tanh(z64))) <= 1e-6
+    sig64 = 1.0 / (1.0 + np.exp(-z64))
+    assert np.max(np.abs(sig32 - sig64) / sig64) <= 1e-6
+    ends = np.float32([-1000.0, 1000.0, np.inf, -np.inf])
+    np.testing.assert_array_equal(_apply(K.sigmoid_array, ends), [0.0, 1.0, 1.0, 0.0])
+    np.testing.assert_array_equal(_apply(K.tanh_array, ends), [-1.0, 1.0, 1.0, -1.0])
+
+
 # ------------------------------------------------------------------ SIMD proof
 
 @pytest.fixture(scope="module")
@@ -94,7 +108,8 @@ def evidence():
     return nb.simd_evidence()
 
 
-@pytest.mark.parametrize("kernel", ["exp_array", "tanh_array", "sigmoid_array"])
+@pytest.mark.parametrize("kernel", ["exp_array", "tanh_array", "sigmoid_array",
+                                    "tanh_array_float32", "sigmoid_array_float32"])
 def test_activation_kernels_are_vectorized_on_wide_registers(evidence, kernel):
     counts = evidence[kernel]
     # the polynomial alone is a dozen FMAs: a vectorized body has many packed ops

@@ -244,7 +244,8 @@ def simd_evidence():
     """``{kernel: {"packed": n, "scalar": n, "zmm": n, "ymm": n}}`` from the compiled asm.
 
     Counts packed (``…pd``/``…ps``) versus scalar (``…sd``/``…ss``) floating
-    point arithmetic instructions in each hot kernel's float64 machine code.
+    point arithmetic instructions in each hot kernel's machine code (float64,
+    plus the float32 activations, which run 16 lanes per zmm register).
     """
     f64 = np.float64
     z1 = np.zeros(8, f64)
@@ -254,6 +255,9 @@ def simd_evidence():
     kernels = {
         "exp_array": (K.exp_array, (z1, z1)),
         "tanh_array": (K.tanh_array, (z1, z1)),
+        "tanh_array_float32": (K.tanh_array, (z1.astype(np.float32), z1.astype(np.float32))),
+        "sigmoid_array_float32": (K.sigmoid_array, (z1.astype(np.float32),
+                                                    z1.astype(np.float32))),
         "sigmoid_array": (K.sigmoid_array, (z1, z1)),
         "bias_activate": (K.bias_activate, (i64, f64(0), z1, z1.copy(), z1.copy())),
         "bias_activate_inplace": (K.bias_activate_inplace, (i64, f64(0), z1, z1.copy())),
