@@ -184,8 +184,9 @@ def test_one_pass_first_layer_matches_numpy(threads, dtype, block_rows, gram):
             assert _rel(a, b) < tol
 
 
-def test_one_pass_is_bitwise_reproducible(gram):
-    cb.GRAM, cb.ONEPASS = False, True
+@pytest.mark.parametrize("mode", ["gram", "onepass"])
+def test_layer1_modes_are_bitwise_reproducible(mode, gram):
+    cb.GRAM, cb.ONEPASS = mode == "gram", mode == "onepass"
     runs = [_train(cb, [700, 5, 1], 90, ["relu", "sigmoid"], iters=30, threads=2)
             for _ in range(2)]
     for a, b in zip([runs[0][0]] + runs[0][1], [runs[1][0]] + runs[1][1]):
