@@ -25,7 +25,7 @@ def _best_time(fn, repeats):
     return best
 
 
-def gemm_peak(dtype="float64", n=1536, repeats=5):
+def gemm_peak(dtype="float64", n=1536, repeats=10):
     """Best GFLOP/s of an n x n BLAS GEMM (2 n^3 flops): the achievable peak."""
     rng = np.random.default_rng(0)
     a, b = rng.random((n, n)).astype(dtype), rng.random((n, n)).astype(dtype)

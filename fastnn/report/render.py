@@ -305,7 +305,10 @@ def _efficiency(data, machine, out, plots):
             "(forward Z = WA, dW = dZ Aᵀ, dA = Wᵀ dZ); bytes the compulsory traffic (X read once, "
             "activations written and read once, parameters). % of peak is the meaningful figure "
             "for GEMM-bound rows, % of bandwidth for memory-bound rows; planar is bound by "
-            "per-iteration overhead.", "",
+            "per-iteration overhead. The FLOPs are the lecture's nominal count: a backend that "
+            "does less arithmetic (e.g. the Cython backend's Gram trick for a huge first layer) "
+            "or keeps X in cache across the passes can exceed 100%. The ceilings are the best of "
+            "probes before and after the run.", "",
             _table(["workload", "bound", "implementation", "GFLOP/s", "% of peak",
                     "GB/s", "% of bandwidth"], body), ""]
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 4.2))
