@@ -46,6 +46,7 @@ def generate(out_dir, *, quick=False, from_json=None, console=None):
         for dtype in ("float64", "float32"):
             probe["peak_gflops"][dtype] = max(probe["peak_gflops"][dtype],
                                               machine.gemm_peak(dtype, n))
+        probe["load_average_after"] = machine._load()
         probe["memory_gbps"] = max(probe["memory_gbps"],
                                    machine.memory_bandwidth(128 if quick else 512))
         suite.attach(json_path, "fastnn_machine", probe)

@@ -100,6 +100,13 @@ def _backends():
     return rows
 
 
+def _load():
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:  # not on every platform
+        return None
+
+
 def probe(quick=False):
     """Everything section 1 of the report shows, as a JSON-able dict."""
     from .. import _peers
@@ -113,6 +120,7 @@ def probe(quick=False):
     return {
         "cpu": _cpu(),
         "platform": platform.platform(),
+        "load_average": _load(),
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "PASSIVE (set by the suite)"),
         "blas": _blas(),
         "versions": versions,

@@ -61,6 +61,10 @@ def _machine(machine):
              machine["peak_gflops"]["float64"], machine["peak_gflops"]["float32"])],
         ["benchmark environment", "OMP_WAIT_POLICY=%s (idle OpenMP threads of one backend "
          "must not spin while the next one runs)" % machine.get("omp_wait_policy", "PASSIVE")],
+        ["load average (1 min) before / after the run",
+         f"{machine.get('load_average', '?')} / {machine.get('load_average_after', '?')} "
+         f"on {cpu.get('logical_cores')} cores (above ~1, other processes competed for the "
+         "cores: thread-scaling rows suffer most)"],
         ["measured memory bandwidth (copy)", "%.1f GB/s" % machine.get("memory_gbps", float("nan"))],
         ["versions", ", ".join(f"{k} {val}" for k, val in v.items() if val)],
     ])]
