@@ -210,9 +210,10 @@ def count_fp_instructions(asm):
     counts = {"packed": 0, "scalar": 0, "zmm": 0, "ymm": 0}
     for line in asm.splitlines():
         if _PACKED.match(line):
+            operands = line.split(None, 1)[-1]
             counts["packed"] += 1
-            counts["zmm"] += "%zmm" in line or "zmm" in line.split(None, 1)[-1]
-            counts["ymm"] += "ymm" in line.split(None, 1)[-1]
+            counts["zmm"] += "zmm" in operands
+            counts["ymm"] += "ymm" in operands
         elif _SCALAR.match(line):
             counts["scalar"] += 1
     return counts
