@@ -134,3 +134,21 @@ def test_suite_runner_writes_benchmark_json(tmp_path):
     data = results.load(json_path)
     (row,) = results.rows(data, "dot-1e6")
     assert row["impl"] == "np.dot" and 0 < row["seconds"] < 1
+
+
+def test_quick_report_end_to_end(tmp_path):
+    # The README's main job, as a user runs it: the whole quick suite, then the
+    # report with its seven sections and plots (about a minute here).
+    import subprocess
+    import sys
+
+    out = tmp_path / "report"
+    proc = subprocess.run([sys.executable, "-m", "fastnn", "report", "--quick", "--out", str(out)],
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert str(out / "REPORT.md") in proc.stdout
+    text, pngs = _check_report(out)
+    assert pngs == {"ladder.png", "scaling.png", "ablation.png", "efficiency.png"}
+    # Every available backend has a measured time on every ladder row it runs.
+    for impl in ("numpy", "numba", "cython"):
+        assert re.search(rf"\n\| {impl} \| [\d.]+ [mµn]?s \|", text), impl
