@@ -47,9 +47,12 @@ _ext = _vec
 #: threads=None uses all cores from this much work per iteration, counted in
 #: multiply-adds (m * sum n_l n_{l-1}) plus ACT_COST per activation value
 #: (m * sum n_l: exp/tanh and the elementwise passes); below it the second
-#: thread's start and join cost more than it saves. Measured roughly: the
-#: planar net gains from a second thread near m = 20 000 (~1e6 units).
-AUTO_THREADS_MIN_WORK = 1_000_000
+#: thread's start and join cost more than it saves. Measured on the idle 2-core
+#: machine (a sweep of nets and m, best of 5 runs, 1 vs 2 threads):
+#: 2-4-1 tanh gains 1.55x at m = 10 000 (5.2e5 units) and loses at m = 2000
+#: (1e5: 0.73x); 20-16-1 gains 1.13x at m = 2000 (9.4e5) and loses at m = 400
+#: (1.9e5: 0.5x). The crossover sits near 3e5-5e5 units.
+AUTO_THREADS_MIN_WORK = 500_000
 ACT_COST = 8
 
 #: Layer 1 in one pass over X per iteration (update fused with the next
