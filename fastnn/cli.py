@@ -317,15 +317,9 @@ def main(argv=None):
             if not Path(args.from_json).is_file():
                 raise UsageError(f"--from-json: no such file: {args.from_json}")
         return COMMANDS[args.command](args, _console())
-    except UsageError as exc:
-        print(f"fastnn: error: {exc}", file=sys.stderr)
-        return 2
-    except (ValueError, TypeError) as exc:
+    except (UsageError, ValueError, TypeError, FileNotFoundError) as exc:
         # The library validates everything (unknown backend/activation, bad
         # shapes) with messages that name the argument: show just that line.
-        print(f"fastnn: error: {exc}", file=sys.stderr)
-        return 2
-    except FileNotFoundError as exc:
         print(f"fastnn: error: {exc}", file=sys.stderr)
         return 2
     except (RuntimeError, FloatingPointError) as exc:
