@@ -259,3 +259,48 @@ def test_read_only_install_without_any_cache_dir_still_imports_and_trains(tmp_pa
     unwritable = tmp_path / "a-file"
     unwritable.write_text("not a directory")
     assert _run_subprocess("deny-all", str(unwritable / "cache")) == ["False", "3"]
+
+
+# ---------------------------------------------- the GEMM-bound (wide) path
+
+_WIDE = ([100, 64, 40, 1], ["relu", "tanh", "sigmoid"], 2000)
+
+
+def test_wide_path_uses_blas_and_parallel_row_passes():
+    dims, _, m = _WIDE
+    assert not K.fused_first_layer(dims[1], dims[0], m)  # W1 X through BLAS
+    assert dims[1] * m >= nb.config.PARALLEL_MIN_ELEMENTS  # row passes on both threads
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_wide_path_matches_numpy_with_and_without_on_cost(threads):
+    from fastnn.backends import numpy as npb
+
+    dims, acts, m = _WIDE
+    c0, W0, b0 = _train(npb, dims, acts, "cross_entropy", m, num_iterations=120)
+    plain = _train(nb, dims, acts, "cross_entropy", m, num_iterations=120, threads=threads)
+    seen = []
+    chunked = _train(nb, dims, acts, "cross_entropy", m, num_iterations=120, threads=threads,
+                     on_cost=lambda i, J: seen.append(i))
+    assert seen == [0, 50, 100]
+    for c, W, b in (plain, chunked):
+        assert [i for i, _ in c] == [0, 50, 100]
+        np.testing.assert_allclose([j for _, j in c], [j for _, j in c0], rtol=1e-9)
+        for p, p0 in zip(W + b, W0 + b0):
+            np.testing.assert_allclose(p, p0, rtol=1e-9, atol=1e-12)
+    # resuming a chunk from the forward pass its predecessor did changes nothing
+    assert plain[0] == chunked[0]
+    for p, q in zip(plain[1] + plain[2], chunked[1] + chunked[2]):
+        np.testing.assert_array_equal(p, q)
+
+
+def test_wide_path_on_cost_stop_leaves_the_parameters_of_that_iteration():
+    from fastnn.backends import numpy as npb
+
+    dims, acts, m = _WIDE
+    stop = lambda i, J: i < 50  # noqa: E731
+    c, W, b = _train(nb, dims, acts, "cross_entropy", m, num_iterations=120, on_cost=stop)
+    c0, W0, b0 = _train(npb, dims, acts, "cross_entropy", m, num_iterations=120, on_cost=stop)
+    assert [i for i, _ in c] == [0, 50] == [i for i, _ in c0]
+    for p, p0 in zip(W + b, W0 + b0):
+        np.testing.assert_allclose(p, p0, rtol=1e-9, atol=1e-12)

@@ -36,6 +36,7 @@ from ._numba_config import (
     BLAS_MIN_MACS,
     EXACT_OPTS,
     FUSED_MAX_UNITS,
+    PARALLEL_MIN_ELEMENTS,
     PARALLEL_OPTS,
     SERIAL_OPTS,
 )
@@ -340,6 +341,37 @@ def times_derivative(code, d, z, a):
             d[j] = d[j] if z[j] >= 0.0 else LEAKY_SLOPE * d[j]
 
 
+@njit(**SERIAL_OPTS)
+def times_derivative_sum(code, d, z, a):
+    """d *= g'(z) over one row, returning the row's new sum (db) from the same pass."""
+    m = d.shape[0]
+    s = d.dtype.type(0)
+    if code == SIGMOID:
+        for j in range(m):
+            v = d[j] * (a[j] * (1.0 - a[j]))
+            d[j] = v
+            s += v
+    elif code == TANH:
+        for j in range(m):
+            v = d[j] * (1.0 - a[j] * a[j])
+            d[j] = v
+            s += v
+    elif code == RELU:
+        for j in range(m):
+            v = d[j] if z[j] >= 0.0 else 0.0
+            d[j] = v
+            s += v
+    elif code == LEAKY_RELU:
+        for j in range(m):
+            v = d[j] if z[j] >= 0.0 else LEAKY_SLOPE * d[j]
+            d[j] = v
+            s += v
+    else:
+        for j in range(m):
+            s += d[j]
+    return s
+
+
 # ------------------------------------------------------------- layer kernels
 
 
@@ -627,10 +659,16 @@ def _first_layer_pass(W, dZ, X, Zacc, Zparts, scale):
 
 
 @njit(**SERIAL_OPTS)
+def fused_first_layer(n1, n0, m):
+    """Whether the first layer runs the one-pass-over-X kernel (else two GEMMs)."""
+    return n1 <= FUSED_MAX_UNITS or n1 * n0 * m < BLAS_MIN_MACS
+
+
+@njit(**SERIAL_OPTS)
 def first_layer_forward(W, X, Zacc, Zparts):
     """Zacc = W X (no bias) before the first iteration."""
     n, n0 = W.shape
-    if n > FUSED_MAX_UNITS and n * n0 * X.shape[1] >= BLAS_MIN_MACS:
+    if not fused_first_layer(n, n0, X.shape[1]):
         np.dot(W, X, Zacc)
     else:
         # the fused pass with a zero gradient leaves W as it is
@@ -643,9 +681,118 @@ def _view(flat, offset, rows, cols):
     return flat[offset:offset + rows * cols].reshape((rows, cols))
 
 
+# Row passes over a whole layer. Each row is done by one thread start to end,
+# so the results do not depend on how rows are split between threads. The
+# ``_par`` versions are used when a layer has >= PARALLEL_MIN_ELEMENTS values
+# and more than one thread is allowed.
+
+
+@njit(**SERIAL_OPTS)
+def _bias_activate_rows(code, b, Zin, Z, A, inplace):
+    for i in range(Z.shape[0]):
+        if inplace:
+            bias_activate_inplace(code, b[i, 0], Z[i], A[i])
+        else:
+            bias_activate(code, b[i, 0], Zin[i], Z[i], A[i])
+
+
+@njit(**PARALLEL_OPTS)
+def _bias_activate_rows_par(code, b, Zin, Z, A, inplace):
+    for i in prange(Z.shape[0]):
+        if inplace:
+            bias_activate_inplace(code, b[i, 0], Z[i], A[i])
+        else:
+            bias_activate(code, b[i, 0], Zin[i], Z[i], A[i])
+
+
+@njit(**SERIAL_OPTS)
+def bias_activate_rows(code, b, Zin, Z, A, inplace, par):
+    """Z = Zin + b (or Z += b if inplace), A = g(Z), every row."""
+    if par:
+        _bias_activate_rows_par(code, b, Zin, Z, A, inplace)
+    else:
+        _bias_activate_rows(code, b, Zin, Z, A, inplace)
+
+
+@njit(**SERIAL_OPTS)
+def _delta_row(W, dZ, Z_prev, A_prev, code_prev, dZ_prev, db_prev, k, product_done):
+    d = dZ_prev[k]
+    if not product_done:
+        _row_times_W(W, dZ, k, d, True)
+    db_prev[k, 0] = times_derivative_sum(code_prev, d, Z_prev[k], A_prev[k]) / d.shape[0]
+
+
+@njit(**SERIAL_OPTS)
+def _delta_rows(W, dZ, Z_prev, A_prev, code_prev, dZ_prev, db_prev, product_done):
+    for k in range(dZ_prev.shape[0]):
+        _delta_row(W, dZ, Z_prev, A_prev, code_prev, dZ_prev, db_prev, k, product_done)
+
+
+@njit(**PARALLEL_OPTS)
+def _delta_rows_par(W, dZ, Z_prev, A_prev, code_prev, dZ_prev, db_prev, product_done):
+    for k in prange(dZ_prev.shape[0]):
+        _delta_row(W, dZ, Z_prev, A_prev, code_prev, dZ_prev, db_prev, k, product_done)
+
+
+@njit(**SERIAL_OPTS)
+def delta_prev_and_db(W, dZ, Z_prev, A_prev, code_prev, dZ_prev, db_prev, par):
+    """dZ_prev = (W^T dZ) * g'(Z_prev) and db_prev = its row sums / m, in one row pass.
+
+    Through BLAS, W^T (W is C-contiguous, so W.T is Fortran order: a transpose
+    flag, no copy) times dZ first, then one pass that applies the derivative
+    and sums each row.
+    """
+    n, n_prev = W.shape
+    m = dZ.shape[1]
+    blas = n * n_prev * m >= BLAS_MIN_MACS
+    if blas:
+        np.dot(W.T, dZ, dZ_prev)
+    if par:
+        _delta_rows_par(W, dZ, Z_prev, A_prev, code_prev, dZ_prev, db_prev, blas)
+    else:
+        _delta_rows(W, dZ, Z_prev, A_prev, code_prev, dZ_prev, db_prev, blas)
+
+
+@njit(**SERIAL_OPTS)
+def weight_grads(dZ, A_prev, dW):
+    """dW = dZ A_prev^T / m (db comes from the pass that produced dZ)."""
+    n, m = dZ.shape
+    n_prev = A_prev.shape[0]
+    if n * n_prev * m >= BLAS_MIN_MACS:
+        np.dot(dZ, A_prev.T, dW)  # A_prev.T is Fortran order: a dgemm transpose flag
+        dW *= 1.0 / m
+        return
+    zero = dZ.dtype.type(0)
+    for i in range(n):
+        d = dZ[i]
+        k = 0
+        while k + 4 <= n_prev:
+            a0, a1, a2, a3 = A_prev[k], A_prev[k + 1], A_prev[k + 2], A_prev[k + 3]
+            s0 = s1 = s2 = s3 = zero
+            for j in range(m):
+                dj = d[j]
+                s0 += dj * a0[j]
+                s1 += dj * a1[j]
+                s2 += dj * a2[j]
+                s3 += dj * a3[j]
+            dW[i, k] = s0 / m
+            dW[i, k + 1] = s1 / m
+            dW[i, k + 2] = s2 / m
+            dW[i, k + 3] = s3 / m
+            k += 4
+        while k < n_prev:
+            a0 = A_prev[k]
+            s0 = zero
+            for j in range(m):
+                s0 += d[j] * a0[j]
+            dW[i, k] = s0 / m
+            k += 1
+
+
 @njit(**SERIAL_OPTS)
 def train_chunk(W_flat, b_flat, dims, codes, loss, X, Y, learning_rate, i0, i1, num_iterations,
-                cost_every, Zacc, Zparts, Z_flat, A_flat, dZ_flat, dW_flat, db_flat, costs):
+                cost_every, forward_done, Zacc, Zparts, Z_flat, A_flat, dZ_flat, dW_flat,
+                db_flat, costs):
     """Run gradient descent for iterations i0 .. i1-1, updating W_flat, b_flat in place.
 
     Layer l's W is ``W_flat``'s next dims[l+1]*dims[l] values, its b the next
@@ -654,10 +801,14 @@ def train_chunk(W_flat, b_flat, dims, codes, loss, X, Y, learning_rate, i0, i1, 
     lookup costs ~40 ns, which for the planar net is a third of an iteration.
 
     ``Zacc`` holds W1 X (without b1) for iteration i0 on entry and for i1 on
-    exit. If ``i1 < num_iterations`` the forward pass and cost of iteration i1
-    are also computed, without its update, so the caller can report that cost
-    before any parameter changes. costs[i // cost_every] receives each recorded
-    cost.
+    exit (when the first layer goes through BLAS it *is* layer 1's block of
+    ``Z_flat``, and b1 is added in place). If ``i1 < num_iterations`` the
+    forward pass and cost of iteration i1 are also computed, without its
+    update, so the caller can report that cost before any parameter changes;
+    the next chunk is then called with ``forward_done`` and starts from the
+    Z and A buffers instead of computing that forward pass again.
+    costs[i // cost_every] receives each recorded cost. The product W1 X for
+    an iteration that will not run is never computed.
     """
     L = dims.shape[0] - 1
     m = X.shape[1]
@@ -669,57 +820,71 @@ def train_chunk(W_flat, b_flat, dims, codes, loss, X, Y, learning_rate, i0, i1, 
     n1, n0 = dims[1], dims[0]
     W1 = _view(W_flat, 0, n1, n0)
     b1 = _view(b_flat, 0, n1, 1)
-    fused = n1 <= FUSED_MAX_UNITS or n1 * n0 * m < BLAS_MIN_MACS
+    fused = fused_first_layer(n1, n0, m)
+    many = Zparts.shape[0] > 1  # the thread count (Zparts has one block per thread)
     scale = X.dtype.type(learning_rate / m)  # keeps float32 kernels float32
     for it in range(i0, min(i1 + 1, num_iterations)):
         # forward: layer 1 from Zacc, then the others
-        Z = _view(Z_flat, 0, n1, m)
-        A = _view(A_flat, 0, n1, m)
-        for i in range(n1):
-            bias_activate(codes[0], b1[i, 0], Zacc[i], Z[i], A[i])
-        for l in range(1, L):
-            n, n_prev = dims[l + 1], dims[l]
-            A_prev = A
-            Z = _view(Z_flat, n_off[l] * m, n, m)
-            A = _view(A_flat, n_off[l] * m, n, m)
-            dense_forward(_view(W_flat, w_off[l], n, n_prev), _view(b_flat, n_off[l], n, 1),
-                          A_prev, Z, A, codes[l])
-        if it % cost_every == 0:
-            costs[it // cost_every] = cost(A, Z, Y, loss)
-        if it == i1:
-            break
-        # backward + update, last layer first
+        if not (forward_done and it == i0):
+            Z = _view(Z_flat, 0, n1, m)
+            A = _view(A_flat, 0, n1, m)
+            bias_activate_rows(codes[0], b1, Zacc, Z, A, not fused,
+                               many and n1 * m >= PARALLEL_MIN_ELEMENTS)
+            for l in range(1, L):
+                n, n_prev = dims[l + 1], dims[l]
+                A_prev = A
+                Z = _view(Z_flat, n_off[l] * m, n, m)
+                A = _view(A_flat, n_off[l] * m, n, m)
+                W = _view(W_flat, w_off[l], n, n_prev)
+                if n * n_prev * m >= BLAS_MIN_MACS:
+                    np.dot(W, A_prev, Z)
+                    bias_activate_rows(codes[l], _view(b_flat, n_off[l], n, 1), Z, Z, A, True,
+                                       many and n * m >= PARALLEL_MIN_ELEMENTS)
+                else:
+                    dense_forward(W, _view(b_flat, n_off[l], n, 1), A_prev, Z, A, codes[l])
+            if it % cost_every == 0:
+                costs[it // cost_every] = cost(A, Z, Y, loss)
+            if it == i1:
+                break
+        else:
+            Z = _view(Z_flat, n_off[L - 1] * m, dims[L], m)
+            A = _view(A_flat, n_off[L - 1] * m, dims[L], m)
+        # backward + update, last layer first; db of each layer comes from the
+        # pass that produced its dZ
         dZ = _view(dZ_flat, n_off[L - 1] * m, dims[L], m)
         output_delta(A, Y, Z, codes[L - 1], loss, dZ)
-        for l in range(L - 1, 0, -1):
-            n, n_prev = dims[l + 1], dims[l]
-            W = _view(W_flat, w_off[l], n, n_prev)
-            b = _view(b_flat, n_off[l], n, 1)
-            dW = _view(dW_flat, w_off[l], n, n_prev)
-            db = _view(db_flat, n_off[l], n, 1)
-            A_prev = _view(A_flat, n_off[l - 1] * m, n_prev, m)
-            Z_prev = _view(Z_flat, n_off[l - 1] * m, n_prev, m)
-            dZ_prev = _view(dZ_flat, n_off[l - 1] * m, n_prev, m)
-            dense_grads(dZ, A_prev, dW, db)
-            # dZ of the layer below needs this layer's W before its update
-            dense_delta_prev(W, dZ, Z_prev, A_prev, codes[l - 1], dZ_prev)
-            for q in range(w_off[l], w_off[l + 1]):
-                W_flat[q] -= learning_rate * dW_flat[q]
-            for i in range(n):
-                b[i, 0] -= learning_rate * db[i, 0]
-            dZ = dZ_prev
-        # first layer: db1, then dW1 + update + next forward in one pass over X
-        for i in range(n1):
+        for i in range(dims[L]):
             s = 0.0
             d = dZ[i]
             for j in range(m):
                 s += d[j]
-            b1[i, 0] -= learning_rate * (s / m)
+            db_flat[n_off[L - 1] + i] = s / m
+        for l in range(L - 1, 0, -1):
+            n, n_prev = dims[l + 1], dims[l]
+            W = _view(W_flat, w_off[l], n, n_prev)
+            dW = _view(dW_flat, w_off[l], n, n_prev)
+            A_prev = _view(A_flat, n_off[l - 1] * m, n_prev, m)
+            Z_prev = _view(Z_flat, n_off[l - 1] * m, n_prev, m)
+            dZ_prev = _view(dZ_flat, n_off[l - 1] * m, n_prev, m)
+            weight_grads(dZ, A_prev, dW)
+            # dZ of the layer below needs this layer's W before its update
+            delta_prev_and_db(W, dZ, Z_prev, A_prev, codes[l - 1], dZ_prev,
+                              _view(db_flat, n_off[l - 1], n_prev, 1),
+                              many and n_prev * m >= PARALLEL_MIN_ELEMENTS)
+            for q in range(w_off[l], w_off[l + 1]):
+                W_flat[q] -= learning_rate * dW_flat[q]
+            for q in range(n_off[l], n_off[l + 1]):
+                b_flat[q] -= learning_rate * db_flat[q]
+            dZ = dZ_prev
+        for q in range(n1):  # db1: from the output delta's pass when L == 1
+            b_flat[q] -= learning_rate * db_flat[q]
+        # first layer: dW1 + update + next forward in one pass over X
         if fused:
             _first_layer_pass(W1, dZ, X, Zacc, Zparts, scale)
         else:
             dW1 = _view(dW_flat, 0, n1, n0)
-            np.dot(dZ, X.T, dW1)
+            np.dot(dZ, X.T, dW1)  # X.T is Fortran order: a dgemm transpose flag, no copy
             for q in range(n1 * n0):
                 W_flat[q] -= scale * dW_flat[q]
-            np.dot(W1, X, Zacc)
+            if it + 1 < num_iterations:
+                np.dot(W1, X, Zacc)

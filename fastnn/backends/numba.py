@@ -155,17 +155,22 @@ def train(Ws, bs, acts, loss, X, Y, learning_rate, num_iterations, cost_every, t
     dZ_flat = np.empty(units * m, dtype=dtype)
     dW_flat = np.empty_like(W_flat)
     db_flat = np.empty_like(b_flat)
-    Zacc = np.empty((n1, m), dtype=dtype)
-    Zparts = np.empty((T, n1, m), dtype=dtype)
+    if K.fused_first_layer(n1, n0, m):
+        Zacc = np.empty((n1, m), dtype=dtype)  # W1 X, summed from per-thread parts
+        Zparts = np.empty((T, n1, m), dtype=dtype)
+    else:
+        # W1 X from BLAS straight into layer 1's Z block; b1 is added in place
+        Zacc = Z_flat[:n1 * m].reshape(n1, m)
+        Zparts = np.empty((T, 1, 1), dtype=dtype)  # unused
     n_costs = (num_iterations + cost_every - 1) // cost_every
     costs = np.full(n_costs, np.nan)
     lr = float(learning_rate)
 
-    def run(i0, i1):
+    def run(i0, i1, forward_done=False):
         _timed_first_call(
             "train_chunk", dtype, K.train_chunk, W_flat, b_flat, dims, codes, loss_code, X, Y,
-            lr, i0, i1, num_iterations, cost_every, Zacc, Zparts, Z_flat, A_flat, dZ_flat,
-            dW_flat, db_flat, costs)
+            lr, i0, i1, num_iterations, cost_every, forward_done, Zacc, Zparts, Z_flat, A_flat,
+            dZ_flat, dW_flat, db_flat, costs)
         _unpack(W_flat, Ws)
         _unpack(b_flat, bs)
 
@@ -181,9 +186,10 @@ def train(Ws, bs, acts, loss, X, Y, learning_rate, num_iterations, cost_every, t
             recorded = []
             i0 = 0
             while i0 < num_iterations:
-                # i0 == 0: only the forward pass and cost of iteration 0
+                # i0 == 0: only the forward pass and cost of iteration 0; every
+                # later chunk starts from the forward pass its predecessor did
                 i1 = min(i0 + cost_every, num_iterations) if recorded else 0
-                run(i0, i1)
+                run(i0, i1, forward_done=bool(recorded))
                 if i1 < num_iterations and i1 % cost_every == 0:
                     J = float(costs[i1 // cost_every])
                     recorded.append((i1, J))
