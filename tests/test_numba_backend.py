@@ -266,10 +266,10 @@ def test_read_only_install_without_any_cache_dir_still_imports_and_trains(tmp_pa
 _WIDE = ([100, 64, 40, 1], ["relu", "tanh", "sigmoid"], 2000)
 
 
-def test_wide_path_uses_blas_and_parallel_row_passes():
+def test_wide_path_puts_every_layer_product_through_blas():
     dims, _, m = _WIDE
-    assert not K.fused_first_layer(dims[1], dims[0], m)  # W1 X through BLAS
-    assert dims[1] * m >= nb.config.PARALLEL_MIN_ELEMENTS  # row passes on both threads
+    assert not K.fused_first_layer(dims[1], dims[0], m)  # W1 X straight into Z1
+    assert dims[2] * dims[1] * m >= nb.config.BLAS_MIN_MACS
 
 
 @pytest.mark.parametrize("threads", [1, 2])

@@ -88,10 +88,6 @@ BLAS_MIN_MACS = 4_000_000
 #: A first layer with at most this many units and a BLAS-sized input uses the
 #: fused one-pass-over-X kernel instead of two BLAS calls.
 FUSED_MAX_UNITS = 32
-#: A row pass (bias + activation, derivative + db) over a layer with at least
-#: this many values runs its rows on every allowed thread; below it a parallel
-#: region's launch (a few microseconds) costs more than it saves.
-PARALLEL_MIN_ELEMENTS = 100_000
 #: Work (multiply-adds per iteration in the first layer) above which
 #: ``threads=None`` uses every core.
 AUTO_THREADS_MIN_MACS = 2_000_000

@@ -36,7 +36,6 @@ from ._numba_config import (
     BLAS_MIN_MACS,
     EXACT_OPTS,
     FUSED_MAX_UNITS,
-    PARALLEL_MIN_ELEMENTS,
     PARALLEL_OPTS,
     SERIAL_OPTS,
 )
@@ -681,14 +680,15 @@ def _view(flat, offset, rows, cols):
     return flat[offset:offset + rows * cols].reshape((rows, cols))
 
 
-# Row passes over a whole layer. Each row is done by one thread start to end,
-# so the results do not depend on how rows are split between threads. The
-# ``_par`` versions are used when a layer has >= PARALLEL_MIN_ELEMENTS values
-# and more than one thread is allowed.
+# Row passes over a whole layer stay serial, even at 256 x 10000: spread over
+# two threads with prange they made the wide net's iteration 30% *slower*
+# (132 vs 100 ms, 2 cores), the OpenMP workers and OpenBLAS's worker threads
+# each spin-waiting on the core the other needs between GEMMs.
 
 
 @njit(**SERIAL_OPTS)
-def _bias_activate_rows(code, b, Zin, Z, A, inplace):
+def bias_activate_rows(code, b, Zin, Z, A, inplace):
+    """Z = Zin + b (or Z += b if inplace), A = g(Z), every row."""
     for i in range(Z.shape[0]):
         if inplace:
             bias_activate_inplace(code, b[i, 0], Z[i], A[i])
@@ -696,46 +696,8 @@ def _bias_activate_rows(code, b, Zin, Z, A, inplace):
             bias_activate(code, b[i, 0], Zin[i], Z[i], A[i])
 
 
-@njit(**PARALLEL_OPTS)
-def _bias_activate_rows_par(code, b, Zin, Z, A, inplace):
-    for i in prange(Z.shape[0]):
-        if inplace:
-            bias_activate_inplace(code, b[i, 0], Z[i], A[i])
-        else:
-            bias_activate(code, b[i, 0], Zin[i], Z[i], A[i])
-
-
 @njit(**SERIAL_OPTS)
-def bias_activate_rows(code, b, Zin, Z, A, inplace, par):
-    """Z = Zin + b (or Z += b if inplace), A = g(Z), every row."""
-    if par:
-        _bias_activate_rows_par(code, b, Zin, Z, A, inplace)
-    else:
-        _bias_activate_rows(code, b, Zin, Z, A, inplace)
-
-
-@njit(**SERIAL_OPTS)
-def _delta_row(W, dZ, Z_prev, A_prev, code_prev, dZ_prev, db_prev, k, product_done):
-    d = dZ_prev[k]
-    if not product_done:
-        _row_times_W(W, dZ, k, d, True)
-    db_prev[k, 0] = times_derivative_sum(code_prev, d, Z_prev[k], A_prev[k]) / d.shape[0]
-
-
-@njit(**SERIAL_OPTS)
-def _delta_rows(W, dZ, Z_prev, A_prev, code_prev, dZ_prev, db_prev, product_done):
-    for k in range(dZ_prev.shape[0]):
-        _delta_row(W, dZ, Z_prev, A_prev, code_prev, dZ_prev, db_prev, k, product_done)
-
-
-@njit(**PARALLEL_OPTS)
-def _delta_rows_par(W, dZ, Z_prev, A_prev, code_prev, dZ_prev, db_prev, product_done):
-    for k in prange(dZ_prev.shape[0]):
-        _delta_row(W, dZ, Z_prev, A_prev, code_prev, dZ_prev, db_prev, k, product_done)
-
-
-@njit(**SERIAL_OPTS)
-def delta_prev_and_db(W, dZ, Z_prev, A_prev, code_prev, dZ_prev, db_prev, par):
+def delta_prev_and_db(W, dZ, Z_prev, A_prev, code_prev, dZ_prev, db_prev):
     """dZ_prev = (W^T dZ) * g'(Z_prev) and db_prev = its row sums / m, in one row pass.
 
     Through BLAS, W^T (W is C-contiguous, so W.T is Fortran order: a transpose
@@ -747,10 +709,11 @@ def delta_prev_and_db(W, dZ, Z_prev, A_prev, code_prev, dZ_prev, db_prev, par):
     blas = n * n_prev * m >= BLAS_MIN_MACS
     if blas:
         np.dot(W.T, dZ, dZ_prev)
-    if par:
-        _delta_rows_par(W, dZ, Z_prev, A_prev, code_prev, dZ_prev, db_prev, blas)
-    else:
-        _delta_rows(W, dZ, Z_prev, A_prev, code_prev, dZ_prev, db_prev, blas)
+    for k in range(n_prev):
+        d = dZ_prev[k]
+        if not blas:
+            _row_times_W(W, dZ, k, d, True)
+        db_prev[k, 0] = times_derivative_sum(code_prev, d, Z_prev[k], A_prev[k]) / m
 
 
 @njit(**SERIAL_OPTS)
@@ -821,15 +784,13 @@ def train_chunk(W_flat, b_flat, dims, codes, loss, X, Y, learning_rate, i0, i1, 
     W1 = _view(W_flat, 0, n1, n0)
     b1 = _view(b_flat, 0, n1, 1)
     fused = fused_first_layer(n1, n0, m)
-    many = Zparts.shape[0] > 1  # the thread count (Zparts has one block per thread)
     scale = X.dtype.type(learning_rate / m)  # keeps float32 kernels float32
     for it in range(i0, min(i1 + 1, num_iterations)):
         # forward: layer 1 from Zacc, then the others
         if not (forward_done and it == i0):
             Z = _view(Z_flat, 0, n1, m)
             A = _view(A_flat, 0, n1, m)
-            bias_activate_rows(codes[0], b1, Zacc, Z, A, not fused,
-                               many and n1 * m >= PARALLEL_MIN_ELEMENTS)
+            bias_activate_rows(codes[0], b1, Zacc, Z, A, not fused)
             for l in range(1, L):
                 n, n_prev = dims[l + 1], dims[l]
                 A_prev = A
@@ -838,8 +799,7 @@ def train_chunk(W_flat, b_flat, dims, codes, loss, X, Y, learning_rate, i0, i1, 
                 W = _view(W_flat, w_off[l], n, n_prev)
                 if n * n_prev * m >= BLAS_MIN_MACS:
                     np.dot(W, A_prev, Z)
-                    bias_activate_rows(codes[l], _view(b_flat, n_off[l], n, 1), Z, Z, A, True,
-                                       many and n * m >= PARALLEL_MIN_ELEMENTS)
+                    bias_activate_rows(codes[l], _view(b_flat, n_off[l], n, 1), Z, Z, A, True)
                 else:
                     dense_forward(W, _view(b_flat, n_off[l], n, 1), A_prev, Z, A, codes[l])
             if it % cost_every == 0:
@@ -869,8 +829,7 @@ def train_chunk(W_flat, b_flat, dims, codes, loss, X, Y, learning_rate, i0, i1, 
             weight_grads(dZ, A_prev, dW)
             # dZ of the layer below needs this layer's W before its update
             delta_prev_and_db(W, dZ, Z_prev, A_prev, codes[l - 1], dZ_prev,
-                              _view(db_flat, n_off[l - 1], n_prev, 1),
-                              many and n_prev * m >= PARALLEL_MIN_ELEMENTS)
+                              _view(db_flat, n_off[l - 1], n_prev, 1))
             for q in range(w_off[l], w_off[l + 1]):
                 W_flat[q] -= learning_rate * dW_flat[q]
             for q in range(n_off[l], n_off[l + 1]):
