@@ -53,11 +53,17 @@ def _codes(acts):
     return np.array([_act.CODES[a] for a in acts], dtype=np.int64)
 
 
-def _n_threads(threads, macs):
+def _n_threads(threads, W1, m):
     """threads=None: every core when the first layer's work pays for a thread launch."""
     cores = numba.config.NUMBA_NUM_THREADS
     if threads is None:
-        return cores if macs >= config.AUTO_THREADS_MIN_MACS else 1
+        macs = W1.size * m
+        if W1.shape[0] <= config.FUSED_MAX_UNITS:  # the fused pass splits X's rows
+            gains = W1.shape[1] >= config.AUTO_THREADS_MIN_ROWS
+        else:  # BLAS threads
+            gains = macs >= config.AUTO_THREADS_MIN_MACS_BLAS
+        gains = gains and macs >= config.AUTO_THREADS_MIN_MACS
+        return cores if gains else 1
     return max(1, min(int(threads), cores))
 
 
@@ -88,7 +94,7 @@ def forward(Ws, bs, acts, X, threads=None):
     m = X.shape[1]
     caches = []
     A = X
-    with _blas_limits(_n_threads(threads, Ws[0].size * m), Ws, m):
+    with _blas_limits(_n_threads(threads, Ws[0], m), Ws, m):
         for W, b, code in zip(Ws, bs, codes):
             Z = np.empty((W.shape[0], m), dtype=X.dtype)
             A_next = np.empty_like(Z)
@@ -106,7 +112,7 @@ def backward(AL, Y, caches, acts, loss, threads=None):
     ZL = caches[-1][1]
     dZ = np.empty_like(AL)
     Ws = [cache[0][1] for cache in caches]
-    with _blas_limits(_n_threads(threads, Ws[0].size * AL.shape[1]), Ws, AL.shape[1]):
+    with _blas_limits(_n_threads(threads, Ws[0], AL.shape[1]), Ws, AL.shape[1]):
         K.output_delta(AL, Y, ZL, codes[-1], _loss.CODES[loss], dZ)
         for l in range(L - 1, -1, -1):
             (A_prev, W, b), _ = caches[l]
@@ -141,7 +147,7 @@ def train(Ws, bs, acts, loss, X, Y, learning_rate, num_iterations, cost_every, t
     dtype = X.dtype
     m = X.shape[1]
     n1, n0 = Ws[0].shape
-    T = _n_threads(threads, n1 * n0 * m)
+    T = _n_threads(threads, Ws[0], m)
     codes = _codes(acts)
     loss_code = _loss.CODES[loss]
     dims = np.array([n0] + [W.shape[0] for W in Ws], dtype=np.int64)
