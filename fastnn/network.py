@@ -299,6 +299,11 @@ class Network:
             if bar is not None:
                 bar.close()
         diverged = [(i, c) for i, c in costs if not np.isfinite(c)]
+        if diverged and diverged[0][0] == 0:
+            raise FloatingPointError(
+                "the cost of the initial parameters is not finite: X is too large for this "
+                "network (overflow before any update); rescale X. The network's parameters "
+                "were left unchanged.")
         if diverged or not all(np.all(np.isfinite(P)) for P in Ws + bs):
             where = f"at iteration {diverged[0][0]}" if diverged else "by the last iteration"
             raise FloatingPointError(

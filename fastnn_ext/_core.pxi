@@ -68,6 +68,13 @@ cdef enum:
 
 cdef double LEAKY_SLOPE = 0.01
 
+# The codes as this build compiled them, for the tests to hold against
+# fastnn.activations.CODES / fastnn.losses.CODES.
+ACTIVATION_CODES = {"sigmoid": SIGMOID, "tanh": TANH, "relu": RELU,
+                    "leaky_relu": LEAKY_RELU, "identity": IDENTITY}
+LOSS_CODES = {"cross_entropy": CROSS_ENTROPY, "mse": MSE}
+LEAKY_RELU_SLOPE = LEAKY_SLOPE
+
 # --------------------------------------------------------------------------
 # BLAS from scipy, by function pointer
 # --------------------------------------------------------------------------
@@ -604,8 +611,10 @@ cdef void _run(Plan* p, floating* tag, floating lr, Py_ssize_t count, bint last)
 # Python-facing: build a plan from arrays, run it
 # --------------------------------------------------------------------------
 cdef void* _addr(object a) except NULL:
-    cdef double[:, ::1] d
-    cdef float[:, ::1] f
+    # const views accept read-only arrays (a user's X or Y, memory-mapped data);
+    # the kernels only write through the pointers of arrays _Net or Network own.
+    cdef const double[:, ::1] d
+    cdef const float[:, ::1] f
     if a.dtype == np.float64:
         d = a
         return <void*>&d[0, 0]

@@ -183,3 +183,46 @@ def test_vectorized_backends_match_numpy_over_1000_iterations(vector_backend, wo
     net32 = build(vector_backend, "float32")
     for (i, c32), (_, c64) in zip(net32.costs_, numpy_runs(workload, build).costs_):
         assert c32 == pytest.approx(c64, rel=1e-4), f"float32 cost at iteration {i}"
+
+
+def test_wide_input_long_fit_matches_numpy(vector_backend):
+    # n_0 > m and a long fit: the shape where the cython backend trains layer 1
+    # through the Gram matrix X^T X instead of reading X every iteration.
+    X, Y = binary_data(300, 40, seed=3)
+    dims, acts = [300, 8, 4, 1], ["relu", "tanh", "sigmoid"]
+    if vector_backend == "cython":
+        from fastnn.backends import cython
+
+        assert cython._use_gram([np.zeros((8, 300))], X, 400), "test no longer covers Gram mode"
+    net = _train(vector_backend, dims, acts, X, Y, 400, lr=0.05)
+    ref = _train("numpy", dims, acts, X, Y, 400, lr=0.05)
+    _assert_same_training(net, ref, rtol=1e-9)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 64])
+def test_any_thread_count_matches_numpy(vector_backend, threads):
+    # More threads than cores is allowed (capped), never a crash or a drift.
+    X, Y = binary_data(20, 3000, seed=4)
+    dims, acts = [20, 16, 8, 1], ["tanh", "relu", "sigmoid"]
+    net = _train(vector_backend, dims, acts, X, Y, 50, lr=0.1, threads=threads)
+    _assert_same_training(net, _train("numpy", dims, acts, X, Y, 50, lr=0.1), rtol=1e-9)
+
+
+def test_compiled_kernels_use_the_registry_codes():
+    # The codes are written down again inside each compiled backend; they must agree.
+    for name in ("numba", "cython"):
+        if backends.available()[name] is not True:
+            continue
+        if name == "numba":
+            from fastnn.backends import _numba_kernels as K
+
+            act_codes = {a: getattr(K, a.upper()) for a in activations.CODES}
+            loss_codes = {"cross_entropy": K.CROSS_ENTROPY, "mse": K.MSE}
+            slope = K.LEAKY_SLOPE
+        else:
+            from fastnn_ext import _kernels as K
+
+            act_codes, loss_codes, slope = K.ACTIVATION_CODES, K.LOSS_CODES, K.LEAKY_RELU_SLOPE
+        assert act_codes == activations.CODES, name
+        assert loss_codes == losses.CODES, name
+        assert slope == activations.LEAKY_SLOPE, name

@@ -133,7 +133,7 @@ def test_suite_runner_writes_benchmark_json(tmp_path):
     assert run["failed"] == 0 and run["passed"] == 1, run["log"][-2000:]
     data = results.load(json_path)
     (row,) = results.rows(data, "dot-1e6")
-    assert row["impl"] == "np.dot" and 0 < row["seconds"] < 1
+    assert row["impl"] == "np.dot" and row["seconds"] > 0
 
 
 def test_quick_report_end_to_end(tmp_path):

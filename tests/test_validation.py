@@ -108,7 +108,25 @@ def test_fit_rejects_bad_hyperparameters(net, kwargs, exc, match):
 def test_labels_outside_01_are_fine_for_mse(backend):
     net = fastnn.Network([3, 4, 1], output_activation="identity", seed=0, backend=backend)
     assert net.loss == "mse"
-    net.fit(X_OK, Y_OK * 3.5, learning_rate=0.01, num_iterations=2)
+    net.fit(X_OK, Y_OK * 3.5, learning_rate=0.05, num_iterations=20, cost_every=10)
+    (_, first), (_, last) = net.costs_
+    assert np.isfinite(last) and last < first
+
+
+def test_read_only_input_is_accepted(backend):
+    # Memory-mapped or frozen arrays must not reach a kernel that wants to write.
+    X, Y = X_OK.copy(), Y_OK.copy()
+    X.setflags(write=False)
+    Y.setflags(write=False)
+    net = fastnn.Network([3, 4, 1], init="xavier", seed=0, backend=backend)
+    ref = fastnn.Network([3, 4, 1], init="xavier", seed=0, backend=backend)
+    net.fit(X, Y, learning_rate=0.1, num_iterations=5)
+    ref.fit(X_OK, Y_OK, learning_rate=0.1, num_iterations=5)
+    for key, value in ref.params.items():
+        np.testing.assert_array_equal(net.params[key], value)
+    AL, caches = net.forward(X)
+    assert set(net.backward(AL, Y, caches)) == {"dW1", "db1", "dW2", "db2"}
+    assert net.cost(X, Y) == ref.cost(X_OK, Y_OK)
 
 
 def test_Y_as_1d_vector_is_accepted(net):

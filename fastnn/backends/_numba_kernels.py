@@ -770,8 +770,10 @@ def train_chunk(W_flat, b_flat, dims, codes, loss, X, Y, learning_rate, i0, i1, 
     update, so the caller can report that cost before any parameter changes;
     the next chunk is then called with ``forward_done`` and starts from the
     Z and A buffers instead of computing that forward pass again.
-    costs[i // cost_every] receives each recorded cost. The product W1 X for
-    an iteration that will not run is never computed.
+    costs[i // cost_every] receives each recorded cost. On the BLAS path the
+    product W1 X for an iteration that will not run is never computed; the
+    fused one-pass kernel still accumulates it in its last pass (one pass in
+    num_iterations; skipping it would need a second kernel variant).
     """
     L = dims.shape[0] - 1
     m = X.shape[1]

@@ -67,6 +67,8 @@ ONEPASS_BLOCK_BYTES = 1 << 20
 #: Layer 1 in Gram mode (see _core.pxi): "auto" (when the cost model says it
 #: saves at least half the work), True (whenever n_0 > m) or False.
 GRAM = "auto"
+#: "auto" never allocates a Gram matrix X^T X (m x m) larger than this.
+GRAM_MAX_BYTES = 256 << 20
 
 
 def use_variant(name):
@@ -102,8 +104,9 @@ def _threads(threads, Ws, m, gram=False):
         threads = _n_cores() if _work(Ws, m, gram) >= AUTO_THREADS_MIN_WORK else 1
     if not _ext.HAVE_OPENMP:
         return 1
-    # Every thread gets a non-empty chunk of examples.
-    return max(1, min(int(threads), m))
+    # Every thread gets a non-empty chunk of examples, and one private copy of
+    # every dW and db: more threads than cores would only cost memory.
+    return max(1, min(int(threads), _n_cores(), m))
 
 
 _blas_controllers = None
@@ -178,6 +181,8 @@ def _use_gram(Ws, X, num_iterations):
         return False
     if GRAM is True:
         return True
+    if m * m * X.itemsize > GRAM_MAX_BYTES:
+        return False
     n1 = Ws[0].shape[0]
     # A product with fewer than ~8 output rows is bound by reading X, not by
     # its multiply-adds: price the direct path as if it had 8.
