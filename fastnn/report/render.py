@@ -143,6 +143,15 @@ def _plot_ladder(table, dot, path):
     plt.close(fig)
 
 
+def _iterations_text(data):
+    """"planar 1000, deep 100, ...": iterations per timed call of the fast rungs."""
+    counts = {}
+    for r in rows(data, "ladder-"):
+        if r["impl"] not in ("loops", "per_example"):
+            counts.setdefault(r.get("workload", "?"), set()).add(r.get("iterations", 1))
+    return ", ".join(f"{w} {'/'.join(map(str, sorted(n)))}" for w, n in counts.items())
+
+
 def _ladder(data, out, plots):
     table = ladder(data)
     dot = {r["impl"]: r["seconds"] for r in rows(data, "dot-1e6")}
@@ -154,7 +163,8 @@ def _ladder(data, out, plots):
                for n in table]
     text = ["Time per training iteration (best of rounds; float64, full batch, default threads). "
             "“—”: not run (too slow here, or not installed). Each timed call is a fit of several "
-            "iterations (100 for deep and logreg), so per-fit set-up is amortized as in training. "
+            f"iterations ({_iterations_text(data)}), so per-fit set-up is amortized as in "
+            "training. "
             "On deep and logreg (n_0 = 12288 > m = 209) `cython` rewrites layer 1 exactly through "
             "the Gram matrix XᵀX (computed once per fit; no pass over X per iteration) — it does "
             "less arithmetic than the others, so its GFLOP/s and GB/s below are *effective* "
@@ -398,13 +408,19 @@ def _correctness(data):
     for name, t in table.items():
         cells = []
         for impl in impls:
-            d = t.get(impl, {}).get("max_rel_diff_vs_numpy")
-            cells.append("—" if d is None else f"{d:.1e}")
+            row = t.get(impl, {})
+            d = row.get("max_rel_diff_vs_numpy")
+            cell = "—" if d is None else f"{d:.1e} ({row.get('check_iterations', '?')} it.)"
+            if row.get("check_passed") is False:
+                cell += " **FAILED**"
+            cells.append(cell)
         body.append([WORKLOADS[name].title if name in WORKLOADS else name] + cells)
     return "\n".join([
-        "Max relative difference, max|p − p_numpy| / max|p_numpy| over every W and b, after 2 "
-        "training iterations from the same initial parameters (float64). Backends must be "
-        "≤ 1e-9 (the benchmark asserts it). Peers are shown for information: PyTorch, JAX and "
+        "Max relative difference, max|p − p_numpy| / max|p_numpy| over every W and b, after "
+        "training a fresh copy for as many iterations as one timed call (shown in brackets; so "
+        "the code path checked is the one timed) from the same initial parameters (float64). "
+        "Backends must be ≤ 1e-9: the benchmark asserts it, and a row that failed is marked "
+        "**FAILED**. Peers are shown for information: PyTorch, JAX and "
         "scikit-learn take ReLU'(0) = 0 where the lecture takes 1, which matters on the relu "
         "nets because zero-initialized biases give Z = 0 exactly for dead units.", "",
         _table(["workload"] + [_label(i) for i in impls], body)])
