@@ -425,49 +425,22 @@ def dense_forward(W, b, A_prev, Z, A, code):
 
 
 @njit(**SERIAL_OPTS)
-def dense_grads(dZ, A_prev, dW, db):
-    """dW = dZ A_prev^T / m, db = row sums of dZ / m, one pass per row of dZ."""
+def row_means(dZ, db):
+    """db[i] = mean of row i of dZ (summed in float64, whatever dZ's dtype)."""
     n, m = dZ.shape
-    n_prev = A_prev.shape[0]
-    if n * n_prev * m >= BLAS_MIN_MACS:
-        np.dot(dZ, A_prev.T, dW)
-        dW *= 1.0 / m
-        for i in range(n):
-            s = 0.0
-            d = dZ[i]
-            for j in range(m):
-                s += d[j]
-            db[i, 0] = s / m
-        return
-    zero = dZ.dtype.type(0)
     for i in range(n):
+        s = 0.0
         d = dZ[i]
-        s = zero
         for j in range(m):
             s += d[j]
         db[i, 0] = s / m
-        k = 0
-        while k + 4 <= n_prev:
-            a0, a1, a2, a3 = A_prev[k], A_prev[k + 1], A_prev[k + 2], A_prev[k + 3]
-            s0 = s1 = s2 = s3 = zero
-            for j in range(m):
-                dj = d[j]
-                s0 += dj * a0[j]
-                s1 += dj * a1[j]
-                s2 += dj * a2[j]
-                s3 += dj * a3[j]
-            dW[i, k] = s0 / m
-            dW[i, k + 1] = s1 / m
-            dW[i, k + 2] = s2 / m
-            dW[i, k + 3] = s3 / m
-            k += 4
-        while k < n_prev:
-            a0 = A_prev[k]
-            s0 = zero
-            for j in range(m):
-                s0 += d[j] * a0[j]
-            dW[i, k] = s0 / m
-            k += 1
+
+
+@njit(**SERIAL_OPTS)
+def dense_grads(dZ, A_prev, dW, db):
+    """dW = dZ A_prev^T / m, db = row sums of dZ / m."""
+    weight_grads(dZ, A_prev, dW)
+    row_means(dZ, db)
 
 
 @njit(**SERIAL_OPTS)
@@ -815,12 +788,7 @@ def train_chunk(W_flat, b_flat, dims, codes, loss, X, Y, learning_rate, i0, i1, 
         # pass that produced its dZ
         dZ = _view(dZ_flat, n_off[L - 1] * m, dims[L], m)
         output_delta(A, Y, Z, codes[L - 1], loss, dZ)
-        for i in range(dims[L]):
-            s = 0.0
-            d = dZ[i]
-            for j in range(m):
-                s += d[j]
-            db_flat[n_off[L - 1] + i] = s / m
+        row_means(dZ, _view(db_flat, n_off[L - 1], dims[L], 1))
         for l in range(L - 1, 0, -1):
             n, n_prev = dims[l + 1], dims[l]
             W = _view(W_flat, w_off[l], n, n_prev)
