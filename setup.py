@@ -89,6 +89,9 @@ def _extension(name, vectorize):
     ]
     if vectorize and not DEBUG:
         macros.append(("FASTNN_LIBMVEC", "1"))
+    if not vectorize:
+        # The ablation build has no explicit SIMD either: its products go to BLAS.
+        macros.append(("FASTNN_NO_OWN_GEMM", "1"))
     return Extension(
         f"fastnn_ext.{name}",
         [f"fastnn_ext/{name}.pyx"],
@@ -96,7 +99,8 @@ def _extension(name, vectorize):
         define_macros=macros,
         extra_compile_args=flags,
         extra_link_args=(["-fopenmp"] if OPENMP else []) + (["-lm"] if GCC_LIKE else []),
-        depends=["fastnn_ext/_core.pxi", "fastnn_ext/_simd.h"],
+        depends=["fastnn_ext/_core.pxi", "fastnn_ext/_simd.h", "fastnn_ext/_gemm.h",
+                 "fastnn_ext/_gemm_impl.h"],
     )
 
 

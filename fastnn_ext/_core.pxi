@@ -14,11 +14,15 @@
 #   dW = dZ A_prev^T and db, which each thread sums over its own chunk into a
 #   private buffer; the buffers are added in thread order 0..T-1 afterwards,
 #   so results are bitwise reproducible for a given dtype and T.
-# * GEMM-shaped work goes to scipy's BLAS (function pointers taken from
-#   scipy.linalg.cython_blas at import, so building needs no scipy), called
-#   single-threaded inside each chunk (gemv for a row vector times a matrix);
-#   tiny products (the planar 2-4-1 net, the 7-5-1 tail) use the unit-stride
-#   loops below, which beat a BLAS call.
+# * GEMM-shaped work goes to fastnn's own packed AVX-512 GEMM (_gemm.h),
+#   called single-threaded inside each chunk. It measures faster here than
+#   the BLAS scipy ships: OpenBLAS runs its AVX2 kernels when the environment
+#   pins OPENBLAS_CORETYPE=Haswell, as this project's machines do. Builds
+#   without AVX-512 (and the novec build) use scipy's BLAS instead (function
+#   pointers taken from scipy.linalg.cython_blas at import, so building needs
+#   no scipy), as does a row vector times a matrix (gemv). Tiny products (the
+#   planar 2-4-1 net, the 7-5-1 tail) use the unit-stride loops below, which
+#   beat any call.
 # * One-pass mode (layer 1 with a small output, huge X, few iterations): the
 #   update dW1 = dZ1 X^T / m and the next forward's W1 X walk X together, in
 #   cache-sized row blocks, each thread its own rows -- X is read once per
@@ -134,6 +138,61 @@ cdef inline void _blas_gemm(char ta, char tb, int M, int N, int K, floating alph
         _sgemm(&ta, &tb, &M, &N, &K, &alpha, A, &lda, B, &ldb, &beta, C, &ldc)
 
 
+cdef extern from "_gemm.h" nogil:
+    const int FASTNN_OWN_GEMM
+    int fastnn_dgemm(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, double alpha,
+                     const double* A, Py_ssize_t rsa, Py_ssize_t csa,
+                     const double* B, Py_ssize_t rsb, Py_ssize_t csb,
+                     double beta, double* C, Py_ssize_t ldc)
+    int fastnn_sgemm(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, float alpha,
+                     const float* A, Py_ssize_t rsa, Py_ssize_t csa,
+                     const float* B, Py_ssize_t rsb, Py_ssize_t csb,
+                     float beta, float* C, Py_ssize_t ldc)
+
+#: Whether this build has fastnn's own GEMM (AVX-512, not the novec build).
+HAVE_OWN_GEMM = bool(FASTNN_OWN_GEMM)
+cdef bint USE_OWN_GEMM = FASTNN_OWN_GEMM
+
+
+def _use_own_gemm(bint on):
+    """Route GEMMs to fastnn's own kernel (True, if built) or BLAS; returns the old setting."""
+    global USE_OWN_GEMM
+    old = bool(USE_OWN_GEMM)
+    USE_OWN_GEMM = on and FASTNN_OWN_GEMM
+    return old
+
+
+cdef inline void _gemm(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, floating alpha,
+                       const floating* A, Py_ssize_t rsa, Py_ssize_t csa,  # IN (M, K)
+                       const floating* B, Py_ssize_t rsb, Py_ssize_t csb,  # IN (K, N)
+                       floating beta,
+                       floating* C, Py_ssize_t ldc,                        # OUT (M, N)
+                       ) noexcept nogil:
+    """Row-major C = alpha A B + beta C, A and B given by (row, column) strides,
+    one of which is 1. Own GEMM when on (BLAS if its buffer can't be had)."""
+    cdef char ta, tb
+    cdef Py_ssize_t lda, ldb
+    if USE_OWN_GEMM:
+        if floating is double:
+            if fastnn_dgemm(M, N, K, alpha, A, rsa, csa, B, rsb, csb, beta, C, ldc) == 0:
+                return
+        else:
+            if fastnn_sgemm(M, N, K, alpha, A, rsa, csa, B, rsb, csb, beta, C, ldc) == 0:
+                return
+    # Row-major C is column-major C^T = B^T A^T; a row-major operand is its own
+    # transpose in column-major terms ('N'), a column-major one needs 'T'.
+    if csb == 1:
+        tb, ldb = c'N', rsb
+    else:
+        tb, ldb = c'T', csb
+    if csa == 1:
+        ta, lda = c'N', rsa
+    else:
+        ta, lda = c'T', csa
+    _blas_gemm(tb, ta, <int>N, <int>M, <int>K, alpha, <floating*>B, <int>ldb,
+               <floating*>A, <int>lda, beta, C, <int>ldc)
+
+
 cdef inline void _blas_gemv(char ta, int M, int N, floating alpha,
                             floating* A, int lda,  # IN
                             floating* x,           # IN
@@ -172,9 +231,7 @@ cdef void _gemm_nn(Py_ssize_t n, Py_ssize_t k, Py_ssize_t m, Py_ssize_t c0, Py_s
                    beta, Z + c0)
         return
     if n * k * mc >= BLAS_MIN_MACS and n >= BLAS_MIN_ROWS:
-        # Row-major Z (n, mc) is column-major Z^T = A_c^T W^T.
-        _blas_gemm(c'N', c'N', <int>mc, <int>n, <int>k, alpha, <floating*>A + c0, <int>m,
-                   <floating*>W, <int>k, beta, Z + c0, <int>m)
+        _gemm(n, mc, k, alpha, W, k, 1, A + c0, m, 1, beta, Z + c0, m)
         return
     for j in range(n):
         z = Z + j * m
@@ -244,9 +301,8 @@ cdef void _gemm_nt(Py_ssize_t n, Py_ssize_t k, Py_ssize_t m, Py_ssize_t c0, Py_s
                    beta, dW)
         return
     if n * k * mc >= BLAS_MIN_MACS and n >= BLAS_MIN_ROWS:
-        # Row-major dW (n, k) is column-major dW^T (k, n) = A_c dZ_c^T.
-        _blas_gemm(c'T', c'N', <int>k, <int>n, <int>mc, alpha, <floating*>A + c0, <int>m,
-                   <floating*>dZ + c0, <int>m, beta, dW, <int>k)
+        # A_c^T (mc, k) is A_c read with row stride 1, column stride m.
+        _gemm(n, k, mc, alpha, dZ + c0, m, 1, A + c0, 1, m, beta, dW, k)
         return
     for j in range(n):
         for kk in range(k):
@@ -268,9 +324,8 @@ cdef void _gemm_tn(Py_ssize_t n, Py_ssize_t k, Py_ssize_t m, Py_ssize_t c0, Py_s
     cdef floating* d
     cdef const floating* z
     if n * k * mc >= BLAS_MIN_MACS and k >= BLAS_MIN_ROWS:
-        # Row-major dA (k, mc) is column-major dA^T = dZ_c^T W.
-        _blas_gemm(c'N', c'T', <int>mc, <int>k, <int>n, 1, <floating*>dZ + c0, <int>m,
-                   <floating*>W, <int>k, 0, dA + c0, <int>m)
+        # W^T (k, n) is W read with row stride 1, column stride k.
+        _gemm(k, mc, n, <floating>1, W, 1, k, dZ + c0, m, 1, <floating>0, dA + c0, m)
         return
     for kk in range(k):
         d = dA + kk * m
