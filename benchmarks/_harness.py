@@ -20,6 +20,7 @@ Conventions the report relies on (``fastnn.report`` reads the JSON):
   ``max_rel_diff_vs_numpy``.
 """
 
+import contextlib
 import os
 import time
 
@@ -84,24 +85,40 @@ def numpy_reference(workload, m, iterations):
 #: The cython backend with its Gram rewrite of layer 1 turned off: every
 #: iteration reads X like the other backends do.
 CYTHON_DIRECT = "cython:direct"
+#: The cython backend with its products on scipy's BLAS instead of its own GEMM.
+CYTHON_BLAS = "cython:blas"
+
+
+@contextlib.contextmanager
+def _cython_setting(backend, name):
+    """The backend set up as the rung ``name`` asks, restored afterwards."""
+    if name == CYTHON_DIRECT:
+        saved, backend.GRAM = backend.GRAM, False
+        try:
+            yield
+        finally:
+            backend.GRAM = saved
+    elif name == CYTHON_BLAS:
+        saved = backend.gemm()
+        backend.use_gemm("blas")
+        try:
+            yield
+        finally:
+            backend.use_gemm(saved)
+    else:
+        yield
 
 
 def backend_trainer(name, workload, m, dtype, threads):
-    """``run(n)`` training the backend ``name`` for n iterations on fresh arrays."""
-    direct = name == CYTHON_DIRECT
-    backend = require_backend("cython" if direct else name)
+    """``run(n)`` training the backend ``name`` (or a cython rung) for n iterations
+    on fresh arrays."""
+    backend = require_backend("cython" if name in (CYTHON_DIRECT, CYTHON_BLAS) else name)
     Ws, bs, acts, X, Y = wl.problem(workload, m, dtype)
 
     def run(n):
-        saved = backend.GRAM if direct else None
-        if direct:
-            backend.GRAM = False
-        try:
+        with _cython_setting(backend, name):
             return backend.train(Ws, bs, acts, "cross_entropy", X, Y, workload.learning_rate, n,
                                  n, threads, None)
-        finally:
-            if direct:
-                backend.GRAM = saved
 
     run.params = lambda: Ws + bs
     return run

@@ -7,8 +7,8 @@ on the planar 2-4-1 net, showing where each rung wins.
 
 import pytest
 
-from _harness import (BACKENDS, CYTHON_DIRECT, MODE, PEERS, backend_trainer, ci,
-                      peer_trainer, time_training)
+from _harness import (BACKENDS, CYTHON_BLAS, CYTHON_DIRECT, MODE, PEERS, backend_trainer, ci,
+                      peer_trainer, require_backend, time_training)
 from fastnn.report import workloads as wl
 
 #: Training iterations per timed call, as in ``fit(num_iterations=...)``: enough
@@ -19,6 +19,7 @@ from fastnn.report import workloads as wl
 #: deep and logreg run 100 iterations a call (the course trains them for 2500):
 #: a fit that long is what lets the cython backend's Gram rewrite of layer 1 pay
 #: for its set-up, and ``cython:direct`` shows the same backend without it.
+#: ``cython:blas`` is the backend with scipy's BLAS in place of its own GEMM.
 ITERATIONS = {"planar": 1000, "deep": 100, "logreg": 100, "wide": 1}
 if MODE == "quick":
     ITERATIONS = {"planar": 200, "deep": 20, "logreg": 20, "wide": 1}
@@ -29,16 +30,28 @@ SWEEP_WORK = 50_000 if MODE == "quick" else 200_000
 #: Rungs that would not finish in seconds here, beyond each workload's too_slow.
 QUICK_TOO_SLOW = {"logreg": ("loops",), "wide": ()}
 
-IMPLS = BACKENDS + [CYTHON_DIRECT] + [f"peer:{p}" for p in PEERS]
+IMPLS = BACKENDS + [CYTHON_DIRECT, CYTHON_BLAS] + [f"peer:{p}" for p in PEERS]
 
 
 def _skip_slow(benchmark, workload, impl):
     if impl == CYTHON_DIRECT and workload.layer_dims[0] <= workload.m:
         pytest.skip("the Gram rewrite only applies when n_0 > m: cython is already direct")
+    if impl == CYTHON_BLAS:
+        _skip_without_products(workload)
     if impl in workload.too_slow:
         pytest.skip(f"{impl} takes minutes per iteration on {workload.name}")
     if (MODE == "quick" or ci(benchmark)) and impl in QUICK_TOO_SLOW.get(workload.name, ()):
         pytest.skip(f"{impl} on {workload.name} runs in the full benchmark only")
+
+
+def _skip_without_products(workload):
+    cython = require_backend("cython")
+    if not cython.gemm_available():
+        pytest.skip("this fastnn_ext build has no own GEMM: cython already uses BLAS")
+    dims = workload.layer_dims
+    # Below _core.pxi's BLAS_MIN_MACS (2^15) per product the kernels loop themselves.
+    if max(dims[l] * dims[l - 1] for l in range(1, len(dims))) * workload.m < 1 << 15:
+        pytest.skip(f"{workload.name}'s products are too small for any GEMM call")
 
 
 @pytest.mark.parametrize("impl", IMPLS)

@@ -154,11 +154,13 @@ HAVE_OWN_GEMM = bool(FASTNN_OWN_GEMM)
 cdef bint USE_OWN_GEMM = FASTNN_OWN_GEMM
 
 
-def _use_own_gemm(bint on):
-    """Route GEMMs to fastnn's own kernel (True, if built) or BLAS; returns the old setting."""
+def _use_own_gemm(on):
+    """Route GEMMs to fastnn's own kernel (True, if built) or BLAS (False);
+    None changes nothing. Returns the setting in force before the call."""
     global USE_OWN_GEMM
     old = bool(USE_OWN_GEMM)
-    USE_OWN_GEMM = on and FASTNN_OWN_GEMM
+    if on is not None:
+        USE_OWN_GEMM = bool(on) and FASTNN_OWN_GEMM
     return old
 
 
@@ -191,6 +193,48 @@ cdef inline void _gemm(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, floating alpha,
         ta, lda = c'T', csa
     _blas_gemm(tb, ta, <int>N, <int>M, <int>K, alpha, <floating*>B, <int>ldb,
                <floating*>A, <int>lda, beta, C, <int>ldc)
+
+
+def _gemm_check(A, B, C, double alpha, double beta):
+    """C = alpha A B + beta C through the kernels' _gemm (own kernel or BLAS, per
+    _use_own_gemm), for tests. A and B: 2-D float64/float32 arrays (views and
+    transposes welcome) with one unit stride; C: C-contiguous, written in place."""
+    dtype = C.dtype
+    if dtype not in (np.float64, np.float32):
+        raise TypeError(f"C must be float64 or float32, got {dtype}")
+    if A.dtype != dtype or B.dtype != dtype:
+        raise TypeError(f"A, B and C must share one dtype, got {A.dtype}, {B.dtype}, {dtype}")
+    if A.ndim != 2 or B.ndim != 2 or C.ndim != 2:
+        raise ValueError("A, B and C must be 2-D")
+    M, K = A.shape
+    if B.shape[0] != K or C.shape != (M, B.shape[1]):
+        raise ValueError(f"shapes {A.shape} x {B.shape} -> {C.shape} do not chain")
+    if not C.flags.c_contiguous or not C.flags.writeable:
+        raise ValueError("C must be C-contiguous and writeable")
+    item = dtype.itemsize
+    if any(st % item or st < 0 for st in A.strides + B.strides):
+        raise ValueError("A and B need non-negative strides in whole elements")
+    cdef Py_ssize_t m_ = M, n_ = C.shape[1], k_ = K, ldc = max(1, C.shape[1])
+    cdef Py_ssize_t rsa = A.strides[0] // item, csa = A.strides[1] // item
+    cdef Py_ssize_t rsb = B.strides[0] // item, csb = B.strides[1] // item
+    # One unit stride, and the other spanning the contiguous side (what BLAS needs).
+    if not ((csa == 1 and rsa >= max(1, k_)) or (rsa == 1 and csa >= max(1, m_))):
+        raise ValueError(f"A must be row- or column-major (a view of one), got strides {A.strides}")
+    if not ((csb == 1 and rsb >= max(1, n_)) or (rsb == 1 and csb >= max(1, k_))):
+        raise ValueError(f"B must be row- or column-major (a view of one), got strides {B.strides}")
+    if M == 0 or C.shape[1] == 0:
+        return
+    cdef Py_ssize_t a0 = A.__array_interface__["data"][0]
+    cdef Py_ssize_t b0 = B.__array_interface__["data"][0]
+    cdef Py_ssize_t c0 = C.__array_interface__["data"][0]
+    if dtype == np.float64:
+        with nogil:
+            _gemm(m_, n_, k_, alpha, <const double*>a0, rsa, csa, <const double*>b0, rsb, csb,
+                  beta, <double*>c0, ldc)
+    else:
+        with nogil:
+            _gemm(m_, n_, k_, <float>alpha, <const float*>a0, rsa, csa, <const float*>b0, rsb,
+                  csb, <float>beta, <float*>c0, ldc)
 
 
 cdef inline void _blas_gemv(char ta, int M, int N, floating alpha,

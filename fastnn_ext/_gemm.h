@@ -23,57 +23,37 @@
     && !defined(FASTNN_NO_OWN_GEMM)
 #define FASTNN_OWN_GEMM 1
 
-#ifndef FASTNN_DGEMM_MR
-#define FASTNN_DGEMM_MR 8
+#ifndef FASTNN_GEMM_MR
+#define FASTNN_GEMM_MR 8
 #endif
-#ifndef FASTNN_DGEMM_NV
-#define FASTNN_DGEMM_NV 3
+#ifndef FASTNN_GEMM_NV
+#define FASTNN_GEMM_NV 3
 #endif
-#ifndef FASTNN_DGEMM_KC
-#define FASTNN_DGEMM_KC 384
+#ifndef FASTNN_GEMM_KC
+#define FASTNN_GEMM_KC 384
 #endif
-#ifndef FASTNN_DGEMM_MC
-#define FASTNN_DGEMM_MC 96
+#ifndef FASTNN_GEMM_MC
+#define FASTNN_GEMM_MC 96
 #endif
-#ifndef FASTNN_DGEMM_NC
-#define FASTNN_DGEMM_NC 1024
+#ifndef FASTNN_GEMM_NC
+#define FASTNN_GEMM_NC 1024
 #endif
 
 #define GEMM_T double
 #define GEMM_LANES 8
 #define GEMM_NAME fastnn_dgemm
-#define GEMM_MR FASTNN_DGEMM_MR
-#define GEMM_NV FASTNN_DGEMM_NV
-#define GEMM_KC FASTNN_DGEMM_KC
-#define GEMM_MC FASTNN_DGEMM_MC
-#define GEMM_NC FASTNN_DGEMM_NC
 #include "_gemm_impl.h"
 #undef GEMM_T
 #undef GEMM_LANES
 #undef GEMM_NAME
-#undef GEMM_MR
-#undef GEMM_NV
-#undef GEMM_KC
-#undef GEMM_MC
-#undef GEMM_NC
 
 #define GEMM_T float
 #define GEMM_LANES 16
 #define GEMM_NAME fastnn_sgemm
-#define GEMM_MR FASTNN_DGEMM_MR
-#define GEMM_NV FASTNN_DGEMM_NV
-#define GEMM_KC FASTNN_DGEMM_KC
-#define GEMM_MC FASTNN_DGEMM_MC
-#define GEMM_NC FASTNN_DGEMM_NC
 #include "_gemm_impl.h"
 #undef GEMM_T
 #undef GEMM_LANES
 #undef GEMM_NAME
-#undef GEMM_MR
-#undef GEMM_NV
-#undef GEMM_KC
-#undef GEMM_MC
-#undef GEMM_NC
 
 #else
 /* Not built: the callers see -1 and use BLAS. */

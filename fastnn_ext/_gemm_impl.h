@@ -2,7 +2,7 @@
  *   GEMM_T      the element type (double or float)
  *   GEMM_LANES  elements per 64-byte vector (8 or 16)
  *   GEMM_NAME   the name of the entry point
- *   GEMM_MR, GEMM_NV, GEMM_KC, GEMM_MC, GEMM_NC  the blocking
+ * and the blocking FASTNN_GEMM_MR, _NV, _KC, _MC, _NC (see _gemm.h).
  *
  * C (M x N, row-major, leading dimension ldc) = alpha A B + beta C, where
  * A (M x K) and B (K x N) are read through (row stride, column stride) pairs,
@@ -18,6 +18,11 @@
 #define GEMM_CAT_(a, b) a##b
 #define GEMM_CAT(a, b) GEMM_CAT_(a, b)
 #define GEMM_FN(suffix) GEMM_CAT(GEMM_NAME, suffix)
+#define GEMM_MR FASTNN_GEMM_MR
+#define GEMM_NV FASTNN_GEMM_NV
+#define GEMM_KC FASTNN_GEMM_KC
+#define GEMM_MC FASTNN_GEMM_MC
+#define GEMM_NC FASTNN_GEMM_NC
 #define GEMM_NR (GEMM_NV * GEMM_LANES)
 
 typedef GEMM_T GEMM_FN(_vec) __attribute__((vector_size(64)));
@@ -26,62 +31,43 @@ typedef GEMM_T GEMM_FN(_uvec) __attribute__((vector_size(64), aligned(sizeof(GEM
 
 /* Thread-local packing buffers, grown on demand and kept for the thread's
  * life (OpenMP threads are pooled, so this is a few MiB per thread, once). */
-static __thread GEMM_T* GEMM_FN(_pack) = NULL;
-static __thread size_t GEMM_FN(_pack_size) = 0;
+static __thread GEMM_T* GEMM_FN(_buf) = NULL;
+static __thread size_t GEMM_FN(_buf_size) = 0;
 
 static GEMM_T* GEMM_FN(_buffer)(size_t elements)
 {
-    if (GEMM_FN(_pack_size) < elements) {
+    if (GEMM_FN(_buf_size) < elements) {
         void* p = NULL;
         if (posix_memalign(&p, 64, elements * sizeof(GEMM_T)) != 0)
             return NULL;
-        free(GEMM_FN(_pack));
-        GEMM_FN(_pack) = (GEMM_T*)p;
-        GEMM_FN(_pack_size) = elements;
+        free(GEMM_FN(_buf));
+        GEMM_FN(_buf) = (GEMM_T*)p;
+        GEMM_FN(_buf_size) = elements;
     }
-    return GEMM_FN(_pack);
+    return GEMM_FN(_buf);
 }
 
-/* Rows [i0, i0+mc) x columns [p0, p0+kc) of A into MR-tall panels laid out
- * [panel][k][MR], zero-padding the last panel. */
-static void GEMM_FN(_pack_a)(ptrdiff_t mc, ptrdiff_t kc, const GEMM_T* A,
-                             ptrdiff_t rsa, ptrdiff_t csa, GEMM_T* restrict pa)
+/* Packs `len` lines of a block, line i at src + i * s_line, element k of it
+ * at + k * s_k (k < kc), into R-wide panels laid out [panel][k][R], the last
+ * panel zero-padded. A's row panels are its rows (R = MR); B's column panels
+ * are its columns (R = NR). */
+static inline void GEMM_FN(_pack)(ptrdiff_t len, ptrdiff_t kc, const GEMM_T* src,
+                                  ptrdiff_t s_line, ptrdiff_t s_k, ptrdiff_t R,
+                                  GEMM_T* restrict dst)
 {
-    for (ptrdiff_t ir = 0; ir < mc; ir += GEMM_MR) {
-        ptrdiff_t mr = mc - ir < GEMM_MR ? mc - ir : GEMM_MR;
-        GEMM_T* restrict dst = pa + ir * kc;
-        for (ptrdiff_t i = 0; i < mr; i++) {
-            const GEMM_T* src = A + (ir + i) * rsa;
+    for (ptrdiff_t p = 0; p < len; p += R, dst += R * kc, src += R * s_line) {
+        ptrdiff_t r = len - p < R ? len - p : R;
+        if (s_line == 1 && r == R) {  /* each k's R elements are contiguous */
             for (ptrdiff_t k = 0; k < kc; k++)
-                dst[k * GEMM_MR + i] = src[k * csa];
-        }
-        for (ptrdiff_t i = mr; i < GEMM_MR; i++)
-            for (ptrdiff_t k = 0; k < kc; k++)
-                dst[k * GEMM_MR + i] = 0;
-    }
-}
-
-/* Rows [p0, p0+kc) x columns [j0, j0+nc) of B into NR-wide panels laid out
- * [panel][k][NR], zero-padding the last panel. */
-static void GEMM_FN(_pack_b)(ptrdiff_t kc, ptrdiff_t nc, const GEMM_T* B,
-                             ptrdiff_t rsb, ptrdiff_t csb, GEMM_T* restrict pb)
-{
-    for (ptrdiff_t jr = 0; jr < nc; jr += GEMM_NR) {
-        ptrdiff_t nr = nc - jr < GEMM_NR ? nc - jr : GEMM_NR;
-        GEMM_T* restrict dst = pb + jr * kc;
-        if (csb == 1 && nr == GEMM_NR) {
-            for (ptrdiff_t k = 0; k < kc; k++)
-                memcpy(dst + k * GEMM_NR, B + k * rsb + jr, GEMM_NR * sizeof(GEMM_T));
+                memcpy(dst + k * R, src + k * s_k, R * sizeof(GEMM_T));
             continue;
         }
-        for (ptrdiff_t j = 0; j < nr; j++) {
-            const GEMM_T* src = B + (jr + j) * csb;
+        for (ptrdiff_t i = 0; i < r; i++)
             for (ptrdiff_t k = 0; k < kc; k++)
-                dst[k * GEMM_NR + j] = src[k * rsb];
-        }
-        for (ptrdiff_t j = nr; j < GEMM_NR; j++)
+                dst[k * R + i] = src[i * s_line + k * s_k];
+        for (ptrdiff_t i = r; i < R; i++)
             for (ptrdiff_t k = 0; k < kc; k++)
-                dst[k * GEMM_NR + j] = 0;
+                dst[k * R + i] = 0;
     }
 }
 
@@ -155,10 +141,10 @@ static int GEMM_NAME(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, GEMM_T alpha,
         for (ptrdiff_t p0 = 0; p0 < K; p0 += kc_max) {
             ptrdiff_t kc = K - p0 < kc_max ? K - p0 : kc_max;
             GEMM_T b = p0 == 0 ? beta : 1;  /* later K blocks accumulate */
-            GEMM_FN(_pack_b)(kc, nc, B + p0 * rsb + j0 * csb, rsb, csb, pb);
+            GEMM_FN(_pack)(nc, kc, B + p0 * rsb + j0 * csb, csb, rsb, GEMM_NR, pb);
             for (ptrdiff_t i0 = 0; i0 < M; i0 += mc_max) {
                 ptrdiff_t mc = M - i0 < mc_max ? M - i0 : mc_max;
-                GEMM_FN(_pack_a)(mc, kc, A + i0 * rsa + p0 * csa, rsa, csa, pa);
+                GEMM_FN(_pack)(mc, kc, A + i0 * rsa + p0 * csa, rsa, csa, GEMM_MR, pa);
                 for (ptrdiff_t jr = 0; jr < nc; jr += GEMM_NR) {
                     ptrdiff_t nr = nc - jr < GEMM_NR ? nc - jr : GEMM_NR;
                     for (ptrdiff_t ir = 0; ir < mc; ir += GEMM_MR) {
@@ -174,6 +160,11 @@ static int GEMM_NAME(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, GEMM_T alpha,
 }
 
 #undef GEMM_NR
+#undef GEMM_MR
+#undef GEMM_NV
+#undef GEMM_KC
+#undef GEMM_MC
+#undef GEMM_NC
 #undef GEMM_FN
 #undef GEMM_CAT
 #undef GEMM_CAT_

@@ -52,6 +52,14 @@ def variant():
 
 
 @pytest.fixture
+def blas_products():
+    """Restore the default (own GEMM where built) after a test that switches."""
+    saved = cb.gemm()
+    yield
+    cb.use_gemm(saved)
+
+
+@pytest.fixture
 def gram():
     block = cb.ONEPASS_BLOCK_BYTES
     yield
@@ -266,3 +274,115 @@ def test_auto_threads_one_for_small_work_all_cores_for_large():
     # Gram mode counts the work it really does (n_1 m^2), not n_1 n_0 m.
     deep = [np.zeros((20, 12288)), np.zeros((7, 20)), np.zeros((5, 7)), np.zeros((1, 5))]
     assert cb._work(deep, 209, gram=True) < cb._work(deep, 209) / 20
+
+
+# -- fastnn's own GEMM (fastnn_ext/_gemm.h) ------------------------------------
+
+ext = cb._vec
+
+#: Shapes around the blocking (MR = 8 rows, NR = 24/48 columns, KC = 384,
+#: MC = 96, NC = 1024): exact tiles, one past, one short, and several blocks.
+GEMM_SHAPES = [(1, 1, 1), (7, 5, 3), (8, 24, 384), (9, 25, 385), (97, 1025, 770),
+               (256, 50, 1000), (3, 2000, 17), (200, 3, 800)]
+
+
+def _layout(a, how):
+    """a's values as C-order, F-order, or the transpose of a C-order array."""
+    if how == "C":
+        return np.ascontiguousarray(a)
+    if how == "F":
+        return np.asfortranarray(a)
+    return np.ascontiguousarray(a.T).T
+
+
+@pytest.mark.skipif(not cb.gemm_available(), reason="this build has no own GEMM (not AVX-512)")
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("shape", GEMM_SHAPES, ids=lambda s: "x".join(map(str, s)))
+@pytest.mark.parametrize("la,lb", [("C", "C"), ("C", "T"), ("T", "C"), ("F", "F")])
+@pytest.mark.parametrize("own", [True, False], ids=["own", "blas"])
+def test_gemm_matches_float64_reference(shape, la, lb, dtype, own, blas_products):
+    M, N, K = shape
+    rng = np.random.default_rng(M * N + K)
+    A64, B64 = rng.standard_normal((M, K)), rng.standard_normal((K, N))
+    C64 = rng.standard_normal((M, N))
+    A, B = _layout(A64.astype(dtype), la), _layout(B64.astype(dtype), lb)
+    cb.use_gemm("own" if own else "blas")
+    for alpha, beta in [(1.0, 0.0), (-0.5, 0.25), (2.0, 1.0)]:
+        C = C64.astype(dtype)
+        ext._gemm_check(A, B, C, alpha, beta)
+        ref = alpha * (A.astype(np.float64) @ B.astype(np.float64)) + beta * C64.astype(dtype)
+        # Error bound of a length-K dot product in unit roundoff u, relative to the
+        # magnitudes summed (|A| |B|), not to the (possibly cancelled) result.
+        u = np.finfo(dtype).eps / 2
+        scale = abs(alpha) * (np.abs(A64) @ np.abs(B64)) + abs(beta) * np.abs(C64)
+        assert np.all(np.abs(C - ref) <= 2 * (K + 2) * u * scale + 1e-300), (alpha, beta)
+
+
+@pytest.mark.skipif(not cb.gemm_available(), reason="this build has no own GEMM (not AVX-512)")
+def test_gemm_beta_zero_never_reads_c():
+    # An uninitialized output buffer may hold NaN: beta = 0 must overwrite, not scale it.
+    A = np.ones((20, 30))
+    B = np.ones((30, 50))
+    C = np.full((20, 50), np.nan)
+    ext._gemm_check(A, B, C, 1.0, 0.0)
+    assert np.array_equal(C, np.full((20, 50), 30.0))
+    C[:] = np.nan
+    ext._gemm_check(A[:, :0], B[:0], C, 1.0, 0.0)  # K = 0: alpha A B is the zero matrix
+    assert np.array_equal(C, np.zeros((20, 50)))
+
+
+def test_gemm_check_validates():
+    A, B, C = np.ones((4, 3)), np.ones((3, 5)), np.ones((4, 5))
+    with pytest.raises(ValueError, match="do not chain"):
+        ext._gemm_check(A, np.ones((2, 5)), C, 1.0, 0.0)
+    with pytest.raises(TypeError, match="one dtype"):
+        ext._gemm_check(A.astype(np.float32), B, C, 1.0, 0.0)
+    with pytest.raises(ValueError, match="row- or column-major"):
+        ext._gemm_check(np.ones((8, 6))[::2, ::2], B, C, 1.0, 0.0)
+    with pytest.raises(ValueError, match="C-contiguous"):
+        ext._gemm_check(A, B, np.ones((5, 4)).T, 1.0, 0.0)
+
+
+@pytest.mark.skipif(not cb.gemm_available(), reason="this build has no own GEMM (not AVX-512)")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_own_gemm_and_blas_train_alike(threads, dtype, blas_products):
+    # The wide net's shape in miniature: every product goes through _gemm.
+    dims, m, acts = [100, 64, 32, 1], 1500, ["relu", "relu", "sigmoid"]
+    tol = 1e-9 if dtype == np.float64 else 1e-4
+    c_own, p_own = _train(cb, dims, m, acts, iters=100, lr=0.1, dtype=dtype, threads=threads)
+    cb.use_gemm("blas")
+    assert cb.gemm() == "blas" and "BLAS" in cb.info()["gemm"]
+    c_blas, p_blas = _train(cb, dims, m, acts, iters=100, lr=0.1, dtype=dtype, threads=threads)
+    assert _rel(c_own, c_blas) < tol
+    for a, b in zip(p_own, p_blas):
+        assert _rel(a, b) < tol
+
+
+def test_use_gemm_validates(blas_products):
+    with pytest.raises(ValueError, match="'own' or 'blas'"):
+        cb.use_gemm("mkl")
+    cb.use_gemm("blas")
+    assert cb.gemm() == "blas"
+
+
+def test_own_gemm_built_on_avx512_native_builds():
+    # On an AVX-512 CPU a -march=native build must have the own GEMM, and use it
+    # by default: CI cannot silently fall back to BLAS.
+    import cpuinfo
+
+    flags = set(cpuinfo.get_cpu_info().get("flags", []))
+    if "avx512f" not in flags or "-march=native" not in cb.info()["compile_flags"]:
+        pytest.skip("not an AVX-512 CPU with a -march=native build")
+    assert cb.gemm_available() and cb.gemm() == "own"
+    assert cb.info()["gemm"].startswith("own")
+
+
+@pytest.mark.skipif(shutil.which("objdump") is None, reason="objdump absent (apt-get install binutils)")
+@pytest.mark.skipif(not cb.gemm_available(), reason="this build has no own GEMM (not AVX-512)")
+def test_gemm_kernel_is_packed_zmm():
+    ev = cb.simd_evidence("vec")
+    for dtype in ("float64", "float32"):
+        k = ev[f"vec gemm_kernel {dtype}"]
+        # 24 FMAs per k step of the 8 x 3-vector tile, all on zmm.
+        assert k["packed_zmm"] >= 24, k

@@ -9,6 +9,11 @@ Two builds of the same kernels exist: ``"vec"`` (auto-vectorized, libmvec
 exp/tanh) and ``"novec"`` (no auto-vectorization, scalar libm), selectable with
 :func:`use_variant` for the SIMD ablation benchmark.
 
+Products: an AVX-512 build of ``"vec"`` has fastnn's own packed GEMM
+(``fastnn_ext/_gemm.h``), which beats the BLAS scipy ships on this project's
+machines; :func:`use_gemm` switches to BLAS for comparison. Other builds always
+use BLAS.
+
 Importing this module raises ImportError when ``fastnn_ext`` is not built; the
 backend registry then reports ``cython`` as unavailable.
 """
@@ -36,10 +41,10 @@ except ImportError:  # pragma: no cover - both are built together
     _novec = None
 
 __all__ = ["forward", "backward", "train", "info", "simd_evidence", "use_variant", "variant",
-           "DESCRIPTION"]
+           "use_gemm", "gemm", "gemm_available", "DESCRIPTION"]
 
-DESCRIPTION = ("Cython fastnn_ext: training loop in C, BLAS GEMMs, libmvec-vectorized "
-               "activations, OpenMP over examples")
+DESCRIPTION = ("Cython fastnn_ext: training loop in C, own AVX-512 GEMM (else BLAS), "
+               "libmvec-vectorized activations, OpenMP over examples")
 
 _VARIANTS = {"vec": _vec, "novec": _novec}
 _ext = _vec
@@ -82,6 +87,30 @@ def use_variant(name):
 def variant():
     """The name of the kernel build in use."""
     return _ext.VARIANT
+
+
+def use_gemm(name):
+    """Route the products of later calls to ``"own"`` (fastnn's GEMM) or ``"blas"``.
+
+    ``"own"`` needs a build that has it (``gemm_available()``); the setting
+    applies to both variants' modules (the novec build only has BLAS).
+    """
+    if name not in ("own", "blas"):
+        raise ValueError(f"gemm must be 'own' or 'blas', got {name!r}")
+    if name == "own" and not _vec.HAVE_OWN_GEMM:
+        raise ValueError("this build of fastnn_ext has no own GEMM (it needs gcc/clang "
+                         "targeting AVX-512: FASTNN_MARCH=native on such a CPU)")
+    _vec._use_own_gemm(name == "own")
+
+
+def gemm():
+    """``"own"`` or ``"blas"``: what the current variant's products run on."""
+    return "own" if _ext._use_own_gemm(None) else "blas"
+
+
+def gemm_available():
+    """Whether this build has fastnn's own GEMM."""
+    return bool(_vec.HAVE_OWN_GEMM)
 
 
 def _n_cores():
@@ -239,6 +268,8 @@ def info():
         "compile_flags_novec": None if _novec is None else _novec.COMPILE_FLAGS,
         "openmp": _ext.HAVE_OPENMP,
         "blas": blas,
+        "gemm": ("own AVX-512 GEMM (fastnn_ext/_gemm.h)" if gemm() == "own"
+                 else f"BLAS: {blas}"),
         "threads_max": _n_cores() if _ext.HAVE_OPENMP else 1,
         "auto_threads_min_work": AUTO_THREADS_MIN_WORK,
         "module": _ext.__file__,
@@ -251,6 +282,7 @@ _HOT = ("_bias_act", "_times_derivative", "_gemm_nn", "_gemm_tn", "_gemm_nt", "_
 _FUNC = re.compile(r"<__pyx_fuse_(\d)__pyx_f_\w*?_kernels(?:_novec)?_(_\w+?)(?:\.\w+)*>:$")
 _PACKED = re.compile(r"\s(v?\w+p[sd])\s+.*%[xyz]mm")
 _SCALAR = re.compile(r"\s(v?\w+s[sd])\s+.*%xmm")
+_GEMM_KERNEL = re.compile(r"<fastnn_([ds])gemm_kernel(?:\.\w+)*>:$")
 _MVEC = re.compile(r"<(_ZGV\w+)@plt>")
 _NOT_ARITH = ("vmov", "mov", "vbroadcast", "vperm", "vpxor", "vxorp", "vunpck", "vshuf", "vinsert",
               "vextract", "vblend", "vpblend", "vandp", "vorp")
@@ -292,13 +324,15 @@ def simd_evidence(which=None):
         current = None
         for line in text.splitlines():
             if line.endswith(">:"):
-                fm = _FUNC.search(line)
-                current = None
+                fm, gm = _FUNC.search(line), _GEMM_KERNEL.search(line)
+                key = None
                 if fm and fm.group(2) in _HOT:
                     # Cython numbers fused specializations in declaration order: float, double.
                     key = f"{name} {fm.group(2)} {'float32' if fm.group(1) == '0' else 'float64'}"
-                    current = per.setdefault(key, _new_stats())
-                    total["functions"] += 1
+                elif gm:  # the own GEMM's micro-kernel (and its clones)
+                    key = f"{name} gemm_kernel {'float64' if gm.group(1) == 'd' else 'float32'}"
+                current = None if key is None else per.setdefault(key, _new_stats())
+                total["functions"] += key is not None
                 continue
             if current is None:
                 continue

@@ -122,6 +122,9 @@ def probe(quick=False):
         "platform": platform.platform(),
         "load_average": _load(),
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "PASSIVE (set by the suite)"),
+        # OPENBLAS_CORETYPE pins OpenBLAS's kernels (e.g. Haswell = AVX2 on an AVX-512 CPU).
+        "blas_env": {k: v for k, v in sorted(os.environ.items())
+                     if k.startswith(("OPENBLAS_", "MKL_", "BLIS_"))},
         "blas": _blas(),
         "versions": versions,
         "backends": _backends(),

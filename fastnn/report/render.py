@@ -24,7 +24,8 @@ SECTIONS = ["1. Machine", "2. The ladder", "3. Scaling with m", "4. SIMD ablatio
             "5. Efficiency", "6. SIMD evidence", "7. Correctness"]
 
 COLORS = {"loops": "#9e9e9e", "per_example": "#8d6e63", "numpy": "#1f77b4", "numba": "#2ca02c",
-          "cython": "#d62728", "cython:direct": "#f4a3a3", "peer:torch": "#ff7f0e",
+          "cython": "#d62728", "cython:direct": "#f4a3a3",
+          "cython:blas": "#8c1c1c", "peer:torch": "#ff7f0e",
           "peer:jax": "#9467bd",
           "peer:sklearn": "#17becf"}
 
@@ -66,6 +67,8 @@ def _machine(machine):
          f"{machine.get('load_average', '?')} / {machine.get('load_average_after', '?')} "
          f"on {cpu.get('logical_cores')} cores (above ~1, other processes competed for the "
          "cores: thread-scaling rows suffer most)"],
+        ["BLAS environment", ", ".join(f"{k}={val}" for k, val in machine.get("blas_env", {}).items())
+         or "none set"],
         ["measured memory bandwidth (copy)", "%.1f GB/s" % machine.get("memory_gbps", float("nan"))],
         ["versions", ", ".join(f"{k} {val}" for k, val in v.items() if val)],
     ])]
@@ -168,7 +171,9 @@ def _ladder(data, out, plots):
             "On deep and logreg (n_0 = 12288 > m = 209) `cython` rewrites layer 1 exactly through "
             "the Gram matrix XᵀX (computed once per fit; no pass over X per iteration) — it does "
             "less arithmetic than the others, so its GFLOP/s and GB/s below are *effective* "
-            "figures; `cython:direct` is the same backend without the rewrite.", "",
+            "figures; `cython:direct` is the same backend without the rewrite. `cython:blas` is "
+            "the backend with its products on scipy's BLAS instead of fastnn's own AVX-512 GEMM "
+            "(see the machine section for the BLAS core type in force).", "",
             _table(["workload"] + [_label(i) for i in impls], summary), ""]
     for name, t in table.items():
         loops = t.get("loops", {}).get("seconds")

@@ -15,7 +15,7 @@ from .workloads import WORKLOADS
 __all__ = ["load", "rows", "ladder", "LADDER_ORDER", "format_seconds", "crossovers"]
 
 #: Column order of the ladder: the lecture's rungs, then the peers.
-LADDER_ORDER = ["loops", "per_example", "numpy", "numba", "cython", "cython:direct",
+LADDER_ORDER = ["loops", "per_example", "numpy", "numba", "cython", "cython:direct", "cython:blas",
                 "peer:torch", "peer:jax", "peer:sklearn"]
 
 
