@@ -49,7 +49,7 @@ def _skip_without_products(workload):
     if not cython.gemm_available():
         pytest.skip("this fastnn_ext build has no own GEMM: cython already uses BLAS")
     dims = workload.layer_dims
-    # Below _core.pxi's BLAS_MIN_MACS (2^15) per product the kernels loop themselves.
+    # Below _core.pxi's GEMM_MIN_MACS (2^15) per product the kernels loop themselves.
     if max(dims[l] * dims[l - 1] for l in range(1, len(dims))) * workload.m < 1 << 15:
         pytest.skip(f"{workload.name}'s products are too small for any GEMM call")
 

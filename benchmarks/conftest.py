@@ -1,23 +1,24 @@
 """pytest hooks for the benchmark suite; the helpers live in ``_harness.py``.
 
-OpenMP threads wait passively between parallel regions here. Numba's ``omp``
-threading layer, the Cython extension and PyTorch all use libgomp, whose idle
-threads otherwise spin; on 2 cores the spinning pool of one backend made the
-next backend's BLAS calls up to 8x slower in the same process (measured: numpy
-deep 17 ms -> 136 ms after one numba run). libgomp reads the variable when it
-is loaded, which is after this file is imported. Set it yourself to override.
+Idle OpenMP threads spin only briefly here (``fastnn.report.suite.BENCH_ENV``
+says why). libgomp reads the variables when it is loaded, which is after this
+file is imported. Set them yourself to override.
 """
 
 import os
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+from fastnn.report.suite import BENCH_ENV
+
+for _name, _value in BENCH_ENV.items():
+    os.environ.setdefault(_name, _value)
 
 from _harness import MODE  # noqa: E402
 
 
 def pytest_report_header(config):
-    return (f"fastnn benchmarks: FASTNN_BENCH={MODE}, "
-            f"OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}")
+    omp = ", ".join(f"{k}={os.environ.get(k, 'unset')}"
+                    for k in ("OMP_WAIT_POLICY", *BENCH_ENV))
+    return f"fastnn benchmarks: FASTNN_BENCH={MODE}, {omp}"
 
 
 def pytest_collection_modifyitems(config, items):

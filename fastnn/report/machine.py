@@ -107,6 +107,14 @@ def _load():
         return None
 
 
+def _omp_env():
+    """The OpenMP settings the suite runs under: the user's, else the suite's."""
+    from .suite import BENCH_ENV
+
+    env = {**BENCH_ENV, **os.environ}
+    return {k: env.get(k, "unset") for k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+
+
 def probe(quick=False):
     """Everything section 1 of the report shows, as a JSON-able dict."""
     from .. import _peers
@@ -121,7 +129,7 @@ def probe(quick=False):
         "cpu": _cpu(),
         "platform": platform.platform(),
         "load_average": _load(),
-        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "PASSIVE (set by the suite)"),
+        "omp_env": _omp_env(),
         # OPENBLAS_CORETYPE pins OpenBLAS's kernels (e.g. Haswell = AVX2 on an AVX-512 CPU).
         "blas_env": {k: v for k, v in sorted(os.environ.items())
                      if k.startswith(("OPENBLAS_", "MKL_", "BLIS_"))},

@@ -61,8 +61,10 @@ def _machine(machine):
         ["measured peak (BLAS GEMM, n = %s)" % machine.get("gemm_probe_n"),
          "%.1f GFLOP/s float64, %.1f GFLOP/s float32" % (
              machine["peak_gflops"]["float64"], machine["peak_gflops"]["float32"])],
-        ["benchmark environment", "OMP_WAIT_POLICY=%s (idle OpenMP threads of one backend "
-         "must not spin while the next one runs)" % machine.get("omp_wait_policy", "PASSIVE")],
+        ["benchmark environment", ", ".join(f"{k}={val}" for k, val in
+                                            machine.get("omp_env", {}).items())
+         + " (idle OpenMP threads of one backend spin only briefly, so they do not slow the "
+         "next one)"],
         ["load average (1 min) before / after the run",
          f"{machine.get('load_average', '?')} / {machine.get('load_average_after', '?')} "
          f"on {cpu.get('logical_cores')} cores (above ~1, other processes competed for the "

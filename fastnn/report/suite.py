@@ -22,6 +22,15 @@ SETTINGS = {
 _COLLECTED = re.compile(r"collected (\d+) items?(?: / (\d+) deselected)?")
 _RESULT = re.compile(r"^(\S+::\S+)\s+(PASSED|FAILED|SKIPPED|ERROR|XFAIL|XPASS)")
 
+#: Environment defaults of the benchmark suite (a user's own settings win).
+#: Idle libgomp threads (numba's omp layer, fastnn_ext, PyTorch) spin before
+#: they sleep; by default long enough (~ms) that on 2 cores the pool of one
+#: backend slowed the next backend's BLAS up to 8x (numpy deep 17 ms -> 136 ms
+#: after a numba run). OMP_WAIT_POLICY=PASSIVE (no spin) cures that but puts a
+#: futex wake-up in every parallel region: cython's 2-thread planar at
+#: m = 2000 went from 9 to 170 us per iteration. A short spin keeps both.
+BENCH_ENV = {"GOMP_SPINCOUNT": "10000"}
+
 
 def benchmarks_dir():
     """The checkout's ``benchmarks/`` directory, or a clear error."""
@@ -58,8 +67,7 @@ def run(json_path, *, quick=False, select=None, console=None):
     """
     bench = benchmarks_dir()
     mode = "quick" if quick else "full"
-    # Passive OpenMP waiting: see benchmarks/conftest.py.
-    env = {"OMP_WAIT_POLICY": "PASSIVE", **os.environ, "FASTNN_BENCH": mode}
+    env = {**BENCH_ENV, **os.environ, "FASTNN_BENCH": mode}
     common = ["-p", "no:cacheprovider", str(bench)] + (["-k", select] if select else [])
     args = [*common, "-v", "-rs", "--benchmark-enable", "--benchmark-only",
             f"--benchmark-json={json_path}", "--benchmark-sort=name", *SETTINGS[mode]]
