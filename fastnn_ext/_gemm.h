@@ -22,6 +22,53 @@
 #if (defined(__GNUC__) || defined(__clang__)) && defined(__AVX512F__) \
     && !defined(FASTNN_NO_OWN_GEMM)
 #define FASTNN_OWN_GEMM 1
+#include <pthread.h>
+
+/* The packing buffers: one per thread, grown on demand, freed when the
+ * thread exits (OpenMP's pooled threads keep theirs between calls). */
+typedef struct { void* data; size_t bytes; } fastnn_gemm_buf;
+static pthread_key_t fastnn_gemm_key;
+static pthread_once_t fastnn_gemm_once = PTHREAD_ONCE_INIT;
+static int fastnn_gemm_key_ok = 0;
+
+static void fastnn_gemm_buf_free(void* p)
+{
+    fastnn_gemm_buf* b = (fastnn_gemm_buf*)p;
+    free(b->data);
+    free(b);
+}
+
+static void fastnn_gemm_key_init(void)
+{
+    fastnn_gemm_key_ok = pthread_key_create(&fastnn_gemm_key, fastnn_gemm_buf_free) == 0;
+}
+
+/* This thread's 64-byte aligned scratch of at least `bytes`, or NULL. */
+static void* fastnn_gemm_scratch(size_t bytes)
+{
+    pthread_once(&fastnn_gemm_once, fastnn_gemm_key_init);
+    if (!fastnn_gemm_key_ok)
+        return NULL;
+    fastnn_gemm_buf* b = (fastnn_gemm_buf*)pthread_getspecific(fastnn_gemm_key);
+    if (b == NULL) {
+        b = (fastnn_gemm_buf*)calloc(1, sizeof *b);
+        if (b == NULL)
+            return NULL;
+        if (pthread_setspecific(fastnn_gemm_key, b) != 0) {
+            free(b);
+            return NULL;
+        }
+    }
+    if (b->bytes < bytes) {
+        void* p = NULL;
+        if (posix_memalign(&p, 64, bytes) != 0)
+            return NULL;
+        free(b->data);
+        b->data = p;
+        b->bytes = bytes;
+    }
+    return b->data;
+}
 
 #ifndef FASTNN_GEMM_MR
 #define FASTNN_GEMM_MR 8

@@ -29,24 +29,6 @@ typedef GEMM_T GEMM_FN(_vec) __attribute__((vector_size(64)));
 /* The same vector, readable and writable at any element-aligned address. */
 typedef GEMM_T GEMM_FN(_uvec) __attribute__((vector_size(64), aligned(sizeof(GEMM_T))));
 
-/* Thread-local packing buffers, grown on demand and kept for the thread's
- * life (OpenMP threads are pooled, so this is a few MiB per thread, once). */
-static __thread GEMM_T* GEMM_FN(_buf) = NULL;
-static __thread size_t GEMM_FN(_buf_size) = 0;
-
-static GEMM_T* GEMM_FN(_buffer)(size_t elements)
-{
-    if (GEMM_FN(_buf_size) < elements) {
-        void* p = NULL;
-        if (posix_memalign(&p, 64, elements * sizeof(GEMM_T)) != 0)
-            return NULL;
-        free(GEMM_FN(_buf));
-        GEMM_FN(_buf) = (GEMM_T*)p;
-        GEMM_FN(_buf_size) = elements;
-    }
-    return GEMM_FN(_buf);
-}
-
 /* Packs `len` lines of a block, line i at src + i * s_line, element k of it
  * at + k * s_k (k < kc), into R-wide panels laid out [panel][k][R], the last
  * panel zero-padded. A's row panels are its rows (R = MR); B's column panels
@@ -124,12 +106,16 @@ static int GEMM_NAME(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, GEMM_T alpha,
                      GEMM_T beta, GEMM_T* C, ptrdiff_t ldc)
 {
     const ptrdiff_t mc_max = GEMM_MC, kc_max = GEMM_KC, nc_max = GEMM_NC;
-    GEMM_T* buf = GEMM_FN(_buffer)((size_t)(mc_max + GEMM_MR) * kc_max
-                                   + (size_t)(nc_max + GEMM_NR) * kc_max);
-    if (buf == NULL)
+    /* Packed A: at most MC rows (rounded up to MR) x KC; packed B: NC x KC. */
+    const ptrdiff_t kc_buf = K < kc_max ? K : kc_max;
+    const ptrdiff_t lanes = GEMM_LANES;  /* elements per 64 bytes */
+    const ptrdiff_t a_used = ((M < mc_max ? M : mc_max) + GEMM_MR - 1) / GEMM_MR * GEMM_MR * kc_buf;
+    const ptrdiff_t a_elems = (a_used + lanes - 1) / lanes * lanes;
+    const ptrdiff_t b_elems = ((N < nc_max ? N : nc_max) + GEMM_NR - 1) / GEMM_NR * GEMM_NR * kc_buf;
+    GEMM_T* pa = (GEMM_T*)fastnn_gemm_scratch((size_t)(a_elems + b_elems) * sizeof(GEMM_T));
+    if (pa == NULL)
         return -1;
-    GEMM_T* pa = buf;
-    GEMM_T* pb = buf + (mc_max + GEMM_MR) * kc_max;
+    GEMM_T* pb = pa + a_elems;  /* 64-byte aligned, as the kernel's loads of pb require */
     if (K == 0) {  /* alpha A B is the zero matrix */
         for (ptrdiff_t i = 0; i < M; i++)
             for (ptrdiff_t j = 0; j < N; j++)

@@ -386,3 +386,26 @@ def test_gemm_kernel_is_packed_zmm():
         k = ev[f"vec gemm_kernel {dtype}"]
         # 24 FMAs per k step of the 8 x 3-vector tile, all on zmm.
         assert k["packed_zmm"] >= 24, k
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_concurrent_python_threads_train_independently(dtype):
+    # Each OS thread has its own GEMM packing buffer (and frees it on exit):
+    # fits running at once in Python threads, GIL released, give the
+    # sequential results bit for bit.
+    import concurrent.futures
+
+    dims, m, acts = [60, 40, 16, 1], 900, ["relu", "tanh", "sigmoid"]
+    seeds = [1, 2, 3, 4]
+
+    def fit(seed):
+        X, Y, Ws, bs = _problem(dims, m, dtype, seed=seed)
+        cb.train(Ws, bs, acts, "cross_entropy", X, Y, 0.1, 30, 30, threads=1)
+        return Ws + bs
+
+    expected = [fit(s) for s in seeds]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+        got = list(pool.map(fit, seeds))
+    for e, g in zip(expected, got):
+        for a, b in zip(e, g):
+            assert np.array_equal(a, b)
