@@ -17,7 +17,7 @@
 # * GEMM-shaped work goes to fastnn's own packed AVX-512 GEMM (_gemm.h),
 #   called single-threaded inside each chunk. It measures faster here than
 #   the BLAS scipy ships: OpenBLAS runs its AVX2 kernels when the environment
-#   pins OPENBLAS_CORETYPE=Haswell, as this project's machines do. Builds
+#   pins OPENBLAS_CORETYPE=Haswell, as this project's machines do. CPUs
 #   without AVX-512 (and the novec build) use scipy's BLAS instead (function
 #   pointers taken from scipy.linalg.cython_blas at import, so building needs
 #   no scipy), as does a row vector times a matrix (gemv). Tiny products (the
@@ -150,6 +150,7 @@ cdef inline void _blas_gemm(char ta, char tb, int M, int N, int K, floating alph
 
 cdef extern from "_gemm.h" nogil:
     const int FASTNN_OWN_GEMM
+    int fastnn_gemm_cpu_ok()
     int fastnn_dgemm(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, double alpha,
                      const double* A, Py_ssize_t rsa, Py_ssize_t csa,
                      const double* B, Py_ssize_t rsb, Py_ssize_t csb,
@@ -159,9 +160,10 @@ cdef extern from "_gemm.h" nogil:
                      const float* B, Py_ssize_t rsb, Py_ssize_t csb,
                      float beta, float* C, Py_ssize_t ldc)
 
-#: Whether this build has fastnn's own GEMM (AVX-512, not the novec build).
-HAVE_OWN_GEMM = bool(FASTNN_OWN_GEMM)
-cdef bint USE_OWN_GEMM = FASTNN_OWN_GEMM
+#: Whether this build has fastnn's own GEMM (not the novec build) and this
+#: CPU can run it (AVX-512).
+HAVE_OWN_GEMM = bool(FASTNN_OWN_GEMM and fastnn_gemm_cpu_ok())
+cdef bint USE_OWN_GEMM = HAVE_OWN_GEMM
 
 
 def _use_own_gemm(on):
@@ -170,7 +172,7 @@ def _use_own_gemm(on):
     global USE_OWN_GEMM
     old = bool(USE_OWN_GEMM)
     if on is not None:
-        USE_OWN_GEMM = bool(on) and FASTNN_OWN_GEMM
+        USE_OWN_GEMM = bool(on) and HAVE_OWN_GEMM
     return old
 
 

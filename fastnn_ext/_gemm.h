@@ -3,8 +3,11 @@
  * Written with GCC vector extensions on 64-byte vectors: with AVX-512 each
  * is one zmm register, and the MR x NV accumulator tile plus NV operand
  * vectors fill most of the 32 of them. FASTNN_OWN_GEMM says whether this
- * build has it (GCC-compatible compiler targeting AVX-512, and not the
- * novec ablation build, FASTNN_NO_OWN_GEMM); otherwise the kernels use BLAS.
+ * build has it: GCC (or clang with -mavx512f) on x86-64, and not the novec
+ * ablation build (FASTNN_NO_OWN_GEMM). A build whose -march lacks AVX-512
+ * (a portable x86-64-v3 wheel) still compiles it, for AVX-512 alone, through
+ * `#pragma GCC target`; fastnn_gemm_cpu_ok() then says at run time whether
+ * this CPU can run it. Where it is absent or can't run, the kernels use BLAS.
  *
  * Blocking: KC x NR of B (the micro-panel reused across a whole MC block of
  * A) stays in L1, the MC x KC block of A in L2. The defaults were tuned on a
@@ -19,10 +22,23 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if (defined(__GNUC__) || defined(__clang__)) && defined(__AVX512F__) \
-    && !defined(FASTNN_NO_OWN_GEMM)
+#if defined(__x86_64__) && !defined(FASTNN_NO_OWN_GEMM) \
+    && (defined(__AVX512F__) || (defined(__GNUC__) && !defined(__clang__)))
 #define FASTNN_OWN_GEMM 1
 #include <pthread.h>
+
+#ifdef __AVX512F__
+static int fastnn_gemm_cpu_ok(void) { return 1; }  /* the whole build needs AVX-512 */
+#else
+static int fastnn_gemm_cpu_ok(void)
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f");
+}
+#pragma GCC push_options
+#pragma GCC target("avx512f,fma")
+#define FASTNN_GEMM_TARGET_PUSHED 1
+#endif
 
 /* The packing buffers: one per thread, grown on demand, freed when the
  * thread exits (OpenMP's pooled threads keep theirs between calls). */
@@ -102,9 +118,14 @@ static void* fastnn_gemm_scratch(size_t bytes)
 #undef GEMM_LANES
 #undef GEMM_NAME
 
+#ifdef FASTNN_GEMM_TARGET_PUSHED
+#pragma GCC pop_options
+#endif
+
 #else
 /* Not built: the callers see -1 and use BLAS. */
 #define FASTNN_OWN_GEMM 0
+static int fastnn_gemm_cpu_ok(void) { return 0; }
 static int fastnn_dgemm(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, double alpha,
                         const double* A, ptrdiff_t rsa, ptrdiff_t csa,
                         const double* B, ptrdiff_t rsb, ptrdiff_t csb,

@@ -9,9 +9,10 @@ Two builds of the same kernels exist: ``"vec"`` (auto-vectorized, libmvec
 exp/tanh) and ``"novec"`` (no auto-vectorization, scalar libm), selectable with
 :func:`use_variant` for the SIMD ablation benchmark.
 
-Products: an AVX-512 build of ``"vec"`` has fastnn's own packed GEMM
-(``fastnn_ext/_gemm.h``), which beats the BLAS scipy ships on this project's
-machines; :func:`use_gemm` switches to BLAS for comparison. Other builds always
+Products: on an AVX-512 CPU, ``"vec"`` runs them on fastnn's own packed GEMM
+(``fastnn_ext/_gemm.h``; compiled for AVX-512 even in a portable build, picked
+at run time), which beats the BLAS scipy ships on this project's machines;
+:func:`use_gemm` switches to BLAS for comparison. Other CPUs, and ``"novec"``,
 use BLAS.
 
 Importing this module raises ImportError when ``fastnn_ext`` is not built; the
@@ -100,8 +101,8 @@ def use_gemm(name):
     if name not in ("own", "blas"):
         raise ValueError(f"gemm must be 'own' or 'blas', got {name!r}")
     if name == "own" and not _vec.HAVE_OWN_GEMM:
-        raise ValueError("this build of fastnn_ext has no own GEMM (it needs gcc/clang "
-                         "targeting AVX-512: FASTNN_MARCH=native on such a CPU)")
+        raise ValueError("fastnn_ext's own GEMM is not available: it needs an AVX-512 CPU "
+                         "and a gcc build (or clang with AVX-512 in -march)")
     _vec._use_own_gemm(name == "own")
 
 
@@ -111,7 +112,7 @@ def gemm():
 
 
 def gemm_available():
-    """Whether this build has fastnn's own GEMM."""
+    """Whether fastnn's own GEMM is built and this CPU can run it."""
     return bool(_vec.HAVE_OWN_GEMM)
 
 
