@@ -380,6 +380,7 @@ def test_own_gemm_used_on_avx512_cpus():
 
 @pytest.mark.skipif(shutil.which("objdump") is None, reason="objdump absent (apt-get install binutils)")
 @pytest.mark.skipif(not cb.gemm_available(), reason="this build has no own GEMM (not AVX-512)")
+@pytest.mark.skipif("-O0" in cb.info()["compile_flags"], reason="FASTNN_DEBUG_BUILD: not unrolled")
 def test_gemm_kernel_is_packed_zmm():
     ev = cb.simd_evidence("vec")
     for dtype in ("float64", "float32"):
