@@ -182,8 +182,9 @@ cdef inline void _gemm(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, floating alpha,
                        floating beta,
                        floating* C, Py_ssize_t ldc,                        # OUT (M, N)
                        ) noexcept nogil:
-    """Row-major C = alpha A B + beta C, A and B given by (row, column) strides,
-    one of which is 1. Own GEMM when on (BLAS if its buffer can't be had)."""
+    """Row-major C = alpha A B + beta C, A and B given by (row, column) strides:
+    one is 1 and the other spans the contiguous extent (as _gemm_check checks).
+    Own GEMM when on (BLAS if its buffer can't be had)."""
     cdef char ta, tb
     cdef Py_ssize_t lda, ldb
     if USE_OWN_GEMM:
@@ -194,12 +195,14 @@ cdef inline void _gemm(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, floating alpha,
             if fastnn_sgemm(M, N, K, alpha, A, rsa, csa, B, rsb, csb, beta, C, ldc) == 0:
                 return
     # Row-major C is column-major C^T = B^T A^T; a row-major operand is its own
-    # transpose in column-major terms ('N'), a column-major one needs 'T'.
-    if csb == 1:
+    # transpose in column-major terms ('N'), a column-major one needs 'T'. An
+    # operand with one row or column may have both strides 1: take the reading
+    # whose leading dimension BLAS accepts (>= the contiguous extent).
+    if csb == 1 and rsb >= max(1, N):
         tb, ldb = c'N', rsb
     else:
         tb, ldb = c'T', csb
-    if csa == 1:
+    if csa == 1 and rsa >= max(1, K):
         ta, lda = c'N', rsa
     else:
         ta, lda = c'T', csa
@@ -229,6 +232,11 @@ def _gemm_check(A, B, C, double alpha, double beta):
     cdef Py_ssize_t m_ = M, n_ = C.shape[1], k_ = K, ldc = max(1, C.shape[1])
     cdef Py_ssize_t rsa = A.strides[0] // item, csa = A.strides[1] // item
     cdef Py_ssize_t rsb = B.strides[0] // item, csb = B.strides[1] // item
+    # An empty operand is never read: give it row-major strides.
+    if A.size == 0:
+        rsa, csa = max(1, k_), 1
+    if B.size == 0:
+        rsb, csb = max(1, n_), 1
     # One unit stride, and the other spanning the contiguous side (what BLAS needs).
     if not ((csa == 1 and rsa >= max(1, k_)) or (rsa == 1 and csa >= max(1, m_))):
         raise ValueError(f"A must be row- or column-major (a view of one), got strides {A.strides}")

@@ -106,6 +106,14 @@ static int GEMM_NAME(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, GEMM_T alpha,
                      GEMM_T beta, GEMM_T* C, ptrdiff_t ldc)
 {
     const ptrdiff_t mc_max = GEMM_MC, kc_max = GEMM_KC, nc_max = GEMM_NC;
+    if (M <= 0 || N <= 0)
+        return 0;
+    if (K == 0) {  /* alpha A B is the zero matrix */
+        for (ptrdiff_t i = 0; i < M; i++)
+            for (ptrdiff_t j = 0; j < N; j++)
+                C[i * ldc + j] = beta == 0 ? 0 : beta * C[i * ldc + j];
+        return 0;
+    }
     /* Packed A: at most MC rows (rounded up to MR) x KC; packed B: NC x KC. */
     const ptrdiff_t kc_buf = K < kc_max ? K : kc_max;
     const ptrdiff_t lanes = GEMM_LANES;  /* elements per 64 bytes */
@@ -116,12 +124,6 @@ static int GEMM_NAME(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, GEMM_T alpha,
     if (pa == NULL)
         return -1;
     GEMM_T* pb = pa + a_elems;  /* 64-byte aligned, as the kernel's loads of pb require */
-    if (K == 0) {  /* alpha A B is the zero matrix */
-        for (ptrdiff_t i = 0; i < M; i++)
-            for (ptrdiff_t j = 0; j < N; j++)
-                C[i * ldc + j] = beta == 0 ? 0 : beta * C[i * ldc + j];
-        return 0;
-    }
     for (ptrdiff_t j0 = 0; j0 < N; j0 += nc_max) {
         ptrdiff_t nc = N - j0 < nc_max ? N - j0 : nc_max;
         for (ptrdiff_t p0 = 0; p0 < K; p0 += kc_max) {

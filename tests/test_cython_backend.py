@@ -53,10 +53,9 @@ def variant():
 
 @pytest.fixture
 def blas_products():
-    """Restore the default (own GEMM where built) after a test that switches."""
-    saved = cb.gemm()
+    """Restore the default (own GEMM where available) after a test that switches."""
     yield
-    cb.use_gemm(saved)
+    cb.use_gemm("own" if cb.gemm_available() else "blas")
 
 
 @pytest.fixture
@@ -283,22 +282,25 @@ ext = cb._vec
 #: Shapes around the blocking (MR = 8 rows, NR = 24/48 columns, KC = 384,
 #: MC = 96, NC = 1024): exact tiles, one past, one short, and several blocks.
 GEMM_SHAPES = [(1, 1, 1), (7, 5, 3), (8, 24, 384), (9, 25, 385), (97, 1025, 770),
-               (256, 50, 1000), (3, 2000, 17), (200, 3, 800)]
+               (256, 50, 1000), (3, 2000, 17), (200, 3, 800), (1, 40, 9), (30, 1, 9), (6, 7, 0)]
 
 
 def _layout(a, how):
-    """a's values as C-order, F-order, or the transpose of a C-order array."""
+    """a's values as C-order ("C"), the transpose of a C-order array ("T"), or a
+    view into a wider C-order array ("V": leading dimension > width)."""
     if how == "C":
         return np.ascontiguousarray(a)
-    if how == "F":
-        return np.asfortranarray(a)
-    return np.ascontiguousarray(a.T).T
+    if how == "T":
+        return np.ascontiguousarray(a.T).T
+    wide = np.zeros((a.shape[0], a.shape[1] + 5), a.dtype)
+    wide[:, 2:2 + a.shape[1]] = a
+    return wide[:, 2:2 + a.shape[1]]
 
 
 @pytest.mark.skipif(not cb.gemm_available(), reason="this build has no own GEMM (not AVX-512)")
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("shape", GEMM_SHAPES, ids=lambda s: "x".join(map(str, s)))
-@pytest.mark.parametrize("la,lb", [("C", "C"), ("C", "T"), ("T", "C"), ("F", "F")])
+@pytest.mark.parametrize("la,lb", [("C", "C"), ("C", "T"), ("T", "C"), ("T", "T"), ("V", "V")])
 @pytest.mark.parametrize("own", [True, False], ids=["own", "blas"])
 def test_gemm_matches_float64_reference(shape, la, lb, dtype, own, blas_products):
     M, N, K = shape
@@ -331,6 +333,25 @@ def test_gemm_beta_zero_never_reads_c():
     assert np.array_equal(C, np.zeros((20, 50)))
 
 
+@pytest.mark.parametrize("own", [True, False], ids=["own", "blas"])
+def test_gemm_one_row_operands_with_unit_strides(own, blas_products):
+    # A (1, 5) and B (5, 1) views whose strides are both one element: BLAS must
+    # be given the reading whose leading dimension it accepts.
+    if own and not cb.gemm_available():
+        pytest.skip("this build has no own GEMM (not AVX-512)")
+    cb.use_gemm("own" if own else "blas")
+    A = np.arange(1.0, 6.0).reshape(5, 1).T
+    B = np.arange(1.0, 6.0).reshape(5, 1)
+    assert A.strides == (8, 8) and B.strides == (8, 8)
+    C = np.full((1, 1), np.nan)
+    ext._gemm_check(A, B, C, 1.0, 0.0)
+    assert C[0, 0] == 55.0
+    row = np.arange(4.0).reshape(4, 1).T  # (1, 4), strides (8, 8)
+    C = np.zeros((5, 4))
+    ext._gemm_check(np.ones((5, 1)), row, C, 2.0, 0.0)
+    assert np.array_equal(C, np.tile(2.0 * np.arange(4.0), (5, 1)))
+
+
 def test_gemm_check_validates():
     A, B, C = np.ones((4, 3)), np.ones((3, 5)), np.ones((4, 5))
     with pytest.raises(ValueError, match="do not chain"):
@@ -347,9 +368,12 @@ def test_gemm_check_validates():
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("threads", [1, 2])
 def test_own_gemm_and_blas_train_alike(threads, dtype, blas_products):
-    # The wide net's shape in miniature: every product goes through _gemm.
+    # The wide net's shape in miniature: the hidden layers' products go through
+    # _gemm (the 1-row output layer uses gemv and loops either way).
     dims, m, acts = [100, 64, 32, 1], 1500, ["relu", "relu", "sigmoid"]
     tol = 1e-9 if dtype == np.float64 else 1e-4
+    cb.use_gemm("own")
+    assert cb.gemm() == "own"
     c_own, p_own = _train(cb, dims, m, acts, iters=100, lr=0.1, dtype=dtype, threads=threads)
     cb.use_gemm("blas")
     assert cb.gemm() == "blas" and "BLAS" in cb.info()["gemm"]
@@ -382,11 +406,18 @@ def test_own_gemm_used_on_avx512_cpus():
 @pytest.mark.skipif(not cb.gemm_available(), reason="this build has no own GEMM (not AVX-512)")
 @pytest.mark.skipif("-O0" in cb.info()["compile_flags"], reason="FASTNN_DEBUG_BUILD: not unrolled")
 def test_gemm_kernel_is_packed_zmm():
-    ev = cb.simd_evidence("vec")
-    for dtype in ("float64", "float32"):
-        k = ev[f"vec gemm_kernel {dtype}"]
-        # 24 FMAs per k step of the 8 x 3-vector tile, all on zmm.
-        assert k["packed_zmm"] >= 24, k
+    import re
+    import subprocess
+
+    text = subprocess.run(["objdump", "-d", "--no-show-raw-insn", cb._vec.__file__],
+                          capture_output=True, text=True, check=True).stdout
+    for prefix, suffix in (("d", "pd"), ("s", "ps")):
+        body = re.search(rf"<fastnn_{prefix}gemm_kernel(?:\.\w+)*>:\n(.*?)\n\n", text, re.S)
+        assert body, f"fastnn_{prefix}gemm_kernel not found (inlined?)"
+        # The k loop: 24 FMAs per step of the 8 x 3-vector tile, all on zmm.
+        fmas = re.findall(rf"vfmadd\w*{suffix}\s+.*%zmm", body.group(1))
+        assert len(fmas) >= 24, body.group(1)[:2000]
+    assert cb.simd_evidence("vec")["vec gemm_kernel float64"]["packed_zmm"] >= 24
 
 
 def _fit_seeds(seeds, dtype, workers=None):
@@ -416,20 +447,22 @@ def _assert_bitwise(results, expected):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("gemm", ["own", "blas"])
 def test_fit_in_another_python_thread_is_bitwise_the_same(gemm, dtype, blas_products):
-    # scipy's OpenBLAS (0.3.30) ignored the one-thread limit in a thread that
-    # had not set its own: a fit off the main thread ran two-thread GEMMs.
+    # threadpoolctl ignores a limit set from a thread other than the first one
+    # that set it: through it, a fit off the main thread ran two-thread GEMMs.
     if gemm == "own" and not cb.gemm_available():
         pytest.skip("this build has no own GEMM (not AVX-512)")
     cb.use_gemm(gemm)
     _assert_bitwise(_fit_seeds([1, 2], dtype, workers=1), _fit_seeds([1, 2], dtype))
 
 
-@pytest.mark.skipif(not cb.gemm_available(), reason="this build has no own GEMM (not AVX-512)")
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_concurrent_python_threads_train_independently(dtype):
-    # Each OS thread has its own GEMM packing buffer (freed when it exits):
-    # fits running at once give the sequential results bit for bit. (Through
-    # scipy's OpenBLAS they did not always: BLAS calls running at once in
-    # several threads were not bitwise reproducible here.)
+@pytest.mark.parametrize("gemm", ["own", "blas"])
+def test_concurrent_python_threads_train_independently(gemm, dtype, blas_products):
+    # Each OS thread has its own GEMM packing buffer (freed when it exits), and
+    # BLAS stays on one thread until the last concurrent fit ends: fits running
+    # at once give the sequential results bit for bit.
+    if gemm == "own" and not cb.gemm_available():
+        pytest.skip("this build has no own GEMM (not AVX-512)")
+    cb.use_gemm(gemm)
     seeds = [1, 2, 3, 4]
     _assert_bitwise(_fit_seeds(seeds, dtype, workers=4), _fit_seeds(seeds, dtype))

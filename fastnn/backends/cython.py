@@ -21,6 +21,7 @@ backend registry then reports ``cython`` as unavailable.
 
 import contextlib
 import ctypes
+import itertools
 import os
 import re
 import shutil
@@ -141,9 +142,6 @@ def _threads(threads, Ws, m, gram=False):
     return max(1, min(int(threads), _n_cores(), m))
 
 
-_blas_controllers = None
-
-
 def _scipy_blas():
     """threadpoolctl controllers of the BLAS scipy.linalg.cython_blas calls (the
     one in scipy's wheel, scipy.libs/, not numpy's); all BLAS libraries if that
@@ -162,59 +160,66 @@ def _scipy_blas():
 _blas_lock = threading.Lock()
 _blas_users = 0
 _blas_saved = []
-_blas_local = None
+_blas_knobs = None
 
 
-def _local_thread_setters(controllers):
-    """``openblas_set_num_threads_local`` of each BLAS library that has it.
+def _thread_knobs(controllers):
+    """``(get, set)`` of each BLAS library's thread count.
 
-    Measured with scipy's OpenBLAS 0.3.30: a one-thread limit set through
-    threadpoolctl (``openblas_set_num_threads``) from a Python thread other
-    than the main one did not keep that thread's GEMMs on one thread (their
-    results matched the two-thread ones bit for bit); the per-thread call does.
+    OpenBLAS is called directly (its ``openblas_get/set_num_threads``, with
+    scipy's symbol prefix): threadpoolctl 3.8 lets only the first Python thread
+    that limited a pthreads OpenBLAS change its count and silently ignores the
+    others, so a fit from a worker thread ran two-thread GEMMs whose results
+    differed bitwise from the same fit on the main thread. The count is
+    process-wide either way. Other libraries go through threadpoolctl.
     """
-    setters = []
+    knobs = []
     for c in controllers:
-        try:
-            fn = ctypes.CDLL(c.filepath).openblas_set_num_threads_local
-        except (OSError, AttributeError, TypeError):  # older OpenBLAS, or not OpenBLAS
-            continue
-        fn.argtypes, fn.restype = [ctypes.c_int], ctypes.c_int
-        setters.append(fn)
-    return setters
+        get = set_ = None
+        if c.internal_api == "openblas":
+            try:
+                lib = ctypes.CDLL(c.filepath)
+            except OSError:
+                lib = None
+            for prefix, suffix in itertools.product(("", "scipy_"), ("", "64_", "_64")):
+                name = f"{prefix}openblas_%s_num_threads{suffix}"
+                if lib is not None and hasattr(lib, name % "get") and hasattr(lib, name % "set"):
+                    get, set_ = getattr(lib, name % "get"), getattr(lib, name % "set")
+                    get.argtypes, get.restype = [], ctypes.c_int
+                    set_.argtypes, set_.restype = [ctypes.c_int], None
+                    break
+        if get is None:
+            get, set_ = (lambda c=c: c.num_threads), c.set_num_threads
+        knobs.append((get, set_))
+    return knobs
 
 
 @contextlib.contextmanager
 def _blas_single_thread():
     """scipy's OpenBLAS runs inside our OpenMP threads: keep it to one thread
-    while any call of this backend runs. The process-wide limit is counted
-    under a lock, so fits running at once in several Python threads do not
-    restore BLAS's threads under each other (the last one out restores them);
-    the per-thread limit (see _local_thread_setters) is set and restored by
-    each calling thread."""
-    global _blas_controllers, _blas_users, _blas_saved, _blas_local
+    while any call of this backend runs. The count is process-wide, so it is
+    reference-counted under a lock: fits running at once in several Python
+    threads do not restore BLAS's threads under each other (the last one out
+    restores them)."""
+    global _blas_users, _blas_saved, _blas_knobs
     with _blas_lock:
-        if _blas_controllers is None:
-            _blas_controllers = _scipy_blas()
-            _blas_local = _local_thread_setters(_blas_controllers)
+        if _blas_knobs is None:
+            _blas_knobs = _thread_knobs(_scipy_blas())
         if _blas_users == 0:
-            _blas_saved = [c.num_threads for c in _blas_controllers]
-            for c in _blas_controllers:
-                if c.num_threads != 1:
-                    c.set_num_threads(1)
+            _blas_saved = [get() for get, _ in _blas_knobs]
+            for (get, set_), n in zip(_blas_knobs, _blas_saved):
+                if n != 1:
+                    set_(1)
         _blas_users += 1
-    local_before = [set_local(1) for set_local in _blas_local]
     try:
         yield
     finally:
-        for set_local, n in zip(_blas_local, local_before):
-            set_local(n)
         with _blas_lock:
             _blas_users -= 1
             if _blas_users == 0:
-                for c, n in zip(_blas_controllers, _blas_saved):
+                for (_, set_), n in zip(_blas_knobs, _blas_saved):
                     if n != 1:
-                        c.set_num_threads(n)
+                        set_(n)
 
 
 def _codes(acts):
