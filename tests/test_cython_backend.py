@@ -446,23 +446,16 @@ def _assert_bitwise(results, expected):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("gemm", ["own", "blas"])
-def test_fit_in_another_python_thread_is_bitwise_the_same(gemm, dtype, blas_products):
-    # threadpoolctl ignores a limit set from a thread other than the first one
-    # that set it: through it, a fit off the main thread ran two-thread GEMMs.
-    if gemm == "own" and not cb.gemm_available():
-        pytest.skip("this build has no own GEMM (not AVX-512)")
-    cb.use_gemm(gemm)
-    _assert_bitwise(_fit_seeds([1, 2], dtype, workers=1), _fit_seeds([1, 2], dtype))
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("gemm", ["own", "blas"])
-def test_concurrent_python_threads_train_independently(gemm, dtype, blas_products):
-    # Each OS thread has its own GEMM packing buffer (freed when it exits), and
-    # BLAS stays on one thread until the last concurrent fit ends: fits running
-    # at once give the sequential results bit for bit.
+@pytest.mark.parametrize("workers", [1, 4], ids=["other-thread", "concurrent"])
+def test_fits_in_python_threads_are_bitwise_the_sequential_ones(workers, gemm, dtype,
+                                                                blas_products):
+    # workers=1, one fit at a time off the main thread: threadpoolctl ignores a
+    # limit set from any thread but the first that set one, so through it such
+    # a fit ran two-thread GEMMs. workers=4, fits at once: each OS thread has
+    # its own GEMM packing buffer (freed when it exits), and BLAS stays on one
+    # thread until the last of them ends.
     if gemm == "own" and not cb.gemm_available():
         pytest.skip("this build has no own GEMM (not AVX-512)")
     cb.use_gemm(gemm)
     seeds = [1, 2, 3, 4]
-    _assert_bitwise(_fit_seeds(seeds, dtype, workers=4), _fit_seeds(seeds, dtype))
+    _assert_bitwise(_fit_seeds(seeds, dtype, workers=workers), _fit_seeds(seeds, dtype))
