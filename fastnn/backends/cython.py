@@ -96,8 +96,8 @@ def variant():
 def use_gemm(name):
     """Route the products of later calls to ``"own"`` (fastnn's GEMM) or ``"blas"``.
 
-    ``"own"`` needs a build that has it (``gemm_available()``); the setting
-    applies to both variants' modules (the novec build only has BLAS).
+    ``"own"`` needs ``gemm_available()``. The setting is the ``"vec"`` build's;
+    the ``"novec"`` build always uses BLAS.
     """
     if name not in ("own", "blas"):
         raise ValueError(f"gemm must be 'own' or 'blas', got {name!r}")
@@ -207,7 +207,7 @@ def _blas_single_thread():
             _blas_knobs = _thread_knobs(_scipy_blas())
         if _blas_users == 0:
             _blas_saved = [get() for get, _ in _blas_knobs]
-            for (get, set_), n in zip(_blas_knobs, _blas_saved):
+            for (_, set_), n in zip(_blas_knobs, _blas_saved):
                 if n != 1:
                     set_(1)
         _blas_users += 1
