@@ -7,7 +7,7 @@ file is imported. Set them yourself to override.
 
 import os
 
-from fastnn.report.suite import BENCH_ENV
+from fastnn.report.suite import BENCH_ENV, OMP_ENV_VARS
 
 for _name, _value in BENCH_ENV.items():
     os.environ.setdefault(_name, _value)
@@ -16,8 +16,7 @@ from _harness import MODE  # noqa: E402
 
 
 def pytest_report_header(config):
-    omp = ", ".join(f"{k}={os.environ.get(k, 'unset')}"
-                    for k in ("OMP_WAIT_POLICY", *BENCH_ENV))
+    omp = ", ".join(f"{k}={os.environ.get(k, 'unset')}" for k in OMP_ENV_VARS)
     return f"fastnn benchmarks: FASTNN_BENCH={MODE}, {omp}"
 
 

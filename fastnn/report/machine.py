@@ -109,10 +109,10 @@ def _load():
 
 def _omp_env():
     """The OpenMP settings the suite runs under: the user's, else the suite's."""
-    from .suite import BENCH_ENV
+    from .suite import BENCH_ENV, OMP_ENV_VARS
 
     env = {**BENCH_ENV, **os.environ}
-    return {k: env.get(k, "unset") for k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    return {k: env.get(k, "unset") for k in OMP_ENV_VARS}
 
 
 def probe(quick=False):

@@ -30,6 +30,8 @@ _RESULT = re.compile(r"^(\S+::\S+)\s+(PASSED|FAILED|SKIPPED|ERROR|XFAIL|XPASS)")
 #: futex wake-up in every parallel region: cython's 2-thread planar at
 #: m = 2000 went from 9 to 170 us per iteration. A short spin keeps both.
 BENCH_ENV = {"GOMP_SPINCOUNT": "10000"}
+#: The OpenMP variables the suite's header and the report show.
+OMP_ENV_VARS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
 
 
 def benchmarks_dir():
