@@ -92,13 +92,7 @@ CYTHON_BLAS = "cython:blas"
 @contextlib.contextmanager
 def _cython_setting(backend, name):
     """The backend set up as the rung ``name`` asks, restored afterwards."""
-    if name == CYTHON_DIRECT:
-        saved, backend.GRAM = backend.GRAM, False
-        try:
-            yield
-        finally:
-            backend.GRAM = saved
-    elif name == CYTHON_BLAS:
+    if name == CYTHON_BLAS:
         saved = backend.gemm()
         backend.use_gemm("blas")
         try:
@@ -118,7 +112,8 @@ def backend_trainer(name, workload, m, dtype, threads):
     def run(n):
         with _cython_setting(backend, name):
             return backend.train(Ws, bs, acts, "cross_entropy", X, Y, workload.learning_rate, n,
-                                 n, threads, None)
+                                 n, threads, None,
+                                 gram=False if name == CYTHON_DIRECT else None)
 
     run.params = lambda: Ws + bs
     return run

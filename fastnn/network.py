@@ -252,7 +252,8 @@ class Network:
         X, Y = self._XY(X, Y)
         return float(np.mean(self.predict(X) == Y))
 
-    def fit(self, X, Y, *, learning_rate, num_iterations, cost_every=100, progress=False):
+    def fit(self, X, Y, *, learning_rate, num_iterations, cost_every=100, progress=False,
+            gram=None):
         """Batch gradient descent, as the lecture: forward, cost, backward, update.
 
         Parameters
@@ -266,6 +267,12 @@ class Network:
             Record the cost every this many iterations, in ``costs_``.
         progress : bool
             Show a progress bar with the latest cost.
+        gram : bool or None
+            Layer 1's training path. ``False``: the lecture's algorithm, W1 X and
+            dZ1 X^T from X every iteration (what every comparison with another
+            library uses). ``True``: the Gram rewrite (Z1 updated through X^T X,
+            W1 formed at the end: exact in real arithmetic), on backends that
+            have it (``HAS_GRAM``). ``None``: the backend decides.
 
         Returns
         -------
@@ -281,6 +288,14 @@ class Network:
         learning_rate = _v.check_positive_float("learning_rate", learning_rate)
         num_iterations = _v.check_positive_int("num_iterations", num_iterations)
         cost_every = _v.check_positive_int("cost_every", cost_every)
+        if gram is not None and not isinstance(gram, (bool, np.bool_)):
+            raise TypeError(f"gram must be True, False or None; got {gram!r}")
+        if gram and not getattr(self._backend, "HAS_GRAM", False):
+            have = [n for n, ok in _backends.available().items()
+                    if ok is True and getattr(_backends.get(n), "HAS_GRAM", False)]
+            raise ValueError(f"gram=True: backend {self._backend_name!r} has no Gram rewrite; "
+                             f"backends that have one: {have}")
+        gram = None if gram is None else bool(gram)
         # Train on copies: on any failure the network keeps its parameters.
         Ws = [W.copy() for W in self._Ws]
         bs = [b.copy() for b in self._bs]
@@ -294,7 +309,8 @@ class Network:
         try:
             with np.errstate(over="ignore", invalid="ignore"):
                 costs = self._backend.train(Ws, bs, self._acts, self._loss, X, Y, learning_rate,
-                                            num_iterations, cost_every, self._threads, on_cost)
+                                            num_iterations, cost_every, self._threads, on_cost,
+                                            gram=gram)
         finally:
             if bar is not None:
                 bar.close()

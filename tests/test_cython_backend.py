@@ -62,7 +62,6 @@ def blas_products():
 def gram():
     block = cb.ONEPASS_BLOCK_BYTES
     yield
-    cb.GRAM = "auto"
     cb.ONEPASS = "auto"
     cb.ONEPASS_BLOCK_BYTES = block
 
@@ -164,11 +163,11 @@ def test_large_work_blas_path_matches_numpy():
 @pytest.mark.parametrize("mode", [True, False])
 @pytest.mark.parametrize("threads", [1, 2])
 def test_gram_first_layer_matches_numpy(mode, threads, dtype, gram):
-    cb.GRAM = mode
     tol = RTOL if dtype == np.float64 else 1e-4
     for dims, acts in (([500, 6, 3, 1], ["relu", "relu", "sigmoid"]), ([500, 1], ["sigmoid"])):
         c_ref, p_ref = _train(nb, dims, 60, acts, iters=300, lr=0.05, dtype=dtype)
-        c, p = _train(cb, dims, 60, acts, iters=300, lr=0.05, threads=threads, dtype=dtype)
+        c, p = _train(cb, dims, 60, acts, iters=300, lr=0.05, threads=threads, dtype=dtype,
+                      gram=mode)
         assert _rel(c, c_ref) < tol
         for a, b in zip(p, p_ref):
             assert a.dtype == dtype
@@ -179,12 +178,13 @@ def test_gram_first_layer_matches_numpy(mode, threads, dtype, gram):
 @pytest.mark.parametrize("threads", [1, 2, 3])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_one_pass_first_layer_matches_numpy(threads, dtype, block_rows, gram):
-    cb.GRAM, cb.ONEPASS = False, True
+    cb.ONEPASS = True
     # 64 rows: many blocks per thread and a partial last one (900 = 14 * 64 + 4).
     cb.ONEPASS_BLOCK_BYTES = block_rows * 70 * np.dtype(dtype).itemsize
     for dims, acts in (([900, 6, 3, 1], ["relu", "tanh", "sigmoid"]), ([900, 1], ["sigmoid"])):
         c_ref, p_ref = _train(nb, dims, 70, acts, iters=300, lr=0.05, dtype=dtype)
-        c, p = _train(cb, dims, 70, acts, iters=300, lr=0.05, threads=threads, dtype=dtype)
+        c, p = _train(cb, dims, 70, acts, iters=300, lr=0.05, threads=threads, dtype=dtype,
+                      gram=False)
         tol = RTOL if dtype == np.float64 else 1e-4
         assert _rel(c, c_ref) < tol
         for a, b in zip(p, p_ref):
@@ -193,20 +193,21 @@ def test_one_pass_first_layer_matches_numpy(threads, dtype, block_rows, gram):
 
 @pytest.mark.parametrize("mode", ["gram", "onepass"])
 def test_layer1_modes_are_bitwise_reproducible(mode, gram):
-    cb.GRAM, cb.ONEPASS = mode == "gram", mode == "onepass"
-    runs = [_train(cb, [700, 5, 1], 90, ["relu", "sigmoid"], iters=30, threads=2)
+    cb.ONEPASS = mode == "onepass"
+    runs = [_train(cb, [700, 5, 1], 90, ["relu", "sigmoid"], iters=30, threads=2,
+                   gram=mode == "gram")
             for _ in range(2)]
     for a, b in zip([runs[0][0]] + runs[0][1], [runs[1][0]] + runs[1][1]):
         assert np.array_equal(a, b)
 
 
 def test_gram_early_stop_materializes_weights(gram):
-    cb.GRAM = True
     dims, acts = [300, 4, 1], ["tanh", "sigmoid"]
     X, Y, Ws, bs = _problem(dims, 40)
     Wr, br = [w.copy() for w in Ws], [b.copy() for b in bs]
     stop = lambda i, J: i < 200  # noqa: E731
-    costs = cb.train(Ws, bs, acts, "cross_entropy", X, Y, 0.1, 1000, 100, on_cost=stop)
+    costs = cb.train(Ws, bs, acts, "cross_entropy", X, Y, 0.1, 1000, 100, on_cost=stop,
+                     gram=True)
     ref = nb.train(Wr, br, acts, "cross_entropy", X, Y, 0.1, 1000, 100, on_cost=stop)
     assert [i for i, _ in costs] == [i for i, _ in ref] == [0, 100, 200]
     for a, b in zip(Ws + bs, Wr + br):

@@ -17,7 +17,7 @@ valid loss compatible with the output activation. A backend never validates.
     the shapes of W and b.
 
 ``train(Ws, bs, acts, loss, X, Y, learning_rate, num_iterations, cost_every,
-        threads, on_cost) -> costs``
+        threads, on_cost, gram=None) -> costs``
     Batch gradient descent exactly as the lecture: each iteration runs
     forward, (cost), backward, update ``W -= learning_rate * dW`` (likewise b).
     Updates ``Ws``/``bs`` **in place**. The cost of iteration i is computed
@@ -27,11 +27,31 @@ valid loss compatible with the output activation. A backend never validates.
     -- returning the costs so far -- if ``on_cost`` returns False, which the
     Network does when a cost is not finite.
 
+    ``gram`` (keyword): ``None`` lets the backend choose how layer 1 trains;
+    ``False`` is the lecture's algorithm (W1 X and dZ1 X^T from X every
+    iteration); ``True`` (only ever passed to a backend with ``HAS_GRAM``) the
+    Gram rewrite. Network validates it.
+
 ``threads`` is ``None`` (auto: the backend picks, e.g. 1 for small work and all
 cores for large) or an int >= 1; pure-Python backends ignore it.
 
-Optional module attributes: ``DESCRIPTION`` (one line for ``fastnn backends``),
-``info()`` -> dict (versions, compile flags, threads) for reports.
+Capability attributes (required; tests, benchmarks, the CLI and the report
+read these instead of lists of names):
+
+``SLOW``
+    True for backends that run Python-level loops per example (the lecture's
+    oracle rungs): given fewer iterations, skipped on big workloads.
+``COMPILED``
+    True for backends whose arithmetic runs as machine code of their own
+    (threads, ISA paths, SIMD evidence apply).
+``HAS_GRAM``
+    True if ``train`` implements ``gram=True``.
+
+Optional: ``DESCRIPTION`` (one line for ``fastnn backends``); ``info()`` -> dict
+(versions, compile flags, threads, and for compiled backends ``"isa"``, the
+kernel set in use) for reports; ``hot_code()`` -> ``{"<kernel> <dtype>":
+assembly text}`` of the hot kernels that run on this CPU with the current
+settings, which :mod:`fastnn.report` reads for its SIMD evidence.
 """
 
 from .. import losses

@@ -19,19 +19,16 @@ Importing this module raises ImportError when ``fastnn_ext`` is not built; the
 backend registry then reports ``cython`` as unavailable.
 """
 
-import contextlib
-import ctypes
-import itertools
 import os
 import re
 import shutil
 import subprocess
-import threading
 
 import numpy as np
 
 from .. import activations as _act
 from .. import losses as _losses
+from . import _blas
 
 try:
     from fastnn_ext import _kernels as _vec
@@ -46,6 +43,9 @@ except ImportError:  # pragma: no cover - both are built together
 
 __all__ = ["forward", "backward", "train", "info", "simd_evidence", "use_variant", "variant",
            "use_gemm", "gemm", "gemm_available", "DESCRIPTION"]
+SLOW = False
+COMPILED = True
+HAS_GRAM = True
 
 DESCRIPTION = ("Cython fastnn_ext: training loop in C, own AVX-512 GEMM (else BLAS), "
                "libmvec-vectorized activations, OpenMP over examples")
@@ -73,10 +73,7 @@ ONEPASS = "auto"
 #: Bytes of X per cache block in one-pass mode (L2 is 2 MiB per core here).
 ONEPASS_BLOCK_BYTES = 1 << 20
 
-#: Layer 1 in Gram mode (see _core.pxi): "auto" (when the cost model says it
-#: saves at least half the work), True (whenever n_0 > m) or False.
-GRAM = "auto"
-#: "auto" never allocates a Gram matrix X^T X (m x m) larger than this.
+#: ``gram=None`` never allocates a Gram matrix X^T X (m x m) larger than this.
 GRAM_MAX_BYTES = 256 << 20
 
 
@@ -142,93 +139,13 @@ def _threads(threads, Ws, m, gram=False):
     return max(1, min(int(threads), _n_cores(), m))
 
 
-def _scipy_blas():
-    """threadpoolctl controllers of the BLAS scipy.linalg.cython_blas calls (the
-    one in scipy's wheel, scipy.libs/, not numpy's); all BLAS libraries if that
-    one cannot be told apart (a system scipy), [] without threadpoolctl."""
-    try:
-        import scipy
-        from threadpoolctl import ThreadpoolController
-        blas = [c for c in ThreadpoolController().lib_controllers if c.user_api == "blas"]
-    except Exception:  # threadpoolctl missing or confused: leave BLAS as it is
-        return []
-    libs = os.path.join(os.path.dirname(os.path.dirname(scipy.__file__)), "scipy.libs")
-    own = [c for c in blas if (c.filepath or "").startswith(libs + os.sep)]
-    return own or blas
-
-
-_blas_lock = threading.Lock()
-_blas_users = 0
-_blas_saved = []
-_blas_knobs = None
-
-
-def _thread_knobs(controllers):
-    """``(get, set)`` of each BLAS library's thread count.
-
-    OpenBLAS is called directly (its ``openblas_get/set_num_threads``, with
-    scipy's symbol prefix): threadpoolctl 3.8 lets only the first Python thread
-    that limited a pthreads OpenBLAS change its count and silently ignores the
-    others, so a fit from a worker thread ran two-thread GEMMs whose results
-    differed bitwise from the same fit on the main thread. The count is
-    process-wide either way. Other libraries go through threadpoolctl.
-    """
-    knobs = []
-    for c in controllers:
-        get = set_ = None
-        if c.internal_api == "openblas":
-            try:
-                lib = ctypes.CDLL(c.filepath)
-            except OSError:
-                lib = None
-            for prefix, suffix in itertools.product(("", "scipy_"), ("", "64_", "_64")):
-                name = f"{prefix}openblas_%s_num_threads{suffix}"
-                if lib is not None and hasattr(lib, name % "get") and hasattr(lib, name % "set"):
-                    get, set_ = getattr(lib, name % "get"), getattr(lib, name % "set")
-                    get.argtypes, get.restype = [], ctypes.c_int
-                    set_.argtypes, set_.restype = [ctypes.c_int], None
-                    break
-        if get is None:
-            get, set_ = (lambda c=c: c.num_threads), c.set_num_threads
-        knobs.append((get, set_))
-    return knobs
-
-
-@contextlib.contextmanager
-def _blas_single_thread():
-    """scipy's OpenBLAS runs inside our OpenMP threads: keep it to one thread
-    while any call of this backend runs. The count is process-wide, so it is
-    reference-counted under a lock: fits running at once in several Python
-    threads do not restore BLAS's threads under each other (the last one out
-    restores them)."""
-    global _blas_users, _blas_saved, _blas_knobs
-    with _blas_lock:
-        if _blas_knobs is None:
-            _blas_knobs = _thread_knobs(_scipy_blas())
-        if _blas_users == 0:
-            _blas_saved = [get() for get, _ in _blas_knobs]
-            for (_, set_), n in zip(_blas_knobs, _blas_saved):
-                if n != 1:
-                    set_(1)
-        _blas_users += 1
-    try:
-        yield
-    finally:
-        with _blas_lock:
-            _blas_users -= 1
-            if _blas_users == 0:
-                for (_, set_), n in zip(_blas_knobs, _blas_saved):
-                    if n != 1:
-                        set_(n)
-
-
 def _codes(acts):
     return [_act.CODES[a] for a in acts]
 
 
 def forward(Ws, bs, acts, X, threads=None):
     net = _ext._Net(list(Ws), list(bs), _codes(acts), X, _threads(threads, Ws, X.shape[1]))
-    with _blas_single_thread():
+    with _blas.limit(1):
         net.forward()
     caches, A_prev = [], X
     for W, b, Z, A in zip(Ws, bs, net.Zs, net.As):
@@ -247,25 +164,25 @@ def backward(AL, Y, caches, acts, loss, threads=None):
     net.set_Y(np.ascontiguousarray(Y, dtype=X.dtype))
     dWs = [np.empty_like(W) for W in Ws]
     dbs = [np.empty_like(b) for b in bs]
-    with _blas_single_thread():
+    with _blas.limit(1):
         net.backward_into(_losses.CODES[loss], dWs, dbs)
     return dWs, dbs
 
 
-def _use_gram(Ws, X, num_iterations):
+def _use_gram(Ws, X, num_iterations, gram=None):
+    """Whether layer 1 trains through X^T X: ``gram`` True/False decides; None
+    lets the cost model pick it when it saves at least half the work."""
     n0, m = X.shape
-    if GRAM is False or n0 <= m:
-        return False
-    if GRAM is True:
-        return True
-    if m * m * X.itemsize > GRAM_MAX_BYTES:
+    if gram is not None:
+        return bool(gram)
+    if n0 <= m or m * m * X.itemsize > GRAM_MAX_BYTES:
         return False
     n1 = Ws[0].shape[0]
     # A product with fewer than ~8 output rows is bound by reading X, not by
     # its multiply-adds: price the direct path as if it had 8.
     direct = num_iterations * 2 * max(n1, 8) * n0 * m
-    gram = n0 * m * m + num_iterations * n1 * m * m + n1 * n0 * m
-    return gram < 0.5 * direct
+    cost = n0 * m * m + num_iterations * n1 * m * m + n1 * n0 * m
+    return cost < 0.5 * direct
 
 
 def _use_onepass(Ws, X):
@@ -275,15 +192,15 @@ def _use_onepass(Ws, X):
 
 
 def train(Ws, bs, acts, loss, X, Y, learning_rate, num_iterations, cost_every, threads=None,
-          on_cost=None):
+          on_cost=None, gram=None):
     loss_code = _losses.CODES[loss]
     costs = []
     if num_iterations <= 0:
         return costs
-    gram = _use_gram(Ws, X, num_iterations)
+    gram = _use_gram(Ws, X, num_iterations, gram)
     net = _ext._Net(list(Ws), list(bs), _codes(acts), X, _threads(threads, Ws, X.shape[1], gram))
     net.set_Y(Y)
-    with _blas_single_thread():
+    with _blas.limit(1):
         if gram:
             net.enable_gram()
         elif _use_onepass(Ws, X):
@@ -307,9 +224,8 @@ def train(Ws, bs, acts, loss, X, Y, learning_rate, num_iterations, cost_every, t
 def info():
     """Build and runtime facts for reports."""
     blas = "scipy.linalg.cython_blas"
-    libs = _scipy_blas()
-    if len(libs) == 1:
-        blas += f" ({libs[0].internal_api} {libs[0].version}, {libs[0].architecture})"
+    if _blas.describe():
+        blas += f" ({_blas.describe()})"
     return {
         "variant": _ext.VARIANT,
         "compile_flags": _ext.COMPILE_FLAGS,

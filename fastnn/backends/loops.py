@@ -17,6 +17,9 @@ from .. import activations as _act
 from ._base import gradient_descent
 
 DESCRIPTION = "explicit Python for-loops over examples, units and features (the oracle)"
+SLOW = True
+COMPILED = False
+HAS_GRAM = False
 
 
 def _sigmoid(z):
@@ -119,6 +122,6 @@ def backward(AL, Y, caches, acts, loss, threads=1):
 
 
 def train(Ws, bs, acts, loss, X, Y, learning_rate, num_iterations, cost_every, threads=1,
-          on_cost=None):
+          on_cost=None, gram=None):
     return gradient_descent(forward, backward, Ws, bs, acts, loss, X, Y, learning_rate,
                             num_iterations, cost_every, threads, on_cost)

@@ -24,6 +24,9 @@ from . import _numba_kernels as K
 __all__ = ["forward", "backward", "train", "info", "compile_times", "simd_evidence"]
 
 DESCRIPTION = "Numba @njit: compiled training loop, SIMD polynomial exp/tanh, one pass over X"
+SLOW = False
+COMPILED = True
+HAS_GRAM = False
 
 log = logging.getLogger("fastnn")
 
@@ -136,7 +139,7 @@ def _unpack(flat, arrays):
 
 
 def train(Ws, bs, acts, loss, X, Y, learning_rate, num_iterations, cost_every, threads=None,
-          on_cost=None):
+          on_cost=None, gram=None):
     """Gradient descent in compiled code; see :mod:`fastnn.backends._base`.
 
     Without ``on_cost`` the whole run is one kernel call. With it, the kernel

@@ -11,6 +11,9 @@ from ._base import gradient_descent
 from .numpy import _output_delta
 
 DESCRIPTION = "a Python loop over examples, NumPy within each example: z(i) = W x(i) + b"
+SLOW = True
+COMPILED = False
+HAS_GRAM = False
 
 
 def forward(Ws, bs, acts, X, threads=1):
@@ -52,6 +55,6 @@ def backward(AL, Y, caches, acts, loss, threads=1):
 
 
 def train(Ws, bs, acts, loss, X, Y, learning_rate, num_iterations, cost_every, threads=1,
-          on_cost=None):
+          on_cost=None, gram=None):
     return gradient_descent(forward, backward, Ws, bs, acts, loss, X, Y, learning_rate,
                             num_iterations, cost_every, threads, on_cost)

@@ -1,0 +1,108 @@
+"""The BLAS thread count, shared by the compiled backends.
+
+Both compiled backends call the OpenBLAS that ships in scipy's wheel
+(``scipy.linalg.cython_blas``): cython from inside its own OpenMP threads, numba
+through ``np.dot`` in its kernels. Either way BLAS must not start threads of its
+own beyond what the fit asked for, so every fit holds :func:`limit` around its
+kernel calls.
+
+OpenBLAS is called directly (``openblas_get/set_num_threads``, with scipy's
+symbol prefix): threadpoolctl 3.8 lets only the first Python thread that
+limited a pthreads OpenBLAS change its count and silently ignores the others,
+so a fit from a worker thread ran two-thread GEMMs whose results differed
+bitwise from the same fit on the main thread. Other BLAS libraries go through
+threadpoolctl.
+
+The count is process-wide, so concurrent fits share it: while any are running
+it is the smallest limit any of them asked for, and the last one out restores
+the count found when the first one came in.
+"""
+
+import contextlib
+import ctypes
+import itertools
+import os
+import threading
+
+__all__ = ["controllers", "limit", "describe"]
+
+_lock = threading.Lock()
+_active = {}          # id of a limit() call -> its n
+_saved = []           # counts found when the first active call came in
+_knobs = None         # [(get, set)] per library, found once
+
+
+def controllers():
+    """threadpoolctl controllers of the BLAS scipy.linalg.cython_blas calls (the
+    one in scipy's wheel, ``scipy.libs/``, not numpy's); all BLAS libraries if
+    that one cannot be told apart (a system scipy); ``[]`` without threadpoolctl."""
+    try:
+        import scipy
+        from threadpoolctl import ThreadpoolController
+        blas = [c for c in ThreadpoolController().lib_controllers if c.user_api == "blas"]
+    except Exception:  # threadpoolctl missing or confused: leave BLAS as it is
+        return []
+    libs = os.path.join(os.path.dirname(os.path.dirname(scipy.__file__)), "scipy.libs")
+    own = [c for c in blas if (c.filepath or "").startswith(libs + os.sep)]
+    return own or blas
+
+
+def describe():
+    """``"openblas 0.3.x (SkylakeX)"`` for the BLAS the compiled backends call, or ``None``."""
+    libs = controllers()
+    if len(libs) != 1:
+        return None
+    return f"{libs[0].internal_api} {libs[0].version} ({libs[0].architecture})"
+
+
+def _thread_knobs(libs):
+    """``(get, set)`` of each BLAS library's thread count (see the module doc)."""
+    knobs = []
+    for c in libs:
+        get = set_ = None
+        if c.internal_api == "openblas":
+            try:
+                lib = ctypes.CDLL(c.filepath)
+            except OSError:
+                lib = None
+            for prefix, suffix in itertools.product(("", "scipy_"), ("", "64_", "_64")):
+                name = f"{prefix}openblas_%s_num_threads{suffix}"
+                if lib is not None and hasattr(lib, name % "get") and hasattr(lib, name % "set"):
+                    get, set_ = getattr(lib, name % "get"), getattr(lib, name % "set")
+                    get.argtypes, get.restype = [], ctypes.c_int
+                    set_.argtypes, set_.restype = [ctypes.c_int], None
+                    break
+        if get is None:
+            get, set_ = (lambda c=c: c.num_threads), c.set_num_threads
+        knobs.append((get, set_))
+    return knobs
+
+
+def _apply():
+    """Set every library to the smallest active limit, or restore (none active)."""
+    target = min(_active.values()) if _active else None
+    for (get, set_), saved in zip(_knobs, _saved):
+        want = saved if target is None else min(target, saved)
+        if get() != want:
+            set_(want)
+
+
+@contextlib.contextmanager
+def limit(n):
+    """Hold the BLAS the compiled backends call to at most ``n`` threads."""
+    global _knobs, _saved
+    n = max(1, int(n))
+    token = object()
+    with _lock:
+        if _knobs is None:
+            _knobs = _thread_knobs(controllers())
+        if not _active:
+            _saved = [get() for get, _ in _knobs]
+        _active[id(token)] = n
+        _apply()
+    try:
+        yield
+    finally:
+        with _lock:
+            del _active[id(token)]
+            _apply()
