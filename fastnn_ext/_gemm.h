@@ -22,9 +22,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__x86_64__) && !defined(FASTNN_NO_OWN_GEMM) \
-    && (defined(__AVX512F__) || (defined(__GNUC__) && !defined(__clang__)))
+#if defined(__x86_64__) && !defined(FASTNN_NO_OWN_GEMM) && defined(__AVX512F__)
 #define FASTNN_OWN_GEMM 1
+static const char FASTNN_GEMM_KERNEL[] = "avx512 8x24 f64 / 8x48 f32";
 #include <pthread.h>
 
 #ifdef __AVX512F__
@@ -125,6 +125,7 @@ static void* fastnn_gemm_scratch(size_t bytes)
 #else
 /* Not built: the callers see -1 and use BLAS. */
 #define FASTNN_OWN_GEMM 0
+static const char FASTNN_GEMM_KERNEL[] = "none";
 static int fastnn_gemm_cpu_ok(void) { return 0; }
 static int fastnn_dgemm(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, double alpha,
                         const double* A, ptrdiff_t rsa, ptrdiff_t csa,
