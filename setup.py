@@ -117,6 +117,8 @@ def _kernels(isa, vectorize):
     ]
     if vectorize and not DEBUG:
         macros.append(("FASTNN_LIBMVEC", "1"))
+    if not vectorize:
+        macros.append(("FASTNN_NOVEC", "1"))
     if not vectorize or isa == "baseline":
         # The ablation build has no explicit SIMD either, and the baseline has
         # no SIMD GEMM kernel: their products go to BLAS.

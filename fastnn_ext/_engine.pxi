@@ -19,6 +19,18 @@
 #     iteration it touches X zero times instead of twice. fastnn's Network
 #     calls this gram=True; gram=False never uses it.
 
+cdef extern from "_first_layer.h" nogil:
+    const bint FASTNN_FUSED_FIRST_LAYER
+    void fl_dw_f64(Py_ssize_t n1, Py_ssize_t w, Py_ssize_t m, const double* dZ, const double* Xb,
+                   double* G)
+    void fl_dw_f32(Py_ssize_t n1, Py_ssize_t w, Py_ssize_t m, const float* dZ, const float* Xb,
+                   float* G)
+    void fl_fwd_f64(Py_ssize_t n1, Py_ssize_t w, Py_ssize_t m, const double* Wt,
+                    const double* Xb, double* Zp)
+    void fl_fwd_f32(Py_ssize_t n1, Py_ssize_t w, Py_ssize_t m, const float* Wt,
+                    const float* Xb, float* Zp)
+
+
 cdef enum Layer1Mode:
     DIRECT = 0
     GRAM = 1
@@ -50,7 +62,7 @@ cdef struct Plan:
     Layer1Mode layer1
     bint last             # this update is training's last: no next forward needed
     Py_ssize_t kb         # ONEPASS: rows of X per cache block
-    void* scratch         # ONEPASS: T blocks (n_1, kb)
+    void* scratch         # ONEPASS: T pairs of blocks (n_1, kb): dW1 and W1 transposed
     void* Zpart           # ONEPASS: T partial sums (n_1, m) of W1 X
     void* G               # GRAM: (m, m) X^T X
     void* Zlin            # ONEPASS, GRAM: (n_1, m) W1 X
@@ -129,20 +141,36 @@ cdef void _onepass_rows(Plan* p, floating* tag, floating lr, int t) noexcept nog
     cdef floating* X = (<floating**>p.A)[0]
     cdef floating* W1 = (<floating**>p.W)[1]
     cdef floating* dZ1 = (<floating**>p.dZ)[1]
-    cdef floating* blk = <floating*>p.scratch + t * n1 * p.kb
+    cdef floating* blk = <floating*>p.scratch + 2 * t * n1 * p.kb
+    cdef floating* blkT = blk + n1 * p.kb   # the stepped W1[:, blk], transposed (w, n1)
     cdef floating* Zp = <floating*>p.Zpart + t * n1 * m
+    cdef floating step
     for e in range(n1 * m):
         Zp[e] = 0
     kk = k0
     while kk < k1:
         w = min(p.kb, k1 - kk)
-        product_nt(n1, w, m, 0, m, 1, dZ1, X + kk * m, 0, blk)
+        # blk = dZ1 X[blk]^T: a thin product (n1 rows) needs no packing
+        if not FASTNN_FUSED_FIRST_LAYER:
+            product_nt(n1, w, m, 0, m, 1, dZ1, X + kk * m, 0, blk)
+        elif floating is double:
+            fl_dw_f64(n1, w, m, dZ1, X + kk * m, blk)
+        else:
+            fl_dw_f32(n1, w, m, dZ1, X + kk * m, blk)
         for j in range(n1):
             for e in range(w):
-                W1[j * n0 + kk + e] = gradient_step(W1[j * n0 + kk + e], lr, blk[j * w + e], m)
-                blk[j * w + e] = W1[j * n0 + kk + e]
-        if not p.last:
+                step = gradient_step(W1[j * n0 + kk + e], lr, blk[j * w + e], m)
+                W1[j * n0 + kk + e] = step
+                blk[j * w + e] = step
+                blkT[e * n1 + j] = step
+        if p.last:
+            pass
+        elif not FASTNN_FUSED_FIRST_LAYER:
             product_nn(n1, w, m, 0, m, 1, blk, X + kk * m, 1, Zp)
+        elif floating is double:
+            fl_fwd_f64(n1, w, m, blkT, X + kk * m, Zp)
+        else:
+            fl_fwd_f32(n1, w, m, blkT, X + kk * m, Zp)
         kk += w
 
 

@@ -152,7 +152,7 @@ cdef class _Net:
         n1, m, T = self.Ws[0].shape[0], self.p.m, self.p.T
         self.p.kb = max(8, min(self.X.shape[0], block_bytes // (self.X.itemsize * m)))
         self.p.Zlin = self._own((n1, m))
-        self.p.scratch = self._own((T * n1, self.p.kb))
+        self.p.scratch = self._own((2 * T * n1, self.p.kb))
         self.p.Zpart = self._own((T * n1, m))
         self.p.layer1 = ONEPASS
         self._go(OP_LAYER1_SETUP)

@@ -228,10 +228,13 @@ def test_gram_first_layer_matches_numpy(mode, threads, dtype):
 @pytest.mark.parametrize("block_rows", [64, 10_000])
 @pytest.mark.parametrize("threads", [1, 2, 3])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_one_pass_first_layer_matches_numpy(threads, dtype, block_rows):
-    # 64 rows: many blocks per thread and a partial last one (900 = 14 * 64 + 4).
+def test_one_pass_first_layer_matches_numpy(threads, dtype, block_rows, isa):
+    # 64 rows: many blocks per thread and a partial last one (900 = 14 * 64 + 4);
+    # 21 units: the fused kernels' full register tiles plus leftover rows on
+    # every path; m = 70: whole vectors of examples plus a tail.
     block = block_rows * 70 * np.dtype(dtype).itemsize
-    for dims, acts in (([900, 6, 3, 1], ["relu", "tanh", "sigmoid"]), ([900, 1], ["sigmoid"])):
+    for dims, acts in (([900, 6, 3, 1], ["relu", "tanh", "sigmoid"]), ([900, 1], ["sigmoid"]),
+                       ([900, 21, 1], ["tanh", "sigmoid"])):
         c_ref, p_ref = _train(nb, dims, 70, acts, iters=300, lr=0.05, dtype=dtype)
         with cb.settings(onepass=True, onepass_block_bytes=block):
             c, p = _train(cb, dims, 70, acts, iters=300, lr=0.05, threads=threads, dtype=dtype,
