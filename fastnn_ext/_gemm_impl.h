@@ -1,8 +1,8 @@
 /* One precision of fastnn's GEMM; included by _gemm.h with
- *   GEMM_T      the element type (double or float)
- *   GEMM_LANES  elements per 64-byte vector (8 or 16)
- *   GEMM_NAME   the name of the entry point
- * and the blocking FASTNN_GEMM_MR, _NV, _KC, _MC, _NC (see _gemm.h).
+ *   GEMM_T         the element type (double or float)
+ *   GEMM_NAME      the name of the entry point
+ *   GEMM_BLOCKING  its tuple MR, NR, KC, MC, NC (see _gemm.h)
+ * and FASTNN_GEMM_VBYTES, the bytes of one SIMD vector (32 or 64).
  *
  * C (M x N, row-major, leading dimension ldc) = alpha A B + beta C, where
  * A (M x K) and B (K x N) are read through (row stride, column stride) pairs,
@@ -18,16 +18,18 @@
 #define GEMM_CAT_(a, b) a##b
 #define GEMM_CAT(a, b) GEMM_CAT_(a, b)
 #define GEMM_FN(suffix) GEMM_CAT(GEMM_NAME, suffix)
-#define GEMM_MR FASTNN_GEMM_MR
-#define GEMM_NV FASTNN_GEMM_NV
-#define GEMM_KC FASTNN_GEMM_KC
-#define GEMM_MC FASTNN_GEMM_MC
-#define GEMM_NC FASTNN_GEMM_NC
-#define GEMM_NR (GEMM_NV * GEMM_LANES)
+#define GEMM_MR FASTNN_GEMM_GET(FASTNN_GEMM_MR_, GEMM_BLOCKING)
+#define GEMM_NR FASTNN_GEMM_GET(FASTNN_GEMM_NR_, GEMM_BLOCKING)
+#define GEMM_KC FASTNN_GEMM_GET(FASTNN_GEMM_KC_, GEMM_BLOCKING)
+#define GEMM_MC FASTNN_GEMM_GET(FASTNN_GEMM_MC_, GEMM_BLOCKING)
+#define GEMM_NC FASTNN_GEMM_GET(FASTNN_GEMM_NC_, GEMM_BLOCKING)
+#define GEMM_LANES (FASTNN_GEMM_VBYTES / (int)sizeof(GEMM_T))
+#define GEMM_NV (GEMM_NR / GEMM_LANES)
 
-typedef GEMM_T GEMM_FN(_vec) __attribute__((vector_size(64)));
+typedef GEMM_T GEMM_FN(_vec) __attribute__((vector_size(FASTNN_GEMM_VBYTES)));
 /* The same vector, readable and writable at any element-aligned address. */
-typedef GEMM_T GEMM_FN(_uvec) __attribute__((vector_size(64), aligned(sizeof(GEMM_T))));
+typedef GEMM_T GEMM_FN(_uvec) __attribute__((vector_size(FASTNN_GEMM_VBYTES), aligned(sizeof(GEMM_T))));
+_Static_assert(GEMM_NR % GEMM_LANES == 0, "NR must be a whole number of vectors");
 
 /* Packs `len` lines of a block, line i at src + i * s_line, element k of it
  * at + k * s_k (k < kc), into R-wide panels laid out [panel][k][R], the last
@@ -37,13 +39,25 @@ static inline void GEMM_FN(_pack)(ptrdiff_t len, ptrdiff_t kc, const GEMM_T* src
                                   ptrdiff_t s_line, ptrdiff_t s_k, ptrdiff_t R,
                                   GEMM_T* restrict dst)
 {
+    const ptrdiff_t full = len / R * R;
+    if (s_line == 1) {
+        /* Each k's elements are contiguous: read them line by line in k, one
+         * sequential stream, rather than one R-wide column strip at a time
+         * (a strip touches kc rows far apart: as many streams and pages). */
+        for (ptrdiff_t k = 0; k < kc; k++) {
+            const GEMM_T* row = src + k * s_k;
+            for (ptrdiff_t p = 0; p < full; p += R)
+                memcpy(dst + p * kc + k * R, row + p, R * sizeof(GEMM_T));
+            if (full < len) {
+                GEMM_T* d = dst + full * kc + k * R;
+                for (ptrdiff_t i = 0; i < R; i++)
+                    d[i] = full + i < len ? row[full + i] : 0;
+            }
+        }
+        return;
+    }
     for (ptrdiff_t p = 0; p < len; p += R, dst += R * kc, src += R * s_line) {
         ptrdiff_t r = len - p < R ? len - p : R;
-        if (s_line == 1 && r == R) {  /* each k's R elements are contiguous */
-            for (ptrdiff_t k = 0; k < kc; k++)
-                memcpy(dst + k * R, src + k * s_k, R * sizeof(GEMM_T));
-            continue;
-        }
         for (ptrdiff_t i = 0; i < r; i++)
             for (ptrdiff_t k = 0; k < kc; k++)
                 dst[k * R + i] = src[i * s_line + k * s_k];
@@ -67,6 +81,15 @@ static inline void GEMM_FN(_kernel)(ptrdiff_t kc, const GEMM_T* restrict pa,
 #pragma GCC unroll 4
         for (int v = 0; v < GEMM_NV; v++)
             acc[i][v] = (vec){0};
+    /* Fetch the tile of C (for writing) while the products run: its rows are
+     * ldc apart, in lines the hardware prefetcher has no stream for. */
+    for (ptrdiff_t i = 0; i < mr; i++) {
+        __builtin_prefetch(C + i * ldc, 1);
+        __builtin_prefetch(C + i * ldc + nr - 1, 1);
+    }
+    /* Unrolled: the loop's own increments and branch would otherwise take
+     * issue slots from the MR x NV multiply-adds of each step. */
+#pragma GCC unroll 4
     for (ptrdiff_t k = 0; k < kc; k++) {
         vec b[GEMM_NV];
 #pragma GCC unroll 4
@@ -105,7 +128,7 @@ static int GEMM_NAME(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, GEMM_T alpha,
                      const GEMM_T* B, ptrdiff_t rsb, ptrdiff_t csb,
                      GEMM_T beta, GEMM_T* C, ptrdiff_t ldc)
 {
-    const ptrdiff_t mc_max = GEMM_MC, kc_max = GEMM_KC, nc_max = GEMM_NC;
+    const ptrdiff_t mc_max = GEMM_MC, nc_max = GEMM_NC;
     if (M <= 0 || N <= 0)
         return 0;
     if (K == 0) {  /* alpha A B is the zero matrix */
@@ -114,9 +137,12 @@ static int GEMM_NAME(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, GEMM_T alpha,
                 C[i * ldc + j] = beta == 0 ? 0 : beta * C[i * ldc + j];
         return 0;
     }
+    /* K in equal blocks of at most KC: a thin last block (784 = 2 x 384 + 16)
+     * would cost a whole pass over C for a few multiply-adds. */
+    const ptrdiff_t kc_max = (K + (K + GEMM_KC - 1) / GEMM_KC - 1) / ((K + GEMM_KC - 1) / GEMM_KC);
     /* Packed A: at most MC rows (rounded up to MR) x KC; packed B: NC x KC. */
     const ptrdiff_t kc_buf = K < kc_max ? K : kc_max;
-    const ptrdiff_t lanes = GEMM_LANES;  /* elements per 64 bytes */
+    const ptrdiff_t lanes = 64 / sizeof(GEMM_T);  /* keeps pb 64-byte aligned */
     const ptrdiff_t a_used = ((M < mc_max ? M : mc_max) + GEMM_MR - 1) / GEMM_MR * GEMM_MR * kc_buf;
     const ptrdiff_t a_elems = (a_used + lanes - 1) / lanes * lanes;
     const ptrdiff_t b_elems = ((N < nc_max ? N : nc_max) + GEMM_NR - 1) / GEMM_NR * GEMM_NR * kc_buf;
@@ -153,6 +179,7 @@ static int GEMM_NAME(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, GEMM_T alpha,
 #undef GEMM_KC
 #undef GEMM_MC
 #undef GEMM_NC
+#undef GEMM_LANES
 #undef GEMM_FN
 #undef GEMM_CAT
 #undef GEMM_CAT_
