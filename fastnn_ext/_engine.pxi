@@ -85,7 +85,8 @@ cdef void _forward_chunk(Plan* p, floating* tag, Py_ssize_t c0, Py_ssize_t c1) n
         if l == 1 and p.layer1 != DIRECT:  # W1 X is kept up to date in Zlin
             linear_activation_forward(p.act[1], p.n[1], p.m, c0, c1, <floating*>p.Zlin, b[1],
                                       Z[1], A[1])
-        else:
+        elif not forward_in_gemm_epilogue(p.act[l], p.n[l], p.n[l - 1], p.m, c0, c1, W[l],
+                                          A[l - 1], b[l], Z[l], A[l]):
             product_nn(p.n[l], p.n[l - 1], p.m, c0, c1, 1, W[l], A[l - 1], 0, Z[l])
             linear_activation_forward(p.act[l], p.n[l], p.m, c0, c1, Z[l], b[l], Z[l], A[l])
 

@@ -20,6 +20,18 @@ cdef extern from "_gemm.h" nogil:
                      const float* A, Py_ssize_t rsa, Py_ssize_t csa,
                      const float* B, Py_ssize_t rsb, Py_ssize_t csb,
                      float beta, float* C, Py_ssize_t ldc)
+    int fastnn_dgemm_bias_act(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, double alpha,
+                              const double* A, Py_ssize_t rsa, Py_ssize_t csa,
+                              const double* B, Py_ssize_t rsb, Py_ssize_t csb,
+                              double beta, double* C, Py_ssize_t ldc,
+                              const double* bias, int act, double slope,
+                              double* out, Py_ssize_t ldo)
+    int fastnn_sgemm_bias_act(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, float alpha,
+                              const float* A, Py_ssize_t rsa, Py_ssize_t csa,
+                              const float* B, Py_ssize_t rsb, Py_ssize_t csb,
+                              float beta, float* C, Py_ssize_t ldc,
+                              const float* bias, int act, float slope,
+                              float* out, Py_ssize_t ldo)
 
 #: Whether this module has fastnn's own GEMM (every vectorized AVX2 or AVX-512
 #: module; not the baseline or novec ones), and which micro-kernel.
@@ -219,3 +231,26 @@ cdef void product_tn(Py_ssize_t n, Py_ssize_t k, Py_ssize_t m, Py_ssize_t c0, Py
             z = dZ + j * m
             for i in range(c0, c1):
                 d[i] += w * z[i]
+
+
+cdef bint forward_in_gemm_epilogue(int code, Py_ssize_t n, Py_ssize_t k, Py_ssize_t m,
+                                   Py_ssize_t c0, Py_ssize_t c1,
+                                   const floating* W,       # IN (n, k)
+                                   const floating* A_prev,  # IN (k, m)
+                                   const floating* b,       # IN (n,)
+                                   floating* Z,             # OUT (n, m), columns c0:c1
+                                   floating* A,             # OUT (n, m), columns c0:c1
+                                   ) noexcept nogil:
+    """Z = W A_prev + b and A = g(Z) with the bias and a piecewise-linear g
+    applied as the own GEMM stores each tile (bitwise what product_nn and
+    linear_activation_forward give, one pass over Z fewer). False, with
+    nothing written, where that does not apply: the caller does both steps."""
+    cdef Py_ssize_t mc = c1 - c0
+    if not (USE_OWN_GEMM and n > 1 and _gemm_shaped(n, mc, k)
+            and (code == RELU or code == LEAKY_RELU or code == IDENTITY)):
+        return False
+    if floating is double:
+        return fastnn_dgemm_bias_act(n, mc, k, 1, W, k, 1, A_prev + c0, m, 1, 0, Z + c0, m,
+                                     b, code, LEAKY_SLOPE, A + c0, m) == 0
+    return fastnn_sgemm_bias_act(n, mc, k, 1, W, k, 1, A_prev + c0, m, 1, 0, Z + c0, m,
+                                 b, code, <float>LEAKY_SLOPE, A + c0, m) == 0
