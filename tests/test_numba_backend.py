@@ -1,20 +1,30 @@
-"""Numba-specific checks: the polynomial exp/tanh/sigmoid, SIMD in the machine
-code, the on-disk cache on read-only installs, threads and reproducibility.
+"""Numba-specific checks: the polynomial exp/tanh/sigmoid, the engine room
+against the lecture page, SIMD in the machine code of the ISA path in force
+(and of the forced AVX2 path), the on-disk cache on read-only installs,
+threads (numba's and Python's), reproducibility, chunking and Ctrl-C.
 
 Generic equivalence with the other backends lives in ``test_equivalence.py``.
 """
 
+import concurrent.futures
 import os
+import re
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 
 import numpy as np
 import pytest
 
 pytest.importorskip("numba")
 nb = pytest.importorskip("fastnn.backends.numba")
-K = nb.K
+from fastnn.backends import _numba_config as config  # noqa: E402
+from fastnn.backends import _numba_layers as page  # noqa: E402
+from fastnn.backends import _numba_math as M  # noqa: E402
+from fastnn.backends import _numba_train as E  # noqa: E402
+from fastnn.report import simd  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -48,38 +58,38 @@ def _apply(kernel, x):
 def test_exp_matches_numpy_to_1e_14_over_the_whole_normal_range():
     x = np.concatenate([np.linspace(-708.0, 709.7, 400_001), np.linspace(-2.0, 2.0, 10_001),
                         [0.0, -0.0, 1e-300, -1e-300, 5e-324, 1e-10, -1e-10]])
-    got = _apply(K.exp_array, x)
+    got = _apply(M.exp_array, x)
     ref = np.exp(x)
     assert np.max(np.abs(got - ref) / ref) <= 1e-14
 
 
 def test_exp_limits_are_those_of_np_exp():
     x = np.array([710.0, 1000.0, np.inf, -746.0, -1000.0, -np.inf, np.nan, 709.78])
-    got = _apply(K.exp_array, x)
+    got = _apply(M.exp_array, x)
     with np.errstate(over="ignore"):
         ref = np.exp(x)
     np.testing.assert_array_equal(got[:7], ref[:7])
     assert np.isfinite(got[7]) and abs(got[7] / ref[7] - 1) <= 1e-14
     # subnormal results: a few ulp of the smallest normal, not garbage
     sub = np.linspace(-745.0, -709.0, 1001)
-    assert np.max(np.abs(_apply(K.exp_array, sub) - np.exp(sub))) <= 1e-320
+    assert np.max(np.abs(_apply(M.exp_array, sub) - np.exp(sub))) <= 1e-320
 
 
 def test_tanh_keeps_relative_precision_from_tiny_to_huge_z():
     z = np.concatenate([np.linspace(-25.0, 25.0, 200_001), np.geomspace(1e-300, 1.0, 2001),
                         -np.geomspace(1e-300, 1.0, 2001)])
     z = z[z != 0.0]
-    got = _apply(K.tanh_array, z)
+    got = _apply(M.tanh_array, z)
     ref = np.tanh(z)
     assert np.max(np.abs(got - ref) / np.abs(ref)) <= 1e-14
-    ends = _apply(K.tanh_array, np.array([-1000.0, 1000.0, -np.inf, np.inf, 0.0, np.nan]))
+    ends = _apply(M.tanh_array, np.array([-1000.0, 1000.0, -np.inf, np.inf, 0.0, np.nan]))
     np.testing.assert_array_equal(ends[:5], [-1.0, 1.0, -1.0, 1.0, 0.0])
     assert np.isnan(ends[5])
 
 
 def test_sigmoid_is_exactly_0_and_1_at_plus_minus_1000_without_nan():
     z = np.concatenate([np.linspace(-700.0, 36.0, 200_001), [-1000.0, 1000.0, -np.inf, np.inf]])
-    got = _apply(K.sigmoid_array, z)
+    got = _apply(M.sigmoid_array, z)
     assert not np.isnan(got).any()
     np.testing.assert_array_equal(got[-4:], [0.0, 1.0, 0.0, 1.0])
     with np.errstate(over="ignore"):
@@ -91,43 +101,14 @@ def test_float32_activations_are_single_precision_accurate():
     z = np.linspace(-80.0, 80.0, 400_001).astype(np.float32)
     z = z[z != 0]
     z64 = z.astype(np.float64)
-    tanh32, sig32 = _apply(K.tanh_array, z), _apply(K.sigmoid_array, z)
+    tanh32, sig32 = _apply(M.tanh_array, z), _apply(M.sigmoid_array, z)
     assert tanh32.dtype == sig32.dtype == np.float32
     assert np.max(np.abs(tanh32 - np.tanh(z64)) / np.abs(np.tanh(z64))) <= 1e-6
     sig64 = 1.0 / (1.0 + np.exp(-z64))
     assert np.max(np.abs(sig32 - sig64) / sig64) <= 1e-6
     ends = np.float32([-1000.0, 1000.0, np.inf, -np.inf])
-    np.testing.assert_array_equal(_apply(K.sigmoid_array, ends), [0.0, 1.0, 1.0, 0.0])
-    np.testing.assert_array_equal(_apply(K.tanh_array, ends), [-1.0, 1.0, 1.0, -1.0])
-
-
-# ------------------------------------------------------------------ SIMD proof
-
-@pytest.fixture(scope="module")
-def evidence():
-    return nb.simd_evidence()
-
-
-@pytest.mark.parametrize("kernel", ["exp_array", "tanh_array", "sigmoid_array",
-                                    "tanh_array_float32", "sigmoid_array_float32"])
-def test_activation_kernels_are_vectorized_on_wide_registers(evidence, kernel):
-    counts = evidence[kernel]
-    # the polynomial alone is a dozen FMAs: a vectorized body has many packed ops
-    assert counts["packed"] >= 12, counts
-    assert counts["zmm"] + counts["ymm"] >= 12, counts
-
-
-@pytest.mark.parametrize("kernel", ["bias_activate", "dense_forward", "dense_grads",
-                                    "first_layer_block"])
-def test_layer_kernels_contain_packed_arithmetic(evidence, kernel):
-    counts = evidence[kernel]
-    assert counts["zmm"] + counts["ymm"] >= 8, counts
-
-
-def test_fp_instruction_counter_tells_packed_from_scalar():
-    asm = "\tvfmadd231pd\t%zmm1, %zmm2, %zmm3\n\tvmulsd\t%xmm0, %xmm1, %xmm1\n" \
-          "\tvaddpd\t%ymm0, %ymm1, %ymm1\n\tvmovupd\t(%rax), %zmm0\n"
-    assert nb.count_fp_instructions(asm) == {"packed": 2, "scalar": 1, "zmm": 1, "ymm": 1}
+    np.testing.assert_array_equal(_apply(M.sigmoid_array, ends), [0.0, 1.0, 1.0, 0.0])
+    np.testing.assert_array_equal(_apply(M.tanh_array, ends), [-1.0, 1.0, 1.0, -1.0])
 
 
 # ------------------------------------------------------------------ training
@@ -215,7 +196,8 @@ def test_diverging_training_gives_non_finite_costs_without_crashing():
 def test_info_and_compile_times_are_reported():
     _train(nb, [3, 2, 1], ["tanh", "sigmoid"], "cross_entropy", 5, num_iterations=3)
     info = nb.info()
-    assert {"numba", "llvmlite", "fastmath", "cache", "threading_layer", "threads"} <= set(info)
+    assert {"numba", "llvmlite", "fastmath", "cache", "threading_layer", "threads", "isa",
+            "llvm_cpu", "llvm_vector_features"} <= set(info)
     assert "nnan" not in info["fastmath"] and "ninf" not in info["fastmath"]
     assert any(k.startswith("train_chunk/") for k in nb.compile_times())
     assert isinstance(nb.DESCRIPTION, str) and "\n" not in nb.DESCRIPTION
@@ -268,7 +250,7 @@ _WIDE = ([100, 64, 40, 1], ["relu", "tanh", "sigmoid"], 2000)
 
 def test_wide_path_puts_every_layer_product_through_blas():
     dims, _, m = _WIDE
-    assert not K.fused_first_layer(dims[1], dims[0], m)  # W1 X straight into Z1
+    assert not E.fused_first_layer(dims[1], dims[0], m)  # W1 X straight into Z1
     assert dims[2] * dims[1] * m >= nb.config.BLAS_MIN_MACS
 
 
@@ -304,3 +286,309 @@ def test_wide_path_on_cost_stop_leaves_the_parameters_of_that_iteration():
     assert [i for i, _ in c] == [0, 50] == [i for i, _ in c0]
     for p, p0 in zip(W + b, W0 + b0):
         np.testing.assert_allclose(p, p0, rtol=1e-9, atol=1e-12)
+
+
+# ------------------------------------------------ the engine room vs the page
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("dtype,rtol", [(np.float64, 1e-12), (np.float32, 1e-5)])
+def test_first_layer_pass_is_the_page_s_backward_update_and_forward(threads, dtype, rtol):
+    # 9 units: two 4x4 tiles and a 1x4 remainder; 23 rows of X: 4-row blocks
+    # and 1x1 remainders in each thread's range.
+    rng = np.random.default_rng(3)
+    n1, n0, m, lr = 9, 23, 37, 0.3
+    W = rng.standard_normal((n1, n0)).astype(dtype)
+    dZ = rng.standard_normal((n1, m)).astype(dtype)
+    X = rng.standard_normal((n0, m)).astype(dtype)
+    W_page, dW, db = W.copy(), np.empty_like(W), np.empty((n1, 1), dtype)
+    page.linear_backward(dZ, X, dW, db)
+    page.update(W_page, dW, lr)
+    Z_page, A = np.empty((n1, m), dtype), np.empty((n1, m), dtype)
+    identity = np.int64(nb._act.CODES["identity"])
+    page.linear_forward(W_page, np.zeros((n1, 1), dtype), X, Z_page, A, identity)
+
+    W_engine, Z_engine = W.copy(), np.empty((n1, m), dtype)
+    E.first_layer_pass(W_engine, dZ, X, Z_engine, np.empty((threads, n1, m), dtype),
+                       dtype(lr / m), True)
+    np.testing.assert_allclose(W_engine, W_page, rtol=rtol, atol=rtol)
+    np.testing.assert_allclose(Z_engine, Z_page, rtol=rtol, atol=rtol * np.abs(Z_page).max())
+    # learn=False: the forward alone, W untouched
+    W_still = W.copy()
+    E.first_layer_pass(W_still, dZ, X, Z_engine, np.empty((threads, n1, m), dtype), dtype(lr),
+                       False)
+    np.testing.assert_array_equal(W_still, W)
+    np.testing.assert_allclose(Z_engine, W.astype(np.float64) @ X, rtol=rtol,
+                               atol=rtol * np.abs(Z_engine).max())
+
+
+def test_forward_and_backward_use_the_page_and_match_numpy():
+    from fastnn.backends import numpy as npb
+
+    Ws, bs, X, Y = _problem([6, 5, 4, 3, 1], 41)
+    acts = ["tanh", "leaky_relu", "relu", "sigmoid"]
+    AL, caches = nb.forward(Ws, bs, acts, X)
+    AL0, caches0 = npb.forward(Ws, bs, acts, X)
+    np.testing.assert_allclose(AL, AL0, rtol=1e-12)
+    for (_, Z), (_, Z0) in zip(caches, caches0):
+        np.testing.assert_allclose(Z, Z0, rtol=1e-12, atol=1e-15)
+    for loss in ("cross_entropy", "mse"):
+        dWs, dbs = nb.backward(AL, Y, caches, acts, loss)
+        dWs0, dbs0 = npb.backward(AL0, Y, caches0, acts, loss)
+        for g, g0 in zip(dWs + dbs, dWs0 + dbs0):
+            np.testing.assert_allclose(g, g0, rtol=1e-10, atol=1e-15)
+
+
+# ------------------------------------------------ SIMD in the code that runs
+
+@pytest.fixture(scope="module")
+def hot():
+    return {name: simd.count(asm) for name, asm in nb.hot_code().items()}
+
+
+def _host_isa():
+    import llvmlite.binding as ll
+
+    return config.isa_of(ll.get_host_cpu_features().flatten())
+
+
+def test_hot_code_covers_the_page_and_engine_in_both_dtypes(hot):
+    for kernel in ("activation_forward", "activation_backward", "linear_forward",
+                   "linear_backward", "dZ_prev", "first_layer_block"):
+        assert {f"{kernel} float64", f"{kernel} float32"} <= set(hot), sorted(hot)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("kernel", ["activation_forward", "activation_backward", "exp_array"])
+def test_activation_kernels_are_vectorized(hot, kernel, dtype):
+    counts = hot[f"{kernel} {dtype}"]
+    # exp alone is a dozen FMAs per element: a vectorized body has many packed ops
+    wide = counts["packed_ymm"] + counts["packed_zmm"]
+    assert wide >= 12, counts
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("kernel", ["linear_forward", "linear_backward", "dZ_prev",
+                                    "first_layer_block"])
+def test_layer_kernels_contain_packed_arithmetic(hot, kernel, dtype):
+    counts = hot[f"{kernel} {dtype}"]
+    assert counts["packed_ymm"] + counts["packed_zmm"] >= 8, counts
+
+
+def test_activation_forward_keeps_its_simd_loop_in_place():
+    # z += b, a = g(z) with z updated in place: LLVM's run-time overlap check
+    # between z and a must leave the packed loop as the one that runs. A
+    # vectorized loop per activation body shows up as a packed FMA chain.
+    asm = nb.hot_code()["activation_forward float64"]
+    fmas = re.findall(r"vfmadd\w*pd\s+[^\n]*%[yz]mm", asm)
+    assert len(fmas) >= 24, len(fmas)
+
+
+def test_auto_path_is_what_the_cpu_has(hot):
+    info = nb.info()
+    assert info["isa_requested"] in config.ISA_CHOICES
+    if info["isa_requested"] != "auto":
+        pytest.skip(f"FASTNN_ISA={info['isa_requested']} in this run")
+    assert info["isa"] == _host_isa()
+    assert ("avx512f" in info["llvm_vector_features"]) == (info["isa"] == "avx512")
+
+
+def test_avx512_kernels_use_zmm(hot):
+    if nb.info()["isa"] != "avx512":
+        pytest.skip("not the AVX-512 path (CPU without AVX-512, or FASTNN_ISA lowers it); "
+                    "the forced AVX2 path is tested in a subprocess")
+    assert sum(c["packed_zmm"] for c in hot.values()) >= 100
+
+
+def test_isa_feature_parsing():
+    assert config.isa_of("+avx2,+fma,+avx512f,+sse2") == "avx512"
+    assert config.isa_of("+avx2,+fma,-avx512f") == "avx2"
+    assert config.isa_of("+avx2,-fma") == "baseline"
+    lowered = config._without_avx512("+avx2,+avx512f,+avx512vl,+amx-tile,+avx10.1,+fma")
+    assert lowered == "+avx2,-avx512f,-avx512vl,-amx-tile,-avx10.1,+fma"
+
+
+_ISA_RUN = textwrap.dedent("""
+    import json, re, sys
+    import numpy as np
+    from fastnn.backends import numba as nb, numpy as npb
+    from fastnn.report import simd
+    rng = np.random.default_rng(5)
+    out = {"info": {k: nb.info()[k] for k in ("isa", "isa_requested", "llvm_cpu")}, "diff": {}}
+    for dims, acts, m in (([300, 6, 4, 1], ["tanh", "relu", "sigmoid"], 50),   # fused layer 1
+                          ([3, 5, 1], ["leaky_relu", "sigmoid"], 40)):
+        X = rng.standard_normal((dims[0], m)); Y = (rng.random((1, m)) < 0.5) * 1.0
+        Ws = [rng.standard_normal((dims[l + 1], dims[l])) / np.sqrt(dims[l]) for l in range(len(dims) - 1)]
+        bs = [0.1 * rng.standard_normal((n, 1)) for n in dims[1:]]
+        runs = []
+        for backend in (nb, npb):
+            W, b = [w.copy() for w in Ws], [v.copy() for v in bs]
+            costs = backend.train(W, b, acts, "cross_entropy", X, Y, 0.05, 200, 50, 1, None)
+            runs.append(([c for _, c in costs], W + b))
+        diff = max(float(np.max(np.abs(p - q) / np.maximum(np.abs(q), 1e-300)))
+                   for p, q in zip(runs[0][1], runs[1][1]))
+        cost_diff = max(abs(a - c) / abs(c) for a, c in zip(runs[0][0], runs[1][0]))
+        out["diff"][str(dims)] = max(diff, cost_diff)
+    if sys.argv[1] == "asm":
+        hot = nb.hot_code()
+        counts = [simd.count(a) for a in hot.values()]
+        out["zmm"] = sum(c["packed_zmm"] for c in counts)
+        out["ymm"] = sum(c["packed_ymm"] for c in counts)
+        # EVEX-only registers (ymm16-31) would mean AVX-512VL code on ymm
+        out["evex_regs"] = sum(len(re.findall(r"%[xy]mm(?:1[6-9]|2[0-9]|3[01])\\b", a))
+                               for a in hot.values())
+    print(json.dumps(out))
+""")
+
+
+def _run_isa(isa, mode):
+    env = dict(os.environ, FASTNN_ISA=isa, PYTHONPATH=REPO)
+    done = subprocess.run([sys.executable, "-c", _ISA_RUN, mode], env=env, capture_output=True,
+                          text=True, timeout=900)
+    return done
+
+
+def test_forced_avx2_path_matches_numpy_and_has_no_zmm():
+    import json
+
+    if _host_isa() == "baseline":
+        pytest.skip("this CPU has no AVX2+FMA")
+    done = _run_isa("avx2", "asm")
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["info"]["isa"] == "avx2" and out["info"]["isa_requested"] == "avx2", out
+    assert all(d <= 1e-9 for d in out["diff"].values()), out
+    assert out["ymm"] >= 100, out
+    assert out["zmm"] == 0 and out["evex_regs"] == 0, out
+
+
+def test_forced_baseline_path_matches_numpy():
+    import json
+
+    done = _run_isa("baseline", "no-asm")
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["info"]["isa"] == "baseline" and out["info"]["llvm_cpu"] == config.BASELINE_CPU
+    assert all(d <= 1e-9 for d in out["diff"].values()), out
+
+
+@pytest.mark.parametrize("isa,expect", [("avx1024", "expected one of"),
+                                        ("avx512", "supports at most")])
+def test_impossible_isa_is_a_clear_error_at_use(isa, expect):
+    if isa == "avx512" and _host_isa() == "avx512":
+        pytest.skip("this CPU has AVX-512: asking for it is not asking for more")
+    code = ("from fastnn.backends import numba as nb\n"
+            "import numpy as np\n"
+            "try:\n"
+            "    nb.forward([np.ones((1, 1))], [np.zeros((1, 1))], ['sigmoid'], np.ones((1, 2)))\n"
+            "except RuntimeError as e:\n"
+            "    print('RuntimeError:', e)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=dict(os.environ, FASTNN_ISA=isa, PYTHONPATH=REPO), timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "RuntimeError: FASTNN_ISA=" in done.stdout and expect in done.stdout, done.stdout
+
+
+# ------------------------------------------------ fits in Python threads
+
+_THREAD_CASES = {
+    "fused": ([600, 8, 4, 1], 120),     # layer 1 through the one-pass kernel
+    "blas": ([300, 64, 40, 1], 300),    # every product through BLAS
+}
+
+
+def _fit_seeds(case, seeds, dtype, workers=None):
+    """Parameters after a short fit per seed: on this thread (workers=None) or
+    in a pool of that many Python threads (the kernels release the GIL)."""
+    dims, m = _THREAD_CASES[case]
+
+    def fit(seed):
+        Ws, bs, X, Y = _problem(dims, m, dtype, seed=seed)
+        nb.train(Ws, bs, ["relu", "tanh", "sigmoid"], "cross_entropy", X, Y, 0.1, 30, 10, 1,
+                 None)
+        return Ws + bs
+
+    if workers is None:
+        return [fit(s) for s in seeds]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(fit, seeds))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", sorted(_THREAD_CASES))
+@pytest.mark.parametrize("workers", [1, 4], ids=["other-thread", "concurrent"])
+def test_fits_in_python_threads_are_bitwise_the_sequential_ones(workers, case, dtype):
+    # workers=1: one fit at a time off the main thread, where a BLAS limit set
+    # through threadpoolctl was ignored; workers=4: fits at once, sharing the
+    # process-wide BLAS limit (fastnn.backends._blas).
+    seeds = [1, 2, 3, 4]
+    expected = _fit_seeds(case, seeds, dtype)
+    got = _fit_seeds(case, seeds, dtype, workers=workers)
+    for e, g in zip(expected, got):
+        for a, b in zip(e, g):
+            np.testing.assert_array_equal(a, b)
+
+
+# ------------------------------------------------ chunks, huge runs, Ctrl-C
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_run_in_many_chunks_is_bitwise_the_run_in_one(threads):
+    # on_cost ends a chunk at every recorded cost (cost_every=1: every iteration)
+    dims, acts = [300, 6, 4, 1], ["relu", "tanh", "sigmoid"]
+    plain = _train(nb, dims, acts, "cross_entropy", 50, num_iterations=40, threads=threads)
+    Ws, bs, X, Y = _problem(dims, 50)
+    seen = []
+    costs = nb.train(Ws, bs, acts, "cross_entropy", X, Y, 0.05, 40, 1, threads,
+                     lambda i, J: seen.append(i))
+    assert seen == list(range(40)) and [i for i, _ in costs] == seen
+    assert [c for i, c in costs if i % 50 == 0] == [c for _, c in plain[0]]
+    for p, q in zip(plain[1] + plain[2], Ws + bs):
+        np.testing.assert_array_equal(p, q)
+
+
+def test_huge_num_iterations_allocates_nothing_up_front():
+    # 10**12 iterations recording every 100th cost: 10**10 costs, 80 GB, if
+    # allocated at the start. on_cost stops after three records.
+    dims, acts = [5, 4, 1], ["tanh", "sigmoid"]
+    Ws, bs, X, Y = _problem(dims, 30)
+    costs = nb.train(Ws, bs, acts, "cross_entropy", X, Y, 0.05, 10**12, 100, None,
+                     lambda i, J: i < 200)
+    assert [i for i, _ in costs] == [0, 100, 200]
+    ref = _train(nb, dims, acts, "cross_entropy", 30, num_iterations=200)
+    for p, q in zip(ref[1] + ref[2], Ws + bs):
+        np.testing.assert_array_equal(p, q)
+
+
+_SIGINT_RUN = textwrap.dedent("""
+    import sys
+    import numpy as np
+    import fastnn
+    rng = np.random.default_rng(0)
+    dims = [int(d) for d in sys.argv[2].split("-")]
+    X = rng.standard_normal((dims[0], 300)); Y = (rng.random((1, 300)) < 0.5) * 1.0
+    net = fastnn.Network(dims, hidden_activation="tanh", backend="numba", seed=1)
+    net.fit(X, Y, learning_rate=0.01, num_iterations=3, cost_every=1)  # compile
+    before = {k: v.copy() for k, v in net.params.items()}
+    print("ready", flush=True)
+    try:
+        net.fit(X, Y, learning_rate=1e-3, num_iterations=10**12, cost_every=int(sys.argv[1]))
+    except KeyboardInterrupt:
+        same = all(np.array_equal(before[k], v) for k, v in net.params.items())
+        print("KeyboardInterrupt", "unchanged" if same else "CHANGED", flush=True)
+""")
+
+
+@pytest.mark.parametrize("dims", ["2-4-1", "500-8-1"])
+@pytest.mark.parametrize("cost_every", [10**12, 100])
+def test_ctrl_c_stops_a_compiled_fit_and_keeps_the_parameters(cost_every, dims):
+    proc = subprocess.Popen([sys.executable, "-c", _SIGINT_RUN, str(cost_every), dims],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, PYTHONPATH=REPO))
+    try:
+        assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
+        time.sleep(1.0)  # well inside the fit (10**12 iterations)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=300)  # a hang guard, not a timing check
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert out.strip() == "KeyboardInterrupt unchanged", (out, err)
