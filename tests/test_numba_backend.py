@@ -417,7 +417,7 @@ _ISA_RUN = textwrap.dedent("""
     for dims, acts, m in (([300, 6, 4, 1], ["tanh", "relu", "sigmoid"], 50),   # fused layer 1
                           ([3, 5, 1], ["leaky_relu", "sigmoid"], 40)):
         X = rng.standard_normal((dims[0], m)); Y = (rng.random((1, m)) < 0.5) * 1.0
-        Ws = [rng.standard_normal((dims[l + 1], dims[l])) / np.sqrt(dims[l]) for l in range(len(dims) - 1)]
+        Ws = [rng.standard_normal((n, k)) / np.sqrt(k) for k, n in zip(dims, dims[1:])]
         bs = [0.1 * rng.standard_normal((n, 1)) for n in dims[1:]]
         runs = []
         for backend in (nb, npb):

@@ -37,8 +37,8 @@ from ._numba_layers import (
 
 
 @njit(**SERIAL_OPTS)
-def _tile_4x4(W, dZ, Z, x0, x1, x2, x3, i, k, scale, learn):
-    """Units i..i+3 x inputs k..k+3 (rows x0..x3 of X): dW, update, then Z += W X.
+def _tile_4x4(W, dZ, Z, x0, x1, x2, x3, i, k, c, learn):
+    """Units i..i+3 x inputs k..k+3 (rows x0..x3 of X): W -= c dZ X^T, then Z += W X.
 
     16 dot products in one sweep over the examples keep 16 SIMD accumulators in
     registers and load each vector of dZ and X once for 4 FMAs.
@@ -54,30 +54,15 @@ def _tile_4x4(W, dZ, Z, x0, x1, x2, x3, i, k, scale, learn):
         s20 = s21 = s22 = s23 = s30 = s31 = s32 = s33 = zero
         for j in range(d0.shape[0]):
             a0, a1, a2, a3 = x0[j], x1[j], x2[j], x3[j]
-            e = d0[j]
-            s00 += e * a0
-            s01 += e * a1
-            s02 += e * a2
-            s03 += e * a3
-            e = d1[j]
-            s10 += e * a0
-            s11 += e * a1
-            s12 += e * a2
-            s13 += e * a3
-            e = d2[j]
-            s20 += e * a0
-            s21 += e * a1
-            s22 += e * a2
-            s23 += e * a3
-            e = d3[j]
-            s30 += e * a0
-            s31 += e * a1
-            s32 += e * a2
-            s33 += e * a3
-        w00, w01, w02, w03 = w00 - scale * s00, w01 - scale * s01, w02 - scale * s02, w03 - scale * s03
-        w10, w11, w12, w13 = w10 - scale * s10, w11 - scale * s11, w12 - scale * s12, w13 - scale * s13
-        w20, w21, w22, w23 = w20 - scale * s20, w21 - scale * s21, w22 - scale * s22, w23 - scale * s23
-        w30, w31, w32, w33 = w30 - scale * s30, w31 - scale * s31, w32 - scale * s32, w33 - scale * s33
+            e0, e1, e2, e3 = d0[j], d1[j], d2[j], d3[j]
+            s00, s01, s02, s03 = s00 + e0 * a0, s01 + e0 * a1, s02 + e0 * a2, s03 + e0 * a3
+            s10, s11, s12, s13 = s10 + e1 * a0, s11 + e1 * a1, s12 + e1 * a2, s13 + e1 * a3
+            s20, s21, s22, s23 = s20 + e2 * a0, s21 + e2 * a1, s22 + e2 * a2, s23 + e2 * a3
+            s30, s31, s32, s33 = s30 + e3 * a0, s31 + e3 * a1, s32 + e3 * a2, s33 + e3 * a3
+        w00, w01, w02, w03 = w00 - c * s00, w01 - c * s01, w02 - c * s02, w03 - c * s03
+        w10, w11, w12, w13 = w10 - c * s10, w11 - c * s11, w12 - c * s12, w13 - c * s13
+        w20, w21, w22, w23 = w20 - c * s20, w21 - c * s21, w22 - c * s22, w23 - c * s23
+        w30, w31, w32, w33 = w30 - c * s30, w31 - c * s31, w32 - c * s32, w33 - c * s33
         W[i, k], W[i, k + 1], W[i, k + 2], W[i, k + 3] = w00, w01, w02, w03
         W[i + 1, k], W[i + 1, k + 1], W[i + 1, k + 2], W[i + 1, k + 3] = w10, w11, w12, w13
         W[i + 2, k], W[i + 2, k + 1], W[i + 2, k + 2], W[i + 2, k + 3] = w20, w21, w22, w23
@@ -132,7 +117,7 @@ def first_layer_block(W, dZ, X, Z, k0, k1, scale, learn):
     """For X's rows k0..k1: ``W[:, k] -= scale * dZ X[k]^T`` (if learn), then
     ``Z = W[:, k0:k1] X[k0:k1]`` (overwritten).
 
-    Each block of 4 rows of X serves the gradient, the update and the next
+    Each group of 4 rows of X serves the gradient, the update and the next
     forward while it sits in L1: one pass over X.
     """
     n = dZ.shape[0]

@@ -251,8 +251,8 @@ def info():
     except ValueError:  # no parallel region has run yet
         layer = f"not initialised (configured: {numba.config.THREADING_LAYER})"
     cpu, features = config.target()
-    vector = sorted(f[1:] for f in features.split(",")
-                    if f.startswith("+") and f[1:].startswith(("sse", "ssse", "avx", "fma", "f16c")))
+    simd = ("sse", "ssse", "avx", "fma", "f16c")
+    on = [f[1:] for f in features.split(",") if f.startswith("+")]
     return {
         "numba": numba.__version__,
         "llvmlite": __import__("llvmlite").__version__,
@@ -260,7 +260,7 @@ def info():
         "isa_requested": config.ISA_REQUESTED,
         "isa_error": config.ISA_ERROR,
         "llvm_cpu": cpu,
-        "llvm_vector_features": vector,
+        "llvm_vector_features": sorted(f for f in on if f.startswith(simd)),
         "fastmath": sorted(config.FASTMATH),
         "fastmath_exp": sorted(config.FASTMATH_EXACT),
         "parallel": "prange only",
