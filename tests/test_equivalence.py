@@ -214,7 +214,7 @@ def test_compiled_kernels_use_the_registry_codes():
         if backends.available()[name] is not True:
             continue
         if name == "numba":
-            from fastnn.backends import _numba_kernels as K
+            from fastnn.backends import _numba_layers as K
 
             act_codes = {a: getattr(K, a.upper()) for a in activations.CODES}
             loss_codes = {"cross_entropy": K.CROSS_ENTROPY, "mse": K.MSE}
