@@ -2,6 +2,7 @@
 RuntimeError, the running fit loses nothing, readers see a whole state."""
 
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -17,8 +18,8 @@ def _problem(backend):
     # the second is tried as soon as the first holds the guard, which it takes
     # before anything else (well over a millisecond before it can return).
     slow = backends.get(backend).SLOW
-    X, Y = binary_data(8, 40 if slow else 2000, seed=1)
-    return X, Y, (20 if slow else 3000)
+    X, Y = binary_data(8, 40 if slow else 500, seed=1)
+    return X, Y, (20 if slow else 1000)
 
 
 def test_second_fit_while_one_runs_is_refused(backend):
@@ -41,7 +42,7 @@ def test_second_fit_while_one_runs_is_refused(backend):
     worker.start()
     try:
         while not net._busy.locked() and worker.is_alive():
-            pass
+            time.sleep(1e-4)
         with pytest.raises(RuntimeError, match="fit\\(\\) is already running on this Network in "
                                                "another thread"):
             net.fit(X, Y, learning_rate=0.5, num_iterations=2)
