@@ -12,18 +12,13 @@ import fastnn
 from fastnn import activations, backends, losses
 
 from _helpers import binary_data, regression_data
-from conftest import ALL_BACKENDS, _usable
 
 ACTS = activations.names()
 
-# The backends checked against NumPy (NumPy itself is the reference there).
-VS_NUMPY = [b for b in ALL_BACKENDS if b not in (backends.ORACLE, "per_example", "numpy")]
-
-
-@pytest.fixture(params=VS_NUMPY)
-def vs_numpy_backend(request):
-    _usable(request.param)
-    return request.param
+# The backends checked against NumPy (NumPy itself is the reference there),
+# through conftest's `backend` fixture: unavailable ones skip with their reason.
+VS_NUMPY = [b for b in backends.names() if b not in (backends.ORACLE, "per_example", "numpy")]
+vs_numpy = pytest.mark.parametrize("backend", VS_NUMPY, indirect=True)
 
 
 def _assert_close(actual, desired, rtol, what):
@@ -182,49 +177,51 @@ def numpy_runs():
     return run
 
 
+@vs_numpy
 @pytest.mark.parametrize("workload", list(LONG))
-def test_vectorized_backends_match_numpy_over_1000_iterations(vs_numpy_backend, workload,
-                                                             numpy_runs):
+def test_vectorized_backends_match_numpy_over_1000_iterations(backend, workload, numpy_runs):
     dims, acts, kind, lr, loss = LONG[workload]
     X, Y = _data(kind, dims[0], m=300)
 
     def build(b, dtype="float64"):
         return _train(b, dims, acts, X, Y, 1000, loss=loss, lr=lr, dtype=dtype)
 
-    _assert_same_training(build(vs_numpy_backend), numpy_runs(workload, build), rtol=1e-9)
-    net32 = build(vs_numpy_backend, "float32")
+    _assert_same_training(build(backend), numpy_runs(workload, build), rtol=1e-9)
+    net32 = build(backend, "float32")
     for (i, c32), (_, c64) in zip(net32.costs_, numpy_runs(workload, build).costs_):
         assert c32 == pytest.approx(c64, rel=1e-4), f"float32 cost at iteration {i}"
 
 
-def test_wide_input_long_fit_matches_numpy(vs_numpy_backend):
+@vs_numpy
+def test_wide_input_long_fit_matches_numpy(backend):
     # n_0 > m and a long fit: the shape where the cython backend trains layer 1
     # through the Gram matrix X^T X instead of reading X every iteration.
     X, Y = binary_data(300, 40, seed=3)
     dims, acts = [300, 8, 4, 1], ["relu", "tanh", "sigmoid"]
-    if vs_numpy_backend == "cython":
+    if backend == "cython":
         from fastnn.backends import cython
 
         assert cython._use_gram([np.zeros((8, 300))], X, 400), "test no longer covers Gram mode"
-    net = _train(vs_numpy_backend, dims, acts, X, Y, 400, lr=0.05)
+    net = _train(backend, dims, acts, X, Y, 400, lr=0.05)
     ref = _train("numpy", dims, acts, X, Y, 400, lr=0.05)
     _assert_same_training(net, ref, rtol=1e-9)
 
 
+@vs_numpy
 @pytest.mark.parametrize("threads", [1, 2, 64])
-def test_any_thread_count_matches_numpy(vs_numpy_backend, threads):
+def test_any_thread_count_matches_numpy(backend, threads):
     # More threads than cores is allowed (capped), never a crash or a drift.
     X, Y = binary_data(20, 3000, seed=4)
     dims, acts = [20, 16, 8, 1], ["tanh", "relu", "sigmoid"]
-    net = _train(vs_numpy_backend, dims, acts, X, Y, 50, lr=0.1, threads=threads)
+    net = _train(backend, dims, acts, X, Y, 50, lr=0.1, threads=threads)
     _assert_same_training(net, _train("numpy", dims, acts, X, Y, 50, lr=0.1), rtol=1e-9)
 
 
-@pytest.mark.parametrize("name", ["numba", "cython"])
-def test_compiled_kernels_use_the_registry_codes(name):
+@pytest.mark.parametrize("backend", ["numba", "cython"], indirect=True)
+def test_compiled_kernels_use_the_registry_codes(backend):
     # The codes are written down again inside each compiled backend; they must
     # agree. An unbuilt backend skips with its reason (fails when required).
-    _usable(name)
+    name = backend
     if name == "numba":
         from fastnn.backends import _numba_kernels as K
 
