@@ -53,11 +53,11 @@ class Divergence:
                 "the cost of the initial parameters is not finite: X is too large for this "
                 "network (overflow before any update); rescale X. The network's parameters "
                 "were left unchanged.")
-        # Past sqrt(max) of the dtype (1.3e154 in float64, 1.8e19 in float32), a
-        # weight times itself overflows: dZ_{l-1} = W_l^T dZ_l and dZ_l grows
-        # with W_l through Z_l, so the gradients of any input of order one are
-        # on their way to inf. No converging fit holds such a parameter. One
-        # pass each for min and max, no temporary; NaN fails both comparisons.
+        # The bound is sqrt of the dtype's largest value (1.3e154 in float64,
+        # 1.8e19 in float32): backprop multiplies a weight by itself (dZ_{l-1}
+        # = W_l^T dZ_l, and dZ_l grows with W_l through Z_l), so past it the
+        # gradients of any input of order one overflow. No converging fit holds
+        # such a parameter. min and max read each array once, no temporary.
         bound = float(np.sqrt(np.finfo(params[0].dtype).max))
         if self.stop is None:
             low = np.min([P.min() for P in params])  # np.min, unlike min(), keeps a NaN

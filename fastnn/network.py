@@ -11,14 +11,13 @@ import numpy as np
 
 from . import _io
 from . import _validation as _v
-from ._watch import Divergence, ProgressBar
 from . import backends as _backends
 from . import losses as _losses
+from ._watch import Divergence, ProgressBar
 
 __all__ = ["Network", "load"]
 
 INITS = ("random", "zeros", "xavier", "he")
-
 
 
 def _init_weights(init, shape, init_scale, rng):
@@ -311,9 +310,9 @@ class Network:
         ------
         FloatingPointError
             If training diverges (learning rate too large): a recorded cost
-            not finite or ``fastnn._watch.COST_GROWTH`` times above its start, or a parameter
-            not finite or past ``sqrt`` of the dtype's largest value. The
-            parameters are then left as they were before ``fit``.
+            not finite or ``fastnn._watch.COST_GROWTH`` times above its start,
+            or a parameter not finite or past the square root of the dtype's
+            largest value. The parameters are then left as they were.
         RuntimeError
             If another thread is fitting this network right now.
         KeyboardInterrupt
