@@ -27,11 +27,16 @@ class Divergence:
     one read of the parameters at the end."""
 
     def __init__(self, loss, output_activation, Y, bar):
-        ZL = np.zeros(Y.shape)
-        self._trivial = _losses.cost(loss, _act.forward(output_activation, ZL), ZL, Y)
+        self._trivial_of = (loss, output_activation, Y)
         self._start = None
         self._bar = bar
         self.stop = None  # (iteration or None, why)
+
+    def _trivial(self):
+        """The cost of Z_L = 0, worked out only when a cost is already suspect."""
+        loss, output_activation, Y = self._trivial_of
+        ZL = np.zeros(Y.shape)
+        return _losses.cost(loss, _act.forward(output_activation, ZL), ZL, Y)
 
     def on_cost(self, i, cost):
         if self._bar is not None:
@@ -40,10 +45,10 @@ class Divergence:
             self._start = cost
         if not np.isfinite(cost):
             self.stop = (i, "the cost is not finite")
-        elif cost > COST_GROWTH * max(self._start, self._trivial):
+        elif cost > COST_GROWTH * self._start and cost > COST_GROWTH * self._trivial():
             self.stop = (i, f"the cost {cost:.3g} is over {COST_GROWTH:g} times "
                             f"max(its start {self._start:.3g}, the trivial predictor's "
-                            f"{self._trivial:.3g})")
+                            f"{self._trivial():.3g})")
         return self.stop is None
 
     def check(self, params, learning_rate):
