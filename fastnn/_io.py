@@ -43,6 +43,8 @@ def _locate(path):
         return given
     if _npz_path(given).is_file():
         return _npz_path(given)
+    if given.exists():
+        raise _refuse(given, "it is a directory" if given.is_dir() else "not a regular file")
     tried = f"{given}" + ("" if _npz_path(given) == given else f" nor {_npz_path(given)}")
     raise FileNotFoundError(f"no fastnn network file: neither {tried} exists")
 

@@ -41,6 +41,13 @@ def _truncated(tmp_path, content):
     return _write_bytes(tmp_path / "cut.npz", whole[: len(whole) // 2])
 
 
+def _zip(path, members):
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return path
+
+
 def _npz(tmp_path, name, **arrays):
     np.savez(tmp_path / name, **arrays)
     return tmp_path / name
@@ -51,6 +58,11 @@ BAD_FILES = [
     ("plain-text", lambda t, c: _write_bytes(t / "notes.npz", b"W1 = [[1, 2]]\n"),
      "not an .npz"),
     ("empty", lambda t, c: _write_bytes(t / "empty.npz", b""), "the file is empty"),
+    ("directory", lambda t, c: (t / "folder").mkdir() or t / "folder", "it is a directory"),
+    ("not-npy-member", lambda t, c: _zip(t / "m.npz", {"W1": b"text"}),
+     "entry 'W1' is not a NumPy array"),
+    ("bad-npy-member", lambda t, c: _zip(t / "m.npz", {"W1.npy": b"\x93NUMPY garbage"}),
+     "entry 'W1' cannot be read"),
     ("truncated", _truncated, "truncated or corrupt"),
     ("npy", lambda t, c: (np.save(t / "one.npy", np.ones(3)), t / "one.npy")[1],
      "single .npy array"),
