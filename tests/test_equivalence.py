@@ -217,24 +217,19 @@ def test_any_thread_count_matches_numpy(backend, threads):
     _assert_same_training(net, _train("numpy", dims, acts, X, Y, 50, lr=0.1), rtol=1e-9)
 
 
-@pytest.mark.parametrize("backend", ["numba", "cython"], indirect=True)
+@pytest.mark.parametrize("backend", ["cython"], indirect=True)
 def test_compiled_kernels_use_the_registry_codes(backend):
-    # The codes are written down again inside each compiled backend (numba's
-    # are compile-time constants, cython's an enum); they must agree. An
-    # unbuilt backend skips with its reason (fails when required).
-    if backend == "numba":
-        from fastnn.backends import _numba_layers as K
+    # Cython's codes are an enum written down again in fastnn_ext/_codes.pxi
+    # (numba's are read from the registry itself); every built module of it
+    # must agree with the registry. Unbuilt: skips with its reason (fails when
+    # required).
+    from fastnn.backends import cython
 
-        builds = {"numba": ({a: getattr(K, a.upper()) for a in activations.CODES},
-                            {"cross_entropy": K.CROSS_ENTROPY, "mse": K.MSE}, K.LEAKY_SLOPE)}
-    else:
-        from fastnn.backends import cython
-
-        builds = {}
-        for isa in cython.isas():
-            for variant in ("vec", "novec"):
-                K = cython.module(isa, variant)
-                builds[K.__name__] = (K.ACTIVATION_CODES, K.LOSS_CODES, K.LEAKY_RELU_SLOPE)
+    builds = {}
+    for isa in cython.isas():
+        for variant in ("vec", "novec"):
+            K = cython.module(isa, variant)
+            builds[K.__name__] = (K.ACTIVATION_CODES, K.LOSS_CODES, K.LEAKY_RELU_SLOPE)
     assert builds
     for name, (act_codes, loss_codes, slope) in builds.items():
         assert act_codes == activations.CODES, name
