@@ -144,7 +144,14 @@ DIRECTIVES = {
     "embedsignature": True,
 }
 
-EXTENSIONS = [Extension("fastnn_ext._cpu", ["fastnn_ext/_cpu.pyx"])]
+#: The x86-64 level the baseline module assumes, for fastnn_ext._cpu to check
+#: before importing it (0: "native", trusted as asked; 1: no -march).
+_LEVEL = {"x86-64-v4": 4, "x86-64-v3": 3, "x86-64-v2": 2, "x86-64": 1, "none": 1, "": 1,
+          "native": 0}
+if MARCH not in _LEVEL:
+    sys.exit(f"FASTNN_MARCH={MARCH!r}: choose one of {sorted(k for k in _LEVEL if k)}")
+EXTENSIONS = [Extension("fastnn_ext._cpu", ["fastnn_ext/_cpu.pyx"],
+                        define_macros=[("FASTNN_BASELINE_LEVEL", str(_LEVEL[MARCH]))])]
 EXTENSIONS += [_kernels(isa, vectorize) for isa in ISAS for vectorize in (True, False)]
 
 setup(

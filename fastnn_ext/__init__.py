@@ -1,5 +1,7 @@
 """fastnn_ext: the Cython kernels behind fastnn's ``cython`` backend.
 
-``_kernels`` and ``_kernels_novec`` are the same source (``_core.pxi``) built
-with and without auto-vectorization; see setup.py for the flags.
+``_kernels_<isa>`` (isa: ``avx512``, ``avx2``, ``baseline``) and their
+``_kernels_<isa>_novec`` twins are one source (``_core.pxi``) compiled per x86-64
+kernel set, with and without auto-vectorization; ``_cpu`` says which this CPU
+runs. See setup.py for the flags and fastnn.backends.cython for the choice.
 """

@@ -11,6 +11,7 @@
 
 cdef extern from "_gemm.h" nogil:
     const int FASTNN_OWN_GEMM
+    const int FASTNN_GEMM_RELU, FASTNN_GEMM_LEAKY_RELU, FASTNN_GEMM_IDENTITY
     const char* FASTNN_GEMM_KERNEL
     int fastnn_dgemm(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, double alpha,
                      const double* A, Py_ssize_t rsa, Py_ssize_t csa,
@@ -60,8 +61,10 @@ cdef enum:
     GEMM_MIN_MACS = 1 << 15
     GEMM_MIN_DIM = 4
 
-#: For the benchmarks: products below this many multiply-adds never reach a GEMM.
-GEMM_MIN_WORK = GEMM_MIN_MACS
+#: The activation codes _gemm.h's epilogue takes (forward_in_gemm_epilogue
+#: passes the registry's codes straight through; the tests hold these to them).
+GEMM_EPILOGUE_CODES = {"relu": FASTNN_GEMM_RELU, "leaky_relu": FASTNN_GEMM_LEAKY_RELU,
+                       "identity": FASTNN_GEMM_IDENTITY}
 
 
 cdef inline bint _gemm_shaped(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K) noexcept nogil:

@@ -68,9 +68,12 @@ def test_best_kernel_set_this_cpu_runs_is_picked():
     runnable = [i for i in cb.ISAS if _cpu.supports(i)]
     assert info["isas"] == [i for i in runnable if i in cb.isas()]
     # FASTNN_ISA (the environment) may lower the default; nothing else does.
-    forced = __import__("os").environ.get("FASTNN_ISA", "auto")
+    forced = __import__("os").environ.get("FASTNN_ISA", "auto").strip().lower() or "auto"
     assert info["isa"] == (info["isas"][0] if forced == "auto" else forced)
     assert info["march"] == "x86-64-v2" or "FASTNN_MARCH" in __import__("os").environ
+    # Every level the CPU has, it has below too (v4 implies v3 implies v2).
+    levels = list(info["cpu_levels"].values())
+    assert levels == sorted(levels, reverse=True)
 
 
 def test_every_kernel_set_is_built_for_its_target(isa):
@@ -333,13 +336,57 @@ def test_auto_threads_one_for_small_work_all_cores_for_large():
 
 
 
-@pytest.mark.parametrize("gram", [False, True])
-def test_interruptible_calls_change_no_bit(monkeypatch, gram):
-    # A fit returns to Python every SECONDS_PER_CALL (for Ctrl-C); at 0 every
-    # iteration is its own call, which must resume exactly where the last stopped.
+@pytest.mark.parametrize("mode", ["direct", "onepass", "gram"])
+def test_interruptible_calls_change_no_bit(monkeypatch, mode):
+    # A fit returns to Python every SECONDS_PER_CALL (for Ctrl-C): at inf the
+    # whole fit is one call, at 0 every iteration is its own call, which must
+    # resume exactly where the last stopped.
     dims, acts = [300, 6, 1], ["tanh", "sigmoid"]
-    whole = _train(cb, dims, 40, acts, iters=57, threads=2, gram=gram)
-    monkeypatch.setattr(cb, "SECONDS_PER_CALL", 0.0)
-    pieces = _train(cb, dims, 40, acts, iters=57, threads=2, gram=gram)
-    for a, b in zip([whole[0]] + whole[1], [pieces[0]] + pieces[1]):
+    runs = []
+    for seconds in (float("inf"), 0.0):
+        monkeypatch.setattr(cb, "SECONDS_PER_CALL", seconds)
+        with cb.settings(onepass=mode == "onepass"):
+            runs.append(_train(cb, dims, 40, acts, iters=57, threads=2, gram=mode == "gram"))
+    (c1, p1), (c2, p2) = runs
+    for a, b in zip([c1] + p1, [c2] + p2):
         assert np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("act", ["relu", "leaky_relu", "identity"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gemm_epilogue_is_bitwise_the_two_steps(act, dtype, isa):
+    # A GEMM-shaped layer with a piecewise-linear g gets b and g applied as the
+    # own GEMM stores each tile: bitwise the product, then + b, then g.
+    from fastnn import activations
+    from fastnn.backends import _cython_paths as paths
+
+    rng = np.random.default_rng(3)
+    n, k, m = 33, 101, 150  # leftover rows and columns of every tile size
+    W = rng.standard_normal((n, k)).astype(dtype)
+    X = rng.standard_normal((k, m)).astype(dtype)
+    b = rng.standard_normal((n, 1)).astype(dtype)
+    for threads in (1, 2):
+        AL, caches = cb.forward([W], [b], [act], X, threads=threads)
+        WX = np.zeros((n, m), dtype)
+        for c0, c1 in ((0, m),) if threads == 1 else ((0, m // 2), (m // 2, m)):
+            part = np.zeros((n, c1 - c0), dtype)
+            paths.active()._gemm_check(W, X[:, c0:c1], part, 1.0, 0.0)
+            WX[:, c0:c1] = part
+        Z = WX + b
+        assert np.array_equal(caches[0][1], Z)
+        assert np.array_equal(AL, activations.forward(act, Z))
+
+
+@pytest.mark.skipif(shutil.which("objdump") is None, reason="objdump absent (apt-get install binutils)")
+@pytest.mark.skipif("-O0" in cb.info()["compile_flags"], reason="FASTNN_DEBUG_BUILD: no SIMD by design")
+def test_one_pass_kernels_are_packed_on_the_paths_registers(isa):
+    # The gram=False path of the deep and logistic-regression nets: its two
+    # register-tiled kernels appear in the evidence, packed at the path's width.
+    ev = simd.evidence(cb)
+    reg = {"avx512": "packed_zmm", "avx2": "packed_ymm", "baseline": "packed_xmm"}[isa]
+    for kernel in ("first_layer_dw", "first_layer_fwd"):
+        for dtype in ("float64", "float32"):
+            counts = ev[f"{kernel} {dtype}"]
+            assert counts[reg] >= 4, (kernel, dtype, counts)
+            if isa != "avx512":
+                assert counts["packed_zmm"] == 0

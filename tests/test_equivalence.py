@@ -230,6 +230,9 @@ def test_compiled_kernels_use_the_registry_codes(backend):
         for variant in ("vec", "novec"):
             K = cython.module(isa, variant)
             builds[K.__name__] = (K.ACTIVATION_CODES, K.LOSS_CODES, K.LEAKY_RELU_SLOPE)
+            # The GEMM epilogue (_gemm.h) takes the same codes for its activations.
+            epilogue = K.GEMM_EPILOGUE_CODES
+            assert epilogue == {a: activations.CODES[a] for a in epilogue}, K.__name__
     assert builds
     for name, (act_codes, loss_codes, slope) in builds.items():
         assert act_codes == activations.CODES, name

@@ -210,7 +210,7 @@ def info():
         "isas": isas(),
         "march": _march(module("baseline").COMPILE_FLAGS),
         "march_in_use": _march(ext.COMPILE_FLAGS),
-        "cpu_features": _cpu.features(),
+        "cpu_levels": _cpu.features(),
         "variant": state["variant"],
         "compile_flags": ext.COMPILE_FLAGS,
         "compile_flags_novec": novec.COMPILE_FLAGS,
@@ -229,6 +229,8 @@ def info():
 HOT = ("linear_activation_forward", "output_dZ", "linear_backward", "product_nn", "product_nt",
        "product_tn", "_forward_chunk", "_backward_chunk", "_onepass_rows")
 _GEMM_KERNEL = re.compile(r"<fastnn_([ds])gemm\w*kernel\w*(?:\.\w+)*>:$")
+#: The one-pass first layer's register tiles (_first_layer.h).
+_FIRST_LAYER = re.compile(r"^fl_(dw|fwd)_tile_\w+_f(64|32)(?:\.\w+)*$")
 _disassembly = {}
 
 
@@ -262,10 +264,13 @@ def hot_code():
     out = {}
     for symbol, asm in _functions(ext.__file__).items():
         fm, gm = fused.match(symbol), _GEMM_KERNEL.match(f"<{symbol}>:")
+        lm = _FIRST_LAYER.match(symbol)
         if fm:  # Cython numbers fused specializations in declaration order: float, double
             key = f"{fm.group(2)} {'float32' if fm.group(1) == '0' else 'float64'}"
         elif gm:
             key = f"gemm_kernel {'float64' if gm.group(1) == 'd' else 'float32'}"
+        elif lm:
+            key = f"first_layer_{lm.group(1)} {'float64' if lm.group(2) == '64' else 'float32'}"
         else:
             continue
         out[key] = out[key] + "\n" + asm if key in out else asm
