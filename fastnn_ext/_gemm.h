@@ -6,7 +6,18 @@
  * B (K x N) read through (row stride, column stride) pairs; beta == 0 never
  * reads C. Returns 0, or -1 with nothing written when this build has no own
  * GEMM or its packing buffer can't be had (the caller then uses BLAS).
- * fastnn_sgemm is the float version.
+ *
+ *   int fastnn_dgemm_bias_act(M, N, K, alpha, A, rsa, csa, B, rsb, csb,
+ *                             beta, C, ldc, bias, act, slope, out, ldo)
+ *
+ * The same product with a layer's epilogue fused into the store of its last
+ * K block: C = Z = alpha A B + beta C + bias (bias: M per-row values, or
+ * NULL for none) and, unless out is NULL, out (row stride ldo, not
+ * overlapping C) = act(Z), act one of FASTNN_GEMM_RELU (z > 0 ? z : 0),
+ * FASTNN_GEMM_LEAKY_RELU (z >= 0 ? z : slope z), FASTNN_GEMM_IDENTITY; -1
+ * (nothing written) for any other act. With this build's flags the result is
+ * bitwise the product followed by _core.pxi's _bias_act pass. fastnn_sgemm
+ * and fastnn_sgemm_bias_act are the float versions.
  *
  * The kernel is chosen by the build's -march alone (the extension is compiled
  * once per ISA target and Python imports the module the CPU can run), so
@@ -39,6 +50,9 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Activations of the fused epilogue, numbered as _core.pxi numbers them. */
+enum { FASTNN_GEMM_RELU = 2, FASTNN_GEMM_LEAKY_RELU = 3, FASTNN_GEMM_IDENTITY = 4 };
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(FASTNN_NO_OWN_GEMM) \
     && (defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__)))
@@ -160,6 +174,16 @@ static int fastnn_sgemm(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, float alpha,
                         const float* A, ptrdiff_t rsa, ptrdiff_t csa,
                         const float* B, ptrdiff_t rsb, ptrdiff_t csb,
                         float beta, float* C, ptrdiff_t ldc) { return -1; }
+static int fastnn_dgemm_bias_act(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, double alpha,
+                                 const double* A, ptrdiff_t rsa, ptrdiff_t csa,
+                                 const double* B, ptrdiff_t rsb, ptrdiff_t csb,
+                                 double beta, double* C, ptrdiff_t ldc, const double* bias,
+                                 int act, double slope, double* out, ptrdiff_t ldo) { return -1; }
+static int fastnn_sgemm_bias_act(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, float alpha,
+                                 const float* A, ptrdiff_t rsa, ptrdiff_t csa,
+                                 const float* B, ptrdiff_t rsb, ptrdiff_t csb,
+                                 float beta, float* C, ptrdiff_t ldc, const float* bias,
+                                 int act, float slope, float* out, ptrdiff_t ldo) { return -1; }
 #endif
 
 #endif
