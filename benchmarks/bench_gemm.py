@@ -5,15 +5,15 @@ The cython backend runs one single-threaded GEMM per OpenMP thread on its
 chunk of examples, so the wide net's products are timed at the per-thread
 size: m = 10 000 split in two chunks of 5000 columns, read in place from the
 full arrays (row stride 10 000) as the backend reads them. The deep net's
-first layer is timed whole (m = 209). Both implementations run through the
-same entry (``_gemm_check``, which the backend's ``_gemm`` serves), BLAS
+first layer is timed whole (m = 209). Every implementation runs through
+the same entry (``_gemm_check``, which the backend's ``_gemm`` serves), BLAS
 limited to one thread, and the result is checked against a float64 NumPy
 product after timing.
 
-Group ``gemm-<product>``; ``extra_info`` carries ``impl`` (own/blas),
-``dtype``, ``M``, ``N``, ``K`` and ``flops`` (2 M N K), so GFLOP/s is
-``flops / time``. Where the build has no own GEMM (a baseline x86-64-v2
-build, the novec variant, a non-x86 CPU) the ``own`` cases are skipped.
+Group ``gemm-<product>``; ``extra_info`` carries ``impl`` (own <isa> / blas),
+``dtype``, ``M``, ``N``, ``K``, ``kernel`` and ``flops`` (2 M N K), so
+GFLOP/s is ``flops / time``. ``own avx512`` and ``own avx2`` force that
+kernel set; on a CPU that cannot run it the case is skipped.
 """
 
 import numpy as np
@@ -69,38 +69,34 @@ def _operands(product, dtype):
     return _last[key]
 
 
-def _kernels(backend):
-    """The compiled module whose ``_gemm_check`` the backend's products share."""
-    return backend._vec
+#: The implementations timed: fastnn's GEMM in each kernel set that has one
+#: (forced with ``settings(isa=...)``, so an AVX-512 machine times both), and BLAS.
+IMPLS = ["own avx512", "own avx2", "blas"]
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-@pytest.mark.parametrize("impl", ["own", "blas"])
+@pytest.mark.parametrize("impl", IMPLS)
 @pytest.mark.parametrize("product", list(PRODUCTS))
 def test_gemm(benchmark, product, impl, dtype):
     if MODE == "quick" and not ci(benchmark) and product not in QUICK:
         pytest.skip("FASTNN_BENCH=quick times two products")
     cb = require_backend("cython")
-    if impl == "own" and not cb.gemm_available():
-        pytest.skip("this build of fastnn_ext has no own GEMM (it needs an x86-64 build "
-                    "for AVX2+FMA or AVX-512); its products run on BLAS")
     from fastnn.backends import _blas
+    from fastnn.backends import _cython_paths as paths
 
+    gemm, _, isa = impl.partition(" ")
+    if isa and isa not in cb.isas():
+        pytest.skip(f"this CPU (or build) cannot run the {isa} kernels; it runs {cb.isas()}")
     M, K, N, _, _ = PRODUCTS[product]
     A, B, ref = _operands(product, dtype)
     C = np.empty((M, N), dtype)
     benchmark.group = f"gemm-{product}"
-    benchmark.extra_info.update(impl=impl, dtype=dtype, M=M, N=N, K=K, flops=2 * M * N * K,
-                                threads=1, blas=_blas.describe())
-    check = _kernels(cb)._gemm_check
-    saved = cb.gemm()
-    cb.use_gemm(impl)
-    try:
-        with _blas.limit(1):
-            check(A, B, C, 1.0, 0.0)  # warm-up: packing buffers, BLAS start-up
-            benchmark(check, A, B, C, 1.0, 0.0)
-    finally:
-        cb.use_gemm(saved)
+    with cb.settings(isa=isa or None, gemm=gemm), _blas.limit(1):
+        ext = paths.active()
+        benchmark.extra_info.update(impl=impl, dtype=dtype, M=M, N=N, K=K, flops=2 * M * N * K,
+                                    threads=1, kernel=ext.GEMM_KERNEL, blas=_blas.describe())
+        ext._gemm_check(A, B, C, 1.0, 0.0)  # warm-up: packing buffers, BLAS start-up
+        benchmark(ext._gemm_check, A, B, C, 1.0, 0.0)
     err = float(np.max(np.abs(C - ref))) / float(np.max(np.abs(ref)))
     benchmark.extra_info["max_rel_diff_vs_numpy"] = err
     assert err <= RTOL[dtype], f"{impl} {dtype} {product}: relative error {err:.2e}"
