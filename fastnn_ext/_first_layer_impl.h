@@ -22,8 +22,8 @@ static inline FL_T FL_NAME(hsum)(FL_NAME(vec) v)
 
 /* G[j * w + k] = sum_i dZ[j * m + i] Xb[k * m + i] for KR rows k0.. of Xb
  * and R rows j0.. of dZ (R = FL_JR, or 1 for the leftover rows). */
-#define FL_DW_TILE(R)                                                              \
-    static inline void FL_NAME(dw_tile_##R)(ptrdiff_t m, ptrdiff_t w,             \
+#define FL_DW_TILE(NAME, R)                                                        \
+    static FL_NOINLINE void FL_NAME(dw_tile_##NAME)(ptrdiff_t m, ptrdiff_t w,     \
                                             const FL_T* dZ, const FL_T* Xb,       \
                                             ptrdiff_t j0, ptrdiff_t k0, ptrdiff_t kr, \
                                             FL_T* G)                               \
@@ -52,8 +52,8 @@ static inline FL_T FL_NAME(hsum)(FL_NAME(vec) v)
                 G[(j0 + b) * w + k0 + a] = s;                                      \
             }                                                                      \
     }
-FL_DW_TILE(FL_JR)
-FL_DW_TILE(1)
+FL_DW_TILE(full, FL_JR)
+FL_DW_TILE(1, 1)
 #undef FL_DW_TILE
 
 static void FL_NAME(dw)(ptrdiff_t n1, ptrdiff_t w, ptrdiff_t m,
@@ -65,7 +65,7 @@ static void FL_NAME(dw)(ptrdiff_t n1, ptrdiff_t w, ptrdiff_t m,
         ptrdiff_t kr = w - k0 < FL_KR ? w - k0 : FL_KR;
         ptrdiff_t j0 = 0;
         for (; j0 + FL_JR <= n1; j0 += FL_JR)
-            FL_NAME(dw_tile_FL_JR)(m, w, dZ, Xb, j0, k0, kr, G);
+            FL_NAME(dw_tile_full)(m, w, dZ, Xb, j0, k0, kr, G);
         for (; j0 < n1; j0++)
             FL_NAME(dw_tile_1)(m, w, dZ, Xb, j0, k0, kr, G);
     }
@@ -75,8 +75,8 @@ static void FL_NAME(dw)(ptrdiff_t n1, ptrdiff_t w, ptrdiff_t m,
  * (R = FL_JB, or 1 for the leftover rows), every example i. Wt is the weight
  * block transposed, so the R weights of one k are adjacent: one base pointer
  * for every broadcast of the k loop. */
-#define FL_FWD_TILE(R)                                                             \
-    static inline void FL_NAME(fwd_tile_##R)(ptrdiff_t w, ptrdiff_t m,            \
+#define FL_FWD_TILE(NAME, R)                                                       \
+    static FL_NOINLINE void FL_NAME(fwd_tile_##NAME)(ptrdiff_t w, ptrdiff_t m,    \
                                              const FL_T* Wt, ptrdiff_t n1,        \
                                              const FL_T* Xb, ptrdiff_t j0, FL_T* Zp) \
     {                                                                              \
@@ -103,8 +103,8 @@ static void FL_NAME(dw)(ptrdiff_t n1, ptrdiff_t w, ptrdiff_t m,
                 Zp[(j0 + b) * m + i] = s;                                          \
             }                                                                      \
     }
-FL_FWD_TILE(FL_JB)
-FL_FWD_TILE(1)
+FL_FWD_TILE(full, FL_JB)
+FL_FWD_TILE(1, 1)
 #undef FL_FWD_TILE
 
 static void FL_NAME(fwd)(ptrdiff_t n1, ptrdiff_t w, ptrdiff_t m,
@@ -114,7 +114,7 @@ static void FL_NAME(fwd)(ptrdiff_t n1, ptrdiff_t w, ptrdiff_t m,
 {
     ptrdiff_t j0 = 0;
     for (; j0 + FL_JB <= n1; j0 += FL_JB)
-        FL_NAME(fwd_tile_FL_JB)(w, m, Wt, n1, Xb, j0, Zp);
+        FL_NAME(fwd_tile_full)(w, m, Wt, n1, Xb, j0, Zp);
     for (; j0 < n1; j0++)
         FL_NAME(fwd_tile_1)(w, m, Wt, n1, Xb, j0, Zp);
 }

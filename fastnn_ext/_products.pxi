@@ -38,17 +38,39 @@ cdef extern from "_gemm.h" nogil:
 #: module; not the baseline or novec ones), and which micro-kernel.
 HAVE_OWN_GEMM = bool(FASTNN_OWN_GEMM)
 GEMM_KERNEL = FASTNN_GEMM_KERNEL.decode()
-cdef bint USE_OWN_GEMM = HAVE_OWN_GEMM
+
+# Where GEMM-shaped products go. AUTO, as measured on the nets' products
+# against scipy's OpenBLAS (README, "Performance"): the own GEMM where the
+# product is skinny -- a side below OWN_GEMM_SKINNY, like the deep net's 20 x
+# 12288 layer, where it ran 1.2-1.6x faster (OpenBLAS pads and packs for wide
+# tiles) -- and BLAS for wide products, where OpenBLAS's kernels ran 3-11%
+# faster in float64.
+cdef enum GemmRoute:
+    ROUTE_BLAS = 0
+    ROUTE_OWN = 1
+    ROUTE_AUTO = 2
+
+cdef enum:
+    OWN_GEMM_SKINNY = 64
+
+cdef GemmRoute GEMM_ROUTE = ROUTE_AUTO if HAVE_OWN_GEMM else ROUTE_BLAS
+_ROUTES = {"blas": ROUTE_BLAS, "own": ROUTE_OWN, "auto": ROUTE_AUTO}
 
 
-def _use_own_gemm(on):
-    """Route GEMMs to fastnn's own kernel (True, if built) or BLAS (False);
-    None changes nothing. Returns the setting in force before the call."""
-    global USE_OWN_GEMM
-    old = bool(USE_OWN_GEMM)
-    if on is not None:
-        USE_OWN_GEMM = bool(on) and HAVE_OWN_GEMM
+def _gemm_route(route):
+    """Send GEMM-shaped products to "blas", "own" (every one) or "auto" (the own
+    GEMM for skinny ones); None changes nothing. Returns the route in force
+    before the call. Without an own GEMM every route is BLAS."""
+    global GEMM_ROUTE
+    old = {v: k for k, v in _ROUTES.items()}[GEMM_ROUTE]
+    if route is not None:
+        GEMM_ROUTE = _ROUTES[route] if HAVE_OWN_GEMM else ROUTE_BLAS
     return old
+
+
+cdef inline bint _own_gemm_for(Py_ssize_t M, Py_ssize_t N) noexcept nogil:
+    return GEMM_ROUTE == ROUTE_OWN or (GEMM_ROUTE == ROUTE_AUTO and
+                                       (M < OWN_GEMM_SKINNY or N < OWN_GEMM_SKINNY))
 
 
 # A product C (M, N) = A (M, K) B (K, N) runs in the loops here, not a GEMM,
@@ -79,11 +101,11 @@ cdef inline void gemm(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, floating alpha,
                       floating* C, Py_ssize_t ldc,                        # OUT (M, N)
                       ) noexcept nogil:
     """Row-major C = alpha A B + beta C, A and B given by (row, column) strides:
-    one is 1 and the other spans the contiguous extent. Own GEMM when on (BLAS
-    if its buffer can't be had)."""
+    one is 1 and the other spans the contiguous extent. The own GEMM where the
+    route says (BLAS if its buffer can't be had)."""
     cdef char ta, tb
     cdef Py_ssize_t lda, ldb
-    if USE_OWN_GEMM:
+    if _own_gemm_for(M, N):
         if floating is double:
             if fastnn_dgemm(M, N, K, alpha, A, rsa, csa, B, rsb, csb, beta, C, ldc) == 0:
                 return
@@ -249,7 +271,7 @@ cdef bint forward_in_gemm_epilogue(int code, Py_ssize_t n, Py_ssize_t k, Py_ssiz
     linear_activation_forward give, one pass over Z fewer). False, with
     nothing written, where that does not apply: the caller does both steps."""
     cdef Py_ssize_t mc = c1 - c0
-    if not (USE_OWN_GEMM and n > 1 and _gemm_shaped(n, mc, k)
+    if not (_own_gemm_for(n, mc) and n > 1 and _gemm_shaped(n, mc, k)
             and (code == RELU or code == LEAKY_RELU or code == IDENTITY)):
         return False
     if floating is double:

@@ -4,7 +4,7 @@
 
 def _gemm_check(A, B, C, double alpha, double beta):
     """C = alpha A B + beta C through the kernels' gemm (own kernel or BLAS, per
-    _use_own_gemm), for tests. A and B: 2-D float64/float32 arrays (views and
+    _gemm_route), for tests. A and B: 2-D float64/float32 arrays (views and
     transposes welcome) with one unit stride; C: C-contiguous, written in place."""
     dtype = C.dtype
     if dtype not in (np.float64, np.float32):

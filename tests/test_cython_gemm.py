@@ -73,9 +73,9 @@ def test_gemm_beta_zero_never_reads_c(gemm_isa):
     A = np.ones((20, 30))
     B = np.ones((30, 50))
     C = np.full((20, 50), np.nan)
-    ext = paths.active()
-    assert cb.current()["gemm"] == "own"
-    ext._gemm_check(A, B, C, 1.0, 0.0)
+    with cb.settings(gemm="own"):
+        ext = paths.active()
+        ext._gemm_check(A, B, C, 1.0, 0.0)
     assert np.array_equal(C, np.full((20, 50), 30.0))
     C[:] = np.nan
     ext._gemm_check(A[:, :0], B[:0], C, 1.0, 0.0)  # K = 0: alpha A B is the zero matrix
@@ -132,12 +132,33 @@ def test_own_gemm_and_blas_train_alike(threads, dtype, gemm_isa):
         assert _rel(a, b) < tol
 
 
-def test_own_gemm_is_the_default_where_it_is_built(gemm_isa):
-    # CI cannot silently fall back to BLAS on a path that has the own GEMM.
+def test_own_gemm_is_the_default_for_skinny_products(gemm_isa):
+    # CI cannot silently fall back to BLAS on a path that has the own GEMM: by
+    # default ("auto") skinny products go to it, wide ones to BLAS.
     assert cb.module(gemm_isa).HAVE_OWN_GEMM
-    assert cb.current()["gemm"] == paths.DEFAULT_GEMM[gemm_isa]
-    if cb.current()["gemm"] == "own":
-        assert cb.info()["gemm"].startswith(f"own {gemm_isa}")
+    assert cb.current()["gemm"] == paths.DEFAULT_GEMM[gemm_isa] == "auto"
+    assert cb.info()["gemm"].startswith(f"auto: own {gemm_isa}")
+    assert paths.active()._gemm_route(None) == "auto"
+    with cb.settings(gemm="blas"):
+        assert paths.active()._gemm_route(None) == "blas"
+    with cb.settings(isa="baseline"):
+        assert cb.current()["gemm"] == "blas"
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_auto_route_trains_like_own_and_blas(dtype, gemm_isa):
+    # A skinny layer (20 units, own GEMM) and wide ones (72, 64: BLAS) in one net.
+    dims, m, acts = [300, 20, 72, 64, 1], 400, ["relu", "tanh", "relu", "sigmoid"]
+    tol = 1e-9 if dtype == np.float64 else 1e-4
+    results = {}
+    for gemm in ("auto", "own", "blas"):
+        with cb.settings(gemm=gemm):
+            results[gemm] = _train(cb, dims, m, acts, iters=40, lr=0.1, dtype=dtype, threads=2,
+                                   gram=False)
+    for other in ("own", "blas"):
+        assert _rel(results["auto"][0], results[other][0]) < tol
+        for a, b in zip(results["auto"][1], results[other][1]):
+            assert _rel(a, b) < tol
 
 
 @pytest.mark.skipif(shutil.which("objdump") is None, reason="objdump absent (apt-get install binutils)")

@@ -32,10 +32,12 @@ ISAS = ("avx512", "avx2", "baseline")
 VARIANTS = ("vec", "novec")
 ONEPASS_CHOICES = ("auto", True, False)
 
-#: Products on fastnn's own GEMM ("own") or scipy's OpenBLAS ("blas") by
-#: default, per kernel set, as measured on the nets' shapes (README,
-#: "Performance"); the baseline and novec builds have no own GEMM.
-DEFAULT_GEMM = {"avx512": "own", "avx2": "own", "baseline": "blas"}
+#: Where GEMM-shaped products go by default, per kernel set: "auto" is
+#: fastnn's own GEMM for skinny products (a side below 64) and scipy's
+#: OpenBLAS for wide ones, as measured on the nets' shapes (_products.pxi,
+#: README "Performance"); the baseline and novec builds have no own GEMM.
+DEFAULT_GEMM = {"avx512": "auto", "avx2": "auto", "baseline": "blas"}
+GEMMS = ("auto", "own", "blas")
 
 
 def _built(isa):
@@ -112,13 +114,13 @@ def current():
 def _gemm_in_force():
     ext = module(_state.isa, _state.variant)
     want = _state.gemm or DEFAULT_GEMM[_state.isa]
-    return "own" if want == "own" and ext.HAVE_OWN_GEMM else "blas"
+    return want if ext.HAVE_OWN_GEMM else "blas"
 
 
 def active():
     """The module the next call runs, with its GEMM routed as the settings say."""
     ext = module(_state.isa, _state.variant)
-    ext._use_own_gemm(_gemm_in_force() == "own")
+    ext._gemm_route(_gemm_in_force())
     return ext
 
 
@@ -133,9 +135,12 @@ def settings(*, isa=None, variant=None, gemm=None, onepass=None, onepass_block_b
     variant : {"vec", "novec"}, optional
         ``"novec"``: the same kernels with auto-vectorization off, scalar libm
         and BLAS products (the SIMD ablation).
-    gemm : {"own", "blas"}, optional
-        Where GEMM-shaped products go; ``"own"`` needs a kernel set with
-        fastnn's GEMM (avx2, avx512) and the vec variant.
+    gemm : {"auto", "own", "blas"}, optional
+        Where GEMM-shaped products go: ``"auto"`` (the default where there is
+        an own GEMM) fastnn's GEMM for skinny products and BLAS for wide ones,
+        ``"own"`` fastnn's GEMM for all, ``"blas"`` scipy's OpenBLAS for all.
+        ``"auto"`` and ``"own"`` need a kernel set with fastnn's GEMM (avx2,
+        avx512) and the vec variant.
     onepass : {"auto", True, False}, optional
         Layer 1 in one pass over X per iteration when ``gram`` is not used.
     onepass_block_bytes : int, optional
@@ -152,8 +157,8 @@ def settings(*, isa=None, variant=None, gemm=None, onepass=None, onepass_block_b
             raise ValueError(f"variant must be one of {list(VARIANTS)}, got {variant!r}")
         new["variant"] = variant
     if gemm is not None:
-        if gemm not in ("own", "blas"):
-            raise ValueError(f"gemm must be 'own' or 'blas', got {gemm!r}")
+        if gemm not in GEMMS:
+            raise ValueError(f"gemm must be one of {list(GEMMS)}, got {gemm!r}")
         new["gemm"] = gemm
     if onepass is not None:
         if not any(onepass is c or onepass == c for c in ONEPASS_CHOICES):
@@ -164,10 +169,10 @@ def settings(*, isa=None, variant=None, gemm=None, onepass=None, onepass_block_b
             raise ValueError(f"onepass_block_bytes must be a positive int, "
                              f"got {onepass_block_bytes!r}")
         new["onepass_block_bytes"] = onepass_block_bytes
-    if new.get("gemm") == "own":
+    if new.get("gemm") in ("own", "auto"):
         ext = module(new.get("isa", _state.isa), new.get("variant", _state.variant))
         if not ext.HAVE_OWN_GEMM:
-            raise ValueError(f"gemm='own': the {ext.ISA} {ext.VARIANT} kernels have no own "
+            raise ValueError(f"gemm={new['gemm']!r}: the {ext.ISA} {ext.VARIANT} kernels have no own "
                              f"GEMM (only the vectorized avx2 and avx512 builds do)")
     saved = vars(_state).copy()
     vars(_state).update(new)

@@ -145,6 +145,9 @@ def _run_interruptibly(net, loss_code, learning_rate, count, last):
     SECONDS_PER_CALL each: between them Python runs, so Ctrl-C raises
     KeyboardInterrupt within a fraction of a second. The split changes no
     result (each call resumes exactly where the last stopped)."""
+    if SECONDS_PER_CALL == float("inf"):
+        net.run(loss_code, learning_rate, count, last)
+        return
     step = 1
     while count > 0:
         n = min(step, count)
@@ -152,7 +155,7 @@ def _run_interruptibly(net, loss_code, learning_rate, count, last):
         net.run(loss_code, learning_rate, n, last and n == count)
         per_iteration = (time.perf_counter() - t0) / n
         count -= n
-        step = max(1, min(2 * step, int(SECONDS_PER_CALL / max(per_iteration, 1e-9))))
+        step = max(1, int(min(2 * step, SECONDS_PER_CALL / max(per_iteration, 1e-9))))
 
 
 def train(Ws, bs, acts, loss, X, Y, learning_rate, num_iterations, cost_every, threads=None,
@@ -216,8 +219,10 @@ def info():
         "compile_flags_novec": novec.COMPILE_FLAGS,
         "openmp": ext.HAVE_OPENMP,
         "blas": blas,
-        "gemm": (f"own {ext.GEMM_KERNEL} GEMM (fastnn_ext/_gemm.h)" if state["gemm"] == "own"
-                 else f"BLAS: {blas}"),
+        "gemm": {"own": f"own {ext.GEMM_KERNEL} GEMM (fastnn_ext/_gemm.h)",
+                 "auto": f"auto: own {ext.GEMM_KERNEL} GEMM for products with a side below 64, "
+                         f"BLAS ({blas}) for wider ones",
+                 "blas": f"BLAS: {blas}"}[state["gemm"]],
         "threads_max": _n_cores() if ext.HAVE_OPENMP else 1,
         "auto_threads_min_work": AUTO_THREADS_MIN_WORK,
         "module": ext.__file__,
@@ -230,7 +235,7 @@ HOT = ("linear_activation_forward", "output_dZ", "linear_backward", "product_nn"
        "product_tn", "_forward_chunk", "_backward_chunk", "_onepass_rows")
 _GEMM_KERNEL = re.compile(r"<fastnn_([ds])gemm\w*kernel\w*(?:\.\w+)*>:$")
 #: The one-pass first layer's register tiles (_first_layer.h).
-_FIRST_LAYER = re.compile(r"^fl_(dw|fwd)_tile_\w+_f(64|32)(?:\.\w+)*$")
+_FIRST_LAYER = re.compile(r"^fl_(dw|fwd)_tile_(?:full|1)_f(64|32)(?:\.\w+)*$")
 _disassembly = {}
 
 
