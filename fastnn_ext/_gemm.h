@@ -96,9 +96,6 @@ enum { FASTNN_GEMM_RELU = 2, FASTNN_GEMM_LEAKY_RELU = 3, FASTNN_GEMM_IDENTITY = 
 static const char FASTNN_GEMM_KERNEL[] = FASTNN_GEMM_ISA " "
     FASTNN_GEMM_TILE(FASTNN_DGEMM_BLOCKING) " f64 / " FASTNN_GEMM_TILE(FASTNN_SGEMM_BLOCKING) " f32";
 
-/* Kept while _core.pxi still asks: the build's -march is what the CPU runs. */
-static int fastnn_gemm_cpu_ok(void) { return 1; }
-
 /* The packing buffers: one per thread, grown on demand, freed when the
  * thread exits (OpenMP's pooled threads keep theirs between calls). */
 typedef struct { void* data; size_t bytes; } fastnn_gemm_buf;
@@ -165,7 +162,6 @@ static void* fastnn_gemm_scratch(size_t bytes)
 /* Not built: the callers see -1 and use BLAS. */
 #define FASTNN_OWN_GEMM 0
 static const char FASTNN_GEMM_KERNEL[] = "none";
-static int fastnn_gemm_cpu_ok(void) { return 0; }
 static int fastnn_dgemm(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, double alpha,
                         const double* A, ptrdiff_t rsa, ptrdiff_t csa,
                         const double* B, ptrdiff_t rsb, ptrdiff_t csb,
