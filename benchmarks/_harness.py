@@ -46,7 +46,10 @@ BACKENDS = backends.names()
 PEERS = _peers.NAMES
 #: Agreement with the float64 NumPy reference after the same iterations.
 RTOL = {"float64": 1e-9, "float32": 1e-3}
-CHECK_ITERATIONS = 2
+#: Iterations of the fresh copy each implementation is checked with (at most
+#: its timed call's): the path taken does not depend on the count, since every
+#: switch (gram, settings, threads) is explicit or depends on the shapes only.
+CHECK_ITERATIONS = 3
 #: Interleaved rounds per group.
 ROUNDS = {"quick": 5, "full": 9}
 
@@ -57,7 +60,6 @@ CYTHON_BLAS = "cython:blas"
 #: NumPy with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset (its own process):
 #: run only when the environment sets them, to show the BLAS both ways.
 NUMPY_BLAS_DEFAULT = "numpy:blas-default"
-BLAS_ENV_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
 
 def ci(benchmark):
@@ -170,6 +172,8 @@ class Worker:
 
     def __init__(self, backend, workload, m, dtype, env, fresh_cache=False, unset=()):
         env = {k: v for k, v in {**os.environ, **env}.items() if k not in unset}
+        # The SIMD evidence of the worker's own compiled code takes seconds to make.
+        env.setdefault("FASTNN_WORKER_EVIDENCE", "1" if MODE == "full" else "0")
         if fresh_cache:
             env["NUMBA_CACHE_DIR"] = _private_cache(env)
         self.proc = subprocess.Popen(
@@ -221,7 +225,8 @@ def worker_trainer(name, workload, m, dtype, env=None, *, fresh_cache=False, uns
 
 class Impl:
     """One implementation of a group: ``make()`` -> a Trainer, ``iterations`` per
-    timed call, and fields recorded beside its samples (``variant``, ``dtype``...)."""
+    timed call, and fields recorded beside its samples (``variant``, ``dtype``...).
+    ``check``: compare a fresh copy with NumPy after timing."""
 
     def __init__(self, make, iterations=1, *, dtype="float64", check=True, **info):
         self.make, self.iterations, self.dtype, self.check = make, iterations, dtype, check
@@ -229,9 +234,9 @@ class Impl:
 
 
 def _check(impl_name, impl, workload, m, iterations):
-    """Train a fresh copy as one timed call does (at least CHECK_ITERATIONS, so the
-    same code path); its difference from the NumPy reference."""
-    iterations = max(CHECK_ITERATIONS, iterations)
+    """Train a fresh copy as one timed call does (same settings, CHECK_ITERATIONS
+    iterations at most); its difference from the NumPy reference."""
+    iterations = min(CHECK_ITERATIONS, iterations)
     trainer = impl.make()
     try:
         trainer.run(iterations)

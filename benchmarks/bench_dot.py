@@ -8,6 +8,7 @@ for-loop as the first, compiled and SIMD-vectorized.
 
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_limits
 
 from ._harness import Impl, Trainer, interleave
 
@@ -63,4 +64,7 @@ def test_dot(benchmark):
     impls = {"python loop": Impl(_dot(lambda: python_loop, a.tolist(), b.tolist(), expected)),
              "np.dot": Impl(_dot(lambda: np.dot, a, b, expected), 10),
              "numba loop": Impl(_dot(_numba_loop, a, b, expected), 10)}
-    interleave(benchmark, impls, n=N, flops=2 * N, bytes=16 * N)
+    # One core for all three, as in the lecture: on a busy 2-core machine a
+    # 2-thread BLAS dot waits for its descheduled second thread (10-100x slower).
+    with threadpool_limits(limits=1, user_api="blas"):
+        interleave(benchmark, impls, n=N, flops=2 * N, bytes=16 * N, blas_threads=1)

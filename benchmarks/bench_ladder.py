@@ -15,7 +15,9 @@ import pytest
 from fastnn import backends
 from fastnn.report import workloads as wl
 
-from ._harness import (BACKENDS, BLAS_ENV_VARS, CYTHON_BLAS, MODE, NUMPY_BLAS_DEFAULT,
+from fastnn.report.machine import BLAS_ENV_VARS
+
+from ._harness import (BACKENDS, CYTHON_BLAS, MODE, NUMPY_BLAS_DEFAULT,
                        PEERS, Impl, backend_trainer, ci, interleave, is_slow, peer_trainer,
                        require_backend, too_slow, worker_trainer)
 
@@ -26,7 +28,7 @@ from ._harness import (BACKENDS, BLAS_ENV_VARS, CYTHON_BLAS, MODE, NUMPY_BLAS_DE
 #: and run fewer. The report divides by it.
 ITERATIONS = {"planar": 1000, "deep": 100, "logreg": 100, "wide": 1}
 if MODE == "quick":
-    ITERATIONS = {"planar": 200, "deep": 20, "logreg": 20, "wide": 1}
+    ITERATIONS = {"planar": 200, "deep": 10, "logreg": 10, "wide": 1}
 SLOW_ITERATIONS = {"planar": 100 if MODE == "full" else 20, "deep": 1, "logreg": 1, "wide": 1}
 #: Iterations per call in the sweep: about SWEEP_WORK / m (SLOW rungs: a tenth).
 SWEEP_WORK = 50_000 if MODE == "quick" else 200_000
@@ -35,9 +37,9 @@ SWEEP_SLOW_LIMIT = 1_000 if MODE == "quick" else 10_000
 #: Below this many multiply-adds per product the cython kernels loop themselves
 #: (``GEMM_MIN_MACS`` in fastnn_ext): no GEMM to switch.
 GEMM_MIN_MACS = 1 << 15
-#: The quick run skips the oracle where one iteration is more work than this
-#: (logreg: 10 MFLOP, seconds per iteration in Python loops).
-ORACLE_QUICK_MAX_FLOPS = 1e6
+#: The quick run skips the SLOW rungs where one iteration is more work than this
+#: (deep, logreg: 10 MFLOP, up to seconds per iteration in Python loops).
+SLOW_QUICK_MAX_FLOPS = 1e6
 
 
 def _skip(reason):
@@ -62,8 +64,7 @@ def ladder_impls(workload, m, quick):
     impls = {}
     for name in BACKENDS:
         why = too_slow(workload, name)
-        if why is None and quick and name == backends.ORACLE \
-                and wl.flops(workload) > ORACLE_QUICK_MAX_FLOPS:
+        if why is None and quick and is_slow(name) and wl.flops(workload) > SLOW_QUICK_MAX_FLOPS:
             why = f"{name} on {workload.name} runs in the full benchmark only"
         n = SLOW_ITERATIONS[workload.name] if is_slow(name) else ITERATIONS[workload.name]
         impls[name] = _skip(why) if why else Impl(

@@ -33,6 +33,13 @@ def _wide_m(benchmark):
     return 2_000 if ci(benchmark) or MODE == "quick" else wl.WORKLOADS["wide"].m
 
 
+def _check(benchmark):
+    """Ablation variants are checked against NumPy under plain pytest; a timing
+    run skips it (the report shows the ladder's checks, and a second numba
+    worker compiles for tens of seconds)."""
+    return ci(benchmark)
+
+
 def _isa_info(name):
     isa = isa_path(name)
     return {"backend": name, "isa": isa} if isa else {"backend": name}
@@ -51,13 +58,13 @@ def test_vectorize(benchmark):
                     "numba", wl.SWEEP, m, "float64",
                     {"NUMBA_LOOP_VECTORIZE": flag, "NUMBA_SLP_VECTORIZE": flag},
                     fresh_cache=not on),
-                n, variant="on" if on else "off", **_isa_info("numba"))
+                n, variant="on" if on else "off", check=_check(benchmark), **_isa_info("numba"))
     if "cython" in COMPILED:
         for variant, label in (("vec", "on"), ("novec", "off")):
             impls[f"cython vectorize {label}"] = Impl(
                 lambda variant=variant: backend_trainer("cython", wl.SWEEP, m, "float64",
                                                         settings={"variant": variant}),
-                n, variant=label, **_isa_info("cython"))
+                n, variant=label, check=_check(benchmark), **_isa_info("cython"))
     if not impls:
         pytest.skip("no compiled backend available")
     interleave(benchmark, impls, workload=wl.SWEEP, m=m)
@@ -74,7 +81,7 @@ def test_dtype(benchmark, name):
         for dtype in ("float64", "float32"):
             impls[f"{backend} {dtype}"] = Impl(
                 lambda backend=backend, dtype=dtype: backend_trainer(backend, workload, m, dtype),
-                n, dtype=dtype, variant=dtype, **_isa_info(backend))
+                n, dtype=dtype, variant=dtype, check=_check(benchmark), **_isa_info(backend))
     interleave(benchmark, impls, workload=workload, m=m)
 
 
@@ -106,5 +113,5 @@ def test_threads(benchmark):
                     backend, workload, m, "float64", threads))
             impls[f"{backend} {threads} thread{'s' if threads > 1 else ''}"] = Impl(
                 make, 1, variant=f"{threads} thread{'s' if threads > 1 else ''}",
-                threads=threads, **_isa_info(backend))
+                threads=threads, check=_check(benchmark), **_isa_info(backend))
     interleave(benchmark, impls, workload=workload, m=m)

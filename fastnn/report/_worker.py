@@ -11,9 +11,12 @@ Protocol: argv = backend workload m dtype. The worker prints one JSON line
 ``{"first_call_s", "simd_evidence"}`` when ready (the counts of
 :func:`fastnn.report.simd.evidence` over the code this process compiled); ``run N`` -> ``done``;
 ``params`` -> JSON list of the parameters; ``quit`` ends it.
+``FASTNN_WORKER_EVIDENCE=0`` skips the evidence (it compiles every hot kernel
+again, seconds of work).
 """
 
 import json
+import os
 import sys
 import time
 
@@ -35,7 +38,7 @@ def main(argv):
     # Compile on copies: the parameters "params" reports start from the problem's.
     run(1, [W.copy() for W in Ws], [b.copy() for b in bs])
     ready = {"first_call_s": time.perf_counter() - start, "simd_evidence": None}
-    if hasattr(backend, "hot_code"):
+    if hasattr(backend, "hot_code") and os.environ.get("FASTNN_WORKER_EVIDENCE", "1") == "1":
         from fastnn.report import simd
 
         try:
