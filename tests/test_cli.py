@@ -147,7 +147,7 @@ def test_readme_command_lines_use_only_real_options():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     section = readme.split("## Command line")[1].split("\n## ")[0]
     commands = _subcommands()
-    used = re.findall(r"`fastnn (\w+)([^`]*)`", section)
+    used = re.findall(r"`fastnn ([a-z]+)([^`]*)`", section)
     assert {c for c, _ in used} == set(commands)
     for command, rest in used:
         known = {o for a in commands[command]._actions for o in a.option_strings}

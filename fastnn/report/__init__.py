@@ -36,7 +36,10 @@ def generate(out_dir, *, quick=False, from_json=None, console=None):
     Otherwise the suite runs, and its JSON -- with the probe attached -- is kept
     as ``out_dir/benchmarks.json`` for later re-rendering.
     """
-    from . import machine, markdown, results, suite
+    from . import suite
+
+    suite.require_report_extra()
+    from . import machine, markdown, results
 
     out = check_out_dir(out_dir)
     start = time.perf_counter()

@@ -127,22 +127,20 @@ def machine(res):
 
 
 def _reads_as(c):
-    packed, scalar = c.get("packed", 0), c.get("scalar", 0)
-    if not packed and not scalar:
-        return "no FP arithmetic"
-    if packed <= scalar:
-        return "mostly scalar"
+    """The widest SIMD register the kernel's arithmetic uses, or "scalar only"."""
     for reg, bits in (("zmm", 512), ("ymm", 256), ("xmm", 128)):
         if c.get(f"packed_{reg}", c.get(reg, 0)):
             return f"SIMD, {bits}-bit"
-    return "SIMD"
+    if c.get("packed"):
+        return "SIMD"
+    return "scalar only" if c.get("scalar") else "no FP arithmetic"
 
 
-def _evidencetable(counts):
+def _evidence_table(counts):
     rows = []
     for kernel, c in counts.items():
-        if not isinstance(c, dict) or "packed" not in c:
-            continue
+        if not isinstance(c, dict) or "packed" not in c or "functions" in c:
+            continue  # older simd_evidence() also gave totals over kernels
         calls = c.get("libmvec_calls") or {}
         widths = "/".join(str(c.get(f"packed_{r}", c.get(r, "—"))) for r in ("zmm", "ymm", "xmm"))
         rows.append([kernel, c.get("packed", 0), widths, c.get("scalar", 0),
@@ -155,8 +153,10 @@ def evidence(res):
     parts = ["Floating-point arithmetic instructions in each compiled backend's hot kernels — "
              "the code that runs on this CPU with the settings in force (`hot_code()`), counted "
              "by `fastnn.report.simd.count`: packed (SIMD: `…pd`/`…ps` on xmm/ymm/zmm) against "
-             "scalar (`…sd`/`…ss`), and calls to glibc's libmvec vector exp/tanh. The raw "
-             "counts are in the benchmark JSON."]
+             "scalar (`…sd`/`…ss`), and calls to glibc's libmvec vector exp/tanh. These are "
+             "static counts: a SIMD kernel keeps some scalar code for loop remainders, so "
+             "“reads as” names the widest register its arithmetic uses. The raw counts are in "
+             "the benchmark JSON."]
     found = False
     for name, b in res.machine.get("backends", {}).items():
         counts = b.get("simd_evidence")
@@ -166,12 +166,14 @@ def evidence(res):
             continue
         info = b.get("info") if isinstance(b.get("info"), dict) else {}
         isa = info.get("isa")
-        t = _evidencetable(counts)
+        t = _evidence_table(counts)
         if t is None:
             continue
         found = True
-        simd = sum(_reads_as(c).startswith("SIMD") for c in counts.values() if isinstance(c, dict))
-        kernels = sum(isinstance(c, dict) and "packed" in c for c in counts.values())
+        rows = [c for c in counts.values()
+                if isinstance(c, dict) and "packed" in c and "functions" not in c]
+        simd = sum(_reads_as(c).startswith("SIMD") for c in rows)
+        kernels = len(rows)
         legacy = "" if b.get("hot_code") else (
             " (this build has no `hot_code()`: counts from its older `simd_evidence()`, which "
             "may include code for paths this CPU does not run)")

@@ -180,9 +180,13 @@ def _scaling(res, out):
         best = min(here, key=lambda i: here[i].median)
         rivals = [i for i in here if i != best]
         second = min(rivals, key=lambda i: here[i].median) if rivals else None
-        fastest.append(f"at m = {m:,} the fastest is **{best}**"
-                       + (f" ({versus(best, here[best], second, here[second])})" if second
-                          else ""))
+        if second and compare(here[best], here[second])[0] == "overlap":
+            fastest.append(f"at m = {m:,} {versus(best, here[best], second, here[second])}, "
+                           "ahead of the rest")
+        else:
+            fastest.append(f"at m = {m:,} the fastest is **{best}**"
+                           + (f" ({versus(best, here[best], second, here[second])})" if second
+                              else ""))
     cross = crossovers(res.sweep)
     intro = ["On the planar 2-4-1 net, " + "; ".join(fastest) + ". Small m is bound by the "
              "fixed cost of each iteration (calls, thread start-up), large m by streaming the "
@@ -223,9 +227,20 @@ def ablation_pairs(res):
                 for variant, t in variants.items():
                     if base is None or variant == base_variant:
                         continue
-                    where = f"{t.get('workload')}, m = {t.get('m'):,}"
+                    name = "planar 2-4-1" if t.get("workload") == "sweep" else t.get("workload")
+                    where = f"{name}, m = {t.get('m'):,}"
                     pairs.append((title, f"{backend} ({where})", base, t, backend, t.get("isa")))
     return pairs
+
+
+def _gain(base, new):
+    """What switching from ``base`` to ``new`` did, in words (noise rule included)."""
+    verdict, ratio = compare(new, base)
+    if verdict == "faster":
+        return f"ran {ratio:.3g}× faster"
+    if verdict == "slower":
+        return f"ran {1 / ratio:.3g}× slower"
+    return f"changed nothing beyond the noise ({ratio:.2g}×)"
 
 
 def _ablation(res, out):
@@ -243,7 +258,7 @@ def _ablation(res, out):
             continue
         new = title.split(" → ")[1]
         intro.append(f"{title.capitalize()}: " + "; ".join(
-            f"{p[1]}: {versus(new, p[3], title.split(' → ')[0], p[2])}" for p in mine) + ".")
+            f"{p[1]} {_gain(p[2], p[3])}" for p in mine) + ".")
         rows = [[p[1], cell(p[2]), cell(p[3]), ratio_cell(p[3], p[2])] for p in mine]
         text += [f"**{title}**", "", table(["backend (workload)", title.split(" → ")[0], new,
                                             f"speedup of {new}"], rows), ""]
@@ -319,8 +334,8 @@ def _correctness(res):
     intro = (f"**{len(failed)} check(s) FAILED**: {', '.join(failed)}." if failed else
              f"Every fastnn rung agrees with NumPy within 1e-9 (worst {worst:.1e}).")
     return "\n".join([
-        intro + " Each row trained a fresh copy for as many iterations as one timed call (so the "
-        "code path checked is the one timed) and compares every W and b: max|p − p_numpy| / "
+        intro + " Each cell trained a fresh copy with the settings of the timed calls for the "
+        "iterations shown and compares every W and b with NumPy's: max|p − p_numpy| / "
         "max|p_numpy|. Peers are shown for information: PyTorch, JAX and scikit-learn take "
         "ReLU'(0) = 0 where the lecture takes 1, which matters on the relu nets because "
         "zero-initialized biases give Z = 0 exactly for dead units.", "",

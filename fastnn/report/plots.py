@@ -21,7 +21,8 @@ __all__ = ["ladder", "scaling", "ablation", "efficiency", "label", "COLORS"]
 COLORS = {"loops": "#9e9e9e", "per_example": "#8d6e63", "numpy": "#1f77b4",
           "numpy:blas-default": "#6baed6", "numba": "#2ca02c", "cython": "#d62728",
           "cython:gram": "#f4a3a3", "cython:blas": "#8c1c1c", "peer:torch": "#ff7f0e",
-          "peer:jax": "#9467bd", "peer:sklearn": "#17becf"}
+          "peer:jax": "#9467bd", "peer:sklearn": "#17becf",
+          "python loop": "#9e9e9e", "np.dot": "#1f77b4", "numba loop": "#2ca02c"}
 
 #: Short names of the labelled extra rungs.
 EXTRA = {"cython:gram": "cython, Gram rewrite", "cython:blas": "cython, BLAS products",
@@ -54,7 +55,7 @@ def _bars(ax, timings, scale, unit):
         ax.text(timings[n].q3 * scale, y, " " + format_seconds(timings[n].median)
                 + (" (wide spread)" if timings[n].wide else ""), va="center", fontsize=7)
     ax.set_xlim(min(t.min for t in timings.values()) * scale / 2,
-                max(t.q3 for t in timings.values()) * scale * 30)
+                max(t.q3 for t in timings.values()) * scale * 12)
     ax.grid(axis="x", which="major", alpha=0.3)
 
 

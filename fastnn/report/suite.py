@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-__all__ = ["benchmarks_dir", "run", "attach"]
+__all__ = ["benchmarks_dir", "run", "attach", "require_report_extra"]
 
 _COLLECTED = re.compile(r"collected (\d+) items?(?: / (\d+) deselected)?")
 _RESULT = re.compile(r"^(\S+::\S+)\s+(PASSED|FAILED|SKIPPED|ERROR|XFAIL|XPASS)")
@@ -44,11 +44,13 @@ def benchmarks_dir():
     return path
 
 
-def _require_pytest():
-    missing = [m for m in ("pytest", "pytest_benchmark") if importlib.util.find_spec(m) is None]
+def require_report_extra():
+    """RuntimeError naming the install command when the ``report`` extra is missing."""
+    missing = [m for m in ("pytest", "pytest_benchmark", "matplotlib")
+               if importlib.util.find_spec(m) is None]
     if missing:
-        raise RuntimeError(f"the benchmark suite needs {' and '.join(missing)}, which are not "
-                           f"installed: pip install \"fastnn[report]\" (in a checkout: "
+        raise RuntimeError(f"the report needs {', '.join(missing)}, not installed here: "
+                           f"pip install \"fastnn[report]\" (in a checkout: "
                            f"pip install -e \".[report]\")")
 
 
@@ -119,7 +121,7 @@ def run(json_path, *, quick=False, select=None, console=None):
     dict
         ``{"passed", "failed", "skipped", "log"}``; the JSON is at ``json_path``.
     """
-    _require_pytest()
+    require_report_extra()
     bench = benchmarks_dir()
     mode = "quick" if quick else "full"
     env = {**BENCH_ENV, **os.environ, "FASTNN_BENCH": mode}
