@@ -14,11 +14,10 @@ import pytest
 
 from fastnn import backends
 from fastnn.report import workloads as wl
-
 from fastnn.report.machine import BLAS_ENV_VARS
 
-from ._harness import (BACKENDS, CYTHON_BLAS, MODE, NUMPY_BLAS_DEFAULT,
-                       PEERS, Impl, backend_trainer, ci, interleave, is_slow, peer_trainer,
+from ._harness import (BACKENDS, CYTHON_BLAS, MODE, NUMPY_BLAS_DEFAULT, PEERS, Impl,
+                       backend_trainer, ci, cython_settings, interleave, is_slow, peer_trainer,
                        require_backend, too_slow, worker_trainer)
 
 #: Training iterations per timed call, as in ``fit(num_iterations=...)``: enough
@@ -54,9 +53,15 @@ def _has_products(workload):
 
 
 def _own_gemm():
+    """Whether the cython backend has its own GEMM here (else its products are BLAS)."""
     cy = require_backend("cython")
-    return cy.gemm_available() if hasattr(cy, "gemm_available") else "own" in str(
-        cy.info().get("isas", ""))
+    if hasattr(cy, "gemm_available"):
+        return cy.gemm_available()
+    try:
+        with cython_settings(gemm="own"):
+            return True
+    except ValueError:
+        return False
 
 
 def ladder_impls(workload, m, quick):

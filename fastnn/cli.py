@@ -110,12 +110,12 @@ def _parser():
 
     sub.add_parser("backends", help="availability, versions, threads and compile flags")
 
-    bench = sub.add_parser("bench", help="the ladder table in the terminal (about 4 min; "
-                           "--quick about 2)")
+    bench = sub.add_parser("bench", help="the ladder table in the terminal (minutes: the "
+                           "README gives measured times)")
     bench.add_argument("--quick", action="store_true", help="fewer rounds and iterations")
 
-    report = sub.add_parser("report", help="write REPORT.md and PNG plots (about 12 min; "
-                            "--quick about 4)")
+    report = sub.add_parser("report", help="write REPORT.md and PNG plots (minutes: the "
+                            "README gives measured times)")
     report.add_argument("--quick", action="store_true", help="fewer rounds, smaller sweeps")
     report.add_argument("--out", default="report", metavar="DIR",
                         help="output directory (default ./report)")
@@ -128,7 +128,8 @@ def _parser():
 def _console():
     from rich.console import Console
 
-    return Console()
+    # Off a terminal rich assumes 80 columns and would cut the tables' cells.
+    return Console(width=None if sys.stdout.isatty() else 120)
 
 
 # -- commands --------------------------------------------------------------------------

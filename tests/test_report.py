@@ -151,6 +151,16 @@ def test_simd_evidence_is_a_short_table_naming_the_path(tmp_path):
     assert "{" not in section  # no raw dicts
 
 
+def test_blas_baseline_is_shown_both_ways_when_openblas_is_pinned(tmp_path):
+    data = _data()
+    data["fastnn_machine"]["blas_env"] = {"OPENBLAS_CORETYPE": "Haswell"}
+    data["fastnn_machine"]["peak_gflops_blas_default"] = {"float64": 55.0, "float32": 110.0}
+    text, _ = _report(tmp_path, data)
+    machine = text.split("## 2.")[0]
+    assert "| BLAS environment | OPENBLAS_CORETYPE=Haswell |" in machine
+    assert "OPENBLAS_L2_SIZE unset (in that probe's process only) | 55.0 GFLOP/s" in machine
+
+
 def test_report_without_benchmarks_still_has_every_section(tmp_path):
     res = results.build({"benchmarks": []}, _machine())
     path = markdown.write(res, tmp_path)
