@@ -30,8 +30,8 @@ def available(name):
     """True, or the reason peer ``name`` cannot run here."""
     try:
         importlib.import_module(_MODULE[name])
-    except ImportError as exc:
-        return f"{_MODULE[name]} not installed ({exc}); pip install \"fastnn[compare]\""
+    except ImportError:
+        return f"{_MODULE[name]} not installed; pip install \"fastnn[compare]\""
     return True
 
 

@@ -71,10 +71,13 @@ def _ladder_intro(res):
     for name, t in res.ladder.items():
         slow = next((n for n in t if _slow(n)), None)
         best = fastest_of(t, "fastnn")
+        steps = []
         if "numpy" in t and slow:
-            vec.append(f"{name}: {versus('numpy', t['numpy'], slow, t[slow])}")
+            steps.append(versus("numpy", t["numpy"], slow, t[slow]))
         if best and "numpy" in t:
-            vec.append(f"{name}: {versus(best, t[best], 'numpy', t['numpy'])}")
+            steps.append(versus(best, t[best], "numpy", t["numpy"]))
+        if steps:
+            vec.append(f"{name}: " + ", then ".join(steps))
         peer = fastest_of(t, "peer")
         if best and peer:
             peers.append(f"{name}: {versus(best, t[best], peer, t[peer])}")
@@ -87,10 +90,25 @@ def _ladder_intro(res):
     if peers:
         out.append("Fastest fastnn backend against the fastest peer, both running the lecture's "
                    "algorithm — " + "; ".join(peers) + ".")
+    else:
+        out.append("No peer (PyTorch, JAX, scikit-learn) ran, so nothing is compared with them "
+                   "(`pip install \"fastnn[compare]\"` adds them).")
     if gram:
         out.append("The Gram rewrite of layer 1 (its own column: not the lecture's algorithm, "
                    "so not part of the comparison with peers) — " + "; ".join(gram) + ".")
     return out
+
+
+def _not_run(res):
+    """The rungs that did not run, one line per reason."""
+    by_reason = {}
+    for name, skipped in res.skipped.items():
+        for impl, why in skipped.items():
+            by_reason.setdefault(why.replace(f" on {name}", ""), {}).setdefault(
+                impl, []).append(name)
+    lines = [f"{plots.label(i)} on {', '.join(ws)}: {why}" for why, impls in by_reason.items()
+             for i, ws in impls.items()]
+    return ["Not run: " + "; ".join(lines) + ".", ""] if lines else []
 
 
 def _per_example_note(res):
@@ -130,10 +148,7 @@ def _ladder(res, out):
                    + "; ".join(f"*{plots.label(i)}*" for i in extra) + ".")
     text = _ladder_intro(res) + [""] + _per_example_note(res) + [
         "", legend, "", table(["workload"] + [plots.label(i) for i in head + extra], body), ""]
-    skipped = [f"{plots.label(i)} on {n}: {why}" for n, s in res.skipped.items()
-               for i, why in s.items()]
-    if skipped:
-        text += ["Not run: " + "; ".join(skipped) + ".", ""]
+    text += _not_run(res)
     for name, t in res.ladder.items():
         base = t.get("numpy")
         rows = [[plots.label(i), format_seconds(x.median), format_seconds(x.min),
