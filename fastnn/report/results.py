@@ -125,10 +125,19 @@ def load(path):
     if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), list):
         raise ValueError(f"{path} is not a pytest-benchmark JSON file (no 'benchmarks' list)")
     for bench in data["benchmarks"]:
-        if "impls" not in bench.get("extra_info", {}):
+        if _kind(bench) and "impls" not in bench.get("extra_info", {}):
             raise ValueError(f"{path} was written by an older fastnn benchmark suite (no "
                              "interleaved samples per implementation); run `fastnn report` again")
     return data
+
+
+#: The groups the report shows (others, e.g. ``gemm-*``, stay in the JSON only).
+_GROUPS = ("ladder-", "sweep-", "dot-", "simd-")
+
+
+def _kind(bench):
+    group = bench.get("group") or ""
+    return next((g for g in _GROUPS if group.startswith(g)), None)
 
 
 def _timings(bench):
@@ -148,6 +157,8 @@ def build(data, machine=None, *, mode=None, source=None):
     skipped = {name: {} for name in WORKLOADS}
     sweep, dot, ablations, rounds = {}, {}, {}, 0
     for bench in data["benchmarks"]:
+        if _kind(bench) is None:
+            continue
         group = bench.get("group") or ""
         info = bench["extra_info"]
         timings = _timings(bench)
