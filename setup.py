@@ -1,26 +1,43 @@
 """Build fastnn_ext, the Cython kernels of the ``cython`` backend.
 
 Metadata and dependencies live in pyproject.toml; this file only builds the
-extensions. The same source (fastnn_ext/_core.pxi) is compiled twice:
+extensions. One source (fastnn_ext/_core.pxi) is compiled once per x86-64
+kernel set, and the backend imports the best one the CPU runs -- one build
+(or wheel) for every x86-64 CPU:
 
-* ``fastnn_ext._kernels``: -O3, auto-vectorized, exp/tanh through glibc's
-  libmvec (see fastnn_ext/_simd.h), OpenMP if the compiler has it.
-* ``fastnn_ext._kernels_novec``: the same with -fno-tree-vectorize
-  -fno-tree-slp-vectorize and scalar libm, for the SIMD ablation benchmark.
+* ``fastnn_ext._kernels_baseline``: ``-march`` = the build's baseline
+  (``FASTNN_MARCH``, default ``x86-64-v2``: SSE4.2).
+* ``fastnn_ext._kernels_avx2``: ``-march=x86-64-v3`` (AVX2 + FMA); own GEMM
+  with an AVX2 micro-kernel.
+* ``fastnn_ext._kernels_avx512``: ``-march=x86-64-v4`` (AVX-512); own GEMM
+  with an AVX-512 micro-kernel.
+* ``fastnn_ext._kernels_<isa>_novec`` for each: the same with
+  -fno-tree-vectorize -fno-tree-slp-vectorize, scalar libm and no own GEMM,
+  for the SIMD ablation benchmark of that path.
+* ``fastnn_ext._cpu``: no -march; tells the backend what the CPU runs.
+
+All vectorized builds use -O3 and call exp/tanh through glibc's libmvec (see
+fastnn_ext/_simd.h), with OpenMP if the compiler has it.
 
 Environment switches:
 
 * ``FASTNN_DEBUG_BUILD=1``: -O0 -g, Cython boundscheck/wraparound on.
-* ``FASTNN_MARCH``: the -march value (default ``native``: the build only runs
-  on this CPU kind -- fine for ``pip install`` on the machine that runs it;
-  set ``x86-64-v3`` or ``none`` for a portable build).
+* ``FASTNN_MARCH``: the baseline module's -march (default ``x86-64-v2``;
+  ``native`` opts in to a build tuned to, and only runnable on, this CPU kind;
+  ``none`` passes no -march).
+* ``FASTNN_ISAS``: which kernel sets to build, comma-separated, from
+  ``baseline,avx2,avx512`` (the default, all three; ``baseline`` is always
+  built).
 * ``FASTNN_NO_OPENMP=1``: build without OpenMP (prange runs serially).
+
+Non-x86-64 machines build the baseline module only, with no -march.
 
 The flags each module was compiled with are recorded in it as
 ``COMPILE_FLAGS`` (a C string define), for ``fastnn.backends.cython.info()``.
 """
 
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -32,7 +49,16 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 
 DEBUG = os.environ.get("FASTNN_DEBUG_BUILD", "") not in ("", "0")
-MARCH = os.environ.get("FASTNN_MARCH", "native")
+MARCH = os.environ.get("FASTNN_MARCH", "x86-64-v2")
+X86_64 = platform.machine().lower() in ("x86_64", "amd64")
+#: kernel set -> its -march (the baseline's is FASTNN_MARCH).
+ISA_MARCH = {"baseline": MARCH, "avx2": "x86-64-v3", "avx512": "x86-64-v4"}
+_asked = {isa.strip() for isa in os.environ.get("FASTNN_ISAS", "baseline,avx2,avx512").split(",")
+          if isa.strip()}
+if _asked - set(ISA_MARCH):
+    sys.exit(f"FASTNN_ISAS: unknown kernel sets {sorted(_asked - set(ISA_MARCH))}; "
+             f"choose from {list(ISA_MARCH)}")
+ISAS = [isa for isa in ISA_MARCH if isa == "baseline" or (X86_64 and isa in _asked)]
 
 
 def _compiler_accepts(flags):
@@ -61,7 +87,7 @@ OPENMP = (GCC_LIKE and os.environ.get("FASTNN_NO_OPENMP", "") in ("", "0")
           and _compiler_accepts(["-fopenmp"]))
 
 
-def _flags(vectorize):
+def _flags(march, vectorize):
     if not GCC_LIKE:
         return []
     if DEBUG:
@@ -71,17 +97,19 @@ def _flags(vectorize):
         # bookkeeping; -fno-trapping-math lets it if-convert the relu blends.
         # No -ffast-math: sigmoid(+-1000) needs inf arithmetic.
         flags = ["-O3", "-fno-math-errno", "-fno-trapping-math"]
-        if MARCH not in ("", "none"):
-            flags.append(f"-march={MARCH}")
         if not vectorize:
             flags += ["-fno-tree-vectorize", "-fno-tree-slp-vectorize"]
+    if march not in ("", "none") and X86_64:
+        # Also in the debug build: -march decides which instructions may appear.
+        flags.append(f"-march={march}")
     if OPENMP:
         flags.append("-fopenmp")
     return flags
 
 
-def _extension(name, vectorize):
-    flags = _flags(vectorize)
+def _kernels(isa, vectorize):
+    name = f"_kernels_{isa}" + ("" if vectorize else "_novec")
+    flags = _flags(ISA_MARCH[isa], vectorize)
     macros = [
         ("FASTNN_COMPILE_FLAGS", '"' + " ".join(flags) + '"'),
         ("FASTNN_VARIANT", '"vec"' if vectorize else '"novec"'),
@@ -90,7 +118,10 @@ def _extension(name, vectorize):
     if vectorize and not DEBUG:
         macros.append(("FASTNN_LIBMVEC", "1"))
     if not vectorize:
-        # The ablation build has no explicit SIMD either: its products go to BLAS.
+        macros.append(("FASTNN_NOVEC", "1"))
+    if not vectorize or isa == "baseline":
+        # The ablation build has no explicit SIMD either, and the baseline has
+        # no SIMD GEMM kernel: their products go to BLAS.
         macros.append(("FASTNN_NO_OWN_GEMM", "1"))
     return Extension(
         f"fastnn_ext.{name}",
@@ -99,8 +130,8 @@ def _extension(name, vectorize):
         define_macros=macros,
         extra_compile_args=flags,
         extra_link_args=(["-fopenmp"] if OPENMP else []) + (["-lm"] if GCC_LIKE else []),
-        depends=["fastnn_ext/_core.pxi", "fastnn_ext/_simd.h", "fastnn_ext/_gemm.h",
-                 "fastnn_ext/_gemm_impl.h"],
+        depends=[os.path.join("fastnn_ext", f) for f in sorted(os.listdir("fastnn_ext"))
+                 if f.endswith((".pxi", ".h"))],
     )
 
 
@@ -113,11 +144,16 @@ DIRECTIVES = {
     "embedsignature": True,
 }
 
+EXTENSIONS = [Extension("fastnn_ext._cpu", ["fastnn_ext/_cpu.pyx"])]
+EXTENSIONS += [_kernels(isa, vectorize) for isa in ISAS for vectorize in (True, False)]
+
 setup(
     ext_modules=cythonize(
-        [_extension("_kernels", True), _extension("_kernels_novec", False)],
+        EXTENSIONS,
         compiler_directives=DIRECTIVES,
         # The flags are C defines, not Cython input: rebuild the C when they change.
         force=DEBUG,
     ),
+    # Compile the modules side by side (one per core).
+    options={"build_ext": {"parallel": os.cpu_count() or 1}},
 )

@@ -1,8 +1,8 @@
-"""fastnn: the networks of "Neural Networks and Deep Learning", four ways.
+"""fastnn: the networks of "Neural Networks and Deep Learning", five ways.
 
 The same math -- forward, cost, backward, batch gradient descent -- as the
-lecture's explicit loops, vectorized NumPy, Numba kernels and a Cython
-extension, behind one :class:`Network`. ``X`` has shape (n_x, m), one column
+lecture's explicit loops, a loop over examples, vectorized NumPy, Numba kernels
+and a Cython extension, behind one :class:`Network`. ``X`` has shape (n_x, m), one column
 per example; ``Y`` has shape (1, m); parameters are ``{"W1", "b1", ...}``.
 """
 

@@ -6,7 +6,9 @@ finite values, and never check again. Each error names the argument and what
 was expected.
 """
 
+import collections
 import numbers
+import os
 import re
 
 import numpy as np
@@ -71,11 +73,71 @@ def check_layer_dims(layer_dims):
     dims = list(layer_dims)
     if len(dims) < 2:
         raise ValueError(f"layer_dims must have at least 2 entries [n_x, ..., n_L]; got {dims}")
-    return [check_positive_int(f"layer_dims[{i}]", n) for i, n in enumerate(dims)]
+    dims = [check_positive_int(f"layer_dims[{i}]", n) for i, n in enumerate(dims)]
+    return dims
+
+
+def check_network_size(layer_dims, dtype):
+    """Refuse layer sizes whose parameters alone would not fit in RAM."""
+    count = sum(n * (n_prev + 1) for n_prev, n in zip(layer_dims, layer_dims[1:]))
+    check_memory(f"layer_dims {layer_dims}", count * np.dtype(dtype).itemsize,
+                 f"{count:,} {np.dtype(dtype).name} parameters (W and b of every layer)")
+
+
+def check_workspace(layer_dims, m, dtype, per_unit):
+    """Refuse an X whose pass through the network would not fit in RAM.
+
+    ``per_unit`` arrays of shape (n_l, m) per layer: the forward pass keeps Z
+    and A of every layer (2), training also dZ (3).
+    """
+    count = per_unit * sum(layer_dims[1:]) * m
+    check_memory("X", count * np.dtype(dtype).itemsize,
+                 f"m = {m:,} examples through layer_dims {layer_dims} ({per_unit} arrays of "
+                 f"shape (n_l, m) per layer)")
+
+
+def physical_memory():
+    """Bytes of RAM on this machine, or None where the OS does not say."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _human(nbytes):
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if nbytes < 1024 or unit == "PiB":
+            return f"{nbytes:.1f} {unit}" if unit != "bytes" else f"{nbytes} bytes"
+        nbytes /= 1024
+
+
+def check_memory(argument, nbytes, what):
+    """Refuse, before NumPy tries, an allocation larger than the machine's RAM.
+
+    Such a request can only end in a MemoryError naming no argument, or in
+    swapping for hours; the error here says which argument asked and how much.
+    """
+    total = physical_memory()
+    if total is not None and nbytes > total:
+        raise ValueError(f"{argument}: {what} would need {_human(nbytes)} ({nbytes:,} bytes); "
+                         f"this machine has {_human(total)} of RAM")
 
 
 def as_float_array(argument, value, dtype):
-    """``value`` as a C-contiguous array of ``dtype``, rejecting non-numeric data."""
+    """``value`` as a C-contiguous array of ``dtype``, rejecting non-numeric data.
+
+    A masked array is accepted only when nothing is masked (its data is then
+    the whole truth); fastnn has no notion of a missing value, so a masked
+    entry is an error rather than silently trained on.
+    """
+    if isinstance(value, np.ma.MaskedArray):
+        mask = np.ma.getmaskarray(value)
+        if mask.any():
+            index = tuple(int(i) for i in np.argwhere(mask)[0])
+            raise ValueError(f"{argument} is a masked array with {int(mask.sum())} masked "
+                             f"entries (the first at index {index}); fastnn has no notion of a "
+                             f"missing value: drop or impute them (e.g. .filled(value))")
+        value = np.ma.getdata(value)
     if isinstance(value, np.ndarray):
         array = value
     else:
@@ -87,6 +149,10 @@ def as_float_array(argument, value, dtype):
     if array.dtype.kind not in "biuf":
         raise TypeError(f"{argument} must be a real numeric array (bool, int or float); "
                         f"got dtype {array.dtype}")
+    if not (array.flags.c_contiguous and array.dtype == dtype):
+        # A broadcast view holds no memory; its contiguous copy may not fit.
+        check_memory(argument, array.size * np.dtype(dtype).itemsize,
+                     f"a contiguous {np.dtype(dtype).name} copy of shape {array.shape}")
     return np.ascontiguousarray(array, dtype=dtype)
 
 
@@ -145,27 +211,51 @@ def check_params(params, dtype):
     if missing or extra:
         raise ValueError(f"params must have exactly the keys W1, b1, ..., W{L}, b{L}; "
                          f"missing {sorted(missing)}, unexpected {sorted(map(str, extra))}")
-    Ws, bs = [], []
-    layer_dims = None
-    for l in range(1, L + 1):
-        W = as_float_array(f"params['W{l}']", params[f"W{l}"], dtype)
-        b = as_float_array(f"params['b{l}']", params[f"b{l}"], dtype)
+    Ws = [as_float_array(f"params['W{l}']", params[f"W{l}"], dtype) for l in range(1, L + 1)]
+    bs = [as_float_array(f"params['b{l}']", params[f"b{l}"], dtype) for l in range(1, L + 1)]
+    for l, (W, b) in enumerate(zip(Ws, bs), start=1):
         if W.ndim != 2 or W.size == 0:
             raise ValueError(f"params['W{l}'] must be a non-empty 2-D array (n{l}, n{l - 1}); "
                              f"got shape {W.shape}")
-        if layer_dims is None:
-            layer_dims = [W.shape[1]]
-        if W.shape[1] != layer_dims[-1]:
-            raise ValueError(f"params['W{l}'] must have shape (n{l}, {layer_dims[-1]}) to follow "
-                             f"W{l - 1}; got {W.shape}")
-        layer_dims.append(W.shape[0])
-        if b.shape != (W.shape[0], 1):
-            raise ValueError(f"params['b{l}'] must have shape ({W.shape[0]}, 1); got {b.shape}")
+        if b.ndim != 2 or b.shape[1] != 1:
+            raise ValueError(f"params['b{l}'] must have shape ({W.shape[0]}, 1), a column; "
+                             f"got {b.shape}")
+    for l in range(1, L + 1):
+        _check_units(l, Ws, bs)
+    for l, (W, b) in enumerate(zip(Ws, bs), start=1):
         check_finite(f"params['W{l}']", W)
         check_finite(f"params['b{l}']", b)
-        Ws.append(W.copy())
-        bs.append(b.copy())
-    return layer_dims, Ws, bs
+    layer_dims = [Ws[0].shape[1]] + [W.shape[0] for W in Ws]
+    return layer_dims, [W.copy() for W in Ws], [b.copy() for b in bs]
+
+
+def _check_units(l, Ws, bs):
+    """Check n_l, which params state up to three times: the rows of W_l and of
+    b_l and the columns of W_{l+1}. The one array outvoted by the others is the
+    wrong one (W1 transposed is blamed on W1, not on b1); in a tie between W_L
+    and b_L, b_L (the column that follows W_L) is blamed."""
+    W = Ws[l - 1]
+    witnesses = {f"W{l}": W.shape[0], f"b{l}": bs[l - 1].shape[0]}
+    if l < len(Ws):
+        witnesses[f"W{l + 1}"] = Ws[l].shape[1]
+    counts = collections.Counter(witnesses.values())
+    if len(counts) == 1:
+        return
+    n, votes = counts.most_common(1)[0]
+    if votes == 1 and len(witnesses) == 3:
+        raise ValueError("params disagree on n{}: {}".format(l, ", ".join(
+            f"params['{k}'] says {v}" for k, v in witnesses.items())))
+    if votes == 1:
+        n = W.shape[0]
+    if W.shape[0] != n:
+        hint = " (transposed?)" if W.shape[1] == n else ""
+        others = " and ".join(f"params[{k!r}]" for k in list(witnesses)[1:])
+        raise ValueError(f"params['W{l}'] must have shape ({n}, n{l - 1}) to match {others}; "
+                         f"got {W.shape}{hint}")
+    if witnesses[f"b{l}"] != n:
+        raise ValueError(f"params['b{l}'] must have shape ({n}, 1); got {bs[l - 1].shape}")
+    raise ValueError(f"params['W{l + 1}'] must have shape (n{l + 1}, {n}) to follow W{l}; "
+                     f"got {Ws[l].shape}")
 
 
 def check_activations(activations, L):

@@ -14,11 +14,14 @@ or 1 (|z| > ~37 in float64), where the textbook formula would give log(0).
 
 Both losses share dJ/dA_L * dA_L/dZ_L = (A_L - Y) for their canonical output;
 ``cross_entropy`` requires a sigmoid output, which is where that identity holds.
+:func:`output_delta` is that formula's one home: every Python backend calls it.
 """
 
 import numpy as np
 
-__all__ = ["LOSSES", "CODES", "default_for", "cost", "per_example"]
+from . import activations as _act
+
+__all__ = ["LOSSES", "CODES", "default_for", "cost", "per_example", "output_delta"]
 
 #: name -> the output activation it pairs with (None: any).
 LOSSES = {"cross_entropy": "sigmoid", "mse": None}
@@ -50,3 +53,31 @@ def cost(name, AL, ZL, Y):
     """J = (1/m) sum over examples (and output units) of L, as a Python float."""
     m = Y.shape[1]
     return float(np.sum(per_example(name, AL, ZL, Y), dtype=np.float64) / m)
+
+
+def output_delta(name, output_activation, AL, Y, ZL, derivative=_act.derivative):
+    """dZ_L = m dJ/dZ_L, the start of backpropagation (the 1/m goes on dW and db).
+
+    ``cross_entropy`` on its sigmoid output: dZ_L = A_L - Y exactly (the
+    sigmoid's a(1 - a) cancels the loss's 1 / (a(1 - a))). ``mse``: dZ_L =
+    (A_L - Y) g'(Z_L), where g' = 1 for an identity output is left out.
+
+    Parameters
+    ----------
+    name : str
+        The loss.
+    output_activation : str
+        The activation g of layer L.
+    AL, Y, ZL : ndarray of shape (n_L, m), or floats (one unit, one example)
+    derivative : callable, optional
+        ``derivative(activation, Z, A) -> g'(Z)``; the loops oracle passes its
+        scalar one, so this works element by element as well.
+
+    Returns
+    -------
+    dZ : ndarray of shape (n_L, m) (a new array), or a float
+    """
+    dZ = AL - Y
+    if name == "mse" and output_activation != "identity":
+        dZ *= derivative(output_activation, ZL, AL)
+    return dZ

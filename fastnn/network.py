@@ -5,16 +5,19 @@ The class owns the parameters and all validation; the backend (see
 kernel with anything it has not checked and coerced first.
 """
 
+import threading
+
 import numpy as np
 
+from . import _io
 from . import _validation as _v
 from . import backends as _backends
 from . import losses as _losses
+from ._watch import Divergence, ProgressBar
 
 __all__ = ["Network", "load"]
 
 INITS = ("random", "zeros", "xavier", "he")
-_FORMAT_VERSION = 1
 
 
 def _init_weights(init, shape, init_scale, rng):
@@ -84,9 +87,11 @@ class Network:
             raise TypeError(f"seed must be an int, a numpy.random.Generator or None; got {seed!r}")
         rng = np.random.default_rng(seed)
         self._setup(acts, loss, backend, dtype, threads)
-        self._Ws = [_init_weights(init, (dims[l], dims[l - 1]), init_scale, rng)
-                    .astype(self._dtype) for l in range(1, L + 1)]
-        self._bs = [np.zeros((dims[l], 1), dtype=self._dtype) for l in range(1, L + 1)]
+        _v.check_network_size(dims, self._dtype)
+        Ws = [_init_weights(init, (dims[l], dims[l - 1]), init_scale, rng).astype(self._dtype)
+              for l in range(1, L + 1)]
+        bs = [np.zeros((dims[l], 1), dtype=self._dtype) for l in range(1, L + 1)]
+        self._state = (Ws, bs, [])
 
     def _setup(self, acts, loss, backend, dtype, threads):
         """Validate and store everything but the parameters."""
@@ -96,7 +101,8 @@ class Network:
         self._threads = _v.check_threads(threads)
         self._backend_name = backend
         self._backend = _backends.get(backend)
-        self.costs_ = []
+        # Held while fit() runs: a second fit() at the same time is refused.
+        self._busy = threading.Lock()
 
     @classmethod
     def from_params(cls, params, activations, *, loss=None, backend="numpy", dtype="float64",
@@ -115,10 +121,27 @@ class Network:
         _, Ws, bs = _v.check_params(params, dtype_)
         acts = _v.check_activations(activations, len(Ws))
         net._setup(acts, loss, backend, dtype, threads)
-        net._Ws, net._bs = Ws, bs
+        net._state = (Ws, bs, [])
         return net
 
     # ---------------------------------------------------------------- properties
+    # ``_state`` = (Ws, bs, costs) is replaced in one assignment when a fit
+    # succeeds, so a reader in another thread, or a fit stopped by Ctrl-C, never
+    # sees half of one fit's result.
+    @property
+    def _Ws(self):
+        return self._state[0]
+
+    @property
+    def _bs(self):
+        return self._state[1]
+
+    @property
+    def costs_(self):
+        """After :meth:`fit`: ``(i, cost)`` at iterations 0, cost_every, ...; the
+        cost of iteration i before its update."""
+        return list(self._state[2])
+
     @property
     def layer_dims(self):
         return [self._Ws[0].shape[1]] + [W.shape[0] for W in self._Ws]
@@ -147,7 +170,8 @@ class Network:
     def params(self):
         """A copy of the parameters as ``{"W1", "b1", ..., "WL", "bL"}``."""
         out = {}
-        for l, (W, b) in enumerate(zip(self._Ws, self._bs), start=1):
+        Ws, bs, _ = self._state
+        for l, (W, b) in enumerate(zip(Ws, bs), start=1):
             out[f"W{l}"], out[f"b{l}"] = W.copy(), b.copy()
         return out
 
@@ -156,8 +180,10 @@ class Network:
                 f"loss={self._loss!r}, backend={self._backend_name!r}, dtype={self.dtype!r})")
 
     # ---------------------------------------------------------------- validation
-    def _X(self, X):
-        return _v.check_X(X, self._Ws[0].shape[1], self._dtype)
+    def _X(self, X, per_unit=2):
+        X = _v.check_X(X, self._Ws[0].shape[1], self._dtype)
+        _v.check_workspace(self.layer_dims, X.shape[1], self._dtype, per_unit)
+        return X
 
     def _XY(self, X, Y):
         X = self._X(X)
@@ -176,7 +202,8 @@ class Network:
         AL : ndarray of shape (n_L, m)
         caches : list of ((A_prev, W, b), Z), one per layer
         """
-        return self._backend.forward(self._Ws, self._bs, self._acts, self._X(X), self._threads)
+        Ws, bs, _ = self._state
+        return self._backend.forward(Ws, bs, self._acts, self._X(X), self._threads)
 
     def backward(self, AL, Y, caches):
         """Backward propagation from :meth:`forward`'s output.
@@ -230,7 +257,8 @@ class Network:
     def cost(self, X, Y):
         """The cost J = (1/m) sum of the loss over the m examples of (X, Y)."""
         X, Y = self._XY(X, Y)
-        AL, caches = self._backend.forward(self._Ws, self._bs, self._acts, X, self._threads)
+        Ws, bs, _ = self._state
+        AL, caches = self._backend.forward(Ws, bs, self._acts, X, self._threads)
         return _losses.cost(self._loss, AL, caches[-1][1], Y)
 
     def predict_proba(self, X):
@@ -281,10 +309,29 @@ class Network:
         Raises
         ------
         FloatingPointError
-            If the cost or the parameters stop being finite (learning rate too
-            large); the parameters are then left as they were before ``fit``.
+            If training diverges (learning rate too large): a recorded cost
+            not finite or ``fastnn._watch.COST_GROWTH`` times above its start,
+            or a parameter not finite or past the square root of the dtype's
+            largest value. The parameters are then left as they were.
+        RuntimeError
+            If another thread is fitting this network right now.
+        KeyboardInterrupt
+            Ctrl-C; the parameters are left as they were before ``fit``.
         """
-        X, Y = self._XY(X, Y)
+        if not self._busy.acquire(blocking=False):
+            raise RuntimeError(
+                "fit() is already running on this Network in another thread; a second fit at "
+                "the same time would overwrite one of the two. Wait for the first to return, "
+                "or fit a copy (net.to(net.backend)).")
+        try:
+            self._fit(X, Y, learning_rate, num_iterations, cost_every, progress, gram)
+        finally:
+            self._busy.release()
+        return self
+
+    def _fit(self, X, Y, learning_rate, num_iterations, cost_every, progress, gram):
+        X = self._X(X, per_unit=3)  # Z, A and dZ of every layer
+        Y = _v.check_Y(Y, self._Ws[-1].shape[0], X.shape[1], self._loss, self._dtype)
         learning_rate = _v.check_positive_float("learning_rate", learning_rate)
         num_iterations = _v.check_positive_int("num_iterations", num_iterations)
         cost_every = _v.check_positive_int("cost_every", cost_every)
@@ -296,84 +343,61 @@ class Network:
             raise ValueError(f"gram=True: backend {self._backend_name!r} has no Gram rewrite; "
                              f"backends that have one: {have}")
         gram = None if gram is None else bool(gram)
-        # Train on copies: on any failure the network keeps its parameters.
+        # Train on copies: on any failure, Ctrl-C included, the network keeps
+        # its parameters.
         Ws = [W.copy() for W in self._Ws]
         bs = [b.copy() for b in self._bs]
-        bar = _ProgressBar(num_iterations) if progress else None
-
-        def on_cost(i, cost):
-            if bar is not None:
-                bar.update(i, cost)
-            return bool(np.isfinite(cost))
-
+        bar = ProgressBar(num_iterations) if progress else None
+        watch = Divergence(self._loss, self._acts[-1], Y, bar)
         try:
             with np.errstate(over="ignore", invalid="ignore"):
                 costs = self._backend.train(Ws, bs, self._acts, self._loss, X, Y, learning_rate,
-                                            num_iterations, cost_every, self._threads, on_cost,
-                                            gram=gram)
+                                            num_iterations, cost_every, self._threads,
+                                            watch.on_cost, gram=gram)
         finally:
             if bar is not None:
                 bar.close()
-        diverged = [(i, c) for i, c in costs if not np.isfinite(c)]
-        if diverged and diverged[0][0] == 0:
-            raise FloatingPointError(
-                "the cost of the initial parameters is not finite: X is too large for this "
-                "network (overflow before any update); rescale X. The network's parameters "
-                "were left unchanged.")
-        if diverged or not all(np.all(np.isfinite(P)) for P in Ws + bs):
-            where = f"at iteration {diverged[0][0]}" if diverged else "by the last iteration"
-            raise FloatingPointError(
-                f"training diverged {where} (cost or parameters not finite) with "
-                f"learning_rate={learning_rate}; try a smaller learning_rate. The network's "
-                f"parameters were left unchanged.")
-        self._Ws, self._bs = Ws, bs
-        self.costs_ = [(int(i), float(c)) for i, c in costs]
-        return self
+        watch.check(Ws + bs, learning_rate)
+        self._state = (Ws, bs, [(int(i), float(c)) for i, c in costs])
 
     # ---------------------------------------------------------------- conversion, I/O
     def to(self, backend, *, threads=None):
-        """A new network with the same parameters on another backend."""
+        """A new network with the same parameters on another backend.
+
+        ``threads`` is validated as in the constructor; ``None`` keeps this
+        network's.
+        """
+        threads = self._threads if threads is None else _v.check_threads(threads)
         return Network.from_params(self.params, self._acts, loss=self._loss, backend=backend,
-                                   dtype=self.dtype, threads=threads if threads else self._threads)
+                                   dtype=self.dtype, threads=threads)
 
     def save(self, path):
-        """Save parameters, activations, loss and dtype to an ``.npz`` file."""
-        np.savez(path, format_version=_FORMAT_VERSION, activations=np.array(self._acts),
-                 loss=np.array(self._loss), dtype=np.array(self.dtype), **self.params)
+        """Save parameters, activations, loss and dtype to an ``.npz`` file.
+
+        ``.npz`` is appended to ``path`` unless it ends with it (as
+        :func:`numpy.savez` does); :func:`load` finds the file under either
+        name. Returns the path written, a :class:`pathlib.Path`.
+        """
+        return _io.save(path, self.params, self._acts, self._loss, self.dtype)
 
 
 def load(path, *, backend="numpy", threads=None):
-    """Load a network written by :meth:`Network.save`, validating its content."""
-    with np.load(path, allow_pickle=False) as data:
-        files = set(data.files)
-        required = {"format_version", "activations", "loss", "dtype"}
-        if not required <= files:
-            raise ValueError(f"{path!s} is not a fastnn network file: missing "
-                             f"{sorted(required - files)}")
-        version = int(data["format_version"])
-        if version != _FORMAT_VERSION:
-            raise ValueError(f"{path!s} has format_version {version}; this fastnn reads "
-                             f"{_FORMAT_VERSION}")
-        params = {key: data[key] for key in files - required}
-        activations = [str(a) for a in data["activations"]]
-        loss, dtype = str(data["loss"]), str(data["dtype"])
-    return Network.from_params(params, activations, loss=loss, backend=backend, dtype=dtype,
-                               threads=threads)
+    """Load a network written by :meth:`Network.save`, validating its content.
 
-
-class _ProgressBar:
-    """A rich progress bar that shows the latest recorded cost."""
-
-    def __init__(self, total):
-        from rich.progress import Progress
-
-        self._progress = Progress(*Progress.get_default_columns(), "cost {task.fields[cost]}")
-        self._task = self._progress.add_task("training", total=total, cost="-")
-        self._progress.start()
-
-    def update(self, i, cost):
-        self._progress.update(self._task, completed=i, cost=f"{cost:.6f}")
-
-    def close(self):
-        self._progress.update(self._task, completed=self._progress.tasks[0].total)
-        self._progress.stop()
+    Raises
+    ------
+    FileNotFoundError
+        If neither ``path`` nor ``path + ".npz"`` exists.
+    ValueError
+        If the file is not a network :meth:`Network.save` could have written,
+        naming the file and what is wrong with it.
+    """
+    _backends.get(backend)  # argument errors are not blamed on the file
+    _v.check_threads(threads)
+    path, content = _io.read(path)
+    try:
+        return Network.from_params(content["params"], content["activations"],
+                                   loss=content["loss"], backend=backend,
+                                   dtype=content["dtype"], threads=threads)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{path}: not a valid fastnn network file: {exc}") from None

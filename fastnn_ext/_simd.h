@@ -29,12 +29,19 @@ __attribute__((simd("notinbranch"))) extern float tanhf(float);
 #endif
 
 #ifdef _OPENMP
-#include <omp.h>
 #define FASTNN_HAVE_OPENMP 1
-static int fastnn_max_threads(void) { return omp_get_max_threads(); }
 #else
 #define FASTNN_HAVE_OPENMP 0
-static int fastnn_max_threads(void) { return 1; }
+#endif
+
+/* The kernel set this module was compiled for, from the compiler's target
+ * (setup.py's -march): fastnn.backends.cython picks modules by it. */
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512DQ__) && defined(__AVX512VL__)
+#define FASTNN_ISA_NAME "avx512"
+#elif defined(__AVX2__) && defined(__FMA__)
+#define FASTNN_ISA_NAME "avx2"
+#else
+#define FASTNN_ISA_NAME "baseline"
 #endif
 
 #endif

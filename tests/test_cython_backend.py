@@ -1,5 +1,7 @@
-"""What only the Cython backend has: its two builds, SIMD in the binary, the
-recorded compile flags, threads, and the Gram path for a huge first layer.
+"""What only the Cython backend has: its kernel sets per ISA (each run here,
+forced with ``settings(isa=...)``) and their novec twins, SIMD in the binary,
+the recorded compile flags, threads, and the one-pass and Gram paths for a huge
+first layer. The own GEMM is in test_cython_gemm.py.
 
 Generic equivalence with the other backends is in test_equivalence.py. This
 module does not skip when fastnn_ext is unbuilt: it fails, so CI cannot pass
@@ -13,7 +15,9 @@ import numpy as np
 import pytest
 
 from fastnn.backends import cython as cb
+from fastnn.backends import loops as lb
 from fastnn.backends import numpy as nb
+from fastnn.report import simd
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 RTOL = 1e-9
@@ -44,49 +48,87 @@ PLANAR = ([2, 4, 1], 400, ["tanh", "sigmoid"])
 DEEP = ([20, 7, 5, 1], 200, ["relu", "relu", "sigmoid"])
 
 
-@pytest.fixture
-def variant():
-    """Restore the vec build after a test that switches."""
-    yield
-    cb.use_variant("vec")
+@pytest.fixture(params=cb.ISAS)
+def isa(request):
+    """Every kernel set, run here by forcing it (a lower one than the CPU's best
+    is always runnable); a set this CPU lacks is skipped with the reason."""
+    if request.param not in cb.isas():
+        pytest.skip(f"this CPU (or build) cannot run the {request.param} kernels; "
+                    f"it runs {cb.isas()}")
+    with cb.settings(isa=request.param):
+        yield request.param
 
 
-@pytest.fixture
-def blas_products():
-    """Restore the default (own GEMM where available) after a test that switches."""
-    yield
-    cb.use_gemm("own" if cb.gemm_available() else "blas")
+# -- the builds and the path picked ---------------------------------------------
+
+def test_best_kernel_set_this_cpu_runs_is_picked():
+    from fastnn_ext import _cpu
+
+    info = cb.info()
+    runnable = [i for i in cb.ISAS if _cpu.supports(i)]
+    assert info["isas"] == [i for i in runnable if i in cb.isas()]
+    # FASTNN_ISA (the environment) may lower the default; nothing else does.
+    forced = __import__("os").environ.get("FASTNN_ISA", "auto")
+    assert info["isa"] == (info["isas"][0] if forced == "auto" else forced)
+    assert info["march"] == "x86-64-v2" or "FASTNN_MARCH" in __import__("os").environ
 
 
-@pytest.fixture
-def gram():
-    block = cb.ONEPASS_BLOCK_BYTES
-    yield
-    cb.ONEPASS = "auto"
-    cb.ONEPASS_BLOCK_BYTES = block
+def test_every_kernel_set_is_built_for_its_target(isa):
+    ext = cb.module(isa)
+    assert ext.ISA == isa and cb.info()["isa"] == isa
+    march = {"avx512": "x86-64-v4", "avx2": "x86-64-v3"}.get(isa)
+    if march:
+        assert f"-march={march}" in ext.COMPILE_FLAGS
+    assert cb.module(isa, "novec").ISA == isa
+    assert ext.HAVE_OWN_GEMM == (isa != "baseline")
 
 
-# -- the binary -------------------------------------------------------------
+def test_settings_validate_and_restore():
+    before = cb.current()
+    with pytest.raises(ValueError, match="isa must be one of"):
+        with cb.settings(isa="avx9000"):
+            pass
+    with pytest.raises(ValueError, match="variant"):
+        with cb.settings(variant="fast"):
+            pass
+    with pytest.raises(ValueError, match="'own' or 'blas'"):
+        with cb.settings(gemm="mkl"):
+            pass
+    with pytest.raises(ValueError, match="no own GEMM"):
+        with cb.settings(variant="novec", gemm="own"):
+            pass
+    with cb.settings(variant="novec", onepass=False):
+        assert cb.current()["variant"] == "novec" and cb.current()["gemm"] == "blas"
+    assert cb.current() == before
+
 
 @pytest.mark.skipif(shutil.which("objdump") is None, reason="objdump absent (apt-get install binutils)")
 @pytest.mark.skipif("-O0" in cb.info()["compile_flags"], reason="FASTNN_DEBUG_BUILD: no SIMD by design")
-def test_vec_build_calls_libmvec_and_uses_packed_simd():
-    ev = cb.simd_evidence()
-    vec, novec = ev["vec"], ev["novec"]
-    assert vec["functions"] > 0, "hot kernel symbols not found in the disassembly"
+def test_each_path_calls_libmvec_and_uses_packed_simd_of_its_width(isa):
+    ev = simd.evidence(cb)
+    vec = simd.summarize(ev.values())
     calls = vec["libmvec_calls"]
+    # libmvec's name says the width: b = SSE (2 doubles), d = AVX2 (4), e = AVX-512 (8).
+    letters = {"baseline": "b", "avx2": "d", "avx512": "e"}[isa]
     for fn in ("exp", "tanh", "expf", "tanhf"):
-        assert any(s.endswith("v_" + fn) for s in calls), f"no libmvec {fn} in {sorted(calls)}"
-    assert vec["packed_ymm"] + vec["packed_zmm"] > 0
-    act64 = ev["vec _bias_act float64"]["libmvec_calls"]
+        assert any(s.startswith(f"_ZGV{letters}") and s.endswith("v_" + fn) for s in calls), \
+            f"no {isa} libmvec {fn} in {sorted(calls)}"
+    act64 = ev["linear_activation_forward float64"]["libmvec_calls"]
     assert any("v_exp" in s for s in act64) and any("v_tanh" in s for s in act64)
-    assert ev["vec _times_derivative float64"]["packed"] > 0
-    # The ablation build really is scalar: no libmvec, far fewer packed ops.
+    if isa == "baseline":
+        assert vec["packed_ymm"] == vec["packed_zmm"] == 0 and vec["packed_xmm"] > 0
+    elif isa == "avx2":
+        assert vec["packed_zmm"] == 0 and vec["packed_ymm"] > 0
+    else:
+        assert vec["packed_zmm"] > 0
+    # The ablation build of the same path really is scalar: no libmvec, few packed ops.
+    with cb.settings(variant="novec"):
+        novec = simd.summarize(simd.evidence(cb).values())
     assert novec["libmvec_calls"] == {}
     assert novec["packed"] * 5 < vec["packed"]
 
 
-def test_compile_flags_recorded():
+def test_compile_flags_recorded(isa):
     info = cb.info()
     flags, novec_flags = info["compile_flags"], info["compile_flags_novec"]
     assert flags and flags != "unknown"
@@ -94,6 +136,7 @@ def test_compile_flags_recorded():
         assert "-fno-tree-vectorize" in novec_flags and "-fno-tree-vectorize" not in flags
         assert "-O3" in flags and "-fno-math-errno" in flags
         assert "-ffast-math" not in flags  # sigmoid(+-1000) needs inf arithmetic
+        assert "-march=native" not in flags
     assert info["openmp"] is ("-fopenmp" in flags)
     assert "cython_blas" in info["blas"]
 
@@ -105,23 +148,31 @@ def test_debug_build_switch_documented():
     assert 'os.environ.get("FASTNN_DEBUG_BUILD"' in setup
 
 
-# -- variants and threads -----------------------------------------------------
+# -- every path against the oracles ----------------------------------------------
 
+@pytest.mark.parametrize("variant", ["vec", "novec"])
 @pytest.mark.parametrize("case", [PLANAR, DEEP], ids=["planar", "deep"])
-def test_novec_build_gives_same_results(case, variant):
+def test_each_path_matches_the_loops_oracle(case, variant, isa):
     dims, m, acts = case
-    c_vec, p_vec = _train(cb, dims, m, acts)
-    cb.use_variant("novec")
-    assert cb.variant() == "novec"
-    c_nov, p_nov = _train(cb, dims, m, acts)
-    assert _rel(c_nov, c_vec) < 1e-12
-    for a, b in zip(p_nov, p_vec):
-        assert _rel(a, b) < 1e-12
+    m = min(m, 60)  # the oracle is slow on purpose
+    c_ref, p_ref = _train(lb, dims, m, acts, iters=30)
+    with cb.settings(variant=variant):
+        c, p = _train(cb, dims, m, acts, iters=30, threads=2)
+    assert _rel(c, c_ref) < RTOL
+    for a, b in zip(p, p_ref):
+        assert _rel(a, b) < RTOL
 
 
-def test_unknown_variant_rejected():
-    with pytest.raises(ValueError, match="novec"):
-        cb.use_variant("avx9000")
+@pytest.mark.parametrize("gram", [False, True])
+def test_each_path_matches_numpy_on_gemm_shaped_layers(isa, gram):
+    # Big enough that every hidden product goes to the GEMM (own or BLAS), on
+    # 2 threads, and (gram=True) layer 1 through X^T X.
+    dims, m, acts = [300, 48, 32, 1], 200, ["relu", "tanh", "sigmoid"]
+    c_ref, p_ref = _train(nb, dims, m, acts, iters=100, lr=0.1)
+    c, p = _train(cb, dims, m, acts, iters=100, lr=0.1, threads=2, gram=gram)
+    assert _rel(c, c_ref) < RTOL
+    for a, b in zip(p, p_ref):
+        assert _rel(a, b) < RTOL
 
 
 @pytest.mark.parametrize("threads", [1, 2])
@@ -162,7 +213,7 @@ def test_large_work_blas_path_matches_numpy():
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("mode", [True, False])
 @pytest.mark.parametrize("threads", [1, 2])
-def test_gram_first_layer_matches_numpy(mode, threads, dtype, gram):
+def test_gram_first_layer_matches_numpy(mode, threads, dtype):
     tol = RTOL if dtype == np.float64 else 1e-4
     for dims, acts in (([500, 6, 3, 1], ["relu", "relu", "sigmoid"]), ([500, 1], ["sigmoid"])):
         c_ref, p_ref = _train(nb, dims, 60, acts, iters=300, lr=0.05, dtype=dtype)
@@ -177,14 +228,17 @@ def test_gram_first_layer_matches_numpy(mode, threads, dtype, gram):
 @pytest.mark.parametrize("block_rows", [64, 10_000])
 @pytest.mark.parametrize("threads", [1, 2, 3])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_one_pass_first_layer_matches_numpy(threads, dtype, block_rows, gram):
-    cb.ONEPASS = True
-    # 64 rows: many blocks per thread and a partial last one (900 = 14 * 64 + 4).
-    cb.ONEPASS_BLOCK_BYTES = block_rows * 70 * np.dtype(dtype).itemsize
-    for dims, acts in (([900, 6, 3, 1], ["relu", "tanh", "sigmoid"]), ([900, 1], ["sigmoid"])):
+def test_one_pass_first_layer_matches_numpy(threads, dtype, block_rows, isa):
+    # 64 rows: many blocks per thread and a partial last one (900 = 14 * 64 + 4);
+    # 21 units: the fused kernels' full register tiles plus leftover rows on
+    # every path; m = 70: whole vectors of examples plus a tail.
+    block = block_rows * 70 * np.dtype(dtype).itemsize
+    for dims, acts in (([900, 6, 3, 1], ["relu", "tanh", "sigmoid"]), ([900, 1], ["sigmoid"]),
+                       ([900, 21, 1], ["tanh", "sigmoid"])):
         c_ref, p_ref = _train(nb, dims, 70, acts, iters=300, lr=0.05, dtype=dtype)
-        c, p = _train(cb, dims, 70, acts, iters=300, lr=0.05, threads=threads, dtype=dtype,
-                      gram=False)
+        with cb.settings(onepass=True, onepass_block_bytes=block):
+            c, p = _train(cb, dims, 70, acts, iters=300, lr=0.05, threads=threads, dtype=dtype,
+                          gram=False)
         tol = RTOL if dtype == np.float64 else 1e-4
         assert _rel(c, c_ref) < tol
         for a, b in zip(p, p_ref):
@@ -192,16 +246,16 @@ def test_one_pass_first_layer_matches_numpy(threads, dtype, block_rows, gram):
 
 
 @pytest.mark.parametrize("mode", ["gram", "onepass"])
-def test_layer1_modes_are_bitwise_reproducible(mode, gram):
-    cb.ONEPASS = mode == "onepass"
-    runs = [_train(cb, [700, 5, 1], 90, ["relu", "sigmoid"], iters=30, threads=2,
-                   gram=mode == "gram")
-            for _ in range(2)]
+def test_layer1_modes_are_bitwise_reproducible(mode):
+    with cb.settings(onepass=mode == "onepass"):
+        runs = [_train(cb, [700, 5, 1], 90, ["relu", "sigmoid"], iters=30, threads=2,
+                       gram=mode == "gram")
+                for _ in range(2)]
     for a, b in zip([runs[0][0]] + runs[0][1], [runs[1][0]] + runs[1][1]):
         assert np.array_equal(a, b)
 
 
-def test_gram_early_stop_materializes_weights(gram):
+def test_gram_early_stop_materializes_weights():
     dims, acts = [300, 4, 1], ["tanh", "sigmoid"]
     X, Y, Ws, bs = _problem(dims, 40)
     Wr, br = [w.copy() for w in Ws], [b.copy() for b in bs]
@@ -262,201 +316,30 @@ def test_backward_matches_numpy_with_mse_on_every_activation():
 def test_auto_threads_one_for_small_work_all_cores_for_large():
     small = [np.zeros((4, 2)), np.zeros((1, 4))]
     large = [np.zeros((256, 784)), np.zeros((128, 256)), np.zeros((1, 128))]
-    assert cb._threads(None, small, 400) == 1
+    ext = cb.module(cb.current()["isa"])
+    assert cb._threads(ext, None, small, 400) == 1
     expected = cb._n_cores() if cb.info()["openmp"] else 1
-    assert cb._threads(None, large, 10_000) == expected
+    assert cb._threads(ext, None, large, 10_000) == expected
     # Explicit counts are honoured up to the cores (each thread owns a private
     # copy of every dW and db) and never exceed the examples.
     cores = cb._n_cores() if cb.info()["openmp"] else 1
-    assert cb._threads(8, small, 3) == min(3, cores)
-    assert cb._threads(64, large, 10_000) == cores
-    assert cb._threads(2, small, 1) == 1
+    assert cb._threads(ext, 8, small, 3) == min(3, cores)
+    assert cb._threads(ext, 64, large, 10_000) == cores
+    assert cb._threads(ext, 2, small, 1) == 1
     # Gram mode counts the work it really does (n_1 m^2), not n_1 n_0 m.
     deep = [np.zeros((20, 12288)), np.zeros((7, 20)), np.zeros((5, 7)), np.zeros((1, 5))]
     assert cb._work(deep, 209, gram=True) < cb._work(deep, 209) / 20
 
 
-# -- fastnn's own GEMM (fastnn_ext/_gemm.h) ------------------------------------
-
-ext = cb._vec
-
-#: Shapes around the blocking (MR = 8 rows, NR = 24/48 columns, KC = 384,
-#: MC = 96, NC = 1024): exact tiles, one past, one short, and several blocks.
-GEMM_SHAPES = [(1, 1, 1), (7, 5, 3), (8, 24, 384), (9, 25, 385), (97, 1025, 770),
-               (256, 50, 1000), (3, 2000, 17), (200, 3, 800), (1, 40, 9), (30, 1, 9), (6, 7, 0)]
 
 
-def _layout(a, how):
-    """a's values as C-order ("C"), the transpose of a C-order array ("T"), or a
-    view into a wider C-order array ("V": leading dimension > width)."""
-    if how == "C":
-        return np.ascontiguousarray(a)
-    if how == "T":
-        return np.ascontiguousarray(a.T).T
-    wide = np.zeros((a.shape[0], a.shape[1] + 5), a.dtype)
-    wide[:, 2:2 + a.shape[1]] = a
-    return wide[:, 2:2 + a.shape[1]]
-
-
-@pytest.mark.skipif(not cb.gemm_available(), reason="this build has no own GEMM (not AVX-512)")
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("shape", GEMM_SHAPES, ids=lambda s: "x".join(map(str, s)))
-@pytest.mark.parametrize("la,lb", [("C", "C"), ("C", "T"), ("T", "C"), ("T", "T"), ("V", "V")])
-@pytest.mark.parametrize("own", [True, False], ids=["own", "blas"])
-def test_gemm_matches_float64_reference(shape, la, lb, dtype, own, blas_products):
-    M, N, K = shape
-    rng = np.random.default_rng(M * N + K)
-    A64, B64 = rng.standard_normal((M, K)), rng.standard_normal((K, N))
-    C64 = rng.standard_normal((M, N))
-    A, B = _layout(A64.astype(dtype), la), _layout(B64.astype(dtype), lb)
-    cb.use_gemm("own" if own else "blas")
-    for alpha, beta in [(1.0, 0.0), (-0.5, 0.25), (2.0, 1.0)]:
-        C = C64.astype(dtype)
-        ext._gemm_check(A, B, C, alpha, beta)
-        ref = alpha * (A.astype(np.float64) @ B.astype(np.float64)) + beta * C64.astype(dtype)
-        # Error bound of a length-K dot product in unit roundoff u, relative to the
-        # magnitudes summed (|A| |B|), not to the (possibly cancelled) result.
-        u = np.finfo(dtype).eps / 2
-        scale = abs(alpha) * (np.abs(A64) @ np.abs(B64)) + abs(beta) * np.abs(C64)
-        assert np.all(np.abs(C - ref) <= 2 * (K + 2) * u * scale + 1e-300), (alpha, beta)
-
-
-@pytest.mark.skipif(not cb.gemm_available(), reason="this build has no own GEMM (not AVX-512)")
-def test_gemm_beta_zero_never_reads_c():
-    # An uninitialized output buffer may hold NaN: beta = 0 must overwrite, not scale it.
-    A = np.ones((20, 30))
-    B = np.ones((30, 50))
-    C = np.full((20, 50), np.nan)
-    ext._gemm_check(A, B, C, 1.0, 0.0)
-    assert np.array_equal(C, np.full((20, 50), 30.0))
-    C[:] = np.nan
-    ext._gemm_check(A[:, :0], B[:0], C, 1.0, 0.0)  # K = 0: alpha A B is the zero matrix
-    assert np.array_equal(C, np.zeros((20, 50)))
-
-
-@pytest.mark.parametrize("own", [True, False], ids=["own", "blas"])
-def test_gemm_one_row_operands_with_unit_strides(own, blas_products):
-    # A (1, 5) and B (5, 1) views whose strides are both one element: BLAS must
-    # be given the reading whose leading dimension it accepts.
-    if own and not cb.gemm_available():
-        pytest.skip("this build has no own GEMM (not AVX-512)")
-    cb.use_gemm("own" if own else "blas")
-    A = np.arange(1.0, 6.0).reshape(5, 1).T
-    B = np.arange(1.0, 6.0).reshape(5, 1)
-    assert A.strides == (8, 8) and B.strides == (8, 8)
-    C = np.full((1, 1), np.nan)
-    ext._gemm_check(A, B, C, 1.0, 0.0)
-    assert C[0, 0] == 55.0
-    row = np.arange(4.0).reshape(4, 1).T  # (1, 4), strides (8, 8)
-    C = np.zeros((5, 4))
-    ext._gemm_check(np.ones((5, 1)), row, C, 2.0, 0.0)
-    assert np.array_equal(C, np.tile(2.0 * np.arange(4.0), (5, 1)))
-
-
-def test_gemm_check_validates():
-    A, B, C = np.ones((4, 3)), np.ones((3, 5)), np.ones((4, 5))
-    with pytest.raises(ValueError, match="do not chain"):
-        ext._gemm_check(A, np.ones((2, 5)), C, 1.0, 0.0)
-    with pytest.raises(TypeError, match="one dtype"):
-        ext._gemm_check(A.astype(np.float32), B, C, 1.0, 0.0)
-    with pytest.raises(ValueError, match="row- or column-major"):
-        ext._gemm_check(np.ones((8, 6))[::2, ::2], B, C, 1.0, 0.0)
-    with pytest.raises(ValueError, match="C-contiguous"):
-        ext._gemm_check(A, B, np.ones((5, 4)).T, 1.0, 0.0)
-
-
-@pytest.mark.skipif(not cb.gemm_available(), reason="this build has no own GEMM (not AVX-512)")
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("threads", [1, 2])
-def test_own_gemm_and_blas_train_alike(threads, dtype, blas_products):
-    # The wide net's shape in miniature: the hidden layers' products go through
-    # _gemm (the 1-row output layer uses gemv and loops either way).
-    dims, m, acts = [100, 64, 32, 1], 1500, ["relu", "relu", "sigmoid"]
-    tol = 1e-9 if dtype == np.float64 else 1e-4
-    cb.use_gemm("own")
-    assert cb.gemm() == "own"
-    c_own, p_own = _train(cb, dims, m, acts, iters=100, lr=0.1, dtype=dtype, threads=threads)
-    cb.use_gemm("blas")
-    assert cb.gemm() == "blas" and "BLAS" in cb.info()["gemm"]
-    c_blas, p_blas = _train(cb, dims, m, acts, iters=100, lr=0.1, dtype=dtype, threads=threads)
-    assert _rel(c_own, c_blas) < tol
-    for a, b in zip(p_own, p_blas):
-        assert _rel(a, b) < tol
-
-
-def test_use_gemm_validates(blas_products):
-    with pytest.raises(ValueError, match="'own' or 'blas'"):
-        cb.use_gemm("mkl")
-    cb.use_gemm("blas")
-    assert cb.gemm() == "blas"
-
-
-def test_own_gemm_used_on_avx512_cpus():
-    # On an AVX-512 CPU a gcc build has the own GEMM -- for -march=native, and
-    # through `#pragma GCC target` for a portable -march -- and uses it by
-    # default: CI cannot silently fall back to BLAS.
-    import cpuinfo
-
-    if "avx512f" not in set(cpuinfo.get_cpu_info().get("flags", [])):
-        pytest.skip("not an AVX-512 CPU")
-    assert cb.gemm_available() and cb.gemm() == "own"
-    assert cb.info()["gemm"].startswith("own")
-
-
-@pytest.mark.skipif(shutil.which("objdump") is None, reason="objdump absent (apt-get install binutils)")
-@pytest.mark.skipif(not cb.gemm_available(), reason="this build has no own GEMM (not AVX-512)")
-@pytest.mark.skipif("-O0" in cb.info()["compile_flags"], reason="FASTNN_DEBUG_BUILD: not unrolled")
-def test_gemm_kernel_is_packed_zmm():
-    import re
-    import subprocess
-
-    text = subprocess.run(["objdump", "-d", "--no-show-raw-insn", cb._vec.__file__],
-                          capture_output=True, text=True, check=True).stdout
-    for prefix, suffix in (("d", "pd"), ("s", "ps")):
-        body = re.search(rf"<fastnn_{prefix}gemm_kernel(?:\.\w+)*>:\n(.*?)\n\n", text, re.S)
-        assert body, f"fastnn_{prefix}gemm_kernel not found (inlined?)"
-        # The k loop: 24 FMAs per step of the 8 x 3-vector tile, all on zmm.
-        fmas = re.findall(rf"vfmadd\w*{suffix}\s+.*%zmm", body.group(1))
-        assert len(fmas) >= 24, body.group(1)[:2000]
-    assert cb.simd_evidence("vec")["vec gemm_kernel float64"]["packed_zmm"] >= 24
-
-
-def _fit_seeds(seeds, dtype, workers=None):
-    """Parameters after a short fit per seed: in this thread (workers=None) or
-    in a pool of that many Python threads (GIL released while they train)."""
-    import concurrent.futures
-
-    dims, m, acts = [60, 40, 16, 1], 900, ["relu", "tanh", "sigmoid"]
-
-    def fit(seed):
-        X, Y, Ws, bs = _problem(dims, m, dtype, seed=seed)
-        cb.train(Ws, bs, acts, "cross_entropy", X, Y, 0.1, 30, 30, threads=1)
-        return Ws + bs
-
-    if workers is None:
-        return [fit(s) for s in seeds]
-    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(fit, seeds))
-
-
-def _assert_bitwise(results, expected):
-    for e, g in zip(expected, results):
-        for a, b in zip(e, g):
-            assert np.array_equal(a, b)
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("gemm", ["own", "blas"])
-@pytest.mark.parametrize("workers", [1, 4], ids=["other-thread", "concurrent"])
-def test_fits_in_python_threads_are_bitwise_the_sequential_ones(workers, gemm, dtype,
-                                                                blas_products):
-    # workers=1, one fit at a time off the main thread: threadpoolctl ignores a
-    # limit set from any thread but the first that set one, so through it such
-    # a fit ran two-thread GEMMs. workers=4, fits at once: each OS thread has
-    # its own GEMM packing buffer (freed when it exits), and BLAS stays on one
-    # thread until the last of them ends.
-    if gemm == "own" and not cb.gemm_available():
-        pytest.skip("this build has no own GEMM (not AVX-512)")
-    cb.use_gemm(gemm)
-    seeds = [1, 2, 3, 4]
-    _assert_bitwise(_fit_seeds(seeds, dtype, workers=workers), _fit_seeds(seeds, dtype))
+@pytest.mark.parametrize("gram", [False, True])
+def test_interruptible_calls_change_no_bit(monkeypatch, gram):
+    # A fit returns to Python every SECONDS_PER_CALL (for Ctrl-C); at 0 every
+    # iteration is its own call, which must resume exactly where the last stopped.
+    dims, acts = [300, 6, 1], ["tanh", "sigmoid"]
+    whole = _train(cb, dims, 40, acts, iters=57, threads=2, gram=gram)
+    monkeypatch.setattr(cb, "SECONDS_PER_CALL", 0.0)
+    pieces = _train(cb, dims, 40, acts, iters=57, threads=2, gram=gram)
+    for a, b in zip([whole[0]] + whole[1], [pieces[0]] + pieces[1]):
+        assert np.array_equal(a, b)

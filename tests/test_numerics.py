@@ -63,3 +63,56 @@ def test_diverging_learning_rate_is_reported_and_parameters_kept(backend):
     # A sane learning rate then trains the same network normally.
     net.fit(X, Y, learning_rate=0.01, num_iterations=20, cost_every=10)
     assert len(net.costs_) == 2 and net.costs_[1][1] < net.costs_[0][1]
+
+
+@pytest.mark.parametrize("cost_every,where", [
+    (100, r"at iteration 100 \(the cost 5\.68e\+299 is over 10000 times"),
+    (1000, r"by the last iteration \(a parameter reached .*e\+298, past \+-1\.34e\+154\)"),
+])
+def test_finite_divergence_is_reported_and_parameters_restored(backend, planar, cost_every,
+                                                              where):
+    # The example: finite all along, weights near 1e298 by the end.
+    X, Y = planar
+    net = fastnn.Network([2, 4, 1], hidden_activation="tanh", seed=2, backend=backend)
+    before = net.params
+    with pytest.raises(FloatingPointError, match=rf"diverged {where}.*learning_rate=1e\+300"):
+        net.fit(X, Y, learning_rate=1e300, num_iterations=200, cost_every=cost_every)
+    for key, value in before.items():
+        np.testing.assert_array_equal(net.params[key], value)
+    assert net.costs_ == []
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_divergence_bounds_per_dtype(dtype):
+    from fastnn._watch import COST_GROWTH, Divergence
+
+    Y = np.array([[0.0, 1.0]])
+    bound = np.sqrt(np.finfo(dtype).max)
+    below = np.nextafter(np.array([[bound]], dtype), 0)
+    above = np.nextafter(np.array([[bound]], dtype), np.inf)
+    for params, diverged in (([below, -below], False), ([above], True), ([-above], True),
+                             ([below, np.full((1, 1), np.nan, dtype)], True)):
+        watch = Divergence("cross_entropy", "sigmoid", Y, None)
+        assert watch.on_cost(0, 0.69)
+        if diverged:
+            with pytest.raises(FloatingPointError, match="by the last iteration"):
+                watch.check(params, 0.1)
+        else:
+            watch.check(params, 0.1)
+    # Costs: a rise that stays within COST_GROWTH of the trivial predictor's is allowed.
+    watch = Divergence("cross_entropy", "sigmoid", Y, None)
+    assert watch.on_cost(0, 1e-6) and watch.on_cost(10, 0.69 * COST_GROWTH * 0.99)
+    assert not watch.on_cost(20, np.log(2) * COST_GROWTH * 1.01)
+    with pytest.raises(FloatingPointError, match="at iteration 20"):
+        watch.check([below], 0.1)
+
+
+def test_a_transient_rise_then_convergence_is_not_divergence(backend):
+    # At this learning rate the cost first climbs ~20x (a catapult along the
+    # sharpest direction), then settles below its start: not divergence.
+    X, Y = regression_data(3, 20, seed=3)
+    net = fastnn.Network([3, 8, 1], hidden_activation="relu", output_activation="identity",
+                         init="xavier", seed=2, backend=backend)
+    net.fit(X, Y, learning_rate=0.7, num_iterations=300, cost_every=1)
+    costs = [c for _, c in net.costs_]
+    assert max(costs) > 10 * costs[0] and costs[-1] < 0.5 * costs[0]

@@ -223,3 +223,80 @@ def test_unavailable_backend_lists_the_choices(monkeypatch):
     with pytest.raises(ValueError, match=r"backend 'ghost' is unavailable .*available backends"):
         fastnn.Network([2, 1], backend="ghost")
     backends._errors.pop("ghost", None)
+
+
+@pytest.mark.parametrize("which", ["X", "Y"])
+def test_masked_entries_are_rejected(net, which):
+    before = _snapshot(net)
+    data = {"X": X_OK, "Y": Y_OK}
+    data[which] = np.ma.masked_array(data[which], mask=np.zeros_like(data[which], dtype=bool))
+    data[which].mask[0, 3] = True
+    with pytest.raises(ValueError, match=rf"{which} is a masked array with 1 masked entries "
+                                         r"\(the first at index \(0, 3\)\)"):
+        net.fit(data["X"], data["Y"], learning_rate=0.1, num_iterations=2)
+    with pytest.raises(ValueError, match=f"{which} is a masked array"):
+        net.cost(data["X"], data["Y"])
+    _assert_untouched(net, before)
+
+
+def test_masked_array_with_nothing_masked_is_its_data(net):
+    X = np.ma.masked_array(X_OK, mask=False)
+    assert net.cost(X, np.ma.masked_array(Y_OK)) == net.cost(X_OK, Y_OK)
+
+
+def test_masked_params_are_rejected():
+    W1 = np.ma.masked_array(GOOD["W1"], mask=np.eye(4, 3, dtype=bool))
+    with pytest.raises(ValueError, match=r"params\['W1'\] is a masked array with 3 masked"):
+        fastnn.Network.from_params({**GOOD, "W1": W1}, ["relu", "sigmoid"])
+
+
+@pytest.mark.parametrize("change,match", [
+    ({"W1": GOOD["W1"].T}, r"params\['W1'\] must have shape \(4, n0\) to match params\['b1'\] "
+                           r"and params\['W2'\]; got \(3, 4\) \(transposed\?\)"),
+    ({"W2": GOOD["W2"].T}, r"params\['W2'\] must have shape \(n2, 4\) to follow W1"),
+    ({"b1": np.zeros((5, 1))}, r"params\['b1'\] must have shape \(4, 1\); got \(5, 1\)"),
+    ({"b1": np.zeros((4, 2))}, r"params\['b1'\] must have shape \(4, 1\), a column"),
+    ({"W1": np.ones((5, 3)), "b1": np.zeros((6, 1))}, r"params disagree on n1: params\['W1'\] "
+                                                      r"says 5, params\['b1'\] says 6"),
+])
+def test_shape_errors_blame_the_wrong_array(change, match):
+    with pytest.raises(ValueError, match=match):
+        fastnn.Network.from_params({**GOOD, **change}, ["relu", "sigmoid"])
+
+
+def test_to_validates_threads_like_the_constructor():
+    net = fastnn.Network([3, 4, 1], threads=2)
+    for bad, exc in ((0, ValueError), (-1, ValueError), (1.5, TypeError), (True, TypeError)):
+        with pytest.raises(exc, match="threads must be a positive int"):
+            net.to("numpy", threads=bad)
+    assert net.to("numpy").threads == 2 and net.to("numpy", threads=1).threads == 1
+
+
+@pytest.fixture
+def ram_64GiB(monkeypatch):
+    """The same verdicts on every machine (and where the OS does not say)."""
+    monkeypatch.setattr(fastnn._validation, "physical_memory", lambda: 64 * 2**30)
+
+
+def test_absurd_layer_sizes_fail_at_once_with_the_bytes(ram_64GiB):
+    # W1 (10**12, 2) + b1 (10**12, 1) + W2 (1, 10**12) + b2 (1, 1), 8 bytes each
+    with pytest.raises(ValueError, match=r"layer_dims \[2, 1000000000000, 1\]: 4,000,000,000,001 "
+                                         r"float64 parameters .* would need 29\.1 TiB "
+                                         r"\(32,000,000,000,008 bytes\); this machine has "
+                                         r"64\.0 GiB"):
+        fastnn.Network([2, 10**12, 1])
+
+
+def test_absurd_X_fails_at_once_with_the_bytes(backend, ram_64GiB):
+    net = fastnn.Network([2, 3, 1], backend=backend)
+    huge = np.broadcast_to(np.float32(1), (2, 10**11))  # holds no memory; a copy would
+    with pytest.raises(ValueError, match=r"X: a contiguous float64 copy of shape \(2, "
+                                         r"100000000000\) would need 1\.5 TiB"):
+        net.predict(huge)
+    wide = fastnn.Network([2, 10**6, 1], init="zeros", backend=backend)
+    X = np.zeros((2, 10**6))
+    for call in (lambda: wide.predict(X), lambda: wide.fit(X, np.zeros((1, 10**6)),
+                                                           learning_rate=0.1, num_iterations=1)):
+        with pytest.raises(ValueError, match=r"X: m = 1,000,000 examples through layer_dims "
+                                             r"\[2, 1000000, 1\] .* would need"):
+            call()

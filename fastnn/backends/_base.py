@@ -23,9 +23,18 @@ valid loss compatible with the output activation. A backend never validates.
     Updates ``Ws``/``bs`` **in place**. The cost of iteration i is computed
     before that iteration's update, for i in 0, cost_every, 2*cost_every, ...
     (< num_iterations), and returned as a list of ``(i, cost)``. ``on_cost(i,
-    cost)`` is called as each is recorded (progress bars); training stops early
-    -- returning the costs so far -- if ``on_cost`` returns False, which the
-    Network does when a cost is not finite.
+    cost)`` is called as each is recorded, not in a batch at the end (compiled
+    backends call it between their compiled chunks); training stops early --
+    returning the costs so far -- if ``on_cost`` returns False, which the
+    Network does when a fit diverges (a cost not finite, or far above its
+    start: :mod:`fastnn._watch`) and which drives the progress bar.
+
+    ``Ws``/``bs`` are the Network's scratch copies: ``train`` may stop at any
+    point -- ``on_cost`` returning False, or ``KeyboardInterrupt`` -- leaving
+    them half-updated, and the Network keeps its parameters. A compiled
+    backend must notice Ctrl-C (SIGINT) within about a second whatever
+    ``num_iterations`` and ``cost_every`` are, and raise ``KeyboardInterrupt``;
+    nothing may be allocated in proportion to ``num_iterations`` up front.
 
     ``gram`` (keyword): ``None`` lets the backend choose how layer 1 trains;
     ``False`` is the lecture's algorithm (W1 X and dZ1 X^T from X every

@@ -23,12 +23,25 @@ CACHE
 PARALLEL
     Only explicit ``prange`` loops become parallel regions; NumPy calls and
     array expressions stay serial so no hidden thread launches appear.
+ISA
+    The kernel set LLVM compiles for: ``"avx512"``, ``"avx2"`` (AVX2 + FMA) or
+    ``"baseline"`` (x86-64-v2, SSE4.2). By default Numba targets the host CPU
+    with all its features. ``FASTNN_ISA`` (``auto`` | ``avx512`` | ``avx2`` |
+    ``baseline``, read at import) can only lower that: it sets Numba's target
+    CPU and feature string (``numba.config.CPU_NAME``/``CPU_FEATURES``, what
+    ``NUMBA_CPU_NAME``/``NUMBA_CPU_FEATURES`` set) before anything is compiled.
+    Numba has one code generator per process, so the setting applies to every
+    ``@njit`` function in it; Numba's on-disk cache is keyed by CPU name and
+    features, so each path caches its own machine code. Asking for more than
+    the CPU has, an unknown value, or a Numba that compiled code before this
+    module was imported, makes :func:`check_isa` (called by every kernel entry)
+    raise ``RuntimeError``.
 """
 
 import logging
 import os
 
-_KERNELS_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_numba_kernels.py")
+_KERNELS_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_numba_layers.py")
 
 
 def cache_usable(py_file=_KERNELS_FILE):
@@ -100,3 +113,88 @@ FUSED_MAX_UNITS = 32
 AUTO_THREADS_MIN_MACS = 2_000_000
 AUTO_THREADS_MIN_ROWS = 256
 AUTO_THREADS_MIN_MACS_BLAS = 10_000_000
+
+
+# ---------------------------------------------------------------- the ISA path
+
+ISA_CHOICES = ("auto", "avx512", "avx2", "baseline")
+_RANK = {"baseline": 0, "avx2": 1, "avx512": 2}
+#: What x86-64-v2 has beyond SSE2 (the "baseline" path's CPU, named for LLVM).
+BASELINE_CPU = "x86-64-v2"
+
+
+def isa_of(features):
+    """The kernel set an LLVM feature string (``"+avx2,-avx512f,..."``) allows."""
+    on = {f[1:] for f in features.split(",") if f.startswith("+")}
+    if "avx512f" in on:
+        return "avx512"
+    if {"avx2", "fma"} <= on:
+        return "avx2"
+    return "baseline"
+
+
+def _without_avx512(features):
+    """``features`` with every AVX-512 (and AVX10/AMX, which imply it) flag off."""
+    out = []
+    for f in features.split(","):
+        if f[1:].startswith(("avx512", "avx10", "amx")):
+            f = "-" + f[1:]
+        out.append(f)
+    return ",".join(out)
+
+
+def target():
+    """``(cpu_name, features)`` Numba's code generator uses (or will use)."""
+    import llvmlite.binding as ll
+    import numba
+
+    try:
+        from numba.core.registry import cpu_target
+
+        codegen = cpu_target.target_context.codegen()
+        _, name, features = codegen.magic_tuple()
+        return name, features
+    except Exception:  # internals moved: what numba.config asks for
+        name = numba.config.CPU_NAME or ll.get_host_cpu_name()
+        features = numba.config.CPU_FEATURES
+        if features is None:
+            features = ll.get_host_cpu_features().flatten()
+        return name, features
+
+
+def _apply_isa(requested):
+    """Point Numba at the ``requested`` path; the reason it cannot, or None."""
+    import llvmlite.binding as ll
+    import numba
+
+    if requested not in ISA_CHOICES:
+        return f"FASTNN_ISA={requested!r}: expected one of {', '.join(ISA_CHOICES)}"
+    if requested == "auto":
+        return None
+    host_name, host_features = ll.get_host_cpu_name(), ll.get_host_cpu_features().flatten()
+    host_isa = isa_of(host_features)
+    if _RANK[requested] > _RANK[host_isa]:
+        return (f"FASTNN_ISA={requested!r}, but this CPU ({host_name}) supports at most "
+                f"{host_isa!r}; FASTNN_ISA can only lower the path")
+    from numba.core.registry import cpu_target
+
+    if "_toplevel_target_context" in vars(cpu_target):
+        return (f"FASTNN_ISA={requested!r} cannot apply: Numba compiled code before "
+                "fastnn.backends.numba was imported (set NUMBA_CPU_NAME/NUMBA_CPU_FEATURES "
+                "instead, or import fastnn first)")
+    if requested == "baseline":
+        numba.config.CPU_NAME, numba.config.CPU_FEATURES = BASELINE_CPU, ""
+    elif requested == "avx2" and host_isa == "avx512":
+        numba.config.CPU_NAME = host_name  # keeps the host's tuning, loses its AVX-512
+        numba.config.CPU_FEATURES = _without_avx512(host_features)
+    return None
+
+
+ISA_REQUESTED = os.environ.get("FASTNN_ISA", "auto").strip().lower() or "auto"
+ISA_ERROR = _apply_isa(ISA_REQUESTED)
+
+
+def check_isa():
+    """Raise ``RuntimeError`` if ``FASTNN_ISA`` asked for what cannot run here."""
+    if ISA_ERROR is not None:
+        raise RuntimeError(ISA_ERROR)

@@ -14,6 +14,7 @@ import math
 import numpy as np
 
 from .. import activations as _act
+from .. import losses
 from ._base import gradient_descent
 
 DESCRIPTION = "explicit Python for-loops over examples, units and features (the oracle)"
@@ -48,6 +49,10 @@ SCALAR = {
 }
 
 
+def _scalar_derivative(name, z, a):
+    return SCALAR[name][1](z, a)
+
+
 def forward(Ws, bs, acts, X, threads=1):
     m = X.shape[1]
     caches = []
@@ -78,15 +83,13 @@ def backward(AL, Y, caches, acts, loss, threads=1):
     dWs, dbs = [None] * L, [None] * L
 
     # Output layer: dz(i) = a(i) - y(i) for the canonical pairs, times g'(z)
-    # when mse sits on a non-identity output.
+    # when mse sits on a non-identity output -- one scalar at a time.
     a, y, z = AL.tolist(), Y.tolist(), caches[-1][1].tolist()
-    g_prime = SCALAR[acts[-1]][1]
     dz = [[0.0] * m for _ in range(len(a))]
     for j in range(len(a)):
         for i in range(m):
-            dz[j][i] = a[j][i] - y[j][i]
-            if loss == "mse":
-                dz[j][i] *= g_prime(z[j][i], a[j][i])
+            dz[j][i] = losses.output_delta(loss, acts[-1], a[j][i], y[j][i], z[j][i],
+                                           _scalar_derivative)
 
     for l in range(L - 1, -1, -1):
         (A_prev, W, _), _ = caches[l]

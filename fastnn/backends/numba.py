@@ -3,14 +3,20 @@ training loop compiled.
 
 This module is the thin Python side: it turns activation and loss names into
 the integer codes the kernels switch on, allocates every buffer once, picks the
-thread count and calls :mod:`._numba_kernels`. Settings (fastmath flags,
-parallel, cache) live in :mod:`._numba_config`.
+thread count, runs the compiled loop in chunks and calls
+
+- :mod:`._numba_layers`, the lecture page (one kernel per formula), for
+  ``forward``/``backward``;
+- :mod:`._numba_train`, the engine room (the compiled training loop over the
+  page's kernels, the fused first-layer pass), for ``train``.
+
+The exp/tanh polynomials live in :mod:`._numba_math`; every setting (fastmath
+flags, parallel, cache, the ``FASTNN_ISA`` path) in :mod:`._numba_config`.
 """
 
 import contextlib
 import logging
 import os
-import re
 import time
 
 import numba
@@ -18,10 +24,13 @@ import numpy as np
 
 from .. import activations as _act
 from .. import losses as _loss
+from . import _blas
 from . import _numba_config as config
-from . import _numba_kernels as K
+from . import _numba_layers as L
+from . import _numba_math as M
+from . import _numba_train as E
 
-__all__ = ["forward", "backward", "train", "info", "compile_times", "simd_evidence"]
+__all__ = ["forward", "backward", "train", "info", "hot_code", "compile_times"]
 
 DESCRIPTION = "Numba @njit: compiled training loop, SIMD polynomial exp/tanh, one pass over X"
 SLOW = False
@@ -70,38 +79,27 @@ def _n_threads(threads, W1, m):
     return max(1, min(int(threads), cores))
 
 
-_blas_controller = None
-
-
-def _blas_limits(n, Ws, m):
-    """Limit the BLAS that np.dot inside the kernels calls to n threads.
-
-    A no-op when no layer is big enough to go through BLAS. The threadpoolctl
-    controller is built once: discovering the libraries costs ~1 ms, limiting
-    them ~10 us.
-    """
-    global _blas_controller
-    if all(W.size * m < config.BLAS_MIN_MACS for W in Ws):
+def _blas_limit(n, Ws, m):
+    """Hold the BLAS that ``np.dot`` inside the kernels calls to n threads; a
+    no-op when no layer's product is big enough to go through BLAS."""
+    if not any(L.blas_sized(W.shape[0], W.shape[1], m) for W in Ws):
         return contextlib.nullcontext()
-    if _blas_controller is None:
-        import scipy.linalg.cython_blas  # noqa: F401  (the BLAS Numba's np.dot binds to)
-        from threadpoolctl import ThreadpoolController
-
-        _blas_controller = ThreadpoolController()
-    return _blas_controller.limit(limits=n, user_api="blas")
+    return _blas.limit(n)
 
 
 def forward(Ws, bs, acts, X, threads=None):
     """``(AL, caches)``, caches = [((A_prev, W, b), Z)] per layer."""
+    config.check_isa()
     codes = _codes(acts)
     m = X.shape[1]
     caches = []
     A = X
-    with _blas_limits(_n_threads(threads, Ws[0], m), Ws, m):
+    with _blas_limit(_n_threads(threads, Ws[0], m), Ws, m):
         for W, b, code in zip(Ws, bs, codes):
             Z = np.empty((W.shape[0], m), dtype=X.dtype)
             A_next = np.empty_like(Z)
-            _timed_first_call("dense_forward", X.dtype, K.dense_forward, W, b, A, Z, A_next, code)
+            _timed_first_call("linear_forward", X.dtype, L.linear_forward, W, b, A, Z, A_next,
+                              code)
             caches.append(((A, W, b), Z))
             A = A_next
     return A, caches
@@ -109,24 +107,23 @@ def forward(Ws, bs, acts, X, threads=None):
 
 def backward(AL, Y, caches, acts, loss, threads=None):
     """``(dWs, dbs)``: gradients of J with the shapes of each W and b."""
+    config.check_isa()
     codes = _codes(acts)
-    L = len(caches)
-    dWs, dbs = [None] * L, [None] * L
-    ZL = caches[-1][1]
+    n_layers = len(caches)
+    dWs, dbs = [None] * n_layers, [None] * n_layers
     dZ = np.empty_like(AL)
     Ws = [cache[0][1] for cache in caches]
-    with _blas_limits(_n_threads(threads, Ws[0], AL.shape[1]), Ws, AL.shape[1]):
-        K.output_delta(AL, Y, ZL, codes[-1], _loss.CODES[loss], dZ)
-        for l in range(L - 1, -1, -1):
+    with _blas_limit(_n_threads(threads, Ws[0], AL.shape[1]), Ws, AL.shape[1]):
+        L.output_dZ(AL, Y, caches[-1][1], codes[-1], _loss.CODES[loss], dZ)
+        for l in range(n_layers - 1, -1, -1):
             (A_prev, W, b), _ = caches[l]
-            dWs[l] = np.empty_like(W)
-            dbs[l] = np.empty_like(b)
-            _timed_first_call("dense_grads", AL.dtype, K.dense_grads, dZ, A_prev, dWs[l], dbs[l])
+            dWs[l], dbs[l] = np.empty_like(W), np.empty_like(b)
+            _timed_first_call("linear_backward", AL.dtype, L.linear_backward, dZ, A_prev,
+                              dWs[l], dbs[l])
             if l > 0:
-                dZ_prev = np.empty_like(A_prev)
-                A_prev_prev_Z = caches[l - 1][1]
-                K.dense_delta_prev(W, dZ, A_prev_prev_Z, A_prev, codes[l - 1], dZ_prev)
-                dZ = dZ_prev
+                dZ_below = np.empty_like(A_prev)
+                L.dZ_prev(W, dZ, caches[l - 1][1], A_prev, codes[l - 1], dZ_below)
+                dZ = dZ_below
     return dWs, dbs
 
 
@@ -138,15 +135,39 @@ def _unpack(flat, arrays):
         offset += a.size
 
 
+#: Wall time one compiled chunk of iterations aims at: long enough that the
+#: return to Python (a few microseconds) is noise, short enough that Ctrl-C,
+#: which Python can only act on between chunks, stops a fit within a second.
+CHUNK_SECONDS = 0.2
+#: A guess of the kernels' speed, only to size the first chunk (then measured).
+_GUESS_FLOPS_PER_SECOND = 5e9
+
+
+def _first_chunk(dims, m, num_iterations):
+    flops = 6 * m * sum(dims[l] * dims[l + 1] for l in range(len(dims) - 1))
+    return int(min(num_iterations, max(1, 0.1 * CHUNK_SECONDS * _GUESS_FLOPS_PER_SECOND / flops)))
+
+
+def _next_chunk(done, seconds):
+    """Iterations for the next chunk, from ``done`` iterations taking ``seconds``."""
+    if seconds <= 0.0:
+        return 8 * done
+    return max(1, int(done * min(8.0, CHUNK_SECONDS / seconds)))
+
+
 def train(Ws, bs, acts, loss, X, Y, learning_rate, num_iterations, cost_every, threads=None,
           on_cost=None, gram=None):
     """Gradient descent in compiled code; see :mod:`fastnn.backends._base`.
 
-    Without ``on_cost`` the whole run is one kernel call. With it, the kernel
-    runs ``cost_every`` iterations at a time and stops right after computing
-    the next recorded cost, before that iteration's update, so ``on_cost`` can
-    stop training exactly where the Python loop would.
+    The compiled loop runs in chunks of about :data:`CHUNK_SECONDS` (and, with
+    ``on_cost``, ending at each recorded cost, before that iteration's update,
+    so ``on_cost`` can stop training where the Python loop would). Chunks
+    change nothing in the arithmetic: a chunked run is bitwise the unchunked
+    one. Between chunks Python runs, so a pending Ctrl-C raises
+    ``KeyboardInterrupt`` there; ``Ws``/``bs`` then hold the last finished
+    iteration. Nothing is allocated in proportion to ``num_iterations``.
     """
+    config.check_isa()
     dtype = X.dtype
     m = X.shape[1]
     n1, n0 = Ws[0].shape
@@ -154,8 +175,8 @@ def train(Ws, bs, acts, loss, X, Y, learning_rate, num_iterations, cost_every, t
     codes = _codes(acts)
     loss_code = _loss.CODES[loss]
     dims = np.array([n0] + [W.shape[0] for W in Ws], dtype=np.int64)
-    # Parameters travel as one flat buffer each (see K.train_chunk), copied
-    # back into the caller's arrays after every chunk.
+    # Parameters travel as one flat buffer each (see _numba_train.train_chunk),
+    # copied back into the caller's arrays at the end.
     W_flat = np.concatenate([W.ravel() for W in Ws])
     b_flat = np.concatenate([b.ravel() for b in bs])
     units = int(dims[1:].sum())
@@ -164,85 +185,82 @@ def train(Ws, bs, acts, loss, X, Y, learning_rate, num_iterations, cost_every, t
     dZ_flat = np.empty(units * m, dtype=dtype)
     dW_flat = np.empty_like(W_flat)
     db_flat = np.empty_like(b_flat)
-    if K.fused_first_layer(n1, n0, m):
-        Zacc = np.empty((n1, m), dtype=dtype)  # W1 X, summed from per-thread parts
-        Zparts = np.empty((T, n1, m), dtype=dtype)
-    else:
-        # W1 X from BLAS straight into layer 1's Z block; b1 is added in place
-        Zacc = Z_flat[:n1 * m].reshape(n1, m)
-        Zparts = np.empty((T, 1, 1), dtype=dtype)  # unused
-    n_costs = (num_iterations + cost_every - 1) // cost_every
-    costs = np.full(n_costs, np.nan)
+    fused = E.fused_first_layer(n1, n0, m)
+    Z_parts = np.empty((T, n1, m) if fused and T > 1 else (1, 1, 1), dtype=dtype)
     lr = float(learning_rate)
+    costs = []
+    chunk = _first_chunk(dims, m, num_iterations)
 
-    def run(i0, i1, forward_done=False):
+    def run(i0, i1, forward_done):
+        """Iterations i0..i1-1 (+ the forward of i1); their costs, appended to ``costs``."""
+        recorded = np.full(i1 // cost_every - i0 // cost_every + 1, np.nan)
         _timed_first_call(
-            "train_chunk", dtype, K.train_chunk, W_flat, b_flat, dims, codes, loss_code, X, Y,
-            lr, i0, i1, num_iterations, cost_every, forward_done, Zacc, Zparts, Z_flat, A_flat,
-            dZ_flat, dW_flat, db_flat, costs)
-        _unpack(W_flat, Ws)
-        _unpack(b_flat, bs)
+            "train_chunk", dtype, E.train_chunk, W_flat, b_flat, dims, codes, loss_code, X, Y, lr,
+            i0, i1, num_iterations, cost_every, forward_done, Z_parts, Z_flat, A_flat, dZ_flat,
+            dW_flat, db_flat, recorded)
+        first = i0 + 1 if forward_done else i0  # i0's cost came with the previous chunk
+        for r in range(-(-first // cost_every), i1 // cost_every + 1):
+            if r * cost_every >= num_iterations:
+                break
+            J = float(recorded[r - i0 // cost_every])
+            costs.append((r * cost_every, J))
+            if on_cost is not None and on_cost(r * cost_every, J) is False:
+                return False
+        return True
 
     previous_threads = numba.get_num_threads()
     numba.set_num_threads(T)
     try:
-        with _blas_limits(T, Ws, m):
-            _timed_first_call("first_layer_forward", dtype, K.first_layer_forward,
-                              Ws[0], X, Zacc, Zparts)
-            if on_cost is None:
-                run(0, num_iterations)
-                return [(i * cost_every, float(c)) for i, c in enumerate(costs)]
-            recorded = []
-            i0 = 0
-            while i0 < num_iterations:
-                # i0 == 0: only the forward pass and cost of iteration 0; every
-                # later chunk starts from the forward pass its predecessor did
-                i1 = min(i0 + cost_every, num_iterations) if recorded else 0
-                run(i0, i1, forward_done=bool(recorded))
-                if i1 < num_iterations and i1 % cost_every == 0:
-                    J = float(costs[i1 // cost_every])
-                    recorded.append((i1, J))
-                    if on_cost(i1, J) is False:
-                        break
-                i0 = i1
-            return recorded
+        with _blas_limit(T, Ws, m):
+            if fused:  # Z1 = W1 X before the first iteration
+                W1 = W_flat[:n1 * n0].reshape(n1, n0)
+                Z1 = Z_flat[:n1 * m].reshape(n1, m)
+                _timed_first_call("first_layer_pass", dtype, E.first_layer_pass, W1, Z1, X, Z1,
+                                  Z_parts, dtype.type(0), False)
+            i0, forward_done = 0, False
+            while True:
+                if on_cost is not None and not forward_done:
+                    i1 = 0  # iteration 0's cost reaches on_cost before its update
+                else:
+                    i1 = min(i0 + chunk, num_iterations)
+                    if on_cost is not None:  # stop at the next recorded cost
+                        i1 = min(i1, (i0 // cost_every + 1) * cost_every)
+                start = time.perf_counter()
+                if not run(i0, i1, forward_done) or i1 >= num_iterations:
+                    break
+                if i1 > i0:
+                    chunk = _next_chunk(i1 - i0, time.perf_counter() - start)
+                i0, forward_done = i1, True
+        return costs
     finally:
         numba.set_num_threads(previous_threads)
-
-
-_FP_OPS = r"(?:add|sub|mul|div|max|min|sqrt|f[n]?m(?:add|sub)\d{3}|rndscale|round)"
-_PACKED = re.compile(rf"^\s*v?{_FP_OPS}p[sd]\b")
-_SCALAR = re.compile(rf"^\s*v?{_FP_OPS}s[sd]\b")
-
-
-def count_fp_instructions(asm):
-    """Counts of packed and scalar floating-point arithmetic instructions in ``asm``.
-
-    ``packed`` are SIMD (``vfmadd231pd zmm…``), ``scalar`` one element at a time
-    (``vmulsd xmm…``); ``zmm``/``ymm`` count the packed ones on 512/256-bit
-    registers.
-    """
-    counts = {"packed": 0, "scalar": 0, "zmm": 0, "ymm": 0}
-    for line in asm.splitlines():
-        if _PACKED.match(line):
-            operands = line.split(None, 1)[-1]
-            counts["packed"] += 1
-            counts["zmm"] += "zmm" in operands
-            counts["ymm"] += "ymm" in operands
-        elif _SCALAR.match(line):
-            counts["scalar"] += 1
-    return counts
+        _unpack(W_flat, Ws)
+        _unpack(b_flat, bs)
 
 
 def info():
-    """Versions, flags and threads in force, for reports."""
+    """Versions, flags, threads and the LLVM target in force, for reports.
+
+    ``"isa"`` is the kernel set LLVM compiles for, from the features it targets:
+    ``"avx512"``, ``"avx2"`` (AVX2 + FMA) or ``"baseline"``; ``"llvm_cpu"`` and
+    ``"llvm_vector_features"`` what it was told (see ``FASTNN_ISA`` in
+    :mod:`._numba_config`).
+    """
     try:
         layer = numba.threading_layer()
     except ValueError:  # no parallel region has run yet
         layer = f"not initialised (configured: {numba.config.THREADING_LAYER})"
+    cpu, features = config.target()
+    simd = ("sse", "ssse", "avx", "fma", "f16c")
+    on = [f[1:] for f in features.split(",") if f.startswith("+")]
     return {
         "numba": numba.__version__,
         "llvmlite": __import__("llvmlite").__version__,
+        "isa": config.isa_of(features),
+        "isa_requested": config.ISA_REQUESTED,
+        "isa_error": config.ISA_ERROR,
+        "llvm_cpu": cpu,
+        "llvm_vector_features": sorted(f for f in on if f.startswith(simd)),
         "fastmath": sorted(config.FASTMATH),
         "fastmath_exp": sorted(config.FASTMATH_EXACT),
         "parallel": "prange only",
@@ -250,45 +268,45 @@ def info():
         "cache_dir": os.environ.get("NUMBA_CACHE_DIR") or "(package __pycache__, user fallback)",
         "threading_layer": layer,
         "threads": numba.config.NUMBA_NUM_THREADS,
+        "blas": _blas.describe(),
         "blas_min_macs": config.BLAS_MIN_MACS,
         "auto_threads_min_macs": config.AUTO_THREADS_MIN_MACS,
         "compile_times": compile_times(),
     }
 
 
-def simd_evidence():
-    """``{kernel: {"packed": n, "scalar": n, "zmm": n, "ymm": n}}`` from the compiled asm.
-
-    Counts packed (``…pd``/``…ps``) versus scalar (``…sd``/``…ss``) floating
-    point arithmetic instructions in each hot kernel's machine code (float64,
-    plus the float32 activations, which run 16 lanes per zmm register).
-    """
-    f64 = np.float64
-    z1 = np.zeros(8, f64)
-    z2 = np.zeros((2, 8), f64)
-    b = np.zeros((2, 1), f64)
-    i64 = np.int64(0)
-    kernels = {
-        "exp_array": (K.exp_array, (z1, z1)),
-        "tanh_array": (K.tanh_array, (z1, z1)),
-        "tanh_array_float32": (K.tanh_array, (z1.astype(np.float32), z1.astype(np.float32))),
-        "sigmoid_array_float32": (K.sigmoid_array, (z1.astype(np.float32),
-                                                    z1.astype(np.float32))),
-        "sigmoid_array": (K.sigmoid_array, (z1, z1)),
-        "bias_activate": (K.bias_activate, (i64, f64(0), z1, z1.copy(), z1.copy())),
-        "bias_activate_inplace": (K.bias_activate_inplace, (i64, f64(0), z1, z1.copy())),
-        "times_derivative": (K.times_derivative, (i64, z1, z1, z1)),
-        "dense_forward": (K.dense_forward, (z2[:, :2].copy(), b, z2, z2, z2, i64)),
-        "row_times_W": (K._row_times_W, (z2[:, :2].copy(), z2, i64, z1, False)),
-        "dense_grads": (K.dense_grads, (z2, z2, np.zeros((2, 2)), b)),
-        "first_layer_block": (K._first_layer_block, (np.zeros((2, 2)), z2, z2, z2, i64, i64,
-                                                     f64(0))),
+def _hot_kernels(dtype):
+    """``{name: (kernel, sample arguments)}`` of the kernels a fit spends its time in."""
+    f = dtype.type
+    code = np.int64(_act.CODES["tanh"])  # codes reach the kernels as int64
+    row = np.zeros(16, dtype)
+    Z, W, b = np.zeros((4, 16), dtype), np.zeros((4, 4), dtype), np.zeros((4, 1), dtype)
+    return {
+        "activation_forward": (L.activation_forward, (code, f(0), row, row.copy())),
+        "activation_backward": (L.activation_backward, (code, row, row.copy(), row.copy())),
+        "linear_forward": (L.linear_forward, (W, b, Z, Z.copy(), Z.copy(), code)),
+        "linear_backward": (L.linear_backward, (Z, Z.copy(), W.copy(), b.copy())),
+        "dZ_prev": (L.dZ_prev, (W, Z, Z.copy(), Z.copy(), code, Z.copy())),
+        "first_layer_block": (E.first_layer_block, (W, Z, Z.copy(), Z.copy(), np.int64(0),
+                                                    np.int64(4), f(0), True)),
+        "exp_array": (M.exp_array, (row, row.copy())),
     }
+
+
+def hot_code():
+    """``{"<kernel> <dtype>": assembly}`` of the hot kernels, float64 and float32,
+    compiled for the ISA path in force (see :func:`info`).
+
+    Code loaded from Numba's on-disk cache cannot be disassembled, so each is a
+    private, uncached copy compiled with the kernel's own options; the page's
+    small kernels it calls are inlined into it by LLVM as in the real ones.
+    """
+    config.check_isa()
     out = {}
-    for name, (fn, args) in kernels.items():
-        # Code loaded from the on-disk cache cannot be disassembled: compile a
-        # private, uncached copy with the same options (callees are inlined).
-        fresh = numba.njit(**dict(config.SERIAL_OPTS, cache=False))(fn.py_func)
-        fresh(*args)
-        out[name] = count_fp_instructions(fresh.inspect_asm(fresh.signatures[0]))
+    for dtype in (np.dtype(np.float64), np.dtype(np.float32)):
+        for name, (kernel, args) in _hot_kernels(dtype).items():
+            options = {k: v for k, v in kernel.targetoptions.items() if k != "nopython"}
+            fresh = numba.njit(**dict(options, cache=False))(kernel.py_func)
+            fresh(*args)
+            out[f"{name} {dtype.name}"] = fresh.inspect_asm(fresh.signatures[0])
     return out

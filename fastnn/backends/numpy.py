@@ -3,12 +3,14 @@
 The baseline every compiled backend must beat, so it wastes nothing it need
 not: the activation derivative reuses the stored A (sigmoid' = A(1 - A),
 tanh' = 1 - A^2), the output layer uses dZ_L = A_L - Y directly (its
-canonical loss/activation pair), and in-place operations avoid temporaries.
+canonical loss/activation pair, :func:`fastnn.losses.output_delta`), and
+in-place operations avoid temporaries.
 """
 
 import numpy as np
 
 from .. import activations as _act
+from .. import losses as _losses
 from ._base import gradient_descent
 
 DESCRIPTION = "vectorized NumPy across examples: Z = W X + b (BLAS GEMM)"
@@ -28,20 +30,11 @@ def forward(Ws, bs, acts, X, threads=1):
     return A, caches
 
 
-def _output_delta(AL, Y, ZL, act, loss):
-    """dZ_L = dJ/dZ_L * m (the 1/m is applied to dW, db)."""
-    dZ = AL - Y
-    if loss == "mse" and act != "identity":
-        dZ *= _act.derivative(act, ZL, AL)
-    # cross_entropy is only allowed with sigmoid, where dZ_L = A_L - Y exactly.
-    return dZ
-
-
 def backward(AL, Y, caches, acts, loss, threads=1):
     L = len(caches)
     m = Y.shape[1]
     dWs, dbs = [None] * L, [None] * L
-    dZ = _output_delta(AL, Y, caches[-1][1], acts[-1], loss)
+    dZ = _losses.output_delta(loss, acts[-1], AL, Y, caches[-1][1])
     for l in range(L - 1, -1, -1):
         (A_prev, W, _), _Z = caches[l]
         dWs[l] = (dZ @ A_prev.T) / m

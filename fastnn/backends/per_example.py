@@ -7,8 +7,8 @@ features are gone (NumPy does them), the loop over the m examples remains.
 import numpy as np
 
 from .. import activations as _act
+from .. import losses as _losses
 from ._base import gradient_descent
-from .numpy import _output_delta
 
 DESCRIPTION = "a Python loop over examples, NumPy within each example: z(i) = W x(i) + b"
 SLOW = True
@@ -40,7 +40,7 @@ def backward(AL, Y, caches, acts, loss, threads=1):
     ZL = caches[-1][1]
     for i in range(m):
         col = slice(i, i + 1)
-        dz = _output_delta(AL[:, col], Y[:, col], ZL[:, col], acts[-1], loss)
+        dz = _losses.output_delta(loss, acts[-1], AL[:, col], Y[:, col], ZL[:, col])
         for l in range(L - 1, -1, -1):
             (A_prev, W, _), _ = caches[l]
             a_prev = A_prev[:, col]

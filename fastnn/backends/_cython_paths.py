@@ -1,0 +1,177 @@
+"""Which build of ``fastnn_ext`` the cython backend calls, and its settings.
+
+``fastnn_ext`` holds the same kernels compiled once per x86-64 kernel set
+(see setup.py): ``_kernels_avx512`` (x86-64-v4), ``_kernels_avx2``
+(x86-64-v3: AVX2 + FMA) and ``_kernels_baseline`` (the build's baseline,
+x86-64-v2 unless ``FASTNN_MARCH`` says otherwise), each with a ``_novec``
+twin for the SIMD ablation. At import the best set this CPU runs is picked,
+as NumPy picks its dispatch targets; ``fastnn_ext._cpu`` answers before any
+module that might hold instructions the CPU lacks is loaded.
+
+``FASTNN_ISA`` (``auto``, ``avx512``, ``avx2`` or ``baseline``) forces a
+lower set from the start, so one AVX-512 machine can run and test every path;
+:func:`settings` does the same for a block of code.
+"""
+
+import contextlib
+import importlib
+import importlib.util
+import os
+
+try:
+    from fastnn_ext import _cpu
+except ImportError as exc:  # not built: the registry reports the reason
+    raise ImportError(
+        f"fastnn_ext is not built ({exc}); run `pip install .` to compile it"
+    ) from exc
+
+__all__ = ["ISAS", "isas", "module", "settings", "current", "DEFAULT_GEMM"]
+
+#: The kernel sets, best first.
+ISAS = ("avx512", "avx2", "baseline")
+VARIANTS = ("vec", "novec")
+ONEPASS_CHOICES = ("auto", True, False)
+
+#: Products on fastnn's own GEMM ("own") or scipy's OpenBLAS ("blas") by
+#: default, per kernel set, as measured on the nets' shapes (README,
+#: "Performance"); the baseline and novec builds have no own GEMM.
+DEFAULT_GEMM = {"avx512": "own", "avx2": "own", "baseline": "blas"}
+
+
+def _built(isa):
+    return importlib.util.find_spec(f"fastnn_ext._kernels_{isa}") is not None
+
+
+def isas():
+    """The kernel sets built here that this CPU runs, best first."""
+    return [isa for isa in ISAS if _built(isa) and _cpu.supports(isa)]
+
+
+def _check_isa(isa):
+    if isa not in ISAS:
+        raise ValueError(f"isa must be one of {list(ISAS)}, got {isa!r}")
+    if not _built(isa):
+        raise ValueError(f"isa={isa!r}: fastnn_ext was built without it (FASTNN_ISAS); "
+                         f"available here: {isas()}")
+    if not _cpu.supports(isa):
+        raise ValueError(f"isa={isa!r}: this CPU cannot run it (needs "
+                         f"{_cpu.LEVELS[isa]}); available here: {isas()}")
+    return isa
+
+
+def _isa_from_env():
+    wanted = os.environ.get("FASTNN_ISA", "auto").strip().lower() or "auto"
+    if wanted == "auto":
+        if not isas():
+            raise ImportError("fastnn_ext has no kernel set this CPU runs "
+                              f"(built: {[i for i in ISAS if _built(i)]})")
+        return isas()[0]
+    try:
+        return _check_isa(wanted)
+    except ValueError as exc:
+        raise ImportError(f"FASTNN_ISA={wanted!r}: {exc}") from None
+
+
+_modules = {}
+
+
+def module(isa, variant="vec"):
+    """The ``fastnn_ext`` module of kernel set ``isa`` and ``variant``."""
+    key = (isa, variant)
+    if key not in _modules:
+        _check_isa(isa)
+        name = f"fastnn_ext._kernels_{isa}" + ("_novec" if variant == "novec" else "")
+        _modules[key] = importlib.import_module(name)
+    return _modules[key]
+
+
+class _Settings:
+    """What the cython backend's next calls run on (process-wide)."""
+
+    def __init__(self):
+        self.isa = _isa_from_env()
+        self.variant = "vec"
+        self.gemm = None            # None: DEFAULT_GEMM[isa]
+        self.onepass = "auto"
+        self.onepass_block_bytes = 1 << 20
+
+
+_state = _Settings()
+# Import the chosen module now: a broken build fails at import, where the
+# registry reports it, not in the middle of a fit.
+module(_state.isa)
+
+
+def current():
+    """The settings in force: ``{"isa", "variant", "gemm", "onepass",
+    "onepass_block_bytes"}`` (``gemm`` resolved to ``"own"`` or ``"blas"``)."""
+    return {"isa": _state.isa, "variant": _state.variant, "gemm": _gemm_in_force(),
+            "onepass": _state.onepass, "onepass_block_bytes": _state.onepass_block_bytes}
+
+
+def _gemm_in_force():
+    ext = module(_state.isa, _state.variant)
+    want = _state.gemm or DEFAULT_GEMM[_state.isa]
+    return "own" if want == "own" and ext.HAVE_OWN_GEMM else "blas"
+
+
+def active():
+    """The module the next call runs, with its GEMM routed as the settings say."""
+    ext = module(_state.isa, _state.variant)
+    ext._use_own_gemm(_gemm_in_force() == "own")
+    return ext
+
+
+@contextlib.contextmanager
+def settings(*, isa=None, variant=None, gemm=None, onepass=None, onepass_block_bytes=None):
+    """Run the cython backend's calls inside the block on another path.
+
+    Parameters
+    ----------
+    isa : {"avx512", "avx2", "baseline"}, optional
+        The kernel set (one this CPU runs: :func:`isas`).
+    variant : {"vec", "novec"}, optional
+        ``"novec"``: the same kernels with auto-vectorization off, scalar libm
+        and BLAS products (the SIMD ablation).
+    gemm : {"own", "blas"}, optional
+        Where GEMM-shaped products go; ``"own"`` needs a kernel set with
+        fastnn's GEMM (avx2, avx512) and the vec variant.
+    onepass : {"auto", True, False}, optional
+        Layer 1 in one pass over X per iteration when ``gram`` is not used.
+    onepass_block_bytes : int, optional
+        Bytes of X per cache block in one-pass mode.
+
+    The settings are process-wide (like NumPy's ``errstate`` they are meant
+    for a block of one thread's code) and restored when the block exits.
+    """
+    new = {}
+    if isa is not None:
+        new["isa"] = _check_isa(isa)
+    if variant is not None:
+        if variant not in VARIANTS:
+            raise ValueError(f"variant must be one of {list(VARIANTS)}, got {variant!r}")
+        new["variant"] = variant
+    if gemm is not None:
+        if gemm not in ("own", "blas"):
+            raise ValueError(f"gemm must be 'own' or 'blas', got {gemm!r}")
+        new["gemm"] = gemm
+    if onepass is not None:
+        if not any(onepass is c or onepass == c for c in ONEPASS_CHOICES):
+            raise ValueError(f"onepass must be 'auto', True or False, got {onepass!r}")
+        new["onepass"] = onepass
+    if onepass_block_bytes is not None:
+        if not isinstance(onepass_block_bytes, int) or onepass_block_bytes < 1:
+            raise ValueError(f"onepass_block_bytes must be a positive int, "
+                             f"got {onepass_block_bytes!r}")
+        new["onepass_block_bytes"] = onepass_block_bytes
+    if new.get("gemm") == "own":
+        ext = module(new.get("isa", _state.isa), new.get("variant", _state.variant))
+        if not ext.HAVE_OWN_GEMM:
+            raise ValueError(f"gemm='own': the {ext.ISA} {ext.VARIANT} kernels have no own "
+                             f"GEMM (only the vectorized avx2 and avx512 builds do)")
+    saved = vars(_state).copy()
+    vars(_state).update(new)
+    try:
+        yield
+    finally:
+        vars(_state).update(saved)

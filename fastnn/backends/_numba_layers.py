@@ -1,0 +1,314 @@
+"""The ``numba`` backend's lecture page: one ``@njit`` kernel per formula.
+
+Read top to bottom, this is the course's L-layer network::
+
+    forward    Z = W A_prev + b, A = g(Z)          linear_forward (g: activation_forward)
+    cost       J = (1/m) sum L(A_L, Y)             cost
+    output     dZ_L = A_L - Y                       output_dZ
+    backward   dW = (1/m) dZ A_prev^T               linear_backward
+               db = (1/m) sum_j dZ                  bias_gradient
+               dZ_prev = W^T dZ * g'(Z_prev)        dZ_prev (g': activation_backward)
+    update     W -= learning_rate dW, same for b   update
+
+``Network.forward``/``backward`` (:mod:`fastnn.backends.numba`) and the compiled
+training loop (:mod:`._numba_train`, the engine room) call these same kernels;
+the engine room adds only the fused first-layer pass, which is tested against
+them.
+
+Design
+------
+* Activations arrive as the integer codes of :data:`fastnn.activations.CODES`
+  (losses as :data:`fastnn.losses.CODES`), at run time: one compilation per
+  dtype serves every network. The switch on the code sits outside each loop
+  over examples, so every branch is a plain loop LLVM vectorizes (the
+  exp/tanh polynomials of :mod:`._numba_math` included).
+* Kernels work a row (one unit, all m examples) at a time: bias and g in one
+  pass over Z; dZ_prev's row is multiplied by g' while it is still in L1.
+  ``activation_forward`` updates z in place and writes a separate a: a version
+  reading z from a third array called with that array == z made LLVM's
+  run-time overlap check fail and run its scalar loop, 5x slower.
+* Products big enough to be GEMM-bound (:data:`BLAS_MIN_MACS`) go through
+  ``np.dot`` (SciPy's BLAS; a transposed operand is a transpose flag, no copy);
+  smaller ones are hand loops over four rows at a time.
+"""
+
+import math
+
+import numpy as np
+from numba import njit
+
+from .. import activations as _act
+from .. import losses as _loss
+from ._numba_config import BLAS_MIN_MACS, EXACT_OPTS, SERIAL_OPTS
+from ._numba_math import sigmoid as _sigmoid
+from ._numba_math import tanh as _tanh
+
+# The registry's codes and slope, frozen into the machine code as constants.
+SIGMOID, TANH, RELU, LEAKY_RELU, IDENTITY = (
+    _act.CODES[name] for name in ("sigmoid", "tanh", "relu", "leaky_relu", "identity"))
+CROSS_ENTROPY, MSE = _loss.CODES["cross_entropy"], _loss.CODES["mse"]
+LEAKY_SLOPE = _act.LEAKY_SLOPE
+
+# ------------------------------------------------- g and g', side by side
+# g' takes (z, a) and uses what the lecture does: sigma' = a (1 - a) and
+# tanh' = 1 - a^2 from the stored A. ReLU, leaky ReLU and the identity are one
+# family, z for z >= 0 and slope * z below (slope 0, LEAKY_SLOPE, 1), with
+# g'(0) = 1 as in the lecture.
+
+
+@njit(**EXACT_OPTS)
+def sigmoid(z):
+    return _sigmoid(z)
+
+
+@njit(**EXACT_OPTS)
+def sigmoid_prime(z, a):
+    return a * (1.0 - a)
+
+
+@njit(**EXACT_OPTS)
+def tanh(z):
+    return _tanh(z)
+
+
+@njit(**EXACT_OPTS)
+def tanh_prime(z, a):
+    return 1.0 - a * a
+
+
+@njit(**EXACT_OPTS)
+def slope_below_zero(code):
+    """The slope of relu (0), leaky relu (LEAKY_SLOPE) or identity (1) for z < 0."""
+    return 0.0 if code == RELU else (LEAKY_SLOPE if code == LEAKY_RELU else 1.0)
+
+
+@njit(**EXACT_OPTS)
+def piecewise_linear(z, slope):
+    return z if z >= 0.0 else slope * z
+
+
+@njit(**EXACT_OPTS)
+def piecewise_linear_prime(z, slope):
+    return 1.0 if z >= 0.0 else slope
+
+
+@njit(**SERIAL_OPTS)
+def activation_forward(code, b, z, a):
+    """One row: ``z += b``, then ``a = g(z)``, in one pass. z, a of shape (m,)."""
+    m = z.shape[0]
+    if code == SIGMOID:
+        for j in range(m):
+            v = z[j] + b
+            z[j] = v
+            a[j] = sigmoid(v)
+    elif code == TANH:
+        for j in range(m):
+            v = z[j] + b
+            z[j] = v
+            a[j] = tanh(v)
+    else:
+        slope = slope_below_zero(code)
+        for j in range(m):
+            v = z[j] + b
+            z[j] = v
+            a[j] = piecewise_linear(v, slope)
+
+
+@njit(**SERIAL_OPTS)
+def activation_backward(code, d, z, a):
+    """One row: ``d *= g'(z)`` (dA to dZ), given ``a = g(z)``. d, z, a of shape (m,)."""
+    m = d.shape[0]
+    if code == SIGMOID:
+        for j in range(m):
+            d[j] *= sigmoid_prime(z[j], a[j])
+    elif code == TANH:
+        for j in range(m):
+            d[j] *= tanh_prime(z[j], a[j])
+    elif code != IDENTITY:
+        slope = slope_below_zero(code)
+        for j in range(m):
+            d[j] *= piecewise_linear_prime(z[j], slope)
+
+
+# ------------------------------------------------------------ products
+
+
+@njit(**SERIAL_OPTS)
+def blas_sized(n, n_prev, m):
+    """Whether an (n, n_prev) x (n_prev, m) product goes through BLAS."""
+    return n * n_prev * m >= BLAS_MIN_MACS
+
+
+@njit(**SERIAL_OPTS)
+def row_product(W, B, i, out, transpose):
+    """``out = sum_k W[i, k] B[k]`` (``W[k, i]`` if transpose): row i of W B (or W^T B).
+
+    Four rows of B per sweep load and store ``out`` a quarter as often; the
+    first sweep writes instead of accumulating, so ``out`` needs no zeroing.
+    """
+    n_in = B.shape[0]
+    m = out.shape[0]
+    k = 0
+    while k + 4 <= n_in:
+        if transpose:
+            w0, w1, w2, w3 = W[k, i], W[k + 1, i], W[k + 2, i], W[k + 3, i]
+        else:
+            w0, w1, w2, w3 = W[i, k], W[i, k + 1], W[i, k + 2], W[i, k + 3]
+        b0, b1, b2, b3 = B[k], B[k + 1], B[k + 2], B[k + 3]
+        if k == 0:
+            for j in range(m):
+                out[j] = w0 * b0[j] + w1 * b1[j] + w2 * b2[j] + w3 * b3[j]
+        else:
+            for j in range(m):
+                out[j] += w0 * b0[j] + w1 * b1[j] + w2 * b2[j] + w3 * b3[j]
+        k += 4
+    while k < n_in:
+        w0 = W[k, i] if transpose else W[i, k]
+        b0 = B[k]
+        if k == 0:
+            for j in range(m):
+                out[j] = w0 * b0[j]
+        else:
+            for j in range(m):
+                out[j] += w0 * b0[j]
+        k += 1
+
+
+# ------------------------------------------------------------- forward
+
+
+@njit(**SERIAL_OPTS)
+def bias_activation(code, b, Z, A):
+    """``Z += b``, ``A = g(Z)`` for every row: Z holds ``W A_prev`` on entry."""
+    for i in range(Z.shape[0]):
+        activation_forward(code, b[i, 0], Z[i], A[i])
+
+
+@njit(**SERIAL_OPTS)
+def linear_forward(W, b, A_prev, Z, A, code):
+    """``Z = W A_prev + b``, ``A = g(Z)``.
+
+    W (n, n_prev), b (n, 1), A_prev (n_prev, m); Z and A (n, m), written.
+    """
+    n, n_prev = W.shape
+    if blas_sized(n, n_prev, A_prev.shape[1]):
+        np.dot(W, A_prev, Z)
+        bias_activation(code, b, Z, A)
+    else:
+        for i in range(n):  # each row of Z finished (bias, g) while it is in L1
+            row_product(W, A_prev, i, Z[i], False)
+            activation_forward(code, b[i, 0], Z[i], A[i])
+
+
+# ---------------------------------------------------------------- cost
+
+
+@njit(**SERIAL_OPTS)
+def cost(AL, ZL, Y, loss):
+    """``J = (1/m) sum L``; cross-entropy from the logits ZL (never log(0)). Summed in float64."""
+    n, m = AL.shape
+    total = 0.0
+    for i in range(n):
+        for j in range(m):
+            if loss == CROSS_ENTROPY:
+                z = ZL[i, j]
+                # softplus(z) - y z, softplus(z) = max(z, 0) + log1p(e^-|z|)
+                total += (max(z, 0.0) + math.log1p(math.exp(-abs(z)))) - Y[i, j] * z
+            else:
+                e = AL[i, j] - Y[i, j]
+                total += 0.5 * e * e
+    return total / m
+
+
+# ------------------------------------------------------------ backward
+
+
+@njit(**SERIAL_OPTS)
+def output_dZ(AL, Y, ZL, code, loss, dZ):
+    """``dZ_L = A_L - Y`` (sigmoid + cross-entropy, identity + mse), times g'(Z_L)
+    for mse with another output activation. All (n_L, m); dZ written."""
+    n, m = AL.shape
+    for i in range(n):
+        d, a, y = dZ[i], AL[i], Y[i]
+        for j in range(m):
+            d[j] = a[j] - y[j]
+        if loss == MSE:
+            activation_backward(code, d, ZL[i], a)
+
+
+@njit(**SERIAL_OPTS)
+def bias_gradient(dZ, db):
+    """``db = (1/m) sum_j dZ[:, j]``: dZ (n, m), db (n, 1) written."""
+    n, m = dZ.shape
+    for i in range(n):
+        d = dZ[i]
+        s = d.dtype.type(0)
+        for j in range(m):
+            s += d[j]
+        db[i, 0] = s / m
+
+
+@njit(**SERIAL_OPTS)
+def linear_backward(dZ, A_prev, dW, db):
+    """``dW = (1/m) dZ A_prev^T`` and ``db = (1/m) sum_j dZ``.
+
+    dZ (n, m), A_prev (n_prev, m); dW (n, n_prev) and db (n, 1) written.
+    """
+    n, m = dZ.shape
+    n_prev = A_prev.shape[0]
+    bias_gradient(dZ, db)
+    if blas_sized(n, n_prev, m):
+        np.dot(dZ, A_prev.T, dW)
+        dW *= 1.0 / m
+        return
+    zero = dZ.dtype.type(0)  # float32 sums stay float32: twice the SIMD lanes
+    for i in range(n):
+        d = dZ[i]
+        k = 0
+        while k + 4 <= n_prev:  # four dot products per sweep over d
+            a0, a1, a2, a3 = A_prev[k], A_prev[k + 1], A_prev[k + 2], A_prev[k + 3]
+            s0 = s1 = s2 = s3 = zero
+            for j in range(m):
+                dj = d[j]
+                s0 += dj * a0[j]
+                s1 += dj * a1[j]
+                s2 += dj * a2[j]
+                s3 += dj * a3[j]
+            dW[i, k], dW[i, k + 1], dW[i, k + 2], dW[i, k + 3] = s0 / m, s1 / m, s2 / m, s3 / m
+            k += 4
+        while k < n_prev:
+            a0 = A_prev[k]
+            s0 = zero
+            for j in range(m):
+                s0 += d[j] * a0[j]
+            dW[i, k] = s0 / m
+            k += 1
+
+
+@njit(**SERIAL_OPTS)
+def dZ_prev(W, dZ, Z_prev, A_prev, code_prev, out):
+    """``out = dZ_prev = (W^T dZ) * g'(Z_prev)``: dA_prev and the layer below's g'.
+
+    W (n, n_prev), dZ (n, m); Z_prev, A_prev and out (n_prev, m). Uses W before
+    its update. Each row of W^T dZ is multiplied by g' while it is in L1.
+    """
+    n, n_prev = W.shape
+    blas = blas_sized(n, n_prev, dZ.shape[1])
+    if blas:
+        np.dot(W.T, dZ, out)
+    for k in range(n_prev):
+        if not blas:
+            row_product(W, dZ, k, out[k], True)
+        activation_backward(code_prev, out[k], Z_prev[k], A_prev[k])
+
+
+# -------------------------------------------------------------- update
+
+
+@njit(**SERIAL_OPTS)
+def update(P, dP, learning_rate):
+    """``P -= learning_rate * dP`` for a W (n, n_prev) or a b (n, 1)."""
+    for i in range(P.shape[0]):
+        p, dp = P[i], dP[i]
+        for k in range(p.shape[0]):
+            p[k] -= learning_rate * dp[k]

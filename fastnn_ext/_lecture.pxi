@@ -1,0 +1,164 @@
+# The lecture page: one kernel per formula, named as on the course's slides.
+#
+# Every matrix is C-contiguous (n_l, m): examples along rows, so each loop
+# here walks one row over the examples [c0, c1) of a column chunk -- unit
+# stride with the activation switch hoisted out, which gcc vectorizes (exp and
+# tanh through libmvec in the vectorized builds). The engine room
+# (_engine.pxi) calls these for Network.forward/backward and for training
+# alike; the products W A, dZ A^T and W^T dZ are in _products.pxi.
+
+
+# -- forward: Z = W A_prev + b, A = g(Z) ----------------------------------------
+
+cdef inline void activation_forward(int code,
+                                    const floating* z,  # IN  one row of Z
+                                    floating* a,        # OUT the same row of A = g(Z)
+                                    Py_ssize_t c0, Py_ssize_t c1) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef floating v
+    cdef floating slope = <floating>LEAKY_SLOPE
+    if code == SIGMOID:
+        # 1/(1+e^-z): e^1000 = inf gives exactly 0, e^-1000 = 0 gives 1.
+        for i in range(c0, c1):
+            if floating is double:
+                a[i] = 1.0 / (1.0 + exp(-z[i]))
+            else:
+                a[i] = 1.0 / (1.0 + expf(-z[i]))
+    elif code == TANH:
+        for i in range(c0, c1):
+            if floating is double:
+                a[i] = tanh(z[i])
+            else:
+                a[i] = tanhf(z[i])
+    elif code == RELU:
+        for i in range(c0, c1):
+            v = z[i]
+            a[i] = v if v > 0 else 0
+    elif code == LEAKY_RELU:
+        for i in range(c0, c1):
+            v = z[i]
+            a[i] = v if v >= 0 else slope * v
+    else:
+        for i in range(c0, c1):
+            a[i] = z[i]
+
+
+cdef inline void activation_backward(int code,
+                                     const floating* z,  # IN  one row of Z
+                                     const floating* a,  # IN  the same row of A
+                                     floating* d,        # IN dA, OUT dZ = dA * g'(Z)
+                                     Py_ssize_t c0, Py_ssize_t c1) noexcept nogil:
+    """g' from the stored activation where the lecture does: sigma' = a(1-a),
+    tanh' = 1-a^2; relu'(0) = leaky'(0) = 1 (the slides' convention)."""
+    cdef Py_ssize_t i
+    cdef floating v
+    cdef floating slope = <floating>LEAKY_SLOPE
+    if code == SIGMOID:
+        for i in range(c0, c1):
+            v = a[i]
+            d[i] = d[i] * (v * (1 - v))
+    elif code == TANH:
+        for i in range(c0, c1):
+            v = a[i]
+            d[i] = d[i] * (1 - v * v)
+    elif code == RELU:
+        for i in range(c0, c1):
+            d[i] = d[i] if z[i] >= 0 else 0
+    elif code == LEAKY_RELU:
+        for i in range(c0, c1):
+            d[i] = d[i] if z[i] >= 0 else d[i] * slope
+
+
+cdef void linear_activation_forward(int code, Py_ssize_t n, Py_ssize_t m,
+                                    Py_ssize_t c0, Py_ssize_t c1,
+                                    const floating* WA,  # IN (n, m): W A_prev (may alias Z)
+                                    const floating* b,   # IN (n,)
+                                    floating* Z,         # OUT (n, m): W A_prev + b
+                                    floating* A,         # OUT (n, m): g(Z)
+                                    ) noexcept nogil:
+    """Z = W A_prev + b and A = g(Z) for the chunk's columns, one row at a time
+    (each row's two passes run while it is in L1)."""
+    cdef Py_ssize_t j, i
+    cdef floating bj
+    cdef const floating* s
+    cdef floating* z
+    for j in range(n):
+        bj = b[j]
+        s = WA + j * m
+        z = Z + j * m
+        for i in range(c0, c1):
+            z[i] = s[i] + bj
+        activation_forward(code, z, A + j * m, c0, c1)
+
+
+# -- cost ----------------------------------------------------------------------------
+
+cdef double compute_cost(int loss, Py_ssize_t n, Py_ssize_t m,
+                         const floating* Z,  # IN (n, m) logits
+                         const floating* A,  # IN (n, m)
+                         const floating* Y,  # IN (n, m)
+                         ) noexcept nogil:
+    """J = (1/m) sum L, in float64, serial fixed order (only at recorded iterations)."""
+    cdef Py_ssize_t e
+    cdef double z, y, d, s = 0
+    for e in range(n * m):
+        z = Z[e]
+        y = Y[e]
+        if loss == CROSS_ENTROPY:   # softplus(z) - y z, never log(0)
+            s += (z if z > 0 else 0.0) + log1p(exp(-fabs(z))) - y * z
+        else:
+            d = <double>A[e] - y
+            s += 0.5 * d * d
+    return s / m
+
+
+# -- backward -------------------------------------------------------------------------
+
+cdef void output_dZ(int loss, int code, Py_ssize_t n, Py_ssize_t m, Py_ssize_t c0, Py_ssize_t c1,
+                    const floating* Z,  # IN (n, m): Z_L
+                    const floating* A,  # IN (n, m): A_L
+                    const floating* Y,  # IN (n, m)
+                    floating* dZ,       # OUT (n, m): m dJ/dZ_L (the 1/m is applied to dW, db)
+                    ) noexcept nogil:
+    """dZ_L = A_L - Y, exact for cross-entropy (which pairs only with a sigmoid
+    output); for mse, times g'(Z_L) (fastnn.losses.output_delta)."""
+    cdef Py_ssize_t j, i
+    cdef floating* d
+    cdef const floating* a
+    cdef const floating* y
+    for j in range(n):
+        d = dZ + j * m
+        a = A + j * m
+        y = Y + j * m
+        for i in range(c0, c1):
+            d[i] = a[i] - y[i]
+        if loss == MSE:
+            activation_backward(code, Z + j * m, a, d, c0, c1)
+
+
+cdef void linear_backward(Py_ssize_t n, Py_ssize_t n_prev, Py_ssize_t m,
+                          Py_ssize_t c0, Py_ssize_t c1,
+                          const floating* W,       # IN (n, n_prev)
+                          const floating* dZ,      # IN (n, m)
+                          const floating* A_prev,  # IN (n_prev, m), or NULL: no dW
+                          floating* dW,            # OUT (n, n_prev): sum over the chunk of dZ A_prev^T
+                          floating* db,            # OUT (n,): sum over the chunk of dZ
+                          floating* dA_prev,       # OUT (n_prev, m): W^T dZ, or NULL: not needed
+                          ) noexcept nogil:
+    """dW = dZ A_prev^T, db = sum dZ and dA_prev = W^T dZ over the chunk's
+    examples; the engine room sums the chunks and divides by m."""
+    cdef Py_ssize_t j
+    if A_prev != NULL:
+        product_nt(n, n_prev, m, c0, c1, 1, dZ, A_prev, 0, dW)
+    for j in range(n):
+        db[j] = row_sum(dZ + j * m, c0, c1)
+    if dA_prev != NULL:
+        product_tn(n, n_prev, m, c0, c1, W, dZ, dA_prev)
+
+
+# -- update ------------------------------------------------------------------------------
+
+cdef inline floating gradient_step(floating w, floating learning_rate, floating grad_sum,
+                                   Py_ssize_t m) noexcept nogil:
+    """W := W - learning_rate * dW, with dW = grad_sum / m."""
+    return w - learning_rate * (grad_sum / m)

@@ -1,0 +1,256 @@
+# The three products of a layer on a column chunk [c0, c1) of (., m)
+# row-major matrices:
+#
+#   product_nn   Z = W A          forward
+#   product_nt   dW = dZ A^T      backward, summed over the chunk's examples
+#   product_tn   dA = W^T dZ      backward
+#
+# Thin products run in the unit-stride loops here; GEMM-shaped ones go to
+# fastnn's own packed GEMM (_gemm.h, compiled for this module's ISA) or to
+# scipy's BLAS, as measured best for the path (see fastnn.backends.cython).
+
+cdef extern from "_gemm.h" nogil:
+    const int FASTNN_OWN_GEMM
+    const char* FASTNN_GEMM_KERNEL
+    int fastnn_dgemm(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, double alpha,
+                     const double* A, Py_ssize_t rsa, Py_ssize_t csa,
+                     const double* B, Py_ssize_t rsb, Py_ssize_t csb,
+                     double beta, double* C, Py_ssize_t ldc)
+    int fastnn_sgemm(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, float alpha,
+                     const float* A, Py_ssize_t rsa, Py_ssize_t csa,
+                     const float* B, Py_ssize_t rsb, Py_ssize_t csb,
+                     float beta, float* C, Py_ssize_t ldc)
+    int fastnn_dgemm_bias_act(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, double alpha,
+                              const double* A, Py_ssize_t rsa, Py_ssize_t csa,
+                              const double* B, Py_ssize_t rsb, Py_ssize_t csb,
+                              double beta, double* C, Py_ssize_t ldc,
+                              const double* bias, int act, double slope,
+                              double* out, Py_ssize_t ldo)
+    int fastnn_sgemm_bias_act(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, float alpha,
+                              const float* A, Py_ssize_t rsa, Py_ssize_t csa,
+                              const float* B, Py_ssize_t rsb, Py_ssize_t csb,
+                              float beta, float* C, Py_ssize_t ldc,
+                              const float* bias, int act, float slope,
+                              float* out, Py_ssize_t ldo)
+
+#: Whether this module has fastnn's own GEMM (every vectorized AVX2 or AVX-512
+#: module; not the baseline or novec ones), and which micro-kernel.
+HAVE_OWN_GEMM = bool(FASTNN_OWN_GEMM)
+GEMM_KERNEL = FASTNN_GEMM_KERNEL.decode()
+cdef bint USE_OWN_GEMM = HAVE_OWN_GEMM
+
+
+def _use_own_gemm(on):
+    """Route GEMMs to fastnn's own kernel (True, if built) or BLAS (False);
+    None changes nothing. Returns the setting in force before the call."""
+    global USE_OWN_GEMM
+    old = bool(USE_OWN_GEMM)
+    if on is not None:
+        USE_OWN_GEMM = bool(on) and HAVE_OWN_GEMM
+    return old
+
+
+# A product C (M, N) = A (M, K) B (K, N) runs in the loops here, not a GEMM,
+# below GEMM_MIN_MACS multiply-adds or when any of M, N, K is below
+# GEMM_MIN_DIM: a GEMM packs both operands and pads to its register tile, so a
+# thin product -- planar's 4 x 2 layer over 10 000 examples, its dW with 2
+# columns -- streams faster in a loop (2.2x at m = 10 000, one thread). 4, not
+# 8: a 7 x 20 layer over 5000 examples still gains 1.18x from the GEMM.
+cdef enum:
+    GEMM_MIN_MACS = 1 << 15
+    GEMM_MIN_DIM = 4
+
+#: For the benchmarks: products below this many multiply-adds never reach a GEMM.
+GEMM_MIN_WORK = GEMM_MIN_MACS
+
+
+cdef inline bint _gemm_shaped(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K) noexcept nogil:
+    return (M * N * K >= GEMM_MIN_MACS and M >= GEMM_MIN_DIM and N >= GEMM_MIN_DIM
+            and K >= GEMM_MIN_DIM)
+
+
+cdef inline void gemm(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, floating alpha,
+                      const floating* A, Py_ssize_t rsa, Py_ssize_t csa,  # IN (M, K)
+                      const floating* B, Py_ssize_t rsb, Py_ssize_t csb,  # IN (K, N)
+                      floating beta,
+                      floating* C, Py_ssize_t ldc,                        # OUT (M, N)
+                      ) noexcept nogil:
+    """Row-major C = alpha A B + beta C, A and B given by (row, column) strides:
+    one is 1 and the other spans the contiguous extent. Own GEMM when on (BLAS
+    if its buffer can't be had)."""
+    cdef char ta, tb
+    cdef Py_ssize_t lda, ldb
+    if USE_OWN_GEMM:
+        if floating is double:
+            if fastnn_dgemm(M, N, K, alpha, A, rsa, csa, B, rsb, csb, beta, C, ldc) == 0:
+                return
+        else:
+            if fastnn_sgemm(M, N, K, alpha, A, rsa, csa, B, rsb, csb, beta, C, ldc) == 0:
+                return
+    # Row-major C is column-major C^T = B^T A^T; a row-major operand is its own
+    # transpose in column-major terms ('N'), a column-major one needs 'T'. An
+    # operand with one row or column may have both strides 1: take the reading
+    # whose leading dimension BLAS accepts (>= the contiguous extent).
+    if csb == 1 and rsb >= max(1, N):
+        tb, ldb = c'N', rsb
+    else:
+        tb, ldb = c'T', csb
+    if csa == 1 and rsa >= max(1, K):
+        ta, lda = c'N', rsa
+    else:
+        ta, lda = c'T', csa
+    blas_gemm(tb, ta, <int>N, <int>M, <int>K, alpha, <floating*>B, <int>ldb,
+              <floating*>A, <int>lda, beta, C, <int>ldc)
+
+
+cdef inline floating row_dot(const floating* x, const floating* y, Py_ssize_t c0,
+                             Py_ssize_t c1) noexcept nogil:
+    """Sum x[i] y[i] over [c0, c1) with 8 fixed partial sums (vectorizable
+    without reassociation flags, and the same order in every build)."""
+    cdef floating s[8]
+    cdef floating t
+    cdef Py_ssize_t i, u, end = c0 + ((c1 - c0) // 8) * 8
+    for u in range(8):
+        s[u] = 0
+    for i in range(c0, end, 8):
+        for u in range(8):
+            s[u] += x[i + u] * y[i + u]
+    t = ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]))
+    for i in range(end, c1):
+        t += x[i] * y[i]
+    return t
+
+
+cdef inline floating row_sum(const floating* x, Py_ssize_t c0, Py_ssize_t c1) noexcept nogil:
+    """Sum x[i] over [c0, c1), in row_dot's fixed order."""
+    cdef floating s[8]
+    cdef floating t
+    cdef Py_ssize_t i, u, end = c0 + ((c1 - c0) // 8) * 8
+    for u in range(8):
+        s[u] = 0
+    for i in range(c0, end, 8):
+        for u in range(8):
+            s[u] += x[i + u]
+    t = ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]))
+    for i in range(end, c1):
+        t += x[i]
+    return t
+
+
+cdef void product_nn(Py_ssize_t n, Py_ssize_t k, Py_ssize_t m, Py_ssize_t c0, Py_ssize_t c1,
+                     floating alpha,
+                     const floating* W,  # IN (n, k)
+                     const floating* A,  # IN (k, m)
+                     floating beta,
+                     floating* Z,        # OUT (n, m), columns c0:c1
+                     ) noexcept nogil:
+    """Z[:, c] = alpha W @ A[:, c] + beta Z[:, c]."""
+    cdef Py_ssize_t j, kk, i, mc = c1 - c0
+    cdef floating w
+    cdef floating* z
+    cdef const floating* a
+    if n == 1 and k * mc >= GEMM_MIN_MACS:
+        # A row vector times a wide block (logistic regression): gemv streams A once.
+        if beta == 0:  # y = 0 * y would keep a NaN left in an uninitialized buffer
+            for i in range(c0, c1):
+                Z[i] = 0
+        blas_gemv(c'N', <int>mc, <int>k, alpha, <floating*>A + c0, <int>m, <floating*>W,
+                  beta, Z + c0)
+        return
+    if _gemm_shaped(n, mc, k):
+        gemm(n, mc, k, alpha, W, k, 1, A + c0, m, 1, beta, Z + c0, m)
+        return
+    for j in range(n):
+        z = Z + j * m
+        kk = 0
+        if beta == 0:
+            # The first term initializes the row (0 + w a == w a exactly).
+            w = alpha * W[j * k]
+            for i in range(c0, c1):
+                z[i] = w * A[i]
+            kk = 1
+        while kk < k:
+            w = alpha * W[j * k + kk]
+            a = A + kk * m
+            for i in range(c0, c1):
+                z[i] += w * a[i]
+            kk += 1
+
+
+cdef void product_nt(Py_ssize_t n, Py_ssize_t k, Py_ssize_t m, Py_ssize_t c0, Py_ssize_t c1,
+                     floating alpha,
+                     const floating* dZ,  # IN (n, m)
+                     const floating* A,   # IN (k, m)
+                     floating beta,
+                     floating* dW,        # OUT (n, k)
+                     ) noexcept nogil:
+    """dW = alpha dZ[:, c] @ A[:, c]^T + beta dW (a sum over the chunk's examples)."""
+    cdef Py_ssize_t j, kk, mc = c1 - c0
+    cdef floating s
+    if n == 1 and k * mc >= GEMM_MIN_MACS:
+        if beta == 0:  # y = 0 * y would keep a NaN left in an uninitialized buffer
+            for kk in range(k):
+                dW[kk] = 0
+        blas_gemv(c'T', <int>mc, <int>k, alpha, <floating*>A + c0, <int>m, <floating*>dZ + c0,
+                  beta, dW)
+        return
+    if _gemm_shaped(n, k, mc):
+        # A_c^T (mc, k) is A_c read with row stride 1, column stride m.
+        gemm(n, k, mc, alpha, dZ + c0, m, 1, A + c0, 1, m, beta, dW, k)
+        return
+    for j in range(n):
+        for kk in range(k):
+            s = alpha * row_dot(dZ + j * m, A + kk * m, c0, c1)
+            if beta == 0:
+                dW[j * k + kk] = s
+            else:
+                dW[j * k + kk] = beta * dW[j * k + kk] + s
+
+
+cdef void product_tn(Py_ssize_t n, Py_ssize_t k, Py_ssize_t m, Py_ssize_t c0, Py_ssize_t c1,
+                     const floating* W,   # IN (n, k)
+                     const floating* dZ,  # IN (n, m)
+                     floating* dA,        # OUT (k, m), columns c0:c1
+                     ) noexcept nogil:
+    """dA[:, c] = W^T @ dZ[:, c]."""
+    cdef Py_ssize_t j, kk, i, mc = c1 - c0
+    cdef floating w
+    cdef floating* d
+    cdef const floating* z
+    if _gemm_shaped(k, mc, n):
+        # W^T (k, n) is W read with row stride 1, column stride k.
+        gemm(k, mc, n, <floating>1, W, 1, k, dZ + c0, m, 1, <floating>0, dA + c0, m)
+        return
+    for kk in range(k):
+        d = dA + kk * m
+        w = W[kk]
+        for i in range(c0, c1):
+            d[i] = w * dZ[i]
+        for j in range(1, n):
+            w = W[j * k + kk]
+            z = dZ + j * m
+            for i in range(c0, c1):
+                d[i] += w * z[i]
+
+
+cdef bint forward_in_gemm_epilogue(int code, Py_ssize_t n, Py_ssize_t k, Py_ssize_t m,
+                                   Py_ssize_t c0, Py_ssize_t c1,
+                                   const floating* W,       # IN (n, k)
+                                   const floating* A_prev,  # IN (k, m)
+                                   const floating* b,       # IN (n,)
+                                   floating* Z,             # OUT (n, m), columns c0:c1
+                                   floating* A,             # OUT (n, m), columns c0:c1
+                                   ) noexcept nogil:
+    """Z = W A_prev + b and A = g(Z) with the bias and a piecewise-linear g
+    applied as the own GEMM stores each tile (bitwise what product_nn and
+    linear_activation_forward give, one pass over Z fewer). False, with
+    nothing written, where that does not apply: the caller does both steps."""
+    cdef Py_ssize_t mc = c1 - c0
+    if not (USE_OWN_GEMM and n > 1 and _gemm_shaped(n, mc, k)
+            and (code == RELU or code == LEAKY_RELU or code == IDENTITY)):
+        return False
+    if floating is double:
+        return fastnn_dgemm_bias_act(n, mc, k, 1, W, k, 1, A_prev + c0, m, 1, 0, Z + c0, m,
+                                     b, code, LEAKY_SLOPE, A + c0, m) == 0
+    return fastnn_sgemm_bias_act(n, mc, k, 1, W, k, 1, A_prev + c0, m, 1, 0, Z + c0, m,
+                                 b, code, <float>LEAKY_SLOPE, A + c0, m) == 0

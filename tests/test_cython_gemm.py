@@ -1,0 +1,196 @@
+"""fastnn's own GEMM (fastnn_ext/_gemm.h), on every kernel set that has one:
+an error bound against a float64 reference on edge shapes and operand layouts,
+the micro-kernel's SIMD width in the binary, training alike on the own GEMM and
+on BLAS, and bitwise-reproducible fits from Python threads."""
+
+import shutil
+
+import numpy as np
+import pytest
+
+from fastnn.backends import _cython_paths as paths
+from fastnn.backends import cython as cb
+from fastnn.report import simd
+
+from test_cython_backend import _problem, _rel, _train
+
+#: The kernel sets with an own GEMM; each is forced in turn.
+GEMM_ISAS = [isa for isa in cb.ISAS if isa != "baseline"]
+
+
+@pytest.fixture(params=GEMM_ISAS)
+def gemm_isa(request):
+    if request.param not in cb.isas():
+        pytest.skip(f"this CPU (or build) cannot run the {request.param} kernels; "
+                    f"it runs {cb.isas()}")
+    with cb.settings(isa=request.param):
+        yield request.param
+
+
+#: Shapes around the blocking (AVX-512: MR = 8 rows, NR = 24/48 columns; AVX2:
+#: smaller tiles; KC, MC, NC blocks): exact tiles, one past, one short, and
+#: several blocks.
+GEMM_SHAPES = [(1, 1, 1), (7, 5, 3), (8, 24, 384), (9, 25, 385), (97, 1025, 770),
+               (256, 50, 1000), (3, 2000, 17), (200, 3, 800), (1, 40, 9), (30, 1, 9), (6, 7, 0)]
+
+
+def _layout(a, how):
+    """a's values as C-order ("C"), the transpose of a C-order array ("T"), or a
+    view into a wider C-order array ("V": leading dimension > width)."""
+    if how == "C":
+        return np.ascontiguousarray(a)
+    if how == "T":
+        return np.ascontiguousarray(a.T).T
+    wide = np.zeros((a.shape[0], a.shape[1] + 5), a.dtype)
+    wide[:, 2:2 + a.shape[1]] = a
+    return wide[:, 2:2 + a.shape[1]]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("shape", GEMM_SHAPES, ids=lambda s: "x".join(map(str, s)))
+@pytest.mark.parametrize("la,lb", [("C", "C"), ("C", "T"), ("T", "C"), ("T", "T"), ("V", "V")])
+@pytest.mark.parametrize("own", [True, False], ids=["own", "blas"])
+def test_gemm_matches_float64_reference(shape, la, lb, dtype, own, gemm_isa):
+    M, N, K = shape
+    rng = np.random.default_rng(M * N + K)
+    A64, B64 = rng.standard_normal((M, K)), rng.standard_normal((K, N))
+    C64 = rng.standard_normal((M, N))
+    A, B = _layout(A64.astype(dtype), la), _layout(B64.astype(dtype), lb)
+    for alpha, beta in [(1.0, 0.0), (-0.5, 0.25), (2.0, 1.0)]:
+        C = C64.astype(dtype)
+        with cb.settings(gemm="own" if own else "blas"):
+            paths.active()._gemm_check(A, B, C, alpha, beta)
+        ref = alpha * (A.astype(np.float64) @ B.astype(np.float64)) + beta * C64.astype(dtype)
+        # Error bound of a length-K dot product in unit roundoff u, relative to the
+        # magnitudes summed (|A| |B|), not to the (possibly cancelled) result.
+        u = np.finfo(dtype).eps / 2
+        scale = abs(alpha) * (np.abs(A64) @ np.abs(B64)) + abs(beta) * np.abs(C64)
+        assert np.all(np.abs(C - ref) <= 2 * (K + 2) * u * scale + 1e-300), (alpha, beta)
+
+
+def test_gemm_beta_zero_never_reads_c(gemm_isa):
+    # An uninitialized output buffer may hold NaN: beta = 0 must overwrite, not scale it.
+    A = np.ones((20, 30))
+    B = np.ones((30, 50))
+    C = np.full((20, 50), np.nan)
+    ext = paths.active()
+    assert cb.current()["gemm"] == "own"
+    ext._gemm_check(A, B, C, 1.0, 0.0)
+    assert np.array_equal(C, np.full((20, 50), 30.0))
+    C[:] = np.nan
+    ext._gemm_check(A[:, :0], B[:0], C, 1.0, 0.0)  # K = 0: alpha A B is the zero matrix
+    assert np.array_equal(C, np.zeros((20, 50)))
+
+
+@pytest.mark.parametrize("own", [True, False], ids=["own", "blas"])
+def test_gemm_one_row_operands_with_unit_strides(own, gemm_isa):
+    # A (1, 5) and B (5, 1) views whose strides are both one element: BLAS must
+    # be given the reading whose leading dimension it accepts.
+    with cb.settings(gemm="own" if own else "blas"):
+        ext = paths.active()
+        A = np.arange(1.0, 6.0).reshape(5, 1).T
+        B = np.arange(1.0, 6.0).reshape(5, 1)
+        assert A.strides == (8, 8) and B.strides == (8, 8)
+        C = np.full((1, 1), np.nan)
+        ext._gemm_check(A, B, C, 1.0, 0.0)
+        assert C[0, 0] == 55.0
+        row = np.arange(4.0).reshape(4, 1).T  # (1, 4), strides (8, 8)
+        C = np.zeros((5, 4))
+        ext._gemm_check(np.ones((5, 1)), row, C, 2.0, 0.0)
+        assert np.array_equal(C, np.tile(2.0 * np.arange(4.0), (5, 1)))
+
+
+def test_gemm_check_validates():
+    ext = paths.active()
+    A, B, C = np.ones((4, 3)), np.ones((3, 5)), np.ones((4, 5))
+    with pytest.raises(ValueError, match="do not chain"):
+        ext._gemm_check(A, np.ones((2, 5)), C, 1.0, 0.0)
+    with pytest.raises(TypeError, match="one dtype"):
+        ext._gemm_check(A.astype(np.float32), B, C, 1.0, 0.0)
+    with pytest.raises(ValueError, match="row- or column-major"):
+        ext._gemm_check(np.ones((8, 6))[::2, ::2], B, C, 1.0, 0.0)
+    with pytest.raises(ValueError, match="C-contiguous"):
+        ext._gemm_check(A, B, np.ones((5, 4)).T, 1.0, 0.0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_own_gemm_and_blas_train_alike(threads, dtype, gemm_isa):
+    # The wide net's shape in miniature: the hidden layers' products go through
+    # _gemm (the 1-row output layer uses gemv and loops either way).
+    dims, m, acts = [100, 64, 32, 1], 1500, ["relu", "relu", "sigmoid"]
+    tol = 1e-9 if dtype == np.float64 else 1e-4
+    with cb.settings(gemm="own"):
+        assert cb.current()["gemm"] == "own"
+        c_own, p_own = _train(cb, dims, m, acts, iters=100, lr=0.1, dtype=dtype, threads=threads)
+    with cb.settings(gemm="blas"):
+        assert "BLAS" in cb.info()["gemm"]
+        c_blas, p_blas = _train(cb, dims, m, acts, iters=100, lr=0.1, dtype=dtype,
+                                threads=threads)
+    assert _rel(c_own, c_blas) < tol
+    for a, b in zip(p_own, p_blas):
+        assert _rel(a, b) < tol
+
+
+def test_own_gemm_is_the_default_where_it_is_built(gemm_isa):
+    # CI cannot silently fall back to BLAS on a path that has the own GEMM.
+    assert cb.module(gemm_isa).HAVE_OWN_GEMM
+    assert cb.current()["gemm"] == paths.DEFAULT_GEMM[gemm_isa]
+    if cb.current()["gemm"] == "own":
+        assert cb.info()["gemm"].startswith(f"own {gemm_isa}")
+
+
+@pytest.mark.skipif(shutil.which("objdump") is None, reason="objdump absent (apt-get install binutils)")
+@pytest.mark.skipif("-O0" in cb.info()["compile_flags"], reason="FASTNN_DEBUG_BUILD: not unrolled")
+def test_gemm_kernel_is_packed_on_its_registers(gemm_isa):
+    import re
+
+    reg = {"avx512": "zmm", "avx2": "ymm"}[gemm_isa]
+    with cb.settings(gemm="own"):
+        ev = simd.evidence(cb)
+    for dtype, suffix in (("float64", "pd"), ("float32", "ps")):
+        asm = cb.hot_code()[f"gemm_kernel {dtype}"]
+        # The k loop's FMAs: one per accumulator register of the tile, all on
+        # this path's widest registers (AVX-512: 8 x 3 zmm, AVX2 at least 12 ymm).
+        fmas = re.findall(rf"vfmadd\w*{suffix}\s+.*%{reg}", asm)
+        assert len(fmas) >= {"zmm": 24, "ymm": 12}[reg], asm[:2000]
+        assert ev[f"gemm_kernel {dtype}"]["packed_zmm"] == 0 or reg == "zmm"
+
+
+def _fit_seeds(seeds, dtype, workers=None):
+    """Parameters after a short fit per seed: in this thread (workers=None) or
+    in a pool of that many Python threads (GIL released while they train)."""
+    import concurrent.futures
+
+    dims, m, acts = [60, 40, 16, 1], 900, ["relu", "tanh", "sigmoid"]
+
+    def fit(seed):
+        X, Y, Ws, bs = _problem(dims, m, dtype, seed=seed)
+        cb.train(Ws, bs, acts, "cross_entropy", X, Y, 0.1, 30, 30, threads=1)
+        return Ws + bs
+
+    if workers is None:
+        return [fit(s) for s in seeds]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(fit, seeds))
+
+
+def _assert_bitwise(results, expected):
+    for e, g in zip(expected, results):
+        for a, b in zip(e, g):
+            assert np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("gemm", ["own", "blas"])
+@pytest.mark.parametrize("workers", [1, 4], ids=["other-thread", "concurrent"])
+def test_fits_in_python_threads_are_bitwise_the_sequential_ones(workers, gemm, dtype,
+                                                                gemm_isa):
+    # workers=1, one fit at a time off the main thread: threadpoolctl ignores a
+    # limit set from any thread but the first that set one, so through it such
+    # a fit ran two-thread GEMMs. workers=4, fits at once: each OS thread has
+    # its own GEMM packing buffer (freed when it exits), and BLAS stays on one
+    # thread until the last of them ends.
+    seeds = [1, 2, 3, 4]
+    with cb.settings(gemm=gemm):
+        _assert_bitwise(_fit_seeds(seeds, dtype, workers=workers), _fit_seeds(seeds, dtype))
