@@ -95,31 +95,8 @@ def too_slow(workload, name):
 
 
 def cython_settings(**options):
-    """``fastnn.backends.cython.settings(...)``: the backend's options for a block.
-
-    Builds without ``settings`` get the same effect from ``use_variant`` /
-    ``use_gemm``, restored afterwards.
-    """
-    cy = require_backend("cython")
-    if hasattr(cy, "settings"):
-        return cy.settings(**options)
-    return _legacy_cython_settings(cy, **options)
-
-
-@contextlib.contextmanager
-def _legacy_cython_settings(cy, variant=None, gemm=None, isa=None):
-    if isa is not None:
-        pytest.skip("this cython build cannot switch its ISA path at run time")
-    saved = (cy.variant(), cy.gemm())
-    try:
-        if variant is not None:
-            cy.use_variant(variant)
-        if gemm is not None:
-            cy.use_gemm(gemm)
-        yield
-    finally:
-        cy.use_variant(saved[0])
-        cy.use_gemm(saved[1])
+    """``fastnn.backends.cython.settings(...)``: the backend's options for a block."""
+    return require_backend("cython").settings(**options)
 
 
 def isa_path(name):

@@ -19,7 +19,7 @@ build, the novec variant, a non-x86 CPU) the ``own`` cases are skipped.
 import numpy as np
 import pytest
 
-from _harness import MODE, ci, require_backend
+from ._harness import MODE, ci, require_backend
 
 #: (M, K, N, layout of A, layout of B) per product. Layouts: "row" a C-ordered
 #: array; "row^T" the transpose of one; "chunk" the first half of the columns
