@@ -69,11 +69,6 @@ def _operands(product, dtype):
     return _last[key]
 
 
-def _kernels(backend):
-    """The compiled module whose ``_gemm_check`` the backend's products share."""
-    return backend._vec
-
-
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("impl", ["own", "blas"])
 @pytest.mark.parametrize("product", list(PRODUCTS))
@@ -81,10 +76,14 @@ def test_gemm(benchmark, product, impl, dtype):
     if MODE == "quick" and not ci(benchmark) and product not in QUICK:
         pytest.skip("FASTNN_BENCH=quick times two products")
     cb = require_backend("cython")
-    if impl == "own" and not cb.gemm_available():
-        pytest.skip("this build of fastnn_ext has no own GEMM (it needs an x86-64 build "
-                    "for AVX2+FMA or AVX-512); its products run on BLAS")
     from fastnn.backends import _blas
+    from fastnn.backends import _cython_paths as paths
+
+    try:
+        with cb.settings(gemm=impl):
+            pass
+    except ValueError as exc:  # no own GEMM in the kernel set in use
+        pytest.skip(f"{exc}; its products run on BLAS")
 
     M, K, N, _, _ = PRODUCTS[product]
     A, B, ref = _operands(product, dtype)
@@ -92,15 +91,10 @@ def test_gemm(benchmark, product, impl, dtype):
     benchmark.group = f"gemm-{product}"
     benchmark.extra_info.update(impl=impl, dtype=dtype, M=M, N=N, K=K, flops=2 * M * N * K,
                                 threads=1, blas=_blas.describe())
-    check = _kernels(cb)._gemm_check
-    saved = cb.gemm()
-    cb.use_gemm(impl)
-    try:
-        with _blas.limit(1):
-            check(A, B, C, 1.0, 0.0)  # warm-up: packing buffers, BLAS start-up
-            benchmark(check, A, B, C, 1.0, 0.0)
-    finally:
-        cb.use_gemm(saved)
+    with cb.settings(gemm=impl), _blas.limit(1):
+        check = paths.active()._gemm_check  # the module in use, routed as settings() says
+        check(A, B, C, 1.0, 0.0)  # warm-up: packing buffers, BLAS start-up
+        benchmark(check, A, B, C, 1.0, 0.0)
     err = float(np.max(np.abs(C - ref))) / float(np.max(np.abs(ref)))
     benchmark.extra_info["max_rel_diff_vs_numpy"] = err
     assert err <= RTOL[dtype], f"{impl} {dtype} {product}: relative error {err:.2e}"
