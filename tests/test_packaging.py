@@ -25,7 +25,7 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 #: Files the sdist must carry (the rest of the package is found by setuptools).
 SDIST_MUST_HAVE = ["LICENSE", "README.md", "pyproject.toml", "setup.py", "MANIFEST.in",
-                   "fastnn_ext/_kernels.pyx", "fastnn_ext/_core.pxi", "benchmarks/conftest.py",
+                   "fastnn_ext/_cpu.pyx", "fastnn_ext/_core.pxi", "benchmarks/conftest.py",
                    "benchmarks/bench_ladder.py", "benchmarks/_harness.py"]
 WHEEL_MUST_HAVE = ["fastnn/benchmarks/__init__.py", "fastnn/benchmarks/conftest.py",
                    "fastnn/benchmarks/bench_ladder.py", "fastnn/benchmarks/_harness.py",
@@ -76,7 +76,8 @@ def test_wheel_holds_the_benchmark_suite_the_extension_and_the_license(built):
         names = set(z.namelist())
     missing = [f for f in WHEEL_MUST_HAVE if f not in names]
     assert not missing, f"wheel lacks {missing}"
-    assert any(n.startswith("fastnn_ext/_kernels.") and n.endswith(".so") for n in names)
+    for ext in ("fastnn_ext/_cpu.", "fastnn_ext/_kernels_"):  # the CPU probe and the kernels
+        assert any(n.startswith(ext) and n.endswith(".so") for n in names), ext
     assert any(n.endswith(".dist-info/LICENSE") or "/licenses/LICENSE" in n for n in names)
     assert not any(n.startswith(("tests/", "benchmarks/")) for n in names)
 

@@ -19,7 +19,8 @@ from pathlib import Path
 __all__ = ["benchmarks_dir", "run", "attach", "require_report_extra"]
 
 _COLLECTED = re.compile(r"collected (\d+) items?(?: / (\d+) deselected)?")
-_RESULT = re.compile(r"^(\S+::\S+)\s+(PASSED|FAILED|SKIPPED|ERROR|XFAIL|XPASS)")
+#: A test's result line under -v; parametrized ids may contain spaces.
+_RESULT = re.compile(r"^(\S+::.*?)\s+(PASSED|FAILED|SKIPPED|ERROR|XFAIL|XPASS)\b")
 
 #: Environment defaults of the benchmark suite (a user's own settings win).
 #: Idle libgomp threads (numba's omp layer, fastnn_ext, PyTorch) spin before
