@@ -19,7 +19,7 @@ kernel set; on a CPU that cannot run it the case is skipped.
 import numpy as np
 import pytest
 
-from _harness import MODE, ci, require_backend
+from ._harness import MODE, ci, require_backend
 
 #: (M, K, N, layout of A, layout of B) per product. Layouts: "row" a C-ordered
 #: array; "row^T" the transpose of one; "chunk" the first half of the columns

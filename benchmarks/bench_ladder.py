@@ -1,92 +1,124 @@
 """The lecture's ladder: loops -> per_example -> numpy -> numba -> cython (+ peers).
 
-One group per workload (``ladder-<name>``), every backend and installed peer
-on the same arrays, float64, default threads; then the m-sweep (``sweep-m=<m>``)
-on the planar 2-4-1 net, showing where each rung wins.
+One group per workload (``ladder-<name>``): every backend and installed peer on
+the same arrays, float64, default threads, timed interleaved. Every fastnn
+backend trains layer 1 the lecture's way (``gram=False``), as the peers do;
+``cython:gram`` is the cython backend with its Gram rewrite, a labelled extra.
+Then the m-sweep (``sweep-m=<m>``) on the planar 2-4-1 net, showing where each
+rung wins.
 """
+
+import os
 
 import pytest
 
-from _harness import (BACKENDS, CYTHON_BLAS, CYTHON_DIRECT, MODE, PEERS, backend_trainer, ci,
-                      peer_trainer, require_backend, time_training)
+from fastnn import backends
 from fastnn.report import workloads as wl
+from fastnn.report.machine import BLAS_ENV_VARS
+
+from ._harness import (BACKENDS, CYTHON_BLAS, MODE, NUMPY_BLAS_DEFAULT, PEERS, Impl,
+                       backend_trainer, ci, cython_settings, interleave, is_slow, peer_trainer,
+                       require_backend, too_slow, worker_trainer)
 
 #: Training iterations per timed call, as in ``fit(num_iterations=...)``: enough
 #: that a backend's fixed per-call cost (thread-pool set-up, buffer copies) is
-#: amortized as it is in a real training run. The pure-Python rungs have no such
-#: cost and take ms per iteration, so they run fewer. The report divides by it;
-#: pytest-benchmark's own table shows time per call.
-#: deep and logreg run 100 iterations a call (the course trains them for 2500):
-#: a fit that long is what lets the cython backend's Gram rewrite of layer 1 pay
-#: for its set-up, and ``cython:direct`` shows the same backend without it.
-#: ``cython:blas`` is the backend with scipy's BLAS in place of its own GEMM.
+#: amortized as in a real training run, and that the Gram rewrite's one-off
+#: X^T X is spread over 100 iterations. The SLOW rungs take ms per iteration
+#: and run fewer. The report divides by it.
 ITERATIONS = {"planar": 1000, "deep": 100, "logreg": 100, "wide": 1}
 if MODE == "quick":
-    ITERATIONS = {"planar": 200, "deep": 20, "logreg": 20, "wide": 1}
-SLOW_ITERATIONS = {"planar": 100 if MODE == "full" else 20, "deep": 1, "logreg": 1}
-#: Iterations per call in the sweep: about SWEEP_WORK / m (slow rungs: a tenth).
+    ITERATIONS = {"planar": 200, "deep": 10, "logreg": 10, "wide": 1}
+SLOW_ITERATIONS = {"planar": 100 if MODE == "full" else 20, "deep": 1, "logreg": 1, "wide": 1}
+#: Iterations per call in the sweep: about SWEEP_WORK / m (SLOW rungs: a tenth).
 SWEEP_WORK = 50_000 if MODE == "quick" else 200_000
-
-#: Rungs that would not finish in seconds here, beyond each workload's too_slow.
-QUICK_TOO_SLOW = {"logreg": ("loops",), "wide": ()}
-
-IMPLS = BACKENDS + [CYTHON_DIRECT, CYTHON_BLAS] + [f"peer:{p}" for p in PEERS]
-
-
-def _skip_slow(benchmark, workload, impl):
-    if impl == CYTHON_DIRECT and workload.layer_dims[0] <= workload.m:
-        pytest.skip("the Gram rewrite only applies when n_0 > m: cython is already direct")
-    if impl == CYTHON_BLAS:
-        _skip_without_products(workload)
-    if impl in workload.too_slow:
-        pytest.skip(f"{impl} takes minutes per iteration on {workload.name}")
-    if (MODE == "quick" or ci(benchmark)) and impl in QUICK_TOO_SLOW.get(workload.name, ()):
-        pytest.skip(f"{impl} on {workload.name} runs in the full benchmark only")
+#: The largest m the SLOW rungs run at in the sweep (seconds, not minutes, per round).
+SWEEP_SLOW_LIMIT = 1_000 if MODE == "quick" else 10_000
+#: Below this many multiply-adds per product the cython kernels loop themselves
+#: (``GEMM_MIN_MACS`` in fastnn_ext): no GEMM to switch.
+GEMM_MIN_MACS = 1 << 15
+#: The quick run skips the SLOW rungs where one iteration is more work than this
+#: (deep, logreg: 10 MFLOP, up to seconds per iteration in Python loops).
+SLOW_QUICK_MAX_FLOPS = 1e6
 
 
-def _skip_without_products(workload):
-    cython = require_backend("cython")
-    if not cython.gemm_available():
-        pytest.skip("this fastnn_ext build has no own GEMM: cython already uses BLAS")
+def _skip(reason):
+    def make():
+        pytest.skip(reason)
+    return Impl(make)
+
+
+def _has_products(workload):
     dims = workload.layer_dims
-    # Below _core.pxi's GEMM_MIN_MACS (2^15) per product the kernels loop themselves.
-    if max(dims[l] * dims[l - 1] for l in range(1, len(dims))) * workload.m < 1 << 15:
-        pytest.skip(f"{workload.name}'s products are too small for any GEMM call")
+    return max(dims[l] * dims[l - 1] for l in range(1, len(dims))) * workload.m >= GEMM_MIN_MACS
 
 
-@pytest.mark.parametrize("impl", IMPLS)
+def _own_gemm():
+    """Whether the cython backend has its own GEMM here (else its products are BLAS)."""
+    cy = require_backend("cython")
+    if hasattr(cy, "gemm_available"):
+        return cy.gemm_available()
+    try:
+        with cython_settings(gemm="own"):
+            return True
+    except ValueError:
+        return False
+
+
+def ladder_impls(workload, m, quick):
+    """``{impl: Impl}`` of the ladder on ``workload``."""
+    impls = {}
+    for name in BACKENDS:
+        why = too_slow(workload, name)
+        if why is None and quick and is_slow(name) and wl.flops(workload) > SLOW_QUICK_MAX_FLOPS:
+            why = f"{name} on {workload.name} runs in the full benchmark only"
+        n = SLOW_ITERATIONS[workload.name] if is_slow(name) else ITERATIONS[workload.name]
+        impls[name] = _skip(why) if why else Impl(
+            lambda name=name: backend_trainer(name, workload, m, "float64"), n)
+    n = ITERATIONS[workload.name]
+    for name in BACKENDS:
+        if backends.available()[name] is True and backends.get(name).HAS_GRAM \
+                and workload.layer_dims[0] > workload.m:
+            impls[f"{name}:gram"] = Impl(
+                lambda name=name: backend_trainer(name, workload, m, "float64", gram=True), n)
+    if backends.available()["cython"] is True and _has_products(workload) and _own_gemm():
+        impls[CYTHON_BLAS] = Impl(lambda: backend_trainer(
+            "cython", workload, m, "float64", settings={"gemm": "blas"}), n)
+    if workload.bound == "gemm" and any(v in os.environ for v in BLAS_ENV_VARS):
+        impls[NUMPY_BLAS_DEFAULT] = Impl(lambda: worker_trainer(
+            "numpy", workload, m, "float64", unset=BLAS_ENV_VARS), n)
+    for peer in PEERS:
+        impls[f"peer:{peer}"] = Impl(lambda peer=peer: peer_trainer(peer, workload, m, "float64"),
+                                     n)
+    return impls
+
+
 @pytest.mark.parametrize("name", list(wl.WORKLOADS))
-def test_ladder(benchmark, name, impl):
+def test_ladder(benchmark, name):
     workload = wl.WORKLOADS[name]
     benchmark.group = f"ladder-{name}"
-    _skip_slow(benchmark, workload, impl)
     # Under plain pytest the wide net runs at m = 2000: a test, not a measurement.
     m = 2_000 if name == "wide" and ci(benchmark) else workload.m
-    if impl.startswith("peer:"):
-        make = lambda: peer_trainer(impl[5:], workload, m, "float64")  # noqa: E731
-    else:
-        make = lambda: backend_trainer(impl, workload, m, "float64", None)  # noqa: E731
-    iterations = SLOW_ITERATIONS.get(name, ITERATIONS[name]) if impl in ("loops", "per_example") \
-        else ITERATIONS[name]
-    time_training(benchmark, make, workload, m=m, iterations=iterations, impl=impl)
+    quick = MODE == "quick" or ci(benchmark)
+    interleave(benchmark, ladder_impls(workload, m, quick), workload=workload, m=m)
 
 
 SWEEP_M = [100, 1_000, 10_000, 100_000]
-#: The largest m each slow rung runs at (seconds, not minutes, per round).
-SWEEP_LIMIT = {"full": {"loops": 10_000, "per_example": 10_000},
-               "quick": {"loops": 1_000, "per_example": 1_000}}
 
 
-@pytest.mark.parametrize("impl", BACKENDS)
 @pytest.mark.parametrize("m", SWEEP_M)
-def test_sweep(benchmark, m, impl):
+def test_sweep(benchmark, m):
     benchmark.group = f"sweep-m={m}"
-    mode = "quick" if ci(benchmark) else MODE
-    limit = SWEEP_LIMIT[mode].get(impl)
-    if limit is not None and m > limit:
-        pytest.skip(f"{impl} at m={m} runs minutes; its sweep stops at m={limit}")
-    if mode == "quick" and m > 10_000:
+    quick = MODE == "quick" or ci(benchmark)
+    if quick and m > 10_000:
         pytest.skip("m=100000 runs in the full benchmark only")
-    work = SWEEP_WORK // (10 if impl in ("loops", "per_example") else 1)
-    make = lambda: backend_trainer(impl, wl.SWEEP, m, "float64", None)  # noqa: E731
-    time_training(benchmark, make, wl.SWEEP, m=m, iterations=max(1, work // m), impl=impl)
+    impls = {}
+    for name in BACKENDS:
+        slow = is_slow(name)
+        limit = 1_000 if quick else SWEEP_SLOW_LIMIT
+        if slow and m > limit:
+            impls[name] = _skip(f"{name} at m={m} runs minutes; its sweep stops at m={limit}")
+            continue
+        work = SWEEP_WORK // (10 if slow else 1)
+        impls[name] = Impl(lambda name=name: backend_trainer(name, wl.SWEEP, m, "float64"),
+                           max(1, work // m))
+    interleave(benchmark, impls, workload=wl.SWEEP, m=m)

@@ -1,25 +1,27 @@
-"""SIMD ablations: the same compiled kernels with auto-vectorization off vs on,
-float64 vs float32 (twice the lanes per register), 1 vs 2 threads.
+"""SIMD ablations on the ISA path this CPU runs: the same compiled kernels with
+auto-vectorization off vs on, float64 vs float32 (twice the lanes per
+register), 1 vs 2 threads -- each pair timed interleaved in one group.
 
 Numba's switch is ``NUMBA_LOOP_VECTORIZE=0 NUMBA_SLP_VECTORIZE=0``, read at
-import, so both variants run in a worker subprocess (``fastnn.report._worker``,
-with a private ``NUMBA_CACHE_DIR`` so no cached vectorized code is reused) and
-the parent times each ``run N`` round trip. Cython's switch is a second build of
-the kernels without auto-vectorization (``-fno-tree-vectorize``, scalar libm),
-shipped beside the normal one and selected with ``use_variant("novec")``.
+import, so both of its variants run in a worker subprocess
+(``fastnn.report._worker``, with a private ``NUMBA_CACHE_DIR`` for "off" so no
+cached vectorized code is reused) and the parent times each ``run N`` round
+trip, the same overhead for both. Cython's switch is a second build of the
+kernels without auto-vectorization (``-fno-tree-vectorize``, scalar libm),
+selected with ``settings(variant="novec")``.
 """
 
-import json
-import os
-import subprocess
-import sys
-import tempfile
-
-import numpy as np
 import pytest
 
-from _harness import MODE, backend_trainer, ci, require_backend, time_training
+from fastnn import backends
 from fastnn.report import workloads as wl
+
+from ._harness import MODE, Impl, backend_trainer, ci, interleave, isa_path, worker_trainer
+
+#: The backends whose arithmetic is their own machine code, plus numpy (BLAS)
+#: as the reference rung in the dtype and thread ablations.
+COMPILED = [n for n in backends.names()
+            if backends.available()[n] is True and backends.get(n).COMPILED]
 
 
 def _ablation_m(benchmark):
@@ -31,123 +33,85 @@ def _wide_m(benchmark):
     return 2_000 if ci(benchmark) or MODE == "quick" else wl.WORKLOADS["wide"].m
 
 
-class Worker:
-    """A ``fastnn.report._worker`` subprocess; ``run(n)`` trains n iterations there."""
-
-    def __init__(self, backend, workload, m, dtype, env, fresh_cache):
-        self.cache = tempfile.TemporaryDirectory(prefix="fastnn-numba-cache-")
-        env = {**os.environ, **env}
-        if fresh_cache:
-            env["NUMBA_CACHE_DIR"] = self.cache.name
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "fastnn.report._worker", backend, workload.name, str(m), dtype],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
-        line = self.proc.stdout.readline()
-        if not line:
-            self.close()
-            raise RuntimeError(f"worker for {backend} exited with {self.proc.wait()}")
-        self.ready = json.loads(line)
-
-    def _ask(self, command):
-        self.proc.stdin.write(command + "\n")
-        self.proc.stdin.flush()
-        return self.proc.stdout.readline()
-
-    def run(self, n):
-        assert self._ask(f"run {n}").strip() == "done"
-
-    def params(self):
-        return [np.array(p) for p in json.loads(self._ask("params"))]
-
-    def close(self):
-        if self.proc.poll() is None:
-            self.proc.stdin.close()
-            self.proc.wait(timeout=30)
-        self.cache.cleanup()
+def _check(benchmark):
+    """Ablation variants are checked against NumPy under plain pytest; a timing
+    run skips it (the report shows the ladder's checks, and a second numba
+    worker compiles for tens of seconds)."""
+    return ci(benchmark)
 
 
-@pytest.mark.parametrize("vectorize", ["on", "off"])
-def test_vectorize_numba(benchmark, vectorize):
-    require_backend("numba")
-    benchmark.group = "simd-vectorize-numba"
+def _isa_info(name):
+    isa = isa_path(name)
+    return {"backend": name, "isa": isa} if isa else {"backend": name}
+
+
+def test_vectorize(benchmark):
+    benchmark.group = "simd-vectorize"
     m = _ablation_m(benchmark)
-    flag = "1" if vectorize == "on" else "0"
-    worker = Worker("numba", wl.SWEEP, m, "float64",
+    n = max(1, 200_000 // m)
+    impls = {}
+    if "numba" in COMPILED:
+        for on in (True, False):
+            flag = "1" if on else "0"
+            impls[f"numba vectorize {'on' if on else 'off'}"] = Impl(
+                lambda flag=flag, on=on: worker_trainer(
+                    "numba", wl.SWEEP, m, "float64",
                     {"NUMBA_LOOP_VECTORIZE": flag, "NUMBA_SLP_VECTORIZE": flag},
-                    # Cached kernels were compiled vectorized: "off" must not reuse them.
-                    fresh_cache=vectorize == "off")
-    try:
-        iterations = 1 if ci(benchmark) else max(1, 200_000 // m)
-        benchmark.extra_info.update(
-            impl=f"numba vectorize {vectorize}", backend="numba", variant=vectorize,
-            workload="sweep", m=m, dtype="float64", iterations=iterations,
-            flops=wl.flops(wl.SWEEP, m), bytes=wl.min_bytes(wl.SWEEP, m),
-            first_call_s=worker.ready["first_call_s"], simd_evidence=worker.ready["simd_evidence"])
-        benchmark(worker.run, iterations)
-        params = worker.params()
-    finally:
-        worker.close()
-    assert all(np.all(np.isfinite(p)) for p in params)
+                    fresh_cache=not on),
+                n, variant="on" if on else "off", check=_check(benchmark), **_isa_info("numba"))
+    if "cython" in COMPILED:
+        for variant, label in (("vec", "on"), ("novec", "off")):
+            impls[f"cython vectorize {label}"] = Impl(
+                lambda variant=variant: backend_trainer("cython", wl.SWEEP, m, "float64",
+                                                        settings={"variant": variant}),
+                n, variant=label, check=_check(benchmark), **_isa_info("cython"))
+    if not impls:
+        pytest.skip("no compiled backend available")
+    interleave(benchmark, impls, workload=wl.SWEEP, m=m)
 
 
-@pytest.mark.parametrize("vectorize", ["on", "off"])
-def test_vectorize_cython(benchmark, vectorize):
-    benchmark.group = "simd-vectorize-cython"
-    backend = require_backend("cython")
-    if not hasattr(backend, "use_variant"):
-        pytest.skip("cython backend has no use_variant() to select the novec build")
-    m = _ablation_m(benchmark)
-    Ws, bs, acts, X, Y = wl.problem(wl.SWEEP, m)
-    previous = backend.variant()
-    try:
-        backend.use_variant("vec" if vectorize == "on" else "novec")
-    except ValueError as exc:
-        pytest.skip(f"cython novec build unavailable: {exc}")
-
-    def run(n):
-        backend.train(Ws, bs, acts, "cross_entropy", X, Y, wl.SWEEP.learning_rate, n, n, None, None)
-
-    try:
-        iterations = 1 if ci(benchmark) else max(1, 200_000 // m)
-        benchmark.extra_info.update(
-            impl=f"cython vectorize {vectorize}", backend="cython", variant=vectorize,
-            workload="sweep", m=m, dtype="float64", iterations=iterations,
-            flops=wl.flops(wl.SWEEP, m), bytes=wl.min_bytes(wl.SWEEP, m))
-        run(1)
-        benchmark(run, iterations)
-    finally:
-        backend.use_variant(previous)
-    assert all(np.all(np.isfinite(p)) for p in Ws + bs)
-
-
-COMPILED = ["numpy", "numba", "cython"]
-
-
-@pytest.mark.parametrize("dtype", ["float64", "float32"])
-@pytest.mark.parametrize("backend", COMPILED)
 @pytest.mark.parametrize("name", ["wide", "sweep"])
-def test_dtype(benchmark, name, backend, dtype):
+def test_dtype(benchmark, name):
     workload = wl.WORKLOADS.get(name, wl.SWEEP)
     benchmark.group = f"simd-dtype-{name}"
     m = _ablation_m(benchmark) if name == "sweep" else _wide_m(benchmark)
-    iterations = 1 if name == "wide" else max(1, 200_000 // m)
-    make = lambda: backend_trainer(backend, workload, m, dtype, None)  # noqa: E731
-    time_training(benchmark, make, workload, m=m, iterations=iterations, impl=backend, dtype=dtype)
-    benchmark.extra_info["variant"] = dtype
+    n = 1 if name == "wide" else max(1, 200_000 // m)
+    impls = {}
+    for backend in ["numpy"] + COMPILED:
+        for dtype in ("float64", "float32"):
+            impls[f"{backend} {dtype}"] = Impl(
+                lambda backend=backend, dtype=dtype: backend_trainer(backend, workload, m, dtype),
+                n, dtype=dtype, variant=dtype, check=_check(benchmark), **_isa_info(backend))
+    interleave(benchmark, impls, workload=workload, m=m)
 
 
-@pytest.mark.parametrize("threads", [1, 2])
-@pytest.mark.parametrize("backend", COMPILED)
-def test_threads(benchmark, backend, threads):
+def _numpy_threads(threads, workload, m):
+    """NumPy's threads are OpenBLAS's (the backend ignores ``threads``)."""
+    from threadpoolctl import threadpool_limits
+
+    trainer = backend_trainer("numpy", workload, m, "float64")
+    run = trainer.run
+
+    def limited(n):
+        with threadpool_limits(limits=threads, user_api="blas"):
+            run(n)
+
+    trainer.run = limited
+    return trainer
+
+
+def test_threads(benchmark):
     workload = wl.WORKLOADS["wide"]
     benchmark.group = "simd-threads-wide"
     m = _wide_m(benchmark)
-    make = lambda: backend_trainer(backend, workload, m, "float64", threads)  # noqa: E731
-    if backend == "numpy":
-        # NumPy's threads are OpenBLAS's; the backend ignores ``threads``.
-        from threadpoolctl import threadpool_limits
-        with threadpool_limits(limits=threads, user_api="blas"):
-            time_training(benchmark, make, workload, m=m, impl=backend, threads=threads)
-    else:
-        time_training(benchmark, make, workload, m=m, impl=backend, threads=threads)
-    benchmark.extra_info["variant"] = f"{threads} thread{'s' if threads > 1 else ''}"
+    impls = {}
+    for backend in ["numpy"] + COMPILED:
+        for threads in (1, 2):
+            make = (lambda threads=threads: _numpy_threads(threads, workload, m)) \
+                if backend == "numpy" else \
+                (lambda backend=backend, threads=threads: backend_trainer(
+                    backend, workload, m, "float64", threads))
+            impls[f"{backend} {threads} thread{'s' if threads > 1 else ''}"] = Impl(
+                make, 1, variant=f"{threads} thread{'s' if threads > 1 else ''}",
+                threads=threads, check=_check(benchmark), **_isa_info(backend))
+    interleave(benchmark, impls, workload=workload, m=m)

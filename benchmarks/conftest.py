@@ -1,8 +1,10 @@
 """pytest hooks for the benchmark suite; the helpers live in ``_harness.py``.
 
 Idle OpenMP threads spin only briefly here (``fastnn.report.suite.BENCH_ENV``
-says why). libgomp reads the variables when it is loaded, which is after this
-file is imported. Set them yourself to override.
+says why): that matters more than usual because every group interleaves
+implementations, so one's idle pool would steal the cores from the next.
+libgomp reads the variables when it is loaded, which is after this file is
+imported. Set them yourself to override.
 """
 
 import os
@@ -12,19 +14,9 @@ from fastnn.report.suite import BENCH_ENV, OMP_ENV_VARS
 for _name, _value in BENCH_ENV.items():
     os.environ.setdefault(_name, _value)
 
-from _harness import MODE  # noqa: E402
+from ._harness import MODE  # noqa: E402
 
 
 def pytest_report_header(config):
     omp = ", ".join(f"{k}={os.environ.get(k, 'unset')}" for k in OMP_ENV_VARS)
     return f"fastnn benchmarks: FASTNN_BENCH={MODE}, {omp}"
-
-
-def pytest_collection_modifyitems(config, items):
-    """Run the peers last.
-
-    PyTorch and JAX start thread pools that keep spinning after their work
-    (OpenMP busy-wait); on 2 cores that would steal time from every fastnn
-    benchmark run after them. Stable sort: the order is otherwise unchanged.
-    """
-    items.sort(key=lambda item: "peer:" in item.nodeid)

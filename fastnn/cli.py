@@ -4,23 +4,28 @@
 ``fastnn train ...``  train one network on a toy dataset, optionally plot its decision boundary
 ``fastnn backends``   which backends run here, why not, versions, threads, compile flags
 ``fastnn bench``      the ladder table in the terminal
-``fastnn report``     the full performance report: REPORT.md + PNG plots
+``fastnn report``     the performance report: REPORT.md + PNG plots
 
-Bad arguments print one line ``fastnn: error: ...`` and exit with status 2.
+Bad arguments print one line ``fastnn: error: ...`` and exit with status 2,
+before any training or measuring starts. Results go to stdout; progress goes
+to stderr (a bar on a terminal, plain lines otherwise).
 """
 
 import argparse
+import os
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 
 __all__ = ["main"]
 
 DATASETS = ["planar", "moons", "circles", "blobs"]
 
-#: Pure-Python rungs train the flower for fewer iterations (they take ms per
-#: iteration); their cost is checked against numpy's at the same iteration.
-FLOWER_SLOW = {"loops": 300, "per_example": 300}
+#: The SLOW backends (Python loops over examples) train the flower for at most
+#: this many iterations (they take ms per iteration); their cost is checked
+#: against numpy's after the same number.
+FLOWER_SLOW_ITERATIONS = 300
 
 
 class UsageError(Exception):
@@ -65,50 +70,66 @@ def _layers(text):
 
 
 def _parser():
-    parser = _Parser(prog="fastnn", description="The course's neural networks four ways, "
-                     "and the benchmarks that show what vectorization and SIMD buy.")
+    parser = _Parser(prog="fastnn", description="The course's neural networks five ways (loops, "
+                     "per_example, numpy, numba, cython), and the benchmarks that show what "
+                     "vectorization and SIMD buy.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
     flower = sub.add_parser("flower", help="train the planar flower 2-4-1 tanh net with every "
-                            "available backend; cost, accuracy, time per iteration")
-    flower.add_argument("--iterations", type=_positive_int, default=10_000)
-    flower.add_argument("--learning-rate", type=_positive_float, default=1.2)
+                            "available backend; final cost, accuracy, time per iteration")
+    flower.add_argument("--iterations", type=_positive_int, default=10_000,
+                        help="default 10000, the course's")
+    flower.add_argument("--learning-rate", type=_positive_float, default=1.2,
+                        help="default 1.2, the course's")
 
     train = sub.add_parser("train", help="train one network on a toy dataset")
     train.add_argument("--dataset", choices=DATASETS, default="planar")
     train.add_argument("--m", type=_positive_int, default=400, help="number of examples")
     train.add_argument("--layers", type=_layers, default=[2, 4, 1],
                        help="layer sizes n_x,n_1,...,n_L (default 2,4,1)")
-    train.add_argument("--activation", default="tanh", help="hidden activation (default tanh)")
-    train.add_argument("--backend", default="numpy")
+    train.add_argument("--activation", default="tanh",
+                       help="hidden activation (default tanh, the course's planar net; the "
+                       "API's default is relu)")
+    train.add_argument("--backend", default="numpy", help="default numpy, as the API")
     train.add_argument("--dtype", choices=["float64", "float32"], default="float64")
-    train.add_argument("--threads", type=_positive_int, default=None)
-    train.add_argument("--iterations", type=_positive_int, default=10_000)
-    train.add_argument("--learning-rate", type=_positive_float, default=1.2)
-    train.add_argument("--cost-every", type=_positive_int, default=1000)
-    train.add_argument("--init", default="xavier")
-    train.add_argument("--seed", type=int, default=3)
+    train.add_argument("--threads", type=_positive_int, default=None,
+                       help="default: the backend decides, as the API")
+    train.add_argument("--iterations", type=_positive_int, default=10_000,
+                       help="default 10000, the course's (the API has no default)")
+    train.add_argument("--learning-rate", type=_positive_float, default=1.2,
+                       help="default 1.2, the course's (the API has no default)")
+    train.add_argument("--cost-every", type=_positive_int, default=1000,
+                       help="print the cost every this many iterations (default 1000, the "
+                       "course's; the API records every 100); the final cost is always printed")
+    train.add_argument("--init", default="random", help="default random (x 0.01), as the API")
+    train.add_argument("--seed", type=int, default=2,
+                       help="default 2, the course's planar seed, so runs repeat (the API's "
+                       "seed=None draws a fresh one)")
     train.add_argument("--plot", metavar="PNG", help="save the decision boundary with the data")
 
     sub.add_parser("backends", help="availability, versions, threads and compile flags")
 
-    bench = sub.add_parser("bench", help="the ladder table in the terminal")
-    bench.add_argument("--quick", action="store_true", help="fewer rounds (about 30 s)")
+    bench = sub.add_parser("bench", help="the ladder table in the terminal (minutes: the "
+                           "README gives measured times)")
+    bench.add_argument("--quick", action="store_true", help="fewer rounds and iterations")
 
-    report = sub.add_parser("report", help="write REPORT.md and PNG plots")
-    report.add_argument("--quick", action="store_true", help="about a minute instead of ~10")
+    report = sub.add_parser("report", help="write REPORT.md and PNG plots (minutes: the "
+                            "README gives measured times)")
+    report.add_argument("--quick", action="store_true", help="fewer rounds, smaller sweeps")
     report.add_argument("--out", default="report", metavar="DIR",
                         help="output directory (default ./report)")
     report.add_argument("--from-json", metavar="FILE",
-                        help="render from a saved pytest-benchmark JSON instead of running")
+                        help="render from the benchmarks.json of an earlier report instead of "
+                        "running")
     return parser
 
 
 def _console():
     from rich.console import Console
 
-    return Console()
+    # Off a terminal rich assumes 80 columns and would cut the tables' cells.
+    return Console(width=None if sys.stdout.isatty() else 120)
 
 
 # -- commands --------------------------------------------------------------------------
@@ -120,9 +141,41 @@ def _load_dataset(name, m, seed=None):
     return getattr(datasets, name)(**kwargs)
 
 
+def _check_plot_path(path):
+    """Fail before training, not after: the folder exists and matplotlib can draw."""
+    from pathlib import Path
+
+    parent = Path(path).resolve().parent
+    if not parent.is_dir():
+        raise UsageError(f"--plot {path}: folder {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise UsageError(f"--plot {path}: folder {parent} is not writable")
+    if Path(path).suffix.lower() != ".png":
+        raise UsageError(f"--plot {path}: expected a .png file name")
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise UsageError('--plot needs matplotlib: pip install "fastnn[report]"') from None
+
+
+def _fit(net, X, Y, *, label, **kwargs):
+    """``net.fit`` with progress on stderr: the bar on a terminal, else two plain lines."""
+    if sys.stderr.isatty():
+        return net.fit(X, Y, progress=True, **kwargs)
+    print(f"fastnn: training {label}: {kwargs['num_iterations']} iterations ...",
+          file=sys.stderr, flush=True)
+    start = time.perf_counter()
+    net.fit(X, Y, **kwargs)
+    print(f"fastnn: trained {label} in {time.perf_counter() - start:.1f} s", file=sys.stderr,
+          flush=True)
+    return net
+
+
 def cmd_train(args, console):
     from . import Network
 
+    if args.plot:
+        _check_plot_path(args.plot)
     X, Y = _load_dataset(args.dataset, args.m)
     if args.layers[0] != X.shape[0]:
         raise UsageError(f"--layers must start with {X.shape[0]} (the {args.dataset} dataset has "
@@ -133,20 +186,24 @@ def cmd_train(args, console):
     console.print(f"training {net!r} on {args.dataset} (m = {X.shape[1]}), "
                   f"{args.iterations} iterations, learning_rate {args.learning_rate}")
     warm = time.perf_counter()
+    # A copy (net.to) compiles, outside the timer; net itself starts untrained.
     net.to(args.backend).fit(X, Y, learning_rate=args.learning_rate, num_iterations=1)
-    warm = time.perf_counter() - warm  # JIT compile, outside the timer
+    warm = time.perf_counter() - warm
     start = time.perf_counter()
-    net.fit(X, Y, learning_rate=args.learning_rate, num_iterations=args.iterations,
-            cost_every=args.cost_every, progress=True)
+    _fit(net, X, Y, label=args.backend, learning_rate=args.learning_rate,
+         num_iterations=args.iterations, cost_every=args.cost_every)
     elapsed = time.perf_counter() - start
     for i, cost in net.costs_:
         console.print(f"Cost after iteration {i}: {cost:.6f}")
-    console.print(f"accuracy on the training set: [bold]{100 * net.accuracy(X, Y):.1f}%[/]")
+    console.print(f"final cost (after all {args.iterations} iterations): "
+                  f"[bold]{net.cost(X, Y):.6f}[/]")
+    accuracy = 100 * net.accuracy(X, Y)
+    console.print(f"accuracy on the training set: [bold]{accuracy:.1f}%[/]")
     console.print(f"time per iteration: [bold]{_fmt(elapsed / args.iterations)}[/] "
                   f"(first call incl. compile: {_fmt(warm)})")
     if args.plot:
         _plot_boundary(net, X, Y, args.plot, f"{args.dataset}: {net.backend}, "
-                       f"layers {args.layers}, accuracy {100 * net.accuracy(X, Y):.1f}%")
+                       f"layers {args.layers}, accuracy {accuracy:.1f}%")
         console.print(f"decision boundary saved to {args.plot}")
     return 0
 
@@ -174,48 +231,65 @@ def _plot_boundary(net, X, Y, path, title):
     plt.close(fig)
 
 
+@dataclass
+class _FlowerRun:
+    iterations: int
+    cost: float
+    accuracy: float
+    seconds_per_iteration: float
+    first_call: float
+
+
 def cmd_flower(args, console):
     from rich.table import Table
 
     from . import Network, backends, datasets
 
     X, Y = datasets.planar()
-    table = Table(title=f"planar flower, 2-4-1 tanh/sigmoid, m = {X.shape[1]}, "
-                        f"learning_rate {args.learning_rate}, float64")
-    for column in ["backend", "iters", "cost", "accuracy", "time/iter", "1st call", "vs numpy"]:
-        table.add_column(column, justify="left" if column == "backend" else "right",
-                         no_wrap=True)
-    results, notes = {}, []
+
+    def make(name):
+        return Network([2, 4, 1], hidden_activation="tanh", init="random", seed=2, backend=name)
+
+    runs, notes = {}, []
     for name, ok in backends.available().items():
         if ok is not True:
             notes.append(f"{name}: unavailable ({ok})")
             continue
-        n = min(args.iterations, FLOWER_SLOW.get(name, args.iterations))
-        net = Network([2, 4, 1], hidden_activation="tanh", init="random", seed=2,
-                      backend=name)
-        console.print(f"[bold]{name}[/]: {n} iterations ...")
+        slow = backends.get(name).SLOW
+        n = min(args.iterations, FLOWER_SLOW_ITERATIONS) if slow else args.iterations
         warm = time.perf_counter()
-        net.to(name).fit(X, Y, learning_rate=args.learning_rate, num_iterations=1)
+        make(name).fit(X, Y, learning_rate=args.learning_rate, num_iterations=1)
         warm = time.perf_counter() - warm
+        net = make(name)
         start = time.perf_counter()
-        net.fit(X, Y, learning_rate=args.learning_rate, num_iterations=n,
-                cost_every=min(1000, n // 3), progress=True)
-        per_iteration = (time.perf_counter() - start) / n
-        results[name] = (n, net.cost(X, Y), net.accuracy(X, Y), per_iteration, warm, net)
-    base = results.get("numpy", (None,) * 4)[3]
-    for name, (n, cost, acc, t, warm, net) in results.items():
-        table.add_row(name, f"{n}" + ("*" if n < args.iterations else ""), f"{cost:.6f}",
-                      f"{100 * acc:.1f}%", _fmt(t), _fmt(warm),
-                      f"{base / t:.2g}×" if base else "—")
+        # No progress bar: the table below holds the one final cost.
+        print(f"fastnn: {name}: {n} iterations ...", file=sys.stderr, flush=True)
+        net.fit(X, Y, learning_rate=args.learning_rate, num_iterations=n, cost_every=n)
+        runs[name] = _FlowerRun(n, net.cost(X, Y), net.accuracy(X, Y),
+                                (time.perf_counter() - start) / n, warm)
         if n < args.iterations:
-            check = Network([2, 4, 1], hidden_activation="tanh", init="random", seed=2)
-            same = check.fit(X, Y, learning_rate=args.learning_rate, num_iterations=n).cost(X, Y)
+            same = make("numpy").fit(X, Y, learning_rate=args.learning_rate,
+                                     num_iterations=n).cost(X, Y)
             notes.append(f"* {name} ran {n} iterations (slow on purpose); its cost "
-                         f"{cost:.12f} vs numpy's after {n} iterations {same:.12f} (relative "
-                         f"difference {abs(cost - same) / abs(same):.1e})")
+                         f"{runs[name].cost:.12f} vs numpy's after {n} iterations {same:.12f} "
+                         f"(relative difference {abs(runs[name].cost - same) / abs(same):.1e})")
+    table = Table(title=f"planar flower, 2-4-1 tanh/sigmoid, m = {X.shape[1]}, "
+                        f"learning_rate {args.learning_rate}, float64")
+    for column in ["backend", "iters", "final cost", "accuracy", "time/iter", "1st call",
+                   "vs numpy"]:
+        table.add_column(column, justify="left" if column == "backend" else "right",
+                         no_wrap=True)
+    base = runs["numpy"].seconds_per_iteration if "numpy" in runs else None
+    for name, r in runs.items():
+        table.add_row(name, f"{r.iterations}" + ("*" if r.iterations < args.iterations else ""),
+                      f"{r.cost:.6f}", f"{100 * r.accuracy:.1f}%", _fmt(r.seconds_per_iteration),
+                      _fmt(r.first_call),
+                      f"{base / r.seconds_per_iteration:.2g}×" if base else "—")
     console.print(table)
-    console.print("cost: after the last iteration; time/iter: wall time of fit / iterations"
-                  "; 1st call: a 1-iteration fit before timing (JIT compile).")
+    console.print("final cost: after the last iteration's update; time/iter: one fit's wall "
+                  "time / iterations (a single run: expect noise on a busy machine; `fastnn "
+                  "bench` times them interleaved); vs numpy: numpy's time/iter over this one; "
+                  "1st call: a 1-iteration fit before timing (JIT compile).")
     for note in notes:
         console.print(note)
     return 0
@@ -248,36 +322,29 @@ def cmd_backends(args, console):
 def cmd_bench(args, console):
     from rich.table import Table
 
-    from .report import results, suite
+    from .report import markdown, plots, results, suite
 
     with tempfile.TemporaryDirectory(prefix="fastnn-bench-") as tmp:
         json_path = f"{tmp}/ladder.json"
         run = suite.run(json_path, quick=args.quick, select="test_ladder or test_dot",
                         console=console)
-        data = results.load(json_path)
-    table_data = results.ladder(data)
-    impls = [i for i in results.LADDER_ORDER if any(i in t for t in table_data.values())]
-    table = Table(title="time per training iteration (best of rounds, float64); ×: speedup vs numpy")
+        res = results.build(results.load(json_path), {}, source="fastnn bench")
+    impls = list(dict.fromkeys(i for t in res.ladder.values() for i in t))
+    table = Table(title=f"median time per training iteration over {res.rounds} interleaved "
+                  "rounds (float64; IQR shown when wide)")
     table.add_column("workload")
     for impl in impls:
-        table.add_column(impl.replace("peer:", ""), justify="right")
-    for name, t in table_data.items():
-        numpy = t.get("numpy", {}).get("seconds")
-        cells = []
-        for impl in impls:
-            if impl not in t:
-                cells.append("—")
-                continue
-            s = t[impl]["seconds"]
-            cells.append(results.format_seconds(s) + (f"\n{numpy / s:.2g}×" if numpy else ""))
-        table.add_row(name, *cells)
+        table.add_column(plots.label(impl), justify="right")
+    for name, t in res.ladder.items():
+        table.add_row(name, *[markdown.cell(t.get(i)) for i in impls])
     console.print(table)
-    dot = {r["impl"]: r["seconds"] for r in results.rows(data, "dot-1e6")}
-    if "python loop" in dot and "np.dot" in dot:
-        console.print(f"lecture demo, dot product of 10⁶-vectors: Python loop "
-                      f"{results.format_seconds(dot['python loop'])}, np.dot "
-                      f"{results.format_seconds(dot['np.dot'])} "
-                      f"({dot['python loop'] / dot['np.dot']:.0f}×)")
+    for name, t in res.ladder.items():
+        best, peer = markdown.fastest_of(t, "fastnn"), markdown.fastest_of(t, "peer")
+        if best and peer:
+            console.print(f"{name}: {markdown.versus(best, t[best], peer, t[peer])}")
+    if "python loop" in res.dot and "np.dot" in res.dot:
+        console.print("lecture demo, dot product of 10⁶-vectors: " + markdown.versus(
+            "np.dot", res.dot["np.dot"], "python loop", res.dot["python loop"]))
     if run["failed"]:
         console.print(f"[red]{run['failed']} benchmark(s) failed[/]")
         return 1
@@ -289,8 +356,8 @@ def cmd_report(args, console):
 
     path, summary = generate(args.out, quick=args.quick, from_json=args.from_json,
                              console=console)
-    console.print(f"report written to [bold]{path}[/] ({summary['benchmarks']} benchmarks, "
-                  f"{summary['seconds']:.0f} s)")
+    console.print(f"report written to [bold]{path}[/] ({summary['benchmarks']} benchmark "
+                  f"groups, {summary['seconds']:.0f} s)")
     if summary.get("failed"):
         console.print(f"[red]{summary['failed']} benchmark(s) failed[/]; see the run's output")
         return 1
@@ -315,7 +382,7 @@ def main(argv=None):
             from pathlib import Path
 
             if not Path(args.from_json).is_file():
-                raise UsageError(f"--from-json: no such file: {args.from_json}")
+                raise UsageError(f"--from-json {args.from_json}: no such file")
         return COMMANDS[args.command](args, _console())
     except (UsageError, ValueError, TypeError, FileNotFoundError) as exc:
         # The library validates everything (unknown backend/activation, bad

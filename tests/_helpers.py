@@ -1,15 +1,5 @@
-"""Small data makers shared by the tests."""
+"""The tests' data makers and tolerance helpers: one home, :mod:`fastnn._testing`
+(shared with the benchmark suite, which travels with the installed package)."""
 
-import numpy as np
-
-
-def binary_data(n_x, m, seed=0):
-    """X ~ N(0, 1) of shape (n_x, m) and random 0/1 labels (1, m)."""
-    rng = np.random.default_rng(seed)
-    return rng.standard_normal((n_x, m)), (rng.random((1, m)) < 0.5).astype(np.float64)
-
-
-def regression_data(n_x, m, seed=0):
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((n_x, m))
-    return X, np.sin(X.sum(axis=0, keepdims=True))
+from fastnn._testing import (assert_close, binary_data, max_rel_diff, network_problem,  # noqa: F401
+                             reference_params, regression_data, rel_diff)

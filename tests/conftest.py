@@ -9,7 +9,6 @@ never turn into a green run of skips.
 
 import os
 
-import numpy as np
 import pytest
 
 import fastnn
@@ -44,7 +43,13 @@ def fast_backend(request):
     return request.param
 
 
-@pytest.fixture(params=[b for b in ALL_BACKENDS if b not in ("loops", "per_example")])
+def _slow(name):
+    """A backend's ``SLOW`` capability; an unavailable one counts as fast, so it is
+    still parametrized (and skipped or failed by ``_usable`` with its reason)."""
+    return backends.available()[name] is True and backends.get(name).SLOW
+
+
+@pytest.fixture(params=[b for b in ALL_BACKENDS if not _slow(b)])
 def vector_backend(request):
     """The backends vectorized across examples (for thousands of iterations)."""
     _usable(request.param)

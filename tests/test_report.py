@@ -1,8 +1,10 @@
-"""The performance report: REPORT.md with all seven sections and valid PNG plots.
+"""The performance report: the results model, its noise rules, and REPORT.md with
+all seven sections and valid PNG plots.
 
-Rendering runs from a small pytest-benchmark JSON built here (the real suite
-takes a minute); one test runs the real suite on a single benchmark to show
-the runner and the JSON round trip work.
+Rendering runs from a small suite JSON built here (the real suite takes
+minutes; tests/test_packaging.py runs it end to end from an installed wheel);
+one test runs the real suite on the dot demo to show the runner and the JSON
+round trip work.
 """
 
 import json
@@ -13,67 +15,94 @@ import matplotlib.image
 import pytest
 
 from fastnn.cli import main
-from fastnn.report import render, results, suite
+from fastnn.report import generate, markdown, results, suite
 from fastnn.report import workloads as wl
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
-MACHINE = {
-    "cpu": {"model": "Test CPU", "arch": "X86_64", "hz_advertised": "2.5 GHz",
-            "logical_cores": 2, "simd": ["avx2", "avx512f"]},
-    "platform": "test",
-    "blas": [{"internal_api": "openblas", "version": "0.3", "num_threads": 2,
-              "architecture": "Haswell", "filepath": "/x/libopenblas.so"}],
-    "versions": {"python": "3.11", "numpy": "2.4"},
-    "backends": {"numpy": {"available": True, "description": "vectorized"},
-                 "numba": {"available": True, "description": "compiled",
-                           "info": {"threads": 2},
-                           "simd_evidence": {"tanh_array": {"packed": 22, "scalar": 0}}},
-                 "cython": {"available": False, "reason": "not built"}},
-    "peak_gflops": {"float64": 40.0, "float32": 80.0},
-    "gemm_probe_n": 1024,
-    "memory_gbps": 20.0,
-}
+EVIDENCE = {"tanh float64": {"packed": 30, "packed_xmm": 0, "packed_ymm": 0, "packed_zmm": 30,
+                             "scalar": 2, "libmvec_calls": {}},
+            "update float64": {"packed": 0, "packed_xmm": 0, "packed_ymm": 0, "packed_zmm": 0,
+                               "scalar": 9, "libmvec_calls": {}}}
 
 
-def _bench(group, name, median, **info):
-    info.setdefault("iterations", 1)
-    return {"group": group, "name": name, "stats": {"median": median, "rounds": 3},
-            "extra_info": info}
+def _machine(load=0.1, load_after=0.2):
+    return {
+        "cpu": {"model": "Test CPU", "arch": "X86_64", "hz_advertised": "2.5 GHz",
+                "logical_cores": 2, "simd": ["avx2", "avx512f"]},
+        "platform": "test", "load_average": load, "load_average_after": load_after,
+        "blas": [{"internal_api": "openblas", "version": "0.3", "num_threads": 2,
+                  "architecture": "SkylakeX", "filepath": "/x/libopenblas.so"}],
+        "versions": {"python": "3.11", "numpy": "2.4"},
+        "backends": {"numpy": {"available": True, "description": "vectorized"},
+                     "numba": {"available": True, "compiled": True, "hot_code": True,
+                               "info": {"isa": "avx2", "threads": 2},
+                               "simd_evidence": EVIDENCE},
+                     "cython": {"available": False, "reason": "not built"}},
+        "peak_gflops": {"float64": 40.0, "float32": 80.0}, "gemm_probe_n": 1024,
+        "memory_gbps": 20.0,
+    }
 
 
-def _data():
+def _samples(t, jitter=0.02):
+    """Five rounds around t: spread `jitter` of t either side."""
+    return [t * (1 + jitter * k) for k in (-1, -0.5, 0, 0.5, 1)]
+
+
+def _group(group, impls, **info):
+    records = {}
+    for impl, (t, extra) in impls.items():
+        records[impl] = {"samples": _samples(t, extra.pop("jitter", 0.02)), "iterations": 10,
+                         "first_call_s": 0.1, **extra}
+    return {"group": group, "name": f"test[{group}]", "stats": {"median": 1.0, "rounds": 5},
+            "extra_info": {"rounds": 5, "impls": records, "skipped": {}, **info}}
+
+
+def _data(load=0.1):
     benches = []
     for w in wl.WORKLOADS.values():
-        for impl, t in [("numpy", 1e-3), ("numba", 4e-4), ("peer:torch", 2e-3)]:
-            benches.append(_bench(f"ladder-{w.name}", f"test_ladder[{w.name}-{impl}]", t * 10,
-                                  iterations=10, impl=impl, workload=w.name, m=w.m,
-                                  flops=wl.flops(w), bytes=wl.min_bytes(w), first_call_s=0.1,
-                                  max_rel_diff_vs_numpy=0.0 if impl == "numpy" else 1e-15))
+        impls = {impl: (t, {"flops": wl.flops(w), "bytes": wl.min_bytes(w),
+                            "max_rel_diff_vs_numpy": 0.0 if impl == "numpy" else 1e-15,
+                            "check_passed": True, "check_iterations": 10})
+                 for impl, t in [("numpy", 1e-3), ("numba", 4e-4), ("peer:torch", 2e-3),
+                                 ("peer:jax", 4.02e-4)]}
+        if w.name == "planar":
+            impls["loops"] = (1e-2, {})
+            impls["per_example"] = (4e-2, {})
+        benches.append(_group(f"ladder-{w.name}", impls, workload=w.name, m=w.m))
     for m in (100, 1000, 10000):
-        for impl, t in [("numpy", 20e-6 + m * 1e-8), ("numba", 2e-6 + m * 5e-8)]:
-            benches.append(_bench(f"sweep-m={m}", f"test_sweep[{m}-{impl}]", t, impl=impl,
-                                  workload="sweep", m=m, flops=1, bytes=1))
-    benches += [_bench("dot-1e6", "test_dot[python loop]", 0.1, impl="python loop"),
-                _bench("dot-1e6", "test_dot[np.dot]", 3e-4, impl="np.dot")]
-    for variant, t in [("on", 1e-3), ("off", 4e-3)]:
-        benches.append(_bench("simd-vectorize-numba", f"v[{variant}]", t, impl=f"numba {variant}",
-                              backend="numba", variant=variant, workload="sweep", m=1000,
-                              simd_evidence={"tanh_array": {"packed": 22 if variant == "on" else 0,
-                                                            "scalar": 22}}))
-    for variant, t in [("float64", 2e-3), ("float32", 1e-3)]:
-        benches.append(_bench("simd-dtype-wide", f"d[{variant}]", t, impl="numba",
-                              variant=variant, workload="wide", m=10000))
-    for variant, t in [("1 thread", 2e-3), ("2 threads", 1.1e-3)]:
-        benches.append(_bench("simd-threads-wide", f"t[{variant}]", t, impl="numba",
-                              variant=variant, workload="wide", m=10000))
+        benches.append(_group(f"sweep-m={m}", {"numpy": (20e-6 + m * 1e-8, {}),
+                                               "numba": (2e-6 + m * 5e-8, {})},
+                              workload="sweep", m=m))
+    benches.append(_group("dot-1e6", {"python loop": (0.1, {}), "np.dot": (3e-4, {})}))
+    benches.append(_group("simd-vectorize", {
+        "numba vectorize on": (1e-3, {"backend": "numba", "variant": "on", "isa": "avx2"}),
+        "numba vectorize off": (4e-3, {"backend": "numba", "variant": "off", "isa": "avx2",
+                                       "simd_evidence": {"tanh float64": {"packed": 0,
+                                                                          "scalar": 40}}})},
+        workload="sweep", m=1000))
+    benches.append(_group("simd-dtype-wide", {
+        "numba float64": (2e-3, {"backend": "numba", "variant": "float64"}),
+        "numba float32": (1e-3, {"backend": "numba", "variant": "float32"})},
+        workload="wide", m=10000))
+    benches.append(_group("simd-threads-wide", {
+        "numba 1 thread": (2e-3, {"backend": "numba", "variant": "1 thread", "jitter": 0.5}),
+        "numba 2 threads": (1.9e-3, {"backend": "numba", "variant": "2 threads"})},
+        workload="wide", m=10000))
     return {"version": "5.2.3", "datetime": "now", "benchmarks": benches,
-            "fastnn_machine": MACHINE, "fastnn_mode": "quick"}
+            "fastnn_machine": _machine(load), "fastnn_mode": "quick"}
+
+
+def _report(tmp_path, data):
+    path = tmp_path / "bench.json"
+    path.write_text(json.dumps(data))
+    assert main(["report", "--from-json", str(path), "--out", str(tmp_path / "out")]) == 0
+    return _check_report(tmp_path / "out")
 
 
 def _check_report(out):
-    text = (out / "REPORT.md").read_text()
-    for section in render.SECTIONS:
+    text = (out / "REPORT.md").read_text(encoding="utf-8")
+    for section in markdown.SECTIONS:
         assert f"## {section}" in text
     pngs = sorted(out.glob("*.png"))
     for png in pngs:
@@ -84,42 +113,108 @@ def _check_report(out):
     return text, {p.name for p in pngs}
 
 
-def test_report_from_json_has_seven_sections_and_valid_pngs(tmp_path, capsys):
-    path = tmp_path / "bench.json"
-    path.write_text(json.dumps(_data()))
-    assert main(["report", "--from-json", str(path), "--out", str(tmp_path / "out")]) == 0
-    assert "REPORT.md" in capsys.readouterr().out
-    text, pngs = _check_report(tmp_path / "out")
+def test_report_from_json_has_seven_sections_plots_and_computed_sentences(tmp_path):
+    text, pngs = _report(tmp_path, _data())
     assert pngs == {"ladder.png", "scaling.png", "ablation.png", "efficiency.png"}
-    # The numbers land where they belong: numba 2.5x numpy on every ladder row,
-    # vectorization 4x, float32 2x, the lecture's demo 333x.
-    assert text.count("| 2.5× |") >= len(wl.WORKLOADS)
-    assert "| 4× |" in text and "| 2× |" in text and "333×" in text
-    crossing = re.search(r"m ≈ ([\d,]+): numpy becomes faster than numba", text)
+    # Separated spreads give a ratio of medians; overlapping ones give no claim.
+    assert "numba is 2.5× faster than numpy" in text
+    assert "numba and jax (peer) are within each other's noise" in text
+    assert "numba is 2.5× faster than jax" not in text
+    assert "np.dot is 333× faster than python loop" in text
+    assert "| 4× |" in text and "| 2× |" in text  # vectorization and float32 speedups
+    # 1 vs 2 threads overlap (the 1-thread timing is noisy): no speedup claimed, spread shown.
+    assert "numba (wide, m = 10,000) changed nothing beyond the noise" in text
+    assert "numba (planar 2-4-1, m = 1,000) ran 4× faster" in text
+    assert "(IQR " in text
+    crossing = re.search(r"above m ≈ ([\d,]+) numpy is faster than numba", text)
     assert crossing and 100 < int(crossing.group(1).replace(",", "")) < 1000
+    # per_example's slowness on the tiny planar net is explained.
+    assert "per_example is 4× slower than loops" in text and "set-up every NumPy call" in text
+    # No busy warning on a quiet machine; no text about columns that are not shown.
+    assert "machine was busy" not in text
+    assert "Gram" not in text.split("## 3.")[0].split("## 2.")[1]
+    assert "BLAS products" not in text
+
+
+def test_busy_machine_gets_a_warning_at_the_top(tmp_path):
+    text, _ = _report(tmp_path, _data(load=3.5))
+    assert text.index("Warning: the machine was busy") < text.index("## 1. Machine")
+    assert "3.5 before" in text
+
+
+def test_simd_evidence_is_a_short_table_naming_the_path(tmp_path):
+    text, _ = _report(tmp_path, _data())
+    section = text.split("## 6. SIMD evidence")[1].split("## 7.")[0]
+    assert "**numba** — kernel set `avx2`: 1 of 2 hot kernels are SIMD" in section
+    assert "| tanh float64 | 30 | 30/0/0 | 2 | — | SIMD, 512-bit |" in section
+    assert "| update float64 | 0 | 0/0/0 | 9 | — | scalar only |" in section
+    assert "{" not in section  # no raw dicts
+
+
+def test_blas_baseline_is_shown_both_ways_when_openblas_is_pinned(tmp_path):
+    data = _data()
+    data["fastnn_machine"]["blas_env"] = {"OPENBLAS_CORETYPE": "Haswell"}
+    data["fastnn_machine"]["peak_gflops_blas_default"] = {"float64": 55.0, "float32": 110.0}
+    text, _ = _report(tmp_path, data)
+    machine = text.split("## 2.")[0]
+    assert "| BLAS environment | OPENBLAS_CORETYPE=Haswell |" in machine
+    assert "OPENBLAS_L2_SIZE unset (in that probe's process only) | 55.0 GFLOP/s" in machine
 
 
 def test_report_without_benchmarks_still_has_every_section(tmp_path):
-    data = {"benchmarks": [], "fastnn_machine": MACHINE}
-    path = render.write_report(data, MACHINE, tmp_path)
+    res = results.build({"benchmarks": []}, _machine())
+    path = markdown.write(res, tmp_path)
     text, pngs = _check_report(tmp_path)
     assert path.name == "REPORT.md" and pngs == set()
     assert "No ladder benchmarks" in text
 
 
-def test_per_iteration_time_divides_by_iterations():
-    rows = results.rows({"benchmarks": [_bench("ladder-planar", "x", 0.5, iterations=100,
-                                               impl="numpy", workload="planar")]}, "ladder-")
-    assert rows[0]["seconds"] == pytest.approx(5e-3, rel=1e-12)
+def test_timing_quartiles_and_spread():
+    t = results.Timing("x", [5.0, 1.0, 3.0, 2.0, 4.0])
+    assert (t.min, t.q1, t.median, t.q3) == (1.0, 2.0, 3.0, 4.0)
+    assert t.spread == pytest.approx(2 / 3) and t.wide
 
 
-def test_crossover_is_interpolated_log_log():
+def test_compare_claims_only_separated_spreads():
+    fast = results.Timing("a", [1.0, 1.1, 1.2])
+    slow = results.Timing("b", [2.0, 2.2, 2.4])
+    noisy = results.Timing("c", [0.9, 1.1, 2.5])
+    assert results.compare(fast, slow) == ("faster", pytest.approx(2.2 / 1.1))
+    assert results.compare(slow, fast)[0] == "slower"
+    assert results.compare(fast, noisy)[0] == "overlap"
+
+
+def test_crossover_is_interpolated_log_log_and_needs_separation():
+    def flat(t):
+        return results.Timing("x", [t * 0.99, t, t * 1.01])
+
     # a: 1 -> 10, b: 2 -> 5 between m = 100 and 1000: equal at sqrt(100 * 1000).
-    cross = results.crossovers({"a": {100: 1.0, 1000: 10.0}, "b": {100: 2.0, 1000: 5.0}})
-    assert len(cross) == 1
-    m_star, faster_above, faster_below = cross[0]
+    series = {"a": {100: flat(1.0), 1000: flat(10.0)}, "b": {100: flat(2.0), 1000: flat(5.0)}}
+    (m_star, above, below), = results.crossovers(series)
     assert m_star == pytest.approx(math.sqrt(100 * 1000), rel=1e-12)
-    assert (faster_above, faster_below) == ("b", "a")
+    assert (above, below) == ("b", "a")
+    series["b"][1000] = results.Timing("x", [4.0, 9.0, 30.0])  # noise hides the swap
+    assert results.crossovers(series) == []
+
+
+@pytest.mark.parametrize("content, message", [
+    ("{not json", "is not a JSON file"),
+    ('{"no": "benchmarks"}', "not a pytest-benchmark JSON file"),
+    ('{"benchmarks": [{"group": "ladder-planar", "extra_info": {}}]}', "older fastnn"),
+])
+def test_from_json_errors_name_the_file(tmp_path, capsys, content, message):
+    path = tmp_path / "saved.json"
+    path.write_text(content)
+    assert main(["report", "--from-json", str(path), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert str(path) in err and message in err and err.count("\n") == 1
+
+
+def test_out_dir_is_checked_before_anything_runs(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(ValueError, match="--out .*cannot create"):
+        generate(blocker / "report")
 
 
 def test_flops_of_planar_iteration():
@@ -127,28 +222,13 @@ def test_flops_of_planar_iteration():
     assert wl.flops(wl.WORKLOADS["planar"]) == 2 * 400 * (4 * 2 * 2 + 1 * 4 * 3)
 
 
-def test_suite_runner_writes_benchmark_json(tmp_path):
+def test_suite_runner_writes_interleaved_samples(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the suite runs from the installed package, any folder
     json_path = tmp_path / "dot.json"
-    run = suite.run(json_path, quick=True, select="test_dot and np.dot")
+    run = suite.run(json_path, quick=True, select="test_dot")
     assert run["failed"] == 0 and run["passed"] == 1, run["log"][-2000:]
-    data = results.load(json_path)
-    (row,) = results.rows(data, "dot-1e6")
-    assert row["impl"] == "np.dot" and row["seconds"] > 0
-
-
-def test_quick_report_end_to_end(tmp_path):
-    # The README's main job, as a user runs it: the whole quick suite, then the
-    # report with its seven sections and plots (about a minute here).
-    import subprocess
-    import sys
-
-    out = tmp_path / "report"
-    proc = subprocess.run([sys.executable, "-m", "fastnn", "report", "--quick", "--out", str(out)],
-                          capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert str(out / "REPORT.md") in proc.stdout
-    text, pngs = _check_report(out)
-    assert pngs == {"ladder.png", "scaling.png", "ablation.png", "efficiency.png"}
-    # Every available backend has a measured time on every ladder row it runs.
-    for impl in ("numpy", "numba", "cython"):
-        assert re.search(rf"\n\| {impl} \| [\d.]+ [mµn]?s \|", text), impl
+    res = results.build(results.load(json_path), {})
+    assert set(res.dot) == {"python loop", "np.dot", "numba loop"} or set(res.dot) == {
+        "python loop", "np.dot"}
+    assert all(len(t.samples) == res.rounds == 5 for t in res.dot.values())
+    assert results.compare(res.dot["np.dot"], res.dot["python loop"])[0] == "faster"

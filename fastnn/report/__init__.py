@@ -2,43 +2,57 @@
 JSON), probe the machine, and write ``REPORT.md`` with PNG plots.
 
 ``generate(out_dir, quick=False, from_json=None)`` is what ``fastnn report``
-calls; :mod:`.suite` runs pytest-benchmark, :mod:`.machine` probes the CPU,
-:mod:`.results` reads the JSON, :mod:`.render` writes the report.
+calls: :mod:`.suite` runs the suite (``fastnn.benchmarks``), :mod:`.machine`
+probes the CPU, :mod:`.results` builds the results model once, and
+:mod:`.markdown` (words, tables) with :mod:`.plots` (PNGs) render it.
 """
 
+import os
 import time
 from pathlib import Path
 
-__all__ = ["generate"]
+__all__ = ["generate", "check_out_dir"]
+
+
+def check_out_dir(out_dir):
+    """Create ``out_dir`` (and parents) or raise ValueError naming it: before any
+    minutes are spent measuring."""
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"--out {out_dir}: cannot create the output folder ({exc.strerror})") \
+            from None
+    if not os.access(out, os.W_OK):
+        raise ValueError(f"--out {out_dir}: the output folder is not writable")
+    return out
 
 
 def generate(out_dir, *, quick=False, from_json=None, console=None):
     """Write ``out_dir/REPORT.md`` (+ PNGs); return ``(path, summary)``.
 
     With ``from_json`` the suite is not run: the report is made from that
-    pytest-benchmark JSON, using the machine probe saved in it (or probing now
-    if it has none). Otherwise the suite runs, and its JSON -- with the probe
-    attached -- is kept as ``out_dir/benchmarks.json`` for later re-rendering.
+    JSON, using the machine probe saved in it (or probing now if it has none).
+    Otherwise the suite runs, and its JSON -- with the probe attached -- is kept
+    as ``out_dir/benchmarks.json`` for later re-rendering.
     """
-    from . import machine, render, results, suite
+    from . import suite
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    suite.require_report_extra()
+    from . import machine, markdown, results
+
+    out = check_out_dir(out_dir)
     start = time.perf_counter()
     summary = {}
     if from_json is not None:
-        data = results.load(from_json)
-        probe = data.get("fastnn_machine")
-        if probe is None:
-            probe = machine.probe(quick=True)
-        mode = data.get("fastnn_mode", "unknown")
+        data = results.load(from_json)  # its errors name the file
+        probe = data.get("fastnn_machine") or machine.probe(quick=True)
         source = str(from_json)
     else:
         json_path = out / "benchmarks.json"
         if console is not None:
             console.print("[bold]probing the machine[/] (GEMM peak, memory bandwidth) ...")
         probe = machine.probe(quick=quick)
-        mode = "quick" if quick else "full"
         summary = suite.run(json_path, quick=quick, console=console)
         # Probe the ceilings again after the run and keep the best: on a shared
         # machine a probe disturbed by other load would understate the peak.
@@ -46,14 +60,21 @@ def generate(out_dir, *, quick=False, from_json=None, console=None):
         for dtype in ("float64", "float32"):
             probe["peak_gflops"][dtype] = max(probe["peak_gflops"][dtype],
                                               machine.gemm_peak(dtype, n))
-        probe["load_average_after"] = machine._load()
+        probe["load_average_after"] = machine.load()
         probe["memory_gbps"] = max(probe["memory_gbps"],
                                    machine.memory_bandwidth(128 if quick else 512))
         suite.attach(json_path, "fastnn_machine", probe)
-        suite.attach(json_path, "fastnn_mode", mode)
+        suite.attach(json_path, "fastnn_mode", "quick" if quick else "full")
         data = results.load(json_path)
         source = json_path.name
-    path = render.write_report(data, probe, out, mode=mode, source=source)
+    try:
+        res = results.build(data, probe, source=source)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        if from_json is None:
+            raise
+        raise ValueError(f"--from-json {from_json}: not a benchmark JSON this fastnn can read "
+                         f"({type(exc).__name__}: {exc})") from None
+    path = markdown.write(res, out)
     summary = {k: v for k, v in summary.items() if k != "log"}
     summary["seconds"] = time.perf_counter() - start
     summary["benchmarks"] = len(data["benchmarks"])

@@ -8,11 +8,15 @@ vectorization on, or off), it compiles outside any timer, then each line
 round trip, identical overhead for both variants.
 
 Protocol: argv = backend workload m dtype. The worker prints one JSON line
-``{"first_call_s", "simd_evidence"}`` when ready; ``run N`` -> ``done``;
+``{"first_call_s", "simd_evidence"}`` when ready (the counts of
+:func:`fastnn.report.simd.evidence` over the code this process compiled); ``run N`` -> ``done``;
 ``params`` -> JSON list of the parameters; ``quit`` ends it.
+``FASTNN_WORKER_EVIDENCE=0`` skips the evidence (it compiles every hot kernel
+again, seconds of work).
 """
 
 import json
+import os
 import sys
 import time
 
@@ -26,15 +30,19 @@ def main(argv):
     workload = wl.WORKLOADS.get(workload_name, wl.SWEEP)
     Ws, bs, acts, X, Y = wl.problem(workload, m, dtype)
 
-    def run(n):
-        backend.train(Ws, bs, acts, "cross_entropy", X, Y, workload.learning_rate, n, n, None, None)
+    def run(n, Ws=Ws, bs=bs):
+        backend.train(Ws, bs, acts, "cross_entropy", X, Y, workload.learning_rate, n, n, None, None,
+                      gram=False)
 
     start = time.perf_counter()
-    run(1)
+    # Compile on copies: the parameters "params" reports start from the problem's.
+    run(1, [W.copy() for W in Ws], [b.copy() for b in bs])
     ready = {"first_call_s": time.perf_counter() - start, "simd_evidence": None}
-    if hasattr(backend, "simd_evidence"):
+    if hasattr(backend, "hot_code") and os.environ.get("FASTNN_WORKER_EVIDENCE", "1") == "1":
+        from fastnn.report import simd
+
         try:
-            ready["simd_evidence"] = backend.simd_evidence()
+            ready["simd_evidence"] = simd.evidence(backend)
         except Exception as exc:  # evidence is a report extra, never a reason to fail timing
             ready["simd_evidence"] = f"unavailable: {type(exc).__name__}: {exc}"
     print(json.dumps(ready, default=str), flush=True)

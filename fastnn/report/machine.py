@@ -4,13 +4,21 @@ GFLOP/s) and a streaming copy (memory bandwidth, GB/s).
 """
 
 import importlib
+import json
 import os
 import platform
+import subprocess
+import sys
 import time
 
 import numpy as np
 
-__all__ = ["probe", "gemm_peak", "memory_bandwidth"]
+__all__ = ["probe", "gemm_peak", "gemm_peak_blas_default", "memory_bandwidth", "load"]
+
+#: OpenBLAS settings that force slower kernels on some machines: the report
+#: shows the BLAS baseline both with them and (in a probe subprocess only)
+#: without them. Unset together, since OPENBLAS_L2_SIZE tunes the CORETYPE's.
+BLAS_ENV_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
 #: The SIMD extensions worth naming, widest last.
 SIMD_FLAGS = ["sse4_2", "avx", "fma", "avx2", "avx512f", "avx512dq", "avx512vl", "avx512_vnni"]
@@ -32,6 +40,21 @@ def gemm_peak(dtype="float64", n=1536, repeats=10):
     c = np.empty((n, n), dtype=dtype)
     np.matmul(a, b, out=c)  # warm the thread pool
     return 2 * n**3 / _best_time(lambda: np.matmul(a, b, out=c), repeats) / 1e9
+
+
+def gemm_peak_blas_default(n=1536):
+    """The GEMM peaks (float64, float32) measured in a subprocess whose environment
+    lacks BLAS_ENV_VARS; None when neither is set here."""
+    if not any(v in os.environ for v in BLAS_ENV_VARS):
+        return None
+    env = {k: v for k, v in os.environ.items() if k not in BLAS_ENV_VARS}
+    code = ("import json; from fastnn.report.machine import gemm_peak; "
+            f"print(json.dumps({{d: gemm_peak(d, {int(n)}) for d in ('float64', 'float32')}}))")
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          timeout=600)
+    if proc.returncode != 0:
+        return {"error": proc.stderr.strip().splitlines()[-1:] or ["failed"]}
+    return json.loads(proc.stdout)
 
 
 def memory_bandwidth(megabytes=256, repeats=5):
@@ -81,6 +104,7 @@ def _blas():
 
 def _backends():
     from .. import backends
+    from . import simd
 
     rows = {}
     for name, ok in backends.available().items():
@@ -90,17 +114,23 @@ def _backends():
         else:
             module = backends.get(name)
             row["description"] = getattr(module, "DESCRIPTION", "")
-            for hook in ("info", "simd_evidence"):
-                if hasattr(module, hook):
+            row["compiled"] = bool(getattr(module, "COMPILED", False))
+            row["hot_code"] = hasattr(module, "hot_code")
+            # hot_code(): the kernels this CPU runs; older builds only had simd_evidence().
+            hooks = {"info": getattr(module, "info", None),
+                     "simd_evidence": (lambda m=module: simd.evidence(m)) if row["hot_code"]
+                     else getattr(module, "simd_evidence", None)}
+            for hook, fn in hooks.items():
+                if fn is not None:
                     try:
-                        row[hook] = getattr(module, hook)()
+                        row[hook] = fn()
                     except Exception as exc:  # a broken hook is reported, not fatal
                         row[hook] = f"unavailable: {type(exc).__name__}: {exc}"
         rows[name] = row
     return rows
 
 
-def _load():
+def load():
     try:
         return round(os.getloadavg()[0], 2)
     except OSError:  # not on every platform
@@ -128,7 +158,7 @@ def probe(quick=False):
     return {
         "cpu": _cpu(),
         "platform": platform.platform(),
-        "load_average": _load(),
+        "load_average": load(),
         "omp_env": _omp_env(),
         # OPENBLAS_CORETYPE pins OpenBLAS's kernels (e.g. Haswell = AVX2 on an AVX-512 CPU).
         "blas_env": {k: v for k, v in sorted(os.environ.items())
@@ -138,5 +168,6 @@ def probe(quick=False):
         "backends": _backends(),
         "peak_gflops": {"float64": gemm_peak("float64", n), "float32": gemm_peak("float32", n)},
         "gemm_probe_n": n,
+        "peak_gflops_blas_default": gemm_peak_blas_default(n),
         "memory_gbps": memory_bandwidth(128 if quick else 512),
     }

@@ -1,73 +1,215 @@
-"""Reading pytest-benchmark JSON into the rows the report and ``fastnn bench`` show.
+"""The report's results model, built once from the suite's JSON.
 
-Every timed call of the suite runs ``extra_info["iterations"]`` training
-iterations; a row's ``seconds`` is the call's **minimum** over rounds divided
-by that, i.e. time per training iteration. The minimum (timeit's advice) is the
-run least disturbed by other processes: on a 2-core machine any other load
-only ever adds time. ``median_seconds`` is kept beside it.
+Every benchmark group of the suite (``fastnn.benchmarks``) timed its
+implementations interleaved over several rounds and saved, per implementation,
+one time per round (``samples``, seconds per training iteration). This module
+turns that JSON into a :class:`Results` -- ladder, sweep, dot demo, ablations,
+each a mapping to :class:`Timing` -- which :mod:`.markdown` and :mod:`.plots`
+render, and which ``fastnn bench`` prints.
+
+Noise rules, used by every sentence that compares: a timing's spread is its
+interquartile range over the rounds; it is *wide* when that exceeds
+``WIDE_SPREAD`` of the median; A is faster than B only when A's whole IQR lies
+below B's (:func:`compare`), and the ratio quoted is of medians.
 """
 
 import json
 import math
+import statistics
+from dataclasses import dataclass, field
 
 from .workloads import WORKLOADS
 
-__all__ = ["load", "rows", "ladder", "LADDER_ORDER", "format_seconds", "crossovers"]
+__all__ = ["Timing", "Results", "load", "build", "compare", "crossovers", "format_seconds",
+           "LADDER_ORDER", "WIDE_SPREAD"]
 
 #: Column order of the ladder: the lecture's rungs, then the peers.
-LADDER_ORDER = ["loops", "per_example", "numpy", "numba", "cython", "cython:direct", "cython:blas",
-                "peer:torch", "peer:jax", "peer:sklearn"]
+LADDER_ORDER = ["loops", "per_example", "numpy", "numba", "cython", "peer:torch", "peer:jax",
+                "peer:sklearn"]
+#: A timing whose interquartile range exceeds this fraction of its median is marked.
+WIDE_SPREAD = 0.25
+
+
+def _quantile(sorted_values, q):
+    """Linear-interpolated quantile of an already sorted list."""
+    pos = q * (len(sorted_values) - 1)
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(sorted_values) - 1)
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
+
+
+@dataclass
+class Timing:
+    """One implementation in one group: its per-round times and what was recorded."""
+
+    impl: str
+    samples: list
+    info: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if not self.samples:
+            raise ValueError(f"{self.impl}: no timing samples")
+        s = sorted(self.samples)
+        self.min, self.median = s[0], statistics.median(s)
+        self.q1, self.q3 = _quantile(s, 0.25), _quantile(s, 0.75)
+
+    @property
+    def spread(self):
+        """Interquartile range relative to the median."""
+        return (self.q3 - self.q1) / self.median
+
+    @property
+    def wide(self):
+        return self.spread > WIDE_SPREAD
+
+    def get(self, key, default=None):
+        return self.info.get(key, default)
+
+
+def compare(a, b):
+    """How ``a`` relates to ``b``: ``("faster", ratio)``, ``("slower", ratio)`` or
+    ``("overlap", ratio)``; ratio = b.median / a.median (> 1: a is faster).
+
+    "faster"/"slower" only when the interquartile ranges do not overlap.
+    """
+    ratio = b.median / a.median
+    if a.q3 < b.q1:
+        return "faster", ratio
+    if b.q3 < a.q1:
+        return "slower", ratio
+    return "overlap", ratio
+
+
+@dataclass
+class Results:
+    """Everything the report shows, built once by :func:`build`."""
+
+    mode: str
+    source: str
+    machine: dict
+    meta: dict
+    #: {workload: {impl: Timing}}, workloads in suite order.
+    ladder: dict
+    #: {workload: {impl: reason}} of the rungs that did not run.
+    skipped: dict
+    #: {impl: {m: Timing}}.
+    sweep: dict
+    #: {impl: Timing}.
+    dot: dict
+    #: {group: {impl: Timing}} for the simd-* groups.
+    ablations: dict
+    rounds: int
+
+    def fastest(self, timings, names=None):
+        """The name of the lowest-median timing among ``names`` (default: all), or None."""
+        names = [n for n in (timings if names is None else names) if n in timings]
+        return min(names, key=lambda n: timings[n].median) if names else None
+
+    def wide_count(self):
+        """How many timings in the report have a wide spread, and how many there are."""
+        groups = list(self.ladder.values()) + [self.dot] + list(self.ablations.values())
+        groups += [{m: t for m, t in pts.items()} for pts in self.sweep.values()]
+        timings = [t for g in groups for t in g.values()]
+        return sum(t.wide for t in timings), len(timings)
 
 
 def load(path):
-    with open(path) as f:
-        data = json.load(f)
-    if "benchmarks" not in data:
-        raise ValueError(f"{path} is not a pytest-benchmark JSON file (no 'benchmarks' key)")
+    """The suite's JSON at ``path``; ValueError naming the file if it is not one."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path} is not a JSON file ({exc})") from None
+    except IsADirectoryError:
+        raise ValueError(f"{path} is a directory, not a benchmark JSON file") from None
+    if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), list):
+        raise ValueError(f"{path} is not a pytest-benchmark JSON file (no 'benchmarks' list)")
+    for bench in data["benchmarks"]:
+        if _kind(bench) and "impls" not in bench.get("extra_info", {}):
+            raise ValueError(f"{path} was written by an older fastnn benchmark suite (no "
+                             "interleaved samples per implementation); run `fastnn report` again")
     return data
 
 
-def rows(data, prefix):
-    """Flat dicts for every benchmark whose group starts with ``prefix``."""
-    out = []
-    for bench in data["benchmarks"]:
-        group = bench.get("group") or ""
-        if not group.startswith(prefix):
-            continue
-        info = dict(bench.get("extra_info", {}))
-        iterations = info.get("iterations", 1) or 1
-        row = {**info, "group": group, "name": bench["name"],
-               "seconds": bench["stats"].get("min", bench["stats"]["median"]) / iterations,
-               "median_seconds": bench["stats"]["median"] / iterations,
-               "rounds": bench["stats"].get("rounds")}
-        out.append(row)
+#: The groups the report shows (others, e.g. ``gemm-*``, stay in the JSON only).
+_GROUPS = ("ladder-", "sweep-", "dot-", "simd-")
+
+
+def _kind(bench):
+    group = bench.get("group") or ""
+    return next((g for g in _GROUPS if group.startswith(g)), None)
+
+
+def _timings(bench):
+    info = bench["extra_info"]
+    out = {}
+    for impl, record in info["impls"].items():
+        rest = {k: v for k, v in record.items() if k != "samples"}
+        rest.setdefault("workload", info.get("workload"))
+        rest.setdefault("m", info.get("m"))
+        out[impl] = Timing(impl, list(record["samples"]), rest)
     return out
 
 
-def ladder(data):
-    """``{workload: {impl: row}}`` for the ladder groups, workloads in suite order."""
-    table = {name: {} for name in WORKLOADS}
-    for row in rows(data, "ladder-"):
-        table.setdefault(row["workload"], {})[row["impl"]] = row
-    return {name: impls for name, impls in table.items() if impls}
+def build(data, machine=None, *, mode=None, source=None):
+    """The :class:`Results` of a loaded suite JSON (see :func:`load`)."""
+    ladder = {name: {} for name in WORKLOADS}
+    skipped = {name: {} for name in WORKLOADS}
+    sweep, dot, ablations, rounds = {}, {}, {}, 0
+    for bench in data["benchmarks"]:
+        if _kind(bench) is None:
+            continue
+        group = bench.get("group") or ""
+        info = bench["extra_info"]
+        timings = _timings(bench)
+        rounds = max(rounds, info.get("rounds") or 0)
+        if group.startswith("ladder-"):
+            name = group[len("ladder-"):]
+            ladder.setdefault(name, {}).update(timings)
+            skipped.setdefault(name, {}).update(info.get("skipped", {}))
+        elif group.startswith("sweep-"):
+            for impl, t in timings.items():
+                sweep.setdefault(impl, {})[info["m"]] = t
+        elif group == "dot-1e6":
+            dot.update(timings)
+        elif group.startswith("simd-"):
+            ablations[group] = timings
+    ladder = {n: {i: t[i] for i in _ordered(t)} for n, t in ladder.items() if t}
+    sweep = {i: dict(sorted(sweep[i].items())) for i in _ordered(sweep)}
+    return Results(
+        mode=mode or data.get("fastnn_mode", "unknown"), source=source or "",
+        machine=machine if machine is not None else data.get("fastnn_machine") or {},
+        meta={"version": data.get("version", "?"), "datetime": data.get("datetime", "?")},
+        ladder=ladder, skipped={n: s for n, s in skipped.items() if n in ladder}, sweep=sweep,
+        dot=dot, ablations=dict(sorted(ablations.items())), rounds=rounds)
+
+
+def _ordered(impls):
+    def key(impl):
+        base = impl.split(":")[0] if not impl.startswith("peer:") else impl
+        rank = LADDER_ORDER.index(base) if base in LADDER_ORDER else len(LADDER_ORDER)
+        return rank, impl != base, impl
+    return sorted(impls, key=key)
 
 
 def format_seconds(seconds):
     """A time with the unit that keeps 3 significant digits readable."""
     if seconds is None or not math.isfinite(seconds):
         return "—"
-    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6), ("ns", 1e-9)):
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
         if seconds >= scale:
             return f"{seconds / scale:.3g} {unit}"
     return f"{seconds / 1e-9:.3g} ns"
 
 
 def crossovers(series):
-    """Where one backend overtakes another along m.
+    """Where one implementation overtakes another along m, when the data show it.
 
-    ``series`` is ``{impl: {m: seconds}}``. Returns ``[(m_star, faster_above,
-    faster_below)]`` with m_star interpolated geometrically between the two
-    sizes where the ratio of times changes sign.
+    ``series`` is ``{impl: {m: Timing}}``. A crossover between two adjacent
+    sizes is reported only when one is faster at the first and the other at the
+    second, both with non-overlapping spreads (:func:`compare`). Returns
+    ``[(m_star, faster_above, faster_below)]``, m_star interpolated log-log
+    between the two sizes from the medians.
     """
     out = []
     impls = list(series)
@@ -75,11 +217,14 @@ def crossovers(series):
         for b in impls[i + 1:]:
             ms = sorted(set(series[a]) & set(series[b]))
             for m0, m1 in zip(ms, ms[1:]):
-                r0 = math.log(series[a][m0] / series[b][m0])
-                r1 = math.log(series[a][m1] / series[b][m1])
-                if r0 * r1 < 0:
-                    frac = r0 / (r0 - r1)
-                    m_star = math.exp(math.log(m0) + frac * (math.log(m1) - math.log(m0)))
-                    above, below = (a, b) if r1 < 0 else (b, a)
-                    out.append((m_star, above, below))
+                v0, _ = compare(series[a][m0], series[b][m0])
+                v1, _ = compare(series[a][m1], series[b][m1])
+                if {v0, v1} != {"faster", "slower"}:
+                    continue
+                r0 = math.log(series[a][m0].median / series[b][m0].median)
+                r1 = math.log(series[a][m1].median / series[b][m1].median)
+                frac = r0 / (r0 - r1)
+                m_star = math.exp(math.log(m0) + frac * (math.log(m1) - math.log(m0)))
+                above, below = (a, b) if v1 == "faster" else (b, a)
+                out.append((m_star, above, below))
     return sorted(out)

@@ -1,26 +1,26 @@
 """Running the benchmark suite: pytest-benchmark in a subprocess, with progress.
 
-The suite lives in the source checkout's ``benchmarks/`` directory (it is a
-set of tests, not part of the installed package), so ``fastnn report`` and
-``fastnn bench`` need a checkout -- ``pip install -e .`` gives one.
+The suite is the package ``fastnn.benchmarks`` -- in a checkout, the top-level
+``benchmarks/`` folder (pyproject.toml maps the name onto it) -- so ``fastnn
+report`` and ``fastnn bench`` run from any install, editable or not, and from
+any folder. It needs the ``report`` extra (pytest, pytest-benchmark).
 """
 
+import importlib.util
 import json
 import os
 import re
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
-__all__ = ["benchmarks_dir", "run"]
+__all__ = ["benchmarks_dir", "run", "attach", "require_report_extra"]
 
-#: pytest-benchmark settings per mode: rounds and time budget per benchmark.
-SETTINGS = {
-    "quick": ["--benchmark-min-rounds=3", "--benchmark-max-time=0.05"],
-    "full": ["--benchmark-min-rounds=7", "--benchmark-max-time=1.0"],
-}
 _COLLECTED = re.compile(r"collected (\d+) items?(?: / (\d+) deselected)?")
-_RESULT = re.compile(r"^(\S+::\S+)\s+(PASSED|FAILED|SKIPPED|ERROR|XFAIL|XPASS)")
+#: A test's result line under -v; parametrized ids may contain spaces.
+_RESULT = re.compile(r"^(\S+::.*?)\s+(PASSED|FAILED|SKIPPED|ERROR|XFAIL|XPASS)\b")
 
 #: Environment defaults of the benchmark suite (a user's own settings win).
 #: Idle libgomp threads (numba's omp layer, fastnn_ext, PyTorch) spin before
@@ -35,19 +35,73 @@ OMP_ENV_VARS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
 
 
 def benchmarks_dir():
-    """The checkout's ``benchmarks/`` directory, or a clear error."""
-    root = Path(__file__).resolve().parents[2]
-    path = root / "benchmarks"
-    if not (path / "conftest.py").is_file():
+    """The folder of the installed ``fastnn.benchmarks`` package, or a clear error."""
+    spec = importlib.util.find_spec("fastnn.benchmarks")
+    path = Path(next(iter(spec.submodule_search_locations))) if spec else None
+    if path is None or not (path / "conftest.py").is_file():
         raise FileNotFoundError(
-            f"benchmark suite not found at {path}; run from a source checkout installed with "
-            f"`pip install -e .`, or pass --from-json FILE")
+            f"fastnn's benchmark suite (fastnn.benchmarks) is not installed"
+            f"{f' at {path}' if path else ''}; reinstall fastnn, or pass --from-json FILE")
     return path
+
+
+def require_report_extra():
+    """RuntimeError naming the install command when the ``report`` extra is missing."""
+    missing = [m for m in ("pytest", "pytest_benchmark", "matplotlib")
+               if importlib.util.find_spec(m) is None]
+    if missing:
+        raise RuntimeError(f"the report needs {', '.join(missing)}, not installed here: "
+                           f"pip install \"fastnn[report]\" (in a checkout: "
+                           f"pip install -e \".[report]\")")
+
+
+#: The pytest configuration the suite runs under, whatever folder it is run
+#: from and whatever pytest configuration is found above it.
+_INI = "[pytest]\naddopts =\nfilterwarnings =\n    error::RuntimeWarning\n"
 
 
 def _pytest(args, env, cwd):
     return subprocess.Popen([sys.executable, "-m", "pytest", *args], cwd=cwd, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+
+
+class _Progress:
+    """A rich bar on a terminal; else one plain line per finished benchmark on stderr."""
+
+    def __init__(self, console):
+        self.bar = None
+        self.total = None
+        self.done = 0
+        self.start = time.perf_counter()
+        if console is not None and console.is_terminal:
+            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                       TimeElapsedColumn)
+
+            self.bar = Progress(TextColumn("[bold]benchmarks[/]"), BarColumn(),
+                                MofNCompleteColumn(), TimeElapsedColumn(),
+                                TextColumn("{task.description}"), console=console, transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task("collecting", total=None)
+        self.plain = console is not None and self.bar is None
+
+    def collected(self, n):
+        self.total = n
+        if self.bar is not None:
+            self.bar.update(self.task, total=n)
+        elif self.plain:
+            print(f"fastnn: running {n} benchmark groups", file=sys.stderr, flush=True)
+
+    def finished(self, test, status):
+        self.done += 1
+        if self.bar is not None:
+            self.bar.update(self.task, advance=1, description=test[:50])
+        elif self.plain:
+            print(f"fastnn: [{self.done}/{self.total or '?'}] {test} {status.lower()} "
+                  f"({time.perf_counter() - self.start:.0f} s)", file=sys.stderr, flush=True)
+
+    def stop(self):
+        if self.bar is not None:
+            self.bar.stop()
 
 
 def run(json_path, *, quick=False, select=None, console=None):
@@ -56,52 +110,47 @@ def run(json_path, *, quick=False, select=None, console=None):
     Parameters
     ----------
     quick : bool
-        Fewer rounds, smaller sweeps, no minute-long rungs (~1 minute here).
+        Fewer rounds, smaller sweeps, no minute-long rungs.
     select : str, optional
         A pytest ``-k`` expression (``fastnn bench`` runs only the ladder).
     console : rich.console.Console, optional
-        Where progress is drawn; None runs silently.
+        Progress: a bar when it is a terminal, else plain lines on stderr; None
+        runs silently.
 
     Returns
     -------
     dict
         ``{"passed", "failed", "skipped", "log"}``; the JSON is at ``json_path``.
     """
+    require_report_extra()
     bench = benchmarks_dir()
     mode = "quick" if quick else "full"
     env = {**BENCH_ENV, **os.environ, "FASTNN_BENCH": mode}
-    common = ["-p", "no:cacheprovider", str(bench)] + (["-k", select] if select else [])
-    args = [*common, "-v", "-rs", "--benchmark-enable", "--benchmark-only",
-            f"--benchmark-json={json_path}", "--benchmark-sort=name", *SETTINGS[mode]]
     counts = {"PASSED": 0, "FAILED": 0, "SKIPPED": 0, "ERROR": 0}
     log = []
-    proc = _pytest(args, env, bench.parent)
-    progress = None
-    if console is not None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        progress = Progress(TextColumn("[bold]benchmarks[/]"), BarColumn(), MofNCompleteColumn(),
-                            TimeElapsedColumn(), TextColumn("{task.description}"),
-                            console=console, transient=True)
-        progress.start()
-        task = progress.add_task("collecting", total=None)
-    try:
-        for line in proc.stdout:
-            log.append(line)
-            collected = _COLLECTED.search(line)
-            if collected and progress is not None:
-                selected = int(collected.group(1)) - int(collected.group(2) or 0)
-                progress.update(task, total=selected)
-            match = _RESULT.match(line.strip())
-            if match:
-                status = match.group(2)
-                counts[status] = counts.get(status, 0) + 1
-                if progress is not None:
-                    progress.update(task, advance=1,
-                                    description=match.group(1).split("::")[-1][:50])
-        proc.wait()
-    finally:
-        if progress is not None:
+    progress = _Progress(console)
+    with tempfile.TemporaryDirectory(prefix="fastnn-suite-") as tmp:
+        ini = Path(tmp) / "pytest.ini"
+        ini.write_text(_INI)
+        files = [str(f) for f in sorted(bench.glob("bench_*.py"))]
+        args = ["-c", str(ini), f"--rootdir={bench}", "-p", "no:cacheprovider", *files,
+                *(["-k", select] if select else []), "-v", "-rs", "--benchmark-enable",
+                "--benchmark-only", f"--benchmark-json={Path(json_path).resolve()}",
+                "--benchmark-sort=name"]
+        proc = _pytest(args, env, tmp)
+        try:
+            for line in proc.stdout:
+                log.append(line)
+                collected = _COLLECTED.search(line)
+                if collected:
+                    progress.collected(int(collected.group(1)) - int(collected.group(2) or 0))
+                match = _RESULT.match(line.strip())
+                if match:
+                    status = match.group(2)
+                    counts[status] = counts.get(status, 0) + 1
+                    progress.finished(match.group(1).split("/")[-1], status)
+            proc.wait()
+        finally:
             progress.stop()
     result = {"passed": counts["PASSED"], "failed": counts["FAILED"] + counts["ERROR"],
               "skipped": counts["SKIPPED"], "returncode": proc.returncode, "log": "".join(log)}

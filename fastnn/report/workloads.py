@@ -16,9 +16,9 @@ report can turn a time into GFLOP/s and GB/s:
   A/Z written and read back once, parameters read and written.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-import numpy as np
+from .._testing import network_problem
 
 __all__ = ["Workload", "WORKLOADS", "SWEEP", "problem", "flops", "min_bytes"]
 
@@ -33,8 +33,11 @@ class Workload:
     learning_rate: float
     #: "overhead", "memory" or "gemm": which efficiency figure is meaningful.
     bound: str
-    #: backends too slow to run here (the loops oracle on the big nets).
-    too_slow: tuple = field(default=())
+    #: Whether the SLOW backends (Python loops over examples) run it at all, and
+    #: whether the oracle (loops over units and features too) does: on the big
+    #: nets they take minutes per iteration.
+    slow_ok: bool = True
+    oracle_ok: bool = True
 
 
 WORKLOADS = {
@@ -43,12 +46,12 @@ WORKLOADS = {
         Workload("planar", "planar 2-4-1 tanh/sigmoid, m = 400", (2, 4, 1), ("tanh", "sigmoid"),
                  400, 1.2, "overhead"),
         Workload("deep", "deep 12288-20-7-5-1 relu, m = 209", (12288, 20, 7, 5, 1),
-                 ("relu", "relu", "relu", "sigmoid"), 209, 0.0075, "memory", too_slow=("loops",)),
+                 ("relu", "relu", "relu", "sigmoid"), 209, 0.0075, "memory", oracle_ok=False),
         Workload("logreg", "logistic regression 12288 -> 1, m = 209", (12288, 1), ("sigmoid",),
                  209, 0.005, "memory"),
         Workload("wide", "wide 784-256-128-1 relu, m = 10 000", (784, 256, 128, 1),
                  ("relu", "relu", "sigmoid"), 10_000, 0.01, "gemm",
-                 too_slow=("loops", "per_example")),
+                 slow_ok=False, oracle_ok=False),
     ]
 }
 
@@ -69,14 +72,7 @@ def problem(workload, m=None, dtype="float64", seed=0):
     Y : ndarray of shape (1, m) with values in {0, 1}
     """
     m = workload.m if m is None else m
-    rng = np.random.default_rng(seed)
-    dims = workload.layer_dims
-    X = rng.standard_normal((dims[0], m)).astype(dtype)
-    Y = (rng.random((dims[-1], m)) < 0.5).astype(dtype)
-    Ws = [np.ascontiguousarray((rng.standard_normal((dims[l], dims[l - 1]))
-                                / np.sqrt(dims[l - 1])).astype(dtype))
-          for l in range(1, len(dims))]
-    bs = [np.zeros((n, 1), dtype=dtype) for n in dims[1:]]
+    Ws, bs, X, Y = network_problem(workload.layer_dims, m, dtype, seed)
     return Ws, bs, list(workload.activations), X, Y
 
 

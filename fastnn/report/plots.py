@@ -1,0 +1,169 @@
+"""The report's PNG plots, drawn from a :class:`~fastnn.report.results.Results`.
+
+matplotlib's Agg backend (no display needed). Times are per training
+iteration; a bar or point is the median over the interleaved rounds and its
+whisker or band the spread (min to 3rd quartile on bars, the interquartile
+range on lines), so a reader sees at once which differences are real.
+"""
+
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from .results import format_seconds  # noqa: E402
+from .workloads import WORKLOADS  # noqa: E402
+
+__all__ = ["ladder", "scaling", "ablation", "efficiency", "label", "COLORS"]
+
+COLORS = {"loops": "#9e9e9e", "per_example": "#8d6e63", "numpy": "#1f77b4",
+          "numpy:blas-default": "#6baed6", "numba": "#2ca02c", "cython": "#d62728",
+          "cython:gram": "#f4a3a3", "cython:blas": "#8c1c1c", "peer:torch": "#ff7f0e",
+          "peer:jax": "#9467bd", "peer:sklearn": "#17becf",
+          "python loop": "#9e9e9e", "np.dot": "#1f77b4", "numba loop": "#2ca02c"}
+
+#: Short names of the labelled extra rungs.
+EXTRA = {"cython:gram": "cython, Gram rewrite", "cython:blas": "cython, BLAS products",
+         "numpy:blas-default": "numpy, OPENBLAS_* unset"}
+
+
+def label(impl):
+    """How an implementation is named in tables and plots."""
+    if impl in EXTRA:
+        return EXTRA[impl]
+    return impl[5:] + " (peer)" if impl.startswith("peer:") else impl
+
+
+def _title(name):
+    return WORKLOADS[name].title if name in WORKLOADS else name
+
+
+def _bars(ax, timings, scale, unit):
+    names = list(timings)
+    med = [timings[n].median * scale for n in names]
+    err = [[timings[n].median * scale - timings[n].min * scale for n in names],
+           [timings[n].q3 * scale - timings[n].median * scale for n in names]]
+    ax.barh(range(len(names)), med, xerr=err, capsize=2,
+            color=[COLORS.get(n, "grey") for n in names], error_kw={"lw": 0.8})
+    ax.set_yticks(range(len(names)), [label(n) for n in names], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.set_xlabel(f"{unit} (median; whisker: min to 3rd quartile; log scale)", fontsize=8)
+    for y, n in enumerate(names):
+        ax.text(timings[n].q3 * scale, y, " " + format_seconds(timings[n].median)
+                + (" (wide spread)" if timings[n].wide else ""), va="center", fontsize=7)
+    ax.set_xlim(min(t.min for t in timings.values()) * scale / 2,
+                max(t.q3 for t in timings.values()) * scale * 12)
+    ax.grid(axis="x", which="major", alpha=0.3)
+
+
+def ladder(results, path):
+    """One panel per workload (+ the dot demo): time per iteration of every rung."""
+    panels = [(n, t) for n, t in results.ladder.items()]
+    if results.dot:
+        panels.append(("dot", results.dot))
+    cols = 2 if len(panels) > 1 else 1
+    rows = math.ceil(len(panels) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(6.8 * cols, 3.3 * rows), squeeze=False)
+    flat = list(axes.flat)
+    for ax, (name, timings) in zip(flat, panels):
+        if name == "dot":
+            _bars(ax, timings, 1e3, "ms per dot product")
+            ax.set_title("the lecture's demo: dot product of two 10⁶-vectors", fontsize=10)
+        else:
+            _bars(ax, timings, 1e6, "µs per training iteration")
+            ax.set_title(_title(name), fontsize=10)
+    for ax in flat[len(panels):]:
+        ax.set_visible(False)
+    fig.suptitle("The ladder (float64; every fastnn rung trains layer 1 the lecture's way "
+                 "unless labelled Gram)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def scaling(results, path):
+    """Time per iteration and per example against m, median with its IQR band."""
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 4.2))
+    for impl, pts in results.sweep.items():
+        ms = sorted(pts)
+        color = COLORS.get(impl)
+        for a, unit in ((ax, lambda s, m: s * 1e6), (ax2, lambda s, m: s / m * 1e9)):
+            a.plot(ms, [unit(pts[m].median, m) for m in ms], "o-", label=label(impl),
+                   color=color, ms=3)
+            a.fill_between(ms, [unit(pts[m].q1, m) for m in ms],
+                           [unit(pts[m].q3, m) for m in ms], color=color, alpha=0.2, lw=0)
+    ax.set(xscale="log", yscale="log", xlabel="m (examples, log scale)",
+           ylabel="µs per training iteration (log scale)", title="time vs m (band: IQR)")
+    ax2.set(xscale="log", yscale="log", xlabel="m (examples, log scale)",
+            ylabel="ns per example per iteration (log scale)",
+            title="per example: flat = streaming, falling = fixed overhead")
+    for a in (ax, ax2):
+        a.grid(which="major", alpha=0.3)
+        a.legend(fontsize=8)
+    fig.suptitle("planar 2-4-1 tanh/sigmoid, float64", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def ablation(pairs, path):
+    """Speedup bars of each ablation pair: ``pairs`` is ``[(panel, row label, base, new)]``
+    of Timings; the whisker spans the ratios of the quartiles."""
+    panels = list(dict.fromkeys(p[0] for p in pairs))
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.4 * len(panels), 3.8), squeeze=False)
+    for ax, panel in zip(axes.flat, panels):
+        mine = [p for p in pairs if p[0] == panel]
+        ratios = [base.median / new.median for _, _, base, new in mine]
+        lo = [r - base.q1 / new.q3 for r, (_, _, base, new) in zip(ratios, mine)]
+        hi = [base.q3 / new.q1 - r for r, (_, _, base, new) in zip(ratios, mine)]
+        ax.barh(range(len(mine)), ratios, xerr=[[max(v, 0) for v in lo], [max(v, 0) for v in hi]],
+                capsize=2, color=["#2ca02c" if r >= 1 else "#d62728" for r in ratios])
+        ax.set_yticks(range(len(mine)), [p[1] for p in mine], fontsize=8)
+        ax.invert_yaxis()
+        ax.axvline(1.0, color="black", lw=0.8)
+        ax.set_xlabel("speedup, ratio of medians (whisker: ratio of quartiles)", fontsize=8)
+        ax.set_title(panel, fontsize=10)
+        for y, r in enumerate(ratios):
+            ax.text(r, y - 0.3, f" {r:.2f}×", fontsize=8)
+        ax.set_xlim(0, max(base.q3 / new.q1 for _, _, base, new in mine) * 1.25)
+    fig.suptitle("SIMD ablation: time per training iteration, ratio of the two variants",
+                 fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def efficiency(rows, peak, bandwidth, path):
+    """Achieved GFLOP/s and GB/s per workload and rung (``rows``: dicts with
+    ``workload``, ``impl``, ``gflops``, ``gbps``) against the measured ceilings."""
+    names = list(dict.fromkeys(r["workload"] for r in rows))
+    impls = list(dict.fromkeys(r["impl"] for r in rows))
+    width = 0.8 / max(len(impls), 1)
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 4.4))
+    for a, key, ceiling, unit in ((ax, "gflops", peak, "GFLOP/s"), (ax2, "gbps", bandwidth,
+                                                                      "GB/s")):
+        for k, impl in enumerate(impls):
+            mine = [r for r in rows if r["impl"] == impl]
+            a.bar([names.index(r["workload"]) + k * width for r in mine], [r[key] for r in mine],
+                  width, label=label(impl), color=COLORS.get(impl))
+        a.set_xticks([i + 0.4 - width / 2 for i in range(len(names))],
+                     [f"{n}\n({WORKLOADS[n].bound}-bound)" if n in WORKLOADS else n
+                      for n in names], fontsize=8)
+        a.set_yscale("log")
+        if ceiling:
+            a.axhline(ceiling, color="black", ls="--", lw=1)
+            a.text(len(names) - 0.5, ceiling, f"measured ceiling {ceiling:.0f} {unit}",
+                   ha="right", va="bottom", fontsize=8)
+        a.set_ylabel(f"achieved {unit} (median; log scale)")
+        a.grid(axis="y", alpha=0.3)
+    ax.set_title("compute: GFLOP/s vs measured GEMM peak", fontsize=10)
+    ax2.set_title("memory: GB/s vs measured copy bandwidth", fontsize=10)
+    handles, labels = ax.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 6), fontsize=8,
+               frameon=False)
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
