@@ -14,6 +14,8 @@ import shutil
 import numpy as np
 import pytest
 
+from fastnn._testing import network_problem
+from fastnn._testing import rel_diff as _rel
 from fastnn.backends import cython as cb
 from fastnn.backends import loops as lb
 from fastnn.backends import numpy as nb
@@ -24,17 +26,8 @@ RTOL = 1e-9
 
 
 def _problem(dims, m, dtype=np.float64, seed=0):
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((dims[0], m)).astype(dtype)
-    Y = (rng.random((dims[-1], m)) < 0.5).astype(dtype)
-    Ws = [(rng.standard_normal((dims[l], dims[l - 1])) / np.sqrt(dims[l - 1])).astype(dtype)
-          for l in range(1, len(dims))]
-    bs = [(0.1 * rng.standard_normal((dims[l], 1))).astype(dtype) for l in range(1, len(dims))]
+    Ws, bs, X, Y = network_problem(dims, m, dtype, seed, bias_scale=0.1)
     return X, Y, Ws, bs
-
-
-def _rel(a, b):
-    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300))
 
 
 def _train(module, dims, m, acts, loss="cross_entropy", iters=1000, dtype=np.float64,

@@ -22,19 +22,13 @@ nb = pytest.importorskip("fastnn.backends.numba")
 from fastnn.backends import _numba_layers as page  # noqa: E402
 from fastnn.backends import _numba_math as M  # noqa: E402
 from fastnn.backends import _numba_train as E  # noqa: E402
+from fastnn._testing import network_problem
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _problem(dims, m, dtype=np.float64, seed=0):
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((dims[0], m)).astype(dtype)
-    Y = (rng.random((dims[-1], m)) < 0.5).astype(dtype)
-    Ws = [(rng.standard_normal((dims[l + 1], dims[l])) / np.sqrt(dims[l])).astype(dtype)
-          for l in range(len(dims) - 1)]
-    bs = [(0.1 * rng.standard_normal((dims[l + 1], 1))).astype(dtype)
-          for l in range(len(dims) - 1)]
-    return Ws, bs, X, Y
+    return network_problem(dims, m, dtype, seed, bias_scale=0.1)
 
 
 def _train(backend, dims, acts, loss, m, num_iterations=300, threads=None, dtype=np.float64,
