@@ -1,10 +1,12 @@
 """pytest hooks for the benchmark suite; the helpers live in ``_harness.py``.
 
-Idle OpenMP threads spin only briefly here (``fastnn.report.suite.BENCH_ENV``
-says why): that matters more than usual because every group interleaves
-implementations, so one's idle pool would steal the cores from the next.
-libgomp reads the variables when it is loaded, which is after this file is
-imported. Set them yourself to override.
+Idle OpenMP and OpenBLAS threads spin only briefly here
+(``fastnn.report.suite.BENCH_ENV`` says why): that matters more than usual
+because every group interleaves implementations, so one's idle pool would
+steal the cores from the next. libgomp reads its variable when it is loaded,
+after this file is imported; OpenBLAS reads its own when numpy loads, which
+under plain ``pytest benchmarks`` may be earlier -- ``fastnn report`` and
+``fastnn bench`` start the suite with both set. Set them yourself to override.
 """
 
 import os

@@ -29,9 +29,15 @@ _RESULT = re.compile(r"^(\S+::.*?)\s+(PASSED|FAILED|SKIPPED|ERROR|XFAIL|XPASS)\b
 #: after a numba run). OMP_WAIT_POLICY=PASSIVE (no spin) cures that but puts a
 #: futex wake-up in every parallel region: cython's 2-thread planar at
 #: m = 2000 went from 9 to 170 us per iteration. A short spin keeps both.
-BENCH_ENV = {"GOMP_SPINCOUNT": "10000"}
-#: The OpenMP variables the suite's header and the report show.
-OMP_ENV_VARS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
+#: OpenBLAS's idle threads do the same: they spin 2^28 cycles (~0.1 s) after
+#: each call before sleeping, and numpy and scipy each bring a pool. Timed
+#: interleaved on 2 cores, logistic regression (numpy, then cython) ran 2.4x
+#: (numpy) and 3.4x (cython) slower than with OPENBLAS_THREAD_TIMEOUT=4 (2^4
+#: cycles), which only shortens that idle spin (not the kernels: CORETYPE and
+#: L2_SIZE stay as the user set them).
+BENCH_ENV = {"GOMP_SPINCOUNT": "10000", "OPENBLAS_THREAD_TIMEOUT": "4"}
+#: The thread-pool variables the suite's header and the report show.
+OMP_ENV_VARS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OPENBLAS_THREAD_TIMEOUT")
 
 
 def benchmarks_dir():
