@@ -15,7 +15,7 @@
  * width of the module's target (16 bytes baseline, 32 AVX2, 64 AVX-512), and
  * keep a tile of accumulators in registers: fl_dw a KR x JR tile of dot
  * products (X rows x dZ rows, summed across lanes at the end), fl_fwd a JB x
- * IV tile of Zp (dZ rows x vectors of examples) over the whole block. Tile
+ * vector tile of Zp (dZ rows x one vector of examples) over the whole block. Tile
  * sizes fit the register file: 32 vector registers with AVX-512, 16 below.
  * Summation order depends only on the shapes: results are bitwise
  * reproducible.
@@ -48,7 +48,6 @@
 #define FL_JR 4
 #define FL_JB 6
 #endif
-#define FL_IV 1
 /* Each tile stays a function of its own: a call per tile is noise next to its
  * hundreds of FMAs, and the report's SIMD evidence finds it by name. */
 #define FL_NOINLINE __attribute__((noinline))
