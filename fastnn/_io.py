@@ -2,7 +2,9 @@
 
 A network file is an ``.npz`` archive of plain arrays, never pickles:
 ``format_version`` (an integer), ``activations`` (strings, one per layer),
-``loss`` and ``dtype`` (a string each) and the course's ``W1, b1, ...``. Every
+``loss`` and ``dtype`` (a string each), ``relu_grad_at_zero`` (an integer,
+since format 2; a format-1 file means the lecture's 1) and the course's
+``W1, b1, ...``. Every
 way a file can be wrong -- not a zip, truncated, empty, a lone ``.npy``, an
 entry of the wrong kind, Python objects inside -- is a ``ValueError`` that
 names the file and the problem.
@@ -15,9 +17,13 @@ import zlib
 
 import numpy as np
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: Versions :func:`read` understands.
+READS = (1, 2)
 SUFFIX = ".npz"
 _META = ("format_version", "activations", "loss", "dtype")
+#: Entries added after format 1 -> their meaning in a format-1 file.
+_OPTIONAL = {"relu_grad_at_zero": 1}
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a local file header; an empty archive
 _NPY_MAGIC = b"\x93NUMPY"
 
@@ -28,11 +34,12 @@ def _npz_path(path):
     return path if path.name.endswith(SUFFIX) else path.with_name(path.name + SUFFIX)
 
 
-def save(path, params, activations, loss, dtype):
+def save(path, params, activations, loss, dtype, relu_grad_at_zero):
     """Write a network file; returns the path written (``.npz`` appended if missing)."""
     path = _npz_path(path)
     np.savez(path, format_version=np.int64(FORMAT_VERSION), activations=np.array(activations),
-             loss=np.array(loss), dtype=np.array(dtype), **params)
+             loss=np.array(loss), dtype=np.array(dtype),
+             relu_grad_at_zero=np.int64(relu_grad_at_zero), **params)
     return path
 
 
@@ -96,7 +103,8 @@ def _string(path, entries, key):
 
 
 def read(path):
-    """``(path read, {"params", "activations", "loss", "dtype"})`` from a network file.
+    """``(path read, {"params", "activations", "loss", "dtype", "relu_grad_at_zero"})``
+    from a network file.
 
     The content is checked for kind here (strings, an integer version); the
     values themselves are validated by ``Network.from_params``.
@@ -110,16 +118,22 @@ def read(path):
     if version.ndim != 0 or version.dtype.kind not in "iu":
         raise _refuse(path, f"format_version must be one integer; got a {version.dtype} array "
                             f"of shape {version.shape}")
-    if int(version) != FORMAT_VERSION:
+    if int(version) not in READS:
         raise ValueError(f"{path} has format_version {int(version)}; this fastnn reads "
-                         f"{FORMAT_VERSION}")
+                         f"{list(READS)}")
+    convention = entries.get("relu_grad_at_zero", np.int64(_OPTIONAL["relu_grad_at_zero"]))
+    if convention.ndim != 0 or convention.dtype.kind not in "iu":
+        raise _refuse(path, f"relu_grad_at_zero must be one integer; got a {convention.dtype} "
+                            f"array of shape {convention.shape}")
     activations = entries["activations"]
     if activations.ndim != 1 or activations.dtype.kind != "U":
         raise _refuse(path, f"activations must be a 1-D array of strings; got a "
                             f"{activations.dtype} array of shape {activations.shape}")
     return path, {
-        "params": {key: value for key, value in entries.items() if key not in _META},
+        "params": {key: value for key, value in entries.items()
+                   if key not in _META and key not in _OPTIONAL},
         "activations": [str(a) for a in activations],
         "loss": _string(path, entries, "loss"),
         "dtype": _string(path, entries, "dtype"),
+        "relu_grad_at_zero": int(convention),
     }

@@ -28,8 +28,48 @@ def check_choice(argument, value, choices):
     return value
 
 
-def check_activation(argument, value):
-    return check_choice(argument, value, _act.names())
+def check_activation(argument, value, output=False):
+    """An activation name; ``output``: the output layer's, which may also be
+    an output-only one (softmax)."""
+    check_choice(argument, value, _act.names(output=True))
+    if not output and value in _act.OUTPUT_ONLY:
+        raise ValueError(f"{argument} {value!r} is an output activation (it normalizes over the "
+                         f"units of the last layer); hidden layers take one of {_act.names()}")
+    return value
+
+
+def check_relu_grad_at_zero(value):
+    """1 or 0 (the ReLU/leaky ReLU derivative's value at 0), as an int."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"relu_grad_at_zero must be the int 1 or 0; got {value!r}")
+    if int(value) not in _act.RELU_GRAD_AT_ZERO:
+        raise ValueError(f"relu_grad_at_zero must be 1 (the lecture's g'(0) = 1) or 0 (the "
+                         f"course's code, PyTorch, JAX, scikit-learn); got {value}")
+    return int(value)
+
+
+def check_seed(argument, seed):
+    """A ``numpy.random.Generator`` from an int, a Generator (used as is) or None."""
+    if not (seed is None or isinstance(seed, (numbers.Integral, np.random.Generator))) \
+            or isinstance(seed, (bool, np.bool_)):
+        raise TypeError(f"{argument} must be an int, a numpy.random.Generator or None; "
+                        f"got {seed!r}")
+    if isinstance(seed, numbers.Integral) and seed < 0:
+        raise ValueError(f"{argument} must be a non-negative int; got {seed}")
+    return np.random.default_rng(seed)
+
+
+def check_batch_size(batch_size, m):
+    """None (full batch) or an int in 1..m."""
+    if batch_size is None:
+        return None
+    if isinstance(batch_size, (bool, np.bool_)) or not isinstance(batch_size, numbers.Integral):
+        raise TypeError(f"batch_size must be None (full batch) or a positive int; "
+                        f"got {batch_size!r}")
+    if not 1 <= batch_size <= m:
+        raise ValueError(f"batch_size must be between 1 and m = {m} (the number of examples); "
+                         f"got {batch_size}")
+    return int(batch_size)
 
 
 def check_dtype(dtype):
@@ -178,9 +218,38 @@ def check_X(X, n_x, dtype):
     return X
 
 
-def check_Y(Y, n_L, m, loss, dtype):
-    """Y as a validated (n_L, m) array of ``dtype``; (m,) is accepted when n_L == 1."""
+def _one_hot(Y, K, m, dtype):
+    """Integer class labels of shape (m,) or (1, m) as the (K, m) one-hot matrix."""
+    labels = Y.reshape(-1)
+    if labels.size != m:
+        raise ValueError(f"Y must have shape ({K}, {m}) (one-hot) or hold {m} integer class "
+                         f"labels in 0..{K - 1}; got {Y.shape}")
+    bad = labels[(labels != np.round(labels)) | (labels < 0) | (labels > K - 1)]
+    if bad.size:
+        raise ValueError(f"Y given as class labels must hold integers in 0..{K - 1} (the "
+                         f"{K} output units); found {np.unique(bad)[:5].tolist()}")
+    onehot = np.zeros((K, m), dtype=dtype)
+    onehot[labels.astype(np.intp), np.arange(m)] = 1
+    return onehot
+
+
+def check_Y(Y, n_L, m, loss, dtype, output_activation=None):
+    """Y as a validated (n_L, m) array of ``dtype``; (m,) is accepted when n_L == 1.
+
+    For a softmax output, Y is one-hot (n_L, m) -- each column all zeros but
+    one 1 -- or integer class labels of shape (m,) or (1, m), made one-hot here.
+    """
     Y = as_float_array("Y", Y, dtype)
+    if output_activation == "softmax":
+        if Y.shape != (n_L, m):
+            check_finite("Y", Y)
+            Y = _one_hot(Y, n_L, m, dtype)
+        check_finite("Y", Y)
+        if not (np.all((Y == 0) | (Y == 1)) and np.all(Y.sum(axis=0) == 1)):
+            bad = np.flatnonzero(~np.all((Y == 0) | (Y == 1), axis=0) | (Y.sum(axis=0) != 1))
+            raise ValueError(f"Y must be one-hot for a softmax output: each column all zeros "
+                             f"but a single 1; columns {bad[:5].tolist()} are not")
+        return Y
     if Y.ndim == 1 and n_L == 1:
         Y = Y.reshape(1, -1)
     if Y.ndim != 2 or Y.shape != (n_L, m):
@@ -266,7 +335,14 @@ def check_activations(activations, L):
     if len(acts) != L:
         raise ValueError(f"activations must have one name per layer ({L}); got {len(acts)}: "
                          f"{acts}")
-    return tuple(check_activation(f"activations[{i}]", a) for i, a in enumerate(acts))
+    return tuple(check_activation(f"activations[{i}]", a, output=i == L - 1)
+                 for i, a in enumerate(acts))
+
+
+def check_output_units(activations, n_L):
+    if activations[-1] == "softmax" and n_L < 2:
+        raise ValueError(f"a softmax output needs n_L >= 2 units, one per class; got n_L = {n_L} "
+                         f"(for two classes with one unit, use a sigmoid output)")
 
 
 def check_loss(loss, output_activation):
@@ -274,7 +350,10 @@ def check_loss(loss, output_activation):
         return _losses.default_for(output_activation)
     check_choice("loss", loss, list(_losses.LOSSES))
     required = _losses.LOSSES[loss]
-    if required is not None and output_activation != required:
-        raise ValueError(f"loss {loss!r} needs a {required!r} output activation; "
+    if required is not None and output_activation not in required:
+        raise ValueError(f"loss {loss!r} needs one of the output activations {list(required)}; "
                          f"got {output_activation!r}")
+    if output_activation in _act.OUTPUT_ONLY and loss != _losses.PAIRS_WITH[output_activation]:
+        raise ValueError(f"a {output_activation!r} output needs the loss "
+                         f"{_losses.PAIRS_WITH[output_activation]!r}; got {loss!r}")
     return loss

@@ -36,7 +36,7 @@ class Divergence:
         """The cost of Z_L = 0, worked out only when a cost is already suspect."""
         loss, output_activation, Y = self._trivial_of
         ZL = np.zeros(Y.shape)
-        return _losses.cost(loss, _act.forward(output_activation, ZL), ZL, Y)
+        return _losses.cost(loss, _act.forward(output_activation, ZL), ZL, Y, output_activation)
 
     def on_cost(self, i, cost):
         if self._bar is not None:

@@ -39,7 +39,8 @@ def gradient_check(net, X, Y, epsilon=1e-7):
     epsilon = check_positive_float("epsilon", epsilon)
     if net.dtype != "float64":
         net = Network.from_params(net.params, net.activations, loss=net.loss,
-                                  backend=net.backend, dtype="float64")
+                                  backend=net.backend, dtype="float64",
+                                  relu_grad_at_zero=net.relu_grad_at_zero)
     X, Y = net._XY(X, Y)
     AL, caches = net.forward(X)
     grads = net.backward(AL, Y, caches)
@@ -49,7 +50,7 @@ def gradient_check(net, X, Y, epsilon=1e-7):
 
     def J():
         AL, caches = backend.forward(Ws, bs, acts, X, 1)
-        return _losses.cost(loss, AL, caches[-1][1], Y)
+        return _losses.cost(loss, AL, caches[-1][1], Y, acts[-1])
 
     g, g_approx = [], []
     for l, (W, b) in enumerate(zip(Ws, bs), start=1):

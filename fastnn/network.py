@@ -41,13 +41,16 @@ class Network:
         ``[n_x, n1, ..., n_L]``: input size, then the units of each layer.
     activations : sequence of str, optional
         One activation per layer (``len(layer_dims) - 1``), from ``sigmoid``,
-        ``tanh``, ``relu``, ``leaky_relu`` (slope 0.01), ``identity``.
+        ``tanh``, ``relu``, ``leaky_relu`` (slope 0.01), ``identity``; the
+        output layer may also be ``softmax`` (K >= 2 classes, one unit each).
         Overrides ``hidden_activation``/``output_activation``.
     hidden_activation, output_activation : str
         Activation of layers 1..L-1 and of layer L when ``activations`` is None.
     loss : {"cross_entropy", "mse"}, optional
-        ``None`` picks ``cross_entropy`` for a sigmoid output, else ``mse``.
-        ``cross_entropy`` requires a sigmoid output.
+        ``None`` picks ``cross_entropy`` for a sigmoid or softmax output, else
+        ``mse``. ``cross_entropy`` requires one of those outputs: the binary
+        cross-entropy for sigmoid (Y in {0, 1}), the categorical one for
+        softmax (Y one-hot (K, m), or integer labels 0..K-1 of shape (m,)).
     init : {"random", "zeros", "xavier", "he"}
         Weights: ``randn * init_scale`` (the lecture's x 0.01), zeros (shows the
         symmetry problem), ``randn / sqrt(n_{l-1})``, ``randn * sqrt(2 / n_{l-1})``.
@@ -62,51 +65,71 @@ class Network:
         Dtype of the parameters and of the arithmetic.
     threads : int or None
         Threads for backends that use them; ``None`` lets the backend choose.
+    relu_grad_at_zero : {1, 0}
+        The derivative of ReLU and leaky ReLU at exactly 0 in backpropagation:
+        1 as the lecture's slides (the default), or 0 -- the left-hand
+        derivative: 0 for ReLU, 0.01 for leaky ReLU -- as the course's
+        assignment code (``dZ[Z <= 0] = 0``), PyTorch, JAX and scikit-learn.
+        It decides whether a unit whose input is exactly 0 can revive, so the
+        course's published cost traces need 0.
 
     Attributes
     ----------
     costs_ : list of (int, float)
-        After :meth:`fit`: ``(i, cost)`` at iterations 0, cost_every, ...; the
-        cost of iteration i before its update.
+        After :meth:`fit`: ``(i, cost)`` at iterations 0, cost_every, ... and
+        at the last iteration; the cost of iteration i (over all m examples)
+        before its update.
     """
 
     def __init__(self, layer_dims, activations=None, *, hidden_activation="relu",
                  output_activation="sigmoid", loss=None, init="random", init_scale=0.01,
-                 seed=None, backend="numpy", dtype="float64", threads=None):
+                 seed=None, backend="numpy", dtype="float64", threads=None,
+                 relu_grad_at_zero=1):
         dims = _v.check_layer_dims(layer_dims)
         L = len(dims) - 1
         if activations is None:
             _v.check_activation("hidden_activation", hidden_activation)
-            _v.check_activation("output_activation", output_activation)
+            _v.check_activation("output_activation", output_activation, output=True)
             activations = [hidden_activation] * (L - 1) + [output_activation]
         acts = _v.check_activations(activations, L)
         _v.check_choice("init", init, INITS)
         init_scale = _v.check_positive_float("init_scale", init_scale)
-        if not (seed is None or isinstance(seed, (int, np.integer, np.random.Generator))) \
-                or isinstance(seed, bool):
-            raise TypeError(f"seed must be an int, a numpy.random.Generator or None; got {seed!r}")
-        rng = np.random.default_rng(seed)
-        self._setup(acts, loss, backend, dtype, threads)
+        rng = _v.check_seed("seed", seed)
+        _v.check_output_units(acts, dims[-1])
+        self._setup(acts, loss, backend, dtype, threads, relu_grad_at_zero)
         _v.check_network_size(dims, self._dtype)
         Ws = [_init_weights(init, (dims[l], dims[l - 1]), init_scale, rng).astype(self._dtype)
               for l in range(1, L + 1)]
         bs = [np.zeros((dims[l], 1), dtype=self._dtype) for l in range(1, L + 1)]
         self._state = (Ws, bs, [])
 
-    def _setup(self, acts, loss, backend, dtype, threads):
+    def _setup(self, acts, loss, backend, dtype, threads, relu_grad_at_zero):
         """Validate and store everything but the parameters."""
         self._acts = acts
         self._loss = _v.check_loss(loss, acts[-1])
         self._dtype = _v.check_dtype(dtype)
         self._threads = _v.check_threads(threads)
+        self._relu_grad_at_zero = _v.check_relu_grad_at_zero(relu_grad_at_zero)
         self._backend_name = backend
         self._backend = _backends.get(backend)
         # Held while fit() runs: a second fit() at the same time is refused.
         self._busy = threading.Lock()
 
+    # A backend is a module and the lock is the running process's: a pickle
+    # holds the backend's name and gets both anew when it is loaded.
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        del state["_backend"], state["_busy"]
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._backend = _backends.get(self._backend_name)
+        self._busy = threading.Lock()
+
     @classmethod
     def from_params(cls, params, activations, *, loss=None, backend="numpy", dtype="float64",
-                    threads=None):
+                    threads=None, relu_grad_at_zero=1):
         """A network holding a copy of course-style ``params``.
 
         Parameters
@@ -115,12 +138,15 @@ class Network:
             ``{"W1": (n1, n0), "b1": (n1, 1), ..., "WL": (n_L, n_{L-1}), "bL": (n_L, 1)}``.
         activations : sequence of str
             One activation per layer.
+
+        The other parameters are the constructor's.
         """
         net = cls.__new__(cls)
         dtype_ = _v.check_dtype(dtype)
         _, Ws, bs = _v.check_params(params, dtype_)
         acts = _v.check_activations(activations, len(Ws))
-        net._setup(acts, loss, backend, dtype, threads)
+        _v.check_output_units(acts, Ws[-1].shape[0])
+        net._setup(acts, loss, backend, dtype, threads, relu_grad_at_zero)
         net._state = (Ws, bs, [])
         return net
 
@@ -138,8 +164,8 @@ class Network:
 
     @property
     def costs_(self):
-        """After :meth:`fit`: ``(i, cost)`` at iterations 0, cost_every, ...; the
-        cost of iteration i before its update."""
+        """After :meth:`fit`: ``(i, cost)`` at iterations 0, cost_every, ... and
+        the last; the cost of iteration i before its update."""
         return list(self._state[2])
 
     @property
@@ -167,6 +193,10 @@ class Network:
         return self._threads
 
     @property
+    def relu_grad_at_zero(self):
+        return self._relu_grad_at_zero
+
+    @property
     def params(self):
         """A copy of the parameters as ``{"W1", "b1", ..., "WL", "bL"}``."""
         out = {}
@@ -176,8 +206,10 @@ class Network:
         return out
 
     def __repr__(self):
+        convention = "" if self._relu_grad_at_zero == 1 else ", relu_grad_at_zero=0"
         return (f"Network(layer_dims={self.layer_dims}, activations={self.activations}, "
-                f"loss={self._loss!r}, backend={self._backend_name!r}, dtype={self.dtype!r})")
+                f"loss={self._loss!r}, backend={self._backend_name!r}, dtype={self.dtype!r}"
+                f"{convention})")
 
     # ---------------------------------------------------------------- validation
     def _X(self, X, per_unit=2):
@@ -187,7 +219,10 @@ class Network:
 
     def _XY(self, X, Y):
         X = self._X(X)
-        return X, _v.check_Y(Y, self._Ws[-1].shape[0], X.shape[1], self._loss, self._dtype)
+        return X, self._Y(Y, X.shape[1])
+
+    def _Y(self, Y, m):
+        return _v.check_Y(Y, self._Ws[-1].shape[0], m, self._loss, self._dtype, self._acts[-1])
 
     # ---------------------------------------------------------------- the lecture's steps
     def forward(self, X):
@@ -221,8 +256,9 @@ class Network:
         _v.check_finite("AL", AL)
         m = AL.shape[1]
         caches = self._check_caches(caches, m)
-        Y = _v.check_Y(Y, n_L, m, self._loss, self._dtype)
-        dWs, dbs = self._backend.backward(AL, Y, caches, self._acts, self._loss, self._threads)
+        Y = self._Y(Y, m)
+        dWs, dbs = self._backend.backward(AL, Y, caches, self._acts, self._loss, self._threads,
+                                          self._relu_grad_at_zero)
         grads = {}
         for l, (dW, db) in enumerate(zip(dWs, dbs), start=1):
             grads[f"dW{l}"], grads[f"db{l}"] = dW, db
@@ -259,42 +295,69 @@ class Network:
         X, Y = self._XY(X, Y)
         Ws, bs, _ = self._state
         AL, caches = self._backend.forward(Ws, bs, self._acts, X, self._threads)
-        return _losses.cost(self._loss, AL, caches[-1][1], Y)
+        return _losses.cost(self._loss, AL, caches[-1][1], Y, self._acts[-1])
 
     def predict_proba(self, X):
-        """The output A_L, shape (n_L, m): P(y = 1 | x) for a sigmoid output."""
+        """The output A_L, shape (n_L, m): P(y = 1 | x) for a sigmoid output,
+        P(class k | x) in row k for a softmax output."""
         return self.forward(X)[0]
 
     def predict(self, X):
-        """Class labels 0/1 (A_L > 0.5), shape (n_L, m); for ``mse``, the output A_L."""
+        """Class labels: 0/1 (A_L > 0.5), shape (n_L, m), for a sigmoid output;
+        the class index (argmax over the units), shape (1, m), for softmax;
+        for ``mse``, the output A_L."""
         AL = self.predict_proba(X)
         if self._loss == "mse":
             return AL
+        if self._acts[-1] == "softmax":
+            return np.argmax(AL, axis=0).reshape(1, -1).astype(np.int64)
         return (AL > 0.5).astype(np.int64)
 
     def accuracy(self, X, Y):
-        """Fraction of examples whose predicted label equals Y (cross_entropy only)."""
+        """Fraction of predicted labels equal to Y's (cross_entropy only; for
+        softmax, per example: the argmax against Y's class)."""
         if self._loss != "cross_entropy":
             raise ValueError(f"accuracy needs the cross_entropy loss; this network uses "
                              f"{self._loss!r}")
         X, Y = self._XY(X, Y)
+        if self._acts[-1] == "softmax":
+            Y = np.argmax(Y, axis=0).reshape(1, -1)
         return float(np.mean(self.predict(X) == Y))
 
     def fit(self, X, Y, *, learning_rate, num_iterations, cost_every=100, progress=False,
-            gram=None):
-        """Batch gradient descent, as the lecture: forward, cost, backward, update.
+            gram=None, batch_size=None, seed=None, callback=None):
+        """Gradient descent, as the lecture: forward, cost, backward, update.
 
         Parameters
         ----------
         X : array_like of shape (n_x, m)
         Y : array_like of shape (n_L, m), or (m,) when n_L == 1
-            Labels in {0, 1} for ``cross_entropy``.
+            Labels in {0, 1} for a sigmoid output with ``cross_entropy``;
+            one-hot columns, or integer class labels of shape (m,), for softmax.
         learning_rate : float > 0
         num_iterations : int >= 1
+            Iterations: updates from the full batch, or epochs with ``batch_size``.
         cost_every : int >= 1
-            Record the cost every this many iterations, in ``costs_``.
+            Record the cost every this many iterations, and at the last, in
+            ``costs_``.
         progress : bool
             Show a progress bar with the latest cost.
+        batch_size : int or None
+            ``None``: the lecture's batch gradient descent, one update per
+            iteration from all m examples. An int in 1..m: each iteration is
+            one epoch of mini-batch gradient descent over a fresh shuffle of
+            the examples, in batches of ``batch_size`` (the last one smaller
+            when it does not divide m), one update each. The recorded costs
+            are over all m examples, before each epoch.
+        seed : int, numpy.random.Generator or None
+            Seeds the shuffles of ``batch_size`` training (ignored without
+            one). An int gives bitwise the same fit every time on a backend;
+            ``None`` draws fresh entropy.
+        callback : callable or None
+            ``callback(i, cost)`` at each recorded cost (iteration i, before
+            its update); if it returns False, training stops right there and
+            the network keeps the parameters it had reached (those whose cost
+            this is), e.g. for early stopping.
         gram : bool or None
             Layer 1's training path. ``False``: the lecture's algorithm, W1 X and
             dZ1 X^T from X every iteration (what every comparison with another
@@ -324,17 +387,24 @@ class Network:
                 "the same time would overwrite one of the two. Wait for the first to return, "
                 "or fit a copy (net.to(net.backend)).")
         try:
-            self._fit(X, Y, learning_rate, num_iterations, cost_every, progress, gram)
+            self._fit(X, Y, learning_rate, num_iterations, cost_every, progress, gram,
+                      batch_size, seed, callback)
         finally:
             self._busy.release()
         return self
 
-    def _fit(self, X, Y, learning_rate, num_iterations, cost_every, progress, gram):
+    def _fit(self, X, Y, learning_rate, num_iterations, cost_every, progress, gram, batch_size,
+             seed, callback):
         X = self._X(X, per_unit=3)  # Z, A and dZ of every layer
-        Y = _v.check_Y(Y, self._Ws[-1].shape[0], X.shape[1], self._loss, self._dtype)
+        Y = self._Y(Y, X.shape[1])
         learning_rate = _v.check_positive_float("learning_rate", learning_rate)
         num_iterations = _v.check_positive_int("num_iterations", num_iterations)
         cost_every = _v.check_positive_int("cost_every", cost_every)
+        batch_size = _v.check_batch_size(batch_size, X.shape[1])
+        rng = _v.check_seed("seed", seed)
+        if callback is not None and not callable(callback):
+            raise TypeError(f"callback must be callable as callback(i, cost), or None; "
+                            f"got {callback!r}")
         if gram is not None and not isinstance(gram, (bool, np.bool_)):
             raise TypeError(f"gram must be True, False or None; got {gram!r}")
         if gram and not getattr(self._backend, "HAS_GRAM", False):
@@ -342,6 +412,9 @@ class Network:
                     if ok is True and getattr(_backends.get(n), "HAS_GRAM", False)]
             raise ValueError(f"gram=True: backend {self._backend_name!r} has no Gram rewrite; "
                              f"backends that have one: {have}")
+        if gram and batch_size is not None:
+            raise ValueError("gram=True trains layer 1 through X^T X of the full batch; it "
+                             "cannot be combined with batch_size (use gram=None or False)")
         gram = None if gram is None else bool(gram)
         # Train on copies: on any failure, Ctrl-C included, the network keeps
         # its parameters.
@@ -349,11 +422,18 @@ class Network:
         bs = [b.copy() for b in self._bs]
         bar = ProgressBar(num_iterations) if progress else None
         watch = Divergence(self._loss, self._acts[-1], Y, bar)
+
+        def on_cost(i, cost):
+            if not watch.on_cost(i, cost):
+                return False
+            return callback is None or callback(i, cost) is not False
+
         try:
             with np.errstate(over="ignore", invalid="ignore"):
-                costs = self._backend.train(Ws, bs, self._acts, self._loss, X, Y, learning_rate,
-                                            num_iterations, cost_every, self._threads,
-                                            watch.on_cost, gram=gram)
+                costs = self._backend.train(
+                    Ws, bs, self._acts, self._loss, X, Y, learning_rate, num_iterations,
+                    cost_every, self._threads, on_cost, gram=gram,
+                    relu_grad_at_zero=self._relu_grad_at_zero, batch_size=batch_size, rng=rng)
         finally:
             if bar is not None:
                 bar.close()
@@ -369,16 +449,19 @@ class Network:
         """
         threads = self._threads if threads is None else _v.check_threads(threads)
         return Network.from_params(self.params, self._acts, loss=self._loss, backend=backend,
-                                   dtype=self.dtype, threads=threads)
+                                   dtype=self.dtype, threads=threads,
+                                   relu_grad_at_zero=self._relu_grad_at_zero)
 
     def save(self, path):
-        """Save parameters, activations, loss and dtype to an ``.npz`` file.
+        """Save parameters, activations, loss, dtype and ``relu_grad_at_zero``
+        to an ``.npz`` file.
 
         ``.npz`` is appended to ``path`` unless it ends with it (as
         :func:`numpy.savez` does); :func:`load` finds the file under either
         name. Returns the path written, a :class:`pathlib.Path`.
         """
-        return _io.save(path, self.params, self._acts, self._loss, self.dtype)
+        return _io.save(path, self.params, self._acts, self._loss, self.dtype,
+                        self._relu_grad_at_zero)
 
 
 def load(path, *, backend="numpy", threads=None):
@@ -398,6 +481,7 @@ def load(path, *, backend="numpy", threads=None):
     try:
         return Network.from_params(content["params"], content["activations"],
                                    loss=content["loss"], backend=backend,
-                                   dtype=content["dtype"], threads=threads)
+                                   dtype=content["dtype"], threads=threads,
+                                   relu_grad_at_zero=content["relu_grad_at_zero"])
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{path}: not a valid fastnn network file: {exc}") from None

@@ -39,18 +39,44 @@ def _leaky_relu(z):
     return z if z >= 0 else _act.LEAKY_SLOPE * z
 
 
-# name -> (g(z), g'(z, a)); derivatives from a where the lecture uses it.
+def _relu_prime(z, a, g0):
+    if z == 0:
+        return float(g0)
+    return 1.0 if z > 0 else 0.0
+
+
+def _leaky_relu_prime(z, a, g0):
+    if z == 0:
+        return 1.0 if g0 else _act.LEAKY_SLOPE
+    return 1.0 if z > 0 else _act.LEAKY_SLOPE
+
+
+# name -> (g(z), g'(z, a, g0)); derivatives from a where the lecture uses it;
+# g0 is relu_grad_at_zero, g'(0) for ReLU and leaky ReLU.
 SCALAR = {
-    "sigmoid": (_sigmoid, lambda z, a: a * (1.0 - a)),
-    "tanh": (math.tanh, lambda z, a: 1.0 - a * a),
-    "relu": (_relu, lambda z, a: 1.0 if z >= 0 else 0.0),
-    "leaky_relu": (_leaky_relu, lambda z, a: 1.0 if z >= 0 else _act.LEAKY_SLOPE),
-    "identity": (lambda z: z, lambda z, a: 1.0),
+    "sigmoid": (_sigmoid, lambda z, a, g0: a * (1.0 - a)),
+    "tanh": (math.tanh, lambda z, a, g0: 1.0 - a * a),
+    "relu": (_relu, _relu_prime),
+    "leaky_relu": (_leaky_relu, _leaky_relu_prime),
+    "identity": (lambda z: z, lambda z, a, g0: 1.0),
 }
 
 
-def _scalar_derivative(name, z, a):
-    return SCALAR[name][1](z, a)
+def _scalar_derivative(name, z, a, relu_grad_at_zero=1):
+    return SCALAR[name][1](z, a, relu_grad_at_zero)
+
+
+def _softmax_column(z_col):
+    """a_k = e^{z_k - max} / sum_j e^{z_j - max} over one example's units."""
+    top = z_col[0]
+    for z in z_col:
+        if z > top:
+            top = z
+    e = [math.exp(z - top) for z in z_col]
+    total = 0.0
+    for v in e:
+        total += v
+    return [v / total for v in e]
 
 
 def forward(Ws, bs, acts, X, threads=1):
@@ -58,7 +84,6 @@ def forward(Ws, bs, acts, X, threads=1):
     caches = []
     A_prev = X
     for W, b, name in zip(Ws, bs, acts):
-        g = SCALAR[name][0]
         n, n_prev = W.shape
         w, bias, a_prev = W.tolist(), b.tolist(), A_prev.tolist()
         z_out = [[0.0] * m for _ in range(n)]
@@ -69,14 +94,19 @@ def forward(Ws, bs, acts, X, threads=1):
                 for k in range(n_prev):
                     z += w[j][k] * a_prev[k][i]
                 z_out[j][i] = z
-                a_out[j][i] = g(z)
+            if name == "softmax":  # over the units of example i
+                a_col = _softmax_column([z_out[j][i] for j in range(n)])
+            else:
+                a_col = [SCALAR[name][0](z_out[j][i]) for j in range(n)]
+            for j in range(n):
+                a_out[j][i] = a_col[j]
         Z = np.array(z_out, dtype=X.dtype)
         caches.append(((A_prev, W, b), Z))
         A_prev = np.array(a_out, dtype=X.dtype)
     return A_prev, caches
 
 
-def backward(AL, Y, caches, acts, loss, threads=1):
+def backward(AL, Y, caches, acts, loss, threads=1, relu_grad_at_zero=1):
     L = len(caches)
     m = Y.shape[1]
     dtype = AL.dtype
@@ -112,6 +142,7 @@ def backward(AL, Y, caches, acts, loss, threads=1):
         if l > 0:
             # dz_prev(i) = (W^T dz(i)) * g'(z_prev(i))
             g_prime = SCALAR[acts[l - 1]][1]
+            g0 = relu_grad_at_zero
             z_prev = caches[l - 1][1].tolist()
             dz_prev = [[0.0] * m for _ in range(n_prev)]
             for i in range(m):
@@ -119,12 +150,13 @@ def backward(AL, Y, caches, acts, loss, threads=1):
                     da = 0.0
                     for j in range(n):
                         da += w[j][k] * dz[j][i]
-                    dz_prev[k][i] = da * g_prime(z_prev[k][i], a_prev[k][i])
+                    dz_prev[k][i] = da * g_prime(z_prev[k][i], a_prev[k][i], g0)
             dz = dz_prev
     return dWs, dbs
 
 
 def train(Ws, bs, acts, loss, X, Y, learning_rate, num_iterations, cost_every, threads=1,
-          on_cost=None, gram=None):
+          on_cost=None, gram=None, *, relu_grad_at_zero=1, batch_size=None, rng=None):
     return gradient_descent(forward, backward, Ws, bs, acts, loss, X, Y, learning_rate,
-                            num_iterations, cost_every, threads, on_cost)
+                            num_iterations, cost_every, threads, on_cost, relu_grad_at_zero,
+                            batch_size, rng)

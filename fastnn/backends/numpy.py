@@ -30,7 +30,7 @@ def forward(Ws, bs, acts, X, threads=1):
     return A, caches
 
 
-def backward(AL, Y, caches, acts, loss, threads=1):
+def backward(AL, Y, caches, acts, loss, threads=1, relu_grad_at_zero=1):
     L = len(caches)
     m = Y.shape[1]
     dWs, dbs = [None] * L, [None] * L
@@ -42,12 +42,13 @@ def backward(AL, Y, caches, acts, loss, threads=1):
         if l > 0:
             dA_prev = W.T @ dZ
             Z_prev = caches[l - 1][1]
-            dA_prev *= _act.derivative(acts[l - 1], Z_prev, A_prev)
+            dA_prev *= _act.derivative(acts[l - 1], Z_prev, A_prev, relu_grad_at_zero)
             dZ = dA_prev
     return dWs, dbs
 
 
 def train(Ws, bs, acts, loss, X, Y, learning_rate, num_iterations, cost_every, threads=1,
-          on_cost=None, gram=None):
+          on_cost=None, gram=None, *, relu_grad_at_zero=1, batch_size=None, rng=None):
     return gradient_descent(forward, backward, Ws, bs, acts, loss, X, Y, learning_rate,
-                            num_iterations, cost_every, threads, on_cost)
+                            num_iterations, cost_every, threads, on_cost, relu_grad_at_zero,
+                            batch_size, rng)

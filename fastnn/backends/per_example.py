@@ -32,7 +32,7 @@ def forward(Ws, bs, acts, X, threads=1):
     return A_prev, caches
 
 
-def backward(AL, Y, caches, acts, loss, threads=1):
+def backward(AL, Y, caches, acts, loss, threads=1, relu_grad_at_zero=1):
     L = len(caches)
     m = Y.shape[1]
     dWs = [np.zeros_like(cache[0][1]) for cache in caches]
@@ -47,7 +47,8 @@ def backward(AL, Y, caches, acts, loss, threads=1):
             dWs[l] += dz @ a_prev.T
             dbs[l] += dz
             if l > 0:
-                dz = (W.T @ dz) * _act.derivative(acts[l - 1], caches[l - 1][1][:, col], a_prev)
+                dz = (W.T @ dz) * _act.derivative(acts[l - 1], caches[l - 1][1][:, col], a_prev,
+                                                  relu_grad_at_zero)
     for dW, db in zip(dWs, dbs):
         dW /= m
         db /= m
@@ -55,6 +56,7 @@ def backward(AL, Y, caches, acts, loss, threads=1):
 
 
 def train(Ws, bs, acts, loss, X, Y, learning_rate, num_iterations, cost_every, threads=1,
-          on_cost=None, gram=None):
+          on_cost=None, gram=None, *, relu_grad_at_zero=1, batch_size=None, rng=None):
     return gradient_descent(forward, backward, Ws, bs, acts, loss, X, Y, learning_rate,
-                            num_iterations, cost_every, threads, on_cost)
+                            num_iterations, cost_every, threads, on_cost, relu_grad_at_zero,
+                            batch_size, rng)
