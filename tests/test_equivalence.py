@@ -143,8 +143,9 @@ def test_float32_tracks_float64(fast_backend):
 
 
 def test_losses_table_matches_activation_pairing():
-    # cross_entropy is the only loss tied to an output; every loss has a code.
-    assert losses.LOSSES["cross_entropy"] == "sigmoid"
+    # cross_entropy is the only loss tied to outputs; every loss has a code.
+    assert losses.LOSSES["cross_entropy"] == ("sigmoid", "softmax")
+    assert losses.PAIRS_WITH == {"softmax": "cross_entropy"}
     assert set(losses.CODES) == set(losses.LOSSES)
     assert set(activations.CODES) == set(activations.ACTIVATIONS)
 

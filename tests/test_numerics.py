@@ -62,21 +62,26 @@ def test_diverging_learning_rate_is_reported_and_parameters_kept(backend):
     assert net.costs_ == []
     # A sane learning rate then trains the same network normally.
     net.fit(X, Y, learning_rate=0.01, num_iterations=20, cost_every=10)
-    assert len(net.costs_) == 2 and net.costs_[1][1] < net.costs_[0][1]
+    assert [i for i, _ in net.costs_] == [0, 10, 19]
+    assert net.costs_[2][1] < net.costs_[1][1] < net.costs_[0][1]
 
 
-@pytest.mark.parametrize("cost_every,where", [
-    (100, r"at iteration 100 \(the cost 5\.68e\+299 is over 10000 times"),
-    (1000, r"by the last iteration \(a parameter reached .*e\+298, past \+-1\.34e\+154\)"),
+@pytest.mark.parametrize("cost_every,num_iterations,where", [
+    (100, 200, r"at iteration 100 \(the cost 5\.68e\+299 is over 10000 times"),
+    # The last iteration's cost is recorded too, whatever cost_every is.
+    (1000, 200, r"at iteration 199 \(the cost 8\.71e\+299 is over 10000 times"),
+    # Diverging in the last update, after the last recorded cost: only the
+    # parameters show it.
+    (1000, 1, r"by the last iteration \(a parameter reached .*e\+297, past \+-1\.34e\+154\)"),
 ])
 def test_finite_divergence_is_reported_and_parameters_restored(backend, planar, cost_every,
-                                                              where):
+                                                              num_iterations, where):
     # The example: finite all along, weights near 1e298 by the end.
     X, Y = planar
     net = fastnn.Network([2, 4, 1], hidden_activation="tanh", seed=2, backend=backend)
     before = net.params
     with pytest.raises(FloatingPointError, match=rf"diverged {where}.*learning_rate=1e\+300"):
-        net.fit(X, Y, learning_rate=1e300, num_iterations=200, cost_every=cost_every)
+        net.fit(X, Y, learning_rate=1e300, num_iterations=num_iterations, cost_every=cost_every)
     for key, value in before.items():
         np.testing.assert_array_equal(net.params[key], value)
     assert net.costs_ == []

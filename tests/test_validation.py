@@ -109,7 +109,7 @@ def test_labels_outside_01_are_fine_for_mse(backend):
     net = fastnn.Network([3, 4, 1], output_activation="identity", seed=0, backend=backend)
     assert net.loss == "mse"
     net.fit(X_OK, Y_OK * 3.5, learning_rate=0.05, num_iterations=20, cost_every=10)
-    (_, first), (_, last) = net.costs_
+    (_, first), _, (_, last) = net.costs_
     assert np.isfinite(last) and last < first
 
 
@@ -146,13 +146,23 @@ def test_integer_and_noncontiguous_input_is_converted(net):
     ({"layer_dims": [3, 2.5, 1]}, TypeError, r"layer_dims\[1\] must be a positive int"),
     ({"layer_dims": "3,4,1"}, TypeError, "layer_dims must be a sequence"),
     ({"hidden_activation": "swish"}, ValueError, "unknown hidden_activation 'swish'.*relu"),
-    ({"output_activation": "softmax"}, ValueError, "unknown output_activation 'softmax'"),
+    ({"output_activation": "swish"}, ValueError, "unknown output_activation 'swish'.*softmax"),
+    ({"output_activation": "softmax"}, ValueError, r"softmax output needs n_L >= 2 units"),
+    ({"layer_dims": [3, 4, 2], "hidden_activation": "softmax"}, ValueError,
+     "hidden_activation 'softmax' is an output activation"),
+    ({"layer_dims": [3, 4, 2], "activations": ["softmax", "softmax"]}, ValueError,
+     r"activations\[0\] 'softmax' is an output activation"),
+    ({"layer_dims": [3, 4, 2], "output_activation": "softmax", "loss": "mse"}, ValueError,
+     "a 'softmax' output needs the loss 'cross_entropy'; got 'mse'"),
+    ({"relu_grad_at_zero": 0.5}, TypeError, "relu_grad_at_zero must be the int 1 or 0"),
+    ({"relu_grad_at_zero": True}, TypeError, "relu_grad_at_zero must be the int 1 or 0"),
+    ({"relu_grad_at_zero": 2}, ValueError, r"relu_grad_at_zero must be 1 .* or 0"),
     ({"activations": ["relu"]}, ValueError, r"one name per layer \(2\)"),
     ({"activations": ["relu", "gelu"]}, ValueError, r"unknown activations\[1\] 'gelu'"),
     ({"activations": "relu"}, TypeError, "activations must be a sequence"),
     ({"loss": "hinge"}, ValueError, "unknown loss 'hinge'.*cross_entropy"),
     ({"loss": "cross_entropy", "output_activation": "identity"}, ValueError,
-     "needs a 'sigmoid' output"),
+     r"needs one of the output activations \['sigmoid', 'softmax'\]; got 'identity'"),
     ({"init": "orthogonal"}, ValueError, "unknown init 'orthogonal'.*xavier"),
     ({"init_scale": 0}, ValueError, "init_scale must be a positive"),
     ({"backend": "tensorflow"}, ValueError, "unknown backend 'tensorflow'.*numpy"),
