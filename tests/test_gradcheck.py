@@ -26,6 +26,21 @@ def test_gradient_check_every_activation_and_loss(backend, hidden, output, loss)
     assert diff < 2e-7, f"relative difference {diff:.3g}"
 
 
+@pytest.mark.parametrize("hidden", activations.names())
+@pytest.mark.parametrize("g0", [1, 0])
+def test_gradient_check_softmax_output(backend, hidden, g0):
+    # Categorical cross-entropy on a softmax output, 4 classes; the ReLU
+    # convention cannot matter away from the kink (checked below).
+    X = np.random.default_rng(2).standard_normal((3, 8))
+    labels = np.array([0, 1, 2, 3, 3, 2, 1, 0])
+    net = fastnn.Network([3, 4, 3, 4], hidden_activation=hidden, output_activation="softmax",
+                         init="xavier", seed=4, backend=backend, relu_grad_at_zero=g0)
+    _, caches = net.forward(X)
+    assert min(np.min(np.abs(Z)) for _, Z in caches) > 1e-4
+    diff = fastnn.gradient_check(net, X, labels)
+    assert diff < 2e-7, f"relative difference {diff:.3g}"
+
+
 def test_gradient_check_detects_a_wrong_gradient(monkeypatch):
     # The check must be able to fail: corrupt db of the last layer.
     X, Y = binary_data(3, 8, seed=2)

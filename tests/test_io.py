@@ -26,6 +26,20 @@ def test_save_appends_npz_and_load_finds_it(tmp_path):
     assert net.save(tmp_path / "again.npz") == tmp_path / "again.npz"
 
 
+@pytest.mark.parametrize("g0", [1, 0])
+def test_relu_grad_at_zero_and_softmax_round_trip(tmp_path, g0):
+    net = fastnn.Network([3, 4, 3], output_activation="softmax", seed=0, relu_grad_at_zero=g0)
+    back = fastnn.load(net.save(tmp_path / "model"))
+    assert back.relu_grad_at_zero == g0 and repr(back) == repr(net)
+
+
+def test_format_1_files_load_with_the_lecture_convention(tmp_path, content):
+    # Written before relu_grad_at_zero existed: the lecture's g'(0) = 1.
+    old = {k: v for k, v in content.items() if k != "relu_grad_at_zero"}
+    np.savez(tmp_path / "old.npz", **{**old, "format_version": np.int64(1)})
+    assert fastnn.load(tmp_path / "old.npz").relu_grad_at_zero == 1
+
+
 def test_missing_file_names_both_candidates(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"neither .*nothing nor .*nothing\.npz exists"):
         fastnn.load(tmp_path / "nothing")
@@ -77,6 +91,10 @@ BAD_FILES = [
      "format_version must be one integer"),
     ("version-future", lambda t, c: _npz(t, "v.npz", **{**c, "format_version": 99}),
      "format_version 99"),
+    ("convention-text", lambda t, c: _npz(t, "g.npz", **{**c, "relu_grad_at_zero": "one"}),
+     "relu_grad_at_zero must be one integer"),
+    ("convention-2", lambda t, c: _npz(t, "g.npz", **{**c, "relu_grad_at_zero": 2}),
+     "relu_grad_at_zero must be 1"),
     ("activations-number", lambda t, c: _npz(t, "a.npz", **{**c, "activations": [1, 2]}),
      "activations must be a 1-D array of strings"),
     ("activations-scalar", lambda t, c: _npz(t, "a.npz", **{**c, "activations": "relu"}),

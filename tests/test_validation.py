@@ -96,6 +96,14 @@ def test_predict_and_forward_reject_bad_X(net, case, X, exc, match):
     ({"num_iterations": 2.5}, TypeError, "num_iterations must be a positive int"),
     ({"num_iterations": True}, TypeError, "num_iterations must be a positive int"),
     ({"cost_every": 0}, ValueError, "cost_every must be a positive int"),
+    ({"batch_size": 0}, ValueError, r"batch_size must be between 1 and m = 10"),
+    ({"batch_size": 11}, ValueError, r"batch_size must be between 1 and m = 10"),
+    ({"batch_size": 4.0}, TypeError, "batch_size must be None .* or a positive int"),
+    ({"batch_size": True}, TypeError, "batch_size must be None .* or a positive int"),
+    ({"batch_size": 4, "seed": "x"}, TypeError, "seed must be an int, a numpy.random.Generator"),
+    ({"batch_size": 4, "seed": -1}, ValueError, "seed must be a non-negative int"),
+    ({"callback": "print"}, TypeError, r"callback must be callable as callback\(i, cost\)"),
+    ({"gram": "yes"}, TypeError, "gram must be True, False or None"),
 ])
 def test_fit_rejects_bad_hyperparameters(net, kwargs, exc, match):
     before = _snapshot(net)
@@ -103,6 +111,46 @@ def test_fit_rejects_bad_hyperparameters(net, kwargs, exc, match):
     with pytest.raises(exc, match=match):
         net.fit(X_OK, Y_OK, **args)
     _assert_untouched(net, before)
+
+
+def test_gram_with_batch_size_is_refused_where_gram_exists():
+    net = next((fastnn.Network([3, 4, 1], seed=0, backend=name)
+                for name, ok in fastnn.backends.available().items()
+                if ok is True and fastnn.backends.get(name).HAS_GRAM), None)
+    if net is None:
+        pytest.skip("no available backend has the Gram rewrite")
+    before = _snapshot(net)
+    with pytest.raises(ValueError, match="gram=True .* cannot be combined with batch_size"):
+        net.fit(X_OK, Y_OK, learning_rate=0.1, num_iterations=2, gram=True, batch_size=5)
+    _assert_untouched(net, before)
+
+
+LABELS = np.array([0, 2, 1, 1, 0, 2, 2, 1, 0, 0])
+ONE_HOT = np.eye(3)[:, LABELS]
+
+BAD_SOFTMAX_Y = [
+    ("labels-out-of-range", np.where(LABELS == 2, 3, LABELS), ValueError,
+     r"integers in 0\.\.2 \(the 3 output units\); found \[3\.0\]"),
+    ("labels-negative", LABELS - 1, ValueError, r"integers in 0\.\.2.*found \[-1\.0\]"),
+    ("labels-fractional", LABELS + 0.5, ValueError, r"integers in 0\.\.2"),
+    ("labels-wrong-m", LABELS[:9], ValueError, r"Y must have shape \(3, 10\) \(one-hot\)"),
+    ("one-hot-two-ones", np.vstack([ONE_HOT[:2], np.ones((1, 10))]), ValueError,
+     r"one-hot for a softmax output.*columns \[0, 2, 3, 4, 7\]"),
+    ("one-hot-soft", ONE_HOT * 0.5 + 1 / 6, ValueError, "one-hot for a softmax output"),
+    ("one-hot-transposed", ONE_HOT.T, ValueError, r"Y must have shape \(3, 10\) \(one-hot\)"),
+    ("labels-nan", np.where(LABELS == 2, np.nan, LABELS), ValueError, "Y must be finite"),
+]
+
+
+@pytest.mark.parametrize("case,Y,exc,match", BAD_SOFTMAX_Y, ids=[c[0] for c in BAD_SOFTMAX_Y])
+def test_softmax_fit_rejects_bad_labels(backend, case, Y, exc, match):
+    net = fastnn.Network([3, 4, 3], output_activation="softmax", seed=0, backend=backend)
+    before = _snapshot(net)
+    with pytest.raises(exc, match=match):
+        net.fit(X_OK, Y, learning_rate=0.1, num_iterations=2)
+    _assert_untouched(net, before)
+    with pytest.raises(exc, match=match):
+        net.cost(X_OK, Y)
 
 
 def test_labels_outside_01_are_fine_for_mse(backend):
