@@ -1,7 +1,8 @@
 """Property tests (hypothesis): random small problems on every backend.
 
-1. Training agrees with the loops oracle on random nets, activations, losses,
-   m, seeds and dtypes (runs that diverge are not compared).
+1. Training agrees with the loops oracle on random nets, activations, losses
+   (softmax outputs included), ReLU'(0) conventions, m, full batch or
+   mini-batch sizes, seeds and dtypes (runs that diverge are not compared).
 2. Random malformed input never crashes the process, always raises ValueError
    or TypeError, and leaves the parameters and costs as they were.
 
@@ -38,23 +39,32 @@ def problems(draw):
     """A random small network, its training data and hyperparameters."""
     L = draw(st.integers(1, 3))
     dims = [draw(st.integers(1, 4))] + [draw(st.integers(1, 5)) for _ in range(L)]
-    loss = draw(st.sampled_from(["cross_entropy", "mse"]))
+    loss = draw(st.sampled_from(["cross_entropy", "softmax", "mse"]))
     hidden = [draw(st.sampled_from(activations.names())) for _ in range(L - 1)]
-    output = "sigmoid" if loss == "cross_entropy" else draw(st.sampled_from(activations.names()))
+    output = {"cross_entropy": "sigmoid", "softmax": "softmax"}.get(loss) or \
+        draw(st.sampled_from(activations.names()))
+    if loss == "softmax":
+        dims[-1] = max(dims[-1], 2)
+        loss = "cross_entropy"
     m = draw(st.integers(1, 12))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     X = rng.standard_normal((dims[0], m))
-    if loss == "cross_entropy":
+    if output == "softmax":
+        Y = np.eye(dims[-1])[:, rng.integers(0, dims[-1], m)]
+    elif loss == "cross_entropy":
         Y = (rng.random((dims[-1], m)) < 0.5).astype(np.float64)
     else:
         Y = rng.standard_normal((dims[-1], m))
     return {
         "net": dict(layer_dims=dims, activations=hidden + [output], loss=loss,
                     init=draw(st.sampled_from(["xavier", "he", "random"])),
-                    seed=draw(st.integers(0, 2**16)), dtype=draw(st.sampled_from(list(RTOL)))),
+                    seed=draw(st.integers(0, 2**16)), dtype=draw(st.sampled_from(list(RTOL))),
+                    relu_grad_at_zero=draw(st.sampled_from([1, 0]))),
         "X": X, "Y": Y,
         "fit": dict(learning_rate=draw(st.floats(0.01, 0.5)),
-                    num_iterations=draw(st.integers(1, 6)), cost_every=draw(st.integers(1, 3))),
+                    num_iterations=draw(st.integers(1, 6)), cost_every=draw(st.integers(1, 3)),
+                    batch_size=draw(st.one_of(st.none(), st.integers(1, m))),
+                    seed=draw(st.integers(0, 2**16))),
     }
 
 
@@ -76,7 +86,7 @@ def test_training_agrees_with_the_oracle(fast_backend, problem):
     for name in (backends.ORACLE, fast_backend):
         net = fastnn.Network(spec["layer_dims"], spec["activations"], loss=spec["loss"],
                              init=spec["init"], seed=spec["seed"], dtype=spec["dtype"],
-                             backend=name)
+                             relu_grad_at_zero=spec["relu_grad_at_zero"], backend=name)
         try:
             runs[name] = net.fit(problem["X"], problem["Y"], **problem["fit"])
         except FloatingPointError:
