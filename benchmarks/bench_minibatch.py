@@ -12,6 +12,15 @@ num_iterations=EPOCHS, batch_size=B)``); the report divides by it.
 A fastnn backend that cannot train mini-batches (its ``train`` rejects
 ``batch_size``) fails the group: every backend implements the contract.
 
+Threads: BLAS (NumPy's, so numpy, the course's loop and scikit-learn) and
+PyTorch's intra-op pool run one thread in this group (:func:`one_thread`),
+as ``bench_dot`` does: the products are 64 x B, too small for a second
+thread to pay, and on a shared 2-core machine a 2-thread pool waited for its
+descheduled thread -- the first quick run measured numpy 98 ms and PyTorch
+459 ms per epoch where one thread takes about 3 ms and 30 ms. fastnn's
+compiled backends choose their threads themselves (``threads=None``: one for
+a net this small); JAX runs XLA's CPU defaults.
+
 After timing, every implementation's parameters must have lowered the cost
 over all m examples; and a fresh copy of each trains ``CHECK_EPOCHS`` epochs
 with the shuffles of seed ``SEED`` and is compared with the numpy backend's:
@@ -20,8 +29,11 @@ same way (course, torch, jax: ReLU'(0) = 0 is theirs, irrelevant here where
 no Z is exactly 0), not applicable to scikit-learn (its own shuffles).
 """
 
+import contextlib
+
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_limits
 
 from fastnn import _peers, backends, losses
 from fastnn._testing import max_rel_diff
@@ -49,20 +61,21 @@ SEED = 0
 CHECK_EPOCHS = 2
 
 
+_PROBLEM = []
+
+
 def _problem():
-    Ws, bs, acts, X, Y, source = wl.digits_problem("float64")
-    return Ws, bs, acts, X, Y, source
-
-
-_SOURCE = None
+    """The digits problem, loaded once: fresh copies of the parameters (training
+    updates them in place), the data shared (nothing writes to it)."""
+    if not _PROBLEM:
+        _PROBLEM.append(wl.digits_problem("float64"))
+    Ws, bs, acts, X, Y, source = _PROBLEM[0]
+    return [W.copy() for W in Ws], [b.copy() for b in bs], list(acts), X, Y, source
 
 
 def data_source():
     """``"sklearn"`` or ``"synthetic"``: the digits data this run uses."""
-    global _SOURCE
-    if _SOURCE is None:
-        _SOURCE = _problem()[-1]
-    return _SOURCE
+    return _problem()[-1]
 
 
 def backend_minibatch_trainer(name, batch_size):
@@ -151,7 +164,8 @@ def check_minibatch(benchmark, impls, trained, batch_size):
     start = digits_cost(Ws + bs)
     for name, rec in records.items():
         after = digits_cost(trained[name].params())
-        rec.update(cost_start=start, cost_after=after, epochs_trained=1 + rounds * rec["iterations"])
+        rec.update(cost_start=start, cost_after=after,
+                   epochs_trained=1 + rounds * rec["iterations"])
         if name.startswith("peer:") and not impls[name].info.get("same_shuffles"):
             continue
         epochs = min(CHECK_EPOCHS, rec["iterations"])
@@ -174,6 +188,24 @@ def check_minibatch(benchmark, impls, trained, batch_size):
     assert not failed, f"differ from numpy by more than {RTOL['float64']}: {failed}"
 
 
+@contextlib.contextmanager
+def one_thread():
+    """BLAS and PyTorch at one thread for the block; PyTorch's setting restored after
+    (the ladder's peers, later in the same process, keep their default)."""
+    torch = None
+    if _peers.available("torch") is True:
+        import torch
+
+        previous = torch.get_num_threads()
+        torch.set_num_threads(1)
+    try:
+        with threadpool_limits(limits=1, user_api="blas"):
+            yield
+    finally:
+        if torch is not None:
+            torch.set_num_threads(previous)
+
+
 def run_group(benchmark, batch_size, quick):
     """Time the group at ``batch_size`` interleaved, then check every result."""
     benchmark.group = f"minibatch-B={batch_size}"
@@ -190,13 +222,14 @@ def run_group(benchmark, batch_size, quick):
 
     timed = {name: Impl(keep(name, impl.make), impl.iterations, **impl.info)
              for name, impl in impls.items()}
-    interleave(benchmark, timed, m=M, batch_size=batch_size, data=data_source(),
-               layer_dims=list(DIGITS.layer_dims), learning_rate=DIGITS.learning_rate,
-               flops=wl.flops(DIGITS))
-    benchmark.extra_info["workload"] = DIGITS.name
-    for name, rec in benchmark.extra_info["impls"].items():
-        rec.update(impls[name].info)
-    check_minibatch(benchmark, impls, trained, batch_size)
+    with one_thread():
+        interleave(benchmark, timed, m=M, batch_size=batch_size, data=data_source(),
+                   layer_dims=list(DIGITS.layer_dims), learning_rate=DIGITS.learning_rate,
+                   flops=wl.flops(DIGITS), blas_threads=1, torch_threads=1)
+        benchmark.extra_info["workload"] = DIGITS.name
+        for name, rec in benchmark.extra_info["impls"].items():
+            rec.update(impls[name].info)
+        check_minibatch(benchmark, impls, trained, batch_size)
 
 
 @pytest.mark.parametrize("batch_size", BATCH_SIZES, ids=[f"B={b}" for b in BATCH_SIZES])

@@ -24,8 +24,8 @@ softmax output, each in the fastest plain form its library offers for it:
   ``dZ[Z <= 0] = 0``, and ``parameters["W" + str(l)] = W - lr * dW``. Needs
   only NumPy.
 - ``torch``: rows as examples, ``F.linear``, ``F.cross_entropy``, autograd and
-  ``torch.optim.SGD`` (no momentum) over index batches of a shuffled order;
-  PyTorch's default intra-op threads (all cores, as fastnn's ``threads=None``).
+  ``torch.optim.SGD`` (no momentum) over index batches of a shuffled order,
+  with whatever intra-op threads the caller set (the benchmark: one).
 - ``jax``: one jitted function per epoch: the shuffled data cut into full
   batches that ``lax.scan`` steps through (value_and_grad, SGD), the last
   smaller batch one more jitted step -- no Python per mini-batch, as fastnn's
