@@ -44,7 +44,7 @@ def header(res):
         f"Mode: **{res.mode}**. pytest-benchmark {res.meta.get('version')}, "
         f"{res.meta.get('datetime')}" + (f", from `{res.source}`" if res.source else "") + ". "
         f"Every time is per training iteration of batch gradient descent (forward, backward, "
-        f"update), JIT compile excluded (a warm-up call outside the timer). Within each group "
+        f"update; section 8: per epoch of mini-batch training), JIT compile excluded (a warm-up call outside the timer). Within each group "
         f"the implementations were timed **interleaved**, one call each per round in a rotating "
         f"order, over {res.rounds} rounds, so load from other processes falls on all of them "
         f"alike; tables give the median and the spread. {load.capitalize()}"

@@ -16,17 +16,17 @@ import matplotlib.pyplot as plt  # noqa: E402
 from .results import format_seconds  # noqa: E402
 from .workloads import WORKLOADS  # noqa: E402
 
-__all__ = ["ladder", "scaling", "ablation", "efficiency", "label", "COLORS"]
+__all__ = ["ladder", "scaling", "ablation", "efficiency", "minibatch", "label", "COLORS"]
 
 COLORS = {"loops": "#9e9e9e", "per_example": "#8d6e63", "numpy": "#1f77b4",
           "numpy:blas-default": "#6baed6", "numba": "#2ca02c", "cython": "#d62728",
           "cython:gram": "#f4a3a3", "cython:blas": "#8c1c1c", "peer:torch": "#ff7f0e",
-          "peer:jax": "#9467bd", "peer:sklearn": "#17becf",
+          "peer:jax": "#9467bd", "peer:sklearn": "#17becf", "peer:course": "#bcbd22",
           "python loop": "#9e9e9e", "np.dot": "#1f77b4", "numba loop": "#2ca02c"}
 
 #: Short names of the labelled extra rungs.
 EXTRA = {"cython:gram": "cython, Gram rewrite", "cython:blas": "cython, BLAS products",
-         "numpy:blas-default": "numpy, OPENBLAS_* unset"}
+         "numpy:blas-default": "numpy, OPENBLAS_* unset", "peer:course": "course NumPy (peer)"}
 
 
 def label(impl):
@@ -164,6 +164,58 @@ def efficiency(rows, peak, bandwidth, path):
     handles, labels = ax.get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 6), fontsize=8,
                frameon=False)
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def minibatch(results, best, path):
+    """Time per epoch against the batch size (log-log, median with its IQR band),
+    and each peer's time over ``best``'s (``{B: impl}``: the fastest fastnn
+    backend at each batch size), where that lead is read off."""
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 4.4))
+    for impl, pts in results.minibatch.items():
+        bs = sorted(pts)
+        color = COLORS.get(impl)
+        style = "s--" if impl.startswith("peer:") else "o-"
+        ax.plot(bs, [pts[b].median * 1e3 for b in bs], style, label=label(impl), color=color,
+                ms=3)
+        ax.fill_between(bs, [pts[b].q1 * 1e3 for b in bs], [pts[b].q3 * 1e3 for b in bs],
+                        color=color, alpha=0.2, lw=0)
+        if not impl.startswith("peer:"):
+            continue
+        mine = [b for b in bs if b in best]
+        ratios = [pts[b].median / results.minibatch[best[b]][b].median for b in mine]
+        ax2.plot(mine, ratios, "s--", label=label(impl), color=color, ms=3)
+        # Band: the ratio of quartiles, the noise rule's "do the spreads separate".
+        ax2.fill_between(mine, [pts[b].q1 / results.minibatch[best[b]][b].q3 for b in mine],
+                         [pts[b].q3 / results.minibatch[best[b]][b].q1 for b in mine],
+                         color=color, alpha=0.2, lw=0)
+    ax.set(xscale="log", yscale="log", xlabel="batch size B (log scale)",
+           ylabel="ms per epoch (log scale)", title="time per epoch vs batch size (band: IQR)")
+    sizes = sorted({b for pts in results.minibatch.values() for b in pts})
+    ax2.axhline(1.0, color="black", lw=0.8)
+    ax2.axhline(3.0, color="grey", lw=0.8, ls=":")
+    ax2.text(max(best) if best else 1, 3.0, "3× (issue 12's target against scikit-learn) ",
+             fontsize=7, va="bottom", ha="right", color="grey")
+    ax2.set(xscale="log", yscale="log", xlabel="batch size B (log scale)",
+            ylabel="peer time ÷ fastest fastnn time (log scale)",
+            title=f"lead of the fastest fastnn backend "
+                  f"({', '.join(dict.fromkeys(best.values()))}; above 1: fastnn faster)")
+    for a in (ax, ax2):
+        a.grid(which="major", alpha=0.3)
+        a.set_xticks(sizes, [f"{b:,}" for b in sizes])
+        a.minorticks_off()
+    # One legend for both panels, below them: inside, it hid the lines it names.
+    handles, labels = ax.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 5), fontsize=8,
+               frameon=False)
+    meta = results.minibatch_meta
+    data = {"sklearn": "scikit-learn's digits", "synthetic": "synthetic digits-shaped data"}.get(
+        meta.get("data"), "digits")
+    dims = "-".join(map(str, meta.get("layer_dims") or (64, 64, 10)))
+    fig.suptitle(f"mini-batch SGD, one epoch = m / B updates: {dims} relu/softmax, "
+                 f"m = {meta.get('m', '?')}, {data}, float64", fontsize=10)
     fig.tight_layout(rect=(0, 0.1, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)

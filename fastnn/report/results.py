@@ -4,8 +4,9 @@ Every benchmark group of the suite (``fastnn.benchmarks``) timed its
 implementations interleaved over several rounds and saved, per implementation,
 one time per round (``samples``, seconds per training iteration). This module
 turns that JSON into a :class:`Results` -- ladder, sweep, dot demo, ablations,
-each a mapping to :class:`Timing` -- which :mod:`.markdown` and :mod:`.plots`
-render, and which ``fastnn bench`` prints.
+mini-batch sweep (seconds per epoch there), each a mapping to :class:`Timing`
+-- which :mod:`.markdown` and :mod:`.plots` render, and which ``fastnn bench``
+prints.
 
 Noise rules, used by every sentence that compares: a timing's spread is its
 interquartile range over the rounds; it is *wide* when that exceeds
@@ -24,8 +25,8 @@ __all__ = ["Timing", "Results", "load", "build", "compare", "crossovers", "forma
            "LADDER_ORDER", "WIDE_SPREAD"]
 
 #: Column order of the ladder: the lecture's rungs, then the peers.
-LADDER_ORDER = ["loops", "per_example", "numpy", "numba", "cython", "peer:torch", "peer:jax",
-                "peer:sklearn"]
+LADDER_ORDER = ["loops", "per_example", "numpy", "numba", "cython", "peer:course", "peer:torch",
+                "peer:jax", "peer:sklearn"]
 #: A timing whose interquartile range exceeds this fraction of its median is marked.
 WIDE_SPREAD = 0.25
 
@@ -99,6 +100,14 @@ class Results:
     #: {group: {impl: Timing}} for the simd-* groups.
     ablations: dict
     rounds: int
+    #: {impl: {batch_size: Timing}} of the minibatch-B=* groups (seconds per epoch).
+    minibatch: dict = field(default_factory=dict)
+    #: What the mini-batch groups share: ``m``, ``data`` ("sklearn" or
+    #: "synthetic" digits), ``layer_dims``, ``learning_rate``, ``blas_threads``,
+    #: ``torch_threads``.
+    minibatch_meta: dict = field(default_factory=dict)
+    #: {impl: reason} of the implementations a mini-batch group did not run.
+    minibatch_skipped: dict = field(default_factory=dict)
 
     def fastest(self, timings, names=None):
         """The name of the lowest-median timing among ``names`` (default: all), or None."""
@@ -109,6 +118,7 @@ class Results:
         """How many timings in the report have a wide spread, and how many there are."""
         groups = list(self.ladder.values()) + [self.dot] + list(self.ablations.values())
         groups += [{m: t for m, t in pts.items()} for pts in self.sweep.values()]
+        groups += list(self.minibatch.values())
         timings = [t for g in groups for t in g.values()]
         return sum(t.wide for t in timings), len(timings)
 
@@ -132,7 +142,7 @@ def load(path):
 
 
 #: The groups the report shows (others, e.g. ``gemm-*``, stay in the JSON only).
-_GROUPS = ("ladder-", "sweep-", "dot-", "simd-")
+_GROUPS = ("ladder-", "sweep-", "dot-", "simd-", "minibatch-")
 
 
 def _kind(bench):
@@ -156,6 +166,7 @@ def build(data, machine=None, *, mode=None, source=None):
     ladder = {name: {} for name in WORKLOADS}
     skipped = {name: {} for name in WORKLOADS}
     sweep, dot, ablations, rounds = {}, {}, {}, 0
+    minibatch, minibatch_meta, minibatch_skipped = {}, {}, {}
     for bench in data["benchmarks"]:
         if _kind(bench) is None:
             continue
@@ -174,14 +185,25 @@ def build(data, machine=None, *, mode=None, source=None):
             dot.update(timings)
         elif group.startswith("simd-"):
             ablations[group] = timings
+        elif group.startswith("minibatch-"):
+            for impl, t in timings.items():
+                minibatch.setdefault(impl, {})[info["batch_size"]] = t
+            for impl, why in info.get("skipped", {}).items():
+                minibatch_skipped.setdefault(impl, {})[info["batch_size"]] = why
+            minibatch_meta.update({k: info[k] for k in ("m", "data", "layer_dims",
+                                                         "learning_rate", "blas_threads",
+                                                         "torch_threads") if k in info})
     ladder = {n: {i: t[i] for i in _ordered(t)} for n, t in ladder.items() if t}
     sweep = {i: dict(sorted(sweep[i].items())) for i in _ordered(sweep)}
+    minibatch = {i: dict(sorted(minibatch[i].items())) for i in _ordered(minibatch)}
     return Results(
         mode=mode or data.get("fastnn_mode", "unknown"), source=source or "",
         machine=machine if machine is not None else data.get("fastnn_machine") or {},
         meta={"version": data.get("version", "?"), "datetime": data.get("datetime", "?")},
         ladder=ladder, skipped={n: s for n, s in skipped.items() if n in ladder}, sweep=sweep,
-        dot=dot, ablations=dict(sorted(ablations.items())), rounds=rounds)
+        dot=dot, ablations=dict(sorted(ablations.items())), rounds=rounds, minibatch=minibatch,
+        minibatch_meta=minibatch_meta,
+        minibatch_skipped={i: minibatch_skipped[i] for i in _ordered(minibatch_skipped)})
 
 
 def _ordered(impls):

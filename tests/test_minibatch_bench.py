@@ -1,0 +1,184 @@
+"""The mini-batch benchmark group and its report section (section 8).
+
+The section renders from a small suite JSON built here; one group of the real
+benchmark runs in its quick mode with a stand-in pytest-benchmark fixture (the
+numpy backend and the course's NumPy loop only: seconds, not minutes), and its
+JSON record feeds the report. No assertion depends on wall-clock times.
+"""
+
+import json
+import re
+import types
+
+import numpy as np
+import pytest
+
+from fastnn import _peers, backends
+from fastnn.benchmarks import _harness
+from fastnn.benchmarks import bench_minibatch as mb
+from fastnn.report import markdown, results
+from fastnn.report import workloads as wl
+
+from test_report import _check_report, _data, _machine, _report, _samples
+
+
+class _Benchmark:
+    """What the harness uses of pytest-benchmark's fixture, timing nothing itself."""
+
+    disabled = False
+
+    def __init__(self):
+        self.extra_info, self.group = {}, None
+
+    def pedantic(self, target, rounds, iterations, warmup_rounds):
+        for _ in range(rounds):
+            target()
+
+    def record(self):
+        return {"group": self.group, "name": f"test_minibatch[{self.group}]",
+                "stats": {"median": 1.0, "rounds": 5}, "extra_info": self.extra_info}
+
+
+def _group(b, impls, data="sklearn"):
+    records = {impl: {"samples": _samples(t, jitter), "iterations": 3, "first_call_s": 0.1,
+                      "batch_size": b, "cost_start": 2.3, "cost_after": 0.5,
+                      **({"max_rel_diff_vs_numpy": 1e-15, "check_passed": True}
+                         if not impl.startswith("peer:") else {})}
+               for impl, (t, jitter) in impls.items()}
+    return {"group": f"minibatch-B={b}", "name": f"test_minibatch[B={b}]",
+            "stats": {"median": 1.0, "rounds": 5},
+            "extra_info": {"rounds": 5, "impls": records, "skipped": {}, "workload": "digits",
+                           "m": 1347, "batch_size": b, "data": data, "layer_dims": [64, 64, 10],
+                           "learning_rate": 0.1, "blas_threads": 1, "torch_threads": 1}}
+
+
+def _minibatch_data(overlap=False):
+    """numba well ahead of every peer at B = 1 (20×), less at 32 (5×) and 1347 (1.5×);
+    with ``overlap`` every peer's spread covers numba's."""
+    data = _data()
+    jitter = 0.9 if overlap else 0.02
+    for b, numba, jax, sk in [(1, 5e-3, 0.1, 0.5), (32, 1e-3, 6e-3, 5e-3),
+                              (1347, 1e-3, 1.5e-3, 3e-3)]:
+        if overlap:
+            jax = sk = numba * 1.2
+        data["benchmarks"].append(_group(b, {
+            "numpy": (10 * numba, 0.02), "numba": (numba, 0.02), "peer:course": (40 * numba, 0.02),
+            "peer:jax": (jax, jitter), "peer:sklearn": (sk, jitter)}))
+    return data
+
+
+def _section(text):
+    return text.split("## 8. Mini-batch training")[1]
+
+
+def test_minibatch_section_states_the_lead_and_the_sklearn_ratio(tmp_path):
+    text, pngs = _report(tmp_path, _minibatch_data())
+    assert "minibatch.png" in pngs
+    section = _section(text)
+    assert "scikit-learn's digits" in section and "**per epoch**" in section
+    assert "lead over the fastest peer is largest at **B = 1**: numba is 20× faster than jax " \
+           "(peer)" in section
+    assert "It is smallest at B = 1,347 (1.5×)" in section
+    assert "B = 32, measured side by side on scikit-learn's digits" in section
+    assert "**5× faster**, which meets issue 12's ≥ 3×" in section
+    assert "an epoch at B = 1 takes 5× as long as one at B = 1,347 for numpy, 5× for numba" \
+        in section
+    assert re.search(r"\| numba \| 5 ms ±\d+% \| 1 ms ±\d+% \| 1 ms ±\d+% \|", section)
+    assert "| course NumPy (peer) |" in section
+    assert "5×" in section.split("**fastest fastnn ÷ fastest peer**")[1].split("\n")[0]
+    assert "fastnn backends within 1e-9" in section and "FAILED" not in section
+    assert "scikit-learn) ran 1, PyTorch 1" in section
+
+
+def test_minibatch_section_claims_nothing_when_spreads_overlap(tmp_path):
+    text, _ = _report(tmp_path, _minibatch_data(overlap=True))
+    section = _section(text)
+    assert "At no batch size is the fastest fastnn backend ahead of the fastest peer" in section
+    assert "largest at" not in section and "which meets" not in section
+    assert "within each other's noise" in section and "is not shown by this run" in section
+    assert "≈ (" in section  # the lead row marks the overlap
+
+
+def test_synthetic_data_and_a_missing_sklearn_are_said(tmp_path):
+    data = _minibatch_data()
+    for bench in data["benchmarks"]:
+        if bench["group"].startswith("minibatch-"):
+            bench["extra_info"]["data"] = "synthetic"
+            bench["extra_info"]["impls"].pop("peer:sklearn")
+    section = _section(_report(tmp_path, data)[0])
+    assert "synthetic stand-in for scikit-learn's digits" in section
+    assert "scikit-learn did not run at B = 32" in section
+
+
+def test_report_without_minibatch_groups_says_so(tmp_path):
+    res = results.build({"benchmarks": []}, _machine())
+    markdown.write(res, tmp_path)
+    text, _ = _check_report(tmp_path)
+    assert "No mini-batch benchmarks in this run." in _section(text)
+
+
+def test_digits_problem_is_deterministic_and_shaped_like_digits():
+    a = wl.digits_problem(source="synthetic")
+    b = wl.digits_problem(source="synthetic")
+    for x, y in zip(a[:2] + a[3:5], b[:2] + b[3:5]):
+        for p, q in zip(x if isinstance(x, list) else [x], y if isinstance(y, list) else [y]):
+            np.testing.assert_array_equal(p, q)
+    Ws, bs, acts, X, Y, source = a
+    assert source == "synthetic" and acts == ["relu", "softmax"]
+    assert X.shape == (64, 1347) and Y.shape == (10, 1347) and [W.shape for W in Ws] == [
+        (64, 64), (10, 64)]
+    assert X.min() >= 0 and X.max() <= 1 and np.all(np.isin(X * 16, np.arange(17)))
+    assert np.all(Y.sum(axis=0) == 1) and np.all(Y.sum(axis=1) >= 134)  # every class present
+    with pytest.raises(ValueError, match="source"):
+        wl.digits_problem(source="mnist")
+
+
+def _only(monkeypatch, backend_names, peers):
+    monkeypatch.setattr(mb, "BACKENDS", backend_names)
+    monkeypatch.setattr(_peers, "MINIBATCH_NAMES", peers)
+
+
+def test_a_quick_group_runs_checks_and_feeds_the_report(tmp_path, monkeypatch):
+    monkeypatch.setattr(_harness, "MODE", "quick")  # 5 rounds, as FASTNN_BENCH=quick
+    _only(monkeypatch, ["loops", "numpy"], ["course"])
+    bench = _Benchmark()
+    mb.run_group(bench, 32, quick=True)
+    info = bench.extra_info
+    assert bench.group == "minibatch-B=32" and info["batch_size"] == 32 and info["m"] == 1347
+    assert "loops" in info["skipped"]  # the oracle: the full run at B = 32 only
+    numpy, course = info["impls"]["numpy"], info["impls"]["peer:course"]
+    assert len(numpy["samples"]) == info["rounds"] == 5
+    assert numpy["iterations"] == course["iterations"] == mb.EPOCHS["quick"]
+    assert numpy["cost_after"] < numpy["cost_start"] and course["cost_after"] < course["cost_start"]
+    assert numpy["check_passed"] and numpy["max_rel_diff_vs_numpy"] == 0.0
+    # The course's loop trains the same batches: the same parameters but for rounding.
+    assert course["max_rel_diff_vs_numpy"] < 1e-12 and "check_passed" not in course
+    data = {"benchmarks": [json.loads(json.dumps(bench.record(), default=str))]}
+    res = results.build(data, _machine())
+    assert set(res.minibatch) == {"numpy", "peer:course"} and list(res.minibatch["numpy"]) == [32]
+    markdown.write(res, tmp_path)
+    section = _section(_check_report(tmp_path)[0])
+    assert "| numpy |" in section and "loops at B = 32" in section
+
+
+def test_quick_sweep_is_small_and_the_full_one_spans_1_to_m():
+    assert mb.BATCH_SIZES[0] == 1 and mb.BATCH_SIZES[-1] == wl.DIGITS.m
+    assert set(mb.QUICK_BATCH_SIZES) < set(mb.BATCH_SIZES) and 32 in mb.QUICK_BATCH_SIZES
+    impls = mb.minibatch_impls(1, quick=True)
+    assert set(impls) == set(backends.names()) | {f"peer:{p}" for p in _peers.MINIBATCH_NAMES}
+    assert impls["per_example"].iterations == mb.SLOW_EPOCHS
+    assert impls["numpy"].iterations == mb.EPOCHS["quick"]
+
+
+def test_a_backend_without_minibatches_fails_the_group(monkeypatch):
+    def train(Ws, bs, acts, loss, X, Y, learning_rate, num_iterations, cost_every, threads=None,
+              on_cost=None, gram=None):  # the contract before batch_size
+        raise AssertionError("not reached")
+
+    old = types.SimpleNamespace(train=train, SLOW=False, COMPILED=True)
+    get, available = backends.get, backends.available
+    monkeypatch.setattr(backends, "get", lambda n: old if n == "old" else get(n))
+    monkeypatch.setattr(backends, "available", lambda: {**available(), "old": True})
+    _only(monkeypatch, ["old"], [])
+    with pytest.raises(TypeError, match="batch_size"):
+        mb.run_group(_Benchmark(), 32, quick=True)
