@@ -42,7 +42,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import LabelEncoder
-from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
 try:  # scikit-learn >= 1.6
@@ -359,11 +359,7 @@ class NetworkClassifier(ClassifierMixin, _NetworkEstimator):
         """
         hidden, activation, dtype = self._check_params()
         X, y = _validate_data(self, X, y, dtype=dtype, order="F")
-        check_classification_targets(y)
-        target = type_of_target(y)
-        if target not in ("binary", "multiclass"):
-            raise ValueError(f"{type(self).__name__} handles binary and multiclass targets, "
-                             f"one label per sample; got a {target!r} target")
+        check_classification_targets(y)  # y is 1-D here: binary or multiclass
         encoder = LabelEncoder().fit(y)
         if len(encoder.classes_) < 2:
             raise ValueError(f"{type(self).__name__} needs samples of at least 2 classes; "
