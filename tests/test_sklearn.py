@@ -266,6 +266,35 @@ def test_stops_after_as_many_epochs_as_mlpclassifier(iris):
     assert ours.n_iter_ == theirs.n_iter_ == 5
 
 
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_same_steps_as_mlpclassifier_sgd_without_momentum(iris, n_classes):
+    """Full batch, from the same initial weights, the estimator takes
+    MLPClassifier(solver="sgd", momentum=0, alpha=0)'s steps: ReLU'(0) = 0
+    and the output layer and loss as scikit-learn's for 2 and 3 classes."""
+    X, y = iris
+    keep = y < n_classes
+    X, y = StandardScaler().fit_transform(X[keep]), y[keep]
+    ours = _quiet(NetworkClassifier((5,), batch_size=None, learning_rate_init=0.1, max_iter=10,
+                                    tol=0, random_state=0), X, y)
+    # The estimator's initial weights, drawn again from the same seed.
+    n_out, output = (1, "sigmoid") if n_classes == 2 else (n_classes, "softmax")
+    init = Network([4, 5, n_out], hidden_activation="relu", output_activation=output,
+                   init="he", seed=np.random.default_rng(0)).params
+    theirs = MLPClassifier((5,), solver="sgd", batch_size=len(X), learning_rate_init=0.1,
+                           momentum=0, nesterovs_momentum=False, alpha=0, shuffle=False, tol=0,
+                           n_iter_no_change=10**9, warm_start=True, max_iter=1)
+    _quiet(theirs, X, y)  # builds its layers; the weights are replaced next
+    theirs.coefs_ = [init["W1"].T.copy(), init["W2"].T.copy()]
+    theirs.intercepts_ = [init["b1"].ravel(), init["b2"].ravel()]
+    theirs.max_iter = 10
+    _quiet(theirs, X, y)
+    for mine, sklearns in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
+        np.testing.assert_allclose(mine, sklearns, rtol=1e-10, atol=1e-12)
+    # scikit-learn's loss of epoch k is the loss before its (one) update:
+    # ours after epoch k - 1.
+    np.testing.assert_allclose(ours.loss_curve_[:-1], theirs.loss_curve_[-9:], rtol=1e-10)
+
+
 def test_max_iter_reached_warns(binary):
     X, y = binary
     with pytest.warns(ConvergenceWarning, match="maximum iterations"):
