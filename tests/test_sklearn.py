@@ -1,0 +1,445 @@
+"""fastnn.sklearn: scikit-learn's own estimator checks, Pipeline, GridSearchCV,
+pickling, the stopping rule, parameter validation, and the digits benchmark.
+
+Backends come from the registry (``vector_backend``: every backend fast enough
+for hundreds of epochs), so a new backend is covered without edits.
+"""
+
+import pickle
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+sklearn = pytest.importorskip("sklearn")
+
+from sklearn.base import clone  # noqa: E402
+from sklearn.datasets import load_digits, load_iris, make_regression  # noqa: E402
+from sklearn.exceptions import ConvergenceWarning  # noqa: E402
+from sklearn.model_selection import GridSearchCV, train_test_split  # noqa: E402
+from sklearn.neural_network import MLPClassifier  # noqa: E402
+from sklearn.pipeline import make_pipeline  # noqa: E402
+from sklearn.preprocessing import MinMaxScaler, StandardScaler  # noqa: E402
+from sklearn.utils.estimator_checks import (  # noqa: E402
+    check_fit_check_is_fitted, check_fit_idempotent, check_n_features_in,
+    check_regressor_multioutput, parametrize_with_checks)
+
+from fastnn import Network  # noqa: E402
+from fastnn.sklearn import NetworkClassifier, NetworkRegressor  # noqa: E402
+
+# Plain gradient descent on the squared error diverges where Adam does not:
+# these checks fit the regressor, at its default learning_rate_init=0.01, to
+# unscaled data -- X ~ N(100, 1) (the first three) or targets in the hundreds
+# (multioutput) -- and fit raises FloatingPointError ("training diverged ...
+# try a smaller learning_rate_init, or scaled features"). MLPRegressor passes
+# them with Adam, whose steps do not grow with the gradient. No default rate
+# both trains standardized data in 200 epochs and survives X ~ 100;
+# test_regressor_checks_pass_with_a_learning_rate_for_the_data runs the same
+# checks with one suited to their data, and they pass.
+_REGRESSOR_DIVERGES_ON_UNSCALED_DATA = {
+    check.__name__: "plain gradient descent on the squared error diverges on this check's "
+                    "unscaled data at the default learning_rate_init (Adam would not)"
+    for check in (check_fit_idempotent, check_fit_check_is_fitted, check_n_features_in,
+                  check_regressor_multioutput)
+}
+
+
+def _expected_failed_checks(estimator):
+    if isinstance(estimator, NetworkRegressor):
+        return _REGRESSOR_DIVERGES_ON_UNSCALED_DATA
+    return {}
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@parametrize_with_checks([NetworkClassifier(), NetworkRegressor()],
+                         expected_failed_checks=_expected_failed_checks, xfail_strict=True)
+def test_sklearn_compatible(estimator, check, vector_backend):
+    check(clone(estimator).set_params(backend=vector_backend))
+
+
+@pytest.mark.parametrize("check", [check_fit_idempotent, check_fit_check_is_fitted,
+                                   check_n_features_in, check_regressor_multioutput])
+def test_regressor_checks_pass_with_a_learning_rate_for_the_data(check, vector_backend):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        check("NetworkRegressor", NetworkRegressor(learning_rate_init=1e-6,
+                                                   backend=vector_backend))
+
+
+# ---------------------------------------------------------------- data
+@pytest.fixture(scope="module")
+def iris():
+    return load_iris(return_X_y=True)
+
+
+@pytest.fixture(scope="module")
+def binary(iris):
+    """Two iris species, labelled by strings, features standardized."""
+    X, y = iris
+    keep = y < 2
+    return StandardScaler().fit_transform(X[keep]), np.array(["setosa", "versicolor"])[y[keep]]
+
+
+def _quiet(estimator, X, y):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return estimator.fit(X, y)
+
+
+# ---------------------------------------------------------------- optional dependency
+def _python(code):
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_import_fastnn_never_imports_sklearn():
+    out = _python("import sys, fastnn; print('sklearn' in sys.modules)")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
+
+
+def test_without_sklearn_the_import_error_says_how_to_install_it():
+    out = _python("import sys\n"
+                  "sys.modules['sklearn'] = None  # as if not installed\n"
+                  "import fastnn\n"
+                  "try:\n"
+                  "    import fastnn.sklearn\n"
+                  "except ImportError as exc:\n"
+                  "    print(exc)\n")
+    assert out.returncode == 0, out.stderr
+    assert "pip install fastnn[sklearn]" in out.stdout
+
+
+# ---------------------------------------------------------------- the classifier
+def test_binary_is_one_sigmoid_unit(binary, vector_backend):
+    X, y = binary
+    clf = _quiet(NetworkClassifier((5,), random_state=0, backend=vector_backend), X, y)
+    assert clf.network_.layer_dims == [4, 5, 1]
+    assert clf.network_.activations == ["relu", "sigmoid"]
+    assert clf.out_activation_ == "logistic" and clf.n_outputs_ == 1
+    assert list(clf.classes_) == ["setosa", "versicolor"]
+    proba = clf.predict_proba(X)
+    assert proba.shape == (len(X), 2)
+    np.testing.assert_array_equal(proba[:, 1], clf.network_.predict_proba(X.T)[0])
+    np.testing.assert_allclose(proba.sum(axis=1), 1)
+    np.testing.assert_array_equal(clf.predict(X), clf.classes_[(proba[:, 1] > 0.5).astype(int)])
+    assert clf.score(X, y) == 1.0
+
+
+def test_multiclass_is_softmax(iris, vector_backend):
+    X, y = iris
+    labels = np.array([10, 20, 30])[y]
+    clf = _quiet(NetworkClassifier((8, 6), activation="tanh", random_state=0,
+                                   backend=vector_backend), StandardScaler().fit_transform(X),
+                 labels)
+    assert clf.network_.layer_dims == [4, 8, 6, 3]
+    assert clf.network_.activations == ["tanh", "tanh", "softmax"]
+    assert clf.out_activation_ == "softmax" and clf.n_layers_ == 4
+    np.testing.assert_array_equal(clf.classes_, [10, 20, 30])
+    proba = clf.predict_proba(StandardScaler().fit_transform(X))
+    assert proba.shape == (150, 3)
+    np.testing.assert_allclose(proba.sum(axis=1), 1)
+
+
+def test_activation_names_of_sklearn_and_fastnn(binary):
+    X, y = binary
+    for name, fastnn_name in [("logistic", "sigmoid"), ("sigmoid", "sigmoid"),
+                              ("identity", "identity"), ("leaky_relu", "leaky_relu")]:
+        clf = _quiet(NetworkClassifier((3,), activation=name, max_iter=2, random_state=0), X, y)
+        assert clf.network_.activations == [fastnn_name, "sigmoid"]
+
+
+def test_no_hidden_layer_is_logistic_regression(binary):
+    X, y = binary
+    clf = _quiet(NetworkClassifier((), random_state=0), X, y)
+    assert clf.network_.layer_dims == [4, 1] and clf.n_layers_ == 2
+
+
+def test_coefs_and_intercepts_are_in_sklearns_orientation(iris):
+    X, y = iris
+    clf = _quiet(NetworkClassifier((7,), random_state=0), X, y)
+    assert [c.shape for c in clf.coefs_] == [(4, 7), (7, 3)]
+    assert [b.shape for b in clf.intercepts_] == [(7,), (3,)]
+    H = np.maximum(X @ clf.coefs_[0] + clf.intercepts_[0], 0)
+    Z = H @ clf.coefs_[1] + clf.intercepts_[1]
+    P = np.exp(Z - Z.max(axis=1, keepdims=True))
+    np.testing.assert_allclose(P / P.sum(axis=1, keepdims=True), clf.predict_proba(X),
+                               rtol=1e-12, atol=1e-15)
+
+
+def test_relu_grad_at_zero_defaults_to_sklearns_convention(binary):
+    X, y = binary
+    assert NetworkClassifier().relu_grad_at_zero == 0
+    assert _quiet(NetworkClassifier((3,), max_iter=1), X, y).network_.relu_grad_at_zero == 0
+    net = _quiet(NetworkClassifier((3,), max_iter=1, relu_grad_at_zero=1), X, y).network_
+    assert net.relu_grad_at_zero == 1
+
+
+def test_float32(iris):
+    X, y = iris
+    clf = _quiet(NetworkClassifier((5,), dtype="float32", random_state=0), X, y)
+    assert clf.network_.dtype == "float32"
+    assert clf.predict_proba(X).dtype == np.float32
+
+
+# ---------------------------------------------------------------- the regressor
+@pytest.mark.parametrize("y_shape", [(200,), (200, 1), (200, 2)])
+def test_regressor_predicts_y_shape(y_shape, vector_backend):
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-1, 1, size=(200, 2))
+    n_targets = 1 if len(y_shape) == 1 else y_shape[1]
+    Y = np.column_stack([np.sin(2 * X[:, 0]), X[:, 0] * X[:, 1]])[:, :n_targets]
+    y = Y.reshape(y_shape)
+    reg = _quiet(NetworkRegressor((32,), activation="tanh", batch_size=20,
+                                  learning_rate_init=0.05, max_iter=300, random_state=0,
+                                  backend=vector_backend), X, y)
+    assert reg.network_.activations == ["tanh", "identity"]
+    assert reg.network_.loss == "mse" and reg.out_activation_ == "identity"
+    assert reg.predict(X).shape == y_shape
+    assert reg.score(X, y) > 0.9
+
+
+def test_divergence_names_learning_rate_init():
+    X, y = make_regression(n_samples=50, n_features=3, random_state=0)
+    with pytest.raises(FloatingPointError, match="learning_rate_init"):
+        NetworkRegressor(learning_rate_init=0.1, random_state=0).fit(X, 1e4 * y)
+
+
+# ---------------------------------------------------------------- the loss, and when training stops
+def test_loss_curve_is_the_networks_cost_after_each_epoch(iris, vector_backend):
+    """loss_curve_[k] is the cost over all samples after epoch k + 1: the cost
+    Network.fit records before iteration k + 1, on the same init and shuffles."""
+    X, y = iris
+    X = StandardScaler().fit_transform(X)
+    clf = _quiet(NetworkClassifier((6,), batch_size=32, max_iter=7, tol=0, random_state=5,
+                                   backend=vector_backend), X, y)
+    assert clf.n_iter_ == 7 and len(clf.loss_curve_) == 7
+    assert clf.loss_ == clf.loss_curve_[-1] == pytest.approx(clf.network_.cost(X.T, y),
+                                                             rel=1e-12)
+    rng = np.random.default_rng(5)  # the init, then the shuffles, from one stream
+    net = Network([4, 6, 3], hidden_activation="relu", output_activation="softmax", init="he",
+                  seed=rng, backend=vector_backend, relu_grad_at_zero=0)
+    net.fit(X.T, y, learning_rate=0.01, num_iterations=7, cost_every=1, batch_size=32, seed=rng)
+    assert [c for _, c in net.costs_[1:]] == clf.loss_curve_[:6]
+    for (key, P), Q in zip(net.params.items(), clf.network_.params.values()):
+        np.testing.assert_array_equal(P, Q, err_msg=key)
+
+
+def _sklearn_stop(loss_curve, tol, n_iter_no_change):
+    """The epoch at which MLPClassifier's loop (early_stopping=False) breaks
+    for this loss curve, or None: its code, verbatim in effect."""
+    best, count = np.inf, 0
+    for epoch, loss in enumerate(loss_curve, start=1):
+        if loss > best - tol:
+            count += 1
+        else:
+            count = 0
+        if loss < best:
+            best = loss
+        if count > n_iter_no_change:
+            return epoch
+    return None
+
+
+@pytest.mark.parametrize("tol, n_iter_no_change", [(1e-3, 2), (1e-2, 5), (0.05, 1)])
+def test_stops_by_sklearns_rule(iris, tol, n_iter_no_change):
+    X, y = iris
+    clf = NetworkClassifier((8,), batch_size=16, learning_rate_init=0.3, max_iter=300, tol=tol,
+                            n_iter_no_change=n_iter_no_change, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)  # it converged
+        clf.fit(StandardScaler().fit_transform(X), y)
+    assert clf.n_iter_ < 300
+    assert _sklearn_stop(clf.loss_curve_, tol, n_iter_no_change) == clf.n_iter_
+    assert clf.best_loss_ == min(clf.loss_curve_)
+
+
+def test_stops_after_as_many_epochs_as_mlpclassifier(iris):
+    """With a tol no epoch can meet: the first epoch sets the best loss, the
+    next n_iter_no_change + 1 count, and both stop there."""
+    X, y = iris
+    ours = NetworkClassifier((4,), tol=1e3, n_iter_no_change=3, random_state=0).fit(X, y)
+    theirs = MLPClassifier((4,), solver="sgd", momentum=0, alpha=0, tol=1e3,
+                           n_iter_no_change=3, random_state=0).fit(X, y)
+    assert ours.n_iter_ == theirs.n_iter_ == 5
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_same_steps_as_mlpclassifier_sgd_without_momentum(iris, n_classes):
+    """Full batch, from the same initial weights, the estimator takes
+    MLPClassifier(solver="sgd", momentum=0, alpha=0)'s steps: ReLU'(0) = 0
+    and the output layer and loss as scikit-learn's for 2 and 3 classes."""
+    X, y = iris
+    keep = y < n_classes
+    X, y = StandardScaler().fit_transform(X[keep]), y[keep]
+    ours = _quiet(NetworkClassifier((5,), batch_size=None, learning_rate_init=0.1, max_iter=10,
+                                    tol=0, random_state=0), X, y)
+    # The estimator's initial weights, drawn again from the same seed.
+    n_out, output = (1, "sigmoid") if n_classes == 2 else (n_classes, "softmax")
+    init = Network([4, 5, n_out], hidden_activation="relu", output_activation=output,
+                   init="he", seed=np.random.default_rng(0)).params
+    theirs = MLPClassifier((5,), solver="sgd", batch_size=len(X), learning_rate_init=0.1,
+                           momentum=0, nesterovs_momentum=False, alpha=0, shuffle=False, tol=0,
+                           n_iter_no_change=10**9, warm_start=True, max_iter=1)
+    _quiet(theirs, X, y)  # builds its layers; the weights are replaced next
+    theirs.coefs_ = [init["W1"].T.copy(), init["W2"].T.copy()]
+    theirs.intercepts_ = [init["b1"].ravel(), init["b2"].ravel()]
+    theirs.max_iter = 10
+    _quiet(theirs, X, y)
+    for mine, sklearns in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
+        np.testing.assert_allclose(mine, sklearns, rtol=1e-10, atol=1e-12)
+    # scikit-learn's loss of epoch k is the loss before its (one) update:
+    # ours after epoch k - 1.
+    np.testing.assert_allclose(ours.loss_curve_[:-1], theirs.loss_curve_[-9:], rtol=1e-10)
+
+
+def test_max_iter_reached_warns(binary):
+    X, y = binary
+    with pytest.warns(ConvergenceWarning, match="maximum iterations"):
+        clf = NetworkClassifier((3,), max_iter=3, tol=0, random_state=0).fit(X, y)
+    assert clf.n_iter_ == 3 and len(clf.loss_curve_) == 3
+
+
+def test_batch_size(binary):
+    X, y = binary  # 100 samples
+    auto = _quiet(NetworkClassifier((3,), max_iter=5, random_state=0), X, y)
+    explicit = _quiet(NetworkClassifier((3,), batch_size=100, max_iter=5, random_state=0), X, y)
+    assert auto.loss_curve_ == explicit.loss_curve_  # "auto" = min(200, n_samples)
+    with pytest.warns(UserWarning, match="clipped to 100"):
+        clipped = _quiet(NetworkClassifier((3,), batch_size=500, max_iter=5, random_state=0),
+                         X, y)
+    assert clipped.loss_curve_ == explicit.loss_curve_
+    full = _quiet(NetworkClassifier((3,), batch_size=None, max_iter=5, random_state=0), X, y)
+    assert full.n_iter_ == 5
+
+
+def test_random_state(binary):
+    X, y = binary
+
+    def fit(random_state):
+        clf = NetworkClassifier((3,), batch_size=10, max_iter=3, random_state=random_state)
+        return _quiet(clf, X, y).predict_proba(X)
+
+    np.testing.assert_array_equal(fit(7), fit(7))
+    assert not np.array_equal(fit(7), fit(8))
+    np.testing.assert_array_equal(fit(np.random.RandomState(7)), fit(np.random.RandomState(7)))
+    state = np.random.RandomState(7)
+    assert not np.array_equal(fit(state), fit(state))  # the stream moves on, as in sklearn
+
+
+# ---------------------------------------------------------------- sklearn's machinery
+def test_pipeline_and_grid_search(iris):
+    X, y = iris
+    pipe = make_pipeline(StandardScaler(), NetworkClassifier(random_state=0))
+    grid = GridSearchCV(pipe, {"networkclassifier__hidden_layer_sizes": [(4,), (16,)],
+                               "networkclassifier__learning_rate_init": [0.01, 0.1]}, cv=3)
+    _quiet(grid, X, y)
+    assert grid.best_score_ > 0.9
+    assert grid.score(X, y) > 0.9
+    assert len(grid.cv_results_["params"]) == 4
+
+
+def test_regressor_in_a_pipeline():
+    X, y = make_regression(n_samples=150, n_features=4, noise=1.0, random_state=0)
+    y = y / np.std(y)
+    pipe = make_pipeline(MinMaxScaler(), NetworkRegressor((16,), batch_size=16,
+                                                          learning_rate_init=0.05,
+                                                          random_state=0))
+    _quiet(pipe, X, y)
+    assert pipe.score(X, y) > 0.95
+
+
+@pytest.mark.parametrize("make", [
+    lambda b: NetworkClassifier((5,), random_state=0, backend=b),
+    lambda b: NetworkRegressor((5,), random_state=0, backend=b),
+], ids=["classifier", "regressor"])
+def test_pickle_round_trip(iris, make, vector_backend):
+    X, y = iris
+    X = StandardScaler().fit_transform(X)
+    est = _quiet(make(vector_backend), X, y)
+    again = pickle.loads(pickle.dumps(est))
+    np.testing.assert_array_equal(again.predict(X), est.predict(X))
+    if hasattr(est, "predict_proba"):
+        np.testing.assert_array_equal(again.predict_proba(X), est.predict_proba(X))
+    assert again.loss_curve_ == est.loss_curve_
+    assert again.network_.backend == vector_backend
+
+
+def test_feature_names_in():
+    pd = pytest.importorskip("pandas")
+    X, y = load_iris(return_X_y=True, as_frame=True)
+    clf = _quiet(NetworkClassifier((3,), max_iter=2, random_state=0), X, y)
+    np.testing.assert_array_equal(clf.feature_names_in_, X.columns)
+    assert isinstance(X, pd.DataFrame)
+
+
+# ---------------------------------------------------------------- validation
+BAD_PARAMETERS = [
+    ("hidden_layer_sizes", 0, ValueError),
+    ("hidden_layer_sizes", (10, -1), ValueError),
+    ("hidden_layer_sizes", "10", TypeError),
+    ("hidden_layer_sizes", (10.5,), TypeError),
+    ("activation", "softmax", ValueError),
+    ("activation", "Relu", ValueError),
+    ("activation", None, TypeError),
+    ("batch_size", 0, ValueError),
+    ("batch_size", "full", ValueError),
+    ("batch_size", 1.5, TypeError),
+    ("learning_rate_init", 0, ValueError),
+    ("learning_rate_init", -0.1, ValueError),
+    ("learning_rate_init", float("nan"), ValueError),
+    ("learning_rate_init", "0.1", TypeError),
+    ("max_iter", 0, ValueError),
+    ("max_iter", 10.0, TypeError),
+    ("tol", -1e-4, ValueError),
+    ("tol", None, TypeError),
+    ("n_iter_no_change", 0, ValueError),
+    ("random_state", -1, ValueError),
+    ("random_state", "seed", TypeError),
+    ("backend", "gpu", ValueError),
+    ("backend", 3, TypeError),
+    ("dtype", "float16", ValueError),
+    ("threads", 0, ValueError),
+    ("relu_grad_at_zero", 2, ValueError),
+    ("relu_grad_at_zero", True, TypeError),
+]
+
+
+@pytest.mark.parametrize("Estimator", [NetworkClassifier, NetworkRegressor])
+@pytest.mark.parametrize("name, value, error", BAD_PARAMETERS,
+                         ids=[f"{n}={v!r}" for n, v, _ in BAD_PARAMETERS])
+def test_bad_parameters_raise_at_fit_naming_them(Estimator, name, value, error, binary):
+    X, y = binary
+    if Estimator is NetworkRegressor:
+        y = (y == "setosa").astype(float)
+    est = Estimator(**{name: value})  # __init__ only stores
+    assert est.get_params()[name] is value
+    with pytest.raises(error, match=name):
+        est.fit(X, y)
+
+
+def test_targets_the_classifier_refuses(binary):
+    X, _ = binary
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        NetworkClassifier().fit(X, np.ones(len(X)))
+    with pytest.raises(ValueError, match="1d array"):  # one label per sample
+        NetworkClassifier().fit(X, np.eye(2, dtype=int)[np.arange(len(X)) % 2])
+    with pytest.raises(ValueError, match="Unknown label type"):
+        NetworkClassifier().fit(X, np.linspace(0, 1, len(X)))
+
+
+# ---------------------------------------------------------------- real data
+def test_digits_reach_95_percent(vector_backend):
+    """sklearn's bundled digits, features / 16 in [0, 1], a stratified 75/25
+    split: 64-64-10 ReLU/softmax, mini-batches of 32, learning rate 0.1 for 50
+    epochs reaches 96.7-97.8% over random_state 0..4 (97.6% at 0)."""
+    X, y = load_digits(return_X_y=True)
+    X_train, X_test, y_train, y_test = train_test_split(X / 16, y, test_size=0.25,
+                                                        stratify=y, random_state=0)
+    clf = NetworkClassifier((64,), batch_size=32, learning_rate_init=0.1, max_iter=50,
+                            random_state=0, backend=vector_backend)
+    _quiet(clf, X_train, y_train)
+    assert clf.network_.layer_dims == [64, 64, 10]
+    assert clf.score(X_test, y_test) >= 0.95
