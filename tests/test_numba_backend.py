@@ -296,7 +296,8 @@ def test_first_layer_pass_is_the_page_s_backward_update_and_forward(threads, dty
     page.update(W_page, dW, lr)
     Z_page, A = np.empty((n1, m), dtype), np.empty((n1, m), dtype)
     identity = np.int64(nb._act.CODES["identity"])
-    page.linear_forward(W_page, np.zeros((n1, 1), dtype), X, Z_page, A, identity)
+    page.linear_forward(W_page, np.zeros((n1, 1), dtype), X, Z_page, A, identity,
+                        np.empty((2, m), dtype))
 
     W_engine, Z_engine = W.copy(), np.empty((n1, m), dtype)
     E.first_layer_pass(W_engine, dZ, X, Z_engine, np.empty((threads, n1, m), dtype),
