@@ -390,7 +390,8 @@ def dZ_prev(W, dZ, Z_prev, A_prev, code_prev, g0, out):
 @njit(**SERIAL_OPTS)
 def update(P, dP, learning_rate):
     """``P -= learning_rate * dP`` for a W (n, n_prev) or a b (n, 1)."""
+    # 2-D indexing, no row views: a view costs an atomic reference count pair,
+    # more than a short row's arithmetic (a b has rows of one).
     for i in range(P.shape[0]):
-        p, dp = P[i], dP[i]
-        for k in range(p.shape[0]):
-            p[k] -= learning_rate * dp[k]
+        for k in range(P.shape[1]):
+            P[i, k] -= learning_rate * dP[i, k]

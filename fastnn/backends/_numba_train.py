@@ -198,12 +198,11 @@ def _recorded(i, cost_every, num_iterations):
 
 
 @njit(**SERIAL_OPTS)
-def forward_layers(W_flat, b_flat, dims, codes, X, Z_flat, A_flat, work, first):
+def forward_layers(W_flat, b_flat, dims, w_off, n_off, codes, X, Z_flat, A_flat, work, first):
     """Layers ``first`` .. L-1 (0-based) of the forward pass over X's m columns;
     layer l's Z and A go to the (dims[l+1], m) blocks of Z_flat/A_flat."""
     L = dims.shape[0] - 1
     m = X.shape[1]
-    w_off, n_off = _offsets(dims)
     for l in range(first, L):
         n, n_prev = dims[l + 1], dims[l]
         A_prev = X if l == 0 else _view(A_flat, n_off[l - 1] * m, n_prev, m)
@@ -213,24 +212,23 @@ def forward_layers(W_flat, b_flat, dims, codes, X, Z_flat, A_flat, work, first):
 
 
 @njit(**SERIAL_OPTS)
-def output_cost(dims, codes, loss, Y, Z_flat, A_flat):
+def output_cost(dims, n_off, codes, loss, Y, Z_flat, A_flat):
     """The cost of the forward pass in Z_flat/A_flat."""
     L = dims.shape[0] - 1
     m = Y.shape[1]
-    off = _offsets(dims)[1][L - 1] * m
+    off = n_off[L - 1] * m
     return cost(_view(A_flat, off, dims[L], m), _view(Z_flat, off, dims[L], m), Y, loss,
                 codes[L - 1])
 
 
 @njit(**SERIAL_OPTS)
-def backward_update(W_flat, b_flat, dims, codes, loss, g0, X, Y, learning_rate, Z_flat, A_flat,
-                    dZ_flat, dW_flat, db_flat, last):
+def backward_update(W_flat, b_flat, dims, w_off, n_off, codes, loss, g0, X, Y, learning_rate,
+                    Z_flat, A_flat, dZ_flat, dW_flat, db_flat, last):
     """Backward and update of layers L-1 .. ``last`` (0-based) after a forward
     pass over X's m columns; returns dZ of layer ``last`` (computed before its
     update). ``last`` = 0: every layer; 1: layer 1 is left to the fused pass."""
     L = dims.shape[0] - 1
     m = X.shape[1]
-    w_off, n_off = _offsets(dims)
     dZ = _view(dZ_flat, n_off[L - 1] * m, dims[L], m)
     output_dZ(_view(A_flat, n_off[L - 1] * m, dims[L], m), Y,
               _view(Z_flat, n_off[L - 1] * m, dims[L], m), codes[L - 1], loss, dZ)
@@ -276,21 +274,25 @@ def train_chunk(W_flat, b_flat, dims, codes, loss, g0, X, Y, learning_rate, i0, 
     Z1, A1 = _view(Z_flat, 0, n1, m), _view(A_flat, 0, n1, m)
     fused = fused_first_layer(n1, n0, m)
     scale = X.dtype.type(learning_rate / m)  # keeps float32 kernels float32
+    w_off, n_off = _offsets(dims)
     r = 0
     for it in range(i0, min(i1 + 1, num_iterations)):
         if not (forward_done and it == i0):
             if fused:  # Z1 holds W1 X from the last pass over X
                 bias_activation(codes[0], b1, Z1, A1, work)
-                forward_layers(W_flat, b_flat, dims, codes, X, Z_flat, A_flat, work, 1)
+                forward_layers(W_flat, b_flat, dims, w_off, n_off, codes, X, Z_flat, A_flat,
+                               work, 1)
             else:
-                forward_layers(W_flat, b_flat, dims, codes, X, Z_flat, A_flat, work, 0)
+                forward_layers(W_flat, b_flat, dims, w_off, n_off, codes, X, Z_flat, A_flat,
+                               work, 0)
             if _recorded(it, cost_every, num_iterations):
-                costs[r] = output_cost(dims, codes, loss, Y, Z_flat, A_flat)
+                costs[r] = output_cost(dims, n_off, codes, loss, Y, Z_flat, A_flat)
                 r += 1
             if it == i1:
                 break
-        dZ1 = backward_update(W_flat, b_flat, dims, codes, loss, g0, X, Y, learning_rate,
-                              Z_flat, A_flat, dZ_flat, dW_flat, db_flat, 1 if fused else 0)
+        dZ1 = backward_update(W_flat, b_flat, dims, w_off, n_off, codes, loss, g0, X, Y,
+                              learning_rate, Z_flat, A_flat, dZ_flat, dW_flat, db_flat,
+                              1 if fused else 0)
         if fused:  # dW1, W1's update and the next W1 X in one pass over X
             db1 = _view(db_flat, 0, n1, 1)
             bias_gradient(dZ1, db1)
@@ -330,11 +332,12 @@ def train_epochs(W_flat, b_flat, dims, codes, loss, g0, X, Y, learning_rate, ord
     """
     m = X.shape[1]
     n0, nL = dims[0], dims[dims.shape[0] - 1]
+    w_off, n_off = _offsets(dims)
     r = 0
     for it in range(i0, min(i1 + 1, num_iterations)):
         if not (cost_done and it == i0) and _recorded(it, cost_every, num_iterations):
-            forward_layers(W_flat, b_flat, dims, codes, X, Zc_flat, Ac_flat, work, 0)
-            costs[r] = output_cost(dims, codes, loss, Y, Zc_flat, Ac_flat)
+            forward_layers(W_flat, b_flat, dims, w_off, n_off, codes, X, Zc_flat, Ac_flat, work, 0)
+            costs[r] = output_cost(dims, n_off, codes, loss, Y, Zc_flat, Ac_flat)
             r += 1
         if it == i1:
             break
@@ -344,6 +347,6 @@ def train_epochs(W_flat, b_flat, dims, codes, loss, g0, X, Y, learning_rate, ord
             Xb, Yb = _view(Xb_flat, 0, n0, mb), _view(Yb_flat, 0, nL, mb)
             gather_columns(X, order, k, Xb)
             gather_columns(Y, order, k, Yb)
-            forward_layers(W_flat, b_flat, dims, codes, Xb, Z_flat, A_flat, work, 0)
-            backward_update(W_flat, b_flat, dims, codes, loss, g0, Xb, Yb, learning_rate,
-                            Z_flat, A_flat, dZ_flat, dW_flat, db_flat, 0)
+            forward_layers(W_flat, b_flat, dims, w_off, n_off, codes, Xb, Z_flat, A_flat, work, 0)
+            backward_update(W_flat, b_flat, dims, w_off, n_off, codes, loss, g0, Xb, Yb,
+                            learning_rate, Z_flat, A_flat, dZ_flat, dW_flat, db_flat, 0)
