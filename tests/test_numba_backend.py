@@ -181,7 +181,7 @@ def test_diverging_training_gives_non_finite_costs_without_crashing():
     Ws, bs, X, Y = _problem([4, 3, 1], 10)
     X *= 1e200
     costs = nb.train(Ws, bs, ["relu", "identity"], "mse", X, Y, 1e10, 20, 5, None, None)
-    assert len(costs) == 4 and not np.isfinite(costs[-1][1])
+    assert [i for i, _ in costs] == [0, 5, 10, 15, 19] and not np.isfinite(costs[-1][1])
 
 
 def test_info_and_compile_times_are_reported():
@@ -255,9 +255,9 @@ def test_wide_path_matches_numpy_with_and_without_on_cost(threads):
     seen = []
     chunked = _train(nb, dims, acts, "cross_entropy", m, num_iterations=120, threads=threads,
                      on_cost=lambda i, J: seen.append(i))
-    assert seen == [0, 50, 100]
+    assert seen == [0, 50, 100, 119]
     for c, W, b in (plain, chunked):
-        assert [i for i, _ in c] == [0, 50, 100]
+        assert [i for i, _ in c] == [0, 50, 100, 119]
         np.testing.assert_allclose([j for _, j in c], [j for _, j in c0], rtol=1e-9)
         for p, p0 in zip(W + b, W0 + b0):
             np.testing.assert_allclose(p, p0, rtol=1e-9, atol=1e-12)
@@ -296,7 +296,8 @@ def test_first_layer_pass_is_the_page_s_backward_update_and_forward(threads, dty
     page.update(W_page, dW, lr)
     Z_page, A = np.empty((n1, m), dtype), np.empty((n1, m), dtype)
     identity = np.int64(nb._act.CODES["identity"])
-    page.linear_forward(W_page, np.zeros((n1, 1), dtype), X, Z_page, A, identity)
+    page.linear_forward(W_page, np.zeros((n1, 1), dtype), X, Z_page, A, identity,
+                        np.empty((2, m), dtype))
 
     W_engine, Z_engine = W.copy(), np.empty((n1, m), dtype)
     E.first_layer_pass(W_engine, dZ, X, Z_engine, np.empty((threads, n1, m), dtype),
@@ -381,7 +382,8 @@ def test_a_run_in_many_chunks_is_bitwise_the_run_in_one(threads):
     costs = nb.train(Ws, bs, acts, "cross_entropy", X, Y, 0.05, 40, 1, threads,
                      lambda i, J: seen.append(i))
     assert seen == list(range(40)) and [i for i, _ in costs] == seen
-    assert [c for i, c in costs if i % 50 == 0] == [c for _, c in plain[0]]
+    assert [i for i, _ in plain[0]] == [0, 39]  # every 50th, and the last
+    assert [c for i, c in costs if i in (0, 39)] == [c for _, c in plain[0]]
     for p, q in zip(plain[1] + plain[2], Ws + bs):
         np.testing.assert_array_equal(p, q)
 
@@ -433,3 +435,235 @@ def test_ctrl_c_stops_a_compiled_fit_and_keeps_the_parameters(cost_every, dims):
         if proc.poll() is None:
             proc.kill()
     assert out.strip() == "KeyboardInterrupt unchanged", (out, err)
+
+
+# ------------------------------------------------ relu_grad_at_zero
+
+def _kinked_problem(hidden):
+    """Integer data and weights, so Z1 == 0 exactly in many places, and a
+    hidden unit whose weights and bias are all zero (Z1 == 0 everywhere)."""
+    rng = np.random.default_rng(11)
+    X = rng.integers(-2, 3, size=(4, 30)).astype(np.float64)
+    W1 = rng.integers(-1, 2, size=(5, 4)).astype(np.float64)
+    W1[2] = 0.0
+    Ws = [W1, rng.standard_normal((3, 5)) / 3, rng.standard_normal((1, 3)) / 2]
+    bs = [np.zeros((5, 1)), np.zeros((3, 1)), np.zeros((1, 1))]
+    Y = (rng.random((1, 30)) < 0.5).astype(np.float64)
+    return Ws, bs, [hidden, "tanh", "sigmoid"], X, Y
+
+
+@pytest.mark.parametrize("hidden", ["relu", "leaky_relu"])
+def test_relu_grad_at_zero_matches_numpy_where_z_is_exactly_0(hidden):
+    from fastnn.backends import numpy as npb
+
+    Ws, bs, acts, X, Y = _kinked_problem(hidden)
+    AL, caches = nb.forward(Ws, bs, acts, X)
+    assert np.count_nonzero(caches[0][1] == 0.0) > 30  # the kink is hit
+    grads = {}
+    for g0 in (1, 0):
+        dWs, dbs = nb.backward(AL, Y, caches, acts, "cross_entropy", None, g0)
+        AL0, caches0 = npb.forward(Ws, bs, acts, X)
+        dWs0, dbs0 = npb.backward(AL0, Y, caches0, acts, "cross_entropy", 1, g0)
+        for g, g_ref in zip(dWs + dbs, dWs0 + dbs0):
+            np.testing.assert_allclose(g, g_ref, rtol=1e-12, atol=1e-15)
+        grads[g0] = dWs[0]
+    assert not np.array_equal(grads[0], grads[1])  # the two conventions differ here
+    for g0 in (1, 0):  # and through training, full batch and mini-batch
+        for batch_size in (None, 7):
+            runs = []
+            for backend in (nb, npb):
+                W, b = [w.copy() for w in Ws], [v.copy() for v in bs]
+                c = backend.train(W, b, acts, "cross_entropy", X, Y, 0.1, 20, 5, None, None,
+                                  relu_grad_at_zero=g0, batch_size=batch_size,
+                                  rng=np.random.default_rng(2))
+                runs.append((c, W + b))
+            _assert_same_run(runs[0], runs[1], 1e-10)
+
+
+def _assert_same_run(run, ref, rtol):
+    (c, params), (c0, params0) = run, ref
+    assert [i for i, _ in c] == [i for i, _ in c0]
+    np.testing.assert_allclose([j for _, j in c], [j for _, j in c0], rtol=rtol)
+    for p, p0 in zip(params, params0):
+        np.testing.assert_allclose(p, p0, rtol=rtol, atol=rtol * np.abs(p0).max())
+
+
+# ------------------------------------------------ softmax
+
+def _softmax_problem(dims, m, dtype=np.float64, seed=0):
+    """A network problem with one-hot Y over dims[-1] classes."""
+    Ws, bs, X, _ = network_problem(dims, m, dtype, seed, bias_scale=0.1)
+    labels = np.random.default_rng(seed + 100).integers(0, dims[-1], m)
+    return Ws, bs, X, np.eye(dims[-1], dtype=dtype)[:, labels]
+
+
+def test_softmax_forward_backward_and_cost_match_numpy():
+    from fastnn import losses
+    from fastnn.backends import numpy as npb
+
+    Ws, bs, X, Y = _softmax_problem([6, 9, 5], 37)
+    acts = ["relu", "softmax"]
+    AL, caches = nb.forward(Ws, bs, acts, X)
+    AL0, caches0 = npb.forward(Ws, bs, acts, X)
+    np.testing.assert_allclose(AL, AL0, rtol=1e-13)
+    np.testing.assert_allclose(AL.sum(axis=0), 1.0, rtol=1e-14)
+    ZL = caches[-1][1]
+    J = page.cost(AL, ZL, Y, page.CROSS_ENTROPY, page.SOFTMAX)
+    assert J == pytest.approx(losses.cost("cross_entropy", AL0, caches0[-1][1], Y, "softmax"),
+                              rel=1e-13)
+    dWs, dbs = nb.backward(AL, Y, caches, acts, "cross_entropy")
+    dWs0, dbs0 = npb.backward(AL0, Y, caches0, acts, "cross_entropy")
+    for g, g0 in zip(dWs + dbs, dWs0 + dbs0):
+        np.testing.assert_allclose(g, g0, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_softmax_and_its_cost_are_stable_for_huge_logits(dtype):
+    # logits in the thousands: e^z overflows unless the column max comes off
+    ZL = np.array([[1000.0, -3000.0, 0.0, 80.0],
+                   [999.0, -3000.0, -5000.0, 90.0],
+                   [-1000.0, -2990.0, 5000.0, 100.0]], dtype=dtype)
+    Y = np.eye(3, dtype=dtype)[:, [0, 1, 2, 0]]
+    A, work = np.empty_like(ZL), np.empty((2, 4), dtype)
+    page.softmax(ZL, A, work)
+    assert np.isfinite(A).all()
+    np.testing.assert_allclose(A.sum(axis=0), 1.0, rtol=1e-6)
+    e = np.exp(-1.0)  # column 0: logits 1000, 999, -1000
+    np.testing.assert_allclose(A[:2, 0], [1 / (1 + e), e / (1 + e)], rtol=1e-6)
+    assert A[2, 2] == 1.0 and A[1, 2] == 0.0
+    J = page.cost(A, ZL, Y, page.CROSS_ENTROPY, page.SOFTMAX)
+    # per column: logsumexp(z) - z_y, from the logits
+    lse = [1000 + np.log1p(e), -2990 + np.log1p(2 * np.exp(-10.0)), 5000.0,
+           100 + np.log(1 + np.exp(-10.0) + np.exp(-20.0))]
+    expected = np.mean([lse[0] - 1000, lse[1] + 3000, lse[2] - 5000, lse[3] - 80])
+    assert J == pytest.approx(expected, rel=1e-6, abs=1e-9)
+
+
+@pytest.mark.parametrize("dtype,rtol", [(np.float64, 1e-9), (np.float32, 2e-4)])
+@pytest.mark.parametrize("batch_size", [None, 16])
+def test_softmax_training_matches_numpy(dtype, rtol, batch_size):
+    from fastnn.backends import numpy as npb
+
+    runs = []
+    for backend in (nb, npb):
+        Ws, bs, X, Y = _softmax_problem([8, 12, 4], 60, dtype)
+        c = backend.train(Ws, bs, ["tanh", "softmax"], "cross_entropy", X, Y, 0.1, 30, 7, None,
+                          None, batch_size=batch_size, rng=np.random.default_rng(5))
+        assert all(p.dtype == dtype for p in Ws + bs)
+        runs.append((c, Ws + bs))
+    _assert_same_run(runs[0], runs[1], rtol)
+
+
+# ------------------------------------------------ mini-batches
+
+_MB_NETS = {
+    "softmax": ([6, 8, 5, 3], ["relu", "leaky_relu", "softmax"], "cross_entropy"),
+    "sigmoid": ([6, 7, 1], ["tanh", "sigmoid"], "cross_entropy"),
+    "mse": ([6, 5, 2], ["sigmoid", "identity"], "mse"),
+}
+
+
+def _train_mb(backend, net, batch_size, seed=4, num_iterations=12, cost_every=3, on_cost=None,
+              dtype=np.float64, threads=None, m=50, g0=1):
+    dims, acts, loss = _MB_NETS[net]
+    if acts[-1] == "softmax":
+        Ws, bs, X, Y = _softmax_problem(dims, m, dtype)
+    else:
+        Ws, bs, X, Y = network_problem(dims, m, dtype, 0, bias_scale=0.1)
+    costs = backend.train(Ws, bs, acts, loss, X, Y, 0.1, num_iterations, cost_every, threads,
+                          on_cost, relu_grad_at_zero=g0, batch_size=batch_size,
+                          rng=None if seed is None else np.random.default_rng(seed))
+    return costs, Ws + bs
+
+
+@pytest.mark.parametrize("net", sorted(_MB_NETS))
+@pytest.mark.parametrize("batch_size", [1, 7, 10, 50])  # 50 = m; 7 does not divide it
+def test_mini_batch_training_matches_numpy(net, batch_size):
+    from fastnn.backends import numpy as npb
+
+    run = _train_mb(nb, net, batch_size)
+    ref = _train_mb(npb, net, batch_size)
+    assert [i for i, _ in run[0]] == [0, 3, 6, 9, 11]
+    _assert_same_run(run, ref, 1e-9)
+
+
+def test_mini_batch_of_m_is_the_full_batch_step_with_a_shuffled_order():
+    # One batch of all m examples in a shuffled order: the same gradient as
+    # full batch (the sum is over the same examples), up to summation order.
+    full = _train_mb(nb, "softmax", None)
+    whole = _train_mb(nb, "softmax", 50)
+    _assert_same_run(whole, full, 1e-11)
+
+
+def test_mini_batch_float32_tracks_numpy():
+    from fastnn.backends import numpy as npb
+
+    run = _train_mb(nb, "softmax", 8, dtype=np.float32)
+    ref = _train_mb(npb, "softmax", 8, dtype=np.float32)
+    assert all(p.dtype == np.float32 for p in run[1])
+    _assert_same_run(run, ref, 2e-4)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_mini_batch_training_is_bitwise_reproducible_for_a_seed(threads):
+    first = _train_mb(nb, "softmax", 7, threads=threads)
+    second = _train_mb(nb, "softmax", 7, threads=threads)
+    assert first[0] == second[0]
+    for p, q in zip(first[1], second[1]):
+        np.testing.assert_array_equal(p, q)
+    other_seed = _train_mb(nb, "softmax", 7, seed=5, threads=threads)
+    assert not np.array_equal(first[1][0], other_seed[1][0])
+
+
+def test_mini_batch_run_in_many_chunks_is_bitwise_the_run_in_one():
+    # on_cost with cost_every=1 ends a chunk (and draws the orders) every epoch
+    plain = _train_mb(nb, "softmax", 7, num_iterations=20, cost_every=25)
+    seen = []
+    chunked = _train_mb(nb, "softmax", 7, num_iterations=20, cost_every=1,
+                        on_cost=lambda i, J: seen.append(i))
+    assert seen == list(range(20)) == [i for i, _ in chunked[0]]
+    assert [i for i, _ in plain[0]] == [0, 19]
+    assert [c for i, c in chunked[0] if i in (0, 19)] == [c for _, c in plain[0]]
+    for p, q in zip(plain[1], chunked[1]):
+        np.testing.assert_array_equal(p, q)
+
+
+@pytest.mark.parametrize("batch_size", [None, 7])
+@pytest.mark.parametrize("num_iterations,cost_every,expected", [
+    (23, 5, [0, 5, 10, 15, 20, 22]), (20, 5, [0, 5, 10, 15, 19]), (1, 5, [0]), (4, 100, [0, 3]),
+    (3, 1, [0, 1, 2])])
+def test_recorded_costs_include_the_last_iteration(batch_size, num_iterations, cost_every,
+                                                   expected):
+    from fastnn.backends import numpy as npb
+
+    for on_cost in (None, lambda i, J: True):  # one chunk, or a chunk per recorded cost
+        run = _train_mb(nb, "softmax", batch_size, num_iterations=num_iterations,
+                        cost_every=cost_every, on_cost=on_cost)
+        assert [i for i, _ in run[0]] == expected
+    ref = _train_mb(npb, "softmax", batch_size, num_iterations=num_iterations,
+                    cost_every=cost_every)
+    _assert_same_run(run, ref, 1e-9)
+
+
+@pytest.mark.parametrize("batch_size", [None, 7])
+def test_on_cost_stop_is_exact(batch_size):
+    # Stopping at iteration 6 leaves the parameters of 6 iterations: bitwise
+    # what a 6-iteration run (whose last recorded cost is 5's) leaves.
+    seen = []
+
+    def stop_at_6(i, J):
+        seen.append(i)
+        return i < 6
+
+    stopped = _train_mb(nb, "softmax", batch_size, num_iterations=12, cost_every=3,
+                        on_cost=stop_at_6)
+    six = _train_mb(nb, "softmax", batch_size, num_iterations=6, cost_every=3)
+    assert seen == [0, 3, 6] and [i for i, _ in stopped[0]] == [0, 3, 6]
+    for p, q in zip(six[1], stopped[1]):
+        np.testing.assert_array_equal(p, q)
+
+
+def test_auto_threads_pick_one_for_small_mini_batches():
+    # the multi-class mini-batch workload: 64-64-10, batches of 32
+    assert nb._n_threads(None, np.empty((64, 64)), 32) == 1
+    assert nb._n_threads(None, np.empty((64, 64)), 1347) == 1

@@ -43,15 +43,17 @@ def _host_isa():
 
 def test_hot_code_covers_the_page_and_engine_in_both_dtypes(hot):
     for kernel in ("activation_forward", "activation_backward", "linear_forward",
-                   "linear_backward", "dZ_prev", "first_layer_block"):
+                   "linear_backward", "dZ_prev", "first_layer_block", "softmax"):
         assert {f"{kernel} float64", f"{kernel} float32"} <= set(hot), sorted(hot)
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-@pytest.mark.parametrize("kernel", ["activation_forward", "activation_backward", "exp_array"])
+@pytest.mark.parametrize("kernel", ["activation_forward", "activation_backward", "exp_array",
+                                    "softmax"])
 def test_activation_kernels_are_vectorized(hot, kernel, dtype):
     counts = hot[f"{kernel} {dtype}"]
     # exp alone is a dozen FMAs per element: a vectorized body has many packed ops
+    # (softmax: the polynomial exp over a row of examples, Numba having no SVML)
     wide = counts["packed_ymm"] + counts["packed_zmm"]
     assert wide >= 12, counts
 

@@ -2,12 +2,14 @@
 
 Read top to bottom, this is the course's L-layer network::
 
-    forward    Z = W A_prev + b, A = g(Z)          linear_forward (g: activation_forward)
+    forward    Z = W A_prev + b, A = g(Z)          linear_forward (g: activation_forward,
+                                                   or softmax over each column of Z_L)
     cost       J = (1/m) sum L(A_L, Y)             cost
     output     dZ_L = A_L - Y                       output_dZ
     backward   dW = (1/m) dZ A_prev^T               linear_backward
                db = (1/m) sum_j dZ                  bias_gradient
-               dZ_prev = W^T dZ * g'(Z_prev)        dZ_prev (g': activation_backward)
+               dZ_prev = W^T dZ * g'(Z_prev)        dZ_prev (g': activation_backward,
+                                                   g'(0) of ReLU per relu_grad_at_zero)
     update     W -= learning_rate dW, same for b   update
 
 ``Network.forward``/``backward`` (:mod:`fastnn.backends.numba`) and the compiled
@@ -22,6 +24,13 @@ Design
   dtype serves every network. The switch on the code sits outside each loop
   over examples, so every branch is a plain loop LLVM vectorizes (the
   exp/tanh polynomials of :mod:`._numba_math` included).
+* Softmax normalizes each column (one example) over the units; it runs a row
+  at a time like everything else -- column maxima, then e^(z - max) and the
+  column sums, then the division -- so each pass is a SIMD loop over examples
+  with the polynomial exp. Its two rows of column maxima and sums live in a
+  caller's ``work`` buffer (2, m): nothing is allocated in a training loop.
+* ``relu_grad_at_zero`` (g0: 1 or 0) reaches the kernels as an argument, never
+  a global, so one compilation serves both conventions.
 * Kernels work a row (one unit, all m examples) at a time: bias and g in one
   pass over Z; dZ_prev's row is multiplied by g' while it is still in L1.
   ``activation_forward`` updates z in place and writes a separate a: a version
@@ -40,12 +49,14 @@ from numba import njit
 from .. import activations as _act
 from .. import losses as _loss
 from ._numba_config import BLAS_MIN_MACS, EXACT_OPTS, SERIAL_OPTS
+from ._numba_math import exp
 from ._numba_math import sigmoid as _sigmoid
 from ._numba_math import tanh as _tanh
 
 # The registry's codes and slope, frozen into the machine code as constants.
-SIGMOID, TANH, RELU, LEAKY_RELU, IDENTITY = (
-    _act.CODES[name] for name in ("sigmoid", "tanh", "relu", "leaky_relu", "identity"))
+SIGMOID, TANH, RELU, LEAKY_RELU, IDENTITY, SOFTMAX = (
+    _act.CODES[name]
+    for name in ("sigmoid", "tanh", "relu", "leaky_relu", "identity", "softmax"))
 CROSS_ENTROPY, MSE = _loss.CODES["cross_entropy"], _loss.CODES["mse"]
 LEAKY_SLOPE = _act.LEAKY_SLOPE
 
@@ -53,7 +64,7 @@ LEAKY_SLOPE = _act.LEAKY_SLOPE
 # g' takes (z, a) and uses what the lecture does: sigma' = a (1 - a) and
 # tanh' = 1 - a^2 from the stored A. ReLU, leaky ReLU and the identity are one
 # family, z for z >= 0 and slope * z below (slope 0, LEAKY_SLOPE, 1), with
-# g'(0) = 1 as in the lecture.
+# g'(0) = 1 as in the lecture (g0 = 1) or the slope below (g0 = 0).
 
 
 @njit(**EXACT_OPTS)
@@ -88,8 +99,9 @@ def piecewise_linear(z, slope):
 
 
 @njit(**EXACT_OPTS)
-def piecewise_linear_prime(z, slope):
-    return 1.0 if z >= 0.0 else slope
+def piecewise_linear_prime(z, slope, g0):
+    """1 above 0, slope below; at 0, 1 if g0 else slope (see relu_grad_at_zero)."""
+    return 1.0 if z > 0.0 or (g0 and z == 0.0) else slope
 
 
 @njit(**SERIAL_OPTS)
@@ -115,8 +127,9 @@ def activation_forward(code, b, z, a):
 
 
 @njit(**SERIAL_OPTS)
-def activation_backward(code, d, z, a):
-    """One row: ``d *= g'(z)`` (dA to dZ), given ``a = g(z)``. d, z, a of shape (m,)."""
+def activation_backward(code, d, z, a, g0):
+    """One row: ``d *= g'(z)`` (dA to dZ), given ``a = g(z)``. d, z, a of shape (m,);
+    g0 is ReLU's and leaky ReLU's g'(0) convention (1 or 0)."""
     m = d.shape[0]
     if code == SIGMOID:
         for j in range(m):
@@ -127,7 +140,37 @@ def activation_backward(code, d, z, a):
     elif code != IDENTITY:
         slope = slope_below_zero(code)
         for j in range(m):
-            d[j] *= piecewise_linear_prime(z[j], slope)
+            d[j] *= piecewise_linear_prime(z[j], slope, g0)
+
+
+@njit(**SERIAL_OPTS)
+def softmax(Z, A, work):
+    """``A[:, j] = e^(Z[:, j] - max) / sum_k e^(Z[k, j] - max)`` for every example j.
+
+    Subtracting each column's max changes nothing in exact arithmetic and keeps
+    every e^z in (0, 1]: no overflow, and the sum is at least 1. Z, A (n, m);
+    work (2, m) scratch for the column maxima and sums.
+    """
+    n, m = Z.shape
+    top, total = work[0], work[1]
+    z = Z[0]
+    for j in range(m):
+        top[j] = z[j]
+        total[j] = 0.0
+    for i in range(1, n):
+        z = Z[i]
+        for j in range(m):
+            top[j] = z[j] if z[j] > top[j] else top[j]
+    for i in range(n):
+        z, a = Z[i], A[i]
+        for j in range(m):
+            e = exp(z[j] - top[j])
+            a[j] = e
+            total[j] += e
+    for i in range(n):
+        a = A[i]
+        for j in range(m):
+            a[j] /= total[j]
 
 
 # ------------------------------------------------------------ products
@@ -178,22 +221,40 @@ def row_product(W, B, i, out, transpose):
 
 
 @njit(**SERIAL_OPTS)
-def bias_activation(code, b, Z, A):
-    """``Z += b``, ``A = g(Z)`` for every row: Z holds ``W A_prev`` on entry."""
+def add_bias(b, z):
+    """One row: ``z += b``."""
+    for j in range(z.shape[0]):
+        z[j] += b
+
+
+@njit(**SERIAL_OPTS)
+def bias_activation(code, b, Z, A, work):
+    """``Z += b``, ``A = g(Z)`` for every row: Z holds ``W A_prev`` on entry.
+    work (2, m): softmax's scratch (see :func:`softmax`)."""
+    if code == SOFTMAX:
+        for i in range(Z.shape[0]):
+            add_bias(b[i, 0], Z[i])
+        softmax(Z, A, work)
+        return
     for i in range(Z.shape[0]):
         activation_forward(code, b[i, 0], Z[i], A[i])
 
 
 @njit(**SERIAL_OPTS)
-def linear_forward(W, b, A_prev, Z, A, code):
+def linear_forward(W, b, A_prev, Z, A, code, work):
     """``Z = W A_prev + b``, ``A = g(Z)``.
 
-    W (n, n_prev), b (n, 1), A_prev (n_prev, m); Z and A (n, m), written.
+    W (n, n_prev), b (n, 1), A_prev (n_prev, m); Z and A (n, m), written;
+    work (2, m): softmax's scratch, untouched by the element-wise activations.
     """
     n, n_prev = W.shape
     if blas_sized(n, n_prev, A_prev.shape[1]):
         np.dot(W, A_prev, Z)
-        bias_activation(code, b, Z, A)
+        bias_activation(code, b, Z, A, work)
+    elif code == SOFTMAX:  # g needs whole columns: every row of Z first
+        for i in range(n):
+            row_product(W, A_prev, i, Z[i], False)
+        bias_activation(code, b, Z, A, work)
     else:
         for i in range(n):  # each row of Z finished (bias, g) while it is in L1
             row_product(W, A_prev, i, Z[i], False)
@@ -204,10 +265,26 @@ def linear_forward(W, b, A_prev, Z, A, code):
 
 
 @njit(**SERIAL_OPTS)
-def cost(AL, ZL, Y, loss):
-    """``J = (1/m) sum L``; cross-entropy from the logits ZL (never log(0)). Summed in float64."""
+def cost(AL, ZL, Y, loss, code):
+    """``J = (1/m) sum L``; cross-entropy from the logits ZL (never log(0)). Summed in float64.
+
+    code is the output activation's: softmax makes cross-entropy the categorical
+    ``logsumexp(z) - sum_k y_k z_k`` per example (a column), else binary per unit.
+    """
     n, m = AL.shape
     total = 0.0
+    if loss == CROSS_ENTROPY and code == SOFTMAX:
+        for j in range(m):
+            top = ZL[0, j]
+            for i in range(1, n):
+                top = max(top, ZL[i, j])
+            s = 0.0
+            yz = 0.0
+            for i in range(n):
+                s += math.exp(ZL[i, j] - top)  # in (0, 1], and 1 for the max: no overflow
+                yz += Y[i, j] * ZL[i, j]
+            total += (top + math.log(s)) - yz
+        return total / m
     for i in range(n):
         for j in range(m):
             if loss == CROSS_ENTROPY:
@@ -225,15 +302,19 @@ def cost(AL, ZL, Y, loss):
 
 @njit(**SERIAL_OPTS)
 def output_dZ(AL, Y, ZL, code, loss, dZ):
-    """``dZ_L = A_L - Y`` (sigmoid + cross-entropy, identity + mse), times g'(Z_L)
-    for mse with another output activation. All (n_L, m); dZ written."""
+    """``dZ_L = A_L - Y`` (sigmoid or softmax + cross-entropy, identity + mse),
+    times g'(Z_L) for mse with another output activation. All (n_L, m); dZ written.
+
+    g'(0) of a ReLU output is 1 whatever relu_grad_at_zero, as in
+    :func:`fastnn.losses.output_delta`, which the oracles share.
+    """
     n, m = AL.shape
     for i in range(n):
         d, a, y = dZ[i], AL[i], Y[i]
         for j in range(m):
             d[j] = a[j] - y[j]
         if loss == MSE:
-            activation_backward(code, d, ZL[i], a)
+            activation_backward(code, d, ZL[i], a, 1)
 
 
 @njit(**SERIAL_OPTS)
@@ -286,11 +367,12 @@ def linear_backward(dZ, A_prev, dW, db):
 
 
 @njit(**SERIAL_OPTS)
-def dZ_prev(W, dZ, Z_prev, A_prev, code_prev, out):
+def dZ_prev(W, dZ, Z_prev, A_prev, code_prev, g0, out):
     """``out = dZ_prev = (W^T dZ) * g'(Z_prev)``: dA_prev and the layer below's g'.
 
-    W (n, n_prev), dZ (n, m); Z_prev, A_prev and out (n_prev, m). Uses W before
-    its update. Each row of W^T dZ is multiplied by g' while it is in L1.
+    W (n, n_prev), dZ (n, m); Z_prev, A_prev and out (n_prev, m); g0 ReLU's
+    g'(0) (1 or 0). Uses W before its update. Each row of W^T dZ is multiplied
+    by g' while it is in L1.
     """
     n, n_prev = W.shape
     blas = blas_sized(n, n_prev, dZ.shape[1])
@@ -299,7 +381,7 @@ def dZ_prev(W, dZ, Z_prev, A_prev, code_prev, out):
     for k in range(n_prev):
         if not blas:
             row_product(W, dZ, k, out[k], True)
-        activation_backward(code_prev, out[k], Z_prev[k], A_prev[k])
+        activation_backward(code_prev, out[k], Z_prev[k], A_prev[k], g0)
 
 
 # -------------------------------------------------------------- update
@@ -308,7 +390,8 @@ def dZ_prev(W, dZ, Z_prev, A_prev, code_prev, out):
 @njit(**SERIAL_OPTS)
 def update(P, dP, learning_rate):
     """``P -= learning_rate * dP`` for a W (n, n_prev) or a b (n, 1)."""
+    # 2-D indexing, no row views: a view costs an atomic reference count pair,
+    # more than a short row's arithmetic (a b has rows of one).
     for i in range(P.shape[0]):
-        p, dp = P[i], dP[i]
-        for k in range(p.shape[0]):
-            p[k] -= learning_rate * dp[k]
+        for k in range(P.shape[1]):
+            P[i, k] -= learning_rate * dP[i, k]

@@ -8,7 +8,7 @@ packed AVX2 and AVX-512 forms. tanh goes through an ``expm1`` built the same way
 (so tanh of a tiny z keeps full relative precision), sigmoid through ``_exp``.
 float32 gets the same algorithms in single precision (degree 7), twice the lanes.
 
-``sigmoid`` and ``tanh`` pick the precision of their argument at compile time;
+``exp``, ``sigmoid`` and ``tanh`` pick the precision of their argument at compile time;
 ``exp_array``/``tanh_array``/``sigmoid_array`` apply them to a 1-D array (the
 accuracy tests and the SIMD evidence use them).
 """
@@ -20,7 +20,7 @@ from numba.extending import intrinsic, overload
 
 from ._numba_config import EXACT_OPTS, SERIAL_OPTS
 
-__all__ = ["sigmoid", "tanh", "exp_array", "tanh_array", "sigmoid_array"]
+__all__ = ["exp", "sigmoid", "tanh", "exp_array", "tanh_array", "sigmoid_array"]
 
 LOG2E = 1.4426950408889634
 LN2_HI = 6.93147180369123816490e-01  # ln 2 with its low bits zeroed: n * LN2_HI is exact
@@ -153,12 +153,23 @@ def _expm1_neg_f32(x):
     return s * _expm1_poly_f32(r) + (s - F_ONE)
 
 
+def exp(x):
+    """e^x in the precision of x: dispatched at compile time by :func:`_exp_overload`."""
+
+
 def sigmoid(z):
     """sigmoid in the precision of z: dispatched at compile time by :func:`_sigmoid_overload`."""
 
 
 def tanh(z):
     """tanh in the precision of z."""
+
+
+@overload(exp, jit_options=dict(EXACT_OPTS))
+def _exp_overload(x):
+    if isinstance(x, types.Float) and x.bitwidth == 32:
+        return lambda x: _exp_f32(x)
+    return lambda x: _exp(x)
 
 
 @overload(sigmoid, jit_options=dict(EXACT_OPTS))

@@ -5,6 +5,10 @@ Design
 * :func:`train_chunk` runs gradient descent exactly as the lecture, every
   formula through the page (:mod:`._numba_layers`): ``linear_forward``,
   ``cost``, ``output_dZ``, ``linear_backward``, ``dZ_prev``, ``update``.
+* :func:`train_epochs` runs mini-batch epochs the same way, whole epochs
+  compiled: each batch's columns are gathered into one contiguous buffer and
+  trained through the same page kernels with no allocation per batch (the
+  fused first layer is a full-batch device: it saves a pass over a big X).
 * The one exception is layer 1 when its input is big and its units few
   (logistic regression, the deep net's 12288 -> 20): its backward, update and
   the *next* iteration's ``W1 X`` share one pass over X (:func:`first_layer_pass`),
@@ -175,74 +179,174 @@ def _view(flat, offset, rows, cols):
 
 
 @njit(**SERIAL_OPTS)
-def train_chunk(W_flat, b_flat, dims, codes, loss, X, Y, learning_rate, i0, i1, num_iterations,
-                cost_every, forward_done, Z_parts, Z_flat, A_flat, dZ_flat, dW_flat, db_flat,
-                costs):
-    """Gradient descent for iterations i0 .. i1-1, updating W_flat, b_flat in place.
+def _offsets(dims):
+    """Where layer l's W starts in W_flat (w_off[l]) and its units in b_flat,
+    and in Z/A/dZ flats in units of m columns (n_off[l])."""
+    L = dims.shape[0] - 1
+    w_off = np.zeros(L + 1, np.int64)
+    n_off = np.zeros(L + 1, np.int64)
+    for l in range(L):
+        w_off[l + 1] = w_off[l] + dims[l + 1] * dims[l]
+        n_off[l + 1] = n_off[l] + dims[l + 1]
+    return w_off, n_off
+
+
+@njit(**SERIAL_OPTS)
+def _recorded(i, cost_every, num_iterations):
+    """:func:`fastnn.backends._base.recorded`: every cost_every-th, and the last."""
+    return i % cost_every == 0 or i == num_iterations - 1
+
+
+@njit(**SERIAL_OPTS)
+def forward_layers(W_flat, b_flat, dims, w_off, n_off, codes, X, Z_flat, A_flat, work, first):
+    """Layers ``first`` .. L-1 (0-based) of the forward pass over X's m columns;
+    layer l's Z and A go to the (dims[l+1], m) blocks of Z_flat/A_flat."""
+    L = dims.shape[0] - 1
+    m = X.shape[1]
+    for l in range(first, L):
+        n, n_prev = dims[l + 1], dims[l]
+        A_prev = X if l == 0 else _view(A_flat, n_off[l - 1] * m, n_prev, m)
+        linear_forward(_view(W_flat, w_off[l], n, n_prev), _view(b_flat, n_off[l], n, 1),
+                       A_prev, _view(Z_flat, n_off[l] * m, n, m),
+                       _view(A_flat, n_off[l] * m, n, m), codes[l], work)
+
+
+@njit(**SERIAL_OPTS)
+def output_cost(dims, n_off, codes, loss, Y, Z_flat, A_flat):
+    """The cost of the forward pass in Z_flat/A_flat."""
+    L = dims.shape[0] - 1
+    m = Y.shape[1]
+    off = n_off[L - 1] * m
+    return cost(_view(A_flat, off, dims[L], m), _view(Z_flat, off, dims[L], m), Y, loss,
+                codes[L - 1])
+
+
+@njit(**SERIAL_OPTS)
+def backward_update(W_flat, b_flat, dims, w_off, n_off, codes, loss, g0, X, Y, learning_rate,
+                    Z_flat, A_flat, dZ_flat, dW_flat, db_flat, last):
+    """Backward and update of layers L-1 .. ``last`` (0-based) after a forward
+    pass over X's m columns; returns dZ of layer ``last`` (computed before its
+    update). ``last`` = 0: every layer; 1: layer 1 is left to the fused pass."""
+    L = dims.shape[0] - 1
+    m = X.shape[1]
+    dZ = _view(dZ_flat, n_off[L - 1] * m, dims[L], m)
+    output_dZ(_view(A_flat, n_off[L - 1] * m, dims[L], m), Y,
+              _view(Z_flat, n_off[L - 1] * m, dims[L], m), codes[L - 1], loss, dZ)
+    for l in range(L - 1, last - 1, -1):
+        n, n_prev = dims[l + 1], dims[l]
+        W, b = _view(W_flat, w_off[l], n, n_prev), _view(b_flat, n_off[l], n, 1)
+        dW, db = _view(dW_flat, w_off[l], n, n_prev), _view(db_flat, n_off[l], n, 1)
+        A_prev = X if l == 0 else _view(A_flat, n_off[l - 1] * m, n_prev, m)
+        linear_backward(dZ, A_prev, dW, db)
+        if l > 0:
+            dZ_below = _view(dZ_flat, n_off[l - 1] * m, n_prev, m)
+            dZ_prev(W, dZ, _view(Z_flat, n_off[l - 1] * m, n_prev, m), A_prev, codes[l - 1], g0,
+                    dZ_below)  # before W's update
+        update(W, dW, learning_rate)
+        update(b, db, learning_rate)
+        if l > 0:
+            dZ = dZ_below
+    return dZ
+
+
+@njit(**SERIAL_OPTS)
+def train_chunk(W_flat, b_flat, dims, codes, loss, g0, X, Y, learning_rate, i0, i1,
+                num_iterations, cost_every, forward_done, Z_parts, Z_flat, A_flat, dZ_flat,
+                dW_flat, db_flat, work, costs):
+    """Full-batch gradient descent for iterations i0 .. i1-1, updating W_flat, b_flat in place.
 
     Layer l's W is ``W_flat``'s next dims[l+1]*dims[l] values, its b the next
     dims[l+1] of ``b_flat``; Z, A, dZ of layer l are (dims[l+1], m) blocks of
-    their flat buffers, dW and db blocks of ``dW_flat``/``db_flat``.
+    their flat buffers, dW and db blocks of ``dW_flat``/``db_flat``; work (2, m)
+    is softmax's scratch; g0 ReLU's g'(0).
 
     If ``i1 < num_iterations`` the forward pass (and cost) of iteration i1 is
     computed too, without its update, so the caller can report that cost
     before any parameter changes and the next chunk, called with
     ``forward_done``, starts from it: a run split into chunks is bitwise the
     unsplit run. When layer 1 is fused, layer 1's Z block holds W1 X (without
-    b1) on entry of a chunk without ``forward_done``. The cost of iteration i
-    (``i % cost_every == 0``) goes to ``costs[i // cost_every - i0 // cost_every]``.
+    b1) on entry of a chunk without ``forward_done``. The costs of the recorded
+    iterations (:func:`_recorded`) go to ``costs[0], costs[1], ...`` in order.
     """
-    L = dims.shape[0] - 1
     m = X.shape[1]
-    w_off = np.zeros(L + 1, np.int64)
-    n_off = np.zeros(L + 1, np.int64)
-    for l in range(L):
-        w_off[l + 1] = w_off[l] + dims[l + 1] * dims[l]
-        n_off[l + 1] = n_off[l] + dims[l + 1]
     n1, n0 = dims[1], dims[0]
     W1, b1 = _view(W_flat, 0, n1, n0), _view(b_flat, 0, n1, 1)
     Z1, A1 = _view(Z_flat, 0, n1, m), _view(A_flat, 0, n1, m)
     fused = fused_first_layer(n1, n0, m)
     scale = X.dtype.type(learning_rate / m)  # keeps float32 kernels float32
-    r0 = i0 // cost_every
-    ZL = _view(Z_flat, n_off[L - 1] * m, dims[L], m)
-    AL = _view(A_flat, n_off[L - 1] * m, dims[L], m)
+    w_off, n_off = _offsets(dims)
+    r = 0
     for it in range(i0, min(i1 + 1, num_iterations)):
         if not (forward_done and it == i0):
             if fused:  # Z1 holds W1 X from the last pass over X
-                bias_activation(codes[0], b1, Z1, A1)
+                bias_activation(codes[0], b1, Z1, A1, work)
+                forward_layers(W_flat, b_flat, dims, w_off, n_off, codes, X, Z_flat, A_flat,
+                               work, 1)
             else:
-                linear_forward(W1, b1, X, Z1, A1, codes[0])
-            for l in range(1, L):
-                n, n_prev = dims[l + 1], dims[l]
-                linear_forward(_view(W_flat, w_off[l], n, n_prev), _view(b_flat, n_off[l], n, 1),
-                               _view(A_flat, n_off[l - 1] * m, n_prev, m),
-                               _view(Z_flat, n_off[l] * m, n, m), _view(A_flat, n_off[l] * m, n, m),
-                               codes[l])
-            if it % cost_every == 0:
-                costs[it // cost_every - r0] = cost(AL, ZL, Y, loss)
+                forward_layers(W_flat, b_flat, dims, w_off, n_off, codes, X, Z_flat, A_flat,
+                               work, 0)
+            if _recorded(it, cost_every, num_iterations):
+                costs[r] = output_cost(dims, n_off, codes, loss, Y, Z_flat, A_flat)
+                r += 1
             if it == i1:
                 break
-        dZ = _view(dZ_flat, n_off[L - 1] * m, dims[L], m)
-        output_dZ(AL, Y, ZL, codes[L - 1], loss, dZ)
-        for l in range(L - 1, 0, -1):
-            n, n_prev = dims[l + 1], dims[l]
-            W, b = _view(W_flat, w_off[l], n, n_prev), _view(b_flat, n_off[l], n, 1)
-            dW, db = _view(dW_flat, w_off[l], n, n_prev), _view(db_flat, n_off[l], n, 1)
-            A_prev = _view(A_flat, n_off[l - 1] * m, n_prev, m)
-            dZ_below = _view(dZ_flat, n_off[l - 1] * m, n_prev, m)
-            linear_backward(dZ, A_prev, dW, db)
-            dZ_prev(W, dZ, _view(Z_flat, n_off[l - 1] * m, n_prev, m), A_prev, codes[l - 1],
-                    dZ_below)  # before W's update
-            update(W, dW, learning_rate)
-            update(b, db, learning_rate)
-            dZ = dZ_below
-        db1 = _view(db_flat, 0, n1, 1)
+        dZ1 = backward_update(W_flat, b_flat, dims, w_off, n_off, codes, loss, g0, X, Y,
+                              learning_rate, Z_flat, A_flat, dZ_flat, dW_flat, db_flat,
+                              1 if fused else 0)
         if fused:  # dW1, W1's update and the next W1 X in one pass over X
-            bias_gradient(dZ, db1)
-            first_layer_pass(W1, dZ, X, Z1, Z_parts, scale, True)
-        else:
-            dW1 = _view(dW_flat, 0, n1, n0)
-            linear_backward(dZ, X, dW1, db1)
-            update(W1, dW1, learning_rate)
-        update(b1, db1, learning_rate)
+            db1 = _view(db_flat, 0, n1, 1)
+            bias_gradient(dZ1, db1)
+            first_layer_pass(W1, dZ1, X, Z1, Z_parts, scale, True)
+            update(b1, db1, learning_rate)
+
+
+# ------------------------------------------------------------ mini-batches
+
+
+@njit(**SERIAL_OPTS)
+def gather_columns(X, order, k, out):
+    """``out[:, c] = X[:, order[k + c]]``: one mini-batch's examples, contiguous."""
+    n, mb = out.shape
+    for r in range(n):
+        x, o = X[r], out[r]
+        for c in range(mb):
+            o[c] = x[order[k + c]]
+
+
+@njit(**SERIAL_OPTS)
+def train_epochs(W_flat, b_flat, dims, codes, loss, g0, X, Y, learning_rate, orders, batch_size,
+                 i0, i1, num_iterations, cost_every, cost_done, Xb_flat, Yb_flat, Z_flat,
+                 A_flat, dZ_flat, dW_flat, db_flat, Zc_flat, Ac_flat, work, costs):
+    """Mini-batch gradient descent for epochs i0 .. i1-1, updating W_flat, b_flat in place.
+
+    Epoch i's example order is ``orders[i - i0]``, cut into batches
+    ``order[k:k + batch_size]``; each is gathered into the contiguous
+    Xb_flat/Yb_flat and trained as a full forward/backward/update with its own
+    mean, in the batch-sized Z/A/dZ flats (laid out as in :func:`train_chunk`
+    with m_b columns). The recorded cost of epoch i (:func:`_recorded`), with the
+    parameters before its first update, is a forward over all m examples in
+    the full-sized Zc_flat/Ac_flat; so is epoch i1's if i1 < num_iterations,
+    unless ``cost_done`` says epoch i0's was reported by the previous chunk.
+    Costs go to ``costs[0], costs[1], ...`` in order. Nothing is allocated per
+    batch or epoch; the arithmetic does not depend on how epochs are chunked.
+    """
+    m = X.shape[1]
+    n0, nL = dims[0], dims[dims.shape[0] - 1]
+    w_off, n_off = _offsets(dims)
+    r = 0
+    for it in range(i0, min(i1 + 1, num_iterations)):
+        if not (cost_done and it == i0) and _recorded(it, cost_every, num_iterations):
+            forward_layers(W_flat, b_flat, dims, w_off, n_off, codes, X, Zc_flat, Ac_flat, work, 0)
+            costs[r] = output_cost(dims, n_off, codes, loss, Y, Zc_flat, Ac_flat)
+            r += 1
+        if it == i1:
+            break
+        order = orders[it - i0]
+        for k in range(0, m, batch_size):
+            mb = min(batch_size, m - k)
+            Xb, Yb = _view(Xb_flat, 0, n0, mb), _view(Yb_flat, 0, nL, mb)
+            gather_columns(X, order, k, Xb)
+            gather_columns(Y, order, k, Yb)
+            forward_layers(W_flat, b_flat, dims, w_off, n_off, codes, Xb, Z_flat, A_flat, work, 0)
+            backward_update(W_flat, b_flat, dims, w_off, n_off, codes, loss, g0, Xb, Yb,
+                            learning_rate, Z_flat, A_flat, dZ_flat, dW_flat, db_flat, 0)

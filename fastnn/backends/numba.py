@@ -24,7 +24,7 @@ import numpy as np
 
 from .. import activations as _act
 from .. import losses as _loss
-from . import _blas
+from . import _base, _blas
 from . import _numba_config as config
 from . import _numba_layers as L
 from . import _numba_math as M
@@ -94,19 +94,21 @@ def forward(Ws, bs, acts, X, threads=None):
     m = X.shape[1]
     caches = []
     A = X
+    work = np.empty((2, m), dtype=X.dtype)  # softmax's column maxima and sums
     with _blas_limit(_n_threads(threads, Ws[0], m), Ws, m):
         for W, b, code in zip(Ws, bs, codes):
             Z = np.empty((W.shape[0], m), dtype=X.dtype)
             A_next = np.empty_like(Z)
             _timed_first_call("linear_forward", X.dtype, L.linear_forward, W, b, A, Z, A_next,
-                              code)
+                              code, work)
             caches.append(((A, W, b), Z))
             A = A_next
     return A, caches
 
 
-def backward(AL, Y, caches, acts, loss, threads=None):
-    """``(dWs, dbs)``: gradients of J with the shapes of each W and b."""
+def backward(AL, Y, caches, acts, loss, threads=None, relu_grad_at_zero=1):
+    """``(dWs, dbs)``: gradients of J with the shapes of each W and b;
+    relu_grad_at_zero (1 or 0) is ReLU's g'(0)."""
     config.check_isa()
     codes = _codes(acts)
     n_layers = len(caches)
@@ -122,7 +124,8 @@ def backward(AL, Y, caches, acts, loss, threads=None):
                               dWs[l], dbs[l])
             if l > 0:
                 dZ_below = np.empty_like(A_prev)
-                L.dZ_prev(W, dZ, caches[l - 1][1], A_prev, codes[l - 1], dZ_below)
+                L.dZ_prev(W, dZ, caches[l - 1][1], A_prev, codes[l - 1], int(relu_grad_at_zero),
+                          dZ_below)
                 dZ = dZ_below
     return dWs, dbs
 
@@ -155,9 +158,25 @@ def _next_chunk(done, seconds):
     return max(1, int(done * min(8.0, CHUNK_SECONDS / seconds)))
 
 
+def _recorded_between(a, b, cost_every, num_iterations):
+    """The recorded iterations in a..b (both included), in order, without
+    walking the range (a chunk may span 10**9 iterations)."""
+    b = min(b, num_iterations - 1)
+    its = list(range(-(-a // cost_every) * cost_every, b + 1, cost_every))
+    last = num_iterations - 1
+    if a <= last <= b and last % cost_every:
+        its.append(last)
+    return its
+
+
 def train(Ws, bs, acts, loss, X, Y, learning_rate, num_iterations, cost_every, threads=None,
-          on_cost=None, gram=None):
+          on_cost=None, gram=None, *, relu_grad_at_zero=1, batch_size=None, rng=None):
     """Gradient descent in compiled code; see :mod:`fastnn.backends._base`.
+
+    Full batch runs :func:`._numba_train.train_chunk`; with ``batch_size``,
+    whole epochs of mini-batches run in :func:`._numba_train.train_epochs`, the
+    example orders of a chunk's epochs drawn up front by
+    :func:`._base.epoch_orders` (the same draws however the run is chunked).
 
     The compiled loop runs in chunks of about :data:`CHUNK_SECONDS` (and, with
     ``on_cost``, ending at each recorded cost, before that iteration's update,
@@ -170,67 +189,84 @@ def train(Ws, bs, acts, loss, X, Y, learning_rate, num_iterations, cost_every, t
     config.check_isa()
     dtype = X.dtype
     m = X.shape[1]
+    mb = m if batch_size is None else int(batch_size)  # columns of the training buffers
     n1, n0 = Ws[0].shape
-    T = _n_threads(threads, Ws[0], m)
+    T = _n_threads(threads, Ws[0], mb)
     codes = _codes(acts)
     loss_code = _loss.CODES[loss]
+    g0 = int(relu_grad_at_zero)
     dims = np.array([n0] + [W.shape[0] for W in Ws], dtype=np.int64)
     # Parameters travel as one flat buffer each (see _numba_train.train_chunk),
     # copied back into the caller's arrays at the end.
     W_flat = np.concatenate([W.ravel() for W in Ws])
     b_flat = np.concatenate([b.ravel() for b in bs])
     units = int(dims[1:].sum())
-    Z_flat = np.empty(units * m, dtype=dtype)
-    A_flat = np.empty(units * m, dtype=dtype)
-    dZ_flat = np.empty(units * m, dtype=dtype)
+    Z_flat = np.empty(units * mb, dtype=dtype)
+    A_flat = np.empty(units * mb, dtype=dtype)
+    dZ_flat = np.empty(units * mb, dtype=dtype)
     dW_flat = np.empty_like(W_flat)
     db_flat = np.empty_like(b_flat)
-    fused = E.fused_first_layer(n1, n0, m)
-    Z_parts = np.empty((T, n1, m) if fused and T > 1 else (1, 1, 1), dtype=dtype)
+    work = np.empty((2, m), dtype=dtype)  # softmax's scratch, for m or fewer columns
+    if batch_size is None:
+        fused = E.fused_first_layer(n1, n0, m)
+        Z_parts = np.empty((T, n1, m) if fused and T > 1 else (1, 1, 1), dtype=dtype)
+    else:
+        fused = False
+        Xb_flat = np.empty(n0 * mb, dtype=dtype)
+        Yb_flat = np.empty(int(dims[-1]) * mb, dtype=dtype)
+        Zc_flat = np.empty(units * m, dtype=dtype)  # the recorded costs' full forward
+        Ac_flat = np.empty(units * m, dtype=dtype)
     lr = float(learning_rate)
     costs = []
     chunk = _first_chunk(dims, m, num_iterations)
 
-    def run(i0, i1, forward_done):
-        """Iterations i0..i1-1 (+ the forward of i1); their costs, appended to ``costs``."""
-        recorded = np.full(i1 // cost_every - i0 // cost_every + 1, np.nan)
-        _timed_first_call(
-            "train_chunk", dtype, E.train_chunk, W_flat, b_flat, dims, codes, loss_code, X, Y, lr,
-            i0, i1, num_iterations, cost_every, forward_done, Z_parts, Z_flat, A_flat, dZ_flat,
-            dW_flat, db_flat, recorded)
-        first = i0 + 1 if forward_done else i0  # i0's cost came with the previous chunk
-        for r in range(-(-first // cost_every), i1 // cost_every + 1):
-            if r * cost_every >= num_iterations:
-                break
-            J = float(recorded[r - i0 // cost_every])
-            costs.append((r * cost_every, J))
-            if on_cost is not None and on_cost(r * cost_every, J) is False:
+    def run(i0, i1, done):
+        """Iterations i0..i1-1 (+ the cost of i1); their costs, appended to ``costs``
+        and passed to ``on_cost``; False if it said stop."""
+        its = _recorded_between(i0 + 1 if done else i0, i1, cost_every, num_iterations)
+        recorded = np.full(len(its), np.nan)
+        if batch_size is None:
+            _timed_first_call(
+                "train_chunk", dtype, E.train_chunk, W_flat, b_flat, dims, codes, loss_code, g0,
+                X, Y, lr, i0, i1, num_iterations, cost_every, done, Z_parts, Z_flat, A_flat,
+                dZ_flat, dW_flat, db_flat, work, recorded)
+        else:
+            orders = (_base.epoch_orders(rng, m, i1 - i0) if i1 > i0
+                      else np.empty((0, m), dtype=np.int64))
+            _timed_first_call(
+                "train_epochs", dtype, E.train_epochs, W_flat, b_flat, dims, codes, loss_code,
+                g0, X, Y, lr, orders, mb, i0, i1, num_iterations, cost_every, done, Xb_flat,
+                Yb_flat, Z_flat, A_flat, dZ_flat, dW_flat, db_flat, Zc_flat, Ac_flat, work,
+                recorded)
+        for i, J in zip(its, recorded.tolist()):
+            costs.append((i, J))
+            if on_cost is not None and on_cost(i, J) is False:
                 return False
         return True
 
     previous_threads = numba.get_num_threads()
     numba.set_num_threads(T)
     try:
-        with _blas_limit(T, Ws, m):
+        with _blas_limit(T, Ws, m):  # m >= mb: the cost forward too
             if fused:  # Z1 = W1 X before the first iteration
                 W1 = W_flat[:n1 * n0].reshape(n1, n0)
                 Z1 = Z_flat[:n1 * m].reshape(n1, m)
                 _timed_first_call("first_layer_pass", dtype, E.first_layer_pass, W1, Z1, X, Z1,
                                   Z_parts, dtype.type(0), False)
-            i0, forward_done = 0, False
+            i0, done = 0, False
             while True:
-                if on_cost is not None and not forward_done:
+                if on_cost is not None and not done:
                     i1 = 0  # iteration 0's cost reaches on_cost before its update
                 else:
                     i1 = min(i0 + chunk, num_iterations)
                     if on_cost is not None:  # stop at the next recorded cost
-                        i1 = min(i1, (i0 // cost_every + 1) * cost_every)
+                        i1 = min(i1, _base.next_recorded(i0, cost_every, num_iterations))
                 start = time.perf_counter()
-                if not run(i0, i1, forward_done) or i1 >= num_iterations:
+                if not run(i0, i1, done) or i1 >= num_iterations:
                     break
                 if i1 > i0:
                     chunk = _next_chunk(i1 - i0, time.perf_counter() - start)
-                i0, forward_done = i1, True
+                i0, done = i1, True
         return costs
     finally:
         numba.set_num_threads(previous_threads)
@@ -279,14 +315,17 @@ def _hot_kernels(dtype):
     """``{name: (kernel, sample arguments)}`` of the kernels a fit spends its time in."""
     f = dtype.type
     code = np.int64(_act.CODES["tanh"])  # codes reach the kernels as int64
+    g0 = np.int64(1)
     row = np.zeros(16, dtype)
     Z, W, b = np.zeros((4, 16), dtype), np.zeros((4, 4), dtype), np.zeros((4, 1), dtype)
+    work = np.zeros((2, 16), dtype)
     return {
         "activation_forward": (L.activation_forward, (code, f(0), row, row.copy())),
-        "activation_backward": (L.activation_backward, (code, row, row.copy(), row.copy())),
-        "linear_forward": (L.linear_forward, (W, b, Z, Z.copy(), Z.copy(), code)),
+        "activation_backward": (L.activation_backward, (code, row, row.copy(), row.copy(), g0)),
+        "linear_forward": (L.linear_forward, (W, b, Z, Z.copy(), Z.copy(), code, work)),
         "linear_backward": (L.linear_backward, (Z, Z.copy(), W.copy(), b.copy())),
-        "dZ_prev": (L.dZ_prev, (W, Z, Z.copy(), Z.copy(), code, Z.copy())),
+        "dZ_prev": (L.dZ_prev, (W, Z, Z.copy(), Z.copy(), code, g0, Z.copy())),
+        "softmax": (L.softmax, (Z, Z.copy(), work)),
         "first_layer_block": (E.first_layer_block, (W, Z, Z.copy(), Z.copy(), np.int64(0),
                                                     np.int64(4), f(0), True)),
         "exp_array": (M.exp_array, (row, row.copy())),
