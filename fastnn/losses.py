@@ -76,7 +76,8 @@ def cost(name, AL, ZL, Y, output_activation=None):
     return float(np.sum(per_example(name, AL, ZL, Y, output_activation), dtype=np.float64) / m)
 
 
-def output_delta(name, output_activation, AL, Y, ZL, derivative=_act.derivative):
+def output_delta(name, output_activation, AL, Y, ZL, derivative=_act.derivative,
+                 relu_grad_at_zero=1):
     """dZ_L = m dJ/dZ_L, the start of backpropagation (the 1/m goes on dW and db).
 
     ``cross_entropy`` on its sigmoid output: dZ_L = A_L - Y exactly (the
@@ -93,8 +94,10 @@ def output_delta(name, output_activation, AL, Y, ZL, derivative=_act.derivative)
         The activation g of layer L.
     AL, Y, ZL : ndarray of shape (n_L, m), or floats (one unit, one example)
     derivative : callable, optional
-        ``derivative(activation, Z, A) -> g'(Z)``; the loops oracle passes its
-        scalar one, so this works element by element as well.
+        ``derivative(activation, Z, A, relu_grad_at_zero) -> g'(Z)``; the loops
+        oracle passes its scalar one, so this works element by element as well.
+    relu_grad_at_zero : {1, 0}
+        g'(0) of a ReLU or leaky ReLU output (mse).
 
     Returns
     -------
@@ -102,5 +105,5 @@ def output_delta(name, output_activation, AL, Y, ZL, derivative=_act.derivative)
     """
     dZ = AL - Y
     if name == "mse" and output_activation != "identity":
-        dZ *= derivative(output_activation, ZL, AL)
+        dZ *= derivative(output_activation, ZL, AL, relu_grad_at_zero)
     return dZ

@@ -144,6 +144,12 @@ def test_softmax_predict_and_accuracy():
 # ---------------------------------------------------------------- relu_grad_at_zero
 
 
+def _forward_with_Y(net, X, Y):
+    """backward()'s arguments: (AL, Y, caches)."""
+    AL, caches = net.forward(X)
+    return AL, Y, caches
+
+
 def _kinked_problem():
     """Integer data and weights: many Z entries of the hidden layers are exactly 0."""
     rng = np.random.default_rng(4)
@@ -166,12 +172,33 @@ def test_relu_grad_at_zero_matches_the_oracle(fast_backend, hidden, g0):
     assert zeros > 20  # the convention is exercised
     net = ref.to(fast_backend)
     assert net.relu_grad_at_zero == g0
-    g_ref = ref.backward(*ref.forward(X)[:1], Y, ref.forward(X)[1])
-    g = net.backward(*net.forward(X)[:1], Y, net.forward(X)[1])
+    g_ref = ref.backward(*_forward_with_Y(ref, X, Y))
+    g = net.backward(*_forward_with_Y(net, X, Y))
     for key, value in g_ref.items():
         _assert_close(g[key], value, RTOL, key)
     ref.fit(X, Y, learning_rate=0.05, num_iterations=6, cost_every=2)
     net.fit(X, Y, learning_rate=0.05, num_iterations=6, cost_every=2)
+    _assert_same_fit(net, ref, RTOL)
+
+
+@pytest.mark.parametrize("output", ["relu", "leaky_relu"])
+@pytest.mark.parametrize("g0", [1, 0])
+def test_relu_grad_at_zero_reaches_a_relu_output(fast_backend, output, g0):
+    # mse on a ReLU output: dZ_L = (A_L - Y) g'(Z_L), with Z_L exactly 0 often.
+    X, Y, params = _kinked_problem()
+    params["W3"] = np.array([[1.0, -1.0, 0.0, 1.0, -1.0]])
+    acts = ["relu", "relu", output]
+    ref = fastnn.Network.from_params(params, acts, backend=backends.ORACLE, relu_grad_at_zero=g0)
+    AL, caches = ref.forward(X)
+    assert int(np.sum(caches[-1][1] == 0)) > 5
+    net = ref.to(fast_backend)
+    g_ref = ref.backward(AL, Y, caches)
+    AL_net, caches_net = net.forward(X)
+    g = net.backward(AL_net, Y, caches_net)
+    for key, value in g_ref.items():
+        _assert_close(g[key], value, RTOL, key)
+    ref.fit(X, Y, learning_rate=0.05, num_iterations=4, cost_every=1, batch_size=16, seed=1)
+    net.fit(X, Y, learning_rate=0.05, num_iterations=4, cost_every=1, batch_size=16, seed=1)
     _assert_same_fit(net, ref, RTOL)
 
 

@@ -301,12 +301,11 @@ def cost(AL, ZL, Y, loss, code):
 
 
 @njit(**SERIAL_OPTS)
-def output_dZ(AL, Y, ZL, code, loss, dZ):
+def output_dZ(AL, Y, ZL, code, loss, g0, dZ):
     """``dZ_L = A_L - Y`` (sigmoid or softmax + cross-entropy, identity + mse),
-    times g'(Z_L) for mse with another output activation. All (n_L, m); dZ written.
-
-    g'(0) of a ReLU output is 1 whatever relu_grad_at_zero, as in
-    :func:`fastnn.losses.output_delta`, which the oracles share.
+    times g'(Z_L) for mse with another output activation (g0: a ReLU output's
+    g'(0)). All (n_L, m); dZ written. :func:`fastnn.losses.output_delta` is
+    the oracles' version.
     """
     n, m = AL.shape
     for i in range(n):
@@ -314,7 +313,7 @@ def output_dZ(AL, Y, ZL, code, loss, dZ):
         for j in range(m):
             d[j] = a[j] - y[j]
         if loss == MSE:
-            activation_backward(code, d, ZL[i], a, 1)
+            activation_backward(code, d, ZL[i], a, g0)
 
 
 @njit(**SERIAL_OPTS)

@@ -231,7 +231,7 @@ def backward_update(W_flat, b_flat, dims, w_off, n_off, codes, loss, g0, X, Y, l
     m = X.shape[1]
     dZ = _view(dZ_flat, n_off[L - 1] * m, dims[L], m)
     output_dZ(_view(A_flat, n_off[L - 1] * m, dims[L], m), Y,
-              _view(Z_flat, n_off[L - 1] * m, dims[L], m), codes[L - 1], loss, dZ)
+              _view(Z_flat, n_off[L - 1] * m, dims[L], m), codes[L - 1], loss, g0, dZ)
     for l in range(L - 1, last - 1, -1):
         n, n_prev = dims[l + 1], dims[l]
         W, b = _view(W_flat, w_off[l], n, n_prev), _view(b_flat, n_off[l], n, 1)

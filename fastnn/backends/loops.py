@@ -119,7 +119,7 @@ def backward(AL, Y, caches, acts, loss, threads=1, relu_grad_at_zero=1):
     for j in range(len(a)):
         for i in range(m):
             dz[j][i] = losses.output_delta(loss, acts[-1], a[j][i], y[j][i], z[j][i],
-                                           _scalar_derivative)
+                                           _scalar_derivative, relu_grad_at_zero)
 
     for l in range(L - 1, -1, -1):
         (A_prev, W, _), _ = caches[l]

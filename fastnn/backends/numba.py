@@ -116,7 +116,7 @@ def backward(AL, Y, caches, acts, loss, threads=None, relu_grad_at_zero=1):
     dZ = np.empty_like(AL)
     Ws = [cache[0][1] for cache in caches]
     with _blas_limit(_n_threads(threads, Ws[0], AL.shape[1]), Ws, AL.shape[1]):
-        L.output_dZ(AL, Y, caches[-1][1], codes[-1], _loss.CODES[loss], dZ)
+        L.output_dZ(AL, Y, caches[-1][1], codes[-1], _loss.CODES[loss], relu_grad_at_zero, dZ)
         for l in range(n_layers - 1, -1, -1):
             (A_prev, W, b), _ = caches[l]
             dWs[l], dbs[l] = np.empty_like(W), np.empty_like(b)

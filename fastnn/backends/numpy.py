@@ -34,7 +34,8 @@ def backward(AL, Y, caches, acts, loss, threads=1, relu_grad_at_zero=1):
     L = len(caches)
     m = Y.shape[1]
     dWs, dbs = [None] * L, [None] * L
-    dZ = _losses.output_delta(loss, acts[-1], AL, Y, caches[-1][1])
+    dZ = _losses.output_delta(loss, acts[-1], AL, Y, caches[-1][1],
+                              relu_grad_at_zero=relu_grad_at_zero)
     for l in range(L - 1, -1, -1):
         (A_prev, W, _), _Z = caches[l]
         dWs[l] = (dZ @ A_prev.T) / m

@@ -40,7 +40,8 @@ def backward(AL, Y, caches, acts, loss, threads=1, relu_grad_at_zero=1):
     ZL = caches[-1][1]
     for i in range(m):
         col = slice(i, i + 1)
-        dz = _losses.output_delta(loss, acts[-1], AL[:, col], Y[:, col], ZL[:, col])
+        dz = _losses.output_delta(loss, acts[-1], AL[:, col], Y[:, col], ZL[:, col],
+                                  relu_grad_at_zero=relu_grad_at_zero)
         for l in range(L - 1, -1, -1):
             (A_prev, W, _), _ = caches[l]
             a_prev = A_prev[:, col]
