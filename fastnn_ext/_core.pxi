@@ -37,7 +37,8 @@
 cimport cython
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.math cimport exp, expf, tanh, tanhf, log1p, fabs
+from libc.math cimport exp, expf, tanh, tanhf, log, log1p, fabs
+from libc.stdint cimport int64_t
 from libc.stdlib cimport malloc, free
 from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_GetName
 

@@ -25,7 +25,7 @@ import numpy as np
 
 from .. import activations as _act
 from .. import losses as _losses
-from . import _blas
+from . import _base, _blas
 from ._cython_paths import ISAS, current, isas, module, settings
 from ._cython_paths import active as _active
 
@@ -58,6 +58,9 @@ ONEPASS_MIN_BYTES = 4 << 20
 GRAM_MAX_BYTES = 256 << 20
 #: A fit returns to Python (where Ctrl-C is noticed) at least this often.
 SECONDS_PER_CALL = 0.2
+#: Mini-batch training draws the shuffles of one call's epochs at once: at most
+#: this many int64 indices (8 MiB).
+MAX_ORDER_ENTRIES = 1 << 20
 
 
 def _n_cores():
@@ -101,14 +104,15 @@ def forward(Ws, bs, acts, X, threads=None):
     return A_prev, caches
 
 
-def backward(AL, Y, caches, acts, loss, threads=None):
+def backward(AL, Y, caches, acts, loss, threads=None, relu_grad_at_zero=1):
     ext = _active()
     Ws = [c[0][1] for c in caches]
     bs = [c[0][2] for c in caches]
     Zs = [np.ascontiguousarray(c[1]) for c in caches]
     As = [np.ascontiguousarray(c[0][0]) for c in caches[1:]] + [np.ascontiguousarray(AL)]
     X = np.ascontiguousarray(caches[0][0][0])
-    net = ext._Net(Ws, bs, _codes(acts), X, _threads(ext, threads, Ws, X.shape[1]), Zs, As)
+    net = ext._Net(Ws, bs, _codes(acts), X, _threads(ext, threads, Ws, X.shape[1]), Zs, As,
+                   relu_grad_at_zero)
     net.set_Y(np.ascontiguousarray(Y, dtype=X.dtype))
     dWs = [np.empty_like(W) for W in Ws]
     dbs = [np.empty_like(b) for b in bs]
@@ -158,16 +162,73 @@ def _run_interruptibly(net, loss_code, learning_rate, count, last):
         step = max(1, int(min(2 * step, SECONDS_PER_CALL / max(per_iteration, 1e-9))))
 
 
+def _epochs_interruptibly(net, loss_code, learning_rate, count, X, Y, rng):
+    """``net.epochs`` for ``count`` epochs, in calls of about SECONDS_PER_CALL
+    as :func:`_run_interruptibly`; each call draws its epochs' orders
+    (:func:`_base.epoch_orders`: the same draws however the epochs are split)."""
+    m = X.shape[1]
+    most = max(1, MAX_ORDER_ENTRIES // m)  # the orders of one call stay small
+    step = 1
+    while count > 0:
+        n = min(step, count, most)
+        t0 = time.perf_counter()
+        net.epochs(loss_code, learning_rate, _base.epoch_orders(rng, m, n), X, Y)
+        per_epoch = (time.perf_counter() - t0) / n
+        count -= n
+        if SECONDS_PER_CALL == float("inf"):
+            step = count
+        else:
+            step = max(1, int(min(2 * step, SECONDS_PER_CALL / max(per_epoch, 1e-9))))
+
+
+def _train_batches(ext, Ws, bs, codes, loss_code, X, Y, learning_rate, num_iterations,
+                   cost_every, threads, on_cost, relu_grad_at_zero, batch_size, rng):
+    """Mini-batch training: each iteration one epoch, all its batches in C.
+
+    Two plans share Ws and bs: ``net``, sized for one batch over gather
+    buffers, trains; ``full``, over all of X, only computes the recorded
+    costs (an epoch's cost is over all m examples, before its first update).
+    """
+    m = X.shape[1]
+    if rng is None:
+        rng = np.random.default_rng()
+    full = ext._Net(Ws, bs, codes, X, _threads(ext, threads, Ws, m), None, None,
+                    relu_grad_at_zero)
+    full.set_Y(Y)
+    Xb = np.empty((X.shape[0], batch_size), X.dtype)
+    Yb = np.empty((Y.shape[0], batch_size), X.dtype)
+    net = ext._Net(Ws, bs, codes, Xb, _threads(ext, threads, Ws, batch_size), None, None,
+                   relu_grad_at_zero)
+    net.set_Y(Yb)
+    costs = []
+    i = 0
+    while i < num_iterations:  # i is always a recorded epoch here
+        full.forward()
+        J = full.cost(loss_code)
+        costs.append((i, J))
+        if on_cost is not None and on_cost(i, J) is False:
+            break
+        nxt = _base.next_recorded(i, cost_every, num_iterations)
+        _epochs_interruptibly(net, loss_code, learning_rate, nxt - i, X, Y, rng)
+        i = nxt
+    return costs
+
+
 def train(Ws, bs, acts, loss, X, Y, learning_rate, num_iterations, cost_every, threads=None,
-          on_cost=None, gram=None):
+          on_cost=None, gram=None, *, relu_grad_at_zero=1, batch_size=None, rng=None):
     ext = _active()
     loss_code = _losses.CODES[loss]
     costs = []
     if num_iterations <= 0:
         return costs
+    if batch_size is not None:
+        with _blas.limit(1):
+            return _train_batches(ext, list(Ws), list(bs), _codes(acts), loss_code, X, Y,
+                                  learning_rate, num_iterations, cost_every, threads, on_cost,
+                                  relu_grad_at_zero, int(batch_size), rng)
     gram = _use_gram(Ws, X, num_iterations, gram)
     net = ext._Net(list(Ws), list(bs), _codes(acts), X,
-                   _threads(ext, threads, Ws, X.shape[1], gram))
+                   _threads(ext, threads, Ws, X.shape[1], gram), None, None, relu_grad_at_zero)
     net.set_Y(Y)
     with _blas.limit(1):
         if gram:
@@ -177,14 +238,16 @@ def train(Ws, bs, acts, loss, X, Y, learning_rate, num_iterations, cost_every, t
         try:
             net.forward()
             i = 0
-            while i < num_iterations:
+            while i < num_iterations:  # i is always a recorded iteration here
                 J = net.cost(loss_code)
                 costs.append((i, J))
                 if on_cost is not None and on_cost(i, J) is False:
                     break
-                count = min(cost_every, num_iterations - i)
-                i += count
-                _run_interruptibly(net, loss_code, learning_rate, count, i == num_iterations)
+                nxt = _base.next_recorded(i, cost_every, num_iterations)
+                # The run ending training skips the forward after its last update.
+                _run_interruptibly(net, loss_code, learning_rate, nxt - i,
+                                   nxt == num_iterations)
+                i = nxt
         finally:
             net.finish_gram(learning_rate)
     return costs
