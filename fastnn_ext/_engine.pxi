@@ -20,8 +20,9 @@
 #     calls this gram=True; gram=False never uses it.
 # * Mini-batches (_epochs): a plan sized for one batch, whose A[0] and Y are
 #   gather buffers. For each batch of each epoch, each thread copies its
-#   chunk's columns of X and Y (the shuffled order's next batch_size indices)
-#   into the buffers, then forward, backward and update run as for a full
+#   chunk's examples (the shuffled order's next batch_size indices) into the
+#   buffers' columns, from X^T and Y^T (one example a contiguous row, so a
+#   gathered example is a few cache lines, not n_0 of them), then forward, backward and update run as for a full
 #   batch with p.m set to the batch's size (the last one smaller): every
 #   buffer is rewritten per batch, so a smaller batch simply reads them as
 #   (n, m_b). Whole epochs run in one call without the GIL; nothing is
@@ -80,7 +81,7 @@ cdef struct Plan:
     void** dW             # Network.backward's outputs: mean dW[l], db[l]
     void** db
     const int64_t* batch  # mini-batches: the current batch's columns of Xsrc, Ysrc
-    void* Xsrc            # mini-batches: the whole X (n_0, m_src) and Y (n_L, m_src)
+    void* Xsrc            # mini-batches: the whole X^T (m_src, n_0) and Y^T (m_src, n_L)
     void* Ysrc
     Py_ssize_t m_src
 
@@ -128,20 +129,25 @@ cdef void _backward_chunk(Plan* p, floating* tag, int t, Py_ssize_t c0, Py_ssize
 cdef void _reduce(Plan* p, floating* tag, floating lr, int l, bint is_b,
                   floating* out,  # OUT: the mean gradient, or (update) the parameter stepped
                   bint update) noexcept nogil:
-    """Combine the T partial sums of layer l's dW (or db) in thread order 0..T-1."""
-    cdef Py_ssize_t e, size = p.n[l] if is_b else p.n[l] * p.n[l - 1]
+    """Combine the T partial sums of layer l's dW (or db) in thread order 0..T-1
+    (into thread 0's buffer, which the next backward overwrites), then the
+    mean or the step: flat unit-stride loops, vectorized."""
+    cdef Py_ssize_t e, size = p.n[l] if is_b else p.n[l] * p.n[l - 1], m = p.m
     cdef int t
-    cdef floating s
     cdef floating** part = <floating**>(p.dbp if is_b else p.dWp)
     cdef int stride = p.L + 1
-    for e in range(size):
-        s = part[l][e]
-        for t in range(1, p.T):
-            s = s + part[t * stride + l][e]
-        if update:
-            out[e] = gradient_step(out[e], lr, s, p.m)
-        else:
-            out[e] = s / p.m
+    cdef floating* s = part[l]
+    cdef floating* other
+    for t in range(1, p.T):
+        other = part[t * stride + l]
+        for e in range(size):
+            s[e] = s[e] + other[e]
+    if update:
+        for e in range(size):
+            out[e] = gradient_step(out[e], lr, s[e], m)
+    else:
+        for e in range(size):
+            out[e] = s[e] / m
 
 
 cdef void _onepass_rows(Plan* p, floating* tag, floating lr, int t) noexcept nogil:
@@ -201,20 +207,20 @@ cdef void _layer1_setup_chunk(Plan* p, floating* tag, Py_ssize_t c0, Py_ssize_t 
 
 
 cdef void _gather_chunk(Plan* p, floating* tag, Py_ssize_t c0, Py_ssize_t c1) noexcept nogil:
-    """Columns c0:c1 of the batch buffers A[0] and Y (row stride p.m) from the
-    columns p.batch[c0:c1] of the whole X and Y (row stride p.m_src)."""
-    cdef Py_ssize_t r, i, m = p.m, ms = p.m_src
-    cdef const int64_t* idx = p.batch
-    cdef floating* dst = (<floating**>p.A)[0]
-    cdef const floating* src = <floating*>p.Xsrc
-    for r in range(p.n[0]):
-        for i in range(c0, c1):
-            dst[r * m + i] = src[r * ms + idx[i]]
-    dst = <floating*>p.Y
-    src = <floating*>p.Ysrc
-    for r in range(p.n[p.L]):
-        for i in range(c0, c1):
-            dst[r * m + i] = src[r * ms + idx[i]]
+    """Columns c0:c1 of the batch buffers A[0] and Y (row stride p.m): the
+    examples p.batch[c0:c1], rows of the whole X^T and Y^T."""
+    cdef Py_ssize_t r, i, m = p.m, n0 = p.n[0], nL = p.n[p.L]
+    cdef floating* X = (<floating**>p.A)[0]
+    cdef floating* Y = <floating*>p.Y
+    cdef const floating* x
+    cdef const floating* y
+    for i in range(c0, c1):
+        x = <floating*>p.Xsrc + p.batch[i] * n0
+        y = <floating*>p.Ysrc + p.batch[i] * nL
+        for r in range(n0):
+            X[r * m + i] = x[r]
+        for r in range(nL):
+            Y[r * m + i] = y[r]
 
 
 cdef void _stage(Plan* p, floating* tag, Stage stage, int t, floating lr) noexcept nogil:

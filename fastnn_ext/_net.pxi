@@ -203,18 +203,19 @@ cdef class _Net:
         self.p.loss = loss
         self._go(OP_RUN, learning_rate, count, last)
 
-    def epochs(self, int loss, double learning_rate, orders, X, Y):
+    def epochs(self, int loss, double learning_rate, orders, XT, YT):
         """Mini-batch epochs, all without the GIL: one per row of ``orders``
-        (count, m) int64, each a permutation of X's and Y's m columns, cut
-        into batches of this plan's size (the size of its X, the last batch
-        smaller). X (n_0, m) and Y (n_L, m): the whole data, C-contiguous."""
+        (count, m) int64, each a permutation of the m examples, cut into
+        batches of this plan's size (the size of its X, the last batch
+        smaller). XT (m, n_0) and YT (m, n_L): the whole data, transposed
+        (one example a row), C-contiguous."""
         cdef const int64_t[:, ::1] o = orders
         if o.shape[0] == 0:
             return
         self.p.loss = loss
-        self.p.Xsrc = _addr(X)
-        self.p.Ysrc = _addr(Y)
-        self.p.m_src = X.shape[1]
+        self.p.Xsrc = _addr(XT)
+        self.p.Ysrc = _addr(YT)
+        self.p.m_src = XT.shape[0]
         self.p.batch = &o[0, 0]   # _epochs walks the rows from here
         try:
             self._go(OP_EPOCHS, learning_rate, o.shape[0], False)

@@ -162,17 +162,17 @@ def _run_interruptibly(net, loss_code, learning_rate, count, last):
         step = max(1, int(min(2 * step, SECONDS_PER_CALL / max(per_iteration, 1e-9))))
 
 
-def _epochs_interruptibly(net, loss_code, learning_rate, count, X, Y, rng):
+def _epochs_interruptibly(net, loss_code, learning_rate, count, XT, YT, rng):
     """``net.epochs`` for ``count`` epochs, in calls of about SECONDS_PER_CALL
     as :func:`_run_interruptibly`; each call draws its epochs' orders
     (:func:`_base.epoch_orders`: the same draws however the epochs are split)."""
-    m = X.shape[1]
+    m = XT.shape[0]
     most = max(1, MAX_ORDER_ENTRIES // m)  # the orders of one call stay small
     step = 1
     while count > 0:
         n = min(step, count, most)
         t0 = time.perf_counter()
-        net.epochs(loss_code, learning_rate, _base.epoch_orders(rng, m, n), X, Y)
+        net.epochs(loss_code, learning_rate, _base.epoch_orders(rng, m, n), XT, YT)
         per_epoch = (time.perf_counter() - t0) / n
         count -= n
         if SECONDS_PER_CALL == float("inf"):
@@ -188,18 +188,20 @@ def _train_batches(ext, Ws, bs, codes, loss_code, X, Y, learning_rate, num_itera
     Two plans share Ws and bs: ``net``, sized for one batch over gather
     buffers, trains; ``full``, over all of X, only computes the recorded
     costs (an epoch's cost is over all m examples, before its first update).
+    The batches are gathered from X^T and Y^T, copied once per call.
     """
-    m = X.shape[1]
     if rng is None:
         rng = np.random.default_rng()
-    full = ext._Net(Ws, bs, codes, X, _threads(ext, threads, Ws, m), None, None,
-                    relu_grad_at_zero)
+    # Both plans run on the batch's thread count: threads=None gives small
+    # batches one thread, and no idle OpenMP team spins beside the batch loop.
+    T = _threads(ext, threads, Ws, batch_size)
+    full = ext._Net(Ws, bs, codes, X, T, None, None, relu_grad_at_zero)
     full.set_Y(Y)
     Xb = np.empty((X.shape[0], batch_size), X.dtype)
     Yb = np.empty((Y.shape[0], batch_size), X.dtype)
-    net = ext._Net(Ws, bs, codes, Xb, _threads(ext, threads, Ws, batch_size), None, None,
-                   relu_grad_at_zero)
+    net = ext._Net(Ws, bs, codes, Xb, T, None, None, relu_grad_at_zero)
     net.set_Y(Yb)
+    XT, YT = np.ascontiguousarray(X.T), np.ascontiguousarray(Y.T)
     costs = []
     i = 0
     while i < num_iterations:  # i is always a recorded epoch here
@@ -209,7 +211,7 @@ def _train_batches(ext, Ws, bs, codes, loss_code, X, Y, learning_rate, num_itera
         if on_cost is not None and on_cost(i, J) is False:
             break
         nxt = _base.next_recorded(i, cost_every, num_iterations)
-        _epochs_interruptibly(net, loss_code, learning_rate, nxt - i, X, Y, rng)
+        _epochs_interruptibly(net, loss_code, learning_rate, nxt - i, XT, YT, rng)
         i = nxt
     return costs
 
@@ -294,11 +296,14 @@ def info():
 
 #: Kernels whose machine code shows whether the math is SIMD: the page's
 #: (activation_forward/backward are inlined into these) and the engine's.
-HOT = ("linear_activation_forward", "output_dZ", "linear_backward", "product_nn", "product_nt",
-       "product_tn", "_forward_chunk", "_backward_chunk", "_onepass_rows")
+HOT = ("linear_activation_forward", "softmax_forward", "output_dZ", "linear_backward",
+       "product_nn", "product_nt", "product_tn", "_forward_chunk", "_backward_chunk",
+       "_onepass_rows")
 _GEMM_KERNEL = re.compile(r"<fastnn_([ds])gemm\w*kernel\w*(?:\.\w+)*>:$")
-#: The one-pass first layer's register tiles (_first_layer.h).
+#: The one-pass first layer's register tiles (_first_layer.h), and the small
+#: products' (_small.h: a mini-batch's products).
 _FIRST_LAYER = re.compile(r"^fl_(dw|fwd)_tile_(?:full|1)_f(64|32)(?:\.\w+)*$")
+_SMALL = re.compile(r"^sm_(nn)_tile_(?:full|row|vec|1)_f(64|32)(?:\.\w+)*$")
 _disassembly = {}
 
 
@@ -333,12 +338,15 @@ def hot_code():
     for symbol, asm in _functions(ext.__file__).items():
         fm, gm = fused.match(symbol), _GEMM_KERNEL.match(f"<{symbol}>:")
         lm = _FIRST_LAYER.match(symbol)
+        sm = _SMALL.match(symbol)
         if fm:  # Cython numbers fused specializations in declaration order: float, double
             key = f"{fm.group(2)} {'float32' if fm.group(1) == '0' else 'float64'}"
         elif gm:
             key = f"gemm_kernel {'float64' if gm.group(1) == 'd' else 'float32'}"
         elif lm:
             key = f"first_layer_{lm.group(1)} {'float64' if lm.group(2) == '64' else 'float32'}"
+        elif sm:
+            key = f"small_{sm.group(1)} {'float64' if sm.group(2) == '64' else 'float32'}"
         else:
             continue
         out[key] = out[key] + "\n" + asm if key in out else asm
