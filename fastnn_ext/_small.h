@@ -50,6 +50,7 @@
 /* Tiles stay functions of their own: the report's SIMD evidence finds them by name. */
 #define SM_NOINLINE __attribute__((noinline))
 
+#if FASTNN_SMALL_PRODUCTS
 #define SM_T double
 #define SM_NAME(s) sm_##s##_f64
 #include "_small_impl.h"
@@ -61,5 +62,18 @@
 #include "_small_impl.h"
 #undef SM_T
 #undef SM_NAME
+#else
+/* Never called (FASTNN_SMALL_PRODUCTS is 0): only so the callers compile. */
+#define SM_STUB(T, S)                                                                   \
+    static inline void sm_nn_##S(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const T* P,     \
+                                 ptrdiff_t rsp, ptrdiff_t csp, const T* B, ptrdiff_t ldb, \
+                                 T* C, ptrdiff_t ldc) {}                                \
+    static inline void sm_nt_##S(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const T* A,     \
+                                 ptrdiff_t lda, const T* B, ptrdiff_t ldb, T* C,        \
+                                 ptrdiff_t ldc) {}
+SM_STUB(double, f64)
+SM_STUB(float, f32)
+#undef SM_STUB
+#endif
 
 #endif
