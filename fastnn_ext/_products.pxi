@@ -51,6 +51,11 @@ cdef extern from "_small.h" nogil:
     void sm_nt_f32(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const float* A, Py_ssize_t lda,
                    const float* B, Py_ssize_t ldb, float* C, Py_ssize_t ldc)
 
+#: Whether narrow chunks (8 to SMALL_MAX_COLS columns: a mini-batch) go to the
+#: register-tiled small products of _small.h (every vectorized module).
+HAVE_SMALL_PRODUCTS = bool(FASTNN_SMALL_PRODUCTS)
+SMALL_MAX_COLS = FASTNN_SMALL_MAX_COLS
+
 #: Whether this module has fastnn's own GEMM (every vectorized AVX2 or AVX-512
 #: module; not the baseline or novec ones), and which micro-kernel.
 HAVE_OWN_GEMM = bool(FASTNN_OWN_GEMM)

@@ -673,3 +673,20 @@ def test_softmax_and_small_products_are_packed_simd(isa):
         novec = simd.evidence(cb)
     assert novec["softmax_forward float64"]["libmvec_calls"] == {}
     assert "small_nn float64" not in novec
+
+
+def test_minibatch_last_batch_smaller_than_threads():
+    # 101 = 2 x 50 + 1: the last batch has one example for two threads (an
+    # empty chunk), a single column (the matrix-vector loops).
+    costs, p = _train_batches(cb, "softmax", 101, 50, threads=2)
+    ref, p_ref = _train_batches(nb, "softmax", 101, 50)
+    assert _rel([j for _, j in costs], [j for _, j in ref]) < RTOL
+    for a, b in zip(p, p_ref):
+        assert _rel(a, b) < RTOL
+
+
+def test_info_names_the_small_products():
+    info = cb.info()
+    assert ("_small.h" in info["small_products"]) == (info["variant"] == "vec")
+    with cb.settings(variant="novec"):
+        assert cb.info()["small_products"].startswith("none")

@@ -36,8 +36,9 @@ SLOW = False
 COMPILED = True
 HAS_GRAM = True
 
-DESCRIPTION = ("Cython fastnn_ext: training loop in C, AVX-512/AVX2 kernels picked at run time, "
-               "own GEMM, libmvec-vectorized activations, OpenMP over examples")
+DESCRIPTION = ("Cython fastnn_ext: training loop (and mini-batch epochs) in C, AVX-512/AVX2 "
+               "kernels picked at run time, own GEMM and small-product tiles, "
+               "libmvec-vectorized activations, OpenMP over examples")
 
 #: threads=None uses all cores from this much work per iteration, counted in
 #: multiply-adds (m * sum n_l n_{l-1}) plus ACT_COST per activation value
@@ -265,7 +266,8 @@ def info():
 
     ``"isa"`` is the kernel set in use, ``"isas"`` those this CPU runs,
     ``"march"`` the build's baseline (what every module may assume),
-    ``"gemm"`` where GEMM-shaped products go.
+    ``"gemm"`` where GEMM-shaped products go, ``"small_products"`` where
+    narrow chunks' (a mini-batch's) go.
     """
     from fastnn_ext import _cpu
 
@@ -288,6 +290,9 @@ def info():
                  "auto": f"auto: own {ext.GEMM_KERNEL} GEMM for products with a side below 64, "
                          f"BLAS ({blas}) for wider ones",
                  "blas": f"BLAS: {blas}"}[state["gemm"]],
+        "small_products": (f"register tiles (fastnn_ext/_small.h) for chunks of 8 to "
+                           f"{ext.SMALL_MAX_COLS} columns" if ext.HAVE_SMALL_PRODUCTS
+                           else "none (loops and GEMM only)"),
         "threads_max": _n_cores() if ext.HAVE_OPENMP else 1,
         "auto_threads_min_work": AUTO_THREADS_MIN_WORK,
         "module": ext.__file__,
