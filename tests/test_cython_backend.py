@@ -603,6 +603,11 @@ def test_auto_threads_one_for_a_small_batch():
     ext = cb.module(cb.current()["isa"])
     Ws = [np.zeros((64, 64)), np.zeros((10, 64))]
     assert cb._threads(ext, None, Ws, 32) == 1
+    # Batches start the team twice each: they need more work for a second thread.
+    many = cb._n_cores() if cb.info()["openmp"] else 1
+    batch = cb.MINIBATCH_AUTO_THREADS_MIN_WORK
+    assert cb._threads(ext, None, Ws, 256, min_work=batch) == 1
+    assert cb._threads(ext, None, Ws, 1024, min_work=batch) == many
 
 
 @pytest.mark.parametrize("mode", ["direct", "onepass", "gram", "batches"])

@@ -50,6 +50,12 @@ DESCRIPTION = ("Cython fastnn_ext: training loop (and mini-batch epochs) in C, A
 #: (1.9e5: 0.5x). The crossover sits near 3e5-5e5 units.
 AUTO_THREADS_MIN_WORK = 500_000
 ACT_COST = 8
+#: The same threshold for one mini-batch's work: each batch starts and joins
+#: the team twice (forward, backward) around a serial update, so a second
+#: thread pays later. Measured (digits 64-64-10, median of 5, 1 vs 2 threads,
+#: little other load): batch 128 (0.68M units) 0.90 vs 1.16 ms per epoch,
+#: 256 (1.4M) 0.97 vs 1.11, 512 (2.7M) 1.22 vs 1.05.
+MINIBATCH_AUTO_THREADS_MIN_WORK = 2_000_000
 
 #: Layer 1 in one pass over X per iteration (update fused with the next
 #: forward) when its output is at most this wide and X is at least ONEPASS_MIN_BYTES.
@@ -79,9 +85,10 @@ def _work(Ws, m, gram=False):
     return work + ACT_COST * m * sum(W.shape[0] for W in Ws)
 
 
-def _threads(ext, threads, Ws, m, gram=False):
+def _threads(ext, threads, Ws, m, gram=False, min_work=None):
     if threads is None:
-        threads = _n_cores() if _work(Ws, m, gram) >= AUTO_THREADS_MIN_WORK else 1
+        min_work = AUTO_THREADS_MIN_WORK if min_work is None else min_work
+        threads = _n_cores() if _work(Ws, m, gram) >= min_work else 1
     if not ext.HAVE_OPENMP:
         return 1
     # Every thread gets a non-empty chunk of examples, and one private copy of
@@ -195,7 +202,7 @@ def _train_batches(ext, Ws, bs, codes, loss_code, X, Y, learning_rate, num_itera
         rng = np.random.default_rng()
     # Both plans run on the batch's thread count: threads=None gives small
     # batches one thread, and no idle OpenMP team spins beside the batch loop.
-    T = _threads(ext, threads, Ws, batch_size)
+    T = _threads(ext, threads, Ws, batch_size, min_work=MINIBATCH_AUTO_THREADS_MIN_WORK)
     full = ext._Net(Ws, bs, codes, X, T, None, None, relu_grad_at_zero)
     full.set_Y(Y)
     Xb = np.empty((X.shape[0], batch_size), X.dtype)
