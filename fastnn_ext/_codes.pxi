@@ -9,6 +9,7 @@ cdef enum:
     RELU = 2
     LEAKY_RELU = 3
     IDENTITY = 4
+    SOFTMAX = 5      # output layer only: column-wise, not element-wise
 
 cdef enum:
     CROSS_ENTROPY = 0
@@ -17,6 +18,6 @@ cdef enum:
 cdef double LEAKY_SLOPE = 0.01
 
 ACTIVATION_CODES = {"sigmoid": SIGMOID, "tanh": TANH, "relu": RELU,
-                    "leaky_relu": LEAKY_RELU, "identity": IDENTITY}
+                    "leaky_relu": LEAKY_RELU, "identity": IDENTITY, "softmax": SOFTMAX}
 LOSS_CODES = {"cross_entropy": CROSS_ENTROPY, "mse": MSE}
 LEAKY_RELU_SLOPE = LEAKY_SLOPE

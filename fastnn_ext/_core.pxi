@@ -23,11 +23,13 @@
 #                  linear_backward's dW, db and dA_prev
 #   _blas.pxi      BLAS from scipy, by function pointer
 #   _products.pxi  the three products of a layer (W A, dZ A^T, W^T dZ) on a
-#                  column chunk: loops for thin ones, else the own GEMM
-#                  (_gemm.h) or BLAS
+#                  column chunk: loops for thin ones, register tiles for
+#                  narrow chunks (_small.h: a mini-batch's), else the own
+#                  GEMM (_gemm.h) or BLAS
 #   _engine.pxi    THE ENGINE ROOM: the plan, column chunks per OpenMP thread,
-#                  the deterministic reduction and update, and the two ways to
-#                  train layer 1 without reading X twice (one pass, Gram)
+#                  the deterministic reduction and update, the two ways to
+#                  train layer 1 without reading X twice (one pass, Gram), and
+#                  mini-batch epochs over gather buffers
 #   _net.pxi       _Net: the Python-facing owner of a plan and its arrays
 #   _testing.pxi   test hooks (the GEMM on arbitrary operands)
 #
@@ -37,7 +39,8 @@
 cimport cython
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.math cimport exp, expf, tanh, tanhf, log1p, fabs
+from libc.math cimport exp, expf, tanh, tanhf, log, log1p, fabs
+from libc.stdint cimport int64_t
 from libc.stdlib cimport malloc, free
 from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_GetName
 

@@ -18,6 +18,15 @@
 #     the end as W1_0 - (lr/m) (sum of dZ1) X^T. Exact in real arithmetic; per
 #     iteration it touches X zero times instead of twice. fastnn's Network
 #     calls this gram=True; gram=False never uses it.
+# * Mini-batches (_epochs): a plan sized for one batch, whose A[0] and Y are
+#   gather buffers. For each batch of each epoch, each thread copies its
+#   chunk's examples (the shuffled order's next batch_size indices) into the
+#   buffers' columns, from X^T and Y^T (one example a contiguous row, so a
+#   gathered example is a few cache lines, not n_0 of them), then forward, backward and update run as for a full
+#   batch with p.m set to the batch's size (the last one smaller): every
+#   buffer is rewritten per batch, so a smaller batch simply reads them as
+#   (n, m_b). Whole epochs run in one call without the GIL; nothing is
+#   allocated per batch.
 
 cdef extern from "_first_layer.h" nogil:
     const bint FASTNN_FUSED_FIRST_LAYER
@@ -42,6 +51,7 @@ cdef enum Stage:
     STAGE_ONEPASS
     STAGE_GRAM_UPDATE
     STAGE_LAYER1_SETUP
+    STAGE_BATCH_FORWARD
 
 
 cdef struct Plan:
@@ -51,6 +61,7 @@ cdef struct Plan:
     Py_ssize_t* n         # n[0..L]
     int* act              # act[l], l = 1..L
     int loss
+    int g0                # relu_grad_at_zero: ReLU'(0) and leaky ReLU'(0) is 1, or 0 (left-hand)
     void** W              # W[l] (n_l, n_{l-1}), l = 1..L
     void** b              # b[l] (n_l,)
     void** Z              # Z[l] (n_l, m)
@@ -69,6 +80,10 @@ cdef struct Plan:
     void* S               # GRAM: (n_1, m) sum of dZ1 over iterations
     void** dW             # Network.backward's outputs: mean dW[l], db[l]
     void** db
+    const int64_t* batch  # mini-batches: the current batch's columns of Xsrc, Ysrc
+    void* Xsrc            # mini-batches: the whole X^T (m_src, n_0) and Y^T (m_src, n_L)
+    void* Ysrc
+    Py_ssize_t m_src
 
 
 cdef inline Py_ssize_t _c0(Plan* p, int t) noexcept nogil:
@@ -100,34 +115,39 @@ cdef void _backward_chunk(Plan* p, floating* tag, int t, Py_ssize_t c0, Py_ssize
     cdef floating** dZ = <floating**>p.dZ
     cdef floating** dWp = <floating**>p.dWp + t * (L + 1)
     cdef floating** dbp = <floating**>p.dbp + t * (L + 1)
-    output_dZ(p.loss, p.act[L], p.n[L], m, c0, c1, Z[L], A[L], <floating*>p.Y, dZ[L])
+    output_dZ(p.loss, p.act[L], p.g0, p.n[L], m, c0, c1, Z[L], A[L], <floating*>p.Y, dZ[L])
     for l in range(L, 0, -1):
         linear_backward(p.n[l], p.n[l - 1], m, c0, c1, (<floating**>p.W)[l], dZ[l],
                         NULL if l == 1 and p.layer1 != DIRECT else A[l - 1],  # ONEPASS, GRAM: dW1 elsewhere
                         dWp[l], dbp[l], dZ[l - 1] if l > 1 else NULL)
         if l > 1:
             for j in range(p.n[l - 1]):
-                activation_backward(p.act[l - 1], Z[l - 1] + j * m, A[l - 1] + j * m,
+                activation_backward(p.act[l - 1], p.g0, Z[l - 1] + j * m, A[l - 1] + j * m,
                                     dZ[l - 1] + j * m, c0, c1)
 
 
 cdef void _reduce(Plan* p, floating* tag, floating lr, int l, bint is_b,
                   floating* out,  # OUT: the mean gradient, or (update) the parameter stepped
                   bint update) noexcept nogil:
-    """Combine the T partial sums of layer l's dW (or db) in thread order 0..T-1."""
-    cdef Py_ssize_t e, size = p.n[l] if is_b else p.n[l] * p.n[l - 1]
+    """Combine the T partial sums of layer l's dW (or db) in thread order 0..T-1
+    (into thread 0's buffer, which the next backward overwrites), then the
+    mean or the step: flat unit-stride loops, vectorized."""
+    cdef Py_ssize_t e, size = p.n[l] if is_b else p.n[l] * p.n[l - 1], m = p.m
     cdef int t
-    cdef floating s
     cdef floating** part = <floating**>(p.dbp if is_b else p.dWp)
     cdef int stride = p.L + 1
-    for e in range(size):
-        s = part[l][e]
-        for t in range(1, p.T):
-            s = s + part[t * stride + l][e]
-        if update:
-            out[e] = gradient_step(out[e], lr, s, p.m)
-        else:
-            out[e] = s / p.m
+    cdef floating* s = part[l]
+    cdef floating* other
+    for t in range(1, p.T):
+        other = part[t * stride + l]
+        for e in range(size):
+            s[e] = s[e] + other[e]
+    if update:
+        for e in range(size):
+            out[e] = gradient_step(out[e], lr, s[e], m)
+    else:
+        for e in range(size):
+            out[e] = s[e] / m
 
 
 cdef void _onepass_rows(Plan* p, floating* tag, floating lr, int t) noexcept nogil:
@@ -186,6 +206,23 @@ cdef void _layer1_setup_chunk(Plan* p, floating* tag, Py_ssize_t c0, Py_ssize_t 
         product_tn(p.n[0], p.m, p.m, c0, c1, X, X, <floating*>p.G)
 
 
+cdef void _gather_chunk(Plan* p, floating* tag, Py_ssize_t c0, Py_ssize_t c1) noexcept nogil:
+    """Columns c0:c1 of the batch buffers A[0] and Y (row stride p.m): the
+    examples p.batch[c0:c1], rows of the whole X^T and Y^T."""
+    cdef Py_ssize_t r, i, m = p.m, n0 = p.n[0], nL = p.n[p.L]
+    cdef floating* X = (<floating**>p.A)[0]
+    cdef floating* Y = <floating*>p.Y
+    cdef const floating* x
+    cdef const floating* y
+    for i in range(c0, c1):
+        x = <floating*>p.Xsrc + p.batch[i] * n0
+        y = <floating*>p.Ysrc + p.batch[i] * nL
+        for r in range(n0):
+            X[r * m + i] = x[r]
+        for r in range(nL):
+            Y[r * m + i] = y[r]
+
+
 cdef void _stage(Plan* p, floating* tag, Stage stage, int t, floating lr) noexcept nogil:
     """Thread t's share of one stage: its column chunk (or, ONEPASS, its rows of X)."""
     cdef Py_ssize_t c0 = _c0(p, t), c1 = _c0(p, t + 1)
@@ -200,6 +237,9 @@ cdef void _stage(Plan* p, floating* tag, Stage stage, int t, floating lr) noexce
                    <floating*>p.G, 1, <floating*>p.Zlin)
     elif stage == STAGE_LAYER1_SETUP:
         _layer1_setup_chunk(p, tag, c0, c1)
+    elif stage == STAGE_BATCH_FORWARD:  # the thread's columns of the batch, then forward
+        _gather_chunk(p, tag, c0, c1)
+        _forward_chunk(p, tag, c0, c1)
 
 
 cdef void _parallel(Plan* p, floating* tag, Stage stage, floating lr) noexcept nogil:
@@ -256,3 +296,22 @@ cdef void _run(Plan* p, floating* tag, floating lr, Py_ssize_t count, bint last)
         if not p.last:
             _parallel(p, tag, STAGE_FORWARD, lr)
     p.last = False
+
+
+cdef void _epochs(Plan* p, floating* tag, floating lr, const int64_t* orders,
+                  Py_ssize_t count) noexcept nogil:
+    """``count`` epochs of mini-batch gradient descent, one row of ``orders``
+    (count, m_src) each: batches of the plan's size p.m (the last smaller),
+    each gathered, forward, backward and an update with its own mean."""
+    cdef Py_ssize_t e, k, size = p.m, ms = p.m_src
+    for e in range(count):
+        k = 0
+        while k < ms:
+            p.m = min(size, ms - k)
+            p.batch = orders + e * ms + k
+            _parallel(p, tag, STAGE_BATCH_FORWARD, lr)
+            _parallel(p, tag, STAGE_BACKWARD, lr)
+            _update(p, tag, lr)
+            k += size
+    p.m = size
+    p.batch = NULL

@@ -43,13 +43,15 @@ cdef inline void activation_forward(int code,
             a[i] = z[i]
 
 
-cdef inline void activation_backward(int code,
+cdef inline void activation_backward(int code, int g0,
                                      const floating* z,  # IN  one row of Z
                                      const floating* a,  # IN  the same row of A
                                      floating* d,        # IN dA, OUT dZ = dA * g'(Z)
                                      Py_ssize_t c0, Py_ssize_t c1) noexcept nogil:
     """g' from the stored activation where the lecture does: sigma' = a(1-a),
-    tanh' = 1-a^2; relu'(0) = leaky'(0) = 1 (the slides' convention)."""
+    tanh' = 1-a^2. g0 (relu_grad_at_zero) is g'(0) for ReLU and leaky ReLU:
+    1, the slides' right-hand derivative, or 0, the left-hand one (0 for ReLU,
+    the slope for leaky ReLU) -- one loop each, so the test stays a compare."""
     cdef Py_ssize_t i
     cdef floating v
     cdef floating slope = <floating>LEAKY_SLOPE
@@ -61,12 +63,18 @@ cdef inline void activation_backward(int code,
         for i in range(c0, c1):
             v = a[i]
             d[i] = d[i] * (1 - v * v)
-    elif code == RELU:
+    elif code == RELU and g0:
         for i in range(c0, c1):
             d[i] = d[i] if z[i] >= 0 else 0
-    elif code == LEAKY_RELU:
+    elif code == RELU:
+        for i in range(c0, c1):
+            d[i] = d[i] if z[i] > 0 else 0
+    elif code == LEAKY_RELU and g0:
         for i in range(c0, c1):
             d[i] = d[i] if z[i] >= 0 else d[i] * slope
+    elif code == LEAKY_RELU:
+        for i in range(c0, c1):
+            d[i] = d[i] if z[i] > 0 else d[i] * slope
 
 
 cdef void linear_activation_forward(int code, Py_ssize_t n, Py_ssize_t m,
@@ -77,7 +85,8 @@ cdef void linear_activation_forward(int code, Py_ssize_t n, Py_ssize_t m,
                                     floating* A,         # OUT (n, m): g(Z)
                                     ) noexcept nogil:
     """Z = W A_prev + b and A = g(Z) for the chunk's columns, one row at a time
-    (each row's two passes run while it is in L1)."""
+    (each row's two passes run while it is in L1); softmax, which mixes the
+    rows of a column, once Z is whole."""
     cdef Py_ssize_t j, i
     cdef floating bj
     cdef const floating* s
@@ -88,12 +97,65 @@ cdef void linear_activation_forward(int code, Py_ssize_t n, Py_ssize_t m,
         z = Z + j * m
         for i in range(c0, c1):
             z[i] = s[i] + bj
-        activation_forward(code, z, A + j * m, c0, c1)
+        if code != SOFTMAX:
+            activation_forward(code, z, A + j * m, c0, c1)
+    if code == SOFTMAX:
+        softmax_forward(n, m, c0, c1, Z, A)
+
+
+# -- softmax: the output activation that is not element-wise -------------------------
+
+# Columns per block: a column (one example) is strided by m, so the column
+# maxima and sums of a block live on the stack and every pass is a unit-stride
+# row pass over the block (vectorized exp), never a walk down a column.
+cdef enum:
+    SOFTMAX_BLOCK = 128
+
+
+cdef void softmax_forward(Py_ssize_t n, Py_ssize_t m, Py_ssize_t c0, Py_ssize_t c1,
+                          const floating* Z,  # IN (n, m) logits
+                          floating* A,        # OUT (n, m): each column e^{z - max} / sum
+                          ) noexcept nogil:
+    """a_k = e^{z_k - max_j z_j} / sum_j e^{z_j - max_j z_j} for each column of
+    the chunk: subtracting the column's max keeps every e^. in (0, 1] and the
+    sum >= 1, so nothing overflows (fastnn.activations.softmax)."""
+    cdef floating top[SOFTMAX_BLOCK]
+    cdef floating total[SOFTMAX_BLOCK]
+    cdef Py_ssize_t j, i, k0, w
+    cdef const floating* z
+    cdef floating* a
+    cdef floating v
+    k0 = c0
+    while k0 < c1:
+        w = min(<Py_ssize_t>SOFTMAX_BLOCK, c1 - k0)
+        z = Z + k0
+        for i in range(w):
+            top[i] = z[i]
+            total[i] = 0
+        for j in range(1, n):
+            z = Z + j * m + k0
+            for i in range(w):
+                top[i] = z[i] if z[i] > top[i] else top[i]
+        for j in range(n):
+            z = Z + j * m + k0
+            a = A + j * m + k0
+            for i in range(w):
+                if floating is double:
+                    v = exp(z[i] - top[i])
+                else:
+                    v = expf(z[i] - top[i])
+                a[i] = v
+                total[i] += v
+        for j in range(n):
+            a = A + j * m + k0
+            for i in range(w):
+                a[i] = a[i] / total[i]
+        k0 += w
 
 
 # -- cost ----------------------------------------------------------------------------
 
-cdef double compute_cost(int loss, Py_ssize_t n, Py_ssize_t m,
+cdef double compute_cost(int loss, int code, Py_ssize_t n, Py_ssize_t m,
                          const floating* Z,  # IN (n, m) logits
                          const floating* A,  # IN (n, m)
                          const floating* Y,  # IN (n, m)
@@ -101,6 +163,8 @@ cdef double compute_cost(int loss, Py_ssize_t n, Py_ssize_t m,
     """J = (1/m) sum L, in float64, serial fixed order (only at recorded iterations)."""
     cdef Py_ssize_t e
     cdef double z, y, d, s = 0
+    if loss == CROSS_ENTROPY and code == SOFTMAX:
+        return softmax_cross_entropy_sum(n, m, Z, Y) / m
     for e in range(n * m):
         z = Z[e]
         y = Y[e]
@@ -112,16 +176,53 @@ cdef double compute_cost(int loss, Py_ssize_t n, Py_ssize_t m,
     return s / m
 
 
+cdef double softmax_cross_entropy_sum(Py_ssize_t n, Py_ssize_t m,
+                                     const floating* Z,  # IN (n, m) logits
+                                     const floating* Y,  # IN (n, m) one-hot
+                                     ) noexcept nogil:
+    """sum over the columns of logsumexp(z) - sum_k y_k z_k, in float64, with
+    logsumexp(z) = max + log sum_k e^{z_k - max}: finite for any finite logits
+    (fastnn.losses.per_example), blocked over columns as softmax_forward."""
+    cdef double top[SOFTMAX_BLOCK]
+    cdef double total[SOFTMAX_BLOCK]
+    cdef double yz[SOFTMAX_BLOCK]
+    cdef Py_ssize_t j, i, k0, w
+    cdef const floating* z
+    cdef const floating* y
+    cdef double s = 0
+    k0 = 0
+    while k0 < m:
+        w = min(<Py_ssize_t>SOFTMAX_BLOCK, m - k0)
+        for i in range(w):
+            top[i] = Z[k0 + i]
+            total[i] = 0
+            yz[i] = 0
+        for j in range(1, n):
+            z = Z + j * m + k0
+            for i in range(w):
+                top[i] = z[i] if z[i] > top[i] else top[i]
+        for j in range(n):
+            z = Z + j * m + k0
+            y = Y + j * m + k0
+            for i in range(w):
+                total[i] += exp(z[i] - top[i])
+                yz[i] += <double>y[i] * z[i]
+        for i in range(w):
+            s += top[i] + log(total[i]) - yz[i]
+        k0 += w
+    return s
+
+
 # -- backward -------------------------------------------------------------------------
 
-cdef void output_dZ(int loss, int code, Py_ssize_t n, Py_ssize_t m, Py_ssize_t c0, Py_ssize_t c1,
+cdef void output_dZ(int loss, int code, int g0, Py_ssize_t n, Py_ssize_t m, Py_ssize_t c0, Py_ssize_t c1,
                     const floating* Z,  # IN (n, m): Z_L
                     const floating* A,  # IN (n, m): A_L
                     const floating* Y,  # IN (n, m)
                     floating* dZ,       # OUT (n, m): m dJ/dZ_L (the 1/m is applied to dW, db)
                     ) noexcept nogil:
     """dZ_L = A_L - Y, exact for cross-entropy (which pairs only with a sigmoid
-    output); for mse, times g'(Z_L) (fastnn.losses.output_delta)."""
+    or softmax output); for mse, times g'(Z_L) (fastnn.losses.output_delta)."""
     cdef Py_ssize_t j, i
     cdef floating* d
     cdef const floating* a
@@ -133,7 +234,7 @@ cdef void output_dZ(int loss, int code, Py_ssize_t n, Py_ssize_t m, Py_ssize_t c
         for i in range(c0, c1):
             d[i] = a[i] - y[i]
         if loss == MSE:
-            activation_backward(code, Z + j * m, a, d, c0, c1)
+            activation_backward(code, g0, Z + j * m, a, d, c0, c1)
 
 
 cdef void linear_backward(Py_ssize_t n, Py_ssize_t n_prev, Py_ssize_t m,

@@ -8,6 +8,7 @@ cdef enum Op:
     OP_COST
     OP_RUN
     OP_LAYER1_SETUP
+    OP_EPOCHS
 
 
 cdef double _exec(Plan* p, floating* tag, Op op, floating lr, Py_ssize_t count,
@@ -21,12 +22,14 @@ cdef double _exec(Plan* p, floating* tag, Op op, floating lr, Py_ssize_t count,
             _reduce(p, tag, lr, l, False, (<floating**>p.dW)[l], False)
             _reduce(p, tag, lr, l, True, (<floating**>p.db)[l], False)
     elif op == OP_COST:
-        return compute_cost(p.loss, p.n[p.L], p.m, (<floating**>p.Z)[p.L],
+        return compute_cost(p.loss, p.act[p.L], p.n[p.L], p.m, (<floating**>p.Z)[p.L],
                             (<floating**>p.A)[p.L], <floating*>p.Y)
     elif op == OP_RUN:
         _run(p, tag, lr, count, last)
     elif op == OP_LAYER1_SETUP:
         _parallel(p, tag, STAGE_LAYER1_SETUP, lr)
+    elif op == OP_EPOCHS:
+        _epochs(p, tag, lr, p.batch, count)
     return 0
 
 
@@ -54,6 +57,11 @@ cdef class _Net:
 
     ``Zs``/``As`` (optional) are caller arrays to use as the layers' Z and A
     buffers (backward from given caches); otherwise they are allocated.
+    ``relu_grad_at_zero`` (1 or 0) is ReLU'(0) and leaky ReLU'(0)'s
+    convention in every backward pass of the plan.
+
+    For mini-batches, X is the (n_0, batch_size) gather buffer and Y (set_Y)
+    its (n_L, batch_size) twin: :meth:`epochs` fills them from the whole data.
     """
     cdef Plan p
     cdef list keep
@@ -70,7 +78,7 @@ cdef class _Net:
         self.p.dWp = self.p.dbp = self.p.dW = self.p.db = NULL
 
     def __init__(self, list Ws, list bs, list act_codes, object X, int threads,
-                 list Zs=None, list As=None):
+                 list Zs=None, list As=None, int relu_grad_at_zero=1):
         cdef int L = len(Ws), l, t, T = threads
         cdef Py_ssize_t m = X.shape[1]
         self.dtype = X.dtype
@@ -81,6 +89,10 @@ cdef class _Net:
         self.p.layer1 = DIRECT
         self.p.last = False
         self.p.loss = 0
+        self.p.g0 = 1 if relu_grad_at_zero else 0
+        self.p.batch = NULL
+        self.p.Xsrc = self.p.Ysrc = NULL
+        self.p.m_src = 0
         self.p.Y = NULL
         self.p.n = <Py_ssize_t*>malloc((L + 1) * sizeof(Py_ssize_t))
         self.p.act = <int*>malloc((L + 1) * sizeof(int))
@@ -190,3 +202,23 @@ cdef class _Net:
         """count x (backward + update + forward), all without the GIL."""
         self.p.loss = loss
         self._go(OP_RUN, learning_rate, count, last)
+
+    def epochs(self, int loss, double learning_rate, orders, XT, YT):
+        """Mini-batch epochs, all without the GIL: one per row of ``orders``
+        (count, m) int64, each a permutation of the m examples, cut into
+        batches of this plan's size (the size of its X, the last batch
+        smaller). XT (m, n_0) and YT (m, n_L): the whole data, transposed
+        (one example a row), C-contiguous."""
+        cdef const int64_t[:, ::1] o = orders
+        if o.shape[0] == 0:
+            return
+        self.p.loss = loss
+        self.p.Xsrc = _addr(XT)
+        self.p.Ysrc = _addr(YT)
+        self.p.m_src = XT.shape[0]
+        self.p.batch = &o[0, 0]   # _epochs walks the rows from here
+        try:
+            self._go(OP_EPOCHS, learning_rate, o.shape[0], False)
+        finally:
+            self.p.Xsrc = self.p.Ysrc = NULL
+            self.p.batch = NULL

@@ -8,6 +8,9 @@
 # Thin products run in the unit-stride loops here; GEMM-shaped ones go to
 # fastnn's own packed GEMM (_gemm.h, compiled for this module's ISA) or to
 # scipy's BLAS, as measured best for the path (see fastnn.backends.cython).
+# Narrow chunks (a mini-batch: 8 to 64 columns) go to the register-tiled
+# small products of _small.h, which pack nothing; a single column (batch
+# size 1) to matrix-vector loops.
 
 cdef extern from "_gemm.h" nogil:
     const int FASTNN_OWN_GEMM
@@ -33,6 +36,25 @@ cdef extern from "_gemm.h" nogil:
                               float beta, float* C, Py_ssize_t ldc,
                               const float* bias, int act, float slope,
                               float* out, Py_ssize_t ldo)
+
+cdef extern from "_small.h" nogil:
+    const int FASTNN_SMALL_PRODUCTS
+    const int FASTNN_SMALL_MAX_COLS
+    void sm_nn_f64(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
+                   const double* P, Py_ssize_t rsp, Py_ssize_t csp,
+                   const double* B, Py_ssize_t ldb, double* C, Py_ssize_t ldc)
+    void sm_nn_f32(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
+                   const float* P, Py_ssize_t rsp, Py_ssize_t csp,
+                   const float* B, Py_ssize_t ldb, float* C, Py_ssize_t ldc)
+    void sm_nt_f64(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const double* A, Py_ssize_t lda,
+                   const double* B, Py_ssize_t ldb, double* C, Py_ssize_t ldc)
+    void sm_nt_f32(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const float* A, Py_ssize_t lda,
+                   const float* B, Py_ssize_t ldb, float* C, Py_ssize_t ldc)
+
+#: Whether narrow chunks (8 to SMALL_MAX_COLS columns: a mini-batch) go to the
+#: register-tiled small products of _small.h (every vectorized module).
+HAVE_SMALL_PRODUCTS = bool(FASTNN_SMALL_PRODUCTS)
+SMALL_MAX_COLS = FASTNN_SMALL_MAX_COLS
 
 #: Whether this module has fastnn's own GEMM (every vectorized AVX2 or AVX-512
 #: module; not the baseline or novec ones), and which micro-kernel.
@@ -87,6 +109,19 @@ cdef enum:
 #: passes the registry's codes straight through; the tests hold these to them).
 GEMM_EPILOGUE_CODES = {"relu": FASTNN_GEMM_RELU, "leaky_relu": FASTNN_GEMM_LEAKY_RELU,
                        "identity": FASTNN_GEMM_IDENTITY}
+
+
+# A chunk of SMALL_MIN_COLS to FASTNN_SMALL_MAX_COLS columns goes to _small.h
+# when the operand read across the chunk (K x columns) stays within
+# SMALL_MAX_BYTES (L2): below 8 columns a tile is mostly its scalar tail.
+cdef enum:
+    SMALL_MIN_COLS = 8
+    SMALL_MAX_BYTES = 256 << 10
+
+
+cdef inline bint _small(Py_ssize_t mc, Py_ssize_t k, Py_ssize_t itemsize) noexcept nogil:
+    return (FASTNN_SMALL_PRODUCTS and SMALL_MIN_COLS <= mc <= FASTNN_SMALL_MAX_COLS
+            and k * mc * itemsize <= SMALL_MAX_BYTES)
 
 
 cdef inline bint _gemm_shaped(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K) noexcept nogil:
@@ -174,6 +209,16 @@ cdef void product_nn(Py_ssize_t n, Py_ssize_t k, Py_ssize_t m, Py_ssize_t c0, Py
     cdef floating w
     cdef floating* z
     cdef const floating* a
+    if alpha == 1 and beta == 0 and m == 1 and mc == 1:  # a vector: n dot products
+        for j in range(n):
+            Z[j] = row_dot(W + j * k, A, 0, k)
+        return
+    if alpha == 1 and beta == 0 and _small(mc, k, sizeof(floating)):
+        if floating is double:
+            sm_nn_f64(n, mc, k, W, k, 1, A + c0, m, Z + c0, m)
+        else:
+            sm_nn_f32(n, mc, k, W, k, 1, A + c0, m, Z + c0, m)
+        return
     if n == 1 and k * mc >= GEMM_MIN_MACS:
         # A row vector times a wide block (logistic regression): gemv streams A once.
         if beta == 0:  # y = 0 * y would keep a NaN left in an uninitialized buffer
@@ -212,6 +257,20 @@ cdef void product_nt(Py_ssize_t n, Py_ssize_t k, Py_ssize_t m, Py_ssize_t c0, Py
     """dW = alpha dZ[:, c] @ A[:, c]^T + beta dW (a sum over the chunk's examples)."""
     cdef Py_ssize_t j, kk, mc = c1 - c0
     cdef floating s
+    cdef floating* row
+    if alpha == 1 and beta == 0 and m == 1 and mc == 1:  # an outer product
+        for j in range(n):
+            s = dZ[j]
+            row = dW + j * k
+            for kk in range(k):
+                row[kk] = s * A[kk]
+        return
+    if alpha == 1 and beta == 0 and _small(mc, 0, sizeof(floating)):
+        if floating is double:
+            sm_nt_f64(n, k, mc, dZ + c0, m, A + c0, m, dW, k)
+        else:
+            sm_nt_f32(n, k, mc, dZ + c0, m, A + c0, m, dW, k)
+        return
     if n == 1 and k * mc >= GEMM_MIN_MACS:
         if beta == 0:  # y = 0 * y would keep a NaN left in an uninitialized buffer
             for kk in range(k):
@@ -242,6 +301,24 @@ cdef void product_tn(Py_ssize_t n, Py_ssize_t k, Py_ssize_t m, Py_ssize_t c0, Py
     cdef floating w
     cdef floating* d
     cdef const floating* z
+    cdef const floating* row
+    if m == 1 and mc == 1:  # a vector: the rows of W, weighted, summed in order
+        w = dZ[0]
+        for kk in range(k):
+            dA[kk] = w * W[kk]
+        for j in range(1, n):
+            w = dZ[j]
+            row = W + j * k
+            for kk in range(k):
+                dA[kk] += w * row[kk]
+        return
+    if _small(mc, n, sizeof(floating)):
+        # W^T (k, n) is W read with row stride 1, column stride k.
+        if floating is double:
+            sm_nn_f64(k, mc, n, W, 1, k, dZ + c0, m, dA + c0, m)
+        else:
+            sm_nn_f32(k, mc, n, W, 1, k, dZ + c0, m, dA + c0, m)
+        return
     if _gemm_shaped(k, mc, n):
         # W^T (k, n) is W read with row stride 1, column stride k.
         gemm(k, mc, n, <floating>1, W, 1, k, dZ + c0, m, 1, <floating>0, dA + c0, m)
@@ -271,6 +348,8 @@ cdef bint forward_in_gemm_epilogue(int code, Py_ssize_t n, Py_ssize_t k, Py_ssiz
     linear_activation_forward give, one pass over Z fewer). False, with
     nothing written, where that does not apply: the caller does both steps."""
     cdef Py_ssize_t mc = c1 - c0
+    if _small(mc, k, sizeof(floating)):  # product_nn's small kernel is faster there
+        return False
     if not (_own_gemm_for(n, mc) and n > 1 and _gemm_shaped(n, mc, k)
             and (code == RELU or code == LEAKY_RELU or code == IDENTITY)):
         return False

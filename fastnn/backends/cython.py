@@ -25,7 +25,7 @@ import numpy as np
 
 from .. import activations as _act
 from .. import losses as _losses
-from . import _blas
+from . import _base, _blas
 from ._cython_paths import ISAS, current, isas, module, settings
 from ._cython_paths import active as _active
 
@@ -36,8 +36,9 @@ SLOW = False
 COMPILED = True
 HAS_GRAM = True
 
-DESCRIPTION = ("Cython fastnn_ext: training loop in C, AVX-512/AVX2 kernels picked at run time, "
-               "own GEMM, libmvec-vectorized activations, OpenMP over examples")
+DESCRIPTION = ("Cython fastnn_ext: training loop (and mini-batch epochs) in C, AVX-512/AVX2 "
+               "kernels picked at run time, own GEMM and small-product tiles, "
+               "libmvec-vectorized activations, OpenMP over examples")
 
 #: threads=None uses all cores from this much work per iteration, counted in
 #: multiply-adds (m * sum n_l n_{l-1}) plus ACT_COST per activation value
@@ -49,6 +50,12 @@ DESCRIPTION = ("Cython fastnn_ext: training loop in C, AVX-512/AVX2 kernels pick
 #: (1.9e5: 0.5x). The crossover sits near 3e5-5e5 units.
 AUTO_THREADS_MIN_WORK = 500_000
 ACT_COST = 8
+#: The same threshold for one mini-batch's work: each batch starts and joins
+#: the team twice (forward, backward) around a serial update, so a second
+#: thread pays later. Measured (digits 64-64-10, median of 5, 1 vs 2 threads,
+#: little other load): batch 128 (0.68M units) 0.90 vs 1.16 ms per epoch,
+#: 256 (1.4M) 0.97 vs 1.11, 512 (2.7M) 1.22 vs 1.05.
+MINIBATCH_AUTO_THREADS_MIN_WORK = 2_000_000
 
 #: Layer 1 in one pass over X per iteration (update fused with the next
 #: forward) when its output is at most this wide and X is at least ONEPASS_MIN_BYTES.
@@ -58,6 +65,9 @@ ONEPASS_MIN_BYTES = 4 << 20
 GRAM_MAX_BYTES = 256 << 20
 #: A fit returns to Python (where Ctrl-C is noticed) at least this often.
 SECONDS_PER_CALL = 0.2
+#: Mini-batch training draws the shuffles of one call's epochs at once: at most
+#: this many int64 indices (8 MiB).
+MAX_ORDER_ENTRIES = 1 << 20
 
 
 def _n_cores():
@@ -75,9 +85,10 @@ def _work(Ws, m, gram=False):
     return work + ACT_COST * m * sum(W.shape[0] for W in Ws)
 
 
-def _threads(ext, threads, Ws, m, gram=False):
+def _threads(ext, threads, Ws, m, gram=False, min_work=None):
     if threads is None:
-        threads = _n_cores() if _work(Ws, m, gram) >= AUTO_THREADS_MIN_WORK else 1
+        min_work = AUTO_THREADS_MIN_WORK if min_work is None else min_work
+        threads = _n_cores() if _work(Ws, m, gram) >= min_work else 1
     if not ext.HAVE_OPENMP:
         return 1
     # Every thread gets a non-empty chunk of examples, and one private copy of
@@ -101,14 +112,15 @@ def forward(Ws, bs, acts, X, threads=None):
     return A_prev, caches
 
 
-def backward(AL, Y, caches, acts, loss, threads=None):
+def backward(AL, Y, caches, acts, loss, threads=None, relu_grad_at_zero=1):
     ext = _active()
     Ws = [c[0][1] for c in caches]
     bs = [c[0][2] for c in caches]
     Zs = [np.ascontiguousarray(c[1]) for c in caches]
     As = [np.ascontiguousarray(c[0][0]) for c in caches[1:]] + [np.ascontiguousarray(AL)]
     X = np.ascontiguousarray(caches[0][0][0])
-    net = ext._Net(Ws, bs, _codes(acts), X, _threads(ext, threads, Ws, X.shape[1]), Zs, As)
+    net = ext._Net(Ws, bs, _codes(acts), X, _threads(ext, threads, Ws, X.shape[1]), Zs, As,
+                   relu_grad_at_zero)
     net.set_Y(np.ascontiguousarray(Y, dtype=X.dtype))
     dWs = [np.empty_like(W) for W in Ws]
     dbs = [np.empty_like(b) for b in bs]
@@ -158,16 +170,75 @@ def _run_interruptibly(net, loss_code, learning_rate, count, last):
         step = max(1, int(min(2 * step, SECONDS_PER_CALL / max(per_iteration, 1e-9))))
 
 
+def _epochs_interruptibly(net, loss_code, learning_rate, count, XT, YT, rng):
+    """``net.epochs`` for ``count`` epochs, in calls of about SECONDS_PER_CALL
+    as :func:`_run_interruptibly`; each call draws its epochs' orders
+    (:func:`_base.epoch_orders`: the same draws however the epochs are split)."""
+    m = XT.shape[0]
+    most = max(1, MAX_ORDER_ENTRIES // m)  # the orders of one call stay small
+    step = 1
+    while count > 0:
+        n = min(step, count, most)
+        t0 = time.perf_counter()
+        net.epochs(loss_code, learning_rate, _base.epoch_orders(rng, m, n), XT, YT)
+        per_epoch = (time.perf_counter() - t0) / n
+        count -= n
+        if SECONDS_PER_CALL == float("inf"):
+            step = count
+        else:
+            step = max(1, int(min(2 * step, SECONDS_PER_CALL / max(per_epoch, 1e-9))))
+
+
+def _train_batches(ext, Ws, bs, codes, loss_code, X, Y, learning_rate, num_iterations,
+                   cost_every, threads, on_cost, relu_grad_at_zero, batch_size, rng):
+    """Mini-batch training: each iteration one epoch, all its batches in C.
+
+    Two plans share Ws and bs: ``net``, sized for one batch over gather
+    buffers, trains; ``full``, over all of X, only computes the recorded
+    costs (an epoch's cost is over all m examples, before its first update).
+    The batches are gathered from X^T and Y^T, copied once per call.
+    """
+    if rng is None:
+        rng = np.random.default_rng()
+    # Both plans run on the batch's thread count: threads=None gives small
+    # batches one thread, and no idle OpenMP team spins beside the batch loop.
+    T = _threads(ext, threads, Ws, batch_size, min_work=MINIBATCH_AUTO_THREADS_MIN_WORK)
+    full = ext._Net(Ws, bs, codes, X, T, None, None, relu_grad_at_zero)
+    full.set_Y(Y)
+    Xb = np.empty((X.shape[0], batch_size), X.dtype)
+    Yb = np.empty((Y.shape[0], batch_size), X.dtype)
+    net = ext._Net(Ws, bs, codes, Xb, T, None, None, relu_grad_at_zero)
+    net.set_Y(Yb)
+    XT, YT = np.ascontiguousarray(X.T), np.ascontiguousarray(Y.T)
+    costs = []
+    i = 0
+    while i < num_iterations:  # i is always a recorded epoch here
+        full.forward()
+        J = full.cost(loss_code)
+        costs.append((i, J))
+        if on_cost is not None and on_cost(i, J) is False:
+            break
+        nxt = _base.next_recorded(i, cost_every, num_iterations)
+        _epochs_interruptibly(net, loss_code, learning_rate, nxt - i, XT, YT, rng)
+        i = nxt
+    return costs
+
+
 def train(Ws, bs, acts, loss, X, Y, learning_rate, num_iterations, cost_every, threads=None,
-          on_cost=None, gram=None):
+          on_cost=None, gram=None, *, relu_grad_at_zero=1, batch_size=None, rng=None):
     ext = _active()
     loss_code = _losses.CODES[loss]
     costs = []
     if num_iterations <= 0:
         return costs
+    if batch_size is not None:
+        with _blas.limit(1):
+            return _train_batches(ext, list(Ws), list(bs), _codes(acts), loss_code, X, Y,
+                                  learning_rate, num_iterations, cost_every, threads, on_cost,
+                                  relu_grad_at_zero, int(batch_size), rng)
     gram = _use_gram(Ws, X, num_iterations, gram)
     net = ext._Net(list(Ws), list(bs), _codes(acts), X,
-                   _threads(ext, threads, Ws, X.shape[1], gram))
+                   _threads(ext, threads, Ws, X.shape[1], gram), None, None, relu_grad_at_zero)
     net.set_Y(Y)
     with _blas.limit(1):
         if gram:
@@ -177,14 +248,16 @@ def train(Ws, bs, acts, loss, X, Y, learning_rate, num_iterations, cost_every, t
         try:
             net.forward()
             i = 0
-            while i < num_iterations:
+            while i < num_iterations:  # i is always a recorded iteration here
                 J = net.cost(loss_code)
                 costs.append((i, J))
                 if on_cost is not None and on_cost(i, J) is False:
                     break
-                count = min(cost_every, num_iterations - i)
-                i += count
-                _run_interruptibly(net, loss_code, learning_rate, count, i == num_iterations)
+                nxt = _base.next_recorded(i, cost_every, num_iterations)
+                # The run ending training skips the forward after its last update.
+                _run_interruptibly(net, loss_code, learning_rate, nxt - i,
+                                   nxt == num_iterations)
+                i = nxt
         finally:
             net.finish_gram(learning_rate)
     return costs
@@ -200,7 +273,8 @@ def info():
 
     ``"isa"`` is the kernel set in use, ``"isas"`` those this CPU runs,
     ``"march"`` the build's baseline (what every module may assume),
-    ``"gemm"`` where GEMM-shaped products go.
+    ``"gemm"`` where GEMM-shaped products go, ``"small_products"`` where
+    narrow chunks' (a mini-batch's) go.
     """
     from fastnn_ext import _cpu
 
@@ -223,6 +297,9 @@ def info():
                  "auto": f"auto: own {ext.GEMM_KERNEL} GEMM for products with a side below 64, "
                          f"BLAS ({blas}) for wider ones",
                  "blas": f"BLAS: {blas}"}[state["gemm"]],
+        "small_products": (f"register tiles (fastnn_ext/_small.h) for chunks of 8 to "
+                           f"{ext.SMALL_MAX_COLS} columns" if ext.HAVE_SMALL_PRODUCTS
+                           else "none (loops and GEMM only)"),
         "threads_max": _n_cores() if ext.HAVE_OPENMP else 1,
         "auto_threads_min_work": AUTO_THREADS_MIN_WORK,
         "module": ext.__file__,
@@ -231,11 +308,14 @@ def info():
 
 #: Kernels whose machine code shows whether the math is SIMD: the page's
 #: (activation_forward/backward are inlined into these) and the engine's.
-HOT = ("linear_activation_forward", "output_dZ", "linear_backward", "product_nn", "product_nt",
-       "product_tn", "_forward_chunk", "_backward_chunk", "_onepass_rows")
+HOT = ("linear_activation_forward", "softmax_forward", "output_dZ", "linear_backward",
+       "product_nn", "product_nt", "product_tn", "_forward_chunk", "_backward_chunk",
+       "_onepass_rows")
 _GEMM_KERNEL = re.compile(r"<fastnn_([ds])gemm\w*kernel\w*(?:\.\w+)*>:$")
-#: The one-pass first layer's register tiles (_first_layer.h).
+#: The one-pass first layer's register tiles (_first_layer.h), and the small
+#: products' (_small.h: a mini-batch's products).
 _FIRST_LAYER = re.compile(r"^fl_(dw|fwd)_tile_(?:full|1)_f(64|32)(?:\.\w+)*$")
+_SMALL = re.compile(r"^sm_(nn)_tile_(?:full|row|vec|1)_f(64|32)(?:\.\w+)*$")
 _disassembly = {}
 
 
@@ -270,12 +350,15 @@ def hot_code():
     for symbol, asm in _functions(ext.__file__).items():
         fm, gm = fused.match(symbol), _GEMM_KERNEL.match(f"<{symbol}>:")
         lm = _FIRST_LAYER.match(symbol)
+        sm = _SMALL.match(symbol)
         if fm:  # Cython numbers fused specializations in declaration order: float, double
             key = f"{fm.group(2)} {'float32' if fm.group(1) == '0' else 'float64'}"
         elif gm:
             key = f"gemm_kernel {'float64' if gm.group(1) == 'd' else 'float32'}"
         elif lm:
             key = f"first_layer_{lm.group(1)} {'float64' if lm.group(2) == '64' else 'float32'}"
+        elif sm:
+            key = f"small_{sm.group(1)} {'float64' if sm.group(2) == '64' else 'float32'}"
         else:
             continue
         out[key] = out[key] + "\n" + asm if key in out else asm
