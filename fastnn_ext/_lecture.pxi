@@ -259,7 +259,8 @@ cdef void linear_backward(Py_ssize_t n, Py_ssize_t n_prev, Py_ssize_t m,
 
 # -- update ------------------------------------------------------------------------------
 
-cdef inline floating gradient_step(floating w, floating learning_rate, floating grad_sum,
-                                   Py_ssize_t m) noexcept nogil:
-    """W := W - learning_rate * dW, with dW = grad_sum / m."""
-    return w - learning_rate * (grad_sum / m)
+cdef inline floating gradient_step(floating w, floating step, floating grad_sum) noexcept nogil:
+    """W := W - learning_rate * dW, with dW = grad_sum / m and step =
+    learning_rate / m computed once per update: a division per parameter
+    (vdivpd, ~5 cycles per vector) was a third of a batch-size-1 update."""
+    return w - step * grad_sum
