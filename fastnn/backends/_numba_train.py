@@ -27,6 +27,9 @@ from numba import njit, prange
 
 from ._numba_config import BLAS_MIN_MACS, FUSED_MAX_UNITS, PARALLEL_OPTS, SERIAL_OPTS
 from ._numba_layers import (
+    SOFTMAX,
+    activation_backward,
+    activation_forward,
     bias_activation,
     bias_gradient,
     cost,
@@ -34,6 +37,7 @@ from ._numba_layers import (
     linear_backward,
     linear_forward,
     output_dZ,
+    softmax,
     update,
 )
 
@@ -314,6 +318,60 @@ def gather_columns(X, order, k, out):
 
 
 @njit(**SERIAL_OPTS)
+def step_one(W_flat, b_flat, dims, w_off, n_off, codes, loss, g0, x, y, learning_rate, z_flat,
+             a_flat, dz_flat, work):
+    """One example (x (n0,), y (nL,)): forward, backward and update, fused.
+
+    A batch of one is matrix-vector work, where the general path's fixed costs
+    (a BLAS call and array views per product, a dW buffer written and read
+    back) are most of an update. Here layer l's z, a and dz are (n_l,) vectors
+    at n_off[l] of the flats; W -= lr dz a_prev^T is a rank-1 update, W read
+    and written once, after dA_prev = W^T dz has used the old W.
+    """
+    L = dims.shape[0] - 1
+    for l in range(L):
+        n, n_prev = dims[l + 1], dims[l]
+        W = _view(W_flat, w_off[l], n, n_prev)
+        a_prev = x if l == 0 else a_flat[n_off[l - 1]:n_off[l - 1] + n_prev]
+        z = z_flat[n_off[l]:n_off[l] + n]
+        for i in range(n):
+            row = W[i]
+            s = b_flat[n_off[l] + i]
+            for k in range(n_prev):
+                s += row[k] * a_prev[k]
+            z[i] = s
+        if codes[l] == SOFTMAX:
+            softmax(_view(z_flat, n_off[l], n, 1), _view(a_flat, n_off[l], n, 1), work)
+        else:  # units as the row: element-wise, the bias already in
+            activation_forward(codes[l], z.dtype.type(0), z, a_flat[n_off[l]:n_off[l] + n])
+    nL = dims[L]
+    dz = dz_flat[n_off[L - 1]:n_off[L - 1] + nL]
+    output_dZ(_view(a_flat, n_off[L - 1], nL, 1), y.reshape((nL, 1)),
+              _view(z_flat, n_off[L - 1], nL, 1), codes[L - 1], loss, g0,
+              _view(dz_flat, n_off[L - 1], nL, 1))
+    for l in range(L - 1, -1, -1):
+        n, n_prev = dims[l + 1], dims[l]
+        W = _view(W_flat, w_off[l], n, n_prev)
+        a_prev = x if l == 0 else a_flat[n_off[l - 1]:n_off[l - 1] + n_prev]
+        dz = dz_flat[n_off[l]:n_off[l] + n]
+        if l > 0:
+            da = dz_flat[n_off[l - 1]:n_off[l - 1] + n_prev]
+            da[:] = 0
+            for i in range(n):
+                row, d = W[i], dz[i]
+                for k in range(n_prev):
+                    da[k] += d * row[k]
+            activation_backward(codes[l - 1], da, z_flat[n_off[l - 1]:n_off[l - 1] + n_prev],
+                                a_prev, g0)
+        for i in range(n):
+            s = learning_rate * dz[i]
+            b_flat[n_off[l] + i] -= s
+            row = W[i]
+            for k in range(n_prev):
+                row[k] -= s * a_prev[k]
+
+
+@njit(**SERIAL_OPTS)
 def train_epochs(W_flat, b_flat, dims, codes, loss, g0, X, Y, learning_rate, orders, batch_size,
                  i0, i1, num_iterations, cost_every, cost_done, Xb_flat, Yb_flat, Z_flat,
                  A_flat, dZ_flat, dW_flat, db_flat, Zc_flat, Ac_flat, work, costs):
@@ -344,6 +402,15 @@ def train_epochs(W_flat, b_flat, dims, codes, loss, g0, X, Y, learning_rate, ord
         order = orders[it - i0]
         for k in range(0, m, batch_size):
             mb = min(batch_size, m - k)
+            if mb == 1:
+                x, y = Xb_flat[:n0], Yb_flat[:nL]
+                for f in range(n0):
+                    x[f] = X[f, order[k]]
+                for f in range(nL):
+                    y[f] = Y[f, order[k]]
+                step_one(W_flat, b_flat, dims, w_off, n_off, codes, loss, g0, x, y,
+                         learning_rate, Z_flat, A_flat, dZ_flat, work)
+                continue
             Xb, Yb = _view(Xb_flat, 0, n0, mb), _view(Yb_flat, 0, nL, mb)
             gather_columns(X, order, k, Xb)
             gather_columns(Y, order, k, Yb)
