@@ -121,6 +121,8 @@ def read(path):
     if int(version) not in READS:
         raise ValueError(f"{path} has format_version {int(version)}; this fastnn reads "
                          f"{list(READS)}")
+    if "relu_grad_at_zero" not in entries and int(version) > 1:
+        raise _refuse(path, f"missing ['relu_grad_at_zero'], which format {int(version)} has")
     convention = entries.get("relu_grad_at_zero", np.int64(_OPTIONAL["relu_grad_at_zero"]))
     if convention.ndim != 0 or convention.dtype.kind not in "iu":
         raise _refuse(path, f"relu_grad_at_zero must be one integer; got a {convention.dtype} "

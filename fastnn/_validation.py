@@ -220,10 +220,10 @@ def check_X(X, n_x, dtype):
 
 def _one_hot(Y, K, m, dtype):
     """Integer class labels of shape (m,) or (1, m) as the (K, m) one-hot matrix."""
-    labels = Y.reshape(-1)
-    if labels.size != m:
+    if Y.shape not in ((m,), (1, m)):
         raise ValueError(f"Y must have shape ({K}, {m}) (one-hot) or hold {m} integer class "
-                         f"labels in 0..{K - 1}; got {Y.shape}")
+                         f"labels in 0..{K - 1} of shape ({m},) or (1, {m}); got {Y.shape}")
+    labels = Y.reshape(-1)
     bad = labels[(labels != np.round(labels)) | (labels < 0) | (labels > K - 1)]
     if bad.size:
         raise ValueError(f"Y given as class labels must hold integers in 0..{K - 1} (the "

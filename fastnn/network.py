@@ -351,13 +351,18 @@ class Network:
             are over all m examples, before each epoch.
         seed : int, numpy.random.Generator or None
             Seeds the shuffles of ``batch_size`` training (ignored without
-            one). An int gives bitwise the same fit every time on a backend;
-            ``None`` draws fresh entropy.
+            one). An int gives bitwise the same fit every time on a backend
+            with the same thread count (``threads=None`` may pick another on a
+            machine with other cores); ``None`` draws fresh entropy.
         callback : callable or None
             ``callback(i, cost)`` at each recorded cost (iteration i, before
             its update); if it returns False, training stops right there and
             the network keeps the parameters it had reached (those whose cost
-            this is), e.g. for early stopping.
+            this is), e.g. for early stopping. Training runs on copies: while
+            ``fit`` runs, the network itself (``params``, ``predict``) still
+            holds the parameters it had before the call, and takes the new
+            ones when ``fit`` returns. If ``callback`` raises, the exception
+            propagates and the network keeps the parameters it had before.
         gram : bool or None
             Layer 1's training path. ``False``: the lecture's algorithm, W1 X and
             dZ1 X^T from X every iteration (what every comparison with another

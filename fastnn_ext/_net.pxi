@@ -210,8 +210,20 @@ cdef class _Net:
         smaller). XT (m, n_0) and YT (m, n_L): the whole data, transposed
         (one example a row), C-contiguous."""
         cdef const int64_t[:, ::1] o = orders
+        cdef Py_ssize_t ms = XT.shape[0]
+        # Cheap checks that keep the kernels' reads in bounds whoever calls:
+        # the plan's dtype and widths, and every index a row of XT.
+        if XT.dtype != self.dtype or YT.dtype != self.dtype:
+            raise TypeError(f"XT and YT must be {self.dtype}; got {XT.dtype} and {YT.dtype}")
+        if (XT.ndim != 2 or YT.ndim != 2 or XT.shape[1] != self.p.n[0]
+                or YT.shape != (ms, self.p.n[self.p.L]) or not XT.flags.c_contiguous
+                or not YT.flags.c_contiguous):
+            raise ValueError(f"XT and YT must be C-contiguous (m, {self.p.n[0]}) and "
+                             f"(m, {self.p.n[self.p.L]}); got {XT.shape} and {YT.shape}")
         if o.shape[0] == 0:
             return
+        if o.shape[1] != ms or np.min(orders) < 0 or np.max(orders) >= ms:
+            raise ValueError(f"orders must be rows of {ms} indices into XT's rows")
         self.p.loss = loss
         self.p.Xsrc = _addr(XT)
         self.p.Ysrc = _addr(YT)

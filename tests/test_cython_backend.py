@@ -671,3 +671,27 @@ def test_info_names_the_small_products():
     assert ("_small.h" in info["small_products"]) == (info["variant"] == "vec")
     with cb.settings(variant="novec"):
         assert cb.info()["small_products"].startswith("none")
+
+
+def test_epochs_refuses_input_that_would_read_out_of_bounds():
+    # _Net.epochs is callable from Python: it checks what the kernels index by.
+    ext = cb._active()
+    Ws = [np.ones((3, 4)), np.ones((2, 3))]
+    bs = [np.zeros((3, 1)), np.zeros((2, 1))]
+    net = ext._Net(Ws, bs, [2, 5], np.zeros((4, 2)), 1, None, None, 1)
+    net.set_Y(np.zeros((2, 2)))
+    XT, YT = np.zeros((5, 4)), np.zeros((5, 2))
+    good = np.arange(5, dtype=np.int64)[None]
+    net.epochs(0, 0.1, good, XT, YT)  # in bounds: runs
+    bad = [
+        (TypeError, "must be float64", (good, XT.astype(np.float32), YT)),
+        (ValueError, r"C-contiguous \(m, 4\)", (good, np.zeros((5, 3)), YT)),
+        (ValueError, r"\(m, 2\)", (good, XT, np.zeros((4, 2)))),
+        (ValueError, r"C-contiguous", (good, np.asfortranarray(np.zeros((5, 4))), YT)),
+        (ValueError, "rows of 5 indices", (np.arange(4, dtype=np.int64)[None], XT, YT)),
+        (ValueError, "rows of 5 indices", (good + 1, XT, YT)),
+        (ValueError, "rows of 5 indices", (good - 1, XT, YT)),
+    ]
+    for exc, match, (orders, X_T, Y_T) in bad:
+        with pytest.raises(exc, match=match):
+            net.epochs(0, 0.1, orders, X_T, Y_T)

@@ -91,6 +91,9 @@ BAD_FILES = [
      "format_version must be one integer"),
     ("version-future", lambda t, c: _npz(t, "v.npz", **{**c, "format_version": 99}),
      "format_version 99"),
+    ("convention-missing", lambda t, c: _npz(t, "g.npz", **{
+        k: v for k, v in c.items() if k != "relu_grad_at_zero"}),
+     r"missing \['relu_grad_at_zero'\], which format 2 has"),
     ("convention-text", lambda t, c: _npz(t, "g.npz", **{**c, "relu_grad_at_zero": "one"}),
      "relu_grad_at_zero must be one integer"),
     ("convention-2", lambda t, c: _npz(t, "g.npz", **{**c, "relu_grad_at_zero": 2}),

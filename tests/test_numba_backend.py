@@ -628,6 +628,26 @@ def test_mini_batch_run_in_many_chunks_is_bitwise_the_run_in_one():
         np.testing.assert_array_equal(p, q)
 
 
+def test_mini_batch_chunks_cap_the_drawn_shuffles(monkeypatch):
+    # Room for 3 epochs' orders of m = 50 per chunk: 20 epochs run as 7
+    # chunks, bitwise the run in one.
+    plain = _train_mb(nb, "softmax", 7, num_iterations=20, cost_every=25)
+    drawn = []
+    real = nb._base.epoch_orders
+
+    def spy(rng, m, count):
+        drawn.append(count)
+        return real(rng, m, count)
+
+    monkeypatch.setattr(nb, "MAX_ORDER_ENTRIES", 3 * 50)
+    monkeypatch.setattr(nb._base, "epoch_orders", spy)
+    capped = _train_mb(nb, "softmax", 7, num_iterations=20, cost_every=25)
+    assert max(drawn) <= 3 and sum(drawn) == 20
+    assert capped[0] == plain[0]
+    for p, q in zip(plain[1], capped[1]):
+        np.testing.assert_array_equal(p, q)
+
+
 @pytest.mark.parametrize("batch_size", [None, 7])
 @pytest.mark.parametrize("num_iterations,cost_every,expected", [
     (23, 5, [0, 5, 10, 15, 20, 22]), (20, 5, [0, 5, 10, 15, 19]), (1, 5, [0]), (4, 100, [0, 3]),

@@ -57,7 +57,9 @@ def problems(draw):
         Y = rng.standard_normal((dims[-1], m))
     return {
         "net": dict(layer_dims=dims, activations=hidden + [output], loss=loss,
-                    init=draw(st.sampled_from(["xavier", "he", "random"])),
+                    # zeros: every Z is exactly 0 at first, where the drawn
+                    # relu_grad_at_zero decides what a ReLU layer passes back.
+                    init=draw(st.sampled_from(["xavier", "he", "random", "zeros"])),
                     seed=draw(st.integers(0, 2**16)), dtype=draw(st.sampled_from(list(RTOL))),
                     relu_grad_at_zero=draw(st.sampled_from([1, 0]))),
         "X": X, "Y": Y,

@@ -111,7 +111,10 @@ def epoch_orders(rng, m, count):
     One ``rng.permutation(m)`` per epoch, drawn in epoch order: the same
     sequence whether a backend asks for one epoch at a time or many.
     """
-    return np.stack([rng.permutation(m) for _ in range(count)]).astype(np.int64, copy=False)
+    orders = np.empty((count, m), dtype=np.int64)
+    for e in range(count):
+        orders[e] = rng.permutation(m)
+    return orders
 
 
 def batches(order, batch_size):

@@ -142,6 +142,9 @@ def _unpack(flat, arrays):
 #: return to Python (a few microseconds) is noise, short enough that Ctrl-C,
 #: which Python can only act on between chunks, stops a fit within a second.
 CHUNK_SECONDS = 0.2
+#: Mini-batch chunks draw their epochs' shuffles up front: at most this many
+#: int64 indices (8 MiB) per chunk, whatever the measured chunk length.
+MAX_ORDER_ENTRIES = 1 << 20
 #: A guess of the kernels' speed, only to size the first chunk (then measured).
 _GUESS_FLOPS_PER_SECOND = 5e9
 
@@ -259,6 +262,8 @@ def train(Ws, bs, acts, loss, X, Y, learning_rate, num_iterations, cost_every, t
                     i1 = 0  # iteration 0's cost reaches on_cost before its update
                 else:
                     i1 = min(i0 + chunk, num_iterations)
+                    if batch_size is not None:  # the chunk's shuffles stay small
+                        i1 = min(i1, i0 + max(1, MAX_ORDER_ENTRIES // m))
                     if on_cost is not None:  # stop at the next recorded cost
                         i1 = min(i1, _base.next_recorded(i0, cost_every, num_iterations))
                 start = time.perf_counter()

@@ -433,12 +433,21 @@ def _minibatch_intro(res, best):
         f = mb[best[b]][b]
         verdict, ratio = compare(f, sk)
         if verdict == "faster":
-            met = "meets" if ratio >= SKLEARN_TARGET else "falls short of"
+            # The target is met only beyond the noise: scikit-learn's fast
+            # quartile against fastnn's slow one.
+            worst = sk.q1 / f.q3
+            target = f"issue 12's ≥ {SKLEARN_TARGET:g}×"
+            if worst >= SKLEARN_TARGET:
+                verdict = f", which meets {target}"
+            elif ratio >= SKLEARN_TARGET:
+                verdict = (f" at the medians but {worst:.3g}× quartile against quartile, so "
+                           f"this run does not show {target} beyond the noise")
+            else:
+                verdict = f", which falls short of {target}"
             out.append(f"Against `MLPClassifier(solver=\"sgd\", momentum=0, alpha=0)` with the "
                        f"same sizes at B = {b}, measured side by side on {data}: an epoch of "
                        f"{best[b]} takes {format_seconds(f.median)}, scikit-learn's "
-                       f"{format_seconds(sk.median)} — **{ratio:.3g}× faster**, which {met} "
-                       f"issue 12's ≥ {SKLEARN_TARGET:g}×.")
+                       f"{format_seconds(sk.median)} — **{ratio:.3g}× faster**{verdict}.")
         else:
             out.append(f"Against `MLPClassifier(solver=\"sgd\", momentum=0, alpha=0)` at "
                        f"B = {b}, on {data}: "
