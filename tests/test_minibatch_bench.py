@@ -195,3 +195,27 @@ def test_sklearn_target_is_met_only_beyond_the_noise(tmp_path):
     section = _section(_report(tmp_path, data)[0])
     assert "**3.1× faster** at the medians but 2.8× quartile against quartile, so this run " \
            "does not show issue 12's ≥ 3× beyond the noise." in section
+
+
+@pytest.mark.parametrize("impl", ["numpy", "course"])
+def test_minibatch_alone_times_one_implementation(impl, capsys):
+    from fastnn.benchmarks import minibatch_alone
+
+    minibatch_alone.main([impl, "64", "673", "--epochs", "1", "--rounds", "2"])
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in lines] == [f"{impl} B=64", f"{impl} B=673"]
+    assert all(re.search(r": [\d.]+ ms per epoch \(median of 2 calls of 1 epochs; \w+ digits, "
+                         r"m = 1347\)$", line) for line in lines)
+
+
+def test_estimator_vs_mlp_compares_through_the_estimators(capsys):
+    pytest.importorskip("sklearn")
+    from fastnn.benchmarks import estimator_vs_mlp
+
+    estimator_vs_mlp.main(["numpy", "--epochs", "2", "--rounds", "1"])
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split("  ")[0].strip() for line in lines] == [
+        "MLPClassifier", "NetworkClassifier numpy"]
+    assert re.search(r"1\.00x MLPClassifier's speed", lines[0])
+    assert all(re.search(r"[\d.]+ ms per epoch .* test accuracy 0\.\d{3}$", line)
+               for line in lines)
