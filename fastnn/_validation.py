@@ -241,10 +241,9 @@ def check_Y(Y, n_L, m, loss, dtype, output_activation=None):
     """
     Y = as_float_array("Y", Y, dtype)
     if output_activation == "softmax":
-        if Y.shape != (n_L, m):
-            check_finite("Y", Y)
-            Y = _one_hot(Y, n_L, m, dtype)
         check_finite("Y", Y)
+        if Y.shape != (n_L, m):
+            Y = _one_hot(Y, n_L, m, dtype)
         if not (np.all((Y == 0) | (Y == 1)) and np.all(Y.sum(axis=0) == 1)):
             bad = np.flatnonzero(~np.all((Y == 0) | (Y == 1), axis=0) | (Y.sum(axis=0) != 1))
             raise ValueError(f"Y must be one-hot for a softmax output: each column all zeros "

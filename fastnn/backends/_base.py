@@ -92,7 +92,7 @@ import numpy as np
 
 from .. import losses
 
-__all__ = ["gradient_descent", "recorded", "epoch_orders", "batches"]
+__all__ = ["gradient_descent", "recorded", "next_recorded", "epoch_orders", "batches"]
 
 
 def recorded(i, cost_every, num_iterations):
@@ -139,10 +139,9 @@ def gradient_descent(
             b -= learning_rate * db
 
     for i in range(num_iterations):
-        full = None
-        if recorded(i, cost_every, num_iterations) or batch_size is None:
-            full = forward(Ws, bs, acts, X, threads)
-        if recorded(i, cost_every, num_iterations):
+        record = recorded(i, cost_every, num_iterations)
+        full = forward(Ws, bs, acts, X, threads) if record or batch_size is None else None
+        if record:
             AL, caches = full
             J = losses.cost(loss, AL, caches[-1][1], Y, acts[-1])
             costs.append((i, J))

@@ -152,41 +152,40 @@ def _use_onepass(Ws, X):
     return Ws[0].shape[0] <= ONEPASS_MAX_N1 and X.nbytes >= ONEPASS_MIN_BYTES
 
 
-def _run_interruptibly(net, loss_code, learning_rate, count, last):
-    """``net.run`` for ``count`` iterations, in calls of at most about
-    SECONDS_PER_CALL each: between them Python runs, so Ctrl-C raises
-    KeyboardInterrupt within a fraction of a second. The split changes no
-    result (each call resumes exactly where the last stopped)."""
-    if SECONDS_PER_CALL == float("inf"):
-        net.run(loss_code, learning_rate, count, last)
-        return
-    step = 1
+def _calls(count, most=None):
+    """Split ``count`` iterations (or epochs) into compiled calls of about
+    SECONDS_PER_CALL each, yielding each call's size: between them Python runs,
+    so Ctrl-C raises KeyboardInterrupt within a fraction of a second. Sizes
+    double from 1 until the time of the calls so far says how many fit
+    (``SECONDS_PER_CALL = inf``: one call); ``most`` caps a call's size. The
+    caller's work between two yields is what is timed."""
+    step = count if SECONDS_PER_CALL == float("inf") else 1
     while count > 0:
-        n = min(step, count)
+        n = min(step, count) if most is None else min(step, count, most)
         t0 = time.perf_counter()
-        net.run(loss_code, learning_rate, n, last and n == count)
-        per_iteration = (time.perf_counter() - t0) / n
+        yield n
+        per_item = (time.perf_counter() - t0) / n
         count -= n
-        step = max(1, int(min(2 * step, SECONDS_PER_CALL / max(per_iteration, 1e-9))))
+        if SECONDS_PER_CALL != float("inf"):
+            step = max(1, int(min(2 * step, SECONDS_PER_CALL / max(per_item, 1e-9))))
+
+
+def _run_interruptibly(net, loss_code, learning_rate, count, last):
+    """``net.run`` for ``count`` iterations, in :func:`_calls`. The split
+    changes no result (each call resumes exactly where the last stopped)."""
+    left = count
+    for n in _calls(count):
+        left -= n
+        net.run(loss_code, learning_rate, n, last and left == 0)
 
 
 def _epochs_interruptibly(net, loss_code, learning_rate, count, XT, YT, rng):
-    """``net.epochs`` for ``count`` epochs, in calls of about SECONDS_PER_CALL
-    as :func:`_run_interruptibly`; each call draws its epochs' orders
-    (:func:`_base.epoch_orders`: the same draws however the epochs are split)."""
+    """``net.epochs`` for ``count`` epochs, in :func:`_calls`; each call draws
+    its epochs' orders (:func:`_base.epoch_orders`: the same draws however the
+    epochs are split), at most MAX_ORDER_ENTRIES indices."""
     m = XT.shape[0]
-    most = max(1, MAX_ORDER_ENTRIES // m)  # the orders of one call stay small
-    step = 1
-    while count > 0:
-        n = min(step, count, most)
-        t0 = time.perf_counter()
+    for n in _calls(count, most=max(1, MAX_ORDER_ENTRIES // m)):
         net.epochs(loss_code, learning_rate, _base.epoch_orders(rng, m, n), XT, YT)
-        per_epoch = (time.perf_counter() - t0) / n
-        count -= n
-        if SECONDS_PER_CALL == float("inf"):
-            step = count
-        else:
-            step = max(1, int(min(2 * step, SECONDS_PER_CALL / max(per_epoch, 1e-9))))
 
 
 def _train_batches(ext, Ws, bs, codes, loss_code, X, Y, learning_rate, num_iterations,
