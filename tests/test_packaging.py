@@ -18,9 +18,11 @@ import subprocess
 import sys
 import sysconfig
 import tarfile
+import tomllib
 import zipfile
 
 import pytest
+from packaging.requirements import Requirement
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 #: Files the sdist must carry (the rest of the package is found by setuptools).
@@ -30,6 +32,23 @@ SDIST_MUST_HAVE = ["LICENSE", "README.md", "pyproject.toml", "setup.py", "MANIFE
 WHEEL_MUST_HAVE = ["fastnn/benchmarks/__init__.py", "fastnn/benchmarks/conftest.py",
                    "fastnn/benchmarks/bench_ladder.py", "fastnn/benchmarks/_harness.py",
                    "fastnn/report/_worker.py", "fastnn/_testing.py"]
+
+
+def test_test_extra_carries_the_build_requirements():
+    """The packaging tests build in the running environment, so everything
+    ``[build-system]`` requires must come with ``pip install ".[test]"`` too --
+    not from whatever the machine happens to have (a fresh venv has neither
+    Cython nor setuptools >= 69)."""
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    test_extra = {Requirement(r).name.lower(): Requirement(r)
+                  for r in meta["project"]["optional-dependencies"]["test"]}
+    for line in meta["build-system"]["requires"]:
+        need = Requirement(line)
+        if need.name.lower() == "numpy":  # a runtime dependency of fastnn itself
+            continue
+        assert need.name.lower() in test_extra, f"the test extra lacks {line!r}"
+        assert str(test_extra[need.name.lower()].specifier) == str(need.specifier), (
+            f"the test extra's {test_extra[need.name.lower()]} differs from [build-system]'s {line}")
 
 
 def _run(cmd, cwd, timeout=1800, env=None):
