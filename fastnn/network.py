@@ -12,6 +12,7 @@ import numpy as np
 from . import _io
 from . import _validation as _v
 from . import backends as _backends
+from .backends import _base as _driver
 from . import losses as _losses
 from ._watch import Divergence, ProgressBar
 
@@ -412,9 +413,8 @@ class Network:
                             f"got {callback!r}")
         if gram is not None and not isinstance(gram, (bool, np.bool_)):
             raise TypeError(f"gram must be True, False or None; got {gram!r}")
-        if gram and not getattr(self._backend, "HAS_GRAM", False):
-            have = [n for n, ok in _backends.available().items()
-                    if ok is True and getattr(_backends.get(n), "HAS_GRAM", False)]
+        if gram and not self._backend.HAS_GRAM:
+            have = _backends.having("HAS_GRAM")
             raise ValueError(f"gram=True: backend {self._backend_name!r} has no Gram rewrite; "
                              f"backends that have one: {have}")
         if gram and batch_size is not None:
@@ -433,17 +433,19 @@ class Network:
                 return False
             return callback is None or callback(i, cost) is not False
 
+        fit = _driver.Fit(
+            _driver.Problem(X, Y, tuple(self._acts), self._loss, self._relu_grad_at_zero),
+            _driver.Schedule(learning_rate, num_iterations, cost_every, batch_size, gram),
+            Ws, bs, rng=rng)
         try:
             with np.errstate(over="ignore", invalid="ignore"):
-                costs = self._backend.train(
-                    Ws, bs, self._acts, self._loss, X, Y, learning_rate, num_iterations,
-                    cost_every, self._threads, on_cost, gram=gram,
-                    relu_grad_at_zero=self._relu_grad_at_zero, batch_size=batch_size, rng=rng)
+                costs = _driver.train(self._backend, fit, on_cost, self._threads)
         finally:
             if bar is not None:
                 bar.close()
         watch.check(Ws + bs, learning_rate)
         self._state = (Ws, bs, [(int(i), float(c)) for i, c in costs])
+        self.threads_used_ = (fit.threads, fit.threads_why)
 
     # ---------------------------------------------------------------- conversion, I/O
     def to(self, backend, *, threads=None):

@@ -15,7 +15,6 @@ import numpy as np
 
 from .. import activations as _act
 from .. import losses
-from ._base import gradient_descent
 
 DESCRIPTION = "explicit Python for-loops over examples, units and features (the oracle)"
 SLOW = True
@@ -153,10 +152,3 @@ def backward(AL, Y, caches, acts, loss, threads=1, relu_grad_at_zero=1):
                     dz_prev[k][i] = da * g_prime(z_prev[k][i], a_prev[k][i], g0)
             dz = dz_prev
     return dWs, dbs
-
-
-def train(Ws, bs, acts, loss, X, Y, learning_rate, num_iterations, cost_every, threads=1,
-          on_cost=None, gram=None, *, relu_grad_at_zero=1, batch_size=None, rng=None):
-    return gradient_descent(forward, backward, Ws, bs, acts, loss, X, Y, learning_rate,
-                            num_iterations, cost_every, threads, on_cost, relu_grad_at_zero,
-                            batch_size, rng)

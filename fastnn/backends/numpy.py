@@ -11,7 +11,6 @@ import numpy as np
 
 from .. import activations as _act
 from .. import losses as _losses
-from ._base import gradient_descent
 
 DESCRIPTION = "vectorized NumPy across examples: Z = W X + b (BLAS GEMM)"
 SLOW = False
@@ -46,10 +45,3 @@ def backward(AL, Y, caches, acts, loss, threads=1, relu_grad_at_zero=1):
             dA_prev *= _act.derivative(acts[l - 1], Z_prev, A_prev, relu_grad_at_zero)
             dZ = dA_prev
     return dWs, dbs
-
-
-def train(Ws, bs, acts, loss, X, Y, learning_rate, num_iterations, cost_every, threads=1,
-          on_cost=None, gram=None, *, relu_grad_at_zero=1, batch_size=None, rng=None):
-    return gradient_descent(forward, backward, Ws, bs, acts, loss, X, Y, learning_rate,
-                            num_iterations, cost_every, threads, on_cost, relu_grad_at_zero,
-                            batch_size, rng)

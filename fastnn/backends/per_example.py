@@ -8,7 +8,6 @@ import numpy as np
 
 from .. import activations as _act
 from .. import losses as _losses
-from ._base import gradient_descent
 
 DESCRIPTION = "a Python loop over examples, NumPy within each example: z(i) = W x(i) + b"
 SLOW = True
@@ -54,10 +53,3 @@ def backward(AL, Y, caches, acts, loss, threads=1, relu_grad_at_zero=1):
         dW /= m
         db /= m
     return dWs, dbs
-
-
-def train(Ws, bs, acts, loss, X, Y, learning_rate, num_iterations, cost_every, threads=1,
-          on_cost=None, gram=None, *, relu_grad_at_zero=1, batch_size=None, rng=None):
-    return gradient_descent(forward, backward, Ws, bs, acts, loss, X, Y, learning_rate,
-                            num_iterations, cost_every, threads, on_cost, relu_grad_at_zero,
-                            batch_size, rng)
