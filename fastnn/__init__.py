@@ -8,7 +8,8 @@ per example; ``Y`` has shape (1, m); parameters are ``{"W1", "b1", ...}``.
 
 from . import backends, datasets
 from .gradcheck import gradient_check
-from .network import Network, load
+from ._io import load
+from .network import Network
 
 __all__ = ["Network", "load", "gradient_check", "backends", "datasets"]
 __version__ = "0.1.0"

@@ -106,6 +106,57 @@ def check_threads(threads):
     return check_positive_int("threads", threads)
 
 
+def check_schedule(learning_rate, num_iterations, cost_every, batch_size, gram, m, backend,
+                   has_gram):
+    """``fit``'s training schedule, checked, as a :class:`fastnn.backends._base.Schedule`."""
+    from .backends import _base, having
+
+    learning_rate = check_positive_float("learning_rate", learning_rate)
+    num_iterations = check_positive_int("num_iterations", num_iterations)
+    cost_every = check_positive_int("cost_every", cost_every)
+    batch_size = check_batch_size(batch_size, m)
+    if gram is not None and not isinstance(gram, (bool, np.bool_)):
+        raise TypeError(f"gram must be True, False or None; got {gram!r}")
+    if gram and not has_gram:
+        raise ValueError(f"gram=True: backend {backend!r} has no Gram rewrite; "
+                         f"backends that have one: {having('HAS_GRAM')}")
+    if gram and batch_size is not None:
+        raise ValueError("gram=True trains layer 1 through X^T X of the full batch; it "
+                         "cannot be combined with batch_size (use gram=None or False)")
+    gram = None if gram is None else bool(gram)
+    return _base.Schedule(learning_rate, num_iterations, cost_every, batch_size, gram)
+
+
+def check_caches(caches, shapes, m, dtype):
+    """``backward``'s caches: the list ``forward`` returned, one ``((A_prev, W,
+    b), Z)`` per layer with the shapes of a network whose weights have
+    ``shapes``; returned as arrays of ``dtype``."""
+    L = len(shapes)
+    if not isinstance(caches, (list, tuple)) or len(caches) != L:
+        raise ValueError(f"caches must be the list of {L} per-layer entries returned by "
+                         f"forward(); got {type(caches).__name__}")
+    checked = []
+    for l, entry in enumerate(caches, start=1):
+        try:
+            (A_prev, W, b), Z = entry
+        except (TypeError, ValueError):
+            raise ValueError(f"caches[{l - 1}] must be ((A_prev, W, b), Z) as returned by "
+                             f"forward()") from None
+        W = as_float_array(f"caches[{l - 1}] W", W, dtype)
+        b = as_float_array(f"caches[{l - 1}] b", b, dtype)
+        A_prev = as_float_array(f"caches[{l - 1}] A_prev", A_prev, dtype)
+        Z = as_float_array(f"caches[{l - 1}] Z", Z, dtype)
+        n, n_prev = shapes[l - 1]
+        for name, arr, shape in (("A_prev", A_prev, (n_prev, m)), ("W", W, (n, n_prev)),
+                                 ("b", b, (n, 1)), ("Z", Z, (n, m))):
+            if arr.shape != shape:
+                raise ValueError(f"caches[{l - 1}] {name} must have shape {shape}; "
+                                 f"got {arr.shape}")
+            check_finite(f"caches[{l - 1}] {name}", arr)
+        checked.append(((A_prev, W, b), Z))
+    return checked
+
+
 def check_layer_dims(layer_dims):
     if isinstance(layer_dims, (str, bytes)) or not hasattr(layer_dims, "__len__"):
         raise TypeError(f"layer_dims must be a sequence of positive ints [n_x, n1, ..., n_L]; "

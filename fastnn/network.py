@@ -16,7 +16,7 @@ from .backends import _base as _driver
 from . import losses as _losses
 from ._watch import Divergence, ProgressBar
 
-__all__ = ["Network", "load"]
+__all__ = ["Network"]
 
 INITS = ("random", "zeros", "xavier", "he")
 
@@ -80,6 +80,10 @@ class Network:
         After :meth:`fit`: ``(i, cost)`` at iterations 0, cost_every, ... and
         at the last iteration; the cost of iteration i (over all m examples)
         before its update.
+    threads_used_ : (int, str)
+        After :meth:`fit`: the threads the fit ran on, and why (``threads``
+        asked for, or what ``threads=None`` found: see
+        :mod:`fastnn.backends._threads`).
     """
 
     def __init__(self, layer_dims, activations=None, *, hidden_activation="relu",
@@ -256,7 +260,7 @@ class Network:
                              f"got {AL.shape}")
         _v.check_finite("AL", AL)
         m = AL.shape[1]
-        caches = self._check_caches(caches, m)
+        caches = _v.check_caches(caches, [W.shape for W in self._Ws], m, self._dtype)
         Y = self._Y(Y, m)
         dWs, dbs = self._backend.backward(AL, Y, caches, self._acts, self._loss, self._threads,
                                           self._relu_grad_at_zero)
@@ -264,32 +268,6 @@ class Network:
         for l, (dW, db) in enumerate(zip(dWs, dbs), start=1):
             grads[f"dW{l}"], grads[f"db{l}"] = dW, db
         return grads
-
-    def _check_caches(self, caches, m):
-        L = len(self._Ws)
-        if not isinstance(caches, (list, tuple)) or len(caches) != L:
-            raise ValueError(f"caches must be the list of {L} per-layer entries returned by "
-                             f"forward(); got {type(caches).__name__}")
-        checked = []
-        for l, entry in enumerate(caches, start=1):
-            try:
-                (A_prev, W, b), Z = entry
-            except (TypeError, ValueError):
-                raise ValueError(f"caches[{l - 1}] must be ((A_prev, W, b), Z) as returned by "
-                                 f"forward()") from None
-            W = _v.as_float_array(f"caches[{l - 1}] W", W, self._dtype)
-            b = _v.as_float_array(f"caches[{l - 1}] b", b, self._dtype)
-            A_prev = _v.as_float_array(f"caches[{l - 1}] A_prev", A_prev, self._dtype)
-            Z = _v.as_float_array(f"caches[{l - 1}] Z", Z, self._dtype)
-            n, n_prev = self._Ws[l - 1].shape
-            for name, arr, shape in (("A_prev", A_prev, (n_prev, m)), ("W", W, (n, n_prev)),
-                                     ("b", b, (n, 1)), ("Z", Z, (n, m))):
-                if arr.shape != shape:
-                    raise ValueError(f"caches[{l - 1}] {name} must have shape {shape}; "
-                                     f"got {arr.shape}")
-                _v.check_finite(f"caches[{l - 1}] {name}", arr)
-            checked.append(((A_prev, W, b), Z))
-        return checked
 
     def cost(self, X, Y):
         """The cost J = (1/m) sum of the loss over the m examples of (X, Y)."""
@@ -403,29 +381,17 @@ class Network:
              seed, callback):
         X = self._X(X, per_unit=3)  # Z, A and dZ of every layer
         Y = self._Y(Y, X.shape[1])
-        learning_rate = _v.check_positive_float("learning_rate", learning_rate)
-        num_iterations = _v.check_positive_int("num_iterations", num_iterations)
-        cost_every = _v.check_positive_int("cost_every", cost_every)
-        batch_size = _v.check_batch_size(batch_size, X.shape[1])
+        schedule = _v.check_schedule(learning_rate, num_iterations, cost_every, batch_size, gram,
+                                     X.shape[1], self._backend_name, self._backend.HAS_GRAM)
         rng = _v.check_seed("seed", seed)
         if callback is not None and not callable(callback):
             raise TypeError(f"callback must be callable as callback(i, cost), or None; "
                             f"got {callback!r}")
-        if gram is not None and not isinstance(gram, (bool, np.bool_)):
-            raise TypeError(f"gram must be True, False or None; got {gram!r}")
-        if gram and not self._backend.HAS_GRAM:
-            have = _backends.having("HAS_GRAM")
-            raise ValueError(f"gram=True: backend {self._backend_name!r} has no Gram rewrite; "
-                             f"backends that have one: {have}")
-        if gram and batch_size is not None:
-            raise ValueError("gram=True trains layer 1 through X^T X of the full batch; it "
-                             "cannot be combined with batch_size (use gram=None or False)")
-        gram = None if gram is None else bool(gram)
         # Train on copies: on any failure, Ctrl-C included, the network keeps
         # its parameters.
         Ws = [W.copy() for W in self._Ws]
         bs = [b.copy() for b in self._bs]
-        bar = ProgressBar(num_iterations) if progress else None
+        bar = ProgressBar(schedule.num_iterations) if progress else None
         watch = Divergence(self._loss, self._acts[-1], Y, bar)
 
         def on_cost(i, cost):
@@ -435,15 +401,14 @@ class Network:
 
         fit = _driver.Fit(
             _driver.Problem(X, Y, tuple(self._acts), self._loss, self._relu_grad_at_zero),
-            _driver.Schedule(learning_rate, num_iterations, cost_every, batch_size, gram),
-            Ws, bs, rng=rng)
+            schedule, Ws, bs, rng=rng)
         try:
             with np.errstate(over="ignore", invalid="ignore"):
                 costs = _driver.train(self._backend, fit, on_cost, self._threads)
         finally:
             if bar is not None:
                 bar.close()
-        watch.check(Ws + bs, learning_rate)
+        watch.check(Ws + bs, schedule.learning_rate)
         self._state = (Ws, bs, [(int(i), float(c)) for i, c in costs])
         self.threads_used_ = (fit.threads, fit.threads_why)
 
@@ -470,25 +435,3 @@ class Network:
         return _io.save(path, self.params, self._acts, self._loss, self.dtype,
                         self._relu_grad_at_zero)
 
-
-def load(path, *, backend="numpy", threads=None):
-    """Load a network written by :meth:`Network.save`, validating its content.
-
-    Raises
-    ------
-    FileNotFoundError
-        If neither ``path`` nor ``path + ".npz"`` exists.
-    ValueError
-        If the file is not a network :meth:`Network.save` could have written,
-        naming the file and what is wrong with it.
-    """
-    _backends.get(backend)  # argument errors are not blamed on the file
-    _v.check_threads(threads)
-    path, content = _io.read(path)
-    try:
-        return Network.from_params(content["params"], content["activations"],
-                                   loss=content["loss"], backend=backend,
-                                   dtype=content["dtype"], threads=threads,
-                                   relu_grad_at_zero=content["relu_grad_at_zero"])
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{path}: not a valid fastnn network file: {exc}") from None
