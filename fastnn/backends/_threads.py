@@ -5,7 +5,8 @@ the BLAS it calls.
 build without OpenMP). ``threads=None`` runs on the CPUs this fit may use --
 the process's affinity, capped by the limits its caller set in the environment
 (``OMP_NUM_THREADS`` and friends, as joblib's loky workers and Dask's nanny set
-them) and 1 while other fits run concurrently in this process's threads -- but
+them), by the thread pools' limits in force (``threadpoolctl.threadpool_limits``,
+or what joblib's ``inner_max_num_threads`` set) and 1 while other fits run concurrently in this process's threads -- but
 only when one iteration's (or one mini-batch's) work pays for starting a
 second thread: below the backend's ``AUTO_THREADS_MIN_WORK`` a fit runs on one.
 """
@@ -47,6 +48,17 @@ def _affinity():
         return os.cpu_count() or 1
 
 
+def _pool_limits():
+    """``[(api, threads)]``: the thread count each loaded BLAS and OpenMP runtime
+    is set to now (threadpoolctl; about a millisecond)."""
+    try:
+        from threadpoolctl import ThreadpoolController
+        return [(lib.internal_api, int(lib.num_threads))
+                for lib in ThreadpoolController().lib_controllers]
+    except Exception:  # threadpoolctl confused by an unusual library: no caps from it
+        return []
+
+
 def cpu_budget():
     """``(n, why)``: the CPUs a fit started now may use (see the module docstring)."""
     n = _affinity()
@@ -59,6 +71,10 @@ def cpu_budget():
         if 1 <= cap < n:
             n = cap
             why.append(f"{var}={cap}")
+    for api, cap in _pool_limits():
+        if 1 <= cap < n:
+            n = cap
+            why.append(f"{api} limited to {cap}")
     with _lock:
         others = _running - 1
     if others > 0 and n > 1:
