@@ -459,6 +459,7 @@ def check_examples(argument, value, m=None):
     """A course-layout data array: 2-D (rows, m) with m >= 1 columns, one per example,
     or, for labels, 1-D (m,) taken as (1, m). ``m``: the number of columns required."""
     array = check_numeric_array(argument, value)
+    shape = array.shape
     if array.ndim == 1 and m is not None:
         array = array.reshape(1, -1)
     if array.ndim != 2:
@@ -469,5 +470,5 @@ def check_examples(argument, value, m=None):
                          f"{array.shape}")
     if m is not None and array.shape[1] != m:
         raise ValueError(f"{argument} must have m = {m} columns, one per example of X; got "
-                         f"shape {array.shape}")
+                         f"shape {shape}")
     return array

@@ -156,6 +156,7 @@ def test_mini_batches_take_labels_of_shape_m():
     ({"X": np.ones((2, 0)), "Y": np.ones((1, 0))}, ValueError, "X must hold at least one"),
     ({"X": np.array([["a", "b"]])}, TypeError, "X must be a real numeric array"),
     ({"Y": np.ones((1, 4))}, ValueError, r"Y must have m = 5 columns, one per example of X"),
+    ({"Y": np.ones(4)}, ValueError, r"Y must have m = 5 columns.*got shape \(4,\)"),
     ({"Y": np.ones((1, 5, 1))}, ValueError, "Y must be 2-D"),
     ({"Y": "labels"}, TypeError, "Y must be a real numeric array"),
     ({"mini_batch_size": 0}, ValueError, "mini_batch_size must be a positive int"),
