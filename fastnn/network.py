@@ -25,6 +25,7 @@ def _init_weights(init, shape, init_scale, rng):
     n_l, n_prev = shape
     if init == "zeros":
         return np.zeros(shape)
+    # From a RandomState this is the course's np.random.randn(n_l, n_prev), draw for draw.
     Z = rng.standard_normal(shape)
     if init == "random":
         return Z * init_scale
@@ -58,8 +59,12 @@ class Network:
         Biases start at zero.
     init_scale : float
         Scale of the ``random`` init.
-    seed : int, numpy.random.Generator or None
+    seed : int, numpy.random.Generator, numpy.random.RandomState or None
         Seeds a ``numpy.random.Generator``; global random state is never used.
+        A ``RandomState`` is drawn from as the course's ``initialize_parameters_*``
+        draw from NumPy's global one -- ``randn(n_l, n_{l-1})`` layer by layer,
+        biases not drawn -- so ``init="he", seed=np.random.RandomState(3)`` gives
+        the course's He weights; it advances the RandomState as they do.
     backend : str
         One of :func:`fastnn.backends.names`; see :func:`fastnn.backends.available`.
     dtype : {"float64", "float32"}
@@ -99,7 +104,7 @@ class Network:
         acts = _v.check_activations(activations, L)
         _v.check_choice("init", init, INITS)
         init_scale = _v.check_positive_float("init_scale", init_scale)
-        rng = _v.check_seed("seed", seed)
+        rng = _v.check_init_seed("seed", seed)
         _v.check_output_units(acts, dims[-1])
         self._setup(acts, loss, backend, dtype, threads, relu_grad_at_zero)
         _v.check_network_size(dims, self._dtype)
