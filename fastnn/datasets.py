@@ -9,6 +9,7 @@ random state is never touched). :func:`random_mini_batches` cuts any such
 import numpy as np
 
 from . import _validation as _v
+from . import _validation_optim as _vo
 
 __all__ = ["planar", "moons", "circles", "blobs", "random_mini_batches"]
 
@@ -103,10 +104,10 @@ def random_mini_batches(X, Y, mini_batch_size=64, seed=0):
         ceil(m / mini_batch_size) pairs, columns still paired; views of shuffled
         copies (the inputs are not modified).
     """
-    X = _v.check_examples("X", X)
-    Y = _v.check_examples("Y", Y, m=X.shape[1])
+    X = _vo.check_examples("X", X)
+    Y = _vo.check_examples("Y", Y, m=X.shape[1])
     mini_batch_size = _v.check_positive_int("mini_batch_size", mini_batch_size)
-    seed = _v.check_random_state_seed("seed", seed)
+    seed = _vo.check_random_state_seed("seed", seed)
     permutation = np.random.RandomState(seed).permutation(X.shape[1])
     shuffled_X, shuffled_Y = X[:, permutation], Y[:, permutation]
     return [(shuffled_X[:, k:k + mini_batch_size], shuffled_Y[:, k:k + mini_batch_size])

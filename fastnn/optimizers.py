@@ -35,6 +35,7 @@ from typing import ClassVar
 import numpy as np
 
 from . import _validation as _v
+from . import _validation_optim as _vo
 
 __all__ = ["Optimizer", "GradientDescent", "Momentum", "RMSprop", "Adam", "OPTIMIZERS", "get",
            "exponential_average", "bias_corrected", "rms_scaled", "step"]
@@ -113,7 +114,7 @@ class Optimizer:
             (``"dW1"``, ``"db1"``, ...), each array zeros of its parameter's shape
             (float; float32 stays float32).
         """
-        params = _v.check_array_dict("params", params)
+        params = _vo.check_array_dict("params", params)
         return {slot: {"d" + key: np.zeros(W.shape, dtype=np.result_type(W.dtype, 1.0))
                        for key, W in params.items()}
                 for slot in self.slots}
@@ -152,9 +153,9 @@ class Optimizer:
         """
         learning_rate = _v.check_positive_float("learning_rate", learning_rate)
         t = _v.check_positive_int("t", t)
-        params = _v.check_array_dict("params", params)
+        params = _vo.check_array_dict("params", params)
         shapes = {"d" + key: W.shape for key, W in params.items()}
-        grads = _v.check_like("grads", grads, shapes, "params")
+        grads = _vo.check_like("grads", grads, shapes, "params")
         state = self._check_state(state, shapes)
         return self._update(params, grads, state, learning_rate, t)
 
@@ -166,7 +167,7 @@ class Optimizer:
             raise ValueError(f"state must have exactly the slots {list(self.slots)} of "
                              f"{type(self).__name__} (as init(params) returns); got "
                              f"{sorted(map(str, state))}")
-        return {slot: _v.check_like(f"state[{slot!r}]", state[slot], shapes, "params")
+        return {slot: _vo.check_like(f"state[{slot!r}]", state[slot], shapes, "params")
                 for slot in self.slots}
 
     def _update(self, params, grads, state, learning_rate, t):
@@ -196,7 +197,7 @@ class Momentum(Optimizer):
 
     name: ClassVar[str] = "momentum"
     slots: ClassVar[tuple] = ("v",)
-    beta: float = _hyper(0.9, _v.check_decay)
+    beta: float = _hyper(0.9, _vo.check_decay)
 
     def _update(self, params, grads, state, learning_rate, t):
         v = {d: exponential_average(state["v"][d], dW, self.beta) for d, dW in grads.items()}
@@ -217,7 +218,7 @@ class RMSprop(Optimizer):
 
     name: ClassVar[str] = "rmsprop"
     slots: ClassVar[tuple] = ("s",)
-    beta: float = _hyper(0.999, _v.check_decay)
+    beta: float = _hyper(0.999, _vo.check_decay)
     epsilon: float = _hyper(1e-8, _v.check_positive_float)
 
     def _update(self, params, grads, state, learning_rate, t):
@@ -245,8 +246,8 @@ class Adam(Optimizer):
 
     name: ClassVar[str] = "adam"
     slots: ClassVar[tuple] = ("v", "s")
-    beta1: float = _hyper(0.9, _v.check_decay)
-    beta2: float = _hyper(0.999, _v.check_decay)
+    beta1: float = _hyper(0.9, _vo.check_decay)
+    beta2: float = _hyper(0.999, _vo.check_decay)
     epsilon: float = _hyper(1e-8, _v.check_positive_float)
 
     def _update(self, params, grads, state, learning_rate, t):

@@ -6,6 +6,7 @@ rate falls in steps (the course's fixed-interval scheduling).
 """
 
 from . import _validation as _v
+from . import _validation_optim as _vo
 
 __all__ = ["update_lr", "schedule_lr_decay"]
 
@@ -26,8 +27,8 @@ def update_lr(learning_rate0, epoch_num, decay_rate):
     float
     """
     learning_rate0 = _v.check_positive_float("learning_rate0", learning_rate0)
-    epoch_num = _v.check_non_negative_int("epoch_num", epoch_num)
-    decay_rate = _v.check_non_negative_float("decay_rate", decay_rate)
+    epoch_num = _vo.check_non_negative_int("epoch_num", epoch_num)
+    decay_rate = _vo.check_non_negative_float("decay_rate", decay_rate)
     return learning_rate0 / (1 + decay_rate * epoch_num)
 
 
@@ -46,6 +47,6 @@ def schedule_lr_decay(learning_rate0, epoch_num, decay_rate, time_interval=1000)
     -------
     float
     """
-    epoch_num = _v.check_non_negative_int("epoch_num", epoch_num)
+    epoch_num = _vo.check_non_negative_int("epoch_num", epoch_num)
     time_interval = _v.check_positive_int("time_interval", time_interval)
     return update_lr(learning_rate0, epoch_num // time_interval, decay_rate)

@@ -7,7 +7,6 @@ canonical loss/activation pair, :func:`fastnn.losses.output_delta`), and
 in-place operations avoid temporaries.
 """
 
-import numpy as np
 
 from .. import activations as _act
 from .. import losses as _losses
