@@ -107,9 +107,18 @@ def check_threads(threads):
 
 
 def check_schedule(learning_rate, num_iterations, cost_every, batch_size, gram, m, backend,
-                   has_gram):
-    """``fit``'s training schedule, checked, as a :class:`fastnn.backends._base.Schedule`."""
-    from .backends import _base, having
+                   course2=None):
+    """``fit``'s training schedule, checked, as a :class:`fastnn.backends._base.Schedule`.
+
+    ``backend`` is the backend module's name; ``course2`` the dict of the
+    second course's options (optimizer, lambd, keep_prob, decay_rate,
+    time_interval, and n_hidden, the network's hidden layers).
+    """
+    from . import optimizers
+    from . import _validation_optim as _vo
+    from .backends import _base, get, having
+
+    has_gram = get(backend).HAS_GRAM
 
     learning_rate = check_positive_float("learning_rate", learning_rate)
     num_iterations = check_positive_int("num_iterations", num_iterations)
@@ -124,37 +133,22 @@ def check_schedule(learning_rate, num_iterations, cost_every, batch_size, gram, 
         raise ValueError("gram=True trains layer 1 through X^T X of the full batch; it "
                          "cannot be combined with batch_size (use gram=None or False)")
     gram = None if gram is None else bool(gram)
-    return _base.Schedule(learning_rate, num_iterations, cost_every, batch_size, gram)
-
-
-def check_caches(caches, shapes, m, dtype):
-    """``backward``'s caches: the list ``forward`` returned, one ``((A_prev, W,
-    b), Z)`` per layer with the shapes of a network whose weights have
-    ``shapes``; returned as arrays of ``dtype``."""
-    L = len(shapes)
-    if not isinstance(caches, (list, tuple)) or len(caches) != L:
-        raise ValueError(f"caches must be the list of {L} per-layer entries returned by "
-                         f"forward(); got {type(caches).__name__}")
-    checked = []
-    for l, entry in enumerate(caches, start=1):
-        try:
-            (A_prev, W, b), Z = entry
-        except (TypeError, ValueError):
-            raise ValueError(f"caches[{l - 1}] must be ((A_prev, W, b), Z) as returned by "
-                             f"forward()") from None
-        W = as_float_array(f"caches[{l - 1}] W", W, dtype)
-        b = as_float_array(f"caches[{l - 1}] b", b, dtype)
-        A_prev = as_float_array(f"caches[{l - 1}] A_prev", A_prev, dtype)
-        Z = as_float_array(f"caches[{l - 1}] Z", Z, dtype)
-        n, n_prev = shapes[l - 1]
-        for name, arr, shape in (("A_prev", A_prev, (n_prev, m)), ("W", W, (n, n_prev)),
-                                 ("b", b, (n, 1)), ("Z", Z, (n, m))):
-            if arr.shape != shape:
-                raise ValueError(f"caches[{l - 1}] {name} must have shape {shape}; "
-                                 f"got {arr.shape}")
-            check_finite(f"caches[{l - 1}] {name}", arr)
-        checked.append(((A_prev, W, b), Z))
-    return checked
+    extra = {}
+    if course2 is not None:
+        extra = {
+            "optimizer": optimizers.get(course2["optimizer"]),
+            "lambd": _vo.check_non_negative_float("lambd", course2["lambd"]),
+            "keep_probs": _vo.check_keep_probs(course2["keep_prob"], course2["n_hidden"]),
+            "decay_rate": _vo.check_non_negative_float("decay_rate", course2["decay_rate"]),
+            "time_interval": check_positive_int("time_interval", course2["time_interval"]),
+        }
+    schedule = _base.Schedule(learning_rate, num_iterations, cost_every, batch_size, gram,
+                              **extra)
+    if not schedule.plain and not getattr(get(backend), "HAS_OPTIMIZERS", False):
+        raise ValueError(f"backend {backend!r} trains with plain gradient descent only; an "
+                         f"optimizer, lambd, keep_prob or decay_rate needs one of "
+                         f"{having('HAS_OPTIMIZERS')}")
+    return schedule
 
 
 def check_layer_dims(layer_dims):

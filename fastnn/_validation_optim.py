@@ -8,7 +8,7 @@ import numbers
 
 import numpy as np
 
-__all__ = ['check_random_state_seed', 'check_non_negative_int', 'check_non_negative_float', 'check_decay', 'check_numeric_array', 'check_array_dict', 'check_like', 'check_examples']
+__all__ = ["check_keep_probs", "check_rng", 'check_random_state_seed', 'check_non_negative_int', 'check_non_negative_float', 'check_decay', 'check_numeric_array', 'check_array_dict', 'check_like', 'check_examples']
 
 
 def check_random_state_seed(argument, seed):
@@ -109,3 +109,40 @@ def check_examples(argument, value, m=None):
         raise ValueError(f"{argument} must have m = {m} columns, one per example of X; got "
                          f"shape {shape}")
     return array
+
+
+def check_keep_probs(keep_prob, n_hidden):
+    """Inverted dropout's keep probabilities: one number in (0, 1] for every
+    hidden layer, or a sequence of ``n_hidden`` of them; as a tuple of floats,
+    or None when every one is 1 (no dropout)."""
+    if isinstance(keep_prob, (numbers.Real, np.floating)) and not isinstance(
+            keep_prob, (bool, np.bool_)):
+        values = [keep_prob] * n_hidden
+    elif isinstance(keep_prob, (list, tuple, np.ndarray)):
+        values = list(np.asarray(keep_prob, dtype=object).ravel())
+        if len(values) != n_hidden:
+            raise ValueError(f"keep_prob must be one number, or one per hidden layer "
+                             f"({n_hidden}); got {len(values)} values")
+    else:
+        raise TypeError(f"keep_prob must be a number in (0, 1] or a sequence of one per "
+                        f"hidden layer; got {keep_prob!r}")
+    out = []
+    for value in values:
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+            raise TypeError(f"keep_prob must hold numbers in (0, 1]; got {value!r}")
+        if not 0 < float(value) <= 1:  # also refuses nan
+            raise ValueError(f"keep_prob must be in (0, 1] (the probability of keeping a "
+                             f"unit); got {float(value)}")
+        out.append(float(value))
+    return None if all(v == 1 for v in out) else tuple(out)
+
+
+def check_rng(argument, rng):
+    """A ``numpy.random.Generator`` or ``RandomState`` (used as is), or an int
+    seed or None (a new Generator)."""
+    if isinstance(rng, (np.random.Generator, np.random.RandomState)):
+        return rng
+    if rng is None or (isinstance(rng, numbers.Integral) and not isinstance(rng, (bool, np.bool_))):
+        return np.random.default_rng(rng)
+    raise TypeError(f"{argument} must be a numpy.random.Generator, a numpy.random.RandomState, "
+                    f"an int seed or None; got {type(rng).__name__}")

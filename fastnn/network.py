@@ -12,9 +12,8 @@ import numpy as np
 from . import _io
 from . import _validation as _v
 from . import backends as _backends
-from .backends import _base as _driver
-from . import losses as _losses
-from ._watch import Divergence, ProgressBar
+from . import _fitting
+from ._steps import _Steps
 
 __all__ = ["Network"]
 
@@ -34,7 +33,7 @@ def _init_weights(init, shape, init_scale, rng):
     return Z * np.sqrt(2.0 / n_prev)  # he
 
 
-class Network:
+class Network(_Steps):
     """An L-layer fully-connected network trained by batch gradient descent.
 
     Parameters
@@ -112,6 +111,7 @@ class Network:
               for l in range(1, L + 1)]
         bs = [np.zeros((dims[l], 1), dtype=self._dtype) for l in range(1, L + 1)]
         self._state = (Ws, bs, [])
+        self._optimizer = None  # (optimizer, state, steps) the last fit left
 
     def _setup(self, acts, loss, backend, dtype, threads, relu_grad_at_zero):
         """Validate and store everything but the parameters."""
@@ -134,6 +134,7 @@ class Network:
 
     def __setstate__(self, state):
         self.__dict__.update(state)
+        self.__dict__.setdefault("_optimizer", None)  # pickled before optimizers existed
         self._backend = _backends.get(self._backend_name)
         self._busy = threading.Lock()
 
@@ -158,6 +159,7 @@ class Network:
         _v.check_output_units(acts, Ws[-1].shape[0])
         net._setup(acts, loss, backend, dtype, threads, relu_grad_at_zero)
         net._state = (Ws, bs, [])
+        net._optimizer = None
         return net
 
     # ---------------------------------------------------------------- properties
@@ -177,6 +179,25 @@ class Network:
         """After :meth:`fit`: ``(i, cost)`` at iterations 0, cost_every, ... and
         the last; the cost of iteration i before its update."""
         return list(self._state[2])
+
+    @property
+    def optimizer_(self):
+        """After :meth:`fit`: the optimizer it trained with."""
+        return None if self._optimizer is None else self._optimizer[0]
+
+    @property
+    def optimizer_state_(self):
+        """After :meth:`fit`: a copy of the optimizer's state (the course's dicts,
+        keyed like the gradients; see :mod:`fastnn.optimizers`)."""
+        if self._optimizer is None:
+            return None
+        return {slot: {k: v.copy() for k, v in d.items()} for slot, d in self._optimizer[1].items()}
+
+    @property
+    def optimizer_steps_(self):
+        """After :meth:`fit`: the updates taken so far (Adam's t), over every
+        fit chained with ``resume=True``."""
+        return 0 if self._optimizer is None else self._optimizer[2]
 
     @property
     def layer_dims(self):
@@ -234,82 +255,9 @@ class Network:
     def _Y(self, Y, m):
         return _v.check_Y(Y, self._Ws[-1].shape[0], m, self._loss, self._dtype, self._acts[-1])
 
-    # ---------------------------------------------------------------- the lecture's steps
-    def forward(self, X):
-        """Forward propagation.
-
-        Parameters
-        ----------
-        X : array_like of shape (n_x, m)
-
-        Returns
-        -------
-        AL : ndarray of shape (n_L, m)
-        caches : list of ((A_prev, W, b), Z), one per layer
-        """
-        Ws, bs, _ = self._state
-        return self._backend.forward(Ws, bs, self._acts, self._X(X), self._threads)
-
-    def backward(self, AL, Y, caches):
-        """Backward propagation from :meth:`forward`'s output.
-
-        Returns
-        -------
-        grads : dict
-            ``{"dW1": (n1, n0), "db1": (n1, 1), ...}``, gradients of the cost.
-        """
-        n_L = self._Ws[-1].shape[0]
-        AL = _v.as_float_array("AL", AL, self._dtype)
-        if AL.ndim != 2 or AL.shape[0] != n_L or AL.shape[1] == 0:
-            raise ValueError(f"AL must have shape ({n_L}, m) as returned by forward(); "
-                             f"got {AL.shape}")
-        _v.check_finite("AL", AL)
-        m = AL.shape[1]
-        caches = _v.check_caches(caches, [W.shape for W in self._Ws], m, self._dtype)
-        Y = self._Y(Y, m)
-        dWs, dbs = self._backend.backward(AL, Y, caches, self._acts, self._loss, self._threads,
-                                          self._relu_grad_at_zero)
-        grads = {}
-        for l, (dW, db) in enumerate(zip(dWs, dbs), start=1):
-            grads[f"dW{l}"], grads[f"db{l}"] = dW, db
-        return grads
-
-    def cost(self, X, Y):
-        """The cost J = (1/m) sum of the loss over the m examples of (X, Y)."""
-        X, Y = self._XY(X, Y)
-        Ws, bs, _ = self._state
-        AL, caches = self._backend.forward(Ws, bs, self._acts, X, self._threads)
-        return _losses.cost(self._loss, AL, caches[-1][1], Y, self._acts[-1])
-
-    def predict_proba(self, X):
-        """The output A_L, shape (n_L, m): P(y = 1 | x) for a sigmoid output,
-        P(class k | x) in row k for a softmax output."""
-        return self.forward(X)[0]
-
-    def predict(self, X):
-        """Class labels: 0/1 (A_L > 0.5), shape (n_L, m), for a sigmoid output;
-        the class index (argmax over the units), shape (1, m), for softmax;
-        for ``mse``, the output A_L."""
-        AL = self.predict_proba(X)
-        if self._loss == "mse":
-            return AL
-        if self._acts[-1] == "softmax":
-            return np.argmax(AL, axis=0).reshape(1, -1).astype(np.int64)
-        return (AL > 0.5).astype(np.int64)
-
-    def accuracy(self, X, Y):
-        """Fraction of predicted labels equal to Y's (cross_entropy only; for
-        softmax, per example: the argmax against Y's class)."""
-        if self._loss != "cross_entropy":
-            raise ValueError(f"accuracy needs the cross_entropy loss; this network uses "
-                             f"{self._loss!r}")
-        X, Y = self._XY(X, Y)
-        if self._acts[-1] == "softmax":
-            Y = np.argmax(Y, axis=0).reshape(1, -1)
-        return float(np.mean(self.predict(X) == Y))
-
     def fit(self, X, Y, *, learning_rate, num_iterations, cost_every=100, progress=False,
-            gram=None, batch_size=None, seed=None, callback=None):
+            gram=None, batch_size=None, seed=None, callback=None, optimizer="gd", lambd=0.0,
+            keep_prob=1.0, decay_rate=0.0, time_interval=1, resume=False):
         """Gradient descent, as the lecture: forward, cost, backward, update.
 
         Parameters
@@ -353,6 +301,30 @@ class Network:
             library uses). ``True``: the Gram rewrite (Z1 updated through X^T X,
             W1 formed at the end: exact in real arithmetic), on backends that
             have it (``HAS_GRAM``). ``None``: the backend decides.
+        optimizer : {"gd", "momentum", "rmsprop", "adam"} or a fastnn.optimizers object
+            The update rule (the course's second part; "gd" is the lecture's
+            ``W -= learning_rate * dW``). Its state starts at zero; after the
+            fit the network keeps it as ``optimizer_state_`` with
+            ``optimizer_steps_``, the updates taken (Adam's t).
+        resume : bool
+            Continue from the optimizer state and step count the last fit left
+            (the same optimizer required), e.g. to train on in several calls.
+        lambd : float >= 0
+            L2 regularization: the objective J + (lambd / 2m) sum_l ||W_l||^2,
+            m the examples of the batch each step is taken on (biases are not
+            regularized). Recorded costs include the term.
+        keep_prob : float in (0, 1], or one per hidden layer
+            Inverted dropout on the hidden layers while training (1: none). The
+            masks follow from ``seed``; recorded costs are of the network
+            without dropout, as :meth:`cost` computes them.
+        decay_rate, time_interval : float >= 0, int >= 1
+            Learning-rate decay as the course's model loop: iteration (epoch) 0
+            trains at ``learning_rate``, and after iteration i the rate becomes
+            ``fastnn.schedules.schedule_lr_decay(learning_rate, i, decay_rate,
+            time_interval)``.
+
+        The second course's options need a backend with ``HAS_OPTIMIZERS``
+        (:func:`fastnn.backends.having`).
 
         Returns
         -------
@@ -376,46 +348,15 @@ class Network:
                 "the same time would overwrite one of the two. Wait for the first to return, "
                 "or fit a copy (net.to(net.backend)).")
         try:
-            self._fit(X, Y, learning_rate, num_iterations, cost_every, progress, gram,
-                      batch_size, seed, callback)
+            state = _fitting.run(self, X, Y, learning_rate, num_iterations, cost_every, progress,
+                                 gram, batch_size, seed, callback, {
+                                     "optimizer": optimizer, "lambd": lambd,
+                                     "keep_prob": keep_prob, "decay_rate": decay_rate,
+                                     "time_interval": time_interval}, resume)
+            self._state, self._optimizer, self.threads_used_ = state
         finally:
             self._busy.release()
         return self
-
-    def _fit(self, X, Y, learning_rate, num_iterations, cost_every, progress, gram, batch_size,
-             seed, callback):
-        X = self._X(X, per_unit=3)  # Z, A and dZ of every layer
-        Y = self._Y(Y, X.shape[1])
-        schedule = _v.check_schedule(learning_rate, num_iterations, cost_every, batch_size, gram,
-                                     X.shape[1], self._backend_name, self._backend.HAS_GRAM)
-        rng = _v.check_seed("seed", seed)
-        if callback is not None and not callable(callback):
-            raise TypeError(f"callback must be callable as callback(i, cost), or None; "
-                            f"got {callback!r}")
-        # Train on copies: on any failure, Ctrl-C included, the network keeps
-        # its parameters.
-        Ws = [W.copy() for W in self._Ws]
-        bs = [b.copy() for b in self._bs]
-        bar = ProgressBar(schedule.num_iterations) if progress else None
-        watch = Divergence(self._loss, self._acts[-1], Y, bar)
-
-        def on_cost(i, cost):
-            if not watch.on_cost(i, cost):
-                return False
-            return callback is None or callback(i, cost) is not False
-
-        fit = _driver.Fit(
-            _driver.Problem(X, Y, tuple(self._acts), self._loss, self._relu_grad_at_zero),
-            schedule, Ws, bs, rng=rng)
-        try:
-            with np.errstate(over="ignore", invalid="ignore"):
-                costs = _driver.train(self._backend, fit, on_cost, self._threads)
-        finally:
-            if bar is not None:
-                bar.close()
-        watch.check(Ws + bs, schedule.learning_rate)
-        self._state = (Ws, bs, [(int(i), float(c)) for i, c in costs])
-        self.threads_used_ = (fit.threads, fit.threads_why)
 
     # ---------------------------------------------------------------- conversion, I/O
     def to(self, backend, *, threads=None):

@@ -26,7 +26,7 @@ _MODULES = {
 ORACLE = "loops"
 
 #: The capability flags every backend declares (see :mod:`._base`).
-CAPABILITIES = ("SLOW", "COMPILED", "HAS_GRAM")
+CAPABILITIES = ("SLOW", "COMPILED", "HAS_GRAM", "HAS_OPTIMIZERS")
 
 _loaded = {}
 _errors = {}
@@ -86,4 +86,4 @@ def having(capability, value=True):
     if capability not in CAPABILITIES:
         raise ValueError(f"unknown capability {capability!r}; expected one of {CAPABILITIES}")
     return [n for n in _MODULES if _load(n) is not None
-            and bool(getattr(_loaded[n], capability)) is bool(value)]
+            and bool(getattr(_loaded[n], capability, False)) is bool(value)]

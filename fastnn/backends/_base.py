@@ -67,6 +67,20 @@ than reading them off modules):
     (threads, ISA paths, SIMD evidence apply).
 ``HAS_GRAM``
     True if the engine implements ``gram=True``.
+``HAS_OPTIMIZERS``
+    True if the engine trains with the course's second part too (the
+    optimizers, L2, dropout, learning-rate decay: :class:`Schedule`), and
+    ``forward`` takes ``dropout`` and ``backward`` ``lambd``/``keep_probs``::
+
+        forward(Ws, bs, acts, X, threads, dropout=None)
+        backward(AL, Y, caches, acts, loss, threads, relu_grad_at_zero=1,
+                 lambd=0.0, keep_probs=None)
+
+    ``dropout`` has one entry per layer, None or ``(D, keep_prob)`` (hidden
+    layers only, :func:`fastnn.regularization.draw_masks`); such a layer's
+    cache is ``((A_prev, W, b), Z, D)`` and its A is ``A * D / keep_prob``.
+    ``backward`` adds ``(lambd / m) W`` to each dW and applies each cached
+    mask (``dA * D / keep_probs[l]``) before g′, taken at g(Z).
 ``AUTO_THREADS_MIN_WORK``
     ``{"full": units, "batch": units}`` (compiled backends): ``threads=None``
     runs on more than one thread only from this much work per iteration (per
@@ -86,6 +100,8 @@ import numpy as np
 
 from .. import activations as _act
 from .. import losses as _losses
+from .. import regularization as _reg
+from .. import schedules as _schedules
 from . import _threads
 
 __all__ = ["Problem", "Schedule", "Fit", "PythonEngine", "train", "recorded", "next_recorded",
@@ -138,13 +154,43 @@ class Schedule:
     mini-batches of ``batch_size``; a cost recorded every ``cost_every``-th
     iteration and at the last; ``gram`` layer 1's path (None: the backend
     picks; True only for a backend with ``HAS_GRAM`` and never with
-    ``batch_size``)."""
+    ``batch_size``).
+
+    The course's second part (only for a backend with ``HAS_OPTIMIZERS``
+    unless all are at their defaults): ``optimizer`` (a
+    :mod:`fastnn.optimizers` object; None is plain gradient descent), ``lambd``
+    (L2), ``keep_probs`` (inverted dropout: one keep probability per hidden
+    layer, or None), ``decay_rate`` and ``time_interval`` (the learning rate of
+    iteration i is :meth:`learning_rate_at`).
+    """
 
     learning_rate: float
     num_iterations: int
     cost_every: int = 100
     batch_size: int = None
     gram: bool = None
+    optimizer: object = None
+    lambd: float = 0.0
+    keep_probs: tuple = None
+    decay_rate: float = 0.0
+    time_interval: int = 1
+
+    @property
+    def plain(self):
+        """Whether this is the first course's gradient descent (no optimizer,
+        L2, dropout or decay)."""
+        return (self.optimizer is None or self.optimizer.name == "gd") and not self.lambd \
+            and self.keep_probs is None and not self.decay_rate
+
+    def learning_rate_at(self, i):
+        """The learning rate iteration (epoch) i trains at, as the course's model
+        loop: ``learning_rate`` for iteration 0, and after iteration i the
+        rate becomes ``schedule_lr_decay(learning_rate, i, decay_rate,
+        time_interval)``."""
+        if not self.decay_rate or i == 0:
+            return self.learning_rate
+        return _schedules.schedule_lr_decay(self.learning_rate, i - 1, self.decay_rate,
+                                            self.time_interval)
 
 
 @dataclasses.dataclass
@@ -153,7 +199,8 @@ class Fit:
 
     ``Ws``/``bs`` are the network's scratch copies of its parameters, which the
     engine leaves trained on ``close()``; ``threads`` the count the driver
-    decided (``threads_why`` says why); ``rng`` draws the shuffles.
+    decided (``threads_why`` says why); ``rng`` draws the shuffles, and a
+    generator spawned from it (:meth:`dropout_rng`) the dropout masks.
     """
 
     problem: Problem
@@ -163,10 +210,20 @@ class Fit:
     threads: int = 1
     threads_why: str = ""
     rng: np.random.Generator = None
+    #: The optimizer's state (course dicts keyed like the gradients, see
+    #: :mod:`fastnn.optimizers`) and the updates taken so far (Adam's t);
+    #: the engine leaves both current on ``close()``.
+    optimizer_state: dict = None
+    steps: int = 0
 
     @property
     def dims(self):
         return [self.Ws[0].shape[1]] + [W.shape[0] for W in self.Ws]
+
+    def dropout_rng(self):
+        """The generator of the fit's dropout masks: a child of ``rng``'s seed
+        (``Generator.spawn``), so drawing masks never moves the shuffles."""
+        return self.rng.spawn(1)[0]
 
 
 def recorded(i, cost_every, num_iterations):
@@ -198,48 +255,71 @@ def batches(order, batch_size):
 
 class PythonEngine:
     """The lecture's loop over a backend's ``forward``/``backward``: forward,
-    backward, ``W -= learning_rate * dW`` (likewise b), per iteration or per
-    mini-batch. The parameters are updated in place."""
+    backward, then the optimizer's update (``W -= learning_rate * dW`` for
+    gradient descent), per iteration or per mini-batch. The parameters are
+    updated in place."""
 
     def __init__(self, backend, fit):
         self._forward_fn, self._backward_fn = backend.forward, backend.backward
         self._fit = fit
+        s = fit.schedule
+        self._optimizer = None if s.optimizer is None or s.optimizer.name == "gd" else s.optimizer
+        self._masks = None if s.keep_probs is None else fit.dropout_rng()
         self._full = None  # the forward over all of X at the current parameters
+        self._i = 0        # the iteration (epoch) the next run starts at
 
-    def _forward(self, X):
+    def _forward(self, X, dropout=None):
         f = self._fit
-        return self._forward_fn(f.Ws, f.bs, f.problem.acts, X, f.threads)
+        return self._forward_fn(f.Ws, f.bs, f.problem.acts, X, f.threads, dropout)
 
     def cost(self):
-        p = self._fit.problem
+        f, p = self._fit, self._fit.problem
         self._full = self._forward(p.X)
         AL, caches = self._full
-        return _losses.cost(p.loss, AL, caches[-1][1], p.Y, p.acts[-1])
+        return (_losses.cost(p.loss, AL, caches[-1][1], p.Y, p.acts[-1])
+                + _reg.l2_penalty(f.Ws, f.schedule.lambd, p.m))
 
-    def _step(self, X, Y, forward_out):
-        f, p = self._fit, self._fit.problem
+    def _step(self, X, Y, learning_rate, forward_out=None):
+        f, p, s = self._fit, self._fit.problem, self._fit.schedule
+        if forward_out is None:
+            dropout = (None if self._masks is None
+                       else _reg.draw_masks(self._masks, f.dims, X.shape[1], s.keep_probs))
+            forward_out = self._forward(X, dropout)
         AL, caches = forward_out
         dWs, dbs = self._backward_fn(AL, Y, caches, p.acts, p.loss, f.threads,
-                                     p.relu_grad_at_zero)
-        lr = f.schedule.learning_rate
-        for W, b, dW, db in zip(f.Ws, f.bs, dWs, dbs):
-            W -= lr * dW
-            b -= lr * db
+                                     p.relu_grad_at_zero, s.lambd, s.keep_probs)
+        f.steps += 1
+        if self._optimizer is None:
+            for W, b, dW, db in zip(f.Ws, f.bs, dWs, dbs):
+                W -= learning_rate * dW
+                b -= learning_rate * db
+            return
+        params, grads = {}, {}
+        for l, (W, b, dW, db) in enumerate(zip(f.Ws, f.bs, dWs, dbs), start=1):
+            params[f"W{l}"], params[f"b{l}"], grads[f"dW{l}"], grads[f"db{l}"] = W, b, dW, db
+        new, f.optimizer_state = self._optimizer._update(params, grads, f.optimizer_state,
+                                                         learning_rate, f.steps)
+        for l, (W, b) in enumerate(zip(f.Ws, f.bs), start=1):
+            W[...], b[...] = new[f"W{l}"], new[f"b{l}"]
 
     def run(self, count, orders=None, last=False):
-        p, full, self._full = self._fit.problem, self._full, None
-        if orders is None:
-            for _ in range(count):
-                self._step(p.X, p.Y, full if full is not None else self._forward(p.X))
+        p, s = self._fit.problem, self._fit.schedule
+        full, self._full = self._full, None
+        if self._masks is not None:
+            full = None  # the recorded cost's forward has no dropout
+        for e in range(count):
+            learning_rate = s.learning_rate_at(self._i)
+            self._i += 1
+            if orders is None:
+                self._step(p.X, p.Y, learning_rate, full)
                 full = None
-            return
-        for order in orders:
-            for idx in batches(order, self._fit.schedule.batch_size):
+                continue
+            for idx in batches(orders[e], s.batch_size):
                 Xb, Yb = np.ascontiguousarray(p.X[:, idx]), np.ascontiguousarray(p.Y[:, idx])
-                self._step(Xb, Yb, self._forward(Xb))
+                self._step(Xb, Yb, learning_rate)
 
     def close(self):
-        pass  # the parameters were updated in place
+        pass  # the parameters and the optimizer state were updated in place
 
 
 def _slices(count, most):
