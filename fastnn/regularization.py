@@ -11,13 +11,19 @@ Inverted dropout (``forward_propagation_with_dropout`` / ``backward_propagation_
     and scale to dA_l before g′. The scale keeps the expected activation, so
     prediction runs the network without dropout.
 
-Every backend implements these with its own arithmetic; the masks are drawn
-here only, so every backend sees the same ones for a seed.
+Every backend implements these with its own arithmetic. ``Network.forward``
+draws its masks from the ``rng`` it is given, as the course does
+(:func:`draw_masks`); inside ``fit`` they come from :func:`fit_mask`, a
+counter-based hash of the fit's key, the update's number, the layer and the
+unit's place in the batch -- so every backend, compiled kernels included,
+computes the same masks, anywhere, in any order, without drawing or storing
+them.
 """
 
 import numpy as np
 
-__all__ = ["l2_penalty", "l2_gradient", "draw_mask", "draw_masks", "drop"]
+__all__ = ["l2_penalty", "l2_gradient", "draw_mask", "draw_masks", "drop", "fit_mask",
+           "fit_masks", "mask_threshold", "splitmix64"]
 
 
 def l2_penalty(Ws, lambd, m):
@@ -56,3 +62,45 @@ def drop(A, D, keep_prob):
     A = A * D
     A /= keep_prob
     return A
+
+
+_U64 = np.uint64
+GOLDEN = _U64(0x9E3779B97F4A7C15)
+
+
+def splitmix64(z):
+    """SplitMix64's output function of uint64 ``z`` (scalar or array): a
+    bijective mix whose outputs pass BigCrush for consecutive inputs."""
+    with np.errstate(over="ignore"):
+        z = np.asarray(z, dtype=_U64) + GOLDEN
+        z = (z ^ (z >> _U64(30))) * _U64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> _U64(27))) * _U64(0x94D049BB133111EB)
+        return z ^ (z >> _U64(31))
+
+
+def mask_threshold(keep_prob):
+    """The integer T with ``u < keep_prob`` <=> ``n < T`` for u = n / 2**53,
+    n in [0, 2**53): keep_prob * 2**53 is exact in float64, T its ceiling."""
+    return int(np.ceil(keep_prob * 2.0 ** 53))
+
+
+def fit_mask(key, step, layer, shape, keep_prob):
+    """Dropout's mask of ``layer`` (1-based) at the fit's update ``step``
+    (1-based), shape (n_l, m_b): unit j of the batch's example i is kept iff
+    ``splitmix64(base + (j * m_b + i) * GOLDEN) >> 11 < mask_threshold(keep_prob)``,
+    ``base = splitmix64(key ^ splitmix64(step * 64 + layer))``; ``key`` is the
+    fit's uint64 key (from its seed)."""
+    n, m = shape
+    base = splitmix64(_U64(key) ^ splitmix64(_U64(step) * _U64(64) + _U64(layer)))
+    with np.errstate(over="ignore"):
+        counters = base + np.arange(n * m, dtype=_U64).reshape(n, m) * GOLDEN
+    return (splitmix64(counters) >> _U64(11)) < _U64(mask_threshold(keep_prob))
+
+
+def fit_masks(key, step, dims, m, keep_probs):
+    """:func:`draw_masks`' list for update ``step`` of a fit, from :func:`fit_mask`."""
+    out = [None] * (len(dims) - 1)
+    for l, keep_prob in enumerate(keep_probs, start=1):
+        if keep_prob < 1:
+            out[l - 1] = (fit_mask(key, step, l, (dims[l], m), keep_prob), keep_prob)
+    return out

@@ -313,3 +313,22 @@ def test_fit_takes_the_course_update_steps(name):
         params, state = optimizer.update(params, grads, state, 0.05, t)
     assert_close([net.params[k] for k in params], list(params.values()), 1e-12, "parameters")
     assert net.optimizer_steps_ == 6
+
+
+def test_splitmix64_is_the_published_generator():
+    # SplitMix64 seeded with 0 (Vigna's splitmix64.c): its first outputs.
+    assert int(regularization.splitmix64(0)) == 0xE220A8397B1DCDAF
+    assert int(regularization.splitmix64(int(regularization.GOLDEN))) == 0x6E789E6AA1B965F4
+
+
+def test_fit_masks_keep_the_asked_share_and_differ_by_step_and_layer():
+    D = regularization.fit_mask(12345, 1, 1, (200, 1000), 0.8)
+    assert D.dtype == bool and D.shape == (200, 1000)
+    assert abs(D.mean() - 0.8) < 4 * np.sqrt(0.8 * 0.2 / D.size)
+    np.testing.assert_array_equal(D, regularization.fit_mask(12345, 1, 1, (200, 1000), 0.8))
+    for other in (regularization.fit_mask(12345, 2, 1, (200, 1000), 0.8),
+                  regularization.fit_mask(12345, 1, 2, (200, 1000), 0.8),
+                  regularization.fit_mask(54321, 1, 1, (200, 1000), 0.8)):
+        assert 0.3 < np.mean(D == other) < 0.7 + 0.01  # independent: P(equal) = 0.68
+    assert regularization.fit_mask(1, 1, 1, (50, 50), 1.0).all()
+    assert regularization.mask_threshold(0.5) == 2 ** 52

@@ -77,7 +77,7 @@ than reading them off modules):
                  lambd=0.0, keep_probs=None)
 
     ``dropout`` has one entry per layer, None or ``(D, keep_prob)`` (hidden
-    layers only, :func:`fastnn.regularization.draw_masks`); such a layer's
+    layers only, :func:`fastnn.regularization.fit_masks` in a fit); such a layer's
     cache is ``((A_prev, W, b), Z, D)`` and its A is ``A * D / keep_prob``.
     ``backward`` adds ``(lambd / m) W`` to each dW and applies each cached
     mask (``dA * D / keep_probs[l]``) before g′, taken at g(Z).
@@ -199,8 +199,8 @@ class Fit:
 
     ``Ws``/``bs`` are the network's scratch copies of its parameters, which the
     engine leaves trained on ``close()``; ``threads`` the count the driver
-    decided (``threads_why`` says why); ``rng`` draws the shuffles, and a
-    generator spawned from it (:meth:`dropout_rng`) the dropout masks.
+    decided (``threads_why`` says why); ``rng`` draws the shuffles and the
+    dropout masks' key (:meth:`dropout_key`).
     """
 
     problem: Problem
@@ -220,10 +220,11 @@ class Fit:
     def dims(self):
         return [self.Ws[0].shape[1]] + [W.shape[0] for W in self.Ws]
 
-    def dropout_rng(self):
-        """The generator of the fit's dropout masks: a child of ``rng``'s seed
-        (``Generator.spawn``), so drawing masks never moves the shuffles."""
-        return self.rng.spawn(1)[0]
+    def dropout_key(self):
+        """The uint64 key of the fit's dropout masks
+        (:func:`fastnn.regularization.fit_mask`), drawn from a child of
+        ``rng``'s seed (``Generator.spawn``), so it never moves the shuffles."""
+        return int(self.rng.spawn(1)[0].integers(0, 2 ** 64, dtype=np.uint64))
 
 
 def recorded(i, cost_every, num_iterations):
@@ -264,7 +265,7 @@ class PythonEngine:
         self._fit = fit
         s = fit.schedule
         self._optimizer = None if s.optimizer is None or s.optimizer.name == "gd" else s.optimizer
-        self._masks = None if s.keep_probs is None else fit.dropout_rng()
+        self._key = None if s.keep_probs is None else fit.dropout_key()
         self._full = None  # the forward over all of X at the current parameters
         self._i = 0        # the iteration (epoch) the next run starts at
 
@@ -281,14 +282,14 @@ class PythonEngine:
 
     def _step(self, X, Y, learning_rate, forward_out=None):
         f, p, s = self._fit, self._fit.problem, self._fit.schedule
+        f.steps += 1
         if forward_out is None:
-            dropout = (None if self._masks is None
-                       else _reg.draw_masks(self._masks, f.dims, X.shape[1], s.keep_probs))
+            dropout = (None if self._key is None
+                       else _reg.fit_masks(self._key, f.steps, f.dims, X.shape[1], s.keep_probs))
             forward_out = self._forward(X, dropout)
         AL, caches = forward_out
         dWs, dbs = self._backward_fn(AL, Y, caches, p.acts, p.loss, f.threads,
                                      p.relu_grad_at_zero, s.lambd, s.keep_probs)
-        f.steps += 1
         if self._optimizer is None:
             for W, b, dW, db in zip(f.Ws, f.bs, dWs, dbs):
                 W -= learning_rate * dW
@@ -305,7 +306,7 @@ class PythonEngine:
     def run(self, count, orders=None, last=False):
         p, s = self._fit.problem, self._fit.schedule
         full, self._full = self._full, None
-        if self._masks is not None:
+        if self._key is not None:
             full = None  # the recorded cost's forward has no dropout
         for e in range(count):
             learning_rate = s.learning_rate_at(self._i)
