@@ -34,16 +34,18 @@ import time
 import numpy as np
 import pytest
 
-from fastnn import _peers, backends
+from fastnn import backends
 from fastnn._testing import max_rel_diff, reference_params
 from fastnn.report import workloads as wl
+
+from . import peers
 
 MODE = os.environ.get("FASTNN_BENCH", "full")
 if MODE not in ("quick", "full"):
     raise pytest.UsageError(f"FASTNN_BENCH must be 'quick' or 'full', got {MODE!r}")
 
 BACKENDS = backends.names()
-PEERS = _peers.NAMES
+PEERS = peers.NAMES
 #: Agreement with the float64 NumPy reference after the same iterations.
 RTOL = {"float64": 1e-9, "float32": 1e-3}
 #: Iterations of the fresh copy each implementation is checked with (at most
@@ -75,7 +77,7 @@ def require_backend(name):
 
 
 def require_peer(name):
-    ok = _peers.available(name)
+    ok = peers.available(name)
     if ok is not True:
         pytest.skip(f"peer {name!r} unavailable: {ok}")
 
@@ -132,7 +134,7 @@ def peer_trainer(name, workload, m, dtype):
     require_peer(name)
     Ws, bs, acts, X, Y = wl.problem(workload, m, dtype)
     try:
-        peer = _peers.make(name, Ws, bs, acts, X, Y, workload.learning_rate)
+        peer = peers.make(name, Ws, bs, acts, X, Y, workload.learning_rate)
     except ValueError as exc:
         pytest.skip(f"peer {name!r} cannot run {workload.name}: {exc}")
 

@@ -8,13 +8,16 @@ JSON record feeds the report. No assertion depends on wall-clock times.
 
 import json
 import re
+import subprocess
+import sys
 import types
 
 import numpy as np
 import pytest
 
-from fastnn import _peers, backends
-from fastnn.benchmarks import _harness
+import fastnn
+from fastnn import backends
+from fastnn.benchmarks import _harness, peers
 from fastnn.benchmarks import bench_minibatch as mb
 from fastnn.report import markdown, results
 from fastnn.report import workloads as wl
@@ -133,9 +136,9 @@ def test_digits_problem_is_deterministic_and_shaped_like_digits():
         wl.digits_problem(source="mnist")
 
 
-def _only(monkeypatch, backend_names, peers):
+def _only(monkeypatch, backend_names, peer_names):
     monkeypatch.setattr(mb, "BACKENDS", backend_names)
-    monkeypatch.setattr(_peers, "MINIBATCH_NAMES", peers)
+    monkeypatch.setattr(peers, "MINIBATCH_NAMES", peer_names)
 
 
 def test_a_quick_group_runs_checks_and_feeds_the_report(tmp_path, monkeypatch):
@@ -165,7 +168,7 @@ def test_quick_sweep_is_small_and_the_full_one_spans_1_to_m():
     assert mb.BATCH_SIZES[0] == 1 and mb.BATCH_SIZES[-1] == wl.DIGITS.m
     assert set(mb.QUICK_BATCH_SIZES) < set(mb.BATCH_SIZES) and 32 in mb.QUICK_BATCH_SIZES
     impls = mb.minibatch_impls(1, quick=True)
-    assert set(impls) == set(backends.names()) | {f"peer:{p}" for p in _peers.MINIBATCH_NAMES}
+    assert set(impls) == set(backends.names()) | {f"peer:{p}" for p in peers.MINIBATCH_NAMES}
     assert impls["per_example"].iterations == mb.SLOW_EPOCHS
     assert impls["numpy"].iterations == mb.EPOCHS["quick"]
 
@@ -219,3 +222,22 @@ def test_estimator_vs_mlp_compares_through_the_estimators(capsys):
     assert re.search(r"1\.00x MLPClassifier's speed", lines[0])
     assert all(re.search(r"[\d.]+ ms per epoch .* test accuracy 0\.\d{3}$", line)
                for line in lines)
+
+
+def test_the_library_never_imports_the_peers():
+    """The peers are benchmark code: ``import fastnn``, every backend and the
+    estimators load nothing of ``fastnn.benchmarks``."""
+    code = ("import sys, fastnn\n"
+            "from fastnn import backends\n"
+            "for name, ok in backends.available().items():\n"
+            "    if ok is True:\n"
+            "        backends.get(name)\n"
+            "try:\n"
+            "    import fastnn.sklearn\n"
+            "except ImportError:\n"
+            "    pass\n"
+            "print(sorted(m for m in sys.modules if m.startswith('fastnn.benchmarks')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"
+    assert not hasattr(fastnn, "_peers")

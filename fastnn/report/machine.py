@@ -147,13 +147,14 @@ def _omp_env():
 
 def probe(quick=False):
     """Everything section 1 of the report shows, as a JSON-able dict."""
-    from .. import _peers
+    # The peers are benchmark code (fastnn.benchmarks), imported only here, by the report.
+    from ..benchmarks import peers
 
     versions = {"python": platform.python_version()}
     for module in ["fastnn", "numpy", "scipy", "numba", "Cython", "threadpoolctl", "matplotlib"]:
         versions[module] = _version(module)
-    for peer in _peers.NAMES:
-        versions[peer] = _peers.version(peer)
+    for peer in peers.NAMES:
+        versions[peer] = peers.version(peer)
     n = 1024 if quick else 2048
     return {
         "cpu": _cpu(),
