@@ -1,6 +1,6 @@
 """Mini-batch gradient descent: time per epoch against the batch size.
 
-One workload, the digits problem of issue 12 (``workloads.DIGITS``: 64-64-10
+One workload, the digits problem (``workloads.DIGITS``: 64-64-10
 relu/softmax, m = 1347, lr 0.1, float64; sklearn's digits when scikit-learn is
 installed, else a synthetic set of the same shape -- ``digits_problem`` says
 why), and one group per batch size (``minibatch-B=<B>``): every backend and
