@@ -3,8 +3,10 @@ JSON), probe the machine, and write ``REPORT.md`` with PNG plots.
 
 ``generate(out_dir, quick=False, from_json=None)`` is what ``fastnn report``
 calls: :mod:`.suite` runs the suite (``fastnn.benchmarks``), :mod:`.machine`
-probes the CPU, :mod:`.results` builds the results model once, and
-:mod:`.markdown` (words, tables) with :mod:`.plots` (PNGs) render it.
+probes the CPU and its ceilings, :mod:`.results` builds the results model
+once, :mod:`.verdicts` judges it (numbers and booleans), :mod:`.phrasing` puts
+the verdicts in words, :mod:`.plots` draws every PNG and :mod:`.markdown` lays
+out REPORT.md.
 """
 
 import os
