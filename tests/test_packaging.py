@@ -28,9 +28,11 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 #: Files the sdist must carry (the rest of the package is found by setuptools).
 SDIST_MUST_HAVE = ["LICENSE", "README.md", "pyproject.toml", "setup.py", "MANIFEST.in",
                    "fastnn_ext/_cpu.pyx", "fastnn_ext/_core.pxi", "benchmarks/conftest.py",
-                   "benchmarks/bench_ladder.py", "benchmarks/_harness.py"]
+                   "benchmarks/bench_ladder.py", "benchmarks/_harness.py",
+                   "benchmarks/peers.py", "benchmarks/peers_minibatch.py"]
 WHEEL_MUST_HAVE = ["fastnn/benchmarks/__init__.py", "fastnn/benchmarks/conftest.py",
                    "fastnn/benchmarks/bench_ladder.py", "fastnn/benchmarks/_harness.py",
+                   "fastnn/benchmarks/peers.py", "fastnn/benchmarks/peers_minibatch.py",
                    "fastnn/report/_worker.py", "fastnn/_testing.py"]
 
 
@@ -99,6 +101,7 @@ def test_wheel_holds_the_benchmark_suite_the_extension_and_the_license(built):
         assert any(n.startswith(ext) and n.endswith(".so") for n in names), ext
     assert any(n.endswith(".dist-info/LICENSE") or "/licenses/LICENSE" in n for n in names)
     assert not any(n.startswith(("tests/", "benchmarks/")) for n in names)
+    assert "fastnn/_peers.py" not in names  # the peers are benchmark code
 
 
 def _fresh_venv(root, wheel):
