@@ -35,7 +35,7 @@ import numpy as np
 import pytest
 
 from fastnn import _peers, backends
-from fastnn._testing import max_rel_diff, reference_params
+from fastnn._testing import max_rel_diff, reference_params, train
 from fastnn.report import workloads as wl
 
 MODE = os.environ.get("FASTNN_BENCH", "full")
@@ -122,8 +122,8 @@ def backend_trainer(name, workload, m, dtype, threads=None, *, gram=False, setti
 
     def run(n):
         with cython_settings(**settings) if settings else contextlib.nullcontext():
-            backend.train(Ws, bs, acts, "cross_entropy", X, Y, workload.learning_rate, n, n,
-                          threads, None, gram=gram)
+            train(backend, Ws, bs, acts, "cross_entropy", X, Y, workload.learning_rate, n, n,
+                  threads, None, gram=gram)
 
     return Trainer(run, lambda: Ws + bs)
 

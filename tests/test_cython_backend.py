@@ -8,6 +8,7 @@ module does not skip when fastnn_ext is unbuilt: it fails, so CI cannot pass
 without the extension.
 """
 
+import dataclasses
 import pathlib
 import shutil
 
@@ -16,6 +17,9 @@ import pytest
 
 from fastnn._testing import network_problem
 from fastnn._testing import rel_diff as _rel
+from fastnn._testing import train
+from fastnn.backends import _base
+from fastnn.backends import _threads as _thread_policy
 from fastnn.backends import cython as cb
 from fastnn.backends import loops as lb
 from fastnn.backends import numpy as nb
@@ -33,7 +37,7 @@ def _problem(dims, m, dtype=np.float64, seed=0):
 def _train(module, dims, m, acts, loss="cross_entropy", iters=1000, dtype=np.float64,
            lr=0.5, **kw):
     X, Y, Ws, bs = _problem(dims, m, dtype)
-    costs = module.train(Ws, bs, acts, loss, X, Y, lr, iters, 100, **kw)
+    costs = train(module, Ws, bs, acts, loss, X, Y, lr, iters, 100, **kw)
     return np.array([c for _, c in costs]), Ws + bs
 
 
@@ -256,9 +260,9 @@ def test_gram_early_stop_materializes_weights():
     X, Y, Ws, bs = _problem(dims, 40)
     Wr, br = [w.copy() for w in Ws], [b.copy() for b in bs]
     stop = lambda i, J: i < 200  # noqa: E731
-    costs = cb.train(Ws, bs, acts, "cross_entropy", X, Y, 0.1, 1000, 100, on_cost=stop,
+    costs = train(cb, Ws, bs, acts, "cross_entropy", X, Y, 0.1, 1000, 100, on_cost=stop,
                      gram=True)
-    ref = nb.train(Wr, br, acts, "cross_entropy", X, Y, 0.1, 1000, 100, on_cost=stop)
+    ref = train(nb, Wr, br, acts, "cross_entropy", X, Y, 0.1, 1000, 100, on_cost=stop)
     assert [i for i, _ in costs] == [i for i, _ in ref] == [0, 100, 200]
     for a, b in zip(Ws + bs, Wr + br):
         assert _rel(a, b) < RTOL
@@ -273,7 +277,7 @@ def test_sigmoid_saturates_without_nan(dtype):
     AL, caches = cb.forward([W], [b], ["sigmoid"], X)
     assert AL.tolist() == [[1.0, 0.0, 0.5]]
     Y = np.array([[1.0, 0.0, 1.0]], dtype)
-    costs = cb.train([W], [b], ["sigmoid"], "cross_entropy", X, Y, 0.1, 1, 1)
+    costs = train(cb, [W], [b], ["sigmoid"], "cross_entropy", X, Y, 0.1, 1, 1)
     assert np.isfinite(costs[0][1])
 
 
@@ -309,37 +313,61 @@ def test_backward_matches_numpy_with_mse_on_every_activation():
             assert _rel(a, b) < 1e-12, act
 
 
+def _fit(dims, m, dtype=np.float64, threads=1, **schedule):
+    """A :class:`_base.Fit` of a net of ``dims`` on m examples (tanh, then sigmoid)."""
+    X, Y, Ws, bs = _problem(dims, m, dtype)
+    acts = ("tanh",) * (len(dims) - 2) + ("sigmoid",)
+    return _base.Fit(_base.Problem(X, Y, acts, "cross_entropy"),
+                     _base.Schedule(schedule.pop("lr", 0.5), schedule.pop("iters", 100),
+                                    **schedule),
+                     Ws, bs, threads=threads, rng=np.random.default_rng(0))
+
+
+def _engine_threads(fit):
+    engine = cb.engine(fit)
+    try:
+        return engine.threads
+    finally:
+        engine.close()
+
+
 def test_auto_threads_one_for_small_work_all_cores_for_large():
-    small = [np.zeros((4, 2)), np.zeros((1, 4))]
-    large = [np.zeros((256, 784)), np.zeros((128, 256)), np.zeros((1, 128))]
-    ext = cb.module(cb.current()["isa"])
-    assert cb._threads(ext, None, small, 400) == 1
-    expected = cb._n_cores() if cb.info()["openmp"] else 1
-    assert cb._threads(ext, None, large, 10_000) == expected
-    # Explicit counts are honoured up to the cores (each thread owns a private
-    # copy of every dW and db) and never exceed the examples.
-    cores = cb._n_cores() if cb.info()["openmp"] else 1
-    assert cb._threads(ext, 8, small, 3) == min(3, cores)
-    assert cb._threads(ext, 64, large, 10_000) == cores
-    assert cb._threads(ext, 2, small, 1) == 1
-    # Gram mode counts the work it really does (n_1 m^2), not n_1 n_0 m.
-    deep = [np.zeros((20, 12288)), np.zeros((7, 20)), np.zeros((5, 7)), np.zeros((1, 5))]
-    assert cb._work(deep, 209, gram=True) < cb._work(deep, 209) / 20
-
-
+    # The driver decides (the policy of _threads, at this backend's threshold).
+    budget = _thread_policy.cpu_budget()[0]
+    small, large = _fit([2, 4, 1], 400), _fit([784, 256, 128, 1], 10, iters=1)
+    assert _base.decide_threads(cb, small, None).threads == 1
+    large_m = dataclasses.replace(large.problem, X=np.zeros((784, 10_000)),
+                                  Y=np.zeros((1, 10_000)))
+    assert _base.decide_threads(cb, dataclasses.replace(large, problem=large_m),
+                                None).threads == budget
+    # Explicit counts are honoured up to what the build has (OpenMP) and never
+    # exceed the examples (each thread owns a chunk and a private copy of
+    # every dW and db).
+    openmp = cb.info()["openmp"]
+    assert _engine_threads(_fit([2, 4, 1], 3, threads=8)) == (3 if openmp else 1)
+    assert _engine_threads(_fit([2, 4, 1], 400, threads=3)) == (3 if openmp else 1)
+    assert _engine_threads(_fit([2, 4, 1], 1, threads=2)) == 1
 
 
 @pytest.mark.parametrize("mode", ["direct", "onepass", "gram"])
-def test_interruptible_calls_change_no_bit(monkeypatch, mode):
-    # A fit returns to Python every SECONDS_PER_CALL (for Ctrl-C): at inf the
-    # whole fit is one call, at 0 every iteration is its own call, which must
-    # resume exactly where the last stopped.
-    dims, acts = [300, 6, 1], ["tanh", "sigmoid"]
+def test_interruptible_calls_change_no_bit(mode):
+    # The driver returns to Python between calls (for Ctrl-C): the whole fit
+    # in one engine call, or every iteration its own call, which must resume
+    # exactly where the last stopped.
     runs = []
-    for seconds in (float("inf"), 0.0):
-        monkeypatch.setattr(cb, "SECONDS_PER_CALL", seconds)
+    for sizes in ([56], [1] * 56):
+        fit = _fit([300, 6, 1], 40, threads=2, iters=57, gram=mode == "gram")
         with cb.settings(onepass=mode == "onepass"):
-            runs.append(_train(cb, dims, 40, acts, iters=57, threads=2, gram=mode == "gram"))
+            engine = cb.engine(fit)
+            try:
+                costs = [engine.cost()]
+                for n in sizes:
+                    engine.run(n, None, False)
+                costs.append(engine.cost())
+                engine.run(1, None, True)
+            finally:
+                engine.close()
+        runs.append((np.array(costs), fit.Ws + fit.bs))
     (c1, p1), (c2, p2) = runs
     for a, b in zip([c1] + p1, [c2] + p2):
         assert np.array_equal(a, b)
@@ -441,9 +469,9 @@ def test_relu_grad_at_zero_trains_as_numpy(batch_size):
     for g0 in (1, 0):
         W1, b1, W2, b2 = _copies(Ws), _copies(bs), _copies(Ws), _copies(bs)
         kw = dict(relu_grad_at_zero=g0, batch_size=batch_size)
-        c = cb.train(W1, b1, acts, "cross_entropy", X, Y, 0.25, 5, 1,
+        c = train(cb, W1, b1, acts, "cross_entropy", X, Y, 0.25, 5, 1,
                      rng=np.random.default_rng(2), **kw)
-        ref = nb.train(W2, b2, acts, "cross_entropy", X, Y, 0.25, 5, 1,
+        ref = train(nb, W2, b2, acts, "cross_entropy", X, Y, 0.25, 5, 1,
                        rng=np.random.default_rng(2), **kw)
         assert _rel([j for _, j in c], [j for _, j in ref]) < RTOL
         for a, b in zip(W1 + b1, W2 + b2):
@@ -471,7 +499,7 @@ def test_softmax_forward_backward_cost_match_numpy(isa, variant, dtype):
             for a, b in zip(grads[0] + grads[1], ref[0] + ref[1]):
                 assert _rel(a, b) < tol
             # The cost the C loop records (iteration 0: before any update).
-            (i, J), = cb.train(_copies(Ws), _copies(bs), acts, "cross_entropy", X, Y, 0.1, 1, 1,
+            (i, J), = train(cb, _copies(Ws), _copies(bs), acts, "cross_entropy", X, Y, 0.1, 1, 1,
                                threads=threads)
             J_ref = losses.cost("cross_entropy", AL_ref, caches_ref[-1][1], Y, "softmax")
             assert i == 0 and abs(J - J_ref) < tol * J_ref
@@ -492,7 +520,7 @@ def test_softmax_cost_and_output_stable_for_huge_logits(dtype):
     assert np.isfinite(AL).all()
     assert AL[:, 0].tolist() == [1, 0, 0] and AL[:, 1].tolist() == [0, 1, 0]
     assert np.allclose(AL[:, 3], 1 / 3)
-    (_, J), = cb.train([W.copy()], [b.copy()], ["softmax"], "cross_entropy", X, Y, 0.1, 1, 1)
+    (_, J), = train(cb, [W.copy()], [b.copy()], ["softmax"], "cross_entropy", X, Y, 0.1, 1, 1)
     J_ref = losses.cost("cross_entropy", AL, caches[0][1], Y, "softmax")
     assert np.isfinite(J) and abs(J - J_ref) <= 1e-6 * J_ref
     assert abs(J - (2e4 + 2e4 + 5e3 + np.log(3)) / 4) <= 1e-6 * J
@@ -508,7 +536,7 @@ def _train_batches(module, net, m, batch_size, threads=None, dtype=np.float64, i
                    cost_every=2, seed=3, **kw):
     dims, acts = MINIBATCH_NETS[net]
     X, Y, Ws, bs = (_softmax_problem if net == "softmax" else _problem)(dims, m, dtype)
-    costs = module.train(Ws, bs, acts, "cross_entropy", X, Y, 0.2, iters, cost_every,
+    costs = train(module, Ws, bs, acts, "cross_entropy", X, Y, 0.2, iters, cost_every,
                          threads=threads, batch_size=batch_size,
                          rng=np.random.default_rng(seed), **kw)
     return costs, Ws + bs
@@ -559,46 +587,75 @@ def test_minibatch_bitwise_reproducible_for_a_seed(threads):
     assert other[1:] != runs[0][0][1:]  # the seed does decide the shuffles
 
 
-def test_minibatch_calls_change_no_bit(monkeypatch):
-    # Epochs run in calls of about SECONDS_PER_CALL (Ctrl-C is noticed between
-    # them), each drawing its own epochs' shuffles: one call or one per epoch,
-    # the same draws and the same bits.
+def test_minibatch_calls_change_no_bit():
+    # Epochs run in engine calls (Ctrl-C is noticed between them), each given
+    # its own epochs' shuffles: one call or one per epoch, the same bits.
+    dims, acts = MINIBATCH_NETS["softmax"]
+    X, Y, Ws, bs = _softmax_problem(dims, 60)
+    orders = _base.epoch_orders(np.random.default_rng(3), 60, 9)
     runs = []
-    for seconds in (float("inf"), 0.0):
-        monkeypatch.setattr(cb, "SECONDS_PER_CALL", seconds)
-        runs.append(_train_batches(cb, "softmax", 60, 16, threads=2, iters=9, cost_every=4))
+    for sizes in ([4, 5], [1] * 9):
+        fit = _base.Fit(_base.Problem(X, Y, tuple(acts), "cross_entropy"),
+                        _base.Schedule(0.2, 9, 4, batch_size=16), _copies(Ws), _copies(bs),
+                        threads=2)
+        engine = cb.engine(fit)
+        costs, e = {}, 0
+        try:
+            for n in sizes:
+                costs[e] = engine.cost()
+                engine.run(n, orders[e:e + n], e + n == 9)
+                e += n
+        finally:
+            engine.close()
+        runs.append(([costs[0], costs[4]], fit.Ws + fit.bs))
     (c1, p1), (c2, p2) = runs
-    assert c1 == c2 and [i for i, _ in c1] == [0, 4, 8]
+    assert c1 == c2
     for a, b in zip(p1, p2):
+        assert np.array_equal(a, b)
+    # Through the driver, calls of any size (SLICE_SECONDS = 0: one epoch each)
+    # record the same costs and leave the same bits.
+    with pytest.MonkeyPatch.context() as mp:
+        driver = []
+        for seconds in (_base.SLICE_SECONDS, 0.0):
+            mp.setattr(_base, "SLICE_SECONDS", seconds)
+            driver.append(_train_batches(cb, "softmax", 60, 16, threads=2, iters=9,
+                                         cost_every=4))
+    (d1, q1), (d2, q2) = driver
+    assert d1 == d2 and [i for i, _ in d1] == [0, 4, 8]
+    for a, b in zip(q1, q2):
         assert np.array_equal(a, b)
 
 
 def test_auto_threads_one_for_a_small_batch():
     # issue #12's workload: 64-64-10 on batches of 32 is far below the
     # two-thread crossover, and both of the fit's plans follow the batch.
-    ext = cb.module(cb.current()["isa"])
-    Ws = [np.zeros((64, 64)), np.zeros((10, 64))]
-    assert cb._threads(ext, None, Ws, 32) == 1
+    budget = _thread_policy.cpu_budget()[0]
+
+    def decided(batch_size):
+        fit = _fit([64, 64, 10], 2048, iters=1, batch_size=batch_size)
+        return _base.decide_threads(cb, fit, None).threads
+
+    assert decided(32) == 1
     # Batches start the team twice each: they need more work for a second thread.
-    many = cb._n_cores() if cb.info()["openmp"] else 1
-    batch = cb.MINIBATCH_AUTO_THREADS_MIN_WORK
-    assert cb._threads(ext, None, Ws, 256, min_work=batch) == 1
-    assert cb._threads(ext, None, Ws, 1024, min_work=batch) == many
+    assert cb.AUTO_THREADS_MIN_WORK["batch"] > cb.AUTO_THREADS_MIN_WORK["full"]
+    assert decided(256) == 1
+    assert decided(1024) == budget
+    # Both plans run on the batch's count, capped by the batch's examples.
+    assert _engine_threads(_fit([64, 64, 10], 100, threads=2, iters=1, batch_size=1)) == 1
 
 
 @pytest.mark.parametrize("mode", ["direct", "onepass", "gram", "batches"])
 @pytest.mark.parametrize("iters,cost_every", [(57, 10), (1, 5), (20, 1), (30, 10)])
 def test_last_iteration_cost_recorded(mode, iters, cost_every):
-    from fastnn.backends import _base
 
     dims, acts = [300, 6, 3], ["tanh", "softmax"]
     X, Y, Ws, bs = _softmax_problem(dims, 40)
     kw = dict(gram=mode == "gram") if mode != "batches" else dict(batch_size=16)
     W1, b1, W2, b2 = _copies(Ws), _copies(bs), _copies(Ws), _copies(bs)
     with cb.settings(onepass=mode == "onepass"):
-        costs = cb.train(W1, b1, acts, "cross_entropy", X, Y, 0.05, iters, cost_every,
+        costs = train(cb, W1, b1, acts, "cross_entropy", X, Y, 0.05, iters, cost_every,
                          threads=2, rng=np.random.default_rng(0), **kw)
-    ref = nb.train(W2, b2, acts, "cross_entropy", X, Y, 0.05, iters, cost_every,
+    ref = train(nb, W2, b2, acts, "cross_entropy", X, Y, 0.05, iters, cost_every,
                    rng=np.random.default_rng(0), batch_size=kw.get("batch_size"))
     expected = [i for i in range(iters) if _base.recorded(i, cost_every, iters)]
     assert [i for i, _ in costs] == [i for i, _ in ref] == expected
@@ -619,9 +676,9 @@ def test_on_cost_stops_exactly_before_that_update(mode, stop_at):
     stop = lambda i, J: i < stop_at  # noqa: E731
     W1, b1, W2, b2 = _copies(Ws), _copies(bs), _copies(Ws), _copies(bs)
     with cb.settings(onepass=mode == "onepass"):
-        costs = cb.train(W1, b1, acts, "cross_entropy", X, Y, 0.05, 40, 1, threads=2,
+        costs = train(cb, W1, b1, acts, "cross_entropy", X, Y, 0.05, 40, 1, threads=2,
                          on_cost=stop, rng=np.random.default_rng(0), **kw)
-    ref = nb.train(W2, b2, acts, "cross_entropy", X, Y, 0.05, 40, 1, on_cost=stop,
+    ref = train(nb, W2, b2, acts, "cross_entropy", X, Y, 0.05, 40, 1, on_cost=stop,
                    rng=np.random.default_rng(0), batch_size=kw.get("batch_size"))
     assert [i for i, _ in costs] == [i for i, _ in ref] == list(range(stop_at + 1))
     assert _rel([j for _, j in costs], [j for _, j in ref]) < RTOL

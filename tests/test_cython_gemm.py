@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from fastnn.backends import _cython_paths as paths
+from fastnn._testing import train
 from fastnn.backends import cython as cb
 from fastnn.report import simd
 
@@ -187,7 +188,7 @@ def _fit_seeds(seeds, dtype, workers=None):
 
     def fit(seed):
         X, Y, Ws, bs = _problem(dims, m, dtype, seed=seed)
-        cb.train(Ws, bs, acts, "cross_entropy", X, Y, 0.1, 30, 30, threads=1)
+        train(cb, Ws, bs, acts, "cross_entropy", X, Y, 0.1, 30, 30, threads=1)
         return Ws + bs
 
     if workers is None:

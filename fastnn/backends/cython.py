@@ -1,10 +1,10 @@
-"""Cython: the whole training loop in C (``fastnn_ext``), no Python per iteration.
+"""Cython: runs of iterations (or epochs) in C (``fastnn_ext``), no Python per iteration.
 
 The kernels live in ``fastnn_ext/``: the lecture page (``_lecture.pxi``, one
 kernel per formula) and the engine room (``_engine.pxi``: threads, the
 one-pass and Gram modes for a huge first layer); ``_core.pxi`` is the index.
-This module picks threads, builds the kernels' plan from the arrays Network
-hands over, and calls ``on_cost`` between chunks of iterations.
+This module builds the kernels' plan from the arrays Network hands over and
+runs it as the one training driver (:mod:`._base`) asks: :func:`engine`.
 
 The kernels are built once per x86-64 kernel set (AVX-512, AVX2 + FMA, a
 baseline) and the best one this CPU runs is used; :mod:`._cython_paths` picks
@@ -15,21 +15,21 @@ Importing this module raises ImportError when ``fastnn_ext`` is not built; the
 backend registry then reports ``cython`` as unavailable.
 """
 
-import os
+import contextlib
 import re
 import shutil
 import subprocess
-import time
 
 import numpy as np
 
 from .. import activations as _act
 from .. import losses as _losses
-from . import _base, _blas
+from . import _blas
+from . import _threads as _thread_policy
 from ._cython_paths import ISAS, current, isas, module, settings
 from ._cython_paths import active as _active
 
-__all__ = ["forward", "backward", "train", "info", "hot_code", "settings", "current", "isas",
+__all__ = ["forward", "backward", "engine", "info", "hot_code", "settings", "current", "isas",
            "ISAS", "DESCRIPTION"]
 
 SLOW = False
@@ -40,22 +40,20 @@ DESCRIPTION = ("Cython fastnn_ext: training loop (and mini-batch epochs) in C, A
                "kernels picked at run time, own GEMM and small-product tiles, "
                "libmvec-vectorized activations, OpenMP over examples")
 
-#: threads=None uses all cores from this much work per iteration, counted in
-#: multiply-adds (m * sum n_l n_{l-1}) plus ACT_COST per activation value
-#: (m * sum n_l: exp/tanh and the elementwise passes); below it the second
-#: thread's start and join cost more than it saves. Measured on an idle 2-core
-#: machine (a sweep of nets and m, best of 5 runs, 1 vs 2 threads):
-#: 2-4-1 tanh gains 1.55x at m = 10 000 (5.2e5 units) and loses at m = 2000
-#: (1e5: 0.73x); 20-16-1 gains 1.13x at m = 2000 (9.4e5) and loses at m = 400
-#: (1.9e5: 0.5x). The crossover sits near 3e5-5e5 units.
-AUTO_THREADS_MIN_WORK = 500_000
-ACT_COST = 8
-#: The same threshold for one mini-batch's work: each batch starts and joins
-#: the team twice (forward, backward) around a serial update, so a second
-#: thread pays later. Measured (digits 64-64-10, median of 5, 1 vs 2 threads,
-#: little other load): batch 128 (0.68M units) 0.90 vs 1.16 ms per epoch,
-#: 256 (1.4M) 0.97 vs 1.11, 512 (2.7M) 1.22 vs 1.05.
-MINIBATCH_AUTO_THREADS_MIN_WORK = 2_000_000
+#: threads=None runs on more than one thread only from this much work per
+#: iteration ("full") or per mini-batch ("batch"), in the units of
+#: :func:`._threads.work_units` (multiply-adds plus ACT_COST per activation
+#: value); below it the second thread's start and join cost more than it saves.
+#: Full batch, measured on an idle 2-core machine (a sweep of nets and m, best
+#: of 5 runs, 1 vs 2 threads): 2-4-1 tanh gains 1.55x at m = 10 000 (5.2e5
+#: units) and loses at m = 2000 (1e5: 0.73x); 20-16-1 gains 1.13x at m = 2000
+#: (9.4e5) and loses at m = 400 (1.9e5: 0.5x) -- the crossover sits near
+#: 3e5-5e5 units. A mini-batch starts and joins the team twice (forward,
+#: backward) around a serial update, so a second thread pays later. Measured
+#: (digits 64-64-10, median of 5, 1 vs 2 threads, little other load): batch 128
+#: (0.68M units) 0.90 vs 1.16 ms per epoch, 256 (1.4M) 0.97 vs 1.11, 512 (2.7M)
+#: 1.22 vs 1.05.
+AUTO_THREADS_MIN_WORK = {"full": 500_000, "batch": 2_000_000}
 
 #: Layer 1 in one pass over X per iteration (update fused with the next
 #: forward) when its output is at most this wide and X is at least ONEPASS_MIN_BYTES.
@@ -63,46 +61,26 @@ ONEPASS_MAX_N1 = 32
 ONEPASS_MIN_BYTES = 4 << 20
 #: ``gram=None`` never allocates a Gram matrix X^T X (m x m) larger than this.
 GRAM_MAX_BYTES = 256 << 20
-#: A fit returns to Python (where Ctrl-C is noticed) at least this often.
-SECONDS_PER_CALL = 0.2
-#: Mini-batch training draws the shuffles of one call's epochs at once: at most
-#: this many int64 indices (8 MiB).
-MAX_ORDER_ENTRIES = 1 << 20
 
 
-def _n_cores():
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
+def _cap(ext, threads, m):
+    """``threads`` as this build runs them: one without OpenMP, and no more
+    than the m examples (every thread gets a non-empty chunk)."""
+    return max(1, min(int(threads), m)) if ext.HAVE_OPENMP else 1
 
 
-def _work(Ws, m, gram=False):
-    """Per-iteration work in multiply-add units (see AUTO_THREADS_MIN_WORK)."""
-    work = m * sum(W.size for W in (Ws[1:] if gram else Ws))
-    if gram:  # layer 1 costs n_1 m^2 per iteration, not n_1 n_0 m
-        work += Ws[0].shape[0] * m * m
-    return work + ACT_COST * m * sum(W.shape[0] for W in Ws)
-
-
-def _threads(ext, threads, Ws, m, gram=False, min_work=None):
-    if threads is None:
-        min_work = AUTO_THREADS_MIN_WORK if min_work is None else min_work
-        threads = _n_cores() if _work(Ws, m, gram) >= min_work else 1
-    if not ext.HAVE_OPENMP:
-        return 1
-    # Every thread gets a non-empty chunk of examples, and one private copy of
-    # every dW and db: more threads than cores would only cost memory.
-    return max(1, min(int(threads), _n_cores(), m))
-
-
-def _codes(acts):
-    return [_act.CODES[a] for a in acts]
+def _threads_for(ext, threads, Ws, m):
+    """The thread count of a forward or backward outside training: the
+    driver's policy (:mod:`._threads`) at the full-batch threshold."""
+    dims = [Ws[0].shape[1]] + [W.shape[0] for W in Ws]
+    if threads is None and _thread_policy.work_units(dims, m) < AUTO_THREADS_MIN_WORK["full"]:
+        return 1  # known without asking the thread pools (threadpoolctl) for the budget
+    return _cap(ext, _thread_policy.decide(threads, dims, m, AUTO_THREADS_MIN_WORK["full"]).threads, m)
 
 
 def forward(Ws, bs, acts, X, threads=None):
     ext = _active()
-    net = ext._Net(list(Ws), list(bs), _codes(acts), X, _threads(ext, threads, Ws, X.shape[1]))
+    net = ext._Net(list(Ws), list(bs), _codes(acts), X, _threads_for(ext, threads, Ws, X.shape[1]))
     with _blas.limit(1):
         net.forward()
     caches, A_prev = [], X
@@ -119,7 +97,7 @@ def backward(AL, Y, caches, acts, loss, threads=None, relu_grad_at_zero=1):
     Zs = [np.ascontiguousarray(c[1]) for c in caches]
     As = [np.ascontiguousarray(c[0][0]) for c in caches[1:]] + [np.ascontiguousarray(AL)]
     X = np.ascontiguousarray(caches[0][0][0])
-    net = ext._Net(Ws, bs, _codes(acts), X, _threads(ext, threads, Ws, X.shape[1]), Zs, As,
+    net = ext._Net(Ws, bs, _codes(acts), X, _threads_for(ext, threads, Ws, X.shape[1]), Zs, As,
                    relu_grad_at_zero)
     net.set_Y(np.ascontiguousarray(Y, dtype=X.dtype))
     dWs = [np.empty_like(W) for W in Ws]
@@ -127,6 +105,10 @@ def backward(AL, Y, caches, acts, loss, threads=None, relu_grad_at_zero=1):
     with _blas.limit(1):
         net.backward_into(_losses.CODES[loss], dWs, dbs)
     return dWs, dbs
+
+
+def _codes(acts):
+    return [_act.CODES[a] for a in acts]
 
 
 def _use_gram(Ws, X, num_iterations, gram=None):
@@ -152,114 +134,82 @@ def _use_onepass(Ws, X):
     return Ws[0].shape[0] <= ONEPASS_MAX_N1 and X.nbytes >= ONEPASS_MIN_BYTES
 
 
-def _calls(count, most=None):
-    """Split ``count`` iterations (or epochs) into compiled calls of about
-    SECONDS_PER_CALL each, yielding each call's size: between them Python runs,
-    so Ctrl-C raises KeyboardInterrupt within a fraction of a second. Sizes
-    double from 1 until the time of the calls so far says how many fit
-    (``SECONDS_PER_CALL = inf``: one call); ``most`` caps a call's size. The
-    caller's work between two yields is what is timed."""
-    step = count if SECONDS_PER_CALL == float("inf") else 1
-    while count > 0:
-        n = min(step, count) if most is None else min(step, count, most)
-        t0 = time.perf_counter()
-        yield n
-        per_item = (time.perf_counter() - t0) / n
-        count -= n
-        if SECONDS_PER_CALL != float("inf"):
-            step = max(1, int(min(2 * step, SECONDS_PER_CALL / max(per_item, 1e-9))))
+class Engine:
+    """One fit's training arithmetic in ``fastnn_ext`` (the contract in
+    :mod:`._base`): whole runs of iterations, or of epochs, per call, without
+    the GIL.
 
-
-def _run_interruptibly(net, loss_code, learning_rate, count, last):
-    """``net.run`` for ``count`` iterations, in :func:`_calls`. The split
-    changes no result (each call resumes exactly where the last stopped)."""
-    left = count
-    for n in _calls(count):
-        left -= n
-        net.run(loss_code, learning_rate, n, last and left == 0)
-
-
-def _epochs_interruptibly(net, loss_code, learning_rate, count, XT, YT, rng):
-    """``net.epochs`` for ``count`` epochs, in :func:`_calls`; each call draws
-    its epochs' orders (:func:`_base.epoch_orders`: the same draws however the
-    epochs are split), at most MAX_ORDER_ENTRIES indices."""
-    m = XT.shape[0]
-    for n in _calls(count, most=max(1, MAX_ORDER_ENTRIES // m)):
-        net.epochs(loss_code, learning_rate, _base.epoch_orders(rng, m, n), XT, YT)
-
-
-def _train_batches(ext, Ws, bs, codes, loss_code, X, Y, learning_rate, num_iterations,
-                   cost_every, threads, on_cost, relu_grad_at_zero, batch_size, rng):
-    """Mini-batch training: each iteration one epoch, all its batches in C.
-
-    Two plans share Ws and bs: ``net``, sized for one batch over gather
-    buffers, trains; ``full``, over all of X, only computes the recorded
-    costs (an epoch's cost is over all m examples, before its first update).
-    The batches are gathered from X^T and Y^T, copied once per call.
+    Full batch: one plan (``_Net``) over all of X, layer 1 in the mode
+    ``fit.schedule.gram`` and the one-pass setting pick. Mini-batches: two
+    plans share Ws and bs -- ``_net``, sized for one batch over gather
+    buffers, trains; ``_full``, over all of X, only computes the recorded
+    costs (an epoch's cost is over all m examples, before its first update);
+    the batches are gathered from X^T and Y^T, copied once per fit. Both run
+    on the batch's thread count, so no idle OpenMP team spins beside the batch
+    loop. BLAS is held to one thread from here to :meth:`close` (each OpenMP
+    thread calls it on its own chunk).
     """
-    if rng is None:
-        rng = np.random.default_rng()
-    # Both plans run on the batch's thread count: threads=None gives small
-    # batches one thread, and no idle OpenMP team spins beside the batch loop.
-    T = _threads(ext, threads, Ws, batch_size, min_work=MINIBATCH_AUTO_THREADS_MIN_WORK)
-    full = ext._Net(Ws, bs, codes, X, T, None, None, relu_grad_at_zero)
-    full.set_Y(Y)
-    Xb = np.empty((X.shape[0], batch_size), X.dtype)
-    Yb = np.empty((Y.shape[0], batch_size), X.dtype)
-    net = ext._Net(Ws, bs, codes, Xb, T, None, None, relu_grad_at_zero)
-    net.set_Y(Yb)
-    XT, YT = np.ascontiguousarray(X.T), np.ascontiguousarray(Y.T)
-    costs = []
-    i = 0
-    while i < num_iterations:  # i is always a recorded epoch here
-        full.forward()
-        J = full.cost(loss_code)
-        costs.append((i, J))
-        if on_cost is not None and on_cost(i, J) is False:
-            break
-        nxt = _base.next_recorded(i, cost_every, num_iterations)
-        _epochs_interruptibly(net, loss_code, learning_rate, nxt - i, XT, YT, rng)
-        i = nxt
-    return costs
 
-
-def train(Ws, bs, acts, loss, X, Y, learning_rate, num_iterations, cost_every, threads=None,
-          on_cost=None, gram=None, *, relu_grad_at_zero=1, batch_size=None, rng=None):
-    ext = _active()
-    loss_code = _losses.CODES[loss]
-    costs = []
-    if num_iterations <= 0:
-        return costs
-    if batch_size is not None:
-        with _blas.limit(1):
-            return _train_batches(ext, list(Ws), list(bs), _codes(acts), loss_code, X, Y,
-                                  learning_rate, num_iterations, cost_every, threads, on_cost,
-                                  relu_grad_at_zero, int(batch_size), rng)
-    gram = _use_gram(Ws, X, num_iterations, gram)
-    net = ext._Net(list(Ws), list(bs), _codes(acts), X,
-                   _threads(ext, threads, Ws, X.shape[1], gram), None, None, relu_grad_at_zero)
-    net.set_Y(Y)
-    with _blas.limit(1):
-        if gram:
-            net.enable_gram()
-        elif _use_onepass(Ws, X):
-            net.enable_onepass(current()["onepass_block_bytes"])
+    def __init__(self, fit):
+        p, s = fit.problem, fit.schedule
+        ext = _active()
+        Ws, bs, codes, g0 = list(fit.Ws), list(fit.bs), [int(c) for c in p.codes], p.relu_grad_at_zero
+        self._loss, self._lr = p.loss_code, s.learning_rate
+        self._fresh = False  # whether _full's Z and A are the forward of the current parameters
+        self._closed = False
+        self._blas = contextlib.ExitStack()
+        self._blas.enter_context(_blas.limit(1))
         try:
-            net.forward()
-            i = 0
-            while i < num_iterations:  # i is always a recorded iteration here
-                J = net.cost(loss_code)
-                costs.append((i, J))
-                if on_cost is not None and on_cost(i, J) is False:
-                    break
-                nxt = _base.next_recorded(i, cost_every, num_iterations)
-                # The run ending training skips the forward after its last update.
-                _run_interruptibly(net, loss_code, learning_rate, nxt - i,
-                                   nxt == num_iterations)
-                i = nxt
+            rows = p.m if s.batch_size is None else min(s.batch_size, p.m)
+            self.threads = T = _cap(ext, fit.threads, rows)  # what the plans run on
+            self._full = ext._Net(Ws, bs, codes, p.X, T, None, None, g0)
+            self._full.set_Y(p.Y)
+            if s.batch_size is None:
+                self._net = self._full
+                if _use_gram(Ws, p.X, s.num_iterations, s.gram):
+                    self._net.enable_gram()
+                elif _use_onepass(Ws, p.X):
+                    self._net.enable_onepass(current()["onepass_block_bytes"])
+            else:
+                Xb = np.empty((p.X.shape[0], s.batch_size), p.dtype)
+                Yb = np.empty((p.Y.shape[0], s.batch_size), p.dtype)
+                self._net = ext._Net(Ws, bs, codes, Xb, T, None, None, g0)
+                self._net.set_Y(Yb)
+                self._XT, self._YT = np.ascontiguousarray(p.X.T), np.ascontiguousarray(p.Y.T)
+        except BaseException:
+            self._blas.close()
+            raise
+
+    def cost(self):
+        if not self._fresh:
+            self._full.forward()
+            self._fresh = True
+        return self._full.cost(self._loss)
+
+    def run(self, count, orders=None, last=False):
+        if orders is None:
+            if not self._fresh:
+                self._net.forward()
+            # A run ending training skips the forward after its last update.
+            self._net.run(self._loss, self._lr, count, last)
+            self._fresh = not last
+        else:
+            self._net.epochs(self._loss, self._lr, orders, self._XT, self._YT)
+            self._fresh = False
+
+    def close(self):
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._net.finish_gram(self._lr)  # GRAM mode: W1 materialized; else nothing
         finally:
-            net.finish_gram(learning_rate)
-    return costs
+            self._blas.close()
+
+
+def engine(fit):
+    """The :class:`Engine` of ``fit`` (see :mod:`._base`)."""
+    return Engine(fit)
 
 
 def _march(flags):
@@ -299,7 +249,7 @@ def info():
         "small_products": (f"register tiles (fastnn_ext/_small.h) for chunks of 8 to "
                            f"{ext.SMALL_MAX_COLS} columns" if ext.HAVE_SMALL_PRODUCTS
                            else "none (loops and GEMM only)"),
-        "threads_max": _n_cores() if ext.HAVE_OPENMP else 1,
+        "threads_max": _thread_policy.cpu_budget()[0] if ext.HAVE_OPENMP else 1,
         "auto_threads_min_work": AUTO_THREADS_MIN_WORK,
         "module": ext.__file__,
     }
