@@ -82,7 +82,7 @@ def test_gemm(benchmark, product, impl, dtype):
         pytest.skip("FASTNN_BENCH=quick times two products")
     cb = require_backend("cython")
     from fastnn.backends import _blas
-    from fastnn.backends import _cython_paths as paths
+    from fastnn.backends.cython import paths
 
     gemm, _, isa = impl.partition(" ")
     if isa and isa not in cb.isas():

@@ -379,7 +379,7 @@ def test_gemm_epilogue_is_bitwise_the_two_steps(act, dtype, isa):
     # A GEMM-shaped layer with a piecewise-linear g gets b and g applied as the
     # own GEMM stores each tile: bitwise the product, then + b, then g.
     from fastnn import activations
-    from fastnn.backends import _cython_paths as paths
+    from fastnn.backends.cython import paths
 
     rng = np.random.default_rng(3)
     n, k, m = 33, 101, 150  # leftover rows and columns of every tile size
@@ -732,7 +732,7 @@ def test_info_names_the_small_products():
 
 def test_epochs_refuses_input_that_would_read_out_of_bounds():
     # _Net.epochs is callable from Python: it checks what the kernels index by.
-    ext = cb._active()
+    ext = cb.paths.active()
     Ws = [np.ones((3, 4)), np.ones((2, 3))]
     bs = [np.zeros((3, 1)), np.zeros((2, 1))]
     net = ext._Net(Ws, bs, [2, 5], np.zeros((4, 2)), 1, None, None, 1)

@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 import pytest
 
-from fastnn.backends import _cython_paths as paths
+from fastnn.backends.cython import paths
 from fastnn._testing import train
 from fastnn.backends import cython as cb
 from fastnn.report import simd
