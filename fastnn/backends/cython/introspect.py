@@ -69,8 +69,8 @@ def info():
 #: Kernels whose machine code shows whether the math is SIMD: the page's
 #: (activation_forward/backward are inlined into these) and the engine's.
 HOT = ("linear_activation_forward", "softmax_forward", "output_dZ", "linear_backward",
-       "product_nn", "product_nt", "product_tn", "_forward_chunk", "_backward_chunk",
-       "_onepass_rows")
+       "product", "_vector", "_loops_nn", "_loops_nt", "_loops_tn", "_forward_chunk",
+       "_backward_chunk", "_onepass_rows")
 _GEMM_KERNEL = re.compile(r"<fastnn_([ds])gemm\w*kernel\w*(?:\.\w+)*>:$")
 #: The one-pass first layer's register tiles (_first_layer.h), and the small
 #: products' (_small.h: a mini-batch's products).
