@@ -149,7 +149,7 @@ cdef void _backward_chunk(const Net* net, const Layer1* l1, int loss, Py_ssize_t
 
 
 cdef void _reduce(const Net* net, int l, bint is_b, Py_ssize_t m, floating lr,
-                  floating* out,  # OUT (n_l, n_{l-1}) or (n_l,): the mean gradient, or the parameter stepped
+                  floating* out,  # OUT (n_l, n_{l-1}) or (n_l,): the mean, or the parameter stepped
                   bint update) noexcept nogil:
     """Combine the T partial sums of layer l's dW (or db) in thread order 0..T-1
     (into thread 0's buffer, which the next backward overwrites), then the

@@ -23,8 +23,9 @@ __all__ = ["AUTO_THREADS_MIN_WORK", "forward", "backward", "engine", "Engine"]
 
 #: threads=None runs on more than one thread only from this much work per
 #: iteration ("full") or per mini-batch ("batch"), in the units of
-#: :func:`fastnn.backends._threads.work_units` (multiply-adds plus ACT_COST per activation
-#: value); below it the second thread's start and join cost more than it saves.
+#: :func:`fastnn.backends._threads.work_units` (multiply-adds plus ACT_COST per
+#: activation value); below it the second thread's start and join cost more
+#: than it saves.
 #: Full batch, measured on an idle 2-core machine (a sweep of nets and m, best
 #: of 5 runs, 1 vs 2 threads): 2-4-1 tanh gains 1.55x at m = 10 000 (5.2e5
 #: units) and loses at m = 2000 (1e5: 0.73x); 20-16-1 gains 1.13x at m = 2000
@@ -52,16 +53,20 @@ def _cap(ext, threads, m):
 
 def _threads_for(ext, threads, Ws, m):
     """The thread count of a forward or backward outside training: the
-    driver's policy (:mod:`._threads`) at the full-batch threshold."""
+    driver's policy (:mod:`fastnn.backends._threads`) at the full-batch
+    threshold."""
     dims = [Ws[0].shape[1]] + [W.shape[0] for W in Ws]
     if threads is None and _thread_policy.work_units(dims, m) < AUTO_THREADS_MIN_WORK["full"]:
         return 1  # known without asking the thread pools (threadpoolctl) for the budget
-    return _cap(ext, _thread_policy.decide(threads, dims, m, AUTO_THREADS_MIN_WORK["full"]).threads, m)
+    decided = _thread_policy.decide(threads, dims, m, AUTO_THREADS_MIN_WORK["full"])
+    return _cap(ext, decided.threads, m)
 
 
 def forward(Ws, bs, acts, X, threads=None):
+    """The contract's forward (:mod:`fastnn.backends._base`): one plan, one pass."""
     ext = _active()
-    net = ext._Net(list(Ws), list(bs), _codes(acts), X, _threads_for(ext, threads, Ws, X.shape[1]))
+    T = _threads_for(ext, threads, Ws, X.shape[1])
+    net = ext._Net(list(Ws), list(bs), _codes(acts), X, T)
     with _blas.limit(1):
         net.forward()
     caches, A_prev = [], X
@@ -72,6 +77,7 @@ def forward(Ws, bs, acts, X, threads=None):
 
 
 def backward(AL, Y, caches, acts, loss, threads=None, relu_grad_at_zero=1):
+    """The contract's backward: a plan over the caches' Z and A, one pass."""
     ext = _active()
     Ws = [c[0][1] for c in caches]
     bs = [c[0][2] for c in caches]
@@ -117,7 +123,7 @@ def _use_onepass(Ws, X):
 
 class Engine:
     """One fit's training arithmetic in ``fastnn_ext`` (the contract in
-    :mod:`._base`): whole runs of iterations, or of epochs, per call, without
+    :mod:`fastnn.backends._base`): whole runs of iterations, or of epochs, per call, without
     the GIL.
 
     Full batch: one plan (``_Net``) over all of X, layer 1 in the mode
@@ -134,7 +140,8 @@ class Engine:
     def __init__(self, fit):
         p, s = fit.problem, fit.schedule
         ext = _active()
-        Ws, bs, codes, g0 = list(fit.Ws), list(fit.bs), [int(c) for c in p.codes], p.relu_grad_at_zero
+        Ws, bs, g0 = list(fit.Ws), list(fit.bs), p.relu_grad_at_zero
+        codes = [int(c) for c in p.codes]
         self._loss, self._lr = p.loss_code, s.learning_rate
         self._fresh = False  # whether _full's Z and A are the forward of the current parameters
         self._closed = False
@@ -189,5 +196,5 @@ class Engine:
 
 
 def engine(fit):
-    """The :class:`Engine` of ``fit`` (see :mod:`._base`)."""
+    """The :class:`Engine` of ``fit`` (see :mod:`fastnn.backends._base`)."""
     return Engine(fit)
