@@ -15,6 +15,8 @@ kernel set, and the backend imports the best one the CPU runs -- one build
   -fno-tree-vectorize -fno-tree-slp-vectorize, scalar libm and no own GEMM,
   for the SIMD ablation benchmark of that path.
 * ``fastnn_ext._cpu``: no -march; tells the backend what the CPU runs.
+* ``fastnn_ext._testing``: no -march; the tests' entry points into a kernel
+  module (none of them is in the kernel modules).
 
 All vectorized builds use -O3 and call exp/tanh through glibc's libmvec (see
 fastnn_ext/_simd.h), with OpenMP if the compiler has it.
@@ -151,7 +153,8 @@ _LEVEL = {"x86-64-v4": 4, "x86-64-v3": 3, "x86-64-v2": 2, "x86-64": 1, "none": 1
 if MARCH not in _LEVEL:
     sys.exit(f"FASTNN_MARCH={MARCH!r}: choose one of {sorted(k for k in _LEVEL if k)}")
 EXTENSIONS = [Extension("fastnn_ext._cpu", ["fastnn_ext/_cpu.pyx"],
-                        define_macros=[("FASTNN_BASELINE_LEVEL", str(_LEVEL[MARCH]))])]
+                        define_macros=[("FASTNN_BASELINE_LEVEL", str(_LEVEL[MARCH]))]),
+              Extension("fastnn_ext._testing", ["fastnn_ext/_testing.pyx"])]
 EXTENSIONS += [_kernels(isa, vectorize) for isa in ISAS for vectorize in (True, False)]
 
 setup(

@@ -36,7 +36,7 @@ import numpy as np
 import pytest
 
 from fastnn import backends
-from fastnn._testing import max_rel_diff, reference_params
+from fastnn._testing import max_rel_diff, reference_params, train
 from fastnn.report import workloads as wl
 
 from . import peers
@@ -125,8 +125,8 @@ def backend_trainer(name, workload, m, dtype, threads=None, *, gram=False, setti
 
     def run(n):
         with cython_settings(**settings) if settings else contextlib.nullcontext():
-            backend.train(Ws, bs, acts, "cross_entropy", X, Y, workload.learning_rate, n, n,
-                          threads, None, gram=gram)
+            train(backend, Ws, bs, acts, "cross_entropy", X, Y, workload.learning_rate, n, n,
+                  threads, None, gram=gram)
 
     return Trainer(run, lambda: Ws + bs)
 

@@ -20,6 +20,7 @@ import time
 import numpy as np
 
 from fastnn import backends
+from fastnn._testing import train
 from fastnn.report.workloads import DIGITS, digits_problem
 
 from . import peers
@@ -31,8 +32,8 @@ def _fastnn_run(name, Ws0, bs0, acts, X, Y, batch_size):
     rng = np.random.default_rng(0)
 
     def run(epochs):
-        backend.train(Ws, bs, acts, "cross_entropy", X, Y, DIGITS.learning_rate, epochs, epochs,
-                      None, None, batch_size=batch_size, rng=rng)
+        train(backend, Ws, bs, acts, "cross_entropy", X, Y, DIGITS.learning_rate, epochs, epochs,
+              None, None, batch_size=batch_size, rng=rng)
 
     return run
 

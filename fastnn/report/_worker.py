@@ -27,6 +27,7 @@ def main(argv):
     backend_name, workload_name, m, dtype = argv[0], argv[1], int(argv[2]), argv[3]
     threads = None if len(argv) < 5 or argv[4] == "None" else int(argv[4])
     from fastnn import backends
+    from fastnn._testing import train
     from fastnn.report import workloads as wl
 
     backend = backends.get(backend_name)
@@ -42,8 +43,8 @@ def main(argv):
     def run(n, Ws=Ws, bs=bs):
         with (controller.limit(limits=threads, user_api="blas") if controller is not None
               else contextlib.nullcontext()):
-            backend.train(Ws, bs, acts, "cross_entropy", X, Y, workload.learning_rate, n, n,
-                          threads, None, gram=False)
+            train(backend, Ws, bs, acts, "cross_entropy", X, Y, workload.learning_rate, n, n,
+                  threads, None, gram=False)
 
     start = time.perf_counter()
     # Compile on copies: the parameters "params" reports start from the problem's.
