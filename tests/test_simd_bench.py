@@ -5,13 +5,12 @@ gain; the thread count is ablated in a group of its own.
 
 Each group runs as under plain pytest (one round on modest sizes, checked
 against NumPy) with a stand-in pytest-benchmark fixture, while a spy on the
-backends' ``train`` records the threads every call got.
+harness's ``train`` records the threads every call got.
 """
 
 import pytest
 from threadpoolctl import threadpool_info
 
-from fastnn import backends
 from fastnn.benchmarks import _harness, bench_simd
 from fastnn.report import workloads as wl
 
@@ -19,18 +18,19 @@ from _helpers import BenchmarkStandIn
 
 
 def _spy(monkeypatch, names):
-    """``[(backend, threads, {BLAS threads})]`` of every ``train`` call from now on."""
+    """``[(backend, threads, {BLAS threads})]`` of every fit the benchmark harness
+    starts from now on (it trains through ``fastnn._testing.train``, the driver)."""
     calls = []
-    for name in names:
-        module = backends.get(name)
 
-        def train(*args, _train=module.train, _name=name, **kwargs):
-            threads = args[9] if len(args) > 9 else kwargs.get("threads")
-            blas = {p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"}
-            calls.append((_name, threads, blas))
-            return _train(*args, **kwargs)
+    def train(backend, *args, _train=_harness.train, **kwargs):
+        name = backend.__name__.rsplit(".", 1)[1]
+        threads = args[9] if len(args) > 9 else kwargs.get("threads")
+        blas = {p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"}
+        if name in names:
+            calls.append((name, threads, blas))
+        return _train(backend, *args, **kwargs)
 
-        monkeypatch.setattr(module, "train", train)
+    monkeypatch.setattr(_harness, "train", train)
     return calls
 
 
