@@ -26,11 +26,11 @@ import numpy as np
 from .. import activations as _act
 from .. import losses as _losses
 from . import _base, _blas
-from ._cython_paths import ISAS, current, isas, module, settings
+from ._cython_paths import ISAS, built, current, isas, module, settings
 from ._cython_paths import active as _active
 
 __all__ = ["forward", "backward", "train", "info", "hot_code", "settings", "current", "isas",
-           "ISAS", "DESCRIPTION"]
+           "built", "ISAS", "DESCRIPTION"]
 
 SLOW = False
 COMPILED = True
@@ -271,7 +271,8 @@ def info():
     """Build and runtime facts for reports.
 
     ``"isa"`` is the kernel set in use, ``"isas"`` those this CPU runs,
-    ``"march"`` the build's baseline (what every module may assume),
+    ``"kernel_sets"`` which were built here (``True``, or why not: see
+    setup.py), ``"march"`` the build's baseline (what every module may assume),
     ``"gemm"`` where GEMM-shaped products go, ``"small_products"`` where
     narrow chunks' (a mini-batch's) go.
     """
@@ -284,7 +285,9 @@ def info():
     return {
         "isa": state["isa"],
         "isas": isas(),
-        "march": _march(module("baseline").COMPILE_FLAGS),
+        "kernel_sets": built(),
+        "march": _march(module("baseline").COMPILE_FLAGS) if built()["baseline"] is True
+        else "no baseline kernel set built",
         "march_in_use": _march(ext.COMPILE_FLAGS),
         "cpu_levels": _cpu.features(),
         "variant": state["variant"],
