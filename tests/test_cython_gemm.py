@@ -8,11 +8,15 @@ import shutil
 import numpy as np
 import pytest
 
-from fastnn.backends import _cython_paths as paths
-from fastnn.backends import cython as cb
 from fastnn.report import simd
 
-from test_cython_backend import _problem, _rel, _train
+from _helpers import require_backend
+
+cb = require_backend("cython")  # skips (or, where required, fails) this module without it
+
+from fastnn.backends import _cython_paths as paths  # noqa: E402  (needs the extension)
+
+from test_cython_backend import _problem, _rel, _train  # noqa: E402
 
 #: The kernel sets with an own GEMM; each is forced in turn.
 GEMM_ISAS = [isa for isa in cb.ISAS if isa != "baseline"]
