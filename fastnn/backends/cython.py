@@ -11,8 +11,9 @@ baseline) and the best one this CPU runs is used; :mod:`._cython_paths` picks
 it and holds :func:`settings`, which forces another path (``FASTNN_ISA`` does
 it from the environment).
 
-Importing this module raises ImportError when ``fastnn_ext`` is not built; the
-backend registry then reports ``cython`` as unavailable.
+Importing this module raises ImportError (``BackendUnavailable``, with the
+reason setup.py recorded: no C compiler, MSVC, ...) when ``fastnn_ext`` is not
+built; the backend registry then reports ``cython`` as unavailable and why.
 """
 
 import os
