@@ -16,8 +16,8 @@ kernel set, and the backend imports the best one the CPU runs -- one build
   for the SIMD ablation benchmark of that path.
 * ``fastnn_ext._cpu``: no -march; tells the backend what the CPU runs.
 
-Other machines (aarch64, Apple silicon) build the baseline set only, with no
--march. All vectorized builds use -O3 and call exp/tanh through glibc's
+Other targets (aarch64, Apple silicon, a macOS universal2 build) build the
+baseline set only, with no -march. All vectorized builds use -O3 and call exp/tanh through glibc's
 libmvec where it has them (see fastnn_ext/_simd.h), with OpenMP where the
 compiler has it (Apple's clang has not: serial there).
 
@@ -70,10 +70,20 @@ DEBUG = os.environ.get("FASTNN_DEBUG_BUILD", "") not in ("", "0")
 MARCH = os.environ.get("FASTNN_MARCH", "x86-64-v2")
 NO_OPENMP = os.environ.get("FASTNN_NO_OPENMP", "") not in ("", "0")
 STRICT = os.environ.get("FASTNN_REQUIRE_EXTENSION", "") not in ("", "0")
-# The target, not the build machine: sysconfig honours a cross build's
-# _PYTHON_HOST_PLATFORM (cibuildwheel sets it on macOS), and a universal2
-# binary holds arm64 code too, where no -march fits.
-X86_64 = sysconfig.get_platform().endswith(("x86_64", "amd64"))
+
+
+def _target_is_x86_64():
+    """Whether the modules are built for x86-64 -- the target, not the build
+    machine: sysconfig honours a cross build's _PYTHON_HOST_PLATFORM
+    (cibuildwheel sets it on macOS), and a universal2 build holds arm64 code
+    too, where no -march fits, unless ARCHFLAGS narrows it to x86_64."""
+    plat = sysconfig.get_platform()
+    if plat.endswith("universal2"):
+        return re.findall(r"-arch\s+(\S+)", os.environ.get("ARCHFLAGS", "")) == ["x86_64"]
+    return plat.endswith(("x86_64", "amd64"))
+
+
+X86_64 = _target_is_x86_64()
 #: kernel set -> its -march (the baseline's is FASTNN_MARCH).
 ISA_MARCH = {"baseline": MARCH, "avx2": "x86-64-v3", "avx512": "x86-64-v4"}
 _asked = {isa.strip() for isa in os.environ.get("FASTNN_ISAS", "baseline,avx2,avx512").split(",")
@@ -241,7 +251,7 @@ class optional_build_ext(build_ext):
                            if ext.name == "fastnn_ext._cpu" or self._isa_of(ext) in wanted]
         # The flags are C defines, not Cython input: rebuild the C when they change.
         c_sources = {ext.name: ext.sources for ext in cythonize(
-            self.extensions, compiler_directives=DIRECTIVES, force=DEBUG, quiet=True)}
+            self.extensions, compiler_directives=DIRECTIVES, force=DEBUG)}
         for ext in self.extensions:  # keep setuptools' own Extension objects
             ext.sources = c_sources[ext.name]
         self._errors = {}

