@@ -15,11 +15,13 @@ kernel set, and the backend imports the best one the CPU runs -- one build
   -fno-tree-vectorize -fno-tree-slp-vectorize, scalar libm and no own GEMM,
   for the SIMD ablation benchmark of that path.
 * ``fastnn_ext._cpu``: no -march; tells the backend what the CPU runs.
+* ``fastnn_ext._testing``: no -march; the tests' entry points into a kernel
+  module (none of them is in the kernel modules).
 
 Other targets (aarch64, Apple silicon, a macOS universal2 build) build the
-baseline set only, with no -march. All vectorized builds use -O3 and call exp/tanh through glibc's
-libmvec where it has them (see fastnn_ext/_simd.h), with OpenMP where the
-compiler has it (Apple's clang has not: serial there).
+baseline set only, with no -march. All vectorized builds use -O3 and call
+exp/tanh through glibc's libmvec where it has them (see fastnn_ext/_simd.h),
+with OpenMP where the compiler has it (Apple's clang has not: serial there).
 
 The extension is optional. Every other backend is pure Python, NumPy or Numba,
 so when fastnn_ext cannot be built fastnn still installs, without it:
@@ -28,7 +30,8 @@ so when fastnn_ext cannot be built fastnn still installs, without it:
   kernels use): nothing is cythonized or compiled;
 * a kernel set that fails to compile or link (say AVX-512 on an old
   assembler) is dropped with its novec twin; the others stay;
-* nothing usable built (``_cpu`` or every kernel set failed): no extension.
+* nothing usable built (``_cpu``, ``_testing`` or every kernel set failed):
+  no extension.
 
 What happened goes to ``fastnn_ext/_build_status.json`` in the package (which
 sets were built, and why the others were not), where
@@ -142,10 +145,14 @@ def _kernels(isa, vectorize):
     )
 
 
+#: The modules built with no -march beside the kernel sets; the extension
+#: needs them all.
+SUPPORT = ("fastnn_ext._cpu", "fastnn_ext._testing")
 #: Every module this platform could build; build_ext sets their flags once it
 #: knows the compiler, and keeps those that built.
 EXTENSIONS = [Extension("fastnn_ext._cpu", ["fastnn_ext/_cpu.pyx"],
-                        define_macros=[("FASTNN_BASELINE_LEVEL", str(_LEVEL[MARCH]))])]
+                        define_macros=[("FASTNN_BASELINE_LEVEL", str(_LEVEL[MARCH]))]),
+              Extension("fastnn_ext._testing", ["fastnn_ext/_testing.pyx"])]
 EXTENSIONS += [_kernels(isa, vectorize) for isa in ISAS for vectorize in (True, False)]
 
 
@@ -248,7 +255,7 @@ class optional_build_ext(build_ext):
                           + "; ".join(f"{isa}: {status['kernel_sets'][isa]}" for isa in ISAS))
 
         self.extensions = [self._configure(ext, status) for ext in self.extensions
-                           if ext.name == "fastnn_ext._cpu" or self._isa_of(ext) in wanted]
+                           if ext.name in SUPPORT or self._isa_of(ext) in wanted]
         # The flags are C defines, not Cython input: rebuild the C when they change.
         c_sources = {ext.name: ext.sources for ext in cythonize(
             self.extensions, compiler_directives=DIRECTIVES, force=DEBUG)}
@@ -257,8 +264,9 @@ class optional_build_ext(build_ext):
         self._errors = {}
         super().build_extensions()  # in parallel; build_extension records failures
 
-        if "fastnn_ext._cpu" in self._errors:
-            raise _Failed(f"fastnn_ext._cpu failed to build ({self._errors['fastnn_ext._cpu']})")
+        for name in SUPPORT:
+            if name in self._errors:
+                raise _Failed(f"{name} failed to build ({self._errors[name]})")
         for isa in wanted:
             names = [f"fastnn_ext._kernels_{isa}", f"fastnn_ext._kernels_{isa}_novec"]
             failed = [f"{n.split('.')[-1]}: {self._errors[n]}" for n in names if n in self._errors]
@@ -266,7 +274,7 @@ class optional_build_ext(build_ext):
         if not any(ok is True for ok in status["kernel_sets"].values()):
             raise _Failed("every kernel set failed to build: " + "; ".join(
                 f"{isa}: {status['kernel_sets'][isa]}" for isa in ISAS))
-        return [ext for ext in self.extensions if ext.name == "fastnn_ext._cpu"
+        return [ext for ext in self.extensions if ext.name in SUPPORT
                 or status["kernel_sets"][self._isa_of(ext)] is True]
 
     def build_extension(self, ext):
@@ -299,7 +307,7 @@ class optional_build_ext(build_ext):
 
     def _configure(self, ext, status):
         """Set ``ext``'s flags and defines for this compiler; returns it."""
-        if ext.name == "fastnn_ext._cpu":
+        if ext.name in SUPPORT:
             return ext
         isa, vectorize = self._isa_of(ext), not ext.name.endswith("_novec")
         flags = self._flags(isa, vectorize, status)

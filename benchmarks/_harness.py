@@ -19,8 +19,9 @@ What the report reads (``fastnn.report.results``): ``benchmark.group`` is
 ``workload``, ``m``, ``rounds``, ``impls`` = ``{impl: {"samples": [seconds per
 iteration, one per round], "iterations", "first_call_s", "flops", "bytes",
 "dtype", "variant", "max_rel_diff_vs_numpy", "check_iterations",
-"check_passed", ...}}`` and ``skipped`` = ``{impl: reason}``. pytest-benchmark's
-own statistics are those of whole rounds.
+"check_passed", ...}}`` and ``skipped`` = ``{impl: reason}`` (a reason does not
+name the workload -- the group does -- so the report can list the workloads
+that share one). pytest-benchmark's own statistics are those of whole rounds.
 """
 
 import contextlib
@@ -34,16 +35,18 @@ import time
 import numpy as np
 import pytest
 
-from fastnn import _peers, backends
-from fastnn._testing import max_rel_diff, reference_params
+from fastnn import backends
+from fastnn._testing import max_rel_diff, reference_params, train
 from fastnn.report import workloads as wl
+
+from . import peers
 
 MODE = os.environ.get("FASTNN_BENCH", "full")
 if MODE not in ("quick", "full"):
     raise pytest.UsageError(f"FASTNN_BENCH must be 'quick' or 'full', got {MODE!r}")
 
 BACKENDS = backends.names()
-PEERS = _peers.NAMES
+PEERS = peers.NAMES
 #: Agreement with the float64 NumPy reference after the same iterations.
 RTOL = {"float64": 1e-9, "float32": 1e-3}
 #: Iterations of the fresh copy each implementation is checked with (at most
@@ -75,7 +78,7 @@ def require_backend(name):
 
 
 def require_peer(name):
-    ok = _peers.available(name)
+    ok = peers.available(name)
     if ok is not True:
         pytest.skip(f"peer {name!r} unavailable: {ok}")
 
@@ -90,7 +93,7 @@ def too_slow(workload, name):
     if not is_slow(name):
         return None
     if not workload.slow_ok or (name == backends.ORACLE and not workload.oracle_ok):
-        return f"{name} takes minutes per iteration on {workload.name}"
+        return f"{name} takes minutes per iteration on this net"
     return None
 
 
@@ -122,8 +125,8 @@ def backend_trainer(name, workload, m, dtype, threads=None, *, gram=False, setti
 
     def run(n):
         with cython_settings(**settings) if settings else contextlib.nullcontext():
-            backend.train(Ws, bs, acts, "cross_entropy", X, Y, workload.learning_rate, n, n,
-                          threads, None, gram=gram)
+            train(backend, Ws, bs, acts, "cross_entropy", X, Y, workload.learning_rate, n, n,
+                  threads, None, gram=gram)
 
     return Trainer(run, lambda: Ws + bs)
 
@@ -132,9 +135,9 @@ def peer_trainer(name, workload, m, dtype):
     require_peer(name)
     Ws, bs, acts, X, Y = wl.problem(workload, m, dtype)
     try:
-        peer = _peers.make(name, Ws, bs, acts, X, Y, workload.learning_rate)
+        peer = peers.make(name, Ws, bs, acts, X, Y, workload.learning_rate)
     except ValueError as exc:
-        pytest.skip(f"peer {name!r} cannot run {workload.name}: {exc}")
+        pytest.skip(f"peer {name!r} cannot run this net: {exc}")
 
     def params():
         Ws, bs = peer.params()
@@ -144,17 +147,19 @@ def peer_trainer(name, workload, m, dtype):
 
 
 class Worker:
-    """A ``fastnn.report._worker`` subprocess training one backend under ``env``;
-    ``run(n)`` trains n iterations there (the round trip is timed)."""
+    """A ``fastnn.report._worker`` subprocess training one backend under ``env``
+    with ``threads``; ``run(n)`` trains n iterations there (the round trip is timed)."""
 
-    def __init__(self, backend, workload, m, dtype, env, fresh_cache=False, unset=()):
+    def __init__(self, backend, workload, m, dtype, env, fresh_cache=False, unset=(),
+                 threads=None):
         env = {k: v for k, v in {**os.environ, **env}.items() if k not in unset}
         # The SIMD evidence of the worker's own compiled code takes seconds to make.
         env.setdefault("FASTNN_WORKER_EVIDENCE", "1" if MODE == "full" else "0")
         if fresh_cache:
             env["NUMBA_CACHE_DIR"] = _private_cache(env)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "fastnn.report._worker", backend, workload.name, str(m), dtype],
+            [sys.executable, "-m", "fastnn.report._worker", backend, workload.name, str(m), dtype,
+             str(threads)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
         line = self.proc.stdout.readline()
         if not line:
@@ -192,9 +197,10 @@ def _private_cache(env):
     return _caches[key].name
 
 
-def worker_trainer(name, workload, m, dtype, env=None, *, fresh_cache=False, unset=()):
+def worker_trainer(name, workload, m, dtype, env=None, *, threads=None, fresh_cache=False,
+                   unset=()):
     require_backend(name)
-    worker = Worker(name, workload, m, dtype, env or {}, fresh_cache, unset)
+    worker = Worker(name, workload, m, dtype, env or {}, fresh_cache, unset, threads)
     trainer = Trainer(worker.run, worker.params, worker.close)
     trainer.ready = worker.ready
     return trainer

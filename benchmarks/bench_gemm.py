@@ -6,7 +6,7 @@ chunk of examples, so the wide net's products are timed at the per-thread
 size: m = 10 000 split in two chunks of 5000 columns, read in place from the
 full arrays (row stride 10 000) as the backend reads them. The deep net's
 first layer is timed whole (m = 209). Every implementation runs through
-the same entry (``_gemm_check``, which the backend's ``_gemm`` serves), BLAS
+the same entry (``fastnn_ext._testing.gemm``: the kernel module's own gemm), BLAS
 limited to one thread, and the result is checked against a float64 NumPy
 product after timing.
 
@@ -82,7 +82,8 @@ def test_gemm(benchmark, product, impl, dtype):
         pytest.skip("FASTNN_BENCH=quick times two products")
     cb = require_backend("cython")
     from fastnn.backends import _blas
-    from fastnn.backends import _cython_paths as paths
+    from fastnn.backends.cython import paths
+    from fastnn_ext._testing import gemm as gemm_check
 
     gemm, _, isa = impl.partition(" ")
     if isa and isa not in cb.isas():
@@ -95,8 +96,8 @@ def test_gemm(benchmark, product, impl, dtype):
         ext = paths.active()
         benchmark.extra_info.update(impl=impl, dtype=dtype, M=M, N=N, K=K, flops=2 * M * N * K,
                                     threads=1, kernel=ext.GEMM_KERNEL, blas=_blas.describe())
-        ext._gemm_check(A, B, C, 1.0, 0.0)  # warm-up: packing buffers, BLAS start-up
-        benchmark(ext._gemm_check, A, B, C, 1.0, 0.0)
+        gemm_check(ext, A, B, C, 1.0, 0.0)  # warm-up: packing buffers, BLAS start-up
+        benchmark(gemm_check, ext, A, B, C, 1.0, 0.0)
     err = float(np.max(np.abs(C - ref))) / float(np.max(np.abs(ref)))
     benchmark.extra_info["max_rel_diff_vs_numpy"] = err
     assert err <= RTOL[dtype], f"{impl} {dtype} {product}: relative error {err:.2e}"

@@ -70,7 +70,7 @@ def ladder_impls(workload, m, quick):
     for name in BACKENDS:
         why = too_slow(workload, name)
         if why is None and quick and is_slow(name) and wl.flops(workload) > SLOW_QUICK_MAX_FLOPS:
-            why = f"{name} on {workload.name} runs in the full benchmark only"
+            why = f"{name} runs on this net in the full benchmark only"
         n = SLOW_ITERATIONS[workload.name] if is_slow(name) else ITERATIONS[workload.name]
         impls[name] = _skip(why) if why else Impl(
             lambda name=name: backend_trainer(name, workload, m, "float64"), n)

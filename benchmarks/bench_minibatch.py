@@ -1,10 +1,10 @@
 """Mini-batch gradient descent: time per epoch against the batch size.
 
-One workload, the digits problem of issue 12 (``workloads.DIGITS``: 64-64-10
+One workload, the digits problem (``workloads.DIGITS``: 64-64-10
 relu/softmax, m = 1347, lr 0.1, float64; sklearn's digits when scikit-learn is
 installed, else a synthetic set of the same shape -- ``digits_problem`` says
 why), and one group per batch size (``minibatch-B=<B>``): every backend and
-every mini-batch peer (``fastnn._peers.MINIBATCH_NAMES``: the course's NumPy
+every mini-batch peer (``peers.MINIBATCH_NAMES``: the course's NumPy
 loop, PyTorch, JAX, scikit-learn's MLPClassifier) from the same initial arrays,
 timed interleaved. A timed call trains ``EPOCHS`` epochs (as ``fit(...,
 num_iterations=EPOCHS, batch_size=B)``); the report divides by it.
@@ -35,10 +35,11 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
-from fastnn import _peers, backends, losses
-from fastnn._testing import max_rel_diff
+from fastnn import backends, losses
+from fastnn._testing import max_rel_diff, train
 from fastnn.report import workloads as wl
 
+from . import peers
 from ._harness import BACKENDS, MODE, RTOL, Impl, Trainer, ci, interleave, is_slow, require_backend
 
 DIGITS = wl.DIGITS
@@ -86,18 +87,18 @@ def backend_minibatch_trainer(name, batch_size):
 
     def run(n):
         # No try/except: a backend without mini-batches must fail here, loudly.
-        backend.train(Ws, bs, acts, "cross_entropy", X, Y, DIGITS.learning_rate, n, n, None,
-                      None, gram=False, batch_size=batch_size, rng=rng)
+        train(backend, Ws, bs, acts, "cross_entropy", X, Y, DIGITS.learning_rate, n, n, None,
+              None, gram=False, batch_size=batch_size, rng=rng)
 
     return Trainer(run, lambda: Ws + bs)
 
 
 def peer_minibatch_trainer(name, batch_size):
-    ok = _peers.available(name)
+    ok = peers.available(name)
     if ok is not True:
         pytest.skip(f"peer {name!r} unavailable: {ok}")
     Ws, bs, acts, X, Y, _ = _problem()
-    peer = _peers.make_minibatch(name, Ws, bs, acts, X, Y, DIGITS.learning_rate, batch_size,
+    peer = peers.make_minibatch(name, Ws, bs, acts, X, Y, DIGITS.learning_rate, batch_size,
                                  SEED)
 
     def params():
@@ -128,7 +129,7 @@ def minibatch_impls(batch_size, quick):
         impls[name] = Impl(lambda name=name: backend_minibatch_trainer(name, batch_size), n,
                            batch_size=batch_size)
     n = EPOCHS["quick" if quick else "full"]
-    for peer in _peers.MINIBATCH_NAMES:
+    for peer in peers.MINIBATCH_NAMES:
         impls[f"peer:{peer}"] = Impl(
             lambda peer=peer: peer_minibatch_trainer(peer, batch_size), n,
             batch_size=batch_size, same_shuffles=peer != "sklearn")
@@ -193,7 +194,7 @@ def one_thread():
     """BLAS and PyTorch at one thread for the block; PyTorch's setting restored after
     (the ladder's peers, later in the same process, keep their default)."""
     torch = None
-    if _peers.available("torch") is True:
+    if peers.available("torch") is True:
         import torch
 
         previous = torch.get_num_threads()

@@ -1,9 +1,9 @@
 """``fastnn.sklearn.NetworkClassifier`` against ``MLPClassifier`` on digits, per epoch.
 
-Issue 12's side-by-side comparison through the estimators users call: the same
-64-64-10 ReLU/softmax sizes, batch size 32, learning rate 0.1, plain SGD
-(``solver="sgd", momentum=0, alpha=0``), stopping rule off so both run every
-epoch; all fitted interleaved, round after round, in one process::
+The side-by-side comparison with MLPClassifier, through the estimators users
+call: the same 64-64-10 ReLU/softmax sizes, batch size 32, learning rate 0.1,
+plain SGD (``solver="sgd", momentum=0, alpha=0``), stopping rule off so both
+run every epoch; all fitted interleaved, round after round, in one process::
 
     python -m fastnn.benchmarks.estimator_vs_mlp            # numpy, numba, cython
     python -m fastnn.benchmarks.estimator_vs_mlp --epochs 10 --rounds 3 numba

@@ -19,8 +19,11 @@ import time
 
 import numpy as np
 
-from fastnn import _peers, backends
+from fastnn import backends
+from fastnn._testing import train
 from fastnn.report.workloads import DIGITS, digits_problem
+
+from . import peers
 
 
 def _fastnn_run(name, Ws0, bs0, acts, X, Y, batch_size):
@@ -29,15 +32,15 @@ def _fastnn_run(name, Ws0, bs0, acts, X, Y, batch_size):
     rng = np.random.default_rng(0)
 
     def run(epochs):
-        backend.train(Ws, bs, acts, "cross_entropy", X, Y, DIGITS.learning_rate, epochs, epochs,
-                      None, None, batch_size=batch_size, rng=rng)
+        train(backend, Ws, bs, acts, "cross_entropy", X, Y, DIGITS.learning_rate, epochs, epochs,
+              None, None, batch_size=batch_size, rng=rng)
 
     return run
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("impl", help=f"one of {backends.names()} or {list(_peers.MINIBATCH_NAMES)}")
+    parser.add_argument("impl", help=f"one of {backends.names()} or {list(peers.MINIBATCH_NAMES)}")
     parser.add_argument("batch_sizes", type=int, nargs="+")
     parser.add_argument("--epochs", type=int, default=10, help="epochs per timed call")
     parser.add_argument("--rounds", type=int, default=5, help="timed calls")
@@ -47,7 +50,7 @@ def main(argv=None):
         if args.impl in backends.names():
             run = _fastnn_run(args.impl, Ws0, bs0, acts, X, Y, batch_size)
         else:
-            run = _peers.make_minibatch(args.impl, Ws0, bs0, acts, X, Y, DIGITS.learning_rate,
+            run = peers.make_minibatch(args.impl, Ws0, bs0, acts, X, Y, DIGITS.learning_rate,
                                         batch_size, 0).run
         run(2)  # compile, warm caches
         times = []

@@ -6,9 +6,10 @@ and a Cython extension, behind one :class:`Network`. ``X`` has shape (n_x, m), o
 per example; ``Y`` has shape (1, m); parameters are ``{"W1", "b1", ...}``.
 """
 
-from . import backends, datasets
+from . import backends, datasets, optimizers, schedules
 from .gradcheck import gradient_check
-from .network import Network, load
+from ._io import load
+from .network import Network
 
-__all__ = ["Network", "load", "gradient_check", "backends", "datasets"]
+__all__ = ["Network", "load", "gradient_check", "backends", "datasets", "optimizers", "schedules"]
 __version__ = "0.1.0"

@@ -139,3 +139,29 @@ def read(path):
         "dtype": _string(path, entries, "dtype"),
         "relu_grad_at_zero": int(convention),
     }
+
+
+def load(path, *, backend="numpy", threads=None):
+    """Load a network written by :meth:`Network.save`, validating its content.
+
+    Raises
+    ------
+    FileNotFoundError
+        If neither ``path`` nor ``path + ".npz"`` exists.
+    ValueError
+        If the file is not a network :meth:`Network.save` could have written,
+        naming the file and what is wrong with it.
+    """
+    from . import _validation, backends
+    from .network import Network
+
+    backends.get(backend)  # argument errors are not blamed on the file
+    _validation.check_threads(threads)
+    path, content = read(path)
+    try:
+        return Network.from_params(content["params"], content["activations"],
+                                   loss=content["loss"], backend=backend,
+                                   dtype=content["dtype"], threads=threads,
+                                   relu_grad_at_zero=content["relu_grad_at_zero"])
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{path}: not a valid fastnn network file: {exc}") from None

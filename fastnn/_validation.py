@@ -106,6 +106,51 @@ def check_threads(threads):
     return check_positive_int("threads", threads)
 
 
+def check_schedule(learning_rate, num_iterations, cost_every, batch_size, gram, m, backend,
+                   course2=None):
+    """``fit``'s training schedule, checked, as a :class:`fastnn.backends._base.Schedule`.
+
+    ``backend`` is the backend module's name; ``course2`` the dict of the
+    second course's options (optimizer, lambd, keep_prob, decay_rate,
+    time_interval, and n_hidden, the network's hidden layers).
+    """
+    from . import optimizers
+    from . import _validation_optim as _vo
+    from .backends import _base, get, having
+
+    has_gram = get(backend).HAS_GRAM
+
+    learning_rate = check_positive_float("learning_rate", learning_rate)
+    num_iterations = check_positive_int("num_iterations", num_iterations)
+    cost_every = check_positive_int("cost_every", cost_every)
+    batch_size = check_batch_size(batch_size, m)
+    if gram is not None and not isinstance(gram, (bool, np.bool_)):
+        raise TypeError(f"gram must be True, False or None; got {gram!r}")
+    if gram and not has_gram:
+        raise ValueError(f"gram=True: backend {backend!r} has no Gram rewrite; "
+                         f"backends that have one: {having('HAS_GRAM')}")
+    if gram and batch_size is not None:
+        raise ValueError("gram=True trains layer 1 through X^T X of the full batch; it "
+                         "cannot be combined with batch_size (use gram=None or False)")
+    gram = None if gram is None else bool(gram)
+    extra = {}
+    if course2 is not None:
+        extra = {
+            "optimizer": optimizers.get(course2["optimizer"]),
+            "lambd": _vo.check_non_negative_float("lambd", course2["lambd"]),
+            "keep_probs": _vo.check_keep_probs(course2["keep_prob"], course2["n_hidden"]),
+            "decay_rate": _vo.check_non_negative_float("decay_rate", course2["decay_rate"]),
+            "time_interval": check_positive_int("time_interval", course2["time_interval"]),
+        }
+    schedule = _base.Schedule(learning_rate, num_iterations, cost_every, batch_size, gram,
+                              **extra)
+    if not schedule.plain and not getattr(get(backend), "HAS_OPTIMIZERS", False):
+        raise ValueError(f"backend {backend!r} trains with plain gradient descent only; an "
+                         f"optimizer, lambd, keep_prob or decay_rate needs one of "
+                         f"{having('HAS_OPTIMIZERS')}")
+    return schedule
+
+
 def check_layer_dims(layer_dims):
     if isinstance(layer_dims, (str, bytes)) or not hasattr(layer_dims, "__len__"):
         raise TypeError(f"layer_dims must be a sequence of positive ints [n_x, n1, ..., n_L]; "
@@ -356,3 +401,16 @@ def check_loss(loss, output_activation):
         raise ValueError(f"a {output_activation!r} output needs the loss "
                          f"{_losses.PAIRS_WITH[output_activation]!r}; got {loss!r}")
     return loss
+
+
+def check_init_seed(argument, seed):
+    """An initialization seed: a ``numpy.random.RandomState`` (used as is, as the
+    course's ``np.random.seed(...)`` then ``np.random.randn(...)``), else as
+    :func:`check_seed` (an int, a Generator or None, as a Generator)."""
+    if isinstance(seed, np.random.RandomState):
+        return seed
+    if not (seed is None or isinstance(seed, (numbers.Integral, np.random.Generator))) \
+            or isinstance(seed, (bool, np.bool_)):
+        raise TypeError(f"{argument} must be an int, a numpy.random.Generator, a "
+                        f"numpy.random.RandomState or None; got {seed!r}")
+    return check_seed(argument, seed)

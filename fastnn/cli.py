@@ -322,7 +322,7 @@ def cmd_backends(args, console):
 def cmd_bench(args, console):
     from rich.table import Table
 
-    from .report import markdown, plots, results, suite
+    from .report import phrasing, results, suite, verdicts
 
     with tempfile.TemporaryDirectory(prefix="fastnn-bench-") as tmp:
         json_path = f"{tmp}/ladder.json"
@@ -334,17 +334,17 @@ def cmd_bench(args, console):
                   "rounds (float64; IQR shown when wide)")
     table.add_column("workload")
     for impl in impls:
-        table.add_column(plots.label(impl), justify="right")
+        table.add_column(phrasing.label(impl), justify="right")
     for name, t in res.ladder.items():
-        table.add_row(name, *[markdown.cell(t.get(i)) for i in impls])
+        table.add_row(name, *[phrasing.cell(t.get(i)) for i in impls])
     console.print(table)
-    for name, t in res.ladder.items():
-        best, peer = markdown.fastest_of(t, "fastnn"), markdown.fastest_of(t, "peer")
-        if best and peer:
-            console.print(f"{name}: {markdown.versus(best, t[best], peer, t[peer])}")
-    if "python loop" in res.dot and "np.dot" in res.dot:
-        console.print("lecture demo, dot product of 10⁶-vectors: " + markdown.versus(
-            "np.dot", res.dot["np.dot"], "python loop", res.dot["python loop"]))
+    v = verdicts.build(res)
+    for rungs in v.ladder.rungs:
+        if rungs.peer:
+            console.print(f"{rungs.workload}: {phrasing.versus(rungs.peer)}")
+    if v.ladder.dot_numpy:
+        console.print("lecture demo, dot product of 10⁶-vectors: "
+                      + phrasing.versus(v.ladder.dot_numpy))
     if run["failed"]:
         console.print(f"[red]{run['failed']} benchmark(s) failed[/]")
         return 1

@@ -1,13 +1,17 @@
 """Small 2-D classification data sets, in the course's layout.
 
-Each function returns ``X`` of shape (2, m), one column per example, and
+Each data set returns ``X`` of shape (2, m), one column per example, and
 ``Y`` of shape (1, m) with labels 0/1, from its own seeded generator (global
-random state is never touched).
+random state is never touched). :func:`random_mini_batches` cuts any such
+``(X, Y)`` into the course's shuffled mini-batches.
 """
 
 import numpy as np
 
-__all__ = ["planar", "moons", "circles", "blobs"]
+from . import _validation as _v
+from . import _validation_optim as _vo
+
+__all__ = ["planar", "moons", "circles", "blobs", "random_mini_batches"]
 
 
 def _check_m(m, divisor=2):
@@ -76,3 +80,35 @@ def blobs(m=400, std=1.0, seed=0):
     y = np.repeat([0, 1], m // 2)
     X = centers[:, y] + rng.normal(scale=std, size=(2, m))
     return _shuffled(X, y, rng)
+
+
+def random_mini_batches(X, Y, mini_batch_size=64, seed=0):
+    """The course's mini-batches: shuffle the examples, then cut them in order.
+
+    The permutation is ``RandomState(seed).permutation(m)`` -- the course's
+    ``np.random.seed(seed)`` then ``np.random.permutation(m)``, without touching
+    the global state -- so the batches are the course's, number for number.
+
+    Parameters
+    ----------
+    X : array_like of shape (n_x, m)
+    Y : array_like of shape (n_y, m), or (m,) taken as (1, m)
+        Any real dtype, kept (the course's boolean labels stay boolean).
+    mini_batch_size : int >= 1
+        The last batch holds the m % mini_batch_size examples left over, if any.
+    seed : int in [0, 2**32)
+
+    Returns
+    -------
+    list of (ndarray of shape (n_x, b), ndarray of shape (n_y, b))
+        ceil(m / mini_batch_size) pairs, columns still paired; views of shuffled
+        copies (the inputs are not modified).
+    """
+    X = _vo.check_examples("X", X)
+    Y = _vo.check_examples("Y", Y, m=X.shape[1])
+    mini_batch_size = _v.check_positive_int("mini_batch_size", mini_batch_size)
+    seed = _vo.check_random_state_seed("seed", seed)
+    permutation = np.random.RandomState(seed).permutation(X.shape[1])
+    shuffled_X, shuffled_Y = X[:, permutation], Y[:, permutation]
+    return [(shuffled_X[:, k:k + mini_batch_size], shuffled_Y[:, k:k + mini_batch_size])
+            for k in range(0, X.shape[1], mini_batch_size)]

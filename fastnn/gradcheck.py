@@ -7,7 +7,7 @@ from . import losses as _losses
 __all__ = ["gradient_check"]
 
 
-def gradient_check(net, X, Y, epsilon=1e-7):
+def gradient_check(net, X, Y, epsilon=1e-7, lambd=0.0):
     """Relative difference between backprop's gradient and a numerical one.
 
     For every parameter theta_i, ``g_approx_i = (J(theta_i + eps) - J(theta_i
@@ -26,31 +26,39 @@ def gradient_check(net, X, Y, epsilon=1e-7):
     X : array_like of shape (n_x, m)
     Y : array_like of shape (n_L, m) or (m,)
     epsilon : float > 0
+    lambd : float >= 0
+        Check the L2-regularized objective J + (lambd / 2m) sum_l ||W_l||^2
+        and its gradient (the course's ``compute_cost_with_regularization``
+        and ``backward_propagation_with_regularization``).
 
     Returns
     -------
     float
     """
+    from . import regularization
     from ._validation import check_positive_float
+    from ._validation_optim import check_non_negative_float
     from .network import Network
 
     if not isinstance(net, Network):
         raise TypeError(f"net must be a fastnn.Network; got {type(net).__name__}")
     epsilon = check_positive_float("epsilon", epsilon)
+    lambd = check_non_negative_float("lambd", lambd)
     if net.dtype != "float64":
         net = Network.from_params(net.params, net.activations, loss=net.loss,
                                   backend=net.backend, dtype="float64",
                                   relu_grad_at_zero=net.relu_grad_at_zero)
     X, Y = net._XY(X, Y)
     AL, caches = net.forward(X)
-    grads = net.backward(AL, Y, caches)
+    grads = net.backward(AL, Y, caches, lambd=lambd) if lambd else net.backward(AL, Y, caches)
 
     backend, acts, loss = net._backend, net._acts, net._loss
     Ws, bs = [W.copy() for W in net._Ws], [b.copy() for b in net._bs]
 
     def J():
         AL, caches = backend.forward(Ws, bs, acts, X, 1)
-        return _losses.cost(loss, AL, caches[-1][1], Y, acts[-1])
+        return (_losses.cost(loss, AL, caches[-1][1], Y, acts[-1])
+                + regularization.l2_penalty(Ws, lambd, X.shape[1]))
 
     g, g_approx = [], []
     for l, (W, b) in enumerate(zip(Ws, bs), start=1):

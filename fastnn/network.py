@@ -12,10 +12,10 @@ import numpy as np
 from . import _io
 from . import _validation as _v
 from . import backends as _backends
-from . import losses as _losses
-from ._watch import Divergence, ProgressBar
+from . import _fitting
+from ._steps import _Steps
 
-__all__ = ["Network", "load"]
+__all__ = ["Network"]
 
 INITS = ("random", "zeros", "xavier", "he")
 
@@ -24,6 +24,7 @@ def _init_weights(init, shape, init_scale, rng):
     n_l, n_prev = shape
     if init == "zeros":
         return np.zeros(shape)
+    # From a RandomState this is the course's np.random.randn(n_l, n_prev), draw for draw.
     Z = rng.standard_normal(shape)
     if init == "random":
         return Z * init_scale
@@ -32,7 +33,7 @@ def _init_weights(init, shape, init_scale, rng):
     return Z * np.sqrt(2.0 / n_prev)  # he
 
 
-class Network:
+class Network(_Steps):
     """An L-layer fully-connected network trained by batch gradient descent.
 
     Parameters
@@ -57,8 +58,12 @@ class Network:
         Biases start at zero.
     init_scale : float
         Scale of the ``random`` init.
-    seed : int, numpy.random.Generator or None
+    seed : int, numpy.random.Generator, numpy.random.RandomState or None
         Seeds a ``numpy.random.Generator``; global random state is never used.
+        A ``RandomState`` is drawn from as the course's ``initialize_parameters_*``
+        draw from NumPy's global one -- ``randn(n_l, n_{l-1})`` layer by layer,
+        biases not drawn -- so ``init="he", seed=np.random.RandomState(3)`` gives
+        the course's He weights; it advances the RandomState as they do.
     backend : str
         One of :func:`fastnn.backends.names`; see :func:`fastnn.backends.available`.
     dtype : {"float64", "float32"}
@@ -79,6 +84,10 @@ class Network:
         After :meth:`fit`: ``(i, cost)`` at iterations 0, cost_every, ... and
         at the last iteration; the cost of iteration i (over all m examples)
         before its update.
+    threads_used_ : (int, str)
+        After :meth:`fit`: the threads the fit ran on, and why (``threads``
+        asked for, or what ``threads=None`` found: see
+        :mod:`fastnn.backends._threads`).
     """
 
     def __init__(self, layer_dims, activations=None, *, hidden_activation="relu",
@@ -94,7 +103,7 @@ class Network:
         acts = _v.check_activations(activations, L)
         _v.check_choice("init", init, INITS)
         init_scale = _v.check_positive_float("init_scale", init_scale)
-        rng = _v.check_seed("seed", seed)
+        rng = _v.check_init_seed("seed", seed)
         _v.check_output_units(acts, dims[-1])
         self._setup(acts, loss, backend, dtype, threads, relu_grad_at_zero)
         _v.check_network_size(dims, self._dtype)
@@ -102,6 +111,7 @@ class Network:
               for l in range(1, L + 1)]
         bs = [np.zeros((dims[l], 1), dtype=self._dtype) for l in range(1, L + 1)]
         self._state = (Ws, bs, [])
+        self._optimizer = None  # (optimizer, state, steps) the last fit left
 
     def _setup(self, acts, loss, backend, dtype, threads, relu_grad_at_zero):
         """Validate and store everything but the parameters."""
@@ -124,6 +134,7 @@ class Network:
 
     def __setstate__(self, state):
         self.__dict__.update(state)
+        self.__dict__.setdefault("_optimizer", None)  # pickled before optimizers existed
         self._backend = _backends.get(self._backend_name)
         self._busy = threading.Lock()
 
@@ -148,6 +159,7 @@ class Network:
         _v.check_output_units(acts, Ws[-1].shape[0])
         net._setup(acts, loss, backend, dtype, threads, relu_grad_at_zero)
         net._state = (Ws, bs, [])
+        net._optimizer = None
         return net
 
     # ---------------------------------------------------------------- properties
@@ -167,6 +179,25 @@ class Network:
         """After :meth:`fit`: ``(i, cost)`` at iterations 0, cost_every, ... and
         the last; the cost of iteration i before its update."""
         return list(self._state[2])
+
+    @property
+    def optimizer_(self):
+        """After :meth:`fit`: the optimizer it trained with."""
+        return None if self._optimizer is None else self._optimizer[0]
+
+    @property
+    def optimizer_state_(self):
+        """After :meth:`fit`: a copy of the optimizer's state (the course's dicts,
+        keyed like the gradients; see :mod:`fastnn.optimizers`)."""
+        if self._optimizer is None:
+            return None
+        return {slot: {k: v.copy() for k, v in d.items()} for slot, d in self._optimizer[1].items()}
+
+    @property
+    def optimizer_steps_(self):
+        """After :meth:`fit`: the updates taken so far (Adam's t), over every
+        fit chained with ``resume=True``."""
+        return 0 if self._optimizer is None else self._optimizer[2]
 
     @property
     def layer_dims(self):
@@ -224,108 +255,9 @@ class Network:
     def _Y(self, Y, m):
         return _v.check_Y(Y, self._Ws[-1].shape[0], m, self._loss, self._dtype, self._acts[-1])
 
-    # ---------------------------------------------------------------- the lecture's steps
-    def forward(self, X):
-        """Forward propagation.
-
-        Parameters
-        ----------
-        X : array_like of shape (n_x, m)
-
-        Returns
-        -------
-        AL : ndarray of shape (n_L, m)
-        caches : list of ((A_prev, W, b), Z), one per layer
-        """
-        Ws, bs, _ = self._state
-        return self._backend.forward(Ws, bs, self._acts, self._X(X), self._threads)
-
-    def backward(self, AL, Y, caches):
-        """Backward propagation from :meth:`forward`'s output.
-
-        Returns
-        -------
-        grads : dict
-            ``{"dW1": (n1, n0), "db1": (n1, 1), ...}``, gradients of the cost.
-        """
-        n_L = self._Ws[-1].shape[0]
-        AL = _v.as_float_array("AL", AL, self._dtype)
-        if AL.ndim != 2 or AL.shape[0] != n_L or AL.shape[1] == 0:
-            raise ValueError(f"AL must have shape ({n_L}, m) as returned by forward(); "
-                             f"got {AL.shape}")
-        _v.check_finite("AL", AL)
-        m = AL.shape[1]
-        caches = self._check_caches(caches, m)
-        Y = self._Y(Y, m)
-        dWs, dbs = self._backend.backward(AL, Y, caches, self._acts, self._loss, self._threads,
-                                          self._relu_grad_at_zero)
-        grads = {}
-        for l, (dW, db) in enumerate(zip(dWs, dbs), start=1):
-            grads[f"dW{l}"], grads[f"db{l}"] = dW, db
-        return grads
-
-    def _check_caches(self, caches, m):
-        L = len(self._Ws)
-        if not isinstance(caches, (list, tuple)) or len(caches) != L:
-            raise ValueError(f"caches must be the list of {L} per-layer entries returned by "
-                             f"forward(); got {type(caches).__name__}")
-        checked = []
-        for l, entry in enumerate(caches, start=1):
-            try:
-                (A_prev, W, b), Z = entry
-            except (TypeError, ValueError):
-                raise ValueError(f"caches[{l - 1}] must be ((A_prev, W, b), Z) as returned by "
-                                 f"forward()") from None
-            W = _v.as_float_array(f"caches[{l - 1}] W", W, self._dtype)
-            b = _v.as_float_array(f"caches[{l - 1}] b", b, self._dtype)
-            A_prev = _v.as_float_array(f"caches[{l - 1}] A_prev", A_prev, self._dtype)
-            Z = _v.as_float_array(f"caches[{l - 1}] Z", Z, self._dtype)
-            n, n_prev = self._Ws[l - 1].shape
-            for name, arr, shape in (("A_prev", A_prev, (n_prev, m)), ("W", W, (n, n_prev)),
-                                     ("b", b, (n, 1)), ("Z", Z, (n, m))):
-                if arr.shape != shape:
-                    raise ValueError(f"caches[{l - 1}] {name} must have shape {shape}; "
-                                     f"got {arr.shape}")
-                _v.check_finite(f"caches[{l - 1}] {name}", arr)
-            checked.append(((A_prev, W, b), Z))
-        return checked
-
-    def cost(self, X, Y):
-        """The cost J = (1/m) sum of the loss over the m examples of (X, Y)."""
-        X, Y = self._XY(X, Y)
-        Ws, bs, _ = self._state
-        AL, caches = self._backend.forward(Ws, bs, self._acts, X, self._threads)
-        return _losses.cost(self._loss, AL, caches[-1][1], Y, self._acts[-1])
-
-    def predict_proba(self, X):
-        """The output A_L, shape (n_L, m): P(y = 1 | x) for a sigmoid output,
-        P(class k | x) in row k for a softmax output."""
-        return self.forward(X)[0]
-
-    def predict(self, X):
-        """Class labels: 0/1 (A_L > 0.5), shape (n_L, m), for a sigmoid output;
-        the class index (argmax over the units), shape (1, m), for softmax;
-        for ``mse``, the output A_L."""
-        AL = self.predict_proba(X)
-        if self._loss == "mse":
-            return AL
-        if self._acts[-1] == "softmax":
-            return np.argmax(AL, axis=0).reshape(1, -1).astype(np.int64)
-        return (AL > 0.5).astype(np.int64)
-
-    def accuracy(self, X, Y):
-        """Fraction of predicted labels equal to Y's (cross_entropy only; for
-        softmax, per example: the argmax against Y's class)."""
-        if self._loss != "cross_entropy":
-            raise ValueError(f"accuracy needs the cross_entropy loss; this network uses "
-                             f"{self._loss!r}")
-        X, Y = self._XY(X, Y)
-        if self._acts[-1] == "softmax":
-            Y = np.argmax(Y, axis=0).reshape(1, -1)
-        return float(np.mean(self.predict(X) == Y))
-
     def fit(self, X, Y, *, learning_rate, num_iterations, cost_every=100, progress=False,
-            gram=None, batch_size=None, seed=None, callback=None):
+            gram=None, batch_size=None, seed=None, callback=None, optimizer="gd", lambd=0.0,
+            keep_prob=1.0, decay_rate=0.0, time_interval=1, resume=False):
         """Gradient descent, as the lecture: forward, cost, backward, update.
 
         Parameters
@@ -369,6 +301,30 @@ class Network:
             library uses). ``True``: the Gram rewrite (Z1 updated through X^T X,
             W1 formed at the end: exact in real arithmetic), on backends that
             have it (``HAS_GRAM``). ``None``: the backend decides.
+        optimizer : {"gd", "momentum", "rmsprop", "adam"} or a fastnn.optimizers object
+            The update rule (the course's second part; "gd" is the lecture's
+            ``W -= learning_rate * dW``). Its state starts at zero; after the
+            fit the network keeps it as ``optimizer_state_`` with
+            ``optimizer_steps_``, the updates taken (Adam's t).
+        resume : bool
+            Continue from the optimizer state and step count the last fit left
+            (the same optimizer required), e.g. to train on in several calls.
+        lambd : float >= 0
+            L2 regularization: the objective J + (lambd / 2m) sum_l ||W_l||^2,
+            m the examples of the batch each step is taken on (biases are not
+            regularized). Recorded costs include the term.
+        keep_prob : float in (0, 1], or one per hidden layer
+            Inverted dropout on the hidden layers while training (1: none). The
+            masks follow from ``seed``; recorded costs are of the network
+            without dropout, as :meth:`cost` computes them.
+        decay_rate, time_interval : float >= 0, int >= 1
+            Learning-rate decay as the course's model loop: iteration (epoch) 0
+            trains at ``learning_rate``, and after iteration i the rate becomes
+            ``fastnn.schedules.schedule_lr_decay(learning_rate, i, decay_rate,
+            time_interval)``.
+
+        The second course's options need a backend with ``HAS_OPTIMIZERS``
+        (:func:`fastnn.backends.having`).
 
         Returns
         -------
@@ -392,58 +348,15 @@ class Network:
                 "the same time would overwrite one of the two. Wait for the first to return, "
                 "or fit a copy (net.to(net.backend)).")
         try:
-            self._fit(X, Y, learning_rate, num_iterations, cost_every, progress, gram,
-                      batch_size, seed, callback)
+            state = _fitting.run(self, X, Y, learning_rate, num_iterations, cost_every, progress,
+                                 gram, batch_size, seed, callback, {
+                                     "optimizer": optimizer, "lambd": lambd,
+                                     "keep_prob": keep_prob, "decay_rate": decay_rate,
+                                     "time_interval": time_interval}, resume)
+            self._state, self._optimizer, self.threads_used_ = state
         finally:
             self._busy.release()
         return self
-
-    def _fit(self, X, Y, learning_rate, num_iterations, cost_every, progress, gram, batch_size,
-             seed, callback):
-        X = self._X(X, per_unit=3)  # Z, A and dZ of every layer
-        Y = self._Y(Y, X.shape[1])
-        learning_rate = _v.check_positive_float("learning_rate", learning_rate)
-        num_iterations = _v.check_positive_int("num_iterations", num_iterations)
-        cost_every = _v.check_positive_int("cost_every", cost_every)
-        batch_size = _v.check_batch_size(batch_size, X.shape[1])
-        rng = _v.check_seed("seed", seed)
-        if callback is not None and not callable(callback):
-            raise TypeError(f"callback must be callable as callback(i, cost), or None; "
-                            f"got {callback!r}")
-        if gram is not None and not isinstance(gram, (bool, np.bool_)):
-            raise TypeError(f"gram must be True, False or None; got {gram!r}")
-        if gram and not getattr(self._backend, "HAS_GRAM", False):
-            have = [n for n, ok in _backends.available().items()
-                    if ok is True and getattr(_backends.get(n), "HAS_GRAM", False)]
-            raise ValueError(f"gram=True: backend {self._backend_name!r} has no Gram rewrite; "
-                             f"backends that have one: {have}")
-        if gram and batch_size is not None:
-            raise ValueError("gram=True trains layer 1 through X^T X of the full batch; it "
-                             "cannot be combined with batch_size (use gram=None or False)")
-        gram = None if gram is None else bool(gram)
-        # Train on copies: on any failure, Ctrl-C included, the network keeps
-        # its parameters.
-        Ws = [W.copy() for W in self._Ws]
-        bs = [b.copy() for b in self._bs]
-        bar = ProgressBar(num_iterations) if progress else None
-        watch = Divergence(self._loss, self._acts[-1], Y, bar)
-
-        def on_cost(i, cost):
-            if not watch.on_cost(i, cost):
-                return False
-            return callback is None or callback(i, cost) is not False
-
-        try:
-            with np.errstate(over="ignore", invalid="ignore"):
-                costs = self._backend.train(
-                    Ws, bs, self._acts, self._loss, X, Y, learning_rate, num_iterations,
-                    cost_every, self._threads, on_cost, gram=gram,
-                    relu_grad_at_zero=self._relu_grad_at_zero, batch_size=batch_size, rng=rng)
-        finally:
-            if bar is not None:
-                bar.close()
-        watch.check(Ws + bs, learning_rate)
-        self._state = (Ws, bs, [(int(i), float(c)) for i, c in costs])
 
     # ---------------------------------------------------------------- conversion, I/O
     def to(self, backend, *, threads=None):
@@ -468,25 +381,3 @@ class Network:
         return _io.save(path, self.params, self._acts, self._loss, self.dtype,
                         self._relu_grad_at_zero)
 
-
-def load(path, *, backend="numpy", threads=None):
-    """Load a network written by :meth:`Network.save`, validating its content.
-
-    Raises
-    ------
-    FileNotFoundError
-        If neither ``path`` nor ``path + ".npz"`` exists.
-    ValueError
-        If the file is not a network :meth:`Network.save` could have written,
-        naming the file and what is wrong with it.
-    """
-    _backends.get(backend)  # argument errors are not blamed on the file
-    _v.check_threads(threads)
-    path, content = _io.read(path)
-    try:
-        return Network.from_params(content["params"], content["activations"],
-                                   loss=content["loss"], backend=backend,
-                                   dtype=content["dtype"], threads=threads,
-                                   relu_grad_at_zero=content["relu_grad_at_zero"])
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{path}: not a valid fastnn network file: {exc}") from None

@@ -19,7 +19,7 @@ Design
 - ``max_iter`` epochs run in one ``Network.fit`` call with ``cost_every=1``;
   its callback receives the cost over all examples before each epoch, i.e.
   after the previous one, and applies scikit-learn's stopping rule to it (see
-  :class:`_EpochLog`). So ``loss_curve_`` holds the exact training loss after
+  :class:`fastnn._sklearn_params.EpochLog`). So ``loss_curve_`` holds the exact training loss after
   each epoch, where MLPClassifier records the mean of the mini-batch losses seen
   during the epoch.
 - Parameters are validated in ``fit`` (``__init__`` only stores them), each
@@ -29,7 +29,6 @@ scikit-learn stays optional: ``import fastnn`` never imports it, and this
 module says how to install it when it is missing.
 """
 
-import numbers
 import warnings
 
 try:
@@ -51,76 +50,11 @@ except ImportError:  # 1.4 and 1.5: the method validate_data replaced
     def _validate_data(estimator, X="no_validation", y="no_validation", reset=True, **params):
         return estimator._validate_data(X, y, reset=reset, **params)
 
-from . import _validation as _v
-from . import backends as _backends
+from . import _sklearn_params as _params
+from ._sklearn_params import ACTIVATIONS  # noqa: F401  (the hidden activations it takes)
 from .network import Network
 
 __all__ = ["NetworkClassifier", "NetworkRegressor"]
-
-#: The hidden activations, scikit-learn's names and fastnn's -> fastnn's.
-ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu",
-               "sigmoid": "sigmoid", "leaky_relu": "leaky_relu"}
-
-#: fastnn's output activation -> scikit-learn's name for it (``out_activation_``).
-_SKLEARN_NAME = {"sigmoid": "logistic", "softmax": "softmax", "identity": "identity"}
-
-
-class _EpochLog:
-    """``Network.fit``'s callback: the loss after each epoch, and when to stop.
-
-    The callback sees the cost of iteration i before its update, which is the
-    loss after epoch i (i >= 1). Training stops after epoch ``max_iter``, or
-    by scikit-learn's rule (``BaseMultilayerPerceptron._fit_stochastic`` with
-    ``early_stopping=False``): an epoch whose loss is not below the best loss
-    so far minus ``tol`` counts one, any other resets the count to 0, and
-    training stops once the count exceeds ``n_iter_no_change`` -- after
-    ``n_iter_no_change + 1`` such epochs in a row.
-    """
-
-    def __init__(self, max_iter, tol, n_iter_no_change):
-        self._max_iter, self._tol, self._n_iter_no_change = max_iter, tol, n_iter_no_change
-        self.loss_curve = []
-        self.best_loss = np.inf
-        self.no_improvement_count = 0
-        self.converged = False
-
-    def __call__(self, i, cost):
-        if i == 0:  # the initial parameters' cost
-            return True
-        self.loss_curve.append(cost)
-        if cost > self.best_loss - self._tol:
-            self.no_improvement_count += 1
-        else:
-            self.no_improvement_count = 0
-        self.best_loss = min(self.best_loss, cost)
-        if self.no_improvement_count > self._n_iter_no_change:
-            self.converged = True
-            return False
-        return i < self._max_iter
-
-
-def _generator(random_state):
-    """A ``numpy.random.Generator`` for the init and the shuffles.
-
-    An int gives the same fit every time; a ``RandomState`` (scikit-learn's
-    convention) or a ``Generator`` moves on with each fit; None draws fresh
-    entropy (NumPy's global state is never used).
-    """
-    _check_random_state(random_state)
-    if isinstance(random_state, np.random.RandomState):
-        return np.random.default_rng(random_state.randint(np.iinfo(np.int32).max))
-    return _v.check_seed("random_state", random_state)
-
-
-def _check_random_state(random_state):
-    """Raise unless ``random_state`` is one :func:`_generator` takes (drawing nothing)."""
-    if isinstance(random_state, np.random.RandomState):
-        return
-    if random_state is None or isinstance(random_state, (numbers.Integral, np.random.Generator)):
-        _v.check_seed("random_state", random_state)  # a bool, a negative int
-        return
-    raise TypeError(f"random_state must be None, an int, a numpy.random.RandomState or a "
-                    f"numpy.random.Generator; got {random_state!r}")
 
 
 class _NetworkEstimator(BaseEstimator):
@@ -131,70 +65,25 @@ class _NetworkEstimator(BaseEstimator):
                  learning_rate_init=0.01, max_iter=200, tol=1e-4, n_iter_no_change=10,
                  random_state=None, backend="numpy", dtype="float64", threads=None,
                  relu_grad_at_zero=0):
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.batch_size = batch_size
-        self.learning_rate_init = learning_rate_init
-        self.max_iter = max_iter
-        self.tol = tol
-        self.n_iter_no_change = n_iter_no_change
+        # Stored as given (scikit-learn's convention); checked in fit.
+        self.hidden_layer_sizes, self.activation = hidden_layer_sizes, activation
+        self.batch_size, self.learning_rate_init = batch_size, learning_rate_init
+        self.max_iter, self.tol, self.n_iter_no_change = max_iter, tol, n_iter_no_change
         self.random_state = random_state
-        self.backend = backend
-        self.dtype = dtype
-        self.threads = threads
+        self.backend, self.dtype, self.threads = backend, dtype, threads
         self.relu_grad_at_zero = relu_grad_at_zero
 
     # ---------------------------------------------------------------- validation
-    def _hidden_layer_sizes(self):
-        sizes = self.hidden_layer_sizes
-        if isinstance(sizes, numbers.Integral) and not isinstance(sizes, (bool, np.bool_)):
-            sizes = (sizes,)  # as MLPClassifier: an int is one hidden layer
-        if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__iter__"):
-            raise TypeError(f"hidden_layer_sizes must be an int or a sequence of positive ints, "
-                            f"one per hidden layer; got {self.hidden_layer_sizes!r}")
-        return [_v.check_positive_int(f"hidden_layer_sizes[{i}]", n) for i, n in enumerate(sizes)]
-
     def _check_params(self):
         """Every parameter that does not depend on the data, checked; returns
         the hidden sizes, the fastnn activation and the dtype."""
-        hidden = self._hidden_layer_sizes()
-        _v.check_choice("activation", self.activation, ACTIVATIONS)
-        if not (self.batch_size is None or isinstance(self.batch_size, str)):
-            _v.check_positive_int("batch_size", self.batch_size)
-        elif isinstance(self.batch_size, str) and self.batch_size != "auto":
-            raise ValueError(f"batch_size must be a positive int, 'auto' or None; "
-                             f"got {self.batch_size!r}")
-        _v.check_positive_float("learning_rate_init", self.learning_rate_init)
-        _v.check_positive_int("max_iter", self.max_iter)
-        if isinstance(self.tol, bool) or not isinstance(self.tol, numbers.Real):
-            raise TypeError(f"tol must be a non-negative number; got {self.tol!r}")
-        if not 0 <= self.tol < np.inf:
-            raise ValueError(f"tol must be a non-negative finite number; got {self.tol}")
-        _v.check_positive_int("n_iter_no_change", self.n_iter_no_change)
-        _check_random_state(self.random_state)
-        _backends.get(self.backend)
-        dtype = _v.check_dtype(self.dtype)
-        _v.check_threads(self.threads)
-        _v.check_relu_grad_at_zero(self.relu_grad_at_zero)
-        return hidden, ACTIVATIONS[self.activation], dtype
-
-    def _batch_size(self, n_samples):
-        """The Network's batch_size: None (full batch) or an int in 1..n_samples."""
-        if self.batch_size is None:
-            return None
-        if self.batch_size == "auto":
-            return min(200, n_samples)
-        if self.batch_size > n_samples:
-            warnings.warn(f"batch_size={self.batch_size} is larger than the {n_samples} "
-                          f"samples; it is clipped to {n_samples} (a full batch)")
-            return n_samples
-        return int(self.batch_size)
+        return _params.check_params(self)
 
     # ---------------------------------------------------------------- training
     def _train(self, X, Y, n_outputs, output_activation, hidden, activation):
         """Fit ``network_`` to X (n_samples, n_features), Fortran-ordered, and
         Y in the Network's orientation: (n_outputs, m), or (m,) labels."""
-        rng = _generator(self.random_state)
+        rng = _params.generator(self.random_state)
         # He init for the ReLU family, Xavier for the others: the lecture's
         # randn * 0.01 leaves a deep ReLU net's signal to vanish.
         init = "he" if hidden and activation in ("relu", "leaky_relu") else "xavier"
@@ -202,13 +91,14 @@ class _NetworkEstimator(BaseEstimator):
                           output_activation=output_activation, init=init, seed=rng,
                           backend=self.backend, dtype=self.dtype, threads=self.threads,
                           relu_grad_at_zero=self.relu_grad_at_zero)
-        log = _EpochLog(self.max_iter, self.tol, self.n_iter_no_change)
+        log = _params.EpochLog(self.max_iter, self.tol, self.n_iter_no_change)
         try:
             # One iteration more than max_iter: its cost, before its update,
             # is the loss after epoch max_iter, and the log stops it there.
             network.fit(X.T, Y, learning_rate=self.learning_rate_init,
                         num_iterations=self.max_iter + 1, cost_every=1,
-                        batch_size=self._batch_size(X.shape[0]), seed=rng, callback=log)
+                        batch_size=_params.network_batch_size(self.batch_size, X.shape[0]),
+                        seed=rng, callback=log)
         except FloatingPointError as exc:
             # The Network's message speaks of its learning_rate; say it in
             # this estimator's terms too.
@@ -223,7 +113,7 @@ class _NetworkEstimator(BaseEstimator):
         self.n_iter_ = len(log.loss_curve)
         self.n_layers_ = len(hidden) + 2
         self.n_outputs_ = n_outputs
-        self.out_activation_ = _SKLEARN_NAME[output_activation]
+        self.out_activation_ = _params.OUT_ACTIVATION[output_activation]
         if not log.converged:
             warnings.warn(f"{type(self).__name__}: maximum iterations ({self.max_iter}) reached "
                           f"and the optimization hasn't converged yet.", ConvergenceWarning)

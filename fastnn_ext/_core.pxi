@@ -23,15 +23,18 @@
 #                  linear_backward's dW, db and dA_prev
 #   _blas.pxi      BLAS from scipy, by function pointer
 #   _products.pxi  the three products of a layer (W A, dZ A^T, W^T dZ) on a
-#                  column chunk: loops for thin ones, register tiles for
-#                  narrow chunks (_small.h: a mini-batch's), else the own
-#                  GEMM (_gemm.h) or BLAS
-#   _engine.pxi    THE ENGINE ROOM: the plan, column chunks per OpenMP thread,
-#                  the deterministic reduction and update, the two ways to
-#                  train layer 1 without reading X twice (one pass, Gram), and
+#                  column chunk, one function and one route: loops for thin
+#                  ones, register tiles for narrow chunks (_small.h: a
+#                  mini-batch's), else the own GEMM (_gemm.h) or BLAS
+#   _engine.pxi    THE ENGINE ROOM: the state split by concern (Net, Layer1,
+#                  and a Pass per call), column chunks per OpenMP thread, the
+#                  deterministic reduction and update, the two ways to train
+#                  layer 1 without reading X twice (one pass, Gram), and
 #                  mini-batch epochs over gather buffers
 #   _net.pxi       _Net: the Python-facing owner of a plan and its arrays
-#   _testing.pxi   test hooks (the GEMM on arbitrary operands)
+#
+# Test entry points (the GEMM on arbitrary operands) are not here: they are
+# fastnn_ext._testing (_testing.pyx), its own module.
 #
 # Kernels assume validated C-contiguous input of one dtype (fastnn.Network
 # guarantees it); the Python-facing code only builds the plan.
@@ -42,7 +45,7 @@ from cython.parallel cimport prange
 from libc.math cimport exp, expf, tanh, tanhf, log, log1p, fabs
 from libc.stdint cimport int64_t
 from libc.stdlib cimport malloc, free
-from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_GetName
+from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_GetName, PyCapsule_New
 
 import numpy as np
 
@@ -68,4 +71,3 @@ include "_products.pxi"
 include "_lecture.pxi"
 include "_engine.pxi"
 include "_net.pxi"
-include "_testing.pxi"

@@ -250,11 +250,11 @@ cdef void linear_backward(Py_ssize_t n, Py_ssize_t n_prev, Py_ssize_t m,
     examples; the engine room sums the chunks and divides by m."""
     cdef Py_ssize_t j
     if A_prev != NULL:
-        product_nt(n, n_prev, m, c0, c1, 1, dZ, A_prev, 0, dW)
+        product(NT, n, n_prev, m, c0, c1, 1, dZ, A_prev, 0, dW)
     for j in range(n):
         db[j] = row_sum(dZ + j * m, c0, c1)
     if dA_prev != NULL:
-        product_tn(n, n_prev, m, c0, c1, W, dZ, dA_prev)
+        product(TN, n, n_prev, m, c0, c1, 1, W, dZ, 0, dA_prev)
 
 
 # -- update ------------------------------------------------------------------------------

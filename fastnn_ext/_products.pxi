@@ -1,9 +1,9 @@
 # The three products of a layer on a column chunk [c0, c1) of (., m)
-# row-major matrices:
+# row-major matrices, one function (product) and one route (route):
 #
-#   product_nn   Z = W A          forward
-#   product_nt   dW = dZ A^T      backward, summed over the chunk's examples
-#   product_tn   dA = W^T dZ      backward
+#   NN   Z = W A          forward
+#   NT   dW = dZ A^T      backward, summed over the chunk's examples
+#   TN   dA = W^T dZ      backward
 #
 # Thin products run in the unit-stride loops here; GEMM-shaped ones go to
 # fastnn's own packed GEMM (_gemm.h, compiled for this module's ISA) or to
@@ -16,6 +16,9 @@ cdef extern from "_gemm.h" nogil:
     const int FASTNN_OWN_GEMM
     const int FASTNN_GEMM_RELU, FASTNN_GEMM_LEAKY_RELU, FASTNN_GEMM_IDENTITY
     const char* FASTNN_GEMM_KERNEL
+    # C (M, N; row stride ldc) OUT = alpha A (M, K) IN B (K, N) IN + beta C, A and B through
+    # (row, column) stride pairs; the bias_act twins add bias (M,) IN and write
+    # out (M, N; ldo) OUT = act(C). 0, or -1 with nothing written (_gemm.h).
     int fastnn_dgemm(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, double alpha,
                      const double* A, Py_ssize_t rsa, Py_ssize_t csa,
                      const double* B, Py_ssize_t rsb, Py_ssize_t csb,
@@ -40,6 +43,8 @@ cdef extern from "_gemm.h" nogil:
 cdef extern from "_small.h" nogil:
     const int FASTNN_SMALL_PRODUCTS
     const int FASTNN_SMALL_MAX_COLS
+    # sm_nn: C (M, N; row stride ldc) OUT = P (M, K; strides rsp, csp) IN . B (K, N; ldb) IN
+    # sm_nt: C (M, N; ldc) OUT = A (M, K; lda) IN . B (N, K; ldb)^T IN    (_small.h)
     void sm_nn_f64(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
                    const double* P, Py_ssize_t rsp, Py_ssize_t csp,
                    const double* B, Py_ssize_t ldb, double* C, Py_ssize_t ldc)
@@ -197,39 +202,132 @@ cdef inline floating row_sum(const floating* x, Py_ssize_t c0, Py_ssize_t c1) no
     return t
 
 
-cdef void product_nn(Py_ssize_t n, Py_ssize_t k, Py_ssize_t m, Py_ssize_t c0, Py_ssize_t c1,
-                     floating alpha,
-                     const floating* W,  # IN (n, k)
-                     const floating* A,  # IN (k, m)
-                     floating beta,
-                     floating* Z,        # OUT (n, m), columns c0:c1
-                     ) noexcept nogil:
-    """Z[:, c] = alpha W @ A[:, c] + beta Z[:, c]."""
-    cdef Py_ssize_t j, kk, i, mc = c1 - c0
+# -- the route: which kernel runs a product, decided in one place ------------------
+
+cdef enum Product:
+    # The three products of a layer on a column chunk c = [c0, c1) of (., m)
+    # row-major matrices, each C = alpha op(P, Q) + beta C:
+    NN   # C[:, c] (n, m) = P (n, k) Q[:, c] (k, m)         forward's W A
+    NT   # C (n, k) = P[:, c] (n, m) Q[:, c]^T (k, m)^T      backward's dW = dZ A^T (a sum over c)
+    TN   # C[:, c] (k, m) = P^T (n, k)^T Q[:, c] (n, m)      backward's dA = W^T dZ
+
+cdef enum Route:
+    VECTOR   # one column (a batch of one): matrix-vector loops
+    SMALL    # a narrow chunk (a mini-batch's): _small.h's register tiles, nothing packed
+    GEMV     # one output row over a wide chunk (logistic regression): BLAS gemv
+    GEMM     # GEMM-shaped: the own GEMM or BLAS (GEMM_ROUTE)
+    LOOPS    # thin products: unit-stride loops
+
+
+cdef inline Route route(Product kind, Py_ssize_t n, Py_ssize_t k, Py_ssize_t m, Py_ssize_t mc,
+                        bint plain, Py_ssize_t itemsize) noexcept nogil:
+    """The kernel for a product of ``kind`` on a chunk of mc of m columns;
+    ``plain``: alpha = 1 and beta = 0 (what VECTOR and SMALL compute)."""
+    cdef Py_ssize_t rows = k if kind == TN else n
+    cdef Py_ssize_t cols = k if kind == NT else mc
+    cdef Py_ssize_t inner = mc if kind == NT else (n if kind == TN else k)
+    if plain and m == 1 and mc == 1:
+        return VECTOR
+    # The small kernels read the chunk of the operand with K rows (NT: none).
+    if plain and _small(mc, 0 if kind == NT else inner, itemsize):
+        return SMALL
+    if kind != TN and n == 1 and k * mc >= GEMM_MIN_MACS:
+        return GEMV  # a row vector times a wide block: gemv streams it once
+    if _gemm_shaped(rows, cols, inner):
+        return GEMM
+    return LOOPS
+
+
+cdef void product(Product kind, Py_ssize_t n, Py_ssize_t k, Py_ssize_t m, Py_ssize_t c0,
+                  Py_ssize_t c1, floating alpha,
+                  const floating* P,  # IN  NN, TN: (n, k); NT: (n, m)
+                  const floating* Q,  # IN  NN, NT: (k, m); TN: (n, m)
+                  floating beta,      # 0 (C is overwritten) or 1 (accumulated into)
+                  floating* C,        # OUT NN: (n, m), TN: (k, m), columns c0:c1; NT: (n, k)
+                  ) noexcept nogil:
+    """C = alpha op(P, Q) + beta C for the chunk's columns (see Product), by
+    the kernel :func:`route` picks."""
+    cdef Py_ssize_t mc = c1 - c0, e
+    cdef floating* y
+    cdef Route r = route(kind, n, k, m, mc, alpha == 1 and beta == 0, sizeof(floating))
+    if r == GEMM:
+        if kind == NN:
+            gemm(n, mc, k, alpha, P, k, 1, Q + c0, m, 1, beta, C + c0, m)
+        elif kind == NT:  # Q_c^T (mc, k) is Q_c read with row stride 1, column stride m
+            gemm(n, k, mc, alpha, P + c0, m, 1, Q + c0, 1, m, beta, C, k)
+        else:  # P^T (k, n) is P read with row stride 1, column stride k
+            gemm(k, mc, n, alpha, P, 1, k, Q + c0, m, 1, beta, C + c0, m)
+    elif r == SMALL:
+        if kind == NT:
+            if floating is double:
+                sm_nt_f64(n, k, mc, P + c0, m, Q + c0, m, C, k)
+            else:
+                sm_nt_f32(n, k, mc, P + c0, m, Q + c0, m, C, k)
+        elif floating is double:  # NN: P (n, k); TN: P^T (k, n), strides (1, k)
+            sm_nn_f64(n if kind == NN else k, mc, k if kind == NN else n, P,
+                      k if kind == NN else 1, 1 if kind == NN else k, Q + c0, m, C + c0, m)
+        else:
+            sm_nn_f32(n if kind == NN else k, mc, k if kind == NN else n, P,
+                      k if kind == NN else 1, 1 if kind == NN else k, Q + c0, m, C + c0, m)
+    elif r == GEMV:
+        y = C + c0 if kind == NN else C
+        if beta == 0:  # y = 0 * y would keep a NaN left in an uninitialized buffer
+            for e in range(mc if kind == NN else k):
+                y[e] = 0
+        if kind == NN:
+            blas_gemv(c'N', <int>mc, <int>k, alpha, <floating*>Q + c0, <int>m, <floating*>P,
+                      beta, C + c0)
+        else:
+            blas_gemv(c'T', <int>mc, <int>k, alpha, <floating*>Q + c0, <int>m,
+                      <floating*>P + c0, beta, C)
+    elif r == VECTOR:
+        _vector(kind, n, k, P, Q, C)
+    elif kind == NN:
+        _loops_nn(n, k, m, c0, c1, alpha, P, Q, beta, C)
+    elif kind == NT:
+        _loops_nt(n, k, m, c0, c1, alpha, P, Q, beta, C)
+    else:
+        _loops_tn(n, k, m, c0, c1, alpha, P, Q, beta, C)
+
+
+cdef void _vector(Product kind, Py_ssize_t n, Py_ssize_t k,
+                  const floating* P,  # IN  as product's, m = 1
+                  const floating* Q,  # IN
+                  floating* C,        # OUT
+                  ) noexcept nogil:
+    """product for one column (m = 1), alpha = 1, beta = 0."""
+    cdef Py_ssize_t j, kk
+    cdef floating s
+    cdef floating* row
+    cdef const floating* p
+    if kind == NN:  # n dot products
+        for j in range(n):
+            C[j] = row_dot(P + j * k, Q, 0, k)
+    elif kind == NT:  # an outer product
+        for j in range(n):
+            s = P[j]
+            row = C + j * k
+            for kk in range(k):
+                row[kk] = s * Q[kk]
+    else:  # the rows of P, weighted, summed in order
+        s = Q[0]
+        for kk in range(k):
+            C[kk] = s * P[kk]
+        for j in range(1, n):
+            s = Q[j]
+            p = P + j * k
+            for kk in range(k):
+                C[kk] += s * p[kk]
+
+
+cdef void _loops_nn(Py_ssize_t n, Py_ssize_t k, Py_ssize_t m, Py_ssize_t c0, Py_ssize_t c1,
+                    floating alpha, const floating* W, const floating* A, floating beta,
+                    floating* Z) noexcept nogil:
+    """product NN in unit-stride row passes (arguments as product's)."""
+    cdef Py_ssize_t j, kk, i
     cdef floating w
     cdef floating* z
     cdef const floating* a
-    if alpha == 1 and beta == 0 and m == 1 and mc == 1:  # a vector: n dot products
-        for j in range(n):
-            Z[j] = row_dot(W + j * k, A, 0, k)
-        return
-    if alpha == 1 and beta == 0 and _small(mc, k, sizeof(floating)):
-        if floating is double:
-            sm_nn_f64(n, mc, k, W, k, 1, A + c0, m, Z + c0, m)
-        else:
-            sm_nn_f32(n, mc, k, W, k, 1, A + c0, m, Z + c0, m)
-        return
-    if n == 1 and k * mc >= GEMM_MIN_MACS:
-        # A row vector times a wide block (logistic regression): gemv streams A once.
-        if beta == 0:  # y = 0 * y would keep a NaN left in an uninitialized buffer
-            for i in range(c0, c1):
-                Z[i] = 0
-        blas_gemv(c'N', <int>mc, <int>k, alpha, <floating*>A + c0, <int>m, <floating*>W,
-                  beta, Z + c0)
-        return
-    if _gemm_shaped(n, mc, k):
-        gemm(n, mc, k, alpha, W, k, 1, A + c0, m, 1, beta, Z + c0, m)
-        return
     for j in range(n):
         z = Z + j * m
         kk = 0
@@ -247,41 +345,12 @@ cdef void product_nn(Py_ssize_t n, Py_ssize_t k, Py_ssize_t m, Py_ssize_t c0, Py
             kk += 1
 
 
-cdef void product_nt(Py_ssize_t n, Py_ssize_t k, Py_ssize_t m, Py_ssize_t c0, Py_ssize_t c1,
-                     floating alpha,
-                     const floating* dZ,  # IN (n, m)
-                     const floating* A,   # IN (k, m)
-                     floating beta,
-                     floating* dW,        # OUT (n, k)
-                     ) noexcept nogil:
-    """dW = alpha dZ[:, c] @ A[:, c]^T + beta dW (a sum over the chunk's examples)."""
-    cdef Py_ssize_t j, kk, mc = c1 - c0
+cdef void _loops_nt(Py_ssize_t n, Py_ssize_t k, Py_ssize_t m, Py_ssize_t c0, Py_ssize_t c1,
+                    floating alpha, const floating* dZ, const floating* A, floating beta,
+                    floating* dW) noexcept nogil:
+    """product NT as row dot products (arguments as product's)."""
+    cdef Py_ssize_t j, kk
     cdef floating s
-    cdef floating* row
-    if alpha == 1 and beta == 0 and m == 1 and mc == 1:  # an outer product
-        for j in range(n):
-            s = dZ[j]
-            row = dW + j * k
-            for kk in range(k):
-                row[kk] = s * A[kk]
-        return
-    if alpha == 1 and beta == 0 and _small(mc, 0, sizeof(floating)):
-        if floating is double:
-            sm_nt_f64(n, k, mc, dZ + c0, m, A + c0, m, dW, k)
-        else:
-            sm_nt_f32(n, k, mc, dZ + c0, m, A + c0, m, dW, k)
-        return
-    if n == 1 and k * mc >= GEMM_MIN_MACS:
-        if beta == 0:  # y = 0 * y would keep a NaN left in an uninitialized buffer
-            for kk in range(k):
-                dW[kk] = 0
-        blas_gemv(c'T', <int>mc, <int>k, alpha, <floating*>A + c0, <int>m, <floating*>dZ + c0,
-                  beta, dW)
-        return
-    if _gemm_shaped(n, k, mc):
-        # A_c^T (mc, k) is A_c read with row stride 1, column stride m.
-        gemm(n, k, mc, alpha, dZ + c0, m, 1, A + c0, 1, m, beta, dW, k)
-        return
     for j in range(n):
         for kk in range(k):
             s = alpha * row_dot(dZ + j * m, A + kk * m, c0, c1)
@@ -291,48 +360,28 @@ cdef void product_nt(Py_ssize_t n, Py_ssize_t k, Py_ssize_t m, Py_ssize_t c0, Py
                 dW[j * k + kk] = beta * dW[j * k + kk] + s
 
 
-cdef void product_tn(Py_ssize_t n, Py_ssize_t k, Py_ssize_t m, Py_ssize_t c0, Py_ssize_t c1,
-                     const floating* W,   # IN (n, k)
-                     const floating* dZ,  # IN (n, m)
-                     floating* dA,        # OUT (k, m), columns c0:c1
-                     ) noexcept nogil:
-    """dA[:, c] = W^T @ dZ[:, c]."""
-    cdef Py_ssize_t j, kk, i, mc = c1 - c0
+cdef void _loops_tn(Py_ssize_t n, Py_ssize_t k, Py_ssize_t m, Py_ssize_t c0, Py_ssize_t c1,
+                    floating alpha, const floating* W, const floating* dZ, floating beta,
+                    floating* dA) noexcept nogil:
+    """product TN in unit-stride row passes (arguments as product's)."""
+    cdef Py_ssize_t j, kk, i
     cdef floating w
     cdef floating* d
     cdef const floating* z
-    cdef const floating* row
-    if m == 1 and mc == 1:  # a vector: the rows of W, weighted, summed in order
-        w = dZ[0]
-        for kk in range(k):
-            dA[kk] = w * W[kk]
-        for j in range(1, n):
-            w = dZ[j]
-            row = W + j * k
-            for kk in range(k):
-                dA[kk] += w * row[kk]
-        return
-    if _small(mc, n, sizeof(floating)):
-        # W^T (k, n) is W read with row stride 1, column stride k.
-        if floating is double:
-            sm_nn_f64(k, mc, n, W, 1, k, dZ + c0, m, dA + c0, m)
-        else:
-            sm_nn_f32(k, mc, n, W, 1, k, dZ + c0, m, dA + c0, m)
-        return
-    if _gemm_shaped(k, mc, n):
-        # W^T (k, n) is W read with row stride 1, column stride k.
-        gemm(k, mc, n, <floating>1, W, 1, k, dZ + c0, m, 1, <floating>0, dA + c0, m)
-        return
     for kk in range(k):
         d = dA + kk * m
-        w = W[kk]
-        for i in range(c0, c1):
-            d[i] = w * dZ[i]
-        for j in range(1, n):
-            w = W[j * k + kk]
+        j = 0
+        if beta == 0:
+            w = alpha * W[kk]
+            for i in range(c0, c1):
+                d[i] = w * dZ[i]
+            j = 1
+        while j < n:
+            w = alpha * W[j * k + kk]
             z = dZ + j * m
             for i in range(c0, c1):
                 d[i] += w * z[i]
+            j += 1
 
 
 cdef bint forward_in_gemm_epilogue(int code, Py_ssize_t n, Py_ssize_t k, Py_ssize_t m,
@@ -344,17 +393,36 @@ cdef bint forward_in_gemm_epilogue(int code, Py_ssize_t n, Py_ssize_t k, Py_ssiz
                                    floating* A,             # OUT (n, m), columns c0:c1
                                    ) noexcept nogil:
     """Z = W A_prev + b and A = g(Z) with the bias and a piecewise-linear g
-    applied as the own GEMM stores each tile (bitwise what product_nn and
+    applied as the own GEMM stores each tile (bitwise what product and
     linear_activation_forward give, one pass over Z fewer). False, with
     nothing written, where that does not apply: the caller does both steps."""
     cdef Py_ssize_t mc = c1 - c0
-    if _small(mc, k, sizeof(floating)):  # product_nn's small kernel is faster there
-        return False
-    if not (_own_gemm_for(n, mc) and n > 1 and _gemm_shaped(n, mc, k)
-            and (code == RELU or code == LEAKY_RELU or code == IDENTITY)):
+    if not (route(NN, n, k, m, mc, True, sizeof(floating)) == GEMM and _own_gemm_for(n, mc)
+            and n > 1 and (code == RELU or code == LEAKY_RELU or code == IDENTITY)):
         return False
     if floating is double:
         return fastnn_dgemm_bias_act(n, mc, k, 1, W, k, 1, A_prev + c0, m, 1, 0, Z + c0, m,
                                      b, code, LEAKY_SLOPE, A + c0, m) == 0
     return fastnn_sgemm_bias_act(n, mc, k, 1, W, k, 1, A_prev + c0, m, 1, 0, Z + c0, m,
                                  b, code, <float>LEAKY_SLOPE, A + c0, m) == 0
+
+
+# The module's gemm (its route included) as C function pointers, for
+# fastnn_ext._testing to run on operands of a test's choosing: the validation
+# of such operands lives there, outside the kernel modules.
+cdef void _gemm_f64(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, double alpha,
+                    const double* A, Py_ssize_t rsa, Py_ssize_t csa,
+                    const double* B, Py_ssize_t rsb, Py_ssize_t csb,
+                    double beta, double* C, Py_ssize_t ldc) noexcept nogil:
+    gemm(M, N, K, alpha, A, rsa, csa, B, rsb, csb, beta, C, ldc)
+
+
+cdef void _gemm_f32(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, float alpha,
+                    const float* A, Py_ssize_t rsa, Py_ssize_t csa,
+                    const float* B, Py_ssize_t rsb, Py_ssize_t csb,
+                    float beta, float* C, Py_ssize_t ldc) noexcept nogil:
+    gemm(M, N, K, alpha, A, rsa, csa, B, rsb, csb, beta, C, ldc)
+
+
+GEMM_CAPSULES = {"float64": PyCapsule_New(<void*>_gemm_f64, b"fastnn_ext.gemm_f64", NULL),
+                 "float32": PyCapsule_New(<void*>_gemm_f32, b"fastnn_ext.gemm_f32", NULL)}

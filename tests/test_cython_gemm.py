@@ -8,13 +8,15 @@ import shutil
 import numpy as np
 import pytest
 
+from fastnn._testing import train
 from fastnn.report import simd
 
 from _helpers import require_backend
 
 cb = require_backend("cython")  # skips (or, where required, fails) this module without it
 
-from fastnn.backends import _cython_paths as paths  # noqa: E402  (needs the extension)
+from fastnn.backends.cython import paths  # noqa: E402  (these need the extension)
+from fastnn_ext._testing import gemm as gemm_check  # noqa: E402
 
 from test_cython_backend import _problem, _rel, _train  # noqa: E402
 
@@ -63,7 +65,7 @@ def test_gemm_matches_float64_reference(shape, la, lb, dtype, own, gemm_isa):
     for alpha, beta in [(1.0, 0.0), (-0.5, 0.25), (2.0, 1.0)]:
         C = C64.astype(dtype)
         with cb.settings(gemm="own" if own else "blas"):
-            paths.active()._gemm_check(A, B, C, alpha, beta)
+            gemm_check(paths.active(), A, B, C, alpha, beta)
         ref = alpha * (A.astype(np.float64) @ B.astype(np.float64)) + beta * C64.astype(dtype)
         # Error bound of a length-K dot product in unit roundoff u, relative to the
         # magnitudes summed (|A| |B|), not to the (possibly cancelled) result.
@@ -79,10 +81,10 @@ def test_gemm_beta_zero_never_reads_c(gemm_isa):
     C = np.full((20, 50), np.nan)
     with cb.settings(gemm="own"):
         ext = paths.active()
-        ext._gemm_check(A, B, C, 1.0, 0.0)
+        gemm_check(ext, A, B, C, 1.0, 0.0)
     assert np.array_equal(C, np.full((20, 50), 30.0))
     C[:] = np.nan
-    ext._gemm_check(A[:, :0], B[:0], C, 1.0, 0.0)  # K = 0: alpha A B is the zero matrix
+    gemm_check(ext, A[:, :0], B[:0], C, 1.0, 0.0)  # K = 0: alpha A B is the zero matrix
     assert np.array_equal(C, np.zeros((20, 50)))
 
 
@@ -96,11 +98,11 @@ def test_gemm_one_row_operands_with_unit_strides(own, gemm_isa):
         B = np.arange(1.0, 6.0).reshape(5, 1)
         assert A.strides == (8, 8) and B.strides == (8, 8)
         C = np.full((1, 1), np.nan)
-        ext._gemm_check(A, B, C, 1.0, 0.0)
+        gemm_check(ext, A, B, C, 1.0, 0.0)
         assert C[0, 0] == 55.0
         row = np.arange(4.0).reshape(4, 1).T  # (1, 4), strides (8, 8)
         C = np.zeros((5, 4))
-        ext._gemm_check(np.ones((5, 1)), row, C, 2.0, 0.0)
+        gemm_check(ext, np.ones((5, 1)), row, C, 2.0, 0.0)
         assert np.array_equal(C, np.tile(2.0 * np.arange(4.0), (5, 1)))
 
 
@@ -108,13 +110,23 @@ def test_gemm_check_validates():
     ext = paths.active()
     A, B, C = np.ones((4, 3)), np.ones((3, 5)), np.ones((4, 5))
     with pytest.raises(ValueError, match="do not chain"):
-        ext._gemm_check(A, np.ones((2, 5)), C, 1.0, 0.0)
+        gemm_check(ext, A, np.ones((2, 5)), C, 1.0, 0.0)
     with pytest.raises(TypeError, match="one dtype"):
-        ext._gemm_check(A.astype(np.float32), B, C, 1.0, 0.0)
+        gemm_check(ext, A.astype(np.float32), B, C, 1.0, 0.0)
     with pytest.raises(ValueError, match="row- or column-major"):
-        ext._gemm_check(np.ones((8, 6))[::2, ::2], B, C, 1.0, 0.0)
+        gemm_check(ext, np.ones((8, 6))[::2, ::2], B, C, 1.0, 0.0)
     with pytest.raises(ValueError, match="C-contiguous"):
-        ext._gemm_check(A, B, np.ones((5, 4)).T, 1.0, 0.0)
+        gemm_check(ext, A, B, np.ones((5, 4)).T, 1.0, 0.0)
+
+
+def test_test_entry_points_live_outside_the_kernel_modules():
+    # The kernel modules carry their gemm as C function pointers only; the
+    # validating entry the tests call is fastnn_ext._testing's.
+    for isa in cb.isas():
+        for variant in ("vec", "novec"):
+            ext = cb.module(isa, variant)
+            assert not [name for name in dir(ext) if "check" in name or "testing" in name]
+            assert sorted(ext.GEMM_CAPSULES) == ["float32", "float64"]
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -191,7 +203,7 @@ def _fit_seeds(seeds, dtype, workers=None):
 
     def fit(seed):
         X, Y, Ws, bs = _problem(dims, m, dtype, seed=seed)
-        cb.train(Ws, bs, acts, "cross_entropy", X, Y, 0.1, 30, 30, threads=1)
+        train(cb, Ws, bs, acts, "cross_entropy", X, Y, 0.1, 30, 30, threads=1)
         return Ws + bs
 
     if workers is None:

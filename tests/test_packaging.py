@@ -41,9 +41,11 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 #: Files the sdist must carry (the rest of the package is found by setuptools).
 SDIST_MUST_HAVE = ["LICENSE", "README.md", "pyproject.toml", "setup.py", "MANIFEST.in",
                    "fastnn_ext/_cpu.pyx", "fastnn_ext/_core.pxi", "benchmarks/conftest.py",
-                   "benchmarks/bench_ladder.py", "benchmarks/_harness.py"]
+                   "benchmarks/bench_ladder.py", "benchmarks/_harness.py",
+                   "benchmarks/peers.py", "benchmarks/peers_minibatch.py"]
 WHEEL_MUST_HAVE = ["fastnn/benchmarks/__init__.py", "fastnn/benchmarks/conftest.py",
                    "fastnn/benchmarks/bench_ladder.py", "fastnn/benchmarks/_harness.py",
+                   "fastnn/benchmarks/peers.py", "fastnn/benchmarks/peers_minibatch.py",
                    "fastnn/report/_worker.py", "fastnn/_testing.py"]
 
 
@@ -143,6 +145,7 @@ def test_wheel_holds_the_benchmark_suite_the_extension_and_the_license(built):
         assert any(n.startswith(ext) and n.endswith(".so") for n in names), ext
     assert any(n.endswith(".dist-info/LICENSE") or "/licenses/LICENSE" in n for n in names)
     assert not any(n.startswith(("tests/", "benchmarks/")) for n in names)
+    assert "fastnn/_peers.py" not in names  # the peers are benchmark code
 
 
 def _wheel_status(wheel):
@@ -298,13 +301,15 @@ def test_without_the_extension_cython_tests_skip_and_fail_under_ci(no_compiler_i
     """The test suite on such an install: the cython-only modules skip with the
     reason -- and fail under CI, where the extension must have been built."""
     python, _ = no_compiler_install
-    tests = [ROOT / "tests" / "test_cython_backend.py", ROOT / "tests" / "test_cython_gemm.py"]
+    tests = sorted((ROOT / "tests").glob("test_cython_*.py"))
+    assert len(tests) >= 2, tests
     cmd = [python, "-m", "pytest", "-p", "no:cacheprovider", "-rs", *tests]
     local = subprocess.run([str(c) for c in cmd], cwd=tmp_path, capture_output=True, text=True,
                            env=_env(CI="", **NO_COMPILER))
     # Both modules skip whole, so pytest ran no test here (exit code 5).
     assert local.returncode == 5, local.stdout + local.stderr
-    assert "2 skipped" in local.stdout and "error" not in local.stdout.lower(), local.stdout
+    assert f"{len(tests)} skipped" in local.stdout and "error" not in local.stdout.lower(), \
+        local.stdout
     assert "backend 'cython' unavailable: not built: no working C compiler" in local.stdout
     ci = subprocess.run([str(c) for c in cmd], cwd=tmp_path, capture_output=True, text=True,
                         env=_env(CI="true", **NO_COMPILER))

@@ -7,15 +7,18 @@ one test runs the real suite on the dot demo to show the runner and the JSON
 round trip work.
 """
 
+import itertools
 import json
 import math
 import re
 
 import matplotlib.image
+import matplotlib.pyplot as plt
 import pytest
 
 from fastnn.cli import main
-from fastnn.report import generate, markdown, results, suite
+from fastnn.report import generate, markdown, plots, results, suite, verdicts
+from fastnn.report import machine as machine_probe
 from fastnn.report import workloads as wl
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -76,18 +79,21 @@ def _data(load=0.1):
                               workload="sweep", m=m))
     benches.append(_group("dot-1e6", {"python loop": (0.1, {}), "np.dot": (3e-4, {})}))
     benches.append(_group("simd-vectorize", {
-        "numba vectorize on": (1e-3, {"backend": "numba", "variant": "on", "isa": "avx2"}),
+        "numba vectorize on": (1e-3, {"backend": "numba", "variant": "on", "isa": "avx2",
+                                      "threads": 1}),
         "numba vectorize off": (4e-3, {"backend": "numba", "variant": "off", "isa": "avx2",
+                                       "threads": 1,
                                        "simd_evidence": {"tanh float64": {"packed": 0,
                                                                           "scalar": 40}}})},
         workload="sweep", m=1000))
     benches.append(_group("simd-dtype-wide", {
-        "numba float64": (2e-3, {"backend": "numba", "variant": "float64"}),
-        "numba float32": (1e-3, {"backend": "numba", "variant": "float32"})},
+        "numba float64": (2e-3, {"backend": "numba", "variant": "float64", "threads": 1}),
+        "numba float32": (1e-3, {"backend": "numba", "variant": "float32", "threads": 1})},
         workload="wide", m=10000))
     benches.append(_group("simd-threads-wide", {
-        "numba 1 thread": (2e-3, {"backend": "numba", "variant": "1 thread", "jitter": 0.5}),
-        "numba 2 threads": (1.9e-3, {"backend": "numba", "variant": "2 threads"})},
+        "numba 1 thread": (2e-3, {"backend": "numba", "variant": "1 thread", "jitter": 0.5,
+                                  "threads": 1}),
+        "numba 2 threads": (1.9e-3, {"backend": "numba", "variant": "2 threads", "threads": 2})},
         workload="wide", m=10000))
     return {"version": "5.2.3", "datetime": "now", "benchmarks": benches,
             "fastnn_machine": _machine(load), "fastnn_mode": "quick"}
@@ -134,6 +140,10 @@ def test_report_from_json_has_seven_sections_plots_and_computed_sentences(tmp_pa
     assert "machine was busy" not in text
     assert "Gram" not in text.split("## 3.")[0].split("## 2.")[1]
     assert "BLAS products" not in text
+    # The SIMD pairs ran on one thread, and the report says so.
+    assert "The vectorization and dtype pairs ran on one thread" in text
+    # Nothing a reader sees points to an issue tracker.
+    assert not re.search(r"\bissues?\b|#\d", text, re.IGNORECASE)
 
 
 def test_busy_machine_gets_a_warning_at_the_top(tmp_path):
@@ -232,3 +242,98 @@ def test_suite_runner_writes_interleaved_samples(tmp_path, monkeypatch):
         "python loop", "np.dot"}
     assert all(len(t.samples) == res.rounds == 5 for t in res.dot.values())
     assert results.compare(res.dot["np.dot"], res.dot["python loop"])[0] == "faster"
+
+
+def test_ablation_at_the_default_thread_count_is_said(tmp_path):
+    """A benchmark JSON whose SIMD pairs do not record one thread (an older suite)."""
+    data = _data()
+    for bench in data["benchmarks"]:
+        if bench["group"].startswith("simd-"):
+            for record in bench["extra_info"]["impls"].values():
+                record.pop("threads", None)
+    section = _report(tmp_path, data)[0].split("## 4.")[1].split("## 5.")[0]
+    assert "ran at the default thread count" in section and "ran on one thread" not in section
+
+
+# -- the bandwidth ceiling of each workload ---------------------------------------------
+
+L3 = 32 * 2**20
+
+
+def test_the_bandwidth_ceiling_is_the_level_the_working_set_reaches():
+    machine = {"l3_bytes": L3, "l3_gbps": 150.0, "memory_gbps": 20.0}
+    assert verdicts.bandwidth_ceiling(machine, L3 // 2) == ("L3", 150.0)
+    assert verdicts.bandwidth_ceiling(machine, L3) == ("L3", 150.0)
+    assert verdicts.bandwidth_ceiling(machine, L3 + 1) == ("DRAM", 20.0)
+    # Without an L3 probe (an older JSON) every working set is held to DRAM.
+    assert verdicts.bandwidth_ceiling({"memory_gbps": 20.0}, 1000) == ("DRAM", 20.0)
+    # logistic regression's X is 20 MB: L3 here; the wide net's arrays are not.
+    sizes = {n: wl.working_set(w) for n, w in wl.WORKLOADS.items()}
+    assert 12288 * 209 * 8 < sizes["logreg"] < L3 < sizes["wide"]
+
+
+def test_efficiency_holds_each_workload_to_its_own_ceiling(tmp_path):
+    data = _data()
+    data["fastnn_machine"].update(l3_bytes=L3, l3_gbps=150.0, memory_gbps=20.0)
+    text, _ = _report(tmp_path, data)
+    section = text.split("## 5. Efficiency")[1].split("## 6.")[0]
+    # numba on logreg: 51.9 GB/s (the bytes of the fixture over 0.4 ms): 35% of L3's
+    # 150, where against the DRAM copy it read as 259%.
+    logreg = wl.WORKLOADS["logreg"]
+    gbps = wl.min_bytes(logreg) / 4e-4 / 1e9
+    assert f"| {logreg.title} | numba | " in section
+    row = next(line for line in section.splitlines()
+               if line.startswith(f"| {logreg.title} | numba |"))
+    assert f"| L3, 150 | {100 * gbps / 150:.0f}% |" in row
+    wide = next(line for line in section.splitlines()
+                if line.startswith(f"| {wl.WORKLOADS['wide'].title} | numba |"))
+    assert "| DRAM, 20 |" in wide
+    assert "logreg (memory-bound, a 19.8 MiB working set that fits in L3)" in section
+    assert "**150.0 GB/s** from L3" in section and "**20.0 GB/s** from DRAM" in section
+    machine = text.split("## 2.")[0]
+    assert "| L3 cache | 32 MiB |" in machine and "| 150.0 GB/s |" in machine
+
+
+def test_the_probe_reads_the_l3_size_and_measures_its_bandwidth():
+    assert [machine_probe._size(x) for x in ("32768K", "32 MiB", "32768 KB", L3, "512K")] == [
+        L3, L3, L3, L3, 512 * 1024]
+    assert machine_probe._size("unknown") is None and machine_probe._size(None) is None
+    size = machine_probe.l3_bytes()
+    assert size is None or size >= 2**20
+    assert machine_probe.l3_bandwidth(4 * 2**20, repeats=3) > 0
+
+
+# -- the plots -------------------------------------------------------------------------
+
+def _tick_labels(ax, renderer):
+    """The x tick labels drawn inside the view: (text, box) of major and minor ticks."""
+    lo, hi = sorted(ax.get_xlim())
+    out = []
+    for ticks in (ax.xaxis.get_major_ticks(), ax.xaxis.get_minor_ticks()):
+        for tick in ticks:
+            loc, text = tick.get_loc(), tick.label1
+            if text.get_visible() and text.get_text() and lo * 0.999 <= loc <= hi * 1.001:
+                out.append((text.get_text(), text.get_window_extent(renderer)))
+    return out
+
+
+def test_ladder_log_axes_have_no_overlapping_tick_labels():
+    # Medians within one decade (3 to 8 ms): matplotlib alone would label every minor tick.
+    data = _data()
+    for bench in data["benchmarks"]:
+        if bench["group"] == "ladder-logreg":
+            for t, record in zip((3.75e-3, 5.2e-3, 7.35e-3, 5.6e-3),
+                                 bench["extra_info"]["impls"].values()):
+                record["samples"] = _samples(t)
+    res = results.build(data, _machine())
+    fig = plots.ladder_figure(res)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    for ax in fig.axes:
+        if not ax.get_visible():
+            continue
+        labels = _tick_labels(ax, renderer)
+        assert len(labels) >= 2, (ax.get_title(), labels)
+        for (a, box_a), (b, box_b) in itertools.combinations(labels, 2):
+            assert not box_a.overlaps(box_b), (ax.get_title(), a, b)
+    plt.close(fig)

@@ -16,8 +16,8 @@ parametrizes over :func:`names` and picks it up without edits.
 
 import importlib
 
-__all__ = ["names", "available", "get", "resolve", "ORACLE", "AUTO", "AUTO_ORDER",
-           "BackendUnavailable"]
+__all__ = ["names", "available", "get", "resolve", "having", "ORACLE", "CAPABILITIES", "AUTO",
+           "AUTO_ORDER", "BackendUnavailable"]
 
 #: The lecture's ladder, slowest first. name -> module path.
 _MODULES = {
@@ -30,6 +30,9 @@ _MODULES = {
 
 #: The backend every other one is checked against.
 ORACLE = "loops"
+
+#: The capability flags every backend declares (see :mod:`._base`).
+CAPABILITIES = ("SLOW", "COMPILED", "HAS_GRAM", "HAS_OPTIMIZERS")
 
 #: The name that asks for the fastest backend available here.
 AUTO = "auto"
@@ -117,3 +120,12 @@ def get(name):
             f"backend {name!r} is unavailable ({_errors[name]}); available backends: {usable}"
         )
     return module
+
+
+def having(capability, value=True):
+    """The available backends whose ``capability`` (one of :data:`CAPABILITIES`)
+    is ``value``, slowest first; unavailable backends are never listed."""
+    if capability not in CAPABILITIES:
+        raise ValueError(f"unknown capability {capability!r}; expected one of {CAPABILITIES}")
+    return [n for n in _MODULES if _load(n) is not None
+            and bool(getattr(_loaded[n], capability, False)) is bool(value)]

@@ -1,11 +1,13 @@
-"""The contract every backend implements, and the Python training loop the
-pure-Python backends share.
+"""The contract every backend implements, and the one training driver they all
+run under.
 
-A backend is a module exposing three functions. ``fastnn.Network`` has already
-validated and coerced everything it passes: ``X``, ``Y``, every ``W`` and ``b``
-are C-contiguous arrays of one float dtype (float32 or float64) with matching
-shapes, ``Y`` is 2-D ``(n_L, m)``, ``acts`` names valid activations, ``loss`` a
-valid loss compatible with the output activation. A backend never validates.
+A backend is a module. ``fastnn.Network`` has already validated and coerced
+everything it passes: ``X``, ``Y``, every ``W`` and ``b`` are C-contiguous
+arrays of one float dtype (float32 or float64) with matching shapes, ``Y`` is
+2-D ``(n_L, m)``, ``acts`` names valid activations, ``loss`` a valid loss
+compatible with the output activation. A backend never validates.
+
+Every backend has
 
 ``forward(Ws, bs, acts, X, threads) -> (AL, caches)``
     ``Ws[l-1]``/``bs[l-1]`` are layer l's ``(n_l, n_{l-1})`` weights and
@@ -18,59 +20,44 @@ valid loss compatible with the output activation. A backend never validates.
     and leaky ReLU's derivative takes at Z == 0 (0: the left-hand derivative,
     LEAKY_SLOPE for leaky ReLU); see :mod:`fastnn.activations`.
 
-``train(Ws, bs, acts, loss, X, Y, learning_rate, num_iterations, cost_every,
-        threads, on_cost, gram=None, *, relu_grad_at_zero=1, batch_size=None,
-        rng=None) -> costs``
-    Gradient descent exactly as the lecture: each iteration runs forward,
-    (cost), backward, update ``W -= learning_rate * dW`` (likewise b).
-    Updates ``Ws``/``bs`` **in place**.
+and may have
 
-    Recorded costs: iteration i's cost, with the parameters before that
-    iteration's update, for i in 0, cost_every, 2*cost_every, ... and for the
-    last iteration, num_iterations - 1 (:func:`recorded`); returned as a list
-    of ``(i, cost)`` in order. ``on_cost(i, cost)`` is called as each is
-    recorded, not in a batch at the end (compiled backends call it between
-    their compiled chunks); training stops right there -- before iteration
-    i's update, returning the costs so far -- if ``on_cost`` returns False,
-    which the Network does when a fit diverges (a cost not finite, or far
-    above its start: :mod:`fastnn._watch`), when the user's callback asks to
-    stop, and which drives the progress bar.
+``engine(fit) -> engine``
+    Its own way to run the training arithmetic of one :class:`Fit` (compiled
+    backends: whole iterations or epochs in machine code). Without it the
+    driver runs :class:`PythonEngine` over ``forward``/``backward``. An
+    engine has three methods:
 
-    ``batch_size`` None is the lecture's full batch: one update per
-    iteration from all m examples. An int (1 <= batch_size <= m) makes each
-    iteration one epoch of mini-batch gradient descent: the examples in the
-    order ``order = rng.permutation(m)`` (drawn by :func:`epoch_orders`, one
-    permutation per epoch in epoch order, so every backend sees the same
-    shuffles for a seed), cut into batches ``order[k:k + batch_size]`` for
-    k = 0, batch_size, ... (the last one smaller when batch_size does not
-    divide m); each batch is a full forward/backward/update with its own mean
-    (1/m_b). The recorded cost of epoch i is the cost over all m examples
-    before the epoch's first update. Compiled backends run the whole epoch
-    loop compiled: no Python per mini-batch.
+    - ``cost() -> float``: the cost J over all m examples at the current
+      parameters (the recorded cost of the iteration about to run);
+    - ``run(count, orders, last)``: ``count`` iterations of full-batch
+      gradient descent (``orders`` None), or ``count`` epochs of mini-batches,
+      ``orders[e]`` (int64, shape (count, m)) the example order of epoch e, cut
+      into batches ``order[k:k + batch_size]``, each with its own mean; ``last``
+      says no cost will be asked for afterwards;
+    - ``close()``: the trained parameters into ``fit.Ws``/``fit.bs`` (in
+      place). Always called, also after an exception or Ctrl-C.
 
-    ``Ws``/``bs`` are the Network's scratch copies: ``train`` may stop at any
-    point -- ``on_cost`` returning False, or ``KeyboardInterrupt`` -- leaving
-    them half-updated, and the Network keeps its parameters unless the stop
-    was the user's. A compiled backend must notice Ctrl-C (SIGINT) within
-    about a second whatever ``num_iterations`` and ``cost_every`` are, and
-    raise ``KeyboardInterrupt``; nothing may be allocated in proportion to
-    ``num_iterations`` up front.
+    Splitting a run into calls changes no result: ``run(a); run(b)`` is
+    bitwise ``run(a + b)``. Nothing is allocated in proportion to
+    ``num_iterations``. An engine runs on exactly ``fit.threads`` threads
+    (fewer only where its build has no more: no OpenMP, fewer examples than
+    threads), BLAS included.
 
-    ``gram`` (keyword): ``None`` lets the backend choose how layer 1 trains;
-    ``False`` is the lecture's algorithm (W1 X and dZ1 X^T from X every
-    iteration); ``True`` (only ever passed to a backend with ``HAS_GRAM``, and
-    never with a ``batch_size``) the Gram rewrite. Network validates it.
+The driver (:func:`train`) owns everything around the arithmetic: which
+iterations record a cost (every ``cost_every``-th and the last: :func:`recorded`),
+calls of about :data:`SLICE_SECONDS` between which Python runs (Ctrl-C, the
+``on_cost`` callback, the divergence watch), the shuffles (:func:`epoch_orders`,
+at most :data:`MAX_ORDER_ENTRIES` indices drawn at once) and the thread count
+(:mod:`._threads`).
 
 ``acts[-1]`` may be ``"softmax"`` (the only activation that is not
 element-wise, see :mod:`fastnn.activations`), always with the
 ``cross_entropy`` loss: the categorical cost from the logits, and dZ_L =
 A_L - Y. Y is then one-hot (n_L, m).
 
-``threads`` is ``None`` (auto: the backend picks, e.g. 1 for small work and all
-cores for large) or an int >= 1; pure-Python backends ignore it.
-
-Capability attributes (required; tests, benchmarks, the CLI and the report
-read these instead of lists of names):
+Capability attributes (required; ask :func:`fastnn.backends.having` rather
+than reading them off modules):
 
 ``SLOW``
     True for backends that run Python-level loops per example (the lecture's
@@ -79,7 +66,25 @@ read these instead of lists of names):
     True for backends whose arithmetic runs as machine code of their own
     (threads, ISA paths, SIMD evidence apply).
 ``HAS_GRAM``
-    True if ``train`` implements ``gram=True``.
+    True if the engine implements ``gram=True``.
+``HAS_OPTIMIZERS``
+    True if the engine trains with the course's second part too (the
+    optimizers, L2, dropout, learning-rate decay: :class:`Schedule`), and
+    ``forward`` takes ``dropout`` and ``backward`` ``lambd``/``keep_probs``::
+
+        forward(Ws, bs, acts, X, threads, dropout=None)
+        backward(AL, Y, caches, acts, loss, threads, relu_grad_at_zero=1,
+                 lambd=0.0, keep_probs=None)
+
+    ``dropout`` has one entry per layer, None or ``(D, keep_prob)`` (hidden
+    layers only, :func:`fastnn.regularization.fit_masks` in a fit); such a layer's
+    cache is ``((A_prev, W, b), Z, D)`` and its A is ``A * D / keep_prob``.
+    ``backward`` adds ``(lambd / m) W`` to each dW and applies each cached
+    mask (``dA * D / keep_probs[l]``) before g′, taken at g(Z).
+``AUTO_THREADS_MIN_WORK``
+    ``{"full": units, "batch": units}`` (compiled backends): ``threads=None``
+    runs on more than one thread only from this much work per iteration (per
+    mini-batch), counted by :func:`._threads.work_units`.
 
 Optional: ``DESCRIPTION`` (one line for ``fastnn backends``); ``info()`` -> dict
 (versions, compile flags, threads, and for compiled backends ``"isa"``, the
@@ -88,11 +93,138 @@ assembly text}`` of the hot kernels that run on this CPU with the current
 settings, which :mod:`fastnn.report` reads for its SIMD evidence.
 """
 
+import dataclasses
+import time
+
 import numpy as np
 
-from .. import losses
+from .. import activations as _act
+from .. import losses as _losses
+from .. import regularization as _reg
+from .. import schedules as _schedules
+from . import _threads
 
-__all__ = ["gradient_descent", "recorded", "next_recorded", "epoch_orders", "batches"]
+__all__ = ["Problem", "Schedule", "Fit", "PythonEngine", "train", "recorded", "next_recorded",
+           "epoch_orders", "batches", "SLICE_SECONDS", "MAX_ORDER_ENTRIES"]
+
+#: A fit returns to Python (where Ctrl-C, the callback and the divergence watch
+#: run) about this often, whatever ``num_iterations`` and ``cost_every`` are.
+SLICE_SECONDS = 0.2
+#: Mini-batch training draws the shuffles of one call's epochs at once: at most
+#: this many int64 indices (8 MiB).
+MAX_ORDER_ENTRIES = 1 << 20
+
+
+@dataclasses.dataclass(frozen=True)
+class Problem:
+    """What is trained on: validated arrays and the network's description.
+
+    ``X`` (n_x, m) and ``Y`` (n_L, m) are C-contiguous in the network's dtype;
+    ``acts`` the activation name of each layer; ``loss`` the loss's name;
+    ``relu_grad_at_zero`` ReLU′(0), 1 or 0.
+    """
+
+    X: np.ndarray
+    Y: np.ndarray
+    acts: tuple
+    loss: str
+    relu_grad_at_zero: int = 1
+
+    @property
+    def m(self):
+        return self.X.shape[1]
+
+    @property
+    def dtype(self):
+        return self.X.dtype
+
+    @property
+    def codes(self):
+        """The activations as the integer codes compiled kernels switch on."""
+        return np.array([_act.CODES[a] for a in self.acts], dtype=np.int64)
+
+    @property
+    def loss_code(self):
+        return _losses.CODES[self.loss]
+
+
+@dataclasses.dataclass(frozen=True)
+class Schedule:
+    """How it is trained: ``num_iterations`` full-batch iterations, or epochs of
+    mini-batches of ``batch_size``; a cost recorded every ``cost_every``-th
+    iteration and at the last; ``gram`` layer 1's path (None: the backend
+    picks; True only for a backend with ``HAS_GRAM`` and never with
+    ``batch_size``).
+
+    The course's second part (only for a backend with ``HAS_OPTIMIZERS``
+    unless all are at their defaults): ``optimizer`` (a
+    :mod:`fastnn.optimizers` object; None is plain gradient descent), ``lambd``
+    (L2), ``keep_probs`` (inverted dropout: one keep probability per hidden
+    layer, or None), ``decay_rate`` and ``time_interval`` (the learning rate of
+    iteration i is :meth:`learning_rate_at`).
+    """
+
+    learning_rate: float
+    num_iterations: int
+    cost_every: int = 100
+    batch_size: int = None
+    gram: bool = None
+    optimizer: object = None
+    lambd: float = 0.0
+    keep_probs: tuple = None
+    decay_rate: float = 0.0
+    time_interval: int = 1
+
+    @property
+    def plain(self):
+        """Whether this is the first course's gradient descent (no optimizer,
+        L2, dropout or decay)."""
+        return (self.optimizer is None or self.optimizer.name == "gd") and not self.lambd \
+            and self.keep_probs is None and not self.decay_rate
+
+    def learning_rate_at(self, i):
+        """The learning rate iteration (epoch) i trains at, as the course's model
+        loop: ``learning_rate`` for iteration 0, and after iteration i the
+        rate becomes ``schedule_lr_decay(learning_rate, i, decay_rate,
+        time_interval)``."""
+        if not self.decay_rate or i == 0:
+            return self.learning_rate
+        return _schedules.schedule_lr_decay(self.learning_rate, i - 1, self.decay_rate,
+                                            self.time_interval)
+
+
+@dataclasses.dataclass
+class Fit:
+    """One training run: what a backend's engine gets.
+
+    ``Ws``/``bs`` are the network's scratch copies of its parameters, which the
+    engine leaves trained on ``close()``; ``threads`` the count the driver
+    decided (``threads_why`` says why); ``rng`` draws the shuffles and the
+    dropout masks' key (:meth:`dropout_key`).
+    """
+
+    problem: Problem
+    schedule: Schedule
+    Ws: list
+    bs: list
+    threads: int = 1
+    threads_why: str = ""
+    rng: np.random.Generator = None
+    #: The optimizer's state (course dicts keyed like the gradients, see
+    #: :mod:`fastnn.optimizers`) and the updates taken so far (Adam's t);
+    #: the engine leaves both current on ``close()``.
+    optimizer_state: dict = None
+    steps: int = 0
+
+    @property
+    def dims(self):
+        return [self.Ws[0].shape[1]] + [W.shape[0] for W in self.Ws]
+
+    def dropout_key(self):
+        """The uint64 key of the fit's dropout masks
+        (:func:`fastnn.regularization.fit_mask`), drawn from a child of
+        ``rng``'s seed (``Generator.spawn``), so it never moves the shuffles."""
+        return int(self.rng.spawn(1)[0].integers(0, 2 ** 64, dtype=np.uint64))
 
 
 def recorded(i, cost_every, num_iterations):
@@ -122,34 +254,141 @@ def batches(order, batch_size):
     return [order[k:k + batch_size] for k in range(0, len(order), batch_size)]
 
 
-def gradient_descent(
-    forward, backward, Ws, bs, acts, loss, X, Y, learning_rate, num_iterations, cost_every,
-    threads, on_cost, relu_grad_at_zero=1, batch_size=None, rng=None,
-):
-    """The lecture's training loop, in Python, over a backend's forward/backward
-    (full batch, or one epoch of mini-batches per iteration)."""
+class PythonEngine:
+    """The lecture's loop over a backend's ``forward``/``backward``: forward,
+    backward, then the optimizer's update (``W -= learning_rate * dW`` for
+    gradient descent), per iteration or per mini-batch. The parameters are
+    updated in place."""
+
+    def __init__(self, backend, fit):
+        self._forward_fn, self._backward_fn = backend.forward, backend.backward
+        self._fit = fit
+        s = fit.schedule
+        self._optimizer = None if s.optimizer is None or s.optimizer.name == "gd" else s.optimizer
+        self._key = None if s.keep_probs is None else fit.dropout_key()
+        self._full = None  # the forward over all of X at the current parameters
+        self._i = 0        # the iteration (epoch) the next run starts at
+
+    def _forward(self, X, dropout=None):
+        f = self._fit
+        return self._forward_fn(f.Ws, f.bs, f.problem.acts, X, f.threads, dropout)
+
+    def cost(self):
+        f, p = self._fit, self._fit.problem
+        self._full = self._forward(p.X)
+        AL, caches = self._full
+        return (_losses.cost(p.loss, AL, caches[-1][1], p.Y, p.acts[-1])
+                + _reg.l2_penalty(f.Ws, f.schedule.lambd, p.m))
+
+    def _step(self, X, Y, learning_rate, forward_out=None):
+        f, p, s = self._fit, self._fit.problem, self._fit.schedule
+        f.steps += 1
+        if forward_out is None:
+            dropout = (None if self._key is None
+                       else _reg.fit_masks(self._key, f.steps, f.dims, X.shape[1], s.keep_probs))
+            forward_out = self._forward(X, dropout)
+        AL, caches = forward_out
+        dWs, dbs = self._backward_fn(AL, Y, caches, p.acts, p.loss, f.threads,
+                                     p.relu_grad_at_zero, s.lambd, s.keep_probs)
+        if self._optimizer is None:
+            for W, b, dW, db in zip(f.Ws, f.bs, dWs, dbs):
+                W -= learning_rate * dW
+                b -= learning_rate * db
+            return
+        params, grads = {}, {}
+        for l, (W, b, dW, db) in enumerate(zip(f.Ws, f.bs, dWs, dbs), start=1):
+            params[f"W{l}"], params[f"b{l}"], grads[f"dW{l}"], grads[f"db{l}"] = W, b, dW, db
+        new, f.optimizer_state = self._optimizer._update(params, grads, f.optimizer_state,
+                                                         learning_rate, f.steps)
+        for l, (W, b) in enumerate(zip(f.Ws, f.bs), start=1):
+            W[...], b[...] = new[f"W{l}"], new[f"b{l}"]
+
+    def run(self, count, orders=None, last=False):
+        p, s = self._fit.problem, self._fit.schedule
+        full, self._full = self._full, None
+        if self._key is not None:
+            full = None  # the recorded cost's forward has no dropout
+        for e in range(count):
+            learning_rate = s.learning_rate_at(self._i)
+            self._i += 1
+            if orders is None:
+                self._step(p.X, p.Y, learning_rate, full)
+                full = None
+                continue
+            for idx in batches(orders[e], s.batch_size):
+                Xb, Yb = np.ascontiguousarray(p.X[:, idx]), np.ascontiguousarray(p.Y[:, idx])
+                self._step(Xb, Yb, learning_rate)
+
+    def close(self):
+        pass  # the parameters and the optimizer state were updated in place
+
+
+def _slices(count, most):
+    """Split ``count`` iterations (or epochs) into calls of about SLICE_SECONDS,
+    yielding each call's size: 1 first, then doubling until the time of the
+    calls so far says how many fit; ``most`` caps a call. The caller's work
+    between two yields is what is timed."""
+    step = 1
+    while count > 0:
+        n = min(step, count, most)
+        t0 = time.perf_counter()
+        yield n
+        per_item = (time.perf_counter() - t0) / n
+        count -= n
+        step = max(1, int(min(2 * step, SLICE_SECONDS / max(per_item, 1e-9))))
+
+
+def decide_threads(backend, fit, requested):
+    """``(threads, why)`` for ``fit`` on ``backend`` (see :mod:`._threads`)."""
+    if not getattr(backend, "COMPILED", False):
+        return _threads.Decision(1, "pure Python backend: one thread")
+    s = fit.schedule
+    rows = fit.problem.m if s.batch_size is None else s.batch_size
+    kind = "full" if s.batch_size is None else "batch"
+    return _threads.decide(requested, fit.dims, rows, backend.AUTO_THREADS_MIN_WORK[kind])
+
+
+def train(backend, fit, on_cost, threads=None):
+    """Train ``fit`` on ``backend``; the recorded costs as ``[(i, cost)]``.
+
+    ``on_cost(i, cost)`` is called at each recorded cost as it is recorded
+    (iteration i, before its update); training stops right there if it returns
+    False. ``threads`` is the network's request (None: auto), decided here into
+    ``fit.threads``/``fit.threads_why``. Ctrl-C raises ``KeyboardInterrupt``
+    within about SLICE_SECONDS; ``fit.Ws``/``fit.bs`` then hold a finished
+    iteration or epoch.
+    """
+    s, m = fit.schedule, fit.problem.m
+    most = m if s.batch_size is None else max(1, MAX_ORDER_ENTRIES // m)
     costs = []
-    m = X.shape[1]
-
-    def step(Xb, Yb, forward_out=None):
-        AL, caches = forward(Ws, bs, acts, Xb, threads) if forward_out is None else forward_out
-        dWs, dbs = backward(AL, Yb, caches, acts, loss, threads, relu_grad_at_zero)
-        for W, b, dW, db in zip(Ws, bs, dWs, dbs):
-            W -= learning_rate * dW
-            b -= learning_rate * db
-
-    for i in range(num_iterations):
-        record = recorded(i, cost_every, num_iterations)
-        full = forward(Ws, bs, acts, X, threads) if record or batch_size is None else None
-        if record:
-            AL, caches = full
-            J = losses.cost(loss, AL, caches[-1][1], Y, acts[-1])
-            costs.append((i, J))
-            if on_cost is not None and on_cost(i, J) is False:
-                break
-        if batch_size is None:
-            step(X, Y, full)
-            continue
-        for idx in batches(epoch_orders(rng, m, 1)[0], batch_size):
-            step(np.ascontiguousarray(X[:, idx]), np.ascontiguousarray(Y[:, idx]))
+    with _threads.running():
+        if not hasattr(backend, "engine") and hasattr(backend, "train"):
+            return _train_legacy(backend, fit, on_cost, threads)
+        fit.threads, fit.threads_why = decide_threads(backend, fit, threads)
+        engine = backend.engine(fit) if hasattr(backend, "engine") else PythonEngine(backend, fit)
+        try:
+            i = 0
+            while i < s.num_iterations:  # i is always a recorded iteration here
+                J = float(engine.cost())
+                costs.append((i, J))
+                if on_cost(i, J) is False:
+                    break
+                nxt = next_recorded(i, s.cost_every, s.num_iterations)
+                for n in _slices(nxt - i, most if s.batch_size is not None else nxt - i):
+                    orders = None if s.batch_size is None else epoch_orders(fit.rng, m, n)
+                    engine.run(n, orders, i + n == s.num_iterations)
+                    i += n
+        finally:
+            engine.close()
     return costs
+
+
+def _train_legacy(backend, fit, on_cost, threads):
+    """A backend that still runs its own training loop (``train``), during the
+    move of every backend onto :func:`train`'s engines."""
+    p, s = fit.problem, fit.schedule
+    fit.threads, fit.threads_why = threads, "chosen by the backend's own loop"
+    return backend.train(fit.Ws, fit.bs, list(p.acts), p.loss, p.X, p.Y, s.learning_rate,
+                         s.num_iterations, s.cost_every, threads, on_cost, gram=s.gram,
+                         relu_grad_at_zero=p.relu_grad_at_zero, batch_size=s.batch_size,
+                         rng=fit.rng)

@@ -15,12 +15,12 @@ import numpy as np
 
 from .. import activations as _act
 from .. import losses
-from ._base import gradient_descent
 
 DESCRIPTION = "explicit Python for-loops over examples, units and features (the oracle)"
 SLOW = True
 COMPILED = False
 HAS_GRAM = False
+HAS_OPTIMIZERS = True
 
 
 def _sigmoid(z):
@@ -79,11 +79,11 @@ def _softmax_column(z_col):
     return [v / total for v in e]
 
 
-def forward(Ws, bs, acts, X, threads=1):
+def forward(Ws, bs, acts, X, threads=1, dropout=None):
     m = X.shape[1]
     caches = []
     A_prev = X
-    for W, b, name in zip(Ws, bs, acts):
+    for l, (W, b, name) in enumerate(zip(Ws, bs, acts)):
         n, n_prev = W.shape
         w, bias, a_prev = W.tolist(), b.tolist(), A_prev.tolist()
         z_out = [[0.0] * m for _ in range(n)]
@@ -101,12 +101,22 @@ def forward(Ws, bs, acts, X, threads=1):
             for j in range(n):
                 a_out[j][i] = a_col[j]
         Z = np.array(z_out, dtype=X.dtype)
-        caches.append(((A_prev, W, b), Z))
+        if dropout is not None and dropout[l] is not None:
+            # Inverted dropout, one unit at a time: a = a * d / keep_prob.
+            D, keep_prob = dropout[l]
+            d = D.tolist()
+            for j in range(n):
+                for i in range(m):
+                    a_out[j][i] = a_out[j][i] * d[j][i] / keep_prob
+            caches.append(((A_prev, W, b), Z, D))
+        else:
+            caches.append(((A_prev, W, b), Z))
         A_prev = np.array(a_out, dtype=X.dtype)
     return A_prev, caches
 
 
-def backward(AL, Y, caches, acts, loss, threads=1, relu_grad_at_zero=1):
+def backward(AL, Y, caches, acts, loss, threads=1, relu_grad_at_zero=1, lambd=0.0,
+             keep_probs=None):
     L = len(caches)
     m = Y.shape[1]
     dtype = AL.dtype
@@ -122,7 +132,7 @@ def backward(AL, Y, caches, acts, loss, threads=1, relu_grad_at_zero=1):
                                            _scalar_derivative, relu_grad_at_zero)
 
     for l in range(L - 1, -1, -1):
-        (A_prev, W, _), _ = caches[l]
+        (A_prev, W, _), _ = caches[l][:2]
         n, n_prev = W.shape
         w, a_prev = W.tolist(), A_prev.tolist()
         dw = [[0.0] * n_prev for _ in range(n)]
@@ -135,6 +145,7 @@ def backward(AL, Y, caches, acts, loss, threads=1, relu_grad_at_zero=1):
         for j in range(n):
             for k in range(n_prev):
                 dw[j][k] /= m
+                dw[j][k] += lambd / m * w[j][k]  # L2: dw += (lambda / m) w
             db[j][0] /= m
         dWs[l] = np.array(dw, dtype=dtype)
         dbs[l] = np.array(db, dtype=dtype)
@@ -144,19 +155,20 @@ def backward(AL, Y, caches, acts, loss, threads=1, relu_grad_at_zero=1):
             g_prime = SCALAR[acts[l - 1]][1]
             g0 = relu_grad_at_zero
             z_prev = caches[l - 1][1].tolist()
+            dropped = len(caches[l - 1]) == 3
+            if dropped:  # the mask of layer l - 1, and g' at g(z), not at the scaled a
+                d, keep_prob = caches[l - 1][2].tolist(), keep_probs[l - 1]
+                g = SCALAR[acts[l - 1]][0]
             dz_prev = [[0.0] * m for _ in range(n_prev)]
             for i in range(m):
                 for k in range(n_prev):
                     da = 0.0
                     for j in range(n):
                         da += w[j][k] * dz[j][i]
-                    dz_prev[k][i] = da * g_prime(z_prev[k][i], a_prev[k][i], g0)
+                    a = a_prev[k][i]
+                    if dropped:
+                        da = da * d[k][i] / keep_prob
+                        a = g(z_prev[k][i])
+                    dz_prev[k][i] = da * g_prime(z_prev[k][i], a, g0)
             dz = dz_prev
     return dWs, dbs
-
-
-def train(Ws, bs, acts, loss, X, Y, learning_rate, num_iterations, cost_every, threads=1,
-          on_cost=None, gram=None, *, relu_grad_at_zero=1, batch_size=None, rng=None):
-    return gradient_descent(forward, backward, Ws, bs, acts, loss, X, Y, learning_rate,
-                            num_iterations, cost_every, threads, on_cost, relu_grad_at_zero,
-                            batch_size, rng)

@@ -7,49 +7,52 @@ canonical loss/activation pair, :func:`fastnn.losses.output_delta`), and
 in-place operations avoid temporaries.
 """
 
-import numpy as np
-
 from .. import activations as _act
 from .. import losses as _losses
-from ._base import gradient_descent
+from .. import regularization as _reg
 
 DESCRIPTION = "vectorized NumPy across examples: Z = W X + b (BLAS GEMM)"
 SLOW = False
 COMPILED = False
 HAS_GRAM = False
+HAS_OPTIMIZERS = True
 
 
-def forward(Ws, bs, acts, X, threads=1):
+def forward(Ws, bs, acts, X, threads=1, dropout=None):
     caches = []
     A = X
-    for W, b, name in zip(Ws, bs, acts):
+    for l, (W, b, name) in enumerate(zip(Ws, bs, acts)):
         Z = W @ A
         Z += b
-        caches.append(((A, W, b), Z))
-        A = _act.forward(name, Z)
+        A_prev, A = A, _act.forward(name, Z)
+        if dropout is not None and dropout[l] is not None:
+            D, keep_prob = dropout[l]
+            A = _reg.drop(A, D, keep_prob)
+            caches.append(((A_prev, W, b), Z, D))
+        else:
+            caches.append(((A_prev, W, b), Z))
     return A, caches
 
 
-def backward(AL, Y, caches, acts, loss, threads=1, relu_grad_at_zero=1):
+def backward(AL, Y, caches, acts, loss, threads=1, relu_grad_at_zero=1, lambd=0.0,
+             keep_probs=None):
     L = len(caches)
     m = Y.shape[1]
     dWs, dbs = [None] * L, [None] * L
     dZ = _losses.output_delta(loss, acts[-1], AL, Y, caches[-1][1],
                               relu_grad_at_zero=relu_grad_at_zero)
     for l in range(L - 1, -1, -1):
-        (A_prev, W, _), _Z = caches[l]
+        (A_prev, W, _), _Z = caches[l][:2]
         dWs[l] = (dZ @ A_prev.T) / m
+        if lambd:
+            dWs[l] += _reg.l2_gradient(W, lambd, m)
         dbs[l] = dZ.sum(axis=1, keepdims=True) / m
         if l > 0:
             dA_prev = W.T @ dZ
             Z_prev = caches[l - 1][1]
+            if len(caches[l - 1]) == 3:  # dropout on layer l - 1: its mask, then g' of g(Z)
+                dA_prev = _reg.drop(dA_prev, caches[l - 1][2], keep_probs[l - 1])
+                A_prev = _act.forward(acts[l - 1], Z_prev)
             dA_prev *= _act.derivative(acts[l - 1], Z_prev, A_prev, relu_grad_at_zero)
             dZ = dA_prev
     return dWs, dbs
-
-
-def train(Ws, bs, acts, loss, X, Y, learning_rate, num_iterations, cost_every, threads=1,
-          on_cost=None, gram=None, *, relu_grad_at_zero=1, batch_size=None, rng=None):
-    return gradient_descent(forward, backward, Ws, bs, acts, loss, X, Y, learning_rate,
-                            num_iterations, cost_every, threads, on_cost, relu_grad_at_zero,
-                            batch_size, rng)

@@ -8,31 +8,37 @@ import numpy as np
 
 from .. import activations as _act
 from .. import losses as _losses
-from ._base import gradient_descent
+from .. import regularization as _reg
 
 DESCRIPTION = "a Python loop over examples, NumPy within each example: z(i) = W x(i) + b"
 SLOW = True
 COMPILED = False
 HAS_GRAM = False
+HAS_OPTIMIZERS = True
 
 
-def forward(Ws, bs, acts, X, threads=1):
+def forward(Ws, bs, acts, X, threads=1, dropout=None):
     m = X.shape[1]
     caches = []
     A_prev = X
-    for W, b, name in zip(Ws, bs, acts):
+    for l, (W, b, name) in enumerate(zip(Ws, bs, acts)):
         Z = np.empty((W.shape[0], m), dtype=X.dtype)
         A = np.empty_like(Z)
+        mask = None if dropout is None else dropout[l]
         for i in range(m):
             z = W @ A_prev[:, i : i + 1] + b
             Z[:, i : i + 1] = z
-            A[:, i : i + 1] = _act.forward(name, z)
-        caches.append(((A_prev, W, b), Z))
+            a = _act.forward(name, z)
+            if mask is not None:  # inverted dropout of example i's units
+                a = _reg.drop(a, mask[0][:, i : i + 1], mask[1])
+            A[:, i : i + 1] = a
+        caches.append(((A_prev, W, b), Z) if mask is None else ((A_prev, W, b), Z, mask[0]))
         A_prev = A
     return A_prev, caches
 
 
-def backward(AL, Y, caches, acts, loss, threads=1, relu_grad_at_zero=1):
+def backward(AL, Y, caches, acts, loss, threads=1, relu_grad_at_zero=1, lambd=0.0,
+             keep_probs=None):
     L = len(caches)
     m = Y.shape[1]
     dWs = [np.zeros_like(cache[0][1]) for cache in caches]
@@ -43,21 +49,20 @@ def backward(AL, Y, caches, acts, loss, threads=1, relu_grad_at_zero=1):
         dz = _losses.output_delta(loss, acts[-1], AL[:, col], Y[:, col], ZL[:, col],
                                   relu_grad_at_zero=relu_grad_at_zero)
         for l in range(L - 1, -1, -1):
-            (A_prev, W, _), _ = caches[l]
+            (A_prev, W, _), _ = caches[l][:2]
             a_prev = A_prev[:, col]
             dWs[l] += dz @ a_prev.T
             dbs[l] += dz
             if l > 0:
-                dz = (W.T @ dz) * _act.derivative(acts[l - 1], caches[l - 1][1][:, col], a_prev,
-                                                  relu_grad_at_zero)
-    for dW, db in zip(dWs, dbs):
+                da = W.T @ dz
+                z_prev = caches[l - 1][1][:, col]
+                if len(caches[l - 1]) == 3:  # dropout: the mask, and g' at g(z)
+                    da = _reg.drop(da, caches[l - 1][2][:, col], keep_probs[l - 1])
+                    a_prev = _act.forward(acts[l - 1], z_prev)
+                dz = da * _act.derivative(acts[l - 1], z_prev, a_prev, relu_grad_at_zero)
+    for dW, db, (_, W, _) in zip(dWs, dbs, (cache[0] for cache in caches)):
         dW /= m
+        if lambd:
+            dW += _reg.l2_gradient(W, lambd, m)
         db /= m
     return dWs, dbs
-
-
-def train(Ws, bs, acts, loss, X, Y, learning_rate, num_iterations, cost_every, threads=1,
-          on_cost=None, gram=None, *, relu_grad_at_zero=1, batch_size=None, rng=None):
-    return gradient_descent(forward, backward, Ws, bs, acts, loss, X, Y, learning_rate,
-                            num_iterations, cost_every, threads, on_cost, relu_grad_at_zero,
-                            batch_size, rng)

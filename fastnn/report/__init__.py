@@ -3,8 +3,10 @@ JSON), probe the machine, and write ``REPORT.md`` with PNG plots.
 
 ``generate(out_dir, quick=False, from_json=None)`` is what ``fastnn report``
 calls: :mod:`.suite` runs the suite (``fastnn.benchmarks``), :mod:`.machine`
-probes the CPU, :mod:`.results` builds the results model once, and
-:mod:`.markdown` (words, tables) with :mod:`.plots` (PNGs) render it.
+probes the CPU and its ceilings, :mod:`.results` builds the results model
+once, :mod:`.verdicts` judges it (numbers and booleans), :mod:`.phrasing` puts
+the verdicts in words, :mod:`.plots` draws every PNG and :mod:`.markdown` lays
+out REPORT.md.
 """
 
 import os
@@ -51,7 +53,7 @@ def generate(out_dir, *, quick=False, from_json=None, console=None):
     else:
         json_path = out / "benchmarks.json"
         if console is not None:
-            console.print("[bold]probing the machine[/] (GEMM peak, memory bandwidth) ...")
+            console.print("[bold]probing the machine[/] (GEMM peak, L3 and DRAM bandwidth) ...")
         probe = machine.probe(quick=quick)
         summary = suite.run(json_path, quick=quick, console=console)
         # Probe the ceilings again after the run and keep the best: on a shared
@@ -63,6 +65,8 @@ def generate(out_dir, *, quick=False, from_json=None, console=None):
         probe["load_average_after"] = machine.load()
         probe["memory_gbps"] = max(probe["memory_gbps"],
                                    machine.memory_bandwidth(128 if quick else 512))
+        if probe["l3_bytes"]:
+            probe["l3_gbps"] = max(probe["l3_gbps"], machine.l3_bandwidth(probe["l3_bytes"]))
         suite.attach(json_path, "fastnn_machine", probe)
         suite.attach(json_path, "fastnn_mode", "quick" if quick else "full")
         data = results.load(json_path)

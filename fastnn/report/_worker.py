@@ -7,14 +7,16 @@ vectorization on, or off), it compiles outside any timer, then each line
 ``run N`` trains N iterations and answers ``done`` -- the parent times that
 round trip, identical overhead for both variants.
 
-Protocol: argv = backend workload m dtype. The worker prints one JSON line
-``{"first_call_s", "simd_evidence"}`` when ready (the counts of
+Protocol: argv = backend workload m dtype [threads] (an int, or ``None``: the
+backend chooses; with an int BLAS is held to it too). The worker prints one
+JSON line ``{"first_call_s", "simd_evidence", "threads"}`` when ready (the counts of
 :func:`fastnn.report.simd.evidence` over the code this process compiled); ``run N`` -> ``done``;
 ``params`` -> JSON list of the parameters; ``quit`` ends it.
 ``FASTNN_WORKER_EVIDENCE=0`` skips the evidence (it compiles every hot kernel
 again, seconds of work).
 """
 
+import contextlib
 import json
 import os
 import sys
@@ -23,21 +25,32 @@ import time
 
 def main(argv):
     backend_name, workload_name, m, dtype = argv[0], argv[1], int(argv[2]), argv[3]
+    threads = None if len(argv) < 5 or argv[4] == "None" else int(argv[4])
     from fastnn import backends
+    from fastnn._testing import train
     from fastnn.report import workloads as wl
 
     backend = backends.get(backend_name)
     workload = wl.WORKLOADS.get(workload_name, wl.SWEEP)
     Ws, bs, acts, X, Y = wl.problem(workload, m, dtype)
 
+    controller = None
+    if threads is not None:
+        from threadpoolctl import ThreadpoolController
+
+        controller = ThreadpoolController()  # made once: making one takes a millisecond
+
     def run(n, Ws=Ws, bs=bs):
-        backend.train(Ws, bs, acts, "cross_entropy", X, Y, workload.learning_rate, n, n, None, None,
-                      gram=False)
+        with (controller.limit(limits=threads, user_api="blas") if controller is not None
+              else contextlib.nullcontext()):
+            train(backend, Ws, bs, acts, "cross_entropy", X, Y, workload.learning_rate, n, n,
+                  threads, None, gram=False)
 
     start = time.perf_counter()
     # Compile on copies: the parameters "params" reports start from the problem's.
     run(1, [W.copy() for W in Ws], [b.copy() for b in bs])
-    ready = {"first_call_s": time.perf_counter() - start, "simd_evidence": None}
+    ready = {"first_call_s": time.perf_counter() - start, "simd_evidence": None,
+             "threads": threads}
     if hasattr(backend, "hot_code") and os.environ.get("FASTNN_WORKER_EVIDENCE", "1") == "1":
         from fastnn.report import simd
 

@@ -1,19 +1,26 @@
-"""What the numbers were measured on: CPU, SIMD flags, BLAS, versions, backend
-build info, and two measured ceilings -- a BLAS GEMM probe (achievable peak
-GFLOP/s) and a streaming copy (memory bandwidth, GB/s).
+"""What the numbers were measured on: CPU, SIMD flags, caches, BLAS, versions,
+backend build info, and three measured ceilings -- a BLAS GEMM probe
+(achievable peak GFLOP/s), a read of a buffer that fits in the L3 cache (L3
+bandwidth, GB/s) and a copy of one far larger than it (DRAM bandwidth, GB/s).
+A workload whose working set fits in L3 is held to the first bandwidth, any
+other to the second.
 """
 
+import contextlib
+import glob
 import importlib
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
 
 import numpy as np
 
-__all__ = ["probe", "gemm_peak", "gemm_peak_blas_default", "memory_bandwidth", "load"]
+__all__ = ["probe", "gemm_peak", "gemm_peak_blas_default", "memory_bandwidth", "l3_bandwidth",
+           "l3_bytes", "load"]
 
 #: OpenBLAS settings that force slower kernels on some machines: the report
 #: shows the BLAS baseline both with them and (in a probe subprocess only)
@@ -58,11 +65,64 @@ def gemm_peak_blas_default(n=1536):
 
 
 def memory_bandwidth(megabytes=256, repeats=5):
-    """Best GB/s of copying an array far larger than cache (read + write counted)."""
+    """Best GB/s of copying an array far larger than cache (read + write counted):
+    the DRAM ceiling."""
     src = np.ones(megabytes * 2**20 // 8)
     dst = np.empty_like(src)
     np.copyto(dst, src)
     return 2 * src.nbytes / _best_time(lambda: np.copyto(dst, src), repeats) / 1e9
+
+
+def l3_bandwidth(l3, repeats=30):
+    """Best GB/s of reading two vectors that together fill half of an ``l3``-byte
+    L3 cache by BLAS ``dot`` (both reads counted): the ceiling of a workload
+    whose working set stays in L3. Half, so the two vectors stay there beside
+    whatever else the cache holds. Best of BLAS on one thread and on all: on a
+    busy machine a pool of two waits for its descheduled thread at every call
+    (measured: 190 GB/s once, then 1.7 GB/s, on 2 cores at load 7)."""
+    from threadpoolctl import ThreadpoolController
+
+    n = l3 // 4 // 8
+    a, b = np.ones(n), np.ones(n)
+    controller, best = ThreadpoolController(), 0.0
+    for one_thread in (True, False):
+        with (controller.limit(limits=1, user_api="blas") if one_thread
+              else contextlib.nullcontext()):
+            np.dot(a, b)  # brings both into the cache, wakes the BLAS threads
+            best = max(best, 2 * a.nbytes / _best_time(lambda: np.dot(a, b), repeats) / 1e9)
+    return best
+
+
+def _size(text):
+    """Bytes of a cache size as sysfs, lscpu or py-cpuinfo write it
+    ("32768K", "32 MiB", "32768 KB", 33554432), or None."""
+    if isinstance(text, int):
+        return text or None
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMG]?)(?:i?B)?\s*", str(text or ""), re.I)
+    if not match:
+        return None
+    return int(float(match.group(1)) * 1024 ** " KMG".index(match.group(2).upper() or " "))
+
+
+def l3_bytes():
+    """The L3 cache size in bytes (the one CPU 0 sees: Linux's sysfs, else
+    py-cpuinfo), or None when neither says."""
+    for index in sorted(glob.glob("/sys/devices/system/cpu/cpu0/cache/index*")):
+        try:
+            with open(os.path.join(index, "level")) as f:
+                level = f.read().strip()
+            with open(os.path.join(index, "size")) as f:
+                size = f.read().strip()
+        except OSError:
+            continue
+        if level == "3" and _size(size):
+            return _size(size)
+    try:
+        import cpuinfo
+
+        return _size(cpuinfo.get_cpu_info().get("l3_cache_size"))
+    except Exception:  # py-cpuinfo can fail on exotic hosts; the report still runs
+        return None
 
 
 def _version(module):
@@ -147,14 +207,16 @@ def _omp_env():
 
 def probe(quick=False):
     """Everything section 1 of the report shows, as a JSON-able dict."""
-    from .. import _peers
+    # The peers are benchmark code (fastnn.benchmarks), imported only here, by the report.
+    from ..benchmarks import peers
 
     versions = {"python": platform.python_version()}
     for module in ["fastnn", "numpy", "scipy", "numba", "Cython", "threadpoolctl", "matplotlib"]:
         versions[module] = _version(module)
-    for peer in _peers.NAMES:
-        versions[peer] = _peers.version(peer)
+    for peer in peers.NAMES:
+        versions[peer] = peers.version(peer)
     n = 1024 if quick else 2048
+    l3 = l3_bytes()
     return {
         "cpu": _cpu(),
         "platform": platform.platform(),
@@ -170,4 +232,6 @@ def probe(quick=False):
         "gemm_probe_n": n,
         "peak_gflops_blas_default": gemm_peak_blas_default(n),
         "memory_gbps": memory_bandwidth(128 if quick else 512),
+        "l3_bytes": l3,
+        "l3_gbps": l3_bandwidth(l3) if l3 else None,
     }

@@ -1,14 +1,14 @@
 """The report's words about the machine: the header (with the busy-machine
-warning), section 1 (what ran where) and section 6 (SIMD evidence), from the
-probe :mod:`.machine` saved with the results. Raw counts stay in the JSON;
-these are the short tables a person reads.
+warning, from :func:`.verdicts.busy`), section 1 (what ran where) and section
+6 (SIMD evidence), from the probe :mod:`.machine` saved with the results. Raw
+counts stay in the JSON; these are the short tables a person reads.
 """
 
 from pathlib import Path
 
 from .results import WIDE_SPREAD
 
-__all__ = ["header", "machine", "evidence", "busy", "table"]
+__all__ = ["header", "machine", "evidence", "table"]
 
 
 def table(header_row, body):
@@ -18,23 +18,18 @@ def table(header_row, body):
     return "\n".join(lines)
 
 
-def busy(machine):
-    """``(busy, text)``: whether the 1-minute load average before or after the run
-    exceeded half the logical cores, and the load figures in words."""
-    cores = machine.get("cpu", {}).get("logical_cores") or 1
-    loads = [machine.get(k) for k in ("load_average", "load_average_after")]
-    known = [x for x in loads if isinstance(x, (int, float))]
-    words = (f"load average (1 min) {loads[0] if loads[0] is not None else '?'} before and "
-             f"{loads[1] if loads[1] is not None else '?'} after the run on {cores} cores")
-    return bool(known) and max(known) > cores / 2, words
+def _known(x):
+    return "?" if x is None else x
 
 
-def header(res):
-    """The report's opening lines: mode, source, how times were taken, warnings."""
+def header(res, busy):
+    """The report's opening lines: mode, source, how times were taken, warnings
+    (``busy``: the :class:`.verdicts.Busy` of the run)."""
     wide, total = res.wide_count()
-    is_busy, load = busy(res.machine)
+    load = (f"load average (1 min) {_known(busy.before)} before and {_known(busy.after)} after "
+            f"the run on {busy.cores} cores")
     lines = []
-    if is_busy:
+    if busy.busy:
         lines += [f"> **Warning: the machine was busy** — {load}: other processes competed for "
                   f"the cores, so times are inflated and noisier ({wide} of {total} timings have "
                   f"an interquartile range above {100 * WIDE_SPREAD:.0f}% of their median). "
@@ -44,11 +39,12 @@ def header(res):
         f"Mode: **{res.mode}**. pytest-benchmark {res.meta.get('version')}, "
         f"{res.meta.get('datetime')}" + (f", from `{res.source}`" if res.source else "") + ". "
         f"Every time is per training iteration of batch gradient descent (forward, backward, "
-        f"update; section 8: per epoch of mini-batch training), JIT compile excluded (a warm-up call outside the timer). Within each group "
+        f"update; section 8: per epoch of mini-batch training), JIT compile excluded (a warm-up "
+        f"call outside the timer). Within each group "
         f"the implementations were timed **interleaved**, one call each per round in a rotating "
         f"order, over {res.rounds} rounds, so load from other processes falls on all of them "
         f"alike; tables give the median and the spread. {load.capitalize()}"
-        + ("." if is_busy else "; the machine was quiet."))
+        + ("." if busy.busy else "; the machine was quiet."))
     return lines
 
 
@@ -91,8 +87,10 @@ def machine(res):
         intro.append("The compiled backends ran these kernel sets: "
                      + ", ".join(f"{n} `{i}`" for n, i in isas.items()) + ".")
     if peak.get("float64"):
+        l3 = (f"reading from L3 {m['l3_gbps']:.1f} GB/s, " if m.get("l3_gbps") else "")
         intro.append(f"The machine's measured limits: BLAS GEMM {peak['float64']:.1f} GFLOP/s "
-                     f"float64 on all cores, copy bandwidth {m.get('memory_gbps', 0):.1f} GB/s.")
+                     f"float64 on all cores, {l3}copying in DRAM "
+                     f"{m.get('memory_gbps', 0):.1f} GB/s.")
     rows = [["CPU", f"{cpu.get('model')} ({cpu.get('arch')}, {cpu.get('hz_advertised')})"],
             ["logical cores", cpu.get("logical_cores")],
             ["SIMD extensions", ", ".join(cpu.get("simd", [])) or "—"],
@@ -106,7 +104,13 @@ def machine(res):
         rows.append(["BLAS GEMM peak with OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE unset (in that "
                      "probe's process only)", f"{default.get('float64', 0):.1f} GFLOP/s float64, "
                      f"{default.get('float32', 0):.1f} float32"])
-    rows += [["copy bandwidth", f"{m.get('memory_gbps', float('nan')):.1f} GB/s"],
+    if m.get("l3_bytes"):
+        rows.append(["L3 cache", f"{m['l3_bytes'] / 2**20:.3g} MiB"])
+    if m.get("l3_gbps"):
+        rows.append(["L3 bandwidth (BLAS dot of two vectors filling half the L3, both read)",
+                     f"{m['l3_gbps']:.1f} GB/s"])
+    rows += [["DRAM bandwidth (copy of a buffer far larger than the caches, read + write)",
+              f"{m.get('memory_gbps', float('nan')):.1f} GB/s"],
              ["load average (1 min), before / after",
               f"{m.get('load_average', '?')} / {m.get('load_average_after', '?')}"],
              ["OpenMP environment of the suite",

@@ -5,8 +5,8 @@ implementations interleaved over several rounds and saved, per implementation,
 one time per round (``samples``, seconds per training iteration). This module
 turns that JSON into a :class:`Results` -- ladder, sweep, dot demo, ablations,
 mini-batch sweep (seconds per epoch there), each a mapping to :class:`Timing`
--- which :mod:`.markdown` and :mod:`.plots` render, and which ``fastnn bench``
-prints.
+-- which :mod:`.verdicts` judges, :mod:`.markdown` and :mod:`.plots` render,
+and ``fastnn bench`` prints.
 
 Noise rules, used by every sentence that compares: a timing's spread is its
 interquartile range over the rounds; it is *wide* when that exceeds
@@ -108,11 +108,6 @@ class Results:
     minibatch_meta: dict = field(default_factory=dict)
     #: {impl: reason} of the implementations a mini-batch group did not run.
     minibatch_skipped: dict = field(default_factory=dict)
-
-    def fastest(self, timings, names=None):
-        """The name of the lowest-median timing among ``names`` (default: all), or None."""
-        names = [n for n in (timings if names is None else names) if n in timings]
-        return min(names, key=lambda n: timings[n].median) if names else None
 
     def wide_count(self):
         """How many timings in the report have a wide spread, and how many there are."""

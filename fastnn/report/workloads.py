@@ -1,12 +1,12 @@
 """The benchmark workloads, defined once for the suite, the report and the CLI.
 
 Each workload is a network shape, its activations, a number of examples m and a
-learning rate. Data follow the compiled-backend issue: X standard normal, Y
-random 0/1, xavier init (randn / sqrt(n_{l-1}), biases zero), fixed seeds, so
-every backend and peer starts from the same arrays.
+learning rate. Data: X standard normal, Y random 0/1, xavier init (randn / sqrt(n_{l-1}),
+biases zero), fixed seeds, so every backend and peer starts from the same arrays.
 
 ``flops`` and ``min_bytes`` give the work of one training iteration so the
-report can turn a time into GFLOP/s and GB/s:
+report can turn a time into GFLOP/s and GB/s, and ``working_set`` the memory
+it touches, which says which bandwidth ceiling applies (L3 or DRAM):
 
 - flops counts the GEMM-shaped multiply-adds (2 flops each): Z = W A (forward),
   dW = dZ A^T, and dA_prev = W^T dZ for every layer but the first. Elementwise
@@ -14,6 +14,8 @@ report can turn a time into GFLOP/s and GB/s:
 - min_bytes is the compulsory memory traffic: X read once (a fused kernel can
   do forward and dW in one pass when the first layer is small), every hidden
   A/Z written and read back once, parameters read and written.
+- working_set is every array one iteration touches: X, Y, each layer's Z and
+  A, each W and b and their gradients.
 """
 
 from dataclasses import dataclass
@@ -23,7 +25,7 @@ import numpy as np
 from .._testing import network_problem
 
 __all__ = ["Workload", "WORKLOADS", "SWEEP", "DIGITS", "problem", "digits_problem", "flops",
-           "min_bytes"]
+           "min_bytes", "working_set"]
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,7 @@ SWEEP = Workload("sweep", "planar 2-4-1 tanh/sigmoid, m swept", (2, 4, 1), ("tan
 
 
 #: The mini-batch workload (``bench_minibatch.py``): scikit-learn's digits problem
-#: as issue 12 states it -- 64 features (8x8 pixels scaled to [0, 1]), 10
+#: -- 64 features (8x8 pixels scaled to [0, 1]), 10
 #: classes, a 75/25 split leaving m = 1347 training examples -- on a 64-64-10
 #: relu/softmax net, lr 0.1, swept over the batch size. See :func:`digits_problem`.
 DIGITS = Workload("digits", "digits 64-64-10 relu/softmax, m = 1347", (64, 64, 10),
@@ -86,7 +88,7 @@ def digits_problem(dtype="float64", source="auto", seed=DIGITS_SEED):
     prototype plus noise, clipped to [0, 1] and quantized to digits' 17 grey
     levels, classes balanced. ``"auto"`` (the suite's choice) is sklearn's
     digits when scikit-learn is installed -- exactly when the report can put
-    MLPClassifier beside fastnn, so the issue's digits comparison is made on the
+    MLPClassifier beside fastnn, so the comparison with it is made on the
     real data -- and the synthetic set otherwise. Every time measured depends on
     the shapes only (dense products, element-wise activations), not on the values.
 
@@ -173,3 +175,12 @@ def min_bytes(workload, m=None, itemsize=8):
     activations = sum(dims[1:]) * m * 2  # each A (or Z) written once, read back once
     params = sum(dims[l] * (dims[l - 1] + 1) for l in range(1, len(dims))) * 2
     return (x + activations + params + dims[-1] * m) * itemsize
+
+
+def working_set(workload, m=None, itemsize=8):
+    """Bytes of every array one training iteration touches: X and Y, each
+    layer's Z and A, each W and b and their gradients."""
+    m = workload.m if m is None else m
+    dims = workload.layer_dims
+    params = sum(dims[l] * (dims[l - 1] + 1) for l in range(1, len(dims)))
+    return (dims[0] * m + dims[-1] * m + 2 * sum(dims[1:]) * m + 2 * params) * itemsize

@@ -1,11 +1,33 @@
-# Test hooks: entry points the kernels never need, for tests and benchmarks to
-# reach the engine's pieces on operands of their choosing. Each validates its
-# arguments in full (it is the boundary), so a wrong call raises, never crashes.
+# cython: language_level=3
+"""fastnn_ext._testing: entry points the kernels never need, for tests and
+benchmarks to reach a kernel module's pieces on operands of their choosing.
 
-def _gemm_check(A, B, C, double alpha, double beta):
-    """C = alpha A B + beta C through the kernels' gemm (own kernel or BLAS, per
-    _gemm_route), for tests. A and B: 2-D float64/float32 arrays (views and
-    transposes welcome) with one unit stride; C: C-contiguous, written in place."""
+Its own small module, compiled once with no -march and no OpenMP: the kernel
+modules (``_kernels_<isa>[_novec]``) hold no test code, only their gemm as a C
+function pointer (``GEMM_CAPSULES``), which :func:`gemm` calls. Each entry
+validates its arguments in full (it is the boundary), so a wrong call raises,
+never crashes.
+"""
+
+from cpython.pycapsule cimport PyCapsule_GetPointer
+
+import numpy as np
+
+ctypedef void (*dgemm_fn)(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, double alpha,
+                          const double* A, Py_ssize_t rsa, Py_ssize_t csa,
+                          const double* B, Py_ssize_t rsb, Py_ssize_t csb,
+                          double beta, double* C, Py_ssize_t ldc) noexcept nogil
+ctypedef void (*sgemm_fn)(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, float alpha,
+                          const float* A, Py_ssize_t rsa, Py_ssize_t csa,
+                          const float* B, Py_ssize_t rsb, Py_ssize_t csb,
+                          float beta, float* C, Py_ssize_t ldc) noexcept nogil
+
+
+def gemm(ext, A, B, C, double alpha, double beta):
+    """C = alpha A B + beta C through kernel module ``ext``'s gemm (its own
+    kernel or BLAS, per its ``_gemm_route``). A and B: 2-D float64/float32
+    arrays (views and transposes welcome) with one unit stride; C:
+    C-contiguous, written in place."""
     dtype = C.dtype
     if dtype not in (np.float64, np.float32):
         raise TypeError(f"C must be float64 or float32, got {dtype}")
@@ -39,11 +61,15 @@ def _gemm_check(A, B, C, double alpha, double beta):
     cdef Py_ssize_t a0 = A.__array_interface__["data"][0]
     cdef Py_ssize_t b0 = B.__array_interface__["data"][0]
     cdef Py_ssize_t c0 = C.__array_interface__["data"][0]
+    cdef dgemm_fn dgemm
+    cdef sgemm_fn sgemm
     if dtype == np.float64:
+        dgemm = <dgemm_fn>PyCapsule_GetPointer(ext.GEMM_CAPSULES["float64"], b"fastnn_ext.gemm_f64")
         with nogil:
-            gemm(m_, n_, k_, alpha, <const double*>a0, rsa, csa, <const double*>b0, rsb, csb,
+            dgemm(m_, n_, k_, alpha, <const double*>a0, rsa, csa, <const double*>b0, rsb, csb,
                   beta, <double*>c0, ldc)
     else:
+        sgemm = <sgemm_fn>PyCapsule_GetPointer(ext.GEMM_CAPSULES["float32"], b"fastnn_ext.gemm_f32")
         with nogil:
-            gemm(m_, n_, k_, <float>alpha, <const float*>a0, rsa, csa, <const float*>b0, rsb,
+            sgemm(m_, n_, k_, <float>alpha, <const float*>a0, rsa, csa, <const float*>b0, rsb,
                   csb, <float>beta, <float*>c0, ldc)

@@ -23,7 +23,7 @@ import importlib
 import importlib.util
 import os
 
-from . import BackendUnavailable
+from .. import BackendUnavailable
 
 
 def _build_status():

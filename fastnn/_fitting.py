@@ -1,0 +1,82 @@
+"""What ``Network.fit`` does between checking its arguments and keeping the
+result: scratch copies of the parameters and the optimizer's state, the
+watches (divergence, progress bar, the user's callback) on each recorded cost,
+and the one training driver (:func:`fastnn.backends._base.train`).
+"""
+
+import numpy as np
+
+from . import _validation as _v
+from .backends import _base as _driver
+from ._watch import Divergence, ProgressBar
+
+__all__ = ["run", "optimizer_start"]
+
+
+def optimizer_start(net, schedule, resume):
+    """``(state, steps)`` a fit starts from: zeros and 0, or with ``resume`` a
+    copy of what the network's last fit left (the same optimizer required)."""
+    from . import optimizers
+
+    optimizer = schedule.optimizer or optimizers.GradientDescent()
+    if not isinstance(resume, (bool, np.bool_)):
+        raise TypeError(f"resume must be True or False; got {resume!r}")
+    if not resume:
+        return optimizer.init(net.params), 0
+    previous = net._optimizer
+    if previous is None:
+        raise ValueError("resume=True: this network has no optimizer state yet (fit it once "
+                         "first, without resume)")
+    if previous[0] != optimizer:
+        raise ValueError(f"resume=True continues the optimizer of the last fit, "
+                         f"{previous[0]!r}; got {optimizer!r}")
+    state = {slot: {k: v.copy() for k, v in d.items()} for slot, d in previous[1].items()}
+    return state, previous[2]
+
+
+def run(net, X, Y, learning_rate, num_iterations, cost_every, progress, gram, batch_size, seed,
+        callback, course2, resume):
+    """Train ``net`` on (X, Y); its new ``(_state, _optimizer, threads_used_)``.
+
+    Every argument is checked before any work; the network itself is not
+    touched (it takes the returned state only when training succeeded).
+    """
+    X = net._X(X, per_unit=3)  # Z, A and dZ of every layer
+    Y = net._Y(Y, X.shape[1])
+    schedule = _v.check_schedule(learning_rate, num_iterations, cost_every, batch_size, gram,
+                                 X.shape[1], net._backend_name,
+                                 dict(course2, n_hidden=len(net._acts) - 1))
+    rng = _v.check_seed("seed", seed)
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be callable as callback(i, cost), or None; "
+                        f"got {callback!r}")
+    optimizer_state, steps = optimizer_start(net, schedule, resume)
+    # Train on copies: on any failure, Ctrl-C included, the network keeps
+    # its parameters.
+    Ws = [W.copy() for W in net._Ws]
+    bs = [b.copy() for b in net._bs]
+    bar = ProgressBar(schedule.num_iterations) if progress else None
+    watch = Divergence(net._loss, net._acts[-1], Y, bar)
+
+    def on_cost(i, cost):
+        if not watch.on_cost(i, cost):
+            return False
+        return callback is None or callback(i, cost) is not False
+
+    fit = _driver.Fit(
+        _driver.Problem(X, Y, tuple(net._acts), net._loss, net._relu_grad_at_zero),
+        schedule, Ws, bs, rng=rng, optimizer_state=optimizer_state, steps=steps)
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):
+            costs = _driver.train(net._backend, fit, on_cost, net._threads)
+    finally:
+        if bar is not None:
+            bar.close()
+    watch.check(Ws + bs, schedule.learning_rate)
+    optimizer = schedule.optimizer
+    if optimizer is None:
+        from .optimizers import GradientDescent
+        optimizer = GradientDescent()
+    return ((Ws, bs, [(int(i), float(c)) for i, c in costs]),
+            (optimizer, fit.optimizer_state, fit.steps),
+            (fit.threads, fit.threads_why))

@@ -1,0 +1,148 @@
+"""Checks of the course's second part: the optimizers' hyper-parameters, the
+learning-rate schedules' numbers, dicts of arrays keyed like the parameters,
+and course-layout data for the mini-batches. Each raises ``TypeError`` or
+``ValueError`` naming the argument and what was expected.
+"""
+
+import numbers
+
+import numpy as np
+
+__all__ = ["check_keep_probs", "check_rng", 'check_random_state_seed', 'check_non_negative_int', 'check_non_negative_float', 'check_decay', 'check_numeric_array', 'check_array_dict', 'check_like', 'check_examples']
+
+
+def check_random_state_seed(argument, seed):
+    """An int seed for ``numpy.random.RandomState``: 0 <= seed < 2**32."""
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"{argument} must be an int (a numpy.random.RandomState seed); "
+                        f"got {seed!r}")
+    if not 0 <= seed < 2 ** 32:
+        raise ValueError(f"{argument} must be an int in [0, 2**32); got {seed}")
+    return int(seed)
+
+
+def check_non_negative_int(argument, value):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{argument} must be a non-negative int; got {value!r}")
+    if value < 0:
+        raise ValueError(f"{argument} must be a non-negative int; got {value}")
+    return int(value)
+
+
+def check_non_negative_float(argument, value):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{argument} must be a non-negative finite number; got {value!r}")
+    value = float(value)
+    if not (np.isfinite(value) and value >= 0):
+        raise ValueError(f"{argument} must be a non-negative finite number; got {value}")
+    return value
+
+
+def check_decay(argument, value):
+    """An exponential-average decay rate beta in [0, 1), as a float."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{argument} must be a number in [0, 1); got {value!r}")
+    value = float(value)
+    if not 0 <= value < 1:  # also refuses nan
+        raise ValueError(f"{argument} must be in [0, 1) (the weight of the running average; "
+                         f"1 would never let a gradient in); got {value}")
+    return value
+
+
+def check_numeric_array(argument, value):
+    """``value`` as an ndarray of real numbers (bool, int or float), not copied when it is one."""
+    try:
+        array = np.asarray(value)
+    except (ValueError, TypeError) as exc:
+        raise TypeError(f"{argument} must be a numeric array; got {type(value).__name__} "
+                        f"({exc})") from None
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"{argument} must be a real numeric array (bool, int or float); "
+                        f"got dtype {array.dtype}")
+    return array
+
+
+def check_array_dict(argument, value):
+    """A non-empty dict of str -> numeric array, as a new dict of ndarrays (not copies)."""
+    if not isinstance(value, dict):
+        raise TypeError(f"{argument} must be a dict of arrays, e.g. {{'W1': (n1, n0), "
+                        f"'b1': (n1, 1), ...}}; got {type(value).__name__}")
+    if not value:
+        raise ValueError(f"{argument} must hold at least one array; got an empty dict")
+    bad = [key for key in value if not isinstance(key, str)]
+    if bad:
+        raise TypeError(f"{argument} keys must be str; got {bad[:3]!r}")
+    return {key: check_numeric_array(f"{argument}[{key!r}]", array)
+            for key, array in value.items()}
+
+
+def check_like(argument, value, shapes, of):
+    """A dict of arrays with exactly the keys and shapes of ``shapes`` (key -> shape),
+    as a new dict of ndarrays; ``of`` names what the shapes belong to, for the message."""
+    arrays = check_array_dict(argument, value)
+    missing, extra = set(shapes) - set(arrays), set(arrays) - set(shapes)
+    if missing or extra:
+        raise ValueError(f"{argument} must have exactly the keys {sorted(shapes)} (one per "
+                         f"parameter of {of}); missing {sorted(missing)}, unexpected "
+                         f"{sorted(extra)}")
+    for key, shape in shapes.items():
+        if arrays[key].shape != shape:
+            raise ValueError(f"{argument}[{key!r}] must have shape {shape}, that of its "
+                             f"parameter in {of}; got {arrays[key].shape}")
+    return arrays
+
+
+def check_examples(argument, value, m=None):
+    """A course-layout data array: 2-D (rows, m) with m >= 1 columns, one per example,
+    or, for labels, 1-D (m,) taken as (1, m). ``m``: the number of columns required."""
+    array = check_numeric_array(argument, value)
+    shape = array.shape
+    if array.ndim == 1 and m is not None:
+        array = array.reshape(1, -1)
+    if array.ndim != 2:
+        raise ValueError(f"{argument} must be 2-D, one column per example; got "
+                         f"{array.ndim}-D shape {array.shape}")
+    if m is None and array.shape[1] == 0:
+        raise ValueError(f"{argument} must hold at least one example (column); got shape "
+                         f"{array.shape}")
+    if m is not None and array.shape[1] != m:
+        raise ValueError(f"{argument} must have m = {m} columns, one per example of X; got "
+                         f"shape {shape}")
+    return array
+
+
+def check_keep_probs(keep_prob, n_hidden):
+    """Inverted dropout's keep probabilities: one number in (0, 1] for every
+    hidden layer, or a sequence of ``n_hidden`` of them; as a tuple of floats,
+    or None when every one is 1 (no dropout)."""
+    if isinstance(keep_prob, (numbers.Real, np.floating)) and not isinstance(
+            keep_prob, (bool, np.bool_)):
+        values = [keep_prob] * n_hidden
+    elif isinstance(keep_prob, (list, tuple, np.ndarray)):
+        values = list(np.asarray(keep_prob, dtype=object).ravel())
+        if len(values) != n_hidden:
+            raise ValueError(f"keep_prob must be one number, or one per hidden layer "
+                             f"({n_hidden}); got {len(values)} values")
+    else:
+        raise TypeError(f"keep_prob must be a number in (0, 1] or a sequence of one per "
+                        f"hidden layer; got {keep_prob!r}")
+    out = []
+    for value in values:
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+            raise TypeError(f"keep_prob must hold numbers in (0, 1]; got {value!r}")
+        if not 0 < float(value) <= 1:  # also refuses nan
+            raise ValueError(f"keep_prob must be in (0, 1] (the probability of keeping a "
+                             f"unit); got {float(value)}")
+        out.append(float(value))
+    return None if all(v == 1 for v in out) else tuple(out)
+
+
+def check_rng(argument, rng):
+    """A ``numpy.random.Generator`` or ``RandomState`` (used as is), or an int
+    seed or None (a new Generator)."""
+    if isinstance(rng, (np.random.Generator, np.random.RandomState)):
+        return rng
+    if rng is None or (isinstance(rng, numbers.Integral) and not isinstance(rng, (bool, np.bool_))):
+        return np.random.default_rng(rng)
+    raise TypeError(f"{argument} must be a numpy.random.Generator, a numpy.random.RandomState, "
+                    f"an int seed or None; got {type(rng).__name__}")

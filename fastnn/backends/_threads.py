@@ -1,0 +1,118 @@
+"""How many threads a fit runs on: one policy for every compiled backend and
+the BLAS it calls.
+
+``threads=k`` is obeyed (capped only by what a backend physically has, e.g. a
+build without OpenMP). ``threads=None`` runs on the CPUs this fit may use --
+the process's affinity, capped by the limits its caller set in the environment
+(``OMP_NUM_THREADS`` and friends, as joblib's loky workers and Dask's nanny set
+them), by the thread pools' limits in force (``threadpoolctl.threadpool_limits``,
+or what joblib's ``inner_max_num_threads`` set) and 1 while other fits run concurrently in this process's threads -- but
+only when one iteration's (or one mini-batch's) work pays for starting a
+second thread: below the backend's ``AUTO_THREADS_MIN_WORK`` a fit runs on one.
+"""
+
+import contextlib
+import os
+import threading
+
+__all__ = ["ENV_LIMITS", "Decision", "cpu_budget", "decide", "work_units", "running"]
+
+#: Environment variables a caller sets to cap a process's threads (loky sets
+#: all of these to cpus // n_jobs in its workers).
+ENV_LIMITS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+              "NUMBA_NUM_THREADS")
+#: One activation value (exp/tanh and the elementwise passes) costs about this
+#: many multiply-adds of a product.
+ACT_COST = 8
+
+_lock = threading.Lock()
+_running = 0  # fits inside :func:`running` right now, in any thread of this process
+
+
+class Decision(tuple):
+    """``(threads, why)``: the thread count and one line saying why."""
+
+    __slots__ = ()
+
+    def __new__(cls, threads, why):
+        return super().__new__(cls, (threads, why))
+
+    threads = property(lambda self: self[0])
+    why = property(lambda self: self[1])
+
+
+def _affinity():
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def _pool_limits():
+    """``[(api, threads)]``: the thread count each loaded BLAS and OpenMP runtime
+    is set to now (threadpoolctl; about a millisecond)."""
+    try:
+        from threadpoolctl import ThreadpoolController
+        return [(lib.internal_api, int(lib.num_threads))
+                for lib in ThreadpoolController().lib_controllers]
+    except Exception:  # threadpoolctl confused by an unusual library: no caps from it
+        return []
+
+
+def cpu_budget():
+    """``(n, why)``: the CPUs a fit started now may use (see the module docstring)."""
+    n = _affinity()
+    why = [f"{n} CPUs in the process's affinity"]
+    for var in ENV_LIMITS:
+        try:
+            cap = int(os.environ.get(var, ""))
+        except ValueError:
+            continue
+        if 1 <= cap < n:
+            n = cap
+            why.append(f"{var}={cap}")
+    for api, cap in _pool_limits():
+        if 1 <= cap < n:
+            n = cap
+            why.append(f"{api} limited to {cap}")
+    with _lock:
+        others = _running - 1
+    if others > 0 and n > 1:
+        n = 1
+        why.append(f"{others} other fit(s) running in this process's threads")
+    return n, ", ".join(why)
+
+
+def work_units(dims, m):
+    """One iteration's work over m examples in multiply-add units: m * sum
+    n_l n_{l-1} for the products, plus ACT_COST per activation value."""
+    products = sum(dims[l] * dims[l - 1] for l in range(1, len(dims)))
+    return m * (products + ACT_COST * sum(dims[1:]))
+
+
+def decide(requested, dims, m, min_work):
+    """The :class:`Decision` for a fit asking for ``requested`` threads (None or
+    an int) whose iteration (or mini-batch) covers ``m`` examples."""
+    if requested is not None:
+        return Decision(int(requested), f"threads={requested} asked for")
+    budget, why = cpu_budget()
+    if budget == 1:
+        return Decision(1, f"auto: {why}")
+    work = work_units(dims, m)
+    if work < min_work:
+        return Decision(1, f"auto: {work:.2g} units of work per step, below the "
+                           f"{min_work:.2g} a second thread pays from")
+    return Decision(budget, f"auto: {why}")
+
+
+@contextlib.contextmanager
+def running():
+    """Counts the fits running in this process while the block runs."""
+    global _running
+    with _lock:
+        _running += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _running -= 1

@@ -1,0 +1,36 @@
+"""Cython: runs of iterations (or epochs) in C (``fastnn_ext``), no Python per iteration.
+
+The kernels live in ``fastnn_ext/``: the lecture page (``_lecture.pxi``, one
+kernel per formula) and the engine room (``_engine.pxi``: threads, the
+one-pass and Gram modes for a huge first layer); ``_core.pxi`` is the index.
+This package holds what Python does around them, a file per concern:
+
+``engine.py``      the plans a forward, a backward and a fit run on, and
+                   :func:`engine`, what the one training driver
+                   (:mod:`fastnn.backends._base`) calls
+``paths.py``       which kernel set runs (AVX-512, AVX2 + FMA, a baseline,
+                   each with a novec twin; the best this CPU runs by default),
+                   and :func:`settings`, which forces another path for a block
+                   (``FASTNN_ISA`` does it from the environment)
+``introspect.py``  :func:`info` and :func:`hot_code` (the kernels' machine code,
+                   from objdump), for reports; never on a fit's path
+
+Importing this package raises ImportError (``BackendUnavailable``, with the
+reason setup.py recorded: no C compiler, MSVC, ...) when ``fastnn_ext`` is not
+built; the backend registry then reports ``cython`` as unavailable and why.
+"""
+
+from .engine import AUTO_THREADS_MIN_WORK, backward, engine, forward
+from .introspect import hot_code, info
+from .paths import ISAS, built, current, isas, module, settings
+
+__all__ = ["DESCRIPTION", "SLOW", "COMPILED", "HAS_GRAM", "AUTO_THREADS_MIN_WORK", "forward",
+           "backward", "engine", "info", "hot_code", "settings", "current", "isas", "built",
+           "module", "ISAS"]
+
+DESCRIPTION = ("Cython fastnn_ext: training loop (and mini-batch epochs) in C, AVX-512/AVX2 "
+               "kernels picked at run time, own GEMM and small-product tiles, "
+               "libmvec-vectorized activations, OpenMP over examples")
+SLOW = False
+COMPILED = True
+HAS_GRAM = True

@@ -1,0 +1,96 @@
+"""The one thread policy (fastnn.backends._threads): threads=k obeyed;
+threads=None bounded by the affinity, the caller's environment limits, the
+thread pools' limits in force and concurrent fits, and 1 for small work."""
+
+import threading
+
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_limits
+
+import fastnn
+from fastnn.backends import _threads
+
+BIG = 10**12  # units of work: always worth a second thread
+DIMS = [64, 64, 10]
+
+
+@pytest.fixture
+def four_cpus(monkeypatch):
+    """A process that may run on 4 CPUs, with no limits in its environment."""
+    monkeypatch.setattr(_threads, "_affinity", lambda: 4)
+    for var in _threads.ENV_LIMITS:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(_threads, "_pool_limits", lambda: [])
+
+
+def test_an_explicit_count_is_obeyed_whatever_the_budget(four_cpus, monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert _threads.decide(3, DIMS, 10, BIG) == (3, "threads=3 asked for")
+
+
+def test_auto_takes_every_cpu_of_the_affinity_for_big_work(four_cpus):
+    threads, why = _threads.decide(None, DIMS, 10**6, min_work=1)
+    assert threads == 4 and "4 CPUs" in why
+
+
+def test_auto_runs_small_work_on_one_thread(four_cpus):
+    work = _threads.work_units(DIMS, 100)
+    assert work == 100 * (64 * 64 + 64 * 10 + _threads.ACT_COST * (64 + 10))
+    threads, why = _threads.decide(None, DIMS, 100, min_work=work + 1)
+    assert threads == 1 and "below" in why
+    assert _threads.decide(None, DIMS, 100, min_work=work).threads == 4
+
+
+@pytest.mark.parametrize("var", _threads.ENV_LIMITS)
+def test_auto_respects_the_callers_environment_limit(four_cpus, monkeypatch, var):
+    monkeypatch.setenv(var, "2")
+    assert _threads.decide(None, DIMS, 10**6, 1) == (2, f"auto: 4 CPUs in the process's "
+                                                        f"affinity, {var}=2")
+
+
+def test_a_malformed_or_larger_environment_limit_is_ignored(four_cpus, monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "lots")
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "16")
+    assert _threads.cpu_budget()[0] == 4
+
+
+def test_auto_respects_threadpool_limits_in_force(monkeypatch):
+    monkeypatch.setattr(_threads, "_affinity", lambda: 4)
+    for var in _threads.ENV_LIMITS:
+        monkeypatch.delenv(var, raising=False)
+    import scipy.linalg  # noqa: F401  (its OpenBLAS is loaded, so there is a pool to limit)
+    with threadpool_limits(limits=1):
+        n, why = _threads.cpu_budget()
+    assert n == 1 and "limited to 1" in why
+
+
+def test_auto_is_one_thread_while_another_fit_runs_in_this_process(four_cpus):
+    inside, release = threading.Event(), threading.Event()
+
+    def other_fit():
+        with _threads.running():
+            inside.set()
+            release.wait(10)
+
+    worker = threading.Thread(target=other_fit)
+    worker.start()
+    try:
+        assert inside.wait(10)
+        with _threads.running():
+            n, why = _threads.cpu_budget()
+    finally:
+        release.set()
+        worker.join()
+    assert n == 1 and "1 other fit(s) running" in why
+    with _threads.running():
+        assert _threads.cpu_budget()[0] == 4  # alone again
+
+
+def test_a_fit_says_how_many_threads_it_ran_on_and_why(vector_backend):
+    X = np.random.default_rng(0).standard_normal((3, 40))
+    Y = (X[0] > 0).astype(float).reshape(1, -1)
+    net = fastnn.Network([3, 4, 1], seed=0, backend=vector_backend, threads=1)
+    net.fit(X, Y, learning_rate=0.1, num_iterations=3)
+    threads, why = net.threads_used_
+    assert threads == 1 and why
