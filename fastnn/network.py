@@ -120,8 +120,8 @@ class Network(_Steps):
         self._dtype = _v.check_dtype(dtype)
         self._threads = _v.check_threads(threads)
         self._relu_grad_at_zero = _v.check_relu_grad_at_zero(relu_grad_at_zero)
-        self._backend_name = backend
-        self._backend = _backends.get(backend)
+        self._backend_name = _backends.resolve(backend)  # "auto": the fastest available
+        self._backend = _backends.get(self._backend_name)
         # Held while fit() runs: a second fit() at the same time is refused.
         self._busy = threading.Lock()
 

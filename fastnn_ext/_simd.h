@@ -5,7 +5,10 @@
  * -ffinite-math-only would break sigmoid(+-1000) = 0/1. Redeclaring them with
  * the same `simd` attribute glibc uses lets gcc vectorize the activation
  * loops with -O3 -fno-math-errno alone, keeping inf/NaN semantics.
- * The novec build leaves this undefined and so calls scalar libm.
+ * FASTNN_LIBMVEC_TANH adds tanh, which libmvec has only since glibc 2.35
+ * (setup.py defines each where this glibc links them: a module must never
+ * call a vector function its glibc lacks).
+ * The novec build leaves both undefined and so calls scalar libm.
  */
 #ifndef FASTNN_SIMD_H
 #define FASTNN_SIMD_H
@@ -16,8 +19,10 @@
 #pragma GCC diagnostic ignored "-Wattributes"
 __attribute__((simd("notinbranch"))) extern double exp(double);
 __attribute__((simd("notinbranch"))) extern float expf(float);
+#ifdef FASTNN_LIBMVEC_TANH
 __attribute__((simd("notinbranch"))) extern double tanh(double);
 __attribute__((simd("notinbranch"))) extern float tanhf(float);
+#endif
 #pragma GCC diagnostic pop
 #endif
 

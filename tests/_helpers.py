@@ -1,8 +1,40 @@
 """The tests' data makers and tolerance helpers: one home, :mod:`fastnn._testing`
-(shared with the benchmark suite, which travels with the installed package)."""
+(shared with the benchmark suite, which travels with the installed package);
+and the rule for a backend that is unavailable here (see conftest)."""
 
+import os
+
+import pytest
+
+from fastnn import backends
 from fastnn._testing import (assert_close, binary_data, max_rel_diff, network_problem,  # noqa: F401
                              reference_params, regression_data, rel_diff)
+
+_DEFAULT_REQUIRED = "numba,cython" if os.environ.get("CI", "").lower() in ("1", "true") else ""
+#: Backends whose absence fails the run instead of skipping (FASTNN_REQUIRE_BACKENDS;
+#: under CI the compiled ones).
+REQUIRED = {b for b in os.environ.get("FASTNN_REQUIRE_BACKENDS", _DEFAULT_REQUIRED).split(",") if b}
+
+
+def usable(name, *, module_level=False):
+    """Return if backend ``name`` is available here; else skip with the reason
+    -- or fail, when it is required."""
+    status = backends.available()[name]
+    if status is True:
+        return
+    if name in REQUIRED:
+        pytest.fail(f"backend {name!r} is required (FASTNN_REQUIRE_BACKENDS) but unavailable: "
+                    f"{status}", pytrace=False)
+    pytest.skip(f"backend {name!r} unavailable: {status}", allow_module_level=module_level)
+
+
+def require_backend(name):
+    """The backend module ``name``, for a test module about that backend alone:
+    where it is unavailable the whole module skips with the reason (an install
+    without a C compiler has no cython backend), or fails to collect when it is
+    required (under CI)."""
+    usable(name, module_level=True)
+    return backends.get(name)
 
 
 class BenchmarkStandIn:

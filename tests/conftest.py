@@ -4,29 +4,19 @@ A backend that is unavailable here is skipped with its reason -- unless it is
 required, in which case its absence fails the run instead of hiding it.
 ``FASTNN_REQUIRE_BACKENDS`` (comma-separated names) says which are required;
 under CI (``CI=true``) it defaults to the compiled ones, so a broken build can
-never turn into a green run of skips.
+never turn into a green run of skips. (The rule lives in ``_helpers``, which
+test modules about one backend call too: ``require_backend``.)
 """
-
-import os
 
 import pytest
 
 import fastnn
 from fastnn import backends
 
+from _helpers import REQUIRED
+from _helpers import usable as _usable
+
 ALL_BACKENDS = backends.names()
-_DEFAULT_REQUIRED = "numba,cython" if os.environ.get("CI", "").lower() in ("1", "true") else ""
-REQUIRED = {b for b in os.environ.get("FASTNN_REQUIRE_BACKENDS", _DEFAULT_REQUIRED).split(",") if b}
-
-
-def _usable(name):
-    status = backends.available()[name]
-    if status is True:
-        return
-    if name in REQUIRED:
-        pytest.fail(f"backend {name!r} is required (FASTNN_REQUIRE_BACKENDS) but unavailable: "
-                    f"{status}")
-    pytest.skip(f"backend {name!r} unavailable: {status}")
 
 
 @pytest.fixture(params=ALL_BACKENDS)

@@ -18,6 +18,33 @@ def test_public_names():
         assert status[name] is True
 
 
+def test_auto_is_the_fastest_backend_available_here():
+    status = backends.available()
+    expected = next(n for n in ("cython", "numba", "numpy") if status[n] is True)
+    assert backends.resolve("auto") == expected
+    assert backends.get("auto") is backends.get(expected)
+    net = fastnn.Network([3, 2, 1], seed=0, backend="auto")
+    assert net.backend == expected and net.to("auto").backend == expected
+    assert [backends.resolve(n) for n in backends.names()] == backends.names()
+    assert "auto" not in backends.names()  # a way to choose, not a backend to test
+
+
+def test_auto_falls_back_to_numba_where_the_extension_is_not_built(monkeypatch):
+    real = backends.available()
+    monkeypatch.setattr(backends, "available", lambda: {
+        **real, "cython": "not built: no working C compiler (false failed with exit code 1)"})
+    fallback = "numba" if real["numba"] is True else "numpy"
+    assert backends.resolve("auto") == fallback
+    assert fastnn.Network([3, 2, 1], seed=0, backend="auto").backend == fallback
+
+
+def test_backend_names_are_checked_and_the_choices_include_auto():
+    with pytest.raises(ValueError, match=r"unknown backend 'fast'; expected one of \[.*'cython', 'auto'\]"):
+        fastnn.Network([3, 1], backend="fast")
+    with pytest.raises(TypeError, match=r"backend must be a str, one of \[.*'auto'\]; got NoneType"):
+        backends.resolve(None)
+
+
 def test_defaults_follow_the_course():
     net = fastnn.Network([3, 5, 2, 1])
     assert net.activations == ["relu", "relu", "sigmoid"]

@@ -3,9 +3,10 @@ forced with ``settings(isa=...)``) and their novec twins, SIMD in the binary,
 the recorded compile flags, threads, and the one-pass and Gram paths for a huge
 first layer. The own GEMM is in test_cython_gemm.py.
 
-Generic equivalence with the other backends is in test_equivalence.py. This
-module does not skip when fastnn_ext is unbuilt: it fails, so CI cannot pass
-without the extension.
+Generic equivalence with the other backends is in test_equivalence.py. Where
+fastnn_ext is not built (an install without a C compiler) this module skips
+with the build's reason; where the backend is required (under CI) it fails to
+collect instead, so CI cannot pass without the extension.
 """
 
 import dataclasses
@@ -20,10 +21,13 @@ from fastnn._testing import rel_diff as _rel
 from fastnn._testing import train
 from fastnn.backends import _base
 from fastnn.backends import _threads as _thread_policy
-from fastnn.backends import cython as cb
 from fastnn.backends import loops as lb
 from fastnn.backends import numpy as nb
 from fastnn.report import simd
+
+from _helpers import require_backend
+
+cb = require_backend("cython")
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 RTOL = 1e-9
@@ -71,6 +75,42 @@ def test_best_kernel_set_this_cpu_runs_is_picked():
     # Every level the CPU has, it has below too (v4 implies v3 implies v2).
     levels = list(info["cpu_levels"].values())
     assert levels == sorted(levels, reverse=True)
+
+
+def test_the_build_record_says_what_was_built():
+    # setup.py writes it (fastnn_ext/_build_status.json); the backend reads its reasons.
+    import fastnn_ext
+
+    status = fastnn_ext.build_status()
+    assert status is not None, "no build record: rebuild fastnn_ext (pip install -e .)"
+    assert status["extension"] is True
+    assert cb.built() == {isa: True if status["kernel_sets"][isa] is True
+                          else status["kernel_sets"][isa] for isa in cb.ISAS}
+    assert set(cb.isas()) <= {isa for isa, ok in cb.built().items() if ok is True}
+    assert cb.info()["kernel_sets"] == cb.built()
+    assert bool(status["openmp"] is True) == cb.info()["openmp"]
+
+
+def test_a_kernel_set_the_build_dropped_is_never_picked(monkeypatch):
+    # A set that failed to build (say AVX-512 on an old assembler) is absent:
+    # the next best is picked, and forcing it names the build's reason.
+    from fastnn.backends.cython import paths
+
+    why = ("failed to build (_kernels_avx512: as failed with exit code 1: Error: no such "
+           "instruction: `vpternlogd')")
+    real_built, real_status = paths._built, paths._build_status()
+    monkeypatch.setattr(paths, "_built", lambda isa: isa != "avx512" and real_built(isa))
+    monkeypatch.setattr(paths, "_build_status", lambda: {
+        **real_status, "kernel_sets": {**real_status["kernel_sets"], "avx512": why}})
+    monkeypatch.delenv("FASTNN_ISA", raising=False)
+    assert "avx512" not in cb.isas() and cb.built()["avx512"] == why
+    assert paths._isa_from_env() == cb.isas()[0]
+    with pytest.raises(ValueError, match=r"isa='avx512': fastnn_ext has no avx512 kernels here "
+                                         r"\(failed to build \(_kernels_avx512: as failed"):
+        with cb.settings(isa="avx512"):
+            pass
+    with cb.settings(isa=cb.isas()[0]):
+        assert cb.info()["kernel_sets"]["avx512"] == why
 
 
 def test_every_kernel_set_is_built_for_its_target(isa):

@@ -12,11 +12,14 @@ import pytest
 from fastnn._testing import train
 from fastnn.backends import _base
 from fastnn.backends import _threads as _thread_policy
-from fastnn.backends import cython as cb
 from fastnn.backends import numpy as nb
 from fastnn.report import simd
 
-from test_cython_backend import RTOL, _engine_threads, _fit, _problem, _rel, isa  # noqa: F401
+from _helpers import require_backend
+
+cb = require_backend("cython")  # skips (or, where required, fails) this module without it
+
+from test_cython_backend import RTOL, _engine_threads, _fit, _problem, _rel, isa  # noqa: E402,F401
 
 
 def _softmax_problem(dims, m, dtype=np.float64, seed=0):

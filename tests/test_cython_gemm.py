@@ -8,13 +8,17 @@ import shutil
 import numpy as np
 import pytest
 
-from fastnn.backends.cython import paths
-from fastnn_ext._testing import gemm as gemm_check
 from fastnn._testing import train
-from fastnn.backends import cython as cb
 from fastnn.report import simd
 
-from test_cython_backend import _problem, _rel, _train
+from _helpers import require_backend
+
+cb = require_backend("cython")  # skips (or, where required, fails) this module without it
+
+from fastnn.backends.cython import paths  # noqa: E402  (these need the extension)
+from fastnn_ext._testing import gemm as gemm_check  # noqa: E402
+
+from test_cython_backend import _problem, _rel, _train  # noqa: E402
 
 #: The kernel sets with an own GEMM; each is forced in turn.
 GEMM_ISAS = [isa for isa in cb.ISAS if isa != "baseline"]

@@ -5,13 +5,19 @@ Every backend is one module in this package implementing the contract in
 whose import fails (Numba missing, ``fastnn_ext`` not built) is reported by
 :func:`available` with the reason, and asking for it raises ``ValueError``.
 
+``"auto"`` names no backend of its own: :func:`resolve` turns it into the
+fastest one available here (``AUTO_ORDER``), so code that asks for it runs
+wherever fastnn installs -- on the compiled extension where it was built, on
+Numba where it was not.
+
 Adding a backend is one file plus one line in ``_MODULES``: the test suite
 parametrizes over :func:`names` and picks it up without edits.
 """
 
 import importlib
 
-__all__ = ["names", "available", "get", "having", "ORACLE", "CAPABILITIES"]
+__all__ = ["names", "available", "get", "resolve", "having", "ORACLE", "CAPABILITIES", "AUTO",
+           "AUTO_ORDER", "BackendUnavailable"]
 
 #: The lecture's ladder, slowest first. name -> module path.
 _MODULES = {
@@ -27,6 +33,17 @@ ORACLE = "loops"
 
 #: The capability flags every backend declares (see :mod:`._base`).
 CAPABILITIES = ("SLOW", "COMPILED", "HAS_GRAM", "HAS_OPTIMIZERS")
+
+#: The name that asks for the fastest backend available here.
+AUTO = "auto"
+#: What ``"auto"`` picks, first available wins (numpy always is).
+AUTO_ORDER = ("cython", "numba", "numpy")
+
+
+class BackendUnavailable(ImportError):
+    """Raised by a backend module that is known not to be installed here
+    (``fastnn_ext`` not built); its message is the whole reason, as
+    :func:`available` reports it."""
 
 _loaded = {}
 _errors = {}
@@ -44,7 +61,10 @@ def _load(name):
         return None
     try:
         module = importlib.import_module(_MODULES[name])
-    except ImportError as exc:  # a missing optional dependency or unbuilt extension
+    except BackendUnavailable as exc:  # says why itself, e.g. "not built: no C compiler"
+        _errors[name] = str(exc)
+        return None
+    except ImportError as exc:  # a missing optional dependency or a broken build
         _errors[name] = f"{type(exc).__name__}: {exc}"
         return None
     _loaded[name] = module
@@ -56,8 +76,33 @@ def available():
     return {name: True if _load(name) is not None else _errors[name] for name in _MODULES}
 
 
+def resolve(name):
+    """The backend ``name`` stands for: ``name`` itself, or for ``"auto"`` the
+    first of ``AUTO_ORDER`` available here.
+
+    An unavailable backend's name is returned as it is (:func:`get` says why).
+
+    Raises
+    ------
+    TypeError
+        If ``name`` is not a string.
+    ValueError
+        If ``name`` is neither a known backend nor ``"auto"``; the message
+        lists the choices.
+    """
+    choices = names() + [AUTO]
+    if not isinstance(name, str):
+        raise TypeError(f"backend must be a str, one of {choices}; got {type(name).__name__}")
+    if name == AUTO:
+        status = available()
+        return next(n for n in AUTO_ORDER if status[n] is True)
+    if name not in _MODULES:
+        raise ValueError(f"unknown backend {name!r}; expected one of {choices}")
+    return name
+
+
 def get(name):
-    """The backend module called ``name``.
+    """The backend module called ``name`` (``"auto"``: see :func:`resolve`).
 
     Raises
     ------
@@ -67,10 +112,7 @@ def get(name):
         If ``name`` is unknown or its backend cannot be imported here; the
         message lists the choices and, for an unavailable one, why.
     """
-    if not isinstance(name, str):
-        raise TypeError(f"backend must be a str, one of {names()}; got {type(name).__name__}")
-    if name not in _MODULES:
-        raise ValueError(f"unknown backend {name!r}; expected one of {names()}")
+    name = resolve(name)
     module = _load(name)
     if module is None:
         usable = [n for n, ok in available().items() if ok is True]

@@ -15,17 +15,18 @@ This package holds what Python does around them, a file per concern:
 ``introspect.py``  :func:`info` and :func:`hot_code` (the kernels' machine code,
                    from objdump), for reports; never on a fit's path
 
-Importing this package raises ImportError when ``fastnn_ext`` is not built;
-the backend registry then reports ``cython`` as unavailable.
+Importing this package raises ImportError (``BackendUnavailable``, with the
+reason setup.py recorded: no C compiler, MSVC, ...) when ``fastnn_ext`` is not
+built; the backend registry then reports ``cython`` as unavailable and why.
 """
 
 from .engine import AUTO_THREADS_MIN_WORK, backward, engine, forward
 from .introspect import hot_code, info
-from .paths import ISAS, current, isas, module, settings
+from .paths import ISAS, built, current, isas, module, settings
 
 __all__ = ["DESCRIPTION", "SLOW", "COMPILED", "HAS_GRAM", "AUTO_THREADS_MIN_WORK", "forward",
-           "backward", "engine", "info", "hot_code", "settings", "current", "isas", "module",
-           "ISAS"]
+           "backward", "engine", "info", "hot_code", "settings", "current", "isas", "built",
+           "module", "ISAS"]
 
 DESCRIPTION = ("Cython fastnn_ext: training loop (and mini-batch epochs) in C, AVX-512/AVX2 "
                "kernels picked at run time, own GEMM and small-product tiles, "

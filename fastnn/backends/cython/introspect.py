@@ -18,7 +18,7 @@ from .. import _blas
 from .. import _threads as _thread_policy
 from .engine import AUTO_THREADS_MIN_WORK
 from .paths import active as _active
-from .paths import current, isas, module
+from .paths import built, current, isas, module
 
 __all__ = ["info", "hot_code", "HOT"]
 
@@ -32,7 +32,8 @@ def info():
     """Build and runtime facts for reports.
 
     ``"isa"`` is the kernel set in use, ``"isas"`` those this CPU runs,
-    ``"march"`` the build's baseline (what every module may assume),
+    ``"kernel_sets"`` which were built here (``True``, or why not: see
+    setup.py), ``"march"`` the build's baseline (what every module may assume),
     ``"gemm"`` where GEMM-shaped products go, ``"small_products"`` where
     narrow chunks' (a mini-batch's) go.
     """
@@ -45,7 +46,9 @@ def info():
     return {
         "isa": state["isa"],
         "isas": isas(),
-        "march": _march(module("baseline").COMPILE_FLAGS),
+        "kernel_sets": built(),
+        "march": _march(module("baseline").COMPILE_FLAGS) if built()["baseline"] is True
+        else "no baseline kernel set built",
         "march_in_use": _march(ext.COMPILE_FLAGS),
         "cpu_levels": _cpu.features(),
         "variant": state["variant"],

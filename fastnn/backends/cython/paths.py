@@ -11,6 +11,11 @@ module that might hold instructions the CPU lacks is loaded.
 ``FASTNN_ISA`` (``auto``, ``avx512``, ``avx2`` or ``baseline``) forces a
 lower set from the start, so one AVX-512 machine can run and test every path;
 :func:`settings` does the same for a block of code.
+
+The extension is optional (setup.py builds what the compiler can): with none
+built, importing this module raises :class:`BackendUnavailable` with the
+build's recorded reason, which the registry reports; a kernel set that
+failed to build is simply not among :func:`isas`.
 """
 
 import contextlib
@@ -18,14 +23,31 @@ import importlib
 import importlib.util
 import os
 
+from .. import BackendUnavailable
+
+
+def _build_status():
+    """setup.py's record of what it built (``fastnn_ext.build_status()``), or None."""
+    try:
+        from fastnn_ext import build_status
+    except ImportError:  # no fastnn_ext at all, or one older than the record
+        return None
+    return build_status()
+
+
 try:
     from fastnn_ext import _cpu
-except ImportError as exc:  # not built: the registry reports the reason
-    raise ImportError(
-        f"fastnn_ext is not built ({exc}); run `pip install .` to compile it"
-    ) from exc
+except ImportError as exc:
+    _why = (_build_status() or {}).get("extension")
+    if isinstance(_why, str):  # the build said why: that is the reason, not the ImportError
+        raise BackendUnavailable(f"not built: {_why}") from exc
+    if _why is True:
+        raise BackendUnavailable(f"fastnn_ext was built but does not import "
+                                 f"({type(exc).__name__}: {exc})") from exc
+    raise BackendUnavailable(f"fastnn_ext is not built ({type(exc).__name__}: {exc}); "
+                             f"reinstall fastnn with a C compiler to build it") from exc
 
-__all__ = ["ISAS", "isas", "module", "settings", "current", "DEFAULT_GEMM"]
+__all__ = ["ISAS", "isas", "built", "module", "settings", "current", "DEFAULT_GEMM"]
 
 #: The kernel sets, best first.
 ISAS = ("avx512", "avx2", "baseline")
@@ -41,7 +63,20 @@ GEMMS = ("auto", "own", "blas")
 
 
 def _built(isa):
-    return importlib.util.find_spec(f"fastnn_ext._kernels_{isa}") is not None
+    # setup.py keeps or drops a kernel set with its novec twin.
+    return all(importlib.util.find_spec(f"fastnn_ext._kernels_{isa}{suffix}") is not None
+               for suffix in ("", "_novec"))
+
+
+def built():
+    """``{isa: True | "why it was not built"}`` for every kernel set, best first."""
+    recorded = (_build_status() or {}).get("kernel_sets", {})
+
+    def why(isa):
+        reason = recorded.get(isa)
+        return reason if isinstance(reason, str) else "not built"
+
+    return {isa: True if _built(isa) else why(isa) for isa in ISAS}
 
 
 def isas():
@@ -53,8 +88,8 @@ def _check_isa(isa):
     if isa not in ISAS:
         raise ValueError(f"isa must be one of {list(ISAS)}, got {isa!r}")
     if not _built(isa):
-        raise ValueError(f"isa={isa!r}: fastnn_ext was built without it (FASTNN_ISAS); "
-                         f"available here: {isas()}")
+        raise ValueError(f"isa={isa!r}: fastnn_ext has no {isa} kernels here "
+                         f"({built()[isa]}); available here: {isas()}")
     if not _cpu.supports(isa):
         raise ValueError(f"isa={isa!r}: this CPU cannot run it (needs "
                          f"{_cpu.LEVELS[isa]}); available here: {isas()}")
@@ -66,7 +101,7 @@ def _isa_from_env():
     if wanted == "auto":
         if not isas():
             raise ImportError("fastnn_ext has no kernel set this CPU runs "
-                              f"(built: {[i for i in ISAS if _built(i)]})")
+                              f"(built here: {[i for i in ISAS if _built(i)]}; {built()})")
         return isas()[0]
     try:
         return _check_isa(wanted)
