@@ -10,8 +10,10 @@ parametrizes over :func:`names` and picks it up without edits.
 """
 
 import importlib
+import warnings
 
-__all__ = ["names", "available", "get", "having", "ORACLE", "CAPABILITIES"]
+__all__ = ["names", "available", "get", "having", "fastest", "fallback", "ORACLE", "CAPABILITIES",
+           "FASTEST_FIRST", "BackendFallbackWarning"]
 
 #: The lecture's ladder, slowest first. name -> module path.
 _MODULES = {
@@ -87,3 +89,32 @@ def having(capability, value=True):
         raise ValueError(f"unknown capability {capability!r}; expected one of {CAPABILITIES}")
     return [n for n in _MODULES if _load(n) is not None
             and bool(getattr(_loaded[n], capability, False)) is bool(value)]
+
+
+# -- where a backend is missing ---------------------------------------------------------
+
+#: The order :func:`fastest` tries: the compiled backends, then NumPy.
+FASTEST_FIRST = ("cython", "numba", "numpy")
+
+
+class BackendFallbackWarning(UserWarning):
+    """A network made with a backend missing here runs on another one."""
+
+
+def fastest():
+    """The fastest backend available here: the first of :data:`FASTEST_FIRST`."""
+    return next(n for n in FASTEST_FIRST if _load(n) is not None)
+
+
+def fallback(name, what):
+    """``name`` if it is available here, else :func:`fastest` with a
+    :class:`BackendFallbackWarning` saying so; ``what`` names the object
+    being loaded ("a pickled Network")."""
+    if name in _MODULES and _load(name) is not None:
+        return name
+    other = fastest()
+    why = _errors.get(name, "a backend this fastnn does not know")
+    warnings.warn(f"{what} was made with backend {name!r}, which is unavailable here "
+                  f"({why}); it runs on {other!r}, the fastest backend available here",
+                  BackendFallbackWarning, stacklevel=3)
+    return other
