@@ -36,8 +36,8 @@ def from_benchmarks(data):
     ``extra_info["rows"]``), in a dict :func:`section` takes."""
     rows = [row for bench in data.get("benchmarks", []) if bench.get("group") == "sweeps"
             for row in bench.get("extra_info", {}).get("rows", [])]
-    machine = data.get("machine_info", {})
-    return {"cpu": (machine.get("cpu") or {}).get("brand_raw"), "rows": rows}
+    cpu = data.get("machine_info", {}).get("cpu") or {}
+    return {"cpu": cpu.get("brand_raw"), "cpus": cpu.get("count"), "rows": rows}
 
 
 def _by_cell(rows):
