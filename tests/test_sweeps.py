@@ -123,7 +123,7 @@ class _CompiledStub:
     """A backend the driver treats as compiled -- an engine, ``COMPILED``, a
     threshold every fit passes -- computing with NumPy's forward/backward."""
 
-    COMPILED, SLOW, HAS_GRAM = True, False, False
+    COMPILED, SLOW, HAS_GRAM, HAS_OPTIMIZERS = True, False, False, False
     AUTO_THREADS_MIN_WORK = {"full": 0, "batch": 0}
 
     def __init__(self):
@@ -285,15 +285,22 @@ def test_grid_search_through_rays_joblib_backend_equals_the_serial_one(data, ser
     pytest.importorskip("ray", reason="Ray is not installed here (pip install "
                                       "'fastnn[ray]'); its joblib backend is not tested")
     import ray
+    import ray.cloudpickle
     from ray.util.joblib import register_ray
+
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # Ray's own cloudpickle
 
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         register_ray()
         got = _sweep("ray", _search("numpy").fit, *data)
+        decisions = _sweep("ray", lambda: joblib.Parallel()(
+            joblib.delayed(_driver_fit)() for _ in range(2)))
     finally:
         ray.shutdown()
     _assert_same_search(got, serial("numpy"))
+    # Ray sets OMP_NUM_THREADS to a task's CPUs (1) in its workers.
+    _check_worker_decisions(decisions, 1)
 
 
 # -- pickles to workers and back ---------------------------------------------------------
