@@ -215,8 +215,14 @@ def run(impls=IMPLS, engines=tuple(ENGINES), workloads=WORKLOADS, quick=False, r
 
         import distributed
 
+        # The nanny sets its workers' limits (OMP_NUM_THREADS=1 ...) in this
+        # process's environment before spawning them; the serial, loky and
+        # threading runs here must not inherit them.
+        saved = dict(os.environ)
         cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                            dashboard_address=None, silence_logs=logging.ERROR)
+        os.environ.clear()
+        os.environ.update(saved)
         client = distributed.Client(cluster)
     rows = []
     try:

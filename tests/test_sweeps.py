@@ -45,6 +45,8 @@ cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 #: A sweep must end (or fail) within this many seconds: a hang fails the test.
 TIMEOUT = 180
+#: The thread limits in this process's environment before any engine started.
+ENV_AT_IMPORT = {var: os.environ.get(var) for var in _threads.ENV_LIMITS}
 #: The process that runs the tests (a worker's pid differs).
 PARENT = os.getpid()
 #: The grid of every sweep here: 2 learning rates x 2 folds.
@@ -254,15 +256,30 @@ def dask_client():
     distributed = pytest.importorskip("distributed")
     import dask
 
+    # The nanny sets its workers' limits (OMP_NUM_THREADS=1 ...) in *this*
+    # process's environment before spawning them, where they would cap every
+    # later fit of the test run: the environment is put back.
+    saved = dict(os.environ)
     # A task whose worker dies fails at once (KilledWorker) rather than being
     # retried on the next worker (and killing it too).
     with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
         cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                            dashboard_address=None)
+    _restore(saved)
     client = distributed.Client(cluster)
     yield client
     client.close()
     cluster.close()
+    _restore(saved)
+
+
+def _restore(environ):
+    os.environ.clear()
+    os.environ.update(environ)
+
+
+def test_starting_a_local_cluster_left_this_processs_limits_as_they_were(dask_client):
+    assert {var: os.environ.get(var) for var in _threads.ENV_LIMITS} == ENV_AT_IMPORT
 
 
 def test_a_fit_in_a_dask_worker_runs_on_its_share(dask_client):
