@@ -3,8 +3,10 @@
 A network file is an ``.npz`` archive of plain arrays, never pickles:
 ``format_version`` (an integer), ``activations`` (strings, one per layer),
 ``loss`` and ``dtype`` (a string each), ``relu_grad_at_zero`` (an integer,
-since format 2; a format-1 file means the lecture's 1) and the course's
-``W1, b1, ...``. Every
+since format 2; a format-1 file means the lecture's 1), ``backend`` (the name
+of the backend it was saved from, since format 3; :func:`load` runs it there
+again, or on the fastest one available where that one is missing) and the
+course's ``W1, b1, ...``. Every
 way a file can be wrong -- not a zip, truncated, empty, a lone ``.npy``, an
 entry of the wrong kind, Python objects inside -- is a ``ValueError`` that
 names the file and the problem.
@@ -17,13 +19,16 @@ import zlib
 
 import numpy as np
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 #: Versions :func:`read` understands.
-READS = (1, 2)
+READS = (1, 2, 3)
 SUFFIX = ".npz"
 _META = ("format_version", "activations", "loss", "dtype")
-#: Entries added after format 1 -> their meaning in a format-1 file.
-_OPTIONAL = {"relu_grad_at_zero": 1}
+#: Entries added after format 1 -> their meaning in a file written before them
+#: (a format-1 file: the lecture's ReLU'(0) = 1; before format 3: no backend named).
+_OPTIONAL = {"relu_grad_at_zero": 1, "backend": None}
+#: Entry -> the first format that always has it.
+_SINCE = {"relu_grad_at_zero": 2, "backend": 3}
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a local file header; an empty archive
 _NPY_MAGIC = b"\x93NUMPY"
 
@@ -34,12 +39,12 @@ def _npz_path(path):
     return path if path.name.endswith(SUFFIX) else path.with_name(path.name + SUFFIX)
 
 
-def save(path, params, activations, loss, dtype, relu_grad_at_zero):
+def save(path, params, activations, loss, dtype, relu_grad_at_zero, backend):
     """Write a network file; returns the path written (``.npz`` appended if missing)."""
     path = _npz_path(path)
     np.savez(path, format_version=np.int64(FORMAT_VERSION), activations=np.array(activations),
              loss=np.array(loss), dtype=np.array(dtype),
-             relu_grad_at_zero=np.int64(relu_grad_at_zero), **params)
+             relu_grad_at_zero=np.int64(relu_grad_at_zero), backend=np.array(backend), **params)
     return path
 
 
@@ -103,8 +108,8 @@ def _string(path, entries, key):
 
 
 def read(path):
-    """``(path read, {"params", "activations", "loss", "dtype", "relu_grad_at_zero"})``
-    from a network file.
+    """``(path read, {"params", "activations", "loss", "dtype", "relu_grad_at_zero",
+    "backend"})`` from a network file (``backend`` None before format 3).
 
     The content is checked for kind here (strings, an integer version); the
     values themselves are validated by ``Network.from_params``.
@@ -121,8 +126,9 @@ def read(path):
     if int(version) not in READS:
         raise ValueError(f"{path} has format_version {int(version)}; this fastnn reads "
                          f"{list(READS)}")
-    if "relu_grad_at_zero" not in entries and int(version) > 1:
-        raise _refuse(path, f"missing ['relu_grad_at_zero'], which format {int(version)} has")
+    for key, since in _SINCE.items():
+        if key not in entries and int(version) >= since:
+            raise _refuse(path, f"missing [{key!r}], which format {int(version)} has")
     convention = entries.get("relu_grad_at_zero", np.int64(_OPTIONAL["relu_grad_at_zero"]))
     if convention.ndim != 0 or convention.dtype.kind not in "iu":
         raise _refuse(path, f"relu_grad_at_zero must be one integer; got a {convention.dtype} "
@@ -138,11 +144,19 @@ def read(path):
         "loss": _string(path, entries, "loss"),
         "dtype": _string(path, entries, "dtype"),
         "relu_grad_at_zero": int(convention),
+        "backend": _string(path, entries, "backend") if "backend" in entries else None,
     }
 
 
-def load(path, *, backend="numpy", threads=None):
+def load(path, *, backend=None, threads=None):
     """Load a network written by :meth:`Network.save`, validating its content.
+
+    ``backend=None`` runs it on the backend it was saved from (``numpy`` for
+    a file written before format 3). Where that backend is missing -- saved
+    where ``cython`` ran, loaded on a laptop without a compiler -- it runs on
+    the fastest backend available (:func:`fastnn.backends.fastest`), with a
+    :class:`fastnn.backends.BackendFallbackWarning`. A backend asked for by
+    name is used or refused: unavailable, it raises ``ValueError``.
 
     Raises
     ------
@@ -150,14 +164,18 @@ def load(path, *, backend="numpy", threads=None):
         If neither ``path`` nor ``path + ".npz"`` exists.
     ValueError
         If the file is not a network :meth:`Network.save` could have written,
-        naming the file and what is wrong with it.
+        naming the file and what is wrong with it; if ``backend`` is
+        unknown or unavailable here.
     """
     from . import _validation, backends
     from .network import Network
 
-    backends.get(backend)  # argument errors are not blamed on the file
+    if backend is not None:
+        backends.get(backend)  # argument errors are not blamed on the file
     _validation.check_threads(threads)
     path, content = read(path)
+    if backend is None:
+        backend = backends.fallback(content["backend"] or "numpy", f"the network in {path}")
     try:
         return Network.from_params(content["params"], content["activations"],
                                    loss=content["loss"], backend=backend,

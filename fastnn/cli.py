@@ -316,6 +316,11 @@ def cmd_backends(args, console):
                 info = f"info() failed: {type(exc).__name__}: {exc}"
         table.add_row(name, "[green]yes[/]", getattr(module, "DESCRIPTION", ""), info)
     console.print(table)
+    from .backends import _threads
+
+    budget, why = _threads.cpu_budget()
+    console.print(f"threads=None here: up to {budget} thread(s) per fit ({why}); a fit whose "
+                  "work is too small for a second thread runs on one")
     return 0
 
 

@@ -126,7 +126,9 @@ class Network(_Steps):
         self._busy = threading.Lock()
 
     # A backend is a module and the lock is the running process's: a pickle
-    # holds the backend's name and gets both anew when it is loaded.
+    # holds the backend's name and gets both anew when it is loaded -- on the
+    # fastest backend there, with a warning, where that one is missing (a
+    # worker without numba, a laptop without a compiler).
     def __getstate__(self):
         state = dict(self.__dict__)
         del state["_backend"], state["_busy"]
@@ -135,6 +137,7 @@ class Network(_Steps):
     def __setstate__(self, state):
         self.__dict__.update(state)
         self.__dict__.setdefault("_optimizer", None)  # pickled before optimizers existed
+        self._backend_name = _backends.fallback(self._backend_name, "a pickled Network")
         self._backend = _backends.get(self._backend_name)
         self._busy = threading.Lock()
 
@@ -371,13 +374,14 @@ class Network(_Steps):
                                    relu_grad_at_zero=self._relu_grad_at_zero)
 
     def save(self, path):
-        """Save parameters, activations, loss, dtype and ``relu_grad_at_zero``
-        to an ``.npz`` file.
+        """Save parameters, activations, loss, dtype, ``relu_grad_at_zero`` and
+        the backend's name to an ``.npz`` file (:func:`fastnn.load` runs it on
+        that backend again, or on the fastest one there if it is missing).
 
         ``.npz`` is appended to ``path`` unless it ends with it (as
         :func:`numpy.savez` does); :func:`load` finds the file under either
         name. Returns the path written, a :class:`pathlib.Path`.
         """
         return _io.save(path, self.params, self._acts, self._loss, self.dtype,
-                        self._relu_grad_at_zero)
+                        self._relu_grad_at_zero, self._backend_name)
 

@@ -143,6 +143,13 @@ class _NetworkEstimator(BaseEstimator):
         params = self.network_.params
         return [params[f"b{l}"].ravel() for l in range(1, self.n_layers_)]
 
+    @property
+    def threads_used_(self):
+        """``(threads, why)``: the threads the last fit ran on and why (see
+        :attr:`fastnn.Network.threads_used_`)."""
+        check_is_fitted(self)
+        return self.network_.threads_used_
+
 
 _PARAMETERS_DOC = """
     Parameters
@@ -225,6 +232,12 @@ _ATTRIBUTES_DOC = """
         weights in scikit-learn's orientation (copies of ``network_``'s ``W.T``).
     intercepts_ : list of ndarray
         ``intercepts_[i]`` of shape (units of layer i + 1,) (copies).
+    threads_used_ : (int, str)
+        The threads the fit ran on and why: ``threads`` asked for, or what
+        ``threads=None`` found -- the CPUs this process may use, capped by the
+        limits its caller set (loky's and Dask's workers set
+        ``OMP_NUM_THREADS``), and 1 while other fits run in this process's
+        threads (joblib's threading backend).
 """
 
 

@@ -40,6 +40,11 @@ def test_format_1_files_load_with_the_lecture_convention(tmp_path, content):
     assert fastnn.load(tmp_path / "old.npz").relu_grad_at_zero == 1
 
 
+def test_format_2_files_load_on_numpy_as_before(tmp_path, content):
+    # Written before files named their backend: the default of those versions.
+    assert fastnn.load(_format_2(tmp_path, content)).backend == "numpy"
+
+
 def test_missing_file_names_both_candidates(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"neither .*nothing nor .*nothing\.npz exists"):
         fastnn.load(tmp_path / "nothing")
@@ -67,6 +72,12 @@ def _npz(tmp_path, name, **arrays):
     return tmp_path / name
 
 
+def _format_2(tmp_path, content, without=None):
+    """``content`` as format 2 wrote it (no backend entry), less ``without``."""
+    old = {k: v for k, v in content.items() if k not in ("backend", without)}
+    return _npz(tmp_path, "two.npz", **{**old, "format_version": np.int64(2)})
+
+
 # (case, builder(tmp_path, content) -> path, message fragment)
 BAD_FILES = [
     ("plain-text", lambda t, c: _write_bytes(t / "notes.npz", b"W1 = [[1, 2]]\n"),
@@ -91,9 +102,12 @@ BAD_FILES = [
      "format_version must be one integer"),
     ("version-future", lambda t, c: _npz(t, "v.npz", **{**c, "format_version": 99}),
      "format_version 99"),
-    ("convention-missing", lambda t, c: _npz(t, "g.npz", **{
-        k: v for k, v in c.items() if k != "relu_grad_at_zero"}),
+    ("convention-missing", lambda t, c: _format_2(t, c, without="relu_grad_at_zero"),
      r"missing \['relu_grad_at_zero'\], which format 2 has"),
+    ("backend-missing", lambda t, c: _npz(t, "b.npz", **{
+        k: v for k, v in c.items() if k != "backend"}), r"missing \['backend'\], which format 3 has"),
+    ("backend-array", lambda t, c: _npz(t, "b.npz", **{**c, "backend": ["numpy", "numba"]}),
+     "backend must be one string"),
     ("convention-text", lambda t, c: _npz(t, "g.npz", **{**c, "relu_grad_at_zero": "one"}),
      "relu_grad_at_zero must be one integer"),
     ("convention-2", lambda t, c: _npz(t, "g.npz", **{**c, "relu_grad_at_zero": 2}),
@@ -116,8 +130,8 @@ BAD_FILES = [
      "dtype must be one of"),
     ("params-missing", lambda t, c: _npz(t, "p.npz", **{k: v for k, v in c.items()
                                                          if k != "W2"}), r"missing \['W2'\]"),
-    ("params-none", lambda t, c: _npz(t, "p.npz", **{k: v for k, v in c.items()
-                                                      if k[0] not in "Wb"}),
+    ("params-none", lambda t, c: _npz(t, "p.npz", **{
+        k: v for k, v in c.items() if not (k[0] in "Wb" and k[1:].isdigit())}),
      "at least W1 and b1"),
     ("params-shape", lambda t, c: _npz(t, "p.npz", **{**c, "b2": np.zeros((2, 1))}),
      r"params\['b2'\] must have shape \(1, 1\)"),

@@ -15,9 +15,11 @@ parametrizes over :func:`names` and picks it up without edits.
 """
 
 import importlib
+import warnings
 
-__all__ = ["names", "available", "get", "resolve", "having", "ORACLE", "CAPABILITIES", "AUTO",
-           "AUTO_ORDER", "BackendUnavailable"]
+__all__ = ["names", "available", "get", "resolve", "having", "fastest", "fallback", "ORACLE",
+           "CAPABILITIES", "AUTO", "AUTO_ORDER", "BackendUnavailable",
+           "BackendFallbackWarning"]
 
 #: The lecture's ladder, slowest first. name -> module path.
 _MODULES = {
@@ -129,3 +131,29 @@ def having(capability, value=True):
         raise ValueError(f"unknown capability {capability!r}; expected one of {CAPABILITIES}")
     return [n for n in _MODULES if _load(n) is not None
             and bool(getattr(_loaded[n], capability, False)) is bool(value)]
+
+
+# -- where a backend is missing ---------------------------------------------------------
+
+class BackendFallbackWarning(UserWarning):
+    """A network made with a backend missing here runs on another one."""
+
+
+def fastest():
+    """The fastest backend available here: the first of :data:`AUTO_ORDER`
+    (what ``"auto"`` resolves to)."""
+    return resolve(AUTO)
+
+
+def fallback(name, what):
+    """``name`` if it is available here, else :func:`fastest` with a
+    :class:`BackendFallbackWarning` saying so; ``what`` names the object
+    being loaded ("a pickled Network")."""
+    if name in _MODULES and _load(name) is not None:
+        return name
+    other = fastest()
+    why = _errors.get(name, "a backend this fastnn does not know")
+    warnings.warn(f"{what} was made with backend {name!r}, which is unavailable here "
+                  f"({why}); it runs on {other!r}, the fastest backend available here",
+                  BackendFallbackWarning, stacklevel=3)
+    return other
