@@ -34,7 +34,7 @@ import time
 import numpy as np
 import pytest
 
-from fastnn import _peers, backends
+from fastnn import _peers, _testing, backends
 from fastnn._testing import max_rel_diff, reference_params
 from fastnn.report import workloads as wl
 
@@ -122,8 +122,8 @@ def backend_trainer(name, workload, m, dtype, threads=None, *, gram=False, setti
 
     def run(n):
         with cython_settings(**settings) if settings else contextlib.nullcontext():
-            backend.train(Ws, bs, acts, "cross_entropy", X, Y, workload.learning_rate, n, n,
-                          threads, None, gram=gram)
+            _testing.train(backend, Ws, bs, acts, "cross_entropy", X, Y, workload.learning_rate, n,
+                           n, threads, None, gram=gram)
 
     return Trainer(run, lambda: Ws + bs)
 

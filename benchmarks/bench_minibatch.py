@@ -35,7 +35,7 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
-from fastnn import _peers, backends, losses
+from fastnn import _peers, _testing, backends, losses
 from fastnn._testing import max_rel_diff
 from fastnn.report import workloads as wl
 
@@ -86,8 +86,8 @@ def backend_minibatch_trainer(name, batch_size):
 
     def run(n):
         # No try/except: a backend without mini-batches must fail here, loudly.
-        backend.train(Ws, bs, acts, "cross_entropy", X, Y, DIGITS.learning_rate, n, n, None,
-                      None, gram=False, batch_size=batch_size, rng=rng)
+        _testing.train(backend, Ws, bs, acts, "cross_entropy", X, Y, DIGITS.learning_rate, n, n,
+                       None, None, gram=False, batch_size=batch_size, rng=rng)
 
     return Trainer(run, lambda: Ws + bs)
 

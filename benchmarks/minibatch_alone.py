@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from fastnn import _peers, backends
+from fastnn import _peers, _testing, backends
 from fastnn.report.workloads import DIGITS, digits_problem
 
 
@@ -29,8 +29,8 @@ def _fastnn_run(name, Ws0, bs0, acts, X, Y, batch_size):
     rng = np.random.default_rng(0)
 
     def run(epochs):
-        backend.train(Ws, bs, acts, "cross_entropy", X, Y, DIGITS.learning_rate, epochs, epochs,
-                      None, None, batch_size=batch_size, rng=rng)
+        _testing.train(backend, Ws, bs, acts, "cross_entropy", X, Y, DIGITS.learning_rate, epochs,
+                       epochs, None, None, batch_size=batch_size, rng=rng)
 
     return run
 

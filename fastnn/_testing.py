@@ -9,7 +9,7 @@ timed implementation against the same reference. Not public API.
 import numpy as np
 
 __all__ = ["binary_data", "regression_data", "network_problem", "rel_diff", "max_rel_diff",
-           "assert_close", "reference_params"]
+           "assert_close", "reference_params", "train"]
 
 
 def binary_data(n_x, m, seed=0):
@@ -93,7 +93,22 @@ def reference_params(layer_dims, acts, m, learning_rate, iterations, *, seed=0,
     key = (tuple(layer_dims), tuple(acts), m, learning_rate, iterations, seed, loss, backend)
     if key not in _references:
         Ws, bs, X, Y = network_problem(layer_dims, m, "float64", seed)
-        backends.get(backend).train(Ws, bs, list(acts), loss, X, Y, learning_rate, iterations,
-                                    iterations, 1, None)
+        train(backends.get(backend), Ws, bs, list(acts), loss, X, Y, learning_rate, iterations,
+              iterations, 1, None)
         _references[key] = Ws + bs
     return _references[key]
+
+
+def train(backend, Ws, bs, acts, loss, X, Y, learning_rate, num_iterations, cost_every,
+          threads=None, on_cost=None, gram=None, *, relu_grad_at_zero=1, batch_size=None,
+          rng=None):
+    """Train ``Ws``/``bs`` in place on a backend module through the one driver
+    (:func:`fastnn.backends._base.train`), as ``Network.fit`` does but on bare
+    arrays; the recorded costs ``[(i, cost)]``. ``on_cost(i, cost)`` returning
+    False stops training there."""
+    from .backends import _base
+
+    fit = _base.Fit(_base.Problem(X, Y, tuple(acts), loss, int(relu_grad_at_zero)),
+                    _base.Schedule(learning_rate, num_iterations, cost_every, batch_size, gram),
+                    Ws, bs, rng=rng)
+    return _base.train(backend, fit, on_cost or (lambda i, J: True), threads)

@@ -23,7 +23,7 @@ import time
 
 def main(argv):
     backend_name, workload_name, m, dtype = argv[0], argv[1], int(argv[2]), argv[3]
-    from fastnn import backends
+    from fastnn import _testing, backends
     from fastnn.report import workloads as wl
 
     backend = backends.get(backend_name)
@@ -31,8 +31,8 @@ def main(argv):
     Ws, bs, acts, X, Y = wl.problem(workload, m, dtype)
 
     def run(n, Ws=Ws, bs=bs):
-        backend.train(Ws, bs, acts, "cross_entropy", X, Y, workload.learning_rate, n, n, None, None,
-                      gram=False)
+        _testing.train(backend, Ws, bs, acts, "cross_entropy", X, Y, workload.learning_rate, n, n,
+                       None, None, gram=False)
 
     start = time.perf_counter()
     # Compile on copies: the parameters "params" reports start from the problem's.

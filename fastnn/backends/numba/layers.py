@@ -13,9 +13,9 @@ Read top to bottom, this is the course's L-layer network::
     update     W -= learning_rate dW, same for b   update
 
 ``Network.forward``/``backward`` (:mod:`fastnn.backends.numba`) and the compiled
-training loop (:mod:`._numba_train`, the engine room) call these same kernels;
-the engine room adds only the fused first-layer pass, which is tested against
-them.
+training loops (:mod:`.engine_room`, the engine room) call these same kernels; the
+engine room adds only the fused first-layer pass (:mod:`.first_layer`), which
+is tested against them.
 
 Design
 ------
@@ -23,7 +23,7 @@ Design
   (losses as :data:`fastnn.losses.CODES`), at run time: one compilation per
   dtype serves every network. The switch on the code sits outside each loop
   over examples, so every branch is a plain loop LLVM vectorizes (the
-  exp/tanh polynomials of :mod:`._numba_math` included).
+  exp/tanh polynomials of :mod:`.simd_math` included).
 * Softmax normalizes each column (one example) over the units; it runs a row
   at a time like everything else -- column maxima, then e^(z - max) and the
   column sums, then the division -- so each pass is a SIMD loop over examples
@@ -46,12 +46,12 @@ import math
 import numpy as np
 from numba import njit
 
-from .. import activations as _act
-from .. import losses as _loss
-from ._numba_config import BLAS_MIN_MACS, EXACT_OPTS, SERIAL_OPTS
-from ._numba_math import exp
-from ._numba_math import sigmoid as _sigmoid
-from ._numba_math import tanh as _tanh
+from ... import activations as _act
+from ... import losses as _loss
+from .config import BLAS_MIN_MACS, EXACT_OPTS, INLINE_OPTS, SERIAL_OPTS
+from .simd_math import exp
+from .simd_math import sigmoid as _sigmoid
+from .simd_math import tanh as _tanh
 
 # The registry's codes and slope, frozen into the machine code as constants.
 SIGMOID, TANH, RELU, LEAKY_RELU, IDENTITY, SOFTMAX = (
@@ -67,38 +67,38 @@ LEAKY_SLOPE = _act.LEAKY_SLOPE
 # g'(0) = 1 as in the lecture (g0 = 1) or the slope below (g0 = 0).
 
 
-@njit(**EXACT_OPTS)
+@njit(**INLINE_OPTS)
 def sigmoid(z):
     return _sigmoid(z)
 
 
-@njit(**EXACT_OPTS)
+@njit(**INLINE_OPTS)
 def sigmoid_prime(z, a):
     return a * (1.0 - a)
 
 
-@njit(**EXACT_OPTS)
+@njit(**INLINE_OPTS)
 def tanh(z):
     return _tanh(z)
 
 
-@njit(**EXACT_OPTS)
+@njit(**INLINE_OPTS)
 def tanh_prime(z, a):
     return 1.0 - a * a
 
 
-@njit(**EXACT_OPTS)
+@njit(**INLINE_OPTS)
 def slope_below_zero(code):
     """The slope of relu (0), leaky relu (LEAKY_SLOPE) or identity (1) for z < 0."""
     return 0.0 if code == RELU else (LEAKY_SLOPE if code == LEAKY_RELU else 1.0)
 
 
-@njit(**EXACT_OPTS)
+@njit(**INLINE_OPTS)
 def piecewise_linear(z, slope):
     return z if z >= 0.0 else slope * z
 
 
-@njit(**EXACT_OPTS)
+@njit(**INLINE_OPTS)
 def piecewise_linear_prime(z, slope, g0):
     """1 above 0, slope below; at 0, 1 if g0 else slope (see relu_grad_at_zero)."""
     return 1.0 if z > 0.0 or (g0 and z == 0.0) else slope
@@ -176,7 +176,7 @@ def softmax(Z, A, work):
 # ------------------------------------------------------------ products
 
 
-@njit(**SERIAL_OPTS)
+@njit(**INLINE_OPTS)
 def blas_sized(n, n_prev, m):
     """Whether an (n, n_prev) x (n_prev, m) product goes through BLAS."""
     return n * n_prev * m >= BLAS_MIN_MACS
@@ -220,14 +220,14 @@ def row_product(W, B, i, out, transpose):
 # ------------------------------------------------------------- forward
 
 
-@njit(**SERIAL_OPTS)
+@njit(**INLINE_OPTS)
 def add_bias(b, z):
     """One row: ``z += b``."""
     for j in range(z.shape[0]):
         z[j] += b
 
 
-@njit(**SERIAL_OPTS)
+@njit(**INLINE_OPTS)
 def bias_activation(code, b, Z, A, work):
     """``Z += b``, ``A = g(Z)`` for every row: Z holds ``W A_prev`` on entry.
     work (2, m): softmax's scratch (see :func:`softmax`)."""
@@ -240,7 +240,7 @@ def bias_activation(code, b, Z, A, work):
         activation_forward(code, b[i, 0], Z[i], A[i])
 
 
-@njit(**SERIAL_OPTS)
+@njit(**INLINE_OPTS)
 def linear_forward(W, b, A_prev, Z, A, code, work):
     """``Z = W A_prev + b``, ``A = g(Z)``.
 
@@ -300,7 +300,7 @@ def cost(AL, ZL, Y, loss, code):
 # ------------------------------------------------------------ backward
 
 
-@njit(**SERIAL_OPTS)
+@njit(**INLINE_OPTS)
 def output_dZ(AL, Y, ZL, code, loss, g0, dZ):
     """``dZ_L = A_L - Y`` (sigmoid or softmax + cross-entropy, identity + mse),
     times g'(Z_L) for mse with another output activation (g0: a ReLU output's
@@ -316,7 +316,7 @@ def output_dZ(AL, Y, ZL, code, loss, g0, dZ):
             activation_backward(code, d, ZL[i], a, g0)
 
 
-@njit(**SERIAL_OPTS)
+@njit(**INLINE_OPTS)
 def bias_gradient(dZ, db):
     """``db = (1/m) sum_j dZ[:, j]``: dZ (n, m), db (n, 1) written."""
     n, m = dZ.shape
@@ -365,7 +365,7 @@ def linear_backward(dZ, A_prev, dW, db):
             k += 1
 
 
-@njit(**SERIAL_OPTS)
+@njit(**INLINE_OPTS)
 def dZ_prev(W, dZ, Z_prev, A_prev, code_prev, g0, out):
     """``out = dZ_prev = (W^T dZ) * g'(Z_prev)``: dA_prev and the layer below's g'.
 
@@ -386,7 +386,7 @@ def dZ_prev(W, dZ, Z_prev, A_prev, code_prev, g0, out):
 # -------------------------------------------------------------- update
 
 
-@njit(**SERIAL_OPTS)
+@njit(**INLINE_OPTS)
 def update(P, dP, learning_rate):
     """``P -= learning_rate * dP`` for a W (n, n_prev) or a b (n, 1)."""
     # 2-D indexing, no row views: a view costs an atomic reference count pair,
