@@ -5,7 +5,8 @@ Design
 ------
 * :func:`full_batch` runs gradient descent exactly as the lecture, every
   formula through the page (:mod:`.layers`): ``linear_forward``, ``output_dZ``,
-  ``linear_backward``, ``dZ_prev``, ``update``; ``cost`` in :func:`output_cost`.
+  ``linear_backward``, ``dZ_prev``, ``update``, and ``cost`` of each forward it
+  leaves in its buffers.
   Between calls it keeps the forward of the current parameters in its
   buffers: :meth:`FullBatchEngine.cost` reads it, each iteration of ``run`` is
   backward + update + the next forward.
@@ -22,7 +23,7 @@ Design
   of arrays (a typed-list lookup costs ~40 ns, a third of a planar
   iteration), bundled in two named tuples, :class:`Net` and :class:`Buffers`.
 * Each kernel is compiled on its first call, for the dtype it gets: a
-  full-batch fit compiles :func:`full_batch` and :func:`output_cost` only.
+  full-batch fit compiles :func:`full_batch` alone.
 """
 
 import collections
@@ -130,15 +131,20 @@ def backward_update(net, X, Y, buf, learning_rate, last):
 
 
 @njit(**SERIAL_OPTS)
-def full_batch(net, X, Y, buf, fused, Z_parts, learning_rate, count, fresh, last):
+def full_batch(net, X, Y, buf, fused, Z_parts, learning_rate, count, fresh, last, J):
     """``count`` iterations of full-batch gradient descent on X (n_0, m), Y (n_L, m).
 
     ``buf`` (m columns) holds the forward of the current parameters on entry
-    (unless ``fresh``: then it is computed first) and on return (unless
-    ``last``: the final forward is skipped). ``fused``: layer 1 trains through
-    the one-pass kernel of :mod:`.first_layer`, whose Z block then holds
-    W1 X (without b1) between iterations; ``Z_parts`` (T, n_1, m) its threads'
-    scratch, or None for one thread. net.W and net.b are updated in place.
+    (unless ``fresh``: then it is computed first) and, with its cost in J (1,)
+    (OUT), on return (unless ``last``: the final forward is skipped). net.W and
+    net.b are updated in place.
+
+    ``fused`` None: layer 1 trains through the page's kernels; True: through
+    the one-pass kernel of :mod:`.first_layer`, whose Z block then holds W1 X
+    (without b1) between iterations. ``Z_parts`` (T, n_1, m): the fused pass's
+    scratch for T threads; None: one thread. Both are pruned at compile time
+    (Numba drops a branch on ``arg is None`` before typing): a fit compiles
+    neither the fused pass it does not run nor the parallel one on one thread.
     """
     m = X.shape[1]
     n1, n0 = net.dims[1], net.dims[0]
@@ -146,8 +152,10 @@ def full_batch(net, X, Y, buf, fused, Z_parts, learning_rate, count, fresh, last
     Z1, A1 = _view(buf.Z, 0, n1, m), _view(buf.A, 0, n1, m)
     db1 = _view(buf.db, 0, n1, 1)
     scale = X.dtype.type(learning_rate / m)  # keeps float32 kernels float32
-    first = 1 if fused else 0
     zero = np.int64(0)  # not the literal 0: that would compile the pass once more
+    first = zero  # the first layer forward_layers and backward_update run
+    if fused is not None:
+        first = np.int64(1)
     # step 0 is the forward alone (only when fresh); step k > 0 is iteration
     # k's backward and update, then the forward at the updated parameters.
     for step in range(0 if fresh else 1, count + 1):
@@ -155,20 +163,21 @@ def full_batch(net, X, Y, buf, fused, Z_parts, learning_rate, count, fresh, last
         dZ1 = Z1  # read by the fused pass only when it learns
         if learn:
             dZ1 = backward_update(net, X, Y, buf, learning_rate, first)
-        if fused:  # dW1, W1's update and the next W1 X in one pass over X
+        if fused is not None:  # dW1, W1's update and the next W1 X in one pass over X
             if learn:
                 bias_gradient(dZ1, db1)
-            if Z_parts is None:  # pruned at compile time: one thread, no parfor compiled
+            if Z_parts is None:
                 first_layer_block(W1, dZ1, X, Z1, zero, n0, scale, learn)
             else:
                 first_layer_threads(W1, dZ1, X, Z1, Z_parts, scale, learn)
             if learn:
                 update(b1, db1, learning_rate)
         if last and step == count:
-            break
-        if fused:
+            return
+        if fused is not None:
             bias_activation(net.codes[0], b1, Z1, A1, buf.work)
         forward_layers(net, X, buf, first)
+    J[0] = output_cost(net, Y, buf)
 
 
 # ------------------------------------------------------------ mini-batches
@@ -333,22 +342,23 @@ class FullBatchEngine(_Engine):
         super().__init__(fit, fit.problem.m)
         p, dims = fit.problem, fit.dims
         self.buf = _buffers(dims, p.m, p.dtype)
-        self.fused = fused_first_layer(dims[1], dims[0], p.m)
+        self.fused = True if fused_first_layer(dims[1], dims[0], p.m) else None
         T = numba.get_num_threads()
         self.Z_parts = (np.empty((T, dims[1], p.m), p.dtype) if self.fused and T > 1
                         else None)
+        self.J = np.full(1, np.nan)  # the cost of the forward in buf
         self._fresh = True  # the buffers hold no forward yet
 
     def _call(self, count, last):
         p = self._fit.problem
         full_batch(self.net, p.X, p.Y, self.buf, self.fused, self.Z_parts,
-                   float(self._fit.schedule.learning_rate), count, self._fresh, last)
+                   float(self._fit.schedule.learning_rate), count, self._fresh, last, self.J)
         self._fresh = last
 
     def cost(self):
         if self._fresh:
             self._call(0, False)
-        return output_cost(self.net, self._fit.problem.Y, self.buf)
+        return float(self.J[0])
 
     def run(self, count, orders=None, last=False):
         self._call(count, last)

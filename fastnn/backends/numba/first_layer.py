@@ -22,7 +22,7 @@ Two entry points:
 import numpy as np
 from numba import njit, prange
 
-from .config import BLAS_MIN_MACS, FUSED_MAX_UNITS, INLINE_OPTS, PARALLEL_OPTS, SERIAL_OPTS
+from .config import BLAS_MIN_MACS, FUSED_MAX_UNITS, FUSED_MIN_INPUTS, INLINE_OPTS, PARALLEL_OPTS, SERIAL_OPTS
 
 __all__ = ["fused_first_layer", "first_layer_block", "first_layer_threads"]
 
@@ -30,7 +30,7 @@ __all__ = ["fused_first_layer", "first_layer_block", "first_layer_threads"]
 def fused_first_layer(n1, n0, m):
     """Whether layer 1 (n1 units, n0 inputs, m examples) trains with this
     module's pass (else the page's ``linear_*`` kernels)."""
-    return n1 <= FUSED_MAX_UNITS or n1 * n0 * m < BLAS_MIN_MACS
+    return n0 >= FUSED_MIN_INPUTS and (n1 <= FUSED_MAX_UNITS or n1 * n0 * m < BLAS_MIN_MACS)
 
 
 @njit(**SERIAL_OPTS)

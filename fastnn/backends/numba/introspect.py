@@ -31,7 +31,7 @@ def kernels():
     """``{name: dispatcher}`` of the kernels Python calls: the engine room's
     entry points and the page's kernels behind ``forward``/``backward``."""
     return {
-        "full_batch": engine_room.full_batch, "output_cost": engine_room.output_cost,
+        "full_batch": engine_room.full_batch,
         "forward_cost": engine_room.forward_cost, "epochs": engine_room.epochs,
         "first_layer_threads": first_layer.first_layer_threads,
         "linear_forward": layers.linear_forward, "linear_backward": layers.linear_backward,
