@@ -37,6 +37,10 @@ def fused_first_layer(n1, n0, m):
 def _tile_4x4(W, dZ, Z, x0, x1, x2, x3, i, k, c, learn):
     """Units i..i+3 x inputs k..k+3 (rows x0..x3 of X): W -= c dZ X^T, then Z += W X.
 
+    W (n1, n0) IN/OUT (its 4x4 block at (i, k)); dZ (n1, m) IN; Z (n1, m)
+    IN/OUT (rows i..i+3 accumulated); x0..x3 (m,) IN; c the scale of the
+    update (learning_rate / m); learn: whether to update W first.
+
     16 dot products in one sweep over the examples keep 16 SIMD accumulators in
     registers and load each vector of dZ and X once for 4 FMAs.
     """
@@ -75,7 +79,8 @@ def _tile_4x4(W, dZ, Z, x0, x1, x2, x3, i, k, c, learn):
 
 @njit(**SERIAL_OPTS)
 def _tile_1x4(W, dZ, Z, x0, x1, x2, x3, i, k, scale, learn):
-    """One unit x 4 inputs: the remainder of _tile_4x4 (and all of logistic regression)."""
+    """One unit x 4 inputs: the remainder of _tile_4x4 (and all of logistic regression).
+    Arguments as :func:`_tile_4x4`'s, for unit i alone."""
     d = dZ[i]
     w0, w1, w2, w3 = W[i, k], W[i, k + 1], W[i, k + 2], W[i, k + 3]
     if learn:
@@ -95,7 +100,8 @@ def _tile_1x4(W, dZ, Z, x0, x1, x2, x3, i, k, scale, learn):
 
 @njit(**SERIAL_OPTS)
 def _tile_1x1(W, dZ, Z, x0, i, k, scale, learn):
-    """One unit x one input: the last rows of X when their count is not a multiple of 4."""
+    """One unit x one input: the last rows of X when their count is not a multiple of 4.
+    Arguments as :func:`_tile_4x4`'s, for unit i and input k alone (x0 = X[k])."""
     d = dZ[i]
     w0 = W[i, k]
     if learn:
@@ -113,6 +119,10 @@ def _tile_1x1(W, dZ, Z, x0, i, k, scale, learn):
 def first_layer_block(W, dZ, X, Z, k0, k1, scale, learn):
     """For X's rows k0..k1: ``W[:, k] -= scale * dZ X[k]^T`` (if learn), then
     ``Z = W[:, k0:k1] X[k0:k1]`` (overwritten).
+
+    W (n1, n0) IN/OUT; dZ (n1, m) IN (unread unless learn); X (n0, m) IN;
+    Z (n1, m) OUT; k0, k1 int64 row range; scale ``learning_rate / m`` in X's
+    dtype. Over all rows (k0 = 0, k1 = n0) it is the one-thread pass.
 
     Each group of 4 rows of X serves the gradient, the update and the next
     forward while it sits in L1: one pass over X.

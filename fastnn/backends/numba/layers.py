@@ -106,7 +106,8 @@ def piecewise_linear_prime(z, slope, g0):
 
 @njit(**SERIAL_OPTS)
 def activation_forward(code, b, z, a):
-    """One row: ``z += b``, then ``a = g(z)``, in one pass. z, a of shape (m,)."""
+    """One row: ``z += b``, then ``a = g(z)``, in one pass. z (m,) IN/OUT, a (m,)
+    OUT; code the activation's code, b the unit's bias."""
     m = z.shape[0]
     if code == SIGMOID:
         for j in range(m):
@@ -128,8 +129,8 @@ def activation_forward(code, b, z, a):
 
 @njit(**SERIAL_OPTS)
 def activation_backward(code, d, z, a, g0):
-    """One row: ``d *= g'(z)`` (dA to dZ), given ``a = g(z)``. d, z, a of shape (m,);
-    g0 is ReLU's and leaky ReLU's g'(0) convention (1 or 0)."""
+    """One row: ``d *= g'(z)`` (dA to dZ), given ``a = g(z)``. d (m,) IN/OUT, z and
+    a (m,) IN; g0 is ReLU's and leaky ReLU's g'(0) convention (1 or 0)."""
     m = d.shape[0]
     if code == SIGMOID:
         for j in range(m):
@@ -186,8 +187,12 @@ def blas_sized(n, n_prev, m):
 def row_product(W, B, i, out, transpose):
     """``out = sum_k W[i, k] B[k]`` (``W[k, i]`` if transpose): row i of W B (or W^T B).
 
+    W (n, n_prev) (or (n_prev, n) if transpose) and B (rows, m) IN; out (m,) OUT.
+
     Four rows of B per sweep load and store ``out`` a quarter as often; the
     first sweep writes instead of accumulating, so ``out`` needs no zeroing.
+    Callers pass ``transpose`` as ``np.bool_``: a literal True/False would
+    compile this kernel once per value, for a branch taken once per sweep.
     """
     n_in = B.shape[0]
     m = out.shape[0]
@@ -222,15 +227,15 @@ def row_product(W, B, i, out, transpose):
 
 @njit(**INLINE_OPTS)
 def add_bias(b, z):
-    """One row: ``z += b``."""
+    """One row: ``z += b``; z (m,) IN/OUT."""
     for j in range(z.shape[0]):
         z[j] += b
 
 
 @njit(**INLINE_OPTS)
 def bias_activation(code, b, Z, A, work):
-    """``Z += b``, ``A = g(Z)`` for every row: Z holds ``W A_prev`` on entry.
-    work (2, m): softmax's scratch (see :func:`softmax`)."""
+    """``Z += b``, ``A = g(Z)`` for every row: Z (n, m) IN/OUT holds ``W A_prev``
+    on entry; b (n, 1) IN; A (n, m) OUT; work (2, m): softmax's scratch."""
     if code == SOFTMAX:
         for i in range(Z.shape[0]):
             add_bias(b[i, 0], Z[i])
@@ -253,11 +258,11 @@ def linear_forward(W, b, A_prev, Z, A, code, work):
         bias_activation(code, b, Z, A, work)
     elif code == SOFTMAX:  # g needs whole columns: every row of Z first
         for i in range(n):
-            row_product(W, A_prev, i, Z[i], False)
+            row_product(W, A_prev, i, Z[i], np.bool_(False))
         bias_activation(code, b, Z, A, work)
     else:
         for i in range(n):  # each row of Z finished (bias, g) while it is in L1
-            row_product(W, A_prev, i, Z[i], False)
+            row_product(W, A_prev, i, Z[i], np.bool_(False))
             activation_forward(code, b[i, 0], Z[i], A[i])
 
 
@@ -379,7 +384,7 @@ def dZ_prev(W, dZ, Z_prev, A_prev, code_prev, g0, out):
         np.dot(W.T, dZ, out)
     for k in range(n_prev):
         if not blas:
-            row_product(W, dZ, k, out[k], True)
+            row_product(W, dZ, k, out[k], np.bool_(True))
         activation_backward(code_prev, out[k], Z_prev[k], A_prev[k], g0)
 
 
