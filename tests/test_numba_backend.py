@@ -22,7 +22,7 @@ nb = pytest.importorskip("fastnn.backends.numba")
 from _numba_cases import assert_same_run, problem, softmax_problem, train_run  # noqa: E402
 
 from fastnn._testing import train  # noqa: E402
-from fastnn.backends.numba import first_layer as F  # noqa: E402
+from fastnn.backends.numba import first_layer  # noqa: E402
 from fastnn.backends.numba import layers as page  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -171,7 +171,7 @@ _WIDE = ([100, 64, 40, 1], ["relu", "tanh", "sigmoid"], 2000)
 
 def test_wide_path_puts_every_layer_product_through_blas():
     dims, _, m = _WIDE
-    assert not F.fused_first_layer(dims[1], dims[0], m)  # W1 X straight into Z1
+    assert not first_layer.fused_first_layer(dims[1], dims[0], m)  # W1 X straight into Z1
     assert dims[2] * dims[1] * m >= nb.config.BLAS_MIN_MACS
 
 
@@ -215,9 +215,10 @@ def test_wide_path_on_cost_stop_leaves_the_parameters_of_that_iteration():
 def _first_layer_pass(threads, W, dZ, X, Z, scale, learn):
     """The fused pass as the full-batch engine runs it on ``threads`` threads."""
     if threads == 1:
-        F.first_layer_block(W, dZ, X, Z, 0, X.shape[0], scale, learn)
+        first_layer.first_layer_block(W, dZ, X, Z, 0, X.shape[0], scale, learn)
     else:
-        F.first_layer_threads(W, dZ, X, Z, np.empty((threads,) + Z.shape, Z.dtype), scale, learn)
+        Z_parts = np.empty((threads,) + Z.shape, Z.dtype)
+        first_layer.first_layer_threads(W, dZ, X, Z, Z_parts, scale, learn)
 
 
 @pytest.mark.parametrize("threads", [1, 2])

@@ -63,7 +63,9 @@ def first_call_text(costs):
     """``{"cold": s, "cached": s}`` (see :func:`.machine.first_call_costs`) in words."""
     if not isinstance(costs, dict):
         return "no compile step"
-    fmt = lambda s: f"{s:.1f} s" if isinstance(s, (int, float)) else f"failed: {s}"[:80]  # noqa: E731
+    def fmt(s):
+        return f"{s:.1f} s" if isinstance(s, (int, float)) else f"failed: {s}"[:80]
+
     return f"{fmt(costs.get('cold'))} cold / {fmt(costs.get('cached'))} cached"
 
 

@@ -47,10 +47,6 @@ HAS_GRAM = False
 AUTO_THREADS_MIN_WORK = {"full": 2_500_000, "batch": 10_000_000}
 
 
-def _codes(acts):
-    return np.array([_act.CODES[a] for a in acts], dtype=np.int64)
-
-
 def _blas_limit(threads, Ws, m):
     """Hold the BLAS that ``np.dot`` inside the kernels calls to the threads
     the driver's policy gives ``threads`` (None: auto); a no-op when no layer's
@@ -64,16 +60,15 @@ def _blas_limit(threads, Ws, m):
 def forward(Ws, bs, acts, X, threads=None):
     """``(AL, caches)``, caches = [((A_prev, W, b), Z)] per layer."""
     config.check_isa()
-    codes = _codes(acts)
     m = X.shape[1]
     caches = []
     A = X
     work = np.empty((2, m), dtype=X.dtype)  # softmax's column maxima and sums
     with _blas_limit(threads, Ws, m):
-        for W, b, code in zip(Ws, bs, codes):
+        for W, b, name in zip(Ws, bs, acts):
             Z = np.empty((W.shape[0], m), dtype=X.dtype)
             A_next = np.empty_like(Z)
-            layers.linear_forward(W, b, A, Z, A_next, code, work)
+            layers.linear_forward(W, b, A, Z, A_next, _act.CODES[name], work)
             caches.append(((A, W, b), Z))
             A = A_next
     return A, caches
@@ -83,7 +78,7 @@ def backward(AL, Y, caches, acts, loss, threads=None, relu_grad_at_zero=1):
     """``(dWs, dbs)``: gradients of J with the shapes of each W and b;
     relu_grad_at_zero (1 or 0) is ReLU's g'(0)."""
     config.check_isa()
-    codes = _codes(acts)
+    codes = [_act.CODES[a] for a in acts]
     n_layers = len(caches)
     dWs, dbs = [None] * n_layers, [None] * n_layers
     dZ = np.empty_like(AL)

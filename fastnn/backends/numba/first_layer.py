@@ -22,7 +22,8 @@ Two entry points:
 import numpy as np
 from numba import njit, prange
 
-from .config import BLAS_MIN_MACS, FUSED_MAX_UNITS, FUSED_MIN_INPUTS, INLINE_OPTS, PARALLEL_OPTS, SERIAL_OPTS
+from .config import (BLAS_MIN_MACS, FUSED_MAX_UNITS, FUSED_MIN_INPUTS, INLINE_OPTS, PARALLEL_OPTS,
+                     SERIAL_OPTS)
 
 __all__ = ["fused_first_layer", "first_layer_block", "first_layer_threads"]
 
