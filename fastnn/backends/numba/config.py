@@ -93,12 +93,17 @@ SERIAL_OPTS = dict(nogil=True, cache=CACHE, fastmath=set(FASTMATH), error_model=
 EXACT_OPTS = dict(nogil=True, cache=CACHE, fastmath=set(FASTMATH_EXACT), error_model="numpy")
 #: Options for the kernels with a ``prange`` (the threaded first-layer pass).
 PARALLEL_OPTS = dict(SERIAL_OPTS, parallel=PARALLEL)
-#: Serial kernels that other kernels call (the page's, the fused pass's, the
-#: engine room's passes): Numba inlines their IR into each caller, so a
-#: training loop is one function for LLVM to optimize, not a tree of functions
-#: each compiled on its own and again inside every caller (what made a first
-#: fit cost half a minute). Same fastmath flags as SERIAL_OPTS: inlining
-#: changes no arithmetic. Called from Python they compile as usual.
+#: Kernels a training loop calls at one place (the passes that glue the page's
+#: kernels into an iteration: forward_layers, backward_update, linear_forward,
+#: dZ_prev, output_dZ...) and the page's one-line helpers (g, g', views):
+#: Numba inlines their IR into the caller, so they are not compiled on their
+#: own and then again, by LLVM, inside every caller -- the tree of small
+#: functions that made a first fit cost half a minute. Kernels with many call
+#: sites or heavy loops (activation_forward, softmax, row_product, the tiles)
+#: stay functions: inlining copies of them costs LLVM more than it saves.
+#: Same fastmath flags as SERIAL_OPTS (the exact math keeps its own:
+#: EXACT_OPTS kernels are never inlined into others). Called from Python,
+#: an inlined kernel compiles as usual.
 INLINE_OPTS = dict(SERIAL_OPTS, inline="always")
 #: The exact math's own helpers, inlined into the exact math only.
 EXACT_INLINE_OPTS = dict(EXACT_OPTS, inline="always")

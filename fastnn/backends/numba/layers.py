@@ -48,7 +48,7 @@ from numba import njit
 
 from ... import activations as _act
 from ... import losses as _loss
-from .config import BLAS_MIN_MACS, EXACT_OPTS, INLINE_OPTS, SERIAL_OPTS
+from .config import BLAS_MIN_MACS, INLINE_OPTS, SERIAL_OPTS
 from .simd_math import exp
 from .simd_math import sigmoid as _sigmoid
 from .simd_math import tanh as _tanh
@@ -232,7 +232,7 @@ def add_bias(b, z):
         z[j] += b
 
 
-@njit(**INLINE_OPTS)
+@njit(**SERIAL_OPTS)
 def bias_activation(code, b, Z, A, work):
     """``Z += b``, ``A = g(Z)`` for every row: Z (n, m) IN/OUT holds ``W A_prev``
     on entry; b (n, 1) IN; A (n, m) OUT; work (2, m): softmax's scratch."""
@@ -391,7 +391,7 @@ def dZ_prev(W, dZ, Z_prev, A_prev, code_prev, g0, out):
 # -------------------------------------------------------------- update
 
 
-@njit(**INLINE_OPTS)
+@njit(**SERIAL_OPTS)
 def update(P, dP, learning_rate):
     """``P -= learning_rate * dP`` for a W (n, n_prev) or a b (n, 1)."""
     # 2-D indexing, no row views: a view costs an atomic reference count pair,
