@@ -342,6 +342,8 @@ class FullBatchEngine(_Engine):
         super().__init__(fit, fit.problem.m)
         p, dims = fit.problem, fit.dims
         self.buf = _buffers(dims, p.m, p.dtype)
+        if p.acts[-1] != "softmax":  # no softmax code compiled (see layers.bias_activation)
+            self.buf = self.buf._replace(work=None)
         self.fused = True if fused_first_layer(dims[1], dims[0], p.m) else None
         T = numba.get_num_threads()
         self.Z_parts = (np.empty((T, dims[1], p.m), p.dtype) if self.fused and T > 1

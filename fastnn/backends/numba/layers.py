@@ -235,12 +235,15 @@ def add_bias(b, z):
 @njit(**SERIAL_OPTS)
 def bias_activation(code, b, Z, A, work):
     """``Z += b``, ``A = g(Z)`` for every row: Z (n, m) IN/OUT holds ``W A_prev``
-    on entry; b (n, 1) IN; A (n, m) OUT; work (2, m): softmax's scratch."""
-    if code == SOFTMAX:
-        for i in range(Z.shape[0]):
-            add_bias(b[i, 0], Z[i])
-        softmax(Z, A, work)
-        return
+    on entry; b (n, 1) IN; A (n, m) OUT; work (2, m): softmax's scratch, or
+    None in a network without softmax (then no softmax code is compiled: Numba
+    drops the branch on ``work is not None`` before typing)."""
+    if work is not None:
+        if code == SOFTMAX:
+            for i in range(Z.shape[0]):
+                add_bias(b[i, 0], Z[i])
+            softmax(Z, A, work)
+            return
     for i in range(Z.shape[0]):
         activation_forward(code, b[i, 0], Z[i], A[i])
 
@@ -250,7 +253,8 @@ def linear_forward(W, b, A_prev, Z, A, code, work):
     """``Z = W A_prev + b``, ``A = g(Z)``.
 
     W (n, n_prev), b (n, 1), A_prev (n_prev, m); Z and A (n, m), written;
-    work (2, m): softmax's scratch, untouched by the element-wise activations.
+    work (2, m): softmax's scratch, untouched by the element-wise activations
+    (None in a network without softmax, see :func:`bias_activation`).
     """
     n, n_prev = W.shape
     if blas_sized(n, n_prev, A_prev.shape[1]):
