@@ -37,13 +37,14 @@ COMPILED = True
 HAS_GRAM = False
 #: ``threads=None`` runs on more than one thread from this much work per
 #: iteration (per mini-batch), in :func:`fastnn.backends._threads.work_units`.
-#: Measured on the 2-core AMD EPYC (Zen 4, AVX-512), 1 vs 2 threads: 12288-row
-#: inputs gain 1.15-1.3x from 2.6e6 units (logistic regression, m = 209; the
-#: deep net); 2-row inputs lose at every m tried (the fused pass splits X's
-#: rows), but their work only reaches 2.6e6 at m = 50 000; the wide net
-#: gains 1.8x. Mini-batches of the digits net (64-64-10, up to 7.2e6 units per
-#: batch of 1347) lose at every batch size: BLAS's threads on 64-row products
-#: start more than they share.
+#: Calibrated on the 2-core AMD EPYC (Zen 4, AVX-512) to keep the choices the
+#: backend made before the one driver on the benchmark workloads: two threads
+#: for logistic regression (2.57e6 units at m = 209; 12288-row inputs gain
+#: 1.15-1.3x), the deep net (5.2e7) and the wide net (1.8x); one for the
+#: planar net up to m = 10 000 (5.2e5) and for every mini-batch of the digits
+#: net (64-64-10, at most 7.2e6 units per batch of 1347: BLAS's threads on
+#: 64-row products start more than they share). The one change: the planar net
+#: at m = 100 000 (5.2e6) now runs its layer-1 products on two BLAS threads.
 AUTO_THREADS_MIN_WORK = {"full": 2_500_000, "batch": 10_000_000}
 
 
