@@ -300,12 +300,16 @@ def cmd_backends(args, console):
 
     from . import backends
 
+    from .report.machine import first_call_costs
+    from .report.machine_text import first_call_text
+
     table = Table(title="fastnn backends")
-    for column in ["backend", "available", "description", "info (versions, threads, flags)"]:
+    for column in ["backend", "available", "description", "info (versions, threads, flags)",
+                   "first call: cold / cached"]:
         table.add_column(column, overflow="fold")
     for name, ok in backends.available().items():
         if ok is not True:
-            table.add_row(name, "[red]no[/]", ok, "")
+            table.add_row(name, "[red]no[/]", ok, "", "")
             continue
         module = backends.get(name)
         info = ""
@@ -314,13 +318,18 @@ def cmd_backends(args, console):
                 info = "\n".join(f"{k}: {v}" for k, v in module.info().items())
             except Exception as exc:  # show a broken hook, don't crash the listing
                 info = f"info() failed: {type(exc).__name__}: {exc}"
-        table.add_row(name, "[green]yes[/]", getattr(module, "DESCRIPTION", ""), info)
+        first = first_call_costs(name) if getattr(module, "COMPILED", False) else None
+        table.add_row(name, "[green]yes[/]", getattr(module, "DESCRIPTION", ""), info,
+                      first_call_text(first))
     console.print(table)
     from .backends import _threads
 
     budget, why = _threads.cpu_budget()
     console.print(f"threads=None here: up to {budget} thread(s) per fit ({why}); a fit whose "
                   "work is too small for a second thread runs on one")
+    console.print("first call: a fresh process importing fastnn and fitting the planar 2-4-1 "
+                  "net for 1 iteration, with an empty JIT cache (cold: Numba compiles what the "
+                  "fit runs) and again with the cache that run filled (cached).")
     return 0
 
 

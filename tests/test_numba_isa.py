@@ -17,7 +17,7 @@ import pytest
 
 pytest.importorskip("numba")
 nb = pytest.importorskip("fastnn.backends.numba")
-from fastnn.backends import _numba_config as config  # noqa: E402
+from fastnn.backends.numba import config  # noqa: E402
 from fastnn.report import simd  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -102,6 +102,7 @@ _ISA_RUN = textwrap.dedent("""
     import json, re, sys
     import numpy as np
     from fastnn.backends import numba as nb, numpy as npb
+    from fastnn._testing import train
     from fastnn.report import simd
     rng = np.random.default_rng(5)
     out = {"info": {k: nb.info()[k] for k in ("isa", "isa_requested", "llvm_cpu")}, "diff": {}}
@@ -113,7 +114,7 @@ _ISA_RUN = textwrap.dedent("""
         runs = []
         for backend in (nb, npb):
             W, b = [w.copy() for w in Ws], [v.copy() for v in bs]
-            costs = backend.train(W, b, acts, "cross_entropy", X, Y, 0.05, 200, 50, 1, None)
+            costs = train(backend, W, b, acts, "cross_entropy", X, Y, 0.05, 200, 50, 1, None)
             runs.append(([c for _, c in costs], W + b))
         diff = max(float(np.max(np.abs(p - q) / np.maximum(np.abs(q), 1e-300)))
                    for p, q in zip(runs[0][1], runs[1][1]))

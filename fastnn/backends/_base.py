@@ -390,5 +390,5 @@ def _train_legacy(backend, fit, on_cost, threads):
     fit.threads, fit.threads_why = threads, "chosen by the backend's own loop"
     return backend.train(fit.Ws, fit.bs, list(p.acts), p.loss, p.X, p.Y, s.learning_rate,
                          s.num_iterations, s.cost_every, threads, on_cost, gram=s.gram,
-                         relu_grad_at_zero=p.relu_grad_at_zero, batch_size=s.batch_size,
-                         rng=fit.rng)
+                         batch_size=s.batch_size, rng=fit.rng,
+                         relu_grad_at_zero=p.relu_grad_at_zero)

@@ -20,7 +20,7 @@ import time
 import numpy as np
 
 __all__ = ["probe", "gemm_peak", "gemm_peak_blas_default", "memory_bandwidth", "l3_bandwidth",
-           "l3_bytes", "load"]
+           "l3_bytes", "load", "first_call_costs"]
 
 #: OpenBLAS settings that force slower kernels on some machines: the report
 #: shows the BLAS baseline both with them and (in a probe subprocess only)
@@ -125,6 +125,39 @@ def l3_bytes():
         return None
 
 
+#: What :func:`first_call_costs` times in a fresh process: importing fastnn and a
+#: first 1-iteration fit of the planar 2-4-1 tanh net (JIT compile included).
+FIRST_FIT = ("import time; t0 = time.perf_counter()\n"
+             "import fastnn\n"
+             "X, Y = fastnn.datasets.planar()\n"
+             "net = fastnn.Network([2, 4, 1], hidden_activation='tanh', backend={name!r})\n"
+             "net.fit(X, Y, learning_rate=1.2, num_iterations=1)\n"
+             "print(time.perf_counter() - t0)\n")
+
+
+def first_call_costs(name, timeout=600):
+    """``{"cold": s, "cached": s}``: a fresh process's first call of backend ``name``
+    (:data:`FIRST_FIT`), with an empty Numba cache (a new ``NUMBA_CACHE_DIR``),
+    then again with the cache the first run filled. An error line instead of
+    seconds for a run that failed."""
+    import tempfile
+
+    out = {}
+    with tempfile.TemporaryDirectory(prefix="fastnn-first-call-") as cache:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+        for kind in ("cold", "cached"):
+            try:
+                done = subprocess.run([sys.executable, "-c", FIRST_FIT.format(name=name)],
+                                      env=env, capture_output=True, text=True, timeout=timeout)
+            except subprocess.TimeoutExpired:
+                out[kind] = f"timed out after {timeout} s"
+                continue
+            lines = done.stdout.split()
+            out[kind] = (float(lines[-1]) if done.returncode == 0 and lines
+                         else (done.stderr.strip().splitlines() or ["failed"])[-1])
+    return out
+
+
 def _version(module):
     try:
         return getattr(importlib.import_module(module), "__version__", "?")
@@ -176,6 +209,8 @@ def _backends():
             row["description"] = getattr(module, "DESCRIPTION", "")
             row["compiled"] = bool(getattr(module, "COMPILED", False))
             row["hot_code"] = hasattr(module, "hot_code")
+            if row["compiled"]:  # what its first call costs, compile included
+                row["first_call"] = first_call_costs(name)
             # hot_code(): the kernels this CPU runs; older builds only had simd_evidence().
             hooks = {"info": getattr(module, "info", None),
                      "simd_evidence": (lambda m=module: simd.evidence(m)) if row["hot_code"]

@@ -55,11 +55,21 @@ def _short_flags(flags):
     return " ".join(keep) or str(flags)[:60]
 
 
+def first_call_text(costs):
+    """``{"cold": s, "cached": s}`` (see :func:`.machine.first_call_costs`) in words."""
+    if not isinstance(costs, dict):
+        return "no compile step"
+    def fmt(s):
+        return f"{s:.1f} s" if isinstance(s, (int, float)) else f"failed: {s}"[:80]
+
+    return f"{fmt(costs.get('cold'))} cold / {fmt(costs.get('cached'))} cached"
+
+
 def _backend_rows(backends):
     rows = []
     for name, b in backends.items():
         if not b.get("available"):
-            rows.append([name, "no: " + str(b.get("reason", ""))[:120], "", "", "", ""])
+            rows.append([name, "no: " + str(b.get("reason", ""))[:120], "", "", "", "", ""])
             continue
         info = b.get("info") if isinstance(b.get("info"), dict) else {}
         isa = info.get("isa") or ("—" if not b.get("compiled") else "not reported")
@@ -69,7 +79,7 @@ def _backend_rows(backends):
                      str(info.get("gemm", "BLAS" if name == "numpy" else "—")).replace("|", "/"),
                      info.get("threads", info.get("threads_max", "—")),
                      info.get("march") or _short_flags(info.get("compile_flags"))
-                     or info.get("numba", "")])
+                     or info.get("numba", ""), first_call_text(b.get("first_call"))])
     return rows
 
 
@@ -126,7 +136,9 @@ def machine(res):
     if backends:
         text += ["", "Backends (from each backend's `info()`; `fastnn backends` lists all of it):",
                  "", table(["backend", "available", "kernel set in use", "products",
-                             "threads", "build"], _backend_rows(backends))]
+                             "threads", "build", "first call (fresh process, 1-iteration "
+                             "planar fit): empty / filled JIT cache"],
+                            _backend_rows(backends))]
     return "\n".join(text)
 
 

@@ -18,7 +18,7 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic, overload
 
-from ._numba_config import EXACT_OPTS, SERIAL_OPTS
+from .config import EXACT_INLINE_OPTS, EXACT_OPTS, SERIAL_OPTS
 
 __all__ = ["exp", "sigmoid", "tanh", "exp_array", "tanh_array", "sigmoid_array"]
 
@@ -45,13 +45,13 @@ def _bits_to_float(typingctx, bits):
     return sig, codegen
 
 
-@njit(**EXACT_OPTS)
+@njit(**EXACT_INLINE_OPTS)
 def _pow2(k):
     """2.0**k for integer k in [-1022, 1023], from the exponent bits."""
     return _bits_to_float((k + 1023) << 52)
 
 
-@njit(**EXACT_OPTS)
+@njit(**EXACT_INLINE_OPTS)
 def _expm1_poly(r):
     """e^r - 1 for |r| <= ln2/2, degree-12 Taylor, error < 2e-16 relative (Horner)."""
     return r * (1.0 + r * (C2 + r * (C3 + r * (C4 + r * (C5 + r * (C6 + r * (C7 + r * (
@@ -119,12 +119,12 @@ F_LO, F_HI = np.float32(-104.0), np.float32(89.0)
 F_NEG_LIMIT = np.float32(-20.0)  # e^-20 - 1 == -1 in float32
 
 
-@njit(**EXACT_OPTS)
+@njit(**EXACT_INLINE_OPTS)
 def _pow2_f32(k):
     return _bits_to_float(np.int32((k + 127) << 23))  # int32 arithmetic widens in Numba
 
 
-@njit(**EXACT_OPTS)
+@njit(**EXACT_INLINE_OPTS)
 def _expm1_poly_f32(r):
     return r * (F_C1 + r * (F_C2 + r * (F_C3 + r * (F_C4 + r * (F_C5 + r * (F_C6 + r * F_C7))))))
 
@@ -165,7 +165,7 @@ def tanh(z):
     """tanh in the precision of z."""
 
 
-@overload(exp, jit_options=dict(EXACT_OPTS))
+@overload(exp, jit_options=dict(EXACT_OPTS), inline="always")
 def _exp_overload(x):
     if isinstance(x, types.Float) and x.bitwidth == 32:
         return lambda x: _exp_f32(x)

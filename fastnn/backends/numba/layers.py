@@ -13,9 +13,9 @@ Read top to bottom, this is the course's L-layer network::
     update     W -= learning_rate dW, same for b   update
 
 ``Network.forward``/``backward`` (:mod:`fastnn.backends.numba`) and the compiled
-training loop (:mod:`._numba_train`, the engine room) call these same kernels;
-the engine room adds only the fused first-layer pass, which is tested against
-them.
+training loops (:mod:`.engine_room`, the engine room) call these same kernels; the
+engine room adds only the fused first-layer pass (:mod:`.first_layer`), which
+is tested against them.
 
 Design
 ------
@@ -23,7 +23,7 @@ Design
   (losses as :data:`fastnn.losses.CODES`), at run time: one compilation per
   dtype serves every network. The switch on the code sits outside each loop
   over examples, so every branch is a plain loop LLVM vectorizes (the
-  exp/tanh polynomials of :mod:`._numba_math` included).
+  exp/tanh polynomials of :mod:`.simd_math` included).
 * Softmax normalizes each column (one example) over the units; it runs a row
   at a time like everything else -- column maxima, then e^(z - max) and the
   column sums, then the division -- so each pass is a SIMD loop over examples
@@ -46,12 +46,12 @@ import math
 import numpy as np
 from numba import njit
 
-from .. import activations as _act
-from .. import losses as _loss
-from ._numba_config import BLAS_MIN_MACS, EXACT_OPTS, SERIAL_OPTS
-from ._numba_math import exp
-from ._numba_math import sigmoid as _sigmoid
-from ._numba_math import tanh as _tanh
+from ... import activations as _act
+from ... import losses as _loss
+from .config import BLAS_MIN_MACS, INLINE_OPTS, SERIAL_OPTS
+from .simd_math import exp
+from .simd_math import sigmoid as _sigmoid
+from .simd_math import tanh as _tanh
 
 # The registry's codes and slope, frozen into the machine code as constants.
 SIGMOID, TANH, RELU, LEAKY_RELU, IDENTITY, SOFTMAX = (
@@ -67,38 +67,38 @@ LEAKY_SLOPE = _act.LEAKY_SLOPE
 # g'(0) = 1 as in the lecture (g0 = 1) or the slope below (g0 = 0).
 
 
-@njit(**EXACT_OPTS)
+@njit(**INLINE_OPTS)
 def sigmoid(z):
     return _sigmoid(z)
 
 
-@njit(**EXACT_OPTS)
+@njit(**INLINE_OPTS)
 def sigmoid_prime(z, a):
     return a * (1.0 - a)
 
 
-@njit(**EXACT_OPTS)
+@njit(**INLINE_OPTS)
 def tanh(z):
     return _tanh(z)
 
 
-@njit(**EXACT_OPTS)
+@njit(**INLINE_OPTS)
 def tanh_prime(z, a):
     return 1.0 - a * a
 
 
-@njit(**EXACT_OPTS)
+@njit(**INLINE_OPTS)
 def slope_below_zero(code):
     """The slope of relu (0), leaky relu (LEAKY_SLOPE) or identity (1) for z < 0."""
     return 0.0 if code == RELU else (LEAKY_SLOPE if code == LEAKY_RELU else 1.0)
 
 
-@njit(**EXACT_OPTS)
+@njit(**INLINE_OPTS)
 def piecewise_linear(z, slope):
     return z if z >= 0.0 else slope * z
 
 
-@njit(**EXACT_OPTS)
+@njit(**INLINE_OPTS)
 def piecewise_linear_prime(z, slope, g0):
     """1 above 0, slope below; at 0, 1 if g0 else slope (see relu_grad_at_zero)."""
     return 1.0 if z > 0.0 or (g0 and z == 0.0) else slope
@@ -106,7 +106,8 @@ def piecewise_linear_prime(z, slope, g0):
 
 @njit(**SERIAL_OPTS)
 def activation_forward(code, b, z, a):
-    """One row: ``z += b``, then ``a = g(z)``, in one pass. z, a of shape (m,)."""
+    """One row: ``z += b``, then ``a = g(z)``, in one pass. z (m,) IN/OUT, a (m,)
+    OUT; code the activation's code, b the unit's bias."""
     m = z.shape[0]
     if code == SIGMOID:
         for j in range(m):
@@ -128,8 +129,8 @@ def activation_forward(code, b, z, a):
 
 @njit(**SERIAL_OPTS)
 def activation_backward(code, d, z, a, g0):
-    """One row: ``d *= g'(z)`` (dA to dZ), given ``a = g(z)``. d, z, a of shape (m,);
-    g0 is ReLU's and leaky ReLU's g'(0) convention (1 or 0)."""
+    """One row: ``d *= g'(z)`` (dA to dZ), given ``a = g(z)``. d (m,) IN/OUT, z and
+    a (m,) IN; g0 is ReLU's and leaky ReLU's g'(0) convention (1 or 0)."""
     m = d.shape[0]
     if code == SIGMOID:
         for j in range(m):
@@ -176,7 +177,7 @@ def softmax(Z, A, work):
 # ------------------------------------------------------------ products
 
 
-@njit(**SERIAL_OPTS)
+@njit(**INLINE_OPTS)
 def blas_sized(n, n_prev, m):
     """Whether an (n, n_prev) x (n_prev, m) product goes through BLAS."""
     return n * n_prev * m >= BLAS_MIN_MACS
@@ -186,8 +187,12 @@ def blas_sized(n, n_prev, m):
 def row_product(W, B, i, out, transpose):
     """``out = sum_k W[i, k] B[k]`` (``W[k, i]`` if transpose): row i of W B (or W^T B).
 
+    W (n, n_prev) (or (n_prev, n) if transpose) and B (rows, m) IN; out (m,) OUT.
+
     Four rows of B per sweep load and store ``out`` a quarter as often; the
     first sweep writes instead of accumulating, so ``out`` needs no zeroing.
+    Callers pass ``transpose`` as ``np.bool_``: a literal True/False would
+    compile this kernel once per value, for a branch taken once per sweep.
     """
     n_in = B.shape[0]
     m = out.shape[0]
@@ -220,32 +225,36 @@ def row_product(W, B, i, out, transpose):
 # ------------------------------------------------------------- forward
 
 
-@njit(**SERIAL_OPTS)
+@njit(**INLINE_OPTS)
 def add_bias(b, z):
-    """One row: ``z += b``."""
+    """One row: ``z += b``; z (m,) IN/OUT."""
     for j in range(z.shape[0]):
         z[j] += b
 
 
 @njit(**SERIAL_OPTS)
 def bias_activation(code, b, Z, A, work):
-    """``Z += b``, ``A = g(Z)`` for every row: Z holds ``W A_prev`` on entry.
-    work (2, m): softmax's scratch (see :func:`softmax`)."""
-    if code == SOFTMAX:
-        for i in range(Z.shape[0]):
-            add_bias(b[i, 0], Z[i])
-        softmax(Z, A, work)
-        return
+    """``Z += b``, ``A = g(Z)`` for every row: Z (n, m) IN/OUT holds ``W A_prev``
+    on entry; b (n, 1) IN; A (n, m) OUT; work (2, m): softmax's scratch, or
+    None in a network without softmax (then no softmax code is compiled: Numba
+    drops the branch on ``work is not None`` before typing)."""
+    if work is not None:
+        if code == SOFTMAX:
+            for i in range(Z.shape[0]):
+                add_bias(b[i, 0], Z[i])
+            softmax(Z, A, work)
+            return
     for i in range(Z.shape[0]):
         activation_forward(code, b[i, 0], Z[i], A[i])
 
 
-@njit(**SERIAL_OPTS)
+@njit(**INLINE_OPTS)
 def linear_forward(W, b, A_prev, Z, A, code, work):
     """``Z = W A_prev + b``, ``A = g(Z)``.
 
     W (n, n_prev), b (n, 1), A_prev (n_prev, m); Z and A (n, m), written;
-    work (2, m): softmax's scratch, untouched by the element-wise activations.
+    work (2, m): softmax's scratch, untouched by the element-wise activations
+    (None in a network without softmax, see :func:`bias_activation`).
     """
     n, n_prev = W.shape
     if blas_sized(n, n_prev, A_prev.shape[1]):
@@ -253,11 +262,11 @@ def linear_forward(W, b, A_prev, Z, A, code, work):
         bias_activation(code, b, Z, A, work)
     elif code == SOFTMAX:  # g needs whole columns: every row of Z first
         for i in range(n):
-            row_product(W, A_prev, i, Z[i], False)
+            row_product(W, A_prev, i, Z[i], np.bool_(False))
         bias_activation(code, b, Z, A, work)
     else:
         for i in range(n):  # each row of Z finished (bias, g) while it is in L1
-            row_product(W, A_prev, i, Z[i], False)
+            row_product(W, A_prev, i, Z[i], np.bool_(False))
             activation_forward(code, b[i, 0], Z[i], A[i])
 
 
@@ -300,7 +309,7 @@ def cost(AL, ZL, Y, loss, code):
 # ------------------------------------------------------------ backward
 
 
-@njit(**SERIAL_OPTS)
+@njit(**INLINE_OPTS)
 def output_dZ(AL, Y, ZL, code, loss, g0, dZ):
     """``dZ_L = A_L - Y`` (sigmoid or softmax + cross-entropy, identity + mse),
     times g'(Z_L) for mse with another output activation (g0: a ReLU output's
@@ -316,7 +325,7 @@ def output_dZ(AL, Y, ZL, code, loss, g0, dZ):
             activation_backward(code, d, ZL[i], a, g0)
 
 
-@njit(**SERIAL_OPTS)
+@njit(**INLINE_OPTS)
 def bias_gradient(dZ, db):
     """``db = (1/m) sum_j dZ[:, j]``: dZ (n, m), db (n, 1) written."""
     n, m = dZ.shape
@@ -365,7 +374,7 @@ def linear_backward(dZ, A_prev, dW, db):
             k += 1
 
 
-@njit(**SERIAL_OPTS)
+@njit(**INLINE_OPTS)
 def dZ_prev(W, dZ, Z_prev, A_prev, code_prev, g0, out):
     """``out = dZ_prev = (W^T dZ) * g'(Z_prev)``: dA_prev and the layer below's g'.
 
@@ -379,7 +388,7 @@ def dZ_prev(W, dZ, Z_prev, A_prev, code_prev, g0, out):
         np.dot(W.T, dZ, out)
     for k in range(n_prev):
         if not blas:
-            row_product(W, dZ, k, out[k], True)
+            row_product(W, dZ, k, out[k], np.bool_(True))
         activation_backward(code_prev, out[k], Z_prev[k], A_prev[k], g0)
 
 

@@ -41,7 +41,7 @@ ISA
 import logging
 import os
 
-_KERNELS_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_numba_layers.py")
+_KERNELS_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "layers.py")
 
 
 def cache_usable(py_file=_KERNELS_FILE):
@@ -91,8 +91,22 @@ PARALLEL = {
 SERIAL_OPTS = dict(nogil=True, cache=CACHE, fastmath=set(FASTMATH), error_model="numpy")
 #: Options for the exp/tanh/sigmoid elementwise helpers.
 EXACT_OPTS = dict(nogil=True, cache=CACHE, fastmath=set(FASTMATH_EXACT), error_model="numpy")
-#: Options for the kernels with a ``prange`` (the training loop).
+#: Options for the kernels with a ``prange`` (the threaded first-layer pass).
 PARALLEL_OPTS = dict(SERIAL_OPTS, parallel=PARALLEL)
+#: Kernels a training loop calls at one place (the passes that glue the page's
+#: kernels into an iteration: forward_layers, backward_update, linear_forward,
+#: dZ_prev, output_dZ...) and the page's one-line helpers (g, g', views):
+#: Numba inlines their IR into the caller, so they are not compiled on their
+#: own and then again, by LLVM, inside every caller -- the tree of small
+#: functions that made a first fit cost half a minute. Kernels with many call
+#: sites or heavy loops (activation_forward, softmax, row_product, the tiles)
+#: stay functions: inlining copies of them costs LLVM more than it saves.
+#: Same fastmath flags as SERIAL_OPTS (the exact math keeps its own:
+#: EXACT_OPTS kernels are never inlined into others). Called from Python,
+#: an inlined kernel compiles as usual.
+INLINE_OPTS = dict(SERIAL_OPTS, inline="always")
+#: The exact math's own helpers, inlined into the exact math only.
+EXACT_INLINE_OPTS = dict(EXACT_OPTS, inline="always")
 
 #: A layer whose W X product has at least this many multiply-adds goes through
 #: BLAS (``np.dot`` inside njit calls SciPy's BLAS directly, ~0.05-0.1 us per
@@ -107,18 +121,10 @@ BLAS_MIN_MACS = 2048
 #: A first layer with at most this many units and a BLAS-sized input uses the
 #: fused one-pass-over-X kernel instead of two BLAS calls.
 FUSED_MAX_UNITS = 32
-#: ``threads=None`` uses every core when the first layer's multiply-adds per
-#: iteration reach AUTO_THREADS_MIN_MACS and, for a first layer of at most
-#: FUSED_MAX_UNITS units (the fused pass, which splits X's rows between
-#: threads), X has AUTO_THREADS_MIN_ROWS rows; for a wider one (BLAS threads),
-#: the work reaches AUTO_THREADS_MIN_MACS_BLAS. Measured on the idle 2-core
-#: machine, 1 vs 2 threads, best of 5: 12288-row inputs gain 1.15-1.3x from
-#: 2.6e6 MACs (logreg, deep); 20-row inputs lose at every m tried (0.35-0.73x,
-#: up to 1.6e7 MACs); 100-64-32-1 loses at 2.6e6 (0.92x) and gains from 1.3e7
-#: (1.10-1.35x); the wide net gains 1.8x.
-AUTO_THREADS_MIN_MACS = 2_000_000
-AUTO_THREADS_MIN_ROWS = 256
-AUTO_THREADS_MIN_MACS_BLAS = 10_000_000
+#: ... and at least this many inputs: with fewer than one 4-row tile of X the
+#: pass saves nothing (planar 2-4-1, 2-core EPYC: 14 us per iteration through
+#: the page's kernels vs 15.5 fused at m = 400, 290 vs 300-350 at m = 10 000).
+FUSED_MIN_INPUTS = 4
 
 
 # ---------------------------------------------------------------- the ISA path

@@ -1,0 +1,107 @@
+"""Numba: the lecture's forward/backward/update as ``@njit`` kernels, whole
+iterations (or epochs) compiled.
+
+This is the backend's surface, the contract of :mod:`fastnn.backends._base`:
+``forward``/``backward`` over the lecture page, ``engine`` for the driver, and
+the capability constants. The rooms behind it:
+
+- :mod:`.layers`, the lecture page: one kernel per formula;
+- :mod:`.engine_room`, the engine room: the compiled training loops and the
+  engines that run them; :mod:`.first_layer`, its fused first-layer pass;
+- :mod:`.simd_math`, the exp/tanh/sigmoid polynomials LLVM vectorizes;
+- :mod:`.config`, every Numba setting (fastmath, parallel, cache, ``FASTNN_ISA``);
+- :mod:`.introspect`, what reports read: :func:`info`, :func:`hot_code`, the
+  kernels compiled (or loaded from the cache) and what each compile cost.
+
+Kernels compile on their first call, for the dtype and path a fit uses (a
+one-thread full-batch fit compiles neither the mini-batch loop nor the
+parallel first-layer pass); ``cache=True`` keeps them on disk.
+"""
+
+import contextlib
+
+import numpy as np
+
+from .. import _blas, _threads
+from ... import activations as _act
+from ... import losses as _loss
+from . import config, layers
+from .engine_room import FullBatchEngine, MiniBatchEngine
+from .introspect import compile_times, hot_code, info
+
+__all__ = ["forward", "backward", "engine", "info", "hot_code", "compile_times"]
+
+DESCRIPTION = "Numba @njit: compiled training loop, SIMD polynomial exp/tanh, one pass over X"
+SLOW = False
+COMPILED = True
+HAS_GRAM = False
+#: ``threads=None`` runs on more than one thread from this much work per
+#: iteration (per mini-batch), in :func:`fastnn.backends._threads.work_units`.
+#: Calibrated on the 2-core AMD EPYC (Zen 4, AVX-512) to keep the choices the
+#: backend made before the one driver on the benchmark workloads: two threads
+#: for logistic regression (2.57e6 units at m = 209; 12288-row inputs gain
+#: 1.15-1.3x), the deep net (5.2e7) and the wide net (1.8x); one for the
+#: planar net up to m = 10 000 (5.2e5) and for every mini-batch of the digits
+#: net (64-64-10, at most 7.2e6 units per batch of 1347: BLAS's threads on
+#: 64-row products start more than they share). The one change: the planar net
+#: at m = 100 000 (5.2e6) now runs its layer-1 products on two BLAS threads.
+AUTO_THREADS_MIN_WORK = {"full": 2_500_000, "batch": 10_000_000}
+
+
+def _blas_limit(threads, Ws, m):
+    """Hold the BLAS that ``np.dot`` inside the kernels calls to the threads
+    the driver's policy gives ``threads`` (None: auto); a no-op when no layer's
+    product is big enough to go through BLAS."""
+    if not any(W.shape[0] * W.shape[1] * m >= config.BLAS_MIN_MACS for W in Ws):
+        return contextlib.nullcontext()
+    dims = [Ws[0].shape[1]] + [W.shape[0] for W in Ws]
+    return _blas.limit(_threads.decide(threads, dims, m, AUTO_THREADS_MIN_WORK["full"]).threads)
+
+
+def forward(Ws, bs, acts, X, threads=None):
+    """``(AL, caches)``, caches = [((A_prev, W, b), Z)] per layer."""
+    config.check_isa()
+    m = X.shape[1]
+    caches = []
+    A = X
+    work = np.empty((2, m), dtype=X.dtype)  # softmax's column maxima and sums
+    with _blas_limit(threads, Ws, m):
+        for W, b, name in zip(Ws, bs, acts):
+            Z = np.empty((W.shape[0], m), dtype=X.dtype)
+            A_next = np.empty_like(Z)
+            layers.linear_forward(W, b, A, Z, A_next, _act.CODES[name], work)
+            caches.append(((A, W, b), Z))
+            A = A_next
+    return A, caches
+
+
+def backward(AL, Y, caches, acts, loss, threads=None, relu_grad_at_zero=1):
+    """``(dWs, dbs)``: gradients of J with the shapes of each W and b;
+    relu_grad_at_zero (1 or 0) is ReLU's g'(0)."""
+    config.check_isa()
+    codes = [_act.CODES[a] for a in acts]
+    n_layers = len(caches)
+    dWs, dbs = [None] * n_layers, [None] * n_layers
+    dZ = np.empty_like(AL)
+    Ws = [cache[0][1] for cache in caches]
+    g0 = int(relu_grad_at_zero)
+    with _blas_limit(threads, Ws, AL.shape[1]):
+        layers.output_dZ(AL, Y, caches[-1][1], codes[-1], _loss.CODES[loss], g0, dZ)
+        for l in range(n_layers - 1, -1, -1):
+            (A_prev, W, b), _ = caches[l]
+            dWs[l], dbs[l] = np.empty_like(W), np.empty_like(b)
+            layers.linear_backward(dZ, A_prev, dWs[l], dbs[l])
+            if l > 0:
+                dZ_below = np.empty_like(A_prev)
+                layers.dZ_prev(W, dZ, caches[l - 1][1], A_prev, codes[l - 1], g0, dZ_below)
+                dZ = dZ_below
+    return dWs, dbs
+
+
+def engine(fit):
+    """The engine of one :class:`fastnn.backends._base.Fit`: full batch
+    (:class:`.engine_room.FullBatchEngine`) or mini-batches
+    (:class:`.engine_room.MiniBatchEngine`), on ``fit.threads`` threads."""
+    if fit.schedule.batch_size is None:
+        return FullBatchEngine(fit)
+    return MiniBatchEngine(fit)

@@ -1,0 +1,388 @@
+"""The ``numba`` backend's engine room: the compiled training loops, and the
+engines that run them for :func:`fastnn.backends._base.train`.
+
+Design
+------
+* :func:`full_batch` runs gradient descent exactly as the lecture, every
+  formula through the page (:mod:`.layers`): ``linear_forward``, ``output_dZ``,
+  ``linear_backward``, ``dZ_prev``, ``update``, and ``cost`` of each forward it
+  leaves in its buffers.
+  Between calls it keeps the forward of the current parameters in its
+  buffers: :meth:`FullBatchEngine.cost` reads it, each iteration of ``run`` is
+  backward + update + the next forward.
+* :func:`epochs` runs mini-batch epochs the same way, whole epochs compiled:
+  each batch's columns are gathered into one contiguous buffer and trained
+  through the same page kernels with no allocation per batch; a batch of one
+  is :func:`step_one`, forward, backward and update fused.
+* Layer 1 with a big input and few units trains through the fused pass of
+  :mod:`.first_layer` (one pass over X per iteration), serially or on T
+  threads: ``Z_parts`` None selects the serial pass at compile time (Numba
+  prunes the other branch before typing), so a one-thread fit never compiles
+  the parallel one.
+* Parameters and activations travel as flat buffers with offsets, not lists
+  of arrays (a typed-list lookup costs ~40 ns, a third of a planar
+  iteration), bundled in two named tuples, :class:`Net` and :class:`Buffers`.
+* Each kernel is compiled on its first call, for the dtype it gets: a
+  full-batch fit compiles :func:`full_batch` alone.
+"""
+
+import collections
+import contextlib
+
+import numba
+import numpy as np
+from numba import njit
+
+from .. import _blas
+from .config import BLAS_MIN_MACS, INLINE_OPTS, SERIAL_OPTS, check_isa
+from .first_layer import first_layer_block, first_layer_threads, fused_first_layer
+from .layers import (SOFTMAX, activation_backward, activation_forward, bias_activation,
+                     bias_gradient, cost, dZ_prev, linear_backward, linear_forward,
+                     output_dZ, softmax, update)
+
+__all__ = ["Net", "Buffers", "FullBatchEngine", "MiniBatchEngine", "full_batch", "output_cost",
+           "forward_cost", "epochs", "step_one", "forward_layers", "backward_update"]
+
+#: The network as the kernels see it. ``W`` (sum n_l n_{l-1},) and ``b``
+#: (sum n_l,), IN/OUT: layer l's (0-based) W is the C-ordered
+#: (dims[l+1], dims[l]) block at ``w_off[l]``, its b the dims[l+1] values at
+#: ``n_off[l]``. ``dims`` (L+1,) int64: n_0 .. n_L; ``w_off``, ``n_off`` (L+1,)
+#: int64; ``codes`` (L,) int64 activation codes; ``loss`` the loss code; ``g0``
+#: ReLU's g'(0), 1 or 0.
+Net = collections.namedtuple("Net", ["W", "b", "dims", "w_off", "n_off", "codes", "loss", "g0"])
+#: One pass's scratch, for c columns (examples): ``Z``, ``A``, ``dZ`` (sum n_l * c,)
+#: hold layer l's (dims[l+1], c) block at n_off[l] * c; ``dW``, ``db`` are laid
+#: out as Net's W and b; ``work`` (2, c) is softmax's scratch. All OUT.
+Buffers = collections.namedtuple("Buffers", ["Z", "A", "dZ", "dW", "db", "work"])
+
+
+@njit(**INLINE_OPTS)
+def _view(flat, offset, rows, cols):
+    """A (rows, cols) C-contiguous view into a flat buffer (no copy, no call)."""
+    return flat[offset:offset + rows * cols].reshape((rows, cols))
+
+
+# ------------------------------------------------------------ one pass
+
+
+@njit(**INLINE_OPTS)
+def forward_layers(net, X, buf, first):
+    """Layers ``first`` .. L-1 (0-based) of the forward pass over X (n_0, c):
+    layer l's Z and A into ``buf``'s (dims[l+1], c) blocks."""
+    dims, w_off, n_off = net.dims, net.w_off, net.n_off
+    m = X.shape[1]
+    for l in range(first, dims.shape[0] - 1):
+        n, n_prev = dims[l + 1], dims[l]
+        A_prev = X if l == 0 else _view(buf.A, n_off[l - 1] * m, n_prev, m)
+        linear_forward(_view(net.W, w_off[l], n, n_prev), _view(net.b, n_off[l], n, 1), A_prev,
+                       _view(buf.Z, n_off[l] * m, n, m), _view(buf.A, n_off[l] * m, n, m),
+                       net.codes[l], buf.work)
+
+
+@njit(**INLINE_OPTS)
+def output_cost(net, Y, buf):
+    """The cost J of the forward pass in ``buf`` against Y (n_L, c)."""
+    L = net.dims.shape[0] - 1
+    m = Y.shape[1]
+    off = net.n_off[L - 1] * m
+    nL = net.dims[L]
+    return cost(_view(buf.A, off, nL, m), _view(buf.Z, off, nL, m), Y, net.loss,
+                net.codes[L - 1])
+
+
+@njit(**SERIAL_OPTS)
+def forward_cost(net, X, Y, buf):
+    """The cost J at the current parameters: a forward over X (n_0, c) into ``buf``."""
+    forward_layers(net, X, buf, 0)
+    return output_cost(net, Y, buf)
+
+
+@njit(**INLINE_OPTS)
+def backward_update(net, X, Y, buf, learning_rate, last):
+    """Backward and update of layers L-1 .. ``last`` (0-based) after the forward
+    pass over X (n_0, c) in ``buf``; returns dZ of layer ``last`` (computed
+    before its update). ``last`` = 0: every layer; 1: layer 1 is left to the
+    fused pass. W and b updated in place; buf.dZ, dW, db written."""
+    dims, w_off, n_off, g0 = net.dims, net.w_off, net.n_off, net.g0
+    L = dims.shape[0] - 1
+    m = X.shape[1]
+    off = n_off[L - 1] * m
+    dZ = _view(buf.dZ, off, dims[L], m)
+    output_dZ(_view(buf.A, off, dims[L], m), Y, _view(buf.Z, off, dims[L], m),
+              net.codes[L - 1], net.loss, g0, dZ)
+    for l in range(L - 1, last - 1, -1):
+        n, n_prev = dims[l + 1], dims[l]
+        W, b = _view(net.W, w_off[l], n, n_prev), _view(net.b, n_off[l], n, 1)
+        dW, db = _view(buf.dW, w_off[l], n, n_prev), _view(buf.db, n_off[l], n, 1)
+        A_prev = X if l == 0 else _view(buf.A, n_off[l - 1] * m, n_prev, m)
+        linear_backward(dZ, A_prev, dW, db)
+        if l > 0:
+            dZ_below = _view(buf.dZ, n_off[l - 1] * m, n_prev, m)
+            dZ_prev(W, dZ, _view(buf.Z, n_off[l - 1] * m, n_prev, m), A_prev, net.codes[l - 1],
+                    g0, dZ_below)  # before W's update
+        update(W, dW, learning_rate)
+        update(b, db, learning_rate)
+        if l > 0:
+            dZ = dZ_below
+    return dZ
+
+
+# ------------------------------------------------------------ full batch
+
+
+@njit(**SERIAL_OPTS)
+def full_batch(net, X, Y, buf, fused, Z_parts, learning_rate, count, fresh, last, J):
+    """``count`` iterations of full-batch gradient descent on X (n_0, m), Y (n_L, m).
+
+    ``buf`` (m columns) holds the forward of the current parameters on entry
+    (unless ``fresh``: then it is computed first) and, with its cost in J (1,)
+    (OUT), on return (unless ``last``: the final forward is skipped). net.W and
+    net.b are updated in place.
+
+    ``fused`` None: layer 1 trains through the page's kernels; True: through
+    the one-pass kernel of :mod:`.first_layer`, whose Z block then holds W1 X
+    (without b1) between iterations. ``Z_parts`` (T, n_1, m): the fused pass's
+    scratch for T threads; None: one thread. Both are pruned at compile time
+    (Numba drops a branch on ``arg is None`` before typing): a fit compiles
+    neither the fused pass it does not run nor the parallel one on one thread.
+    """
+    m = X.shape[1]
+    n1, n0 = net.dims[1], net.dims[0]
+    W1, b1 = _view(net.W, 0, n1, n0), _view(net.b, 0, n1, 1)
+    Z1, A1 = _view(buf.Z, 0, n1, m), _view(buf.A, 0, n1, m)
+    db1 = _view(buf.db, 0, n1, 1)
+    scale = X.dtype.type(learning_rate / m)  # keeps float32 kernels float32
+    zero = np.int64(0)  # not the literal 0: that would compile the pass once more
+    first = zero  # the first layer forward_layers and backward_update run
+    if fused is not None:
+        first = np.int64(1)
+    # step 0 is the forward alone (only when fresh); step k > 0 is iteration
+    # k's backward and update, then the forward at the updated parameters.
+    for step in range(0 if fresh else 1, count + 1):
+        learn = step > 0
+        dZ1 = Z1  # read by the fused pass only when it learns
+        if learn:
+            dZ1 = backward_update(net, X, Y, buf, learning_rate, first)
+        if fused is not None:  # dW1, W1's update and the next W1 X in one pass over X
+            if learn:
+                bias_gradient(dZ1, db1)
+            if Z_parts is None:
+                first_layer_block(W1, dZ1, X, Z1, zero, n0, scale, learn)
+            else:
+                first_layer_threads(W1, dZ1, X, Z1, Z_parts, scale, learn)
+            if learn:
+                update(b1, db1, learning_rate)
+        if last and step == count:
+            return
+        if fused is not None:
+            bias_activation(net.codes[0], b1, Z1, A1, buf.work)
+        forward_layers(net, X, buf, first)
+    J[0] = output_cost(net, Y, buf)
+
+
+# ------------------------------------------------------------ mini-batches
+
+
+@njit(**SERIAL_OPTS)
+def gather_columns(X, order, k, out):
+    """``out[:, c] = X[:, order[k + c]]``: one mini-batch's examples, contiguous.
+    X (n, m) IN, order (m,) int64 IN, out (n, c) OUT."""
+    n, mb = out.shape
+    for r in range(n):
+        x, o = X[r], out[r]
+        for c in range(mb):
+            o[c] = x[order[k + c]]
+
+
+@njit(**SERIAL_OPTS)
+def step_one(net, x, y, buf, learning_rate):
+    """One example (x (n_0,), y (n_L,)): forward, backward and update, fused.
+
+    A batch of one is matrix-vector work, where the general path's fixed costs
+    (a BLAS call and array views per product, a dW buffer written and read
+    back) are most of an update. Here layer l's z, a and dz are (n_l,) vectors
+    at n_off[l] of buf's flats; W -= lr dz a_prev^T is a rank-1 update, W read
+    and written once, after dA_prev = W^T dz has used the old W.
+    """
+    dims, w_off, n_off, codes, g0 = net.dims, net.w_off, net.n_off, net.codes, net.g0
+    z_flat, a_flat, dz_flat = buf.Z, buf.A, buf.dZ
+    L = dims.shape[0] - 1
+    for l in range(L):
+        n, n_prev = dims[l + 1], dims[l]
+        W = _view(net.W, w_off[l], n, n_prev)
+        a_prev = x if l == 0 else a_flat[n_off[l - 1]:n_off[l - 1] + n_prev]
+        z = z_flat[n_off[l]:n_off[l] + n]
+        for i in range(n):
+            row = W[i]
+            s = net.b[n_off[l] + i]
+            for k in range(n_prev):
+                s += row[k] * a_prev[k]
+            z[i] = s
+        if codes[l] == SOFTMAX:
+            softmax(_view(z_flat, n_off[l], n, 1), _view(a_flat, n_off[l], n, 1), buf.work)
+        else:  # units as the row: element-wise, the bias already in
+            activation_forward(codes[l], z.dtype.type(0), z, a_flat[n_off[l]:n_off[l] + n])
+    nL = dims[L]
+    output_dZ(_view(a_flat, n_off[L - 1], nL, 1), y.reshape((nL, 1)),
+              _view(z_flat, n_off[L - 1], nL, 1), codes[L - 1], net.loss, g0,
+              _view(dz_flat, n_off[L - 1], nL, 1))
+    for l in range(L - 1, -1, -1):
+        n, n_prev = dims[l + 1], dims[l]
+        W = _view(net.W, w_off[l], n, n_prev)
+        a_prev = x if l == 0 else a_flat[n_off[l - 1]:n_off[l - 1] + n_prev]
+        dz = dz_flat[n_off[l]:n_off[l] + n]
+        if l > 0:
+            da = dz_flat[n_off[l - 1]:n_off[l - 1] + n_prev]
+            da[:] = 0
+            for i in range(n):
+                row, d = W[i], dz[i]
+                for k in range(n_prev):
+                    da[k] += d * row[k]
+            activation_backward(codes[l - 1], da, z_flat[n_off[l - 1]:n_off[l - 1] + n_prev],
+                                a_prev, g0)
+        for i in range(n):
+            s = learning_rate * dz[i]
+            net.b[n_off[l] + i] -= s
+            row = W[i]
+            for k in range(n_prev):
+                row[k] -= s * a_prev[k]
+
+
+@njit(**SERIAL_OPTS)
+def epochs(net, X, Y, buf, Xb, Yb, learning_rate, orders, batch_size):
+    """Mini-batch gradient descent for one epoch per row of ``orders``.
+
+    X (n_0, m), Y (n_L, m) IN; orders (count, m) int64 IN: epoch e's example
+    order, cut into batches ``order[k:k + batch_size]``, each gathered into the
+    contiguous Xb (n_0 * batch_size,) / Yb (n_L * batch_size,) and trained as
+    forward / backward / update with its own mean in ``buf`` (batch_size
+    columns). net.W, net.b updated in place; nothing allocated per batch.
+    """
+    m = X.shape[1]
+    n0, nL = net.dims[0], net.dims[net.dims.shape[0] - 1]
+    for e in range(orders.shape[0]):
+        order = orders[e]
+        for k in range(0, m, batch_size):
+            mb = min(batch_size, m - k)
+            if mb == 1:
+                x, y = Xb[:n0], Yb[:nL]
+                for f in range(n0):
+                    x[f] = X[f, order[k]]
+                for f in range(nL):
+                    y[f] = Y[f, order[k]]
+                step_one(net, x, y, buf, learning_rate)
+                continue
+            X_batch, Y_batch = _view(Xb, 0, n0, mb), _view(Yb, 0, nL, mb)
+            gather_columns(X, order, k, X_batch)
+            gather_columns(Y, order, k, Y_batch)
+            forward_layers(net, X_batch, buf, 0)
+            backward_update(net, X_batch, Y_batch, buf, learning_rate, 0)
+
+
+# ------------------------------------------------------------ the engines
+
+
+def _buffers(dims, columns, dtype, grads=True):
+    units = int(sum(dims[1:]))
+    n_w = sum(dims[l + 1] * dims[l] for l in range(len(dims) - 1))
+    empty = np.empty
+    return Buffers(empty(units * columns, dtype), empty(units * columns, dtype),
+                   empty(units * columns if grads else 0, dtype),
+                   empty(n_w if grads else 0, dtype), empty(units if grads else 0, dtype),
+                   empty((2, columns), dtype))
+
+
+def _net(fit):
+    """The fit's parameters copied into one flat W and b, with their layout."""
+    dims = fit.dims
+    p = fit.problem
+    w_off = np.zeros(len(dims), np.int64)
+    n_off = np.zeros(len(dims), np.int64)
+    for l in range(len(dims) - 1):
+        w_off[l + 1] = w_off[l] + dims[l + 1] * dims[l]
+        n_off[l + 1] = n_off[l] + dims[l + 1]
+    return Net(np.concatenate([W.ravel() for W in fit.Ws]),
+               np.concatenate([b.ravel() for b in fit.bs]), np.array(dims, np.int64), w_off,
+               n_off, p.codes, np.int64(p.loss_code), np.int64(p.relu_grad_at_zero))
+
+
+class _Engine:
+    """What both engines share: the flat parameters, the thread count (Numba's
+    and BLAS's) held for the engine's life, and ``close``."""
+
+    def __init__(self, fit, columns):
+        check_isa()
+        self._fit = fit
+        self.net = _net(fit)
+        self._stack = contextlib.ExitStack()
+        previous = numba.get_num_threads()
+        numba.set_num_threads(max(1, min(fit.threads, numba.config.NUMBA_NUM_THREADS)))
+        self._stack.callback(numba.set_num_threads, previous)
+        dims, m = fit.dims, fit.problem.m
+        if any(dims[l + 1] * dims[l] * m >= BLAS_MIN_MACS for l in range(len(dims) - 1)):
+            self._stack.enter_context(_blas.limit(fit.threads))  # m >= columns: the cost too
+
+    def close(self):
+        """The trained parameters back into ``fit.Ws``/``fit.bs``, in place."""
+        try:
+            for flat, arrays in ((self.net.W, self._fit.Ws), (self.net.b, self._fit.bs)):
+                offset = 0
+                for a in arrays:
+                    a.ravel()[:] = flat[offset:offset + a.size]  # C-contiguous: a view
+                    offset += a.size
+        finally:
+            self._stack.close()
+
+
+class FullBatchEngine(_Engine):
+    """Full-batch gradient descent through :func:`full_batch`; the forward of the
+    current parameters stays in its buffers between calls."""
+
+    def __init__(self, fit):
+        super().__init__(fit, fit.problem.m)
+        p, dims = fit.problem, fit.dims
+        self.buf = _buffers(dims, p.m, p.dtype)
+        if p.acts[-1] != "softmax":  # no softmax code compiled (see layers.bias_activation)
+            self.buf = self.buf._replace(work=None)
+        self.fused = True if fused_first_layer(dims[1], dims[0], p.m) else None
+        T = numba.get_num_threads()
+        self.Z_parts = (np.empty((T, dims[1], p.m), p.dtype) if self.fused and T > 1
+                        else None)
+        self.J = np.full(1, np.nan)  # the cost of the forward in buf
+        self._fresh = True  # the buffers hold no forward yet
+
+    def _call(self, count, last):
+        p = self._fit.problem
+        full_batch(self.net, p.X, p.Y, self.buf, self.fused, self.Z_parts,
+                   float(self._fit.schedule.learning_rate), count, self._fresh, last, self.J)
+        self._fresh = last
+
+    def cost(self):
+        if self._fresh:
+            self._call(0, False)
+        return float(self.J[0])
+
+    def run(self, count, orders=None, last=False):
+        self._call(count, last)
+
+
+class MiniBatchEngine(_Engine):
+    """Mini-batch epochs through :func:`epochs`; a recorded cost is a forward
+    over all m examples (:func:`forward_cost`)."""
+
+    def __init__(self, fit):
+        super().__init__(fit, fit.schedule.batch_size)
+        p, dims, mb = fit.problem, fit.dims, fit.schedule.batch_size
+        self.buf = _buffers(dims, mb, p.dtype)
+        self.cost_buf = _buffers(dims, p.m, p.dtype, grads=False)
+        self.Xb = np.empty(dims[0] * mb, p.dtype)
+        self.Yb = np.empty(dims[-1] * mb, p.dtype)
+
+    def cost(self):
+        p = self._fit.problem
+        return forward_cost(self.net, p.X, p.Y, self.cost_buf)
+
+    def run(self, count, orders, last=False):
+        p = self._fit.problem
+        epochs(self.net, p.X, p.Y, self.buf, self.Xb, self.Yb,
+               float(self._fit.schedule.learning_rate), orders, self._fit.schedule.batch_size)
