@@ -59,7 +59,7 @@ def test_auto_respects_threadpool_limits_in_force(monkeypatch):
     monkeypatch.setattr(_threads, "_affinity", lambda: 4)
     for var in _threads.ENV_LIMITS:
         monkeypatch.delenv(var, raising=False)
-    import scipy.linalg  # noqa: F401  (its OpenBLAS is loaded, so there is a pool to limit)
+    import scipy.linalg  # noqa: F401 -- its OpenBLAS is loaded, so there is a pool to limit
     with threadpool_limits(limits=1):
         n, why = _threads.cpu_budget()
     assert n == 1 and "limited to 1" in why
@@ -94,3 +94,11 @@ def test_a_fit_says_how_many_threads_it_ran_on_and_why(vector_backend):
     net.fit(X, Y, learning_rate=0.1, num_iterations=3)
     threads, why = net.threads_used_
     assert threads == 1 and why
+
+
+def test_small_work_never_asks_the_thread_pools(four_cpus, monkeypatch):
+    def pools():
+        raise AssertionError("the thread pools were asked for a fit too small for threads")
+
+    monkeypatch.setattr(_threads, "_pool_limits", pools)
+    assert _threads.decide(None, DIMS, 10, min_work=10**9).threads == 1

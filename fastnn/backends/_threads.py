@@ -95,13 +95,13 @@ def decide(requested, dims, m, min_work):
     an int) whose iteration (or mini-batch) covers ``m`` examples."""
     if requested is not None:
         return Decision(int(requested), f"threads={requested} asked for")
-    budget, why = cpu_budget()
-    if budget == 1:
-        return Decision(1, f"auto: {why}")
+    # The work first: a small fit never pays for asking the thread pools (a
+    # millisecond).
     work = work_units(dims, m)
     if work < min_work:
         return Decision(1, f"auto: {work:.2g} units of work per step, below the "
                            f"{min_work:.2g} a second thread pays from")
+    budget, why = cpu_budget()
     return Decision(budget, f"auto: {why}")
 
 
