@@ -33,8 +33,9 @@
 #   simply reads them as (n, m_b). Whole epochs run in one call without the
 #   GIL; nothing is allocated per batch.
 # * Dtype: the fused (float64/float32) functions take the typed arrays or the
-#   learning rate they compute with; the few that only schedule (_stage,
-#   _parallel, _update, _run, _epochs) are not fused and dispatch on Net.f64.
+#   learning rate they compute with; the engine's entry points (run_stage,
+#   run_iterations, run_epochs, at the end) are not fused: they pick the
+#   plan's dtype from Net.f64, once per call.
 
 cdef extern from "_first_layer.h" nogil:
     const bint FASTNN_FUSED_FIRST_LAYER
@@ -239,9 +240,10 @@ cdef void _gather_chunk(const Net* net, const Pass* ps, Py_ssize_t c0, Py_ssize_
             Y[r * m + i] = y[r]
 
 
-cdef void _stage_typed(const Net* net, const Layer1* l1, const Pass* ps, Stage stage, int t,
-                       floating lr) noexcept nogil:
-    """Thread t's share of ``stage`` in the plan's dtype (lr: ps.lr in it)."""
+cdef void _stage(const Net* net, const Layer1* l1, const Pass* ps, Stage stage, int t,
+                 floating lr) noexcept nogil:
+    """Thread t's share of one stage: its column chunk (or, ONEPASS, its rows of
+    X); lr is ps.lr in the plan's dtype."""
     cdef Py_ssize_t m = ps.m, c0 = m * t // net.T, c1 = m * (t + 1) // net.T
     cdef floating** A = <floating**>net.A
     if stage == STAGE_FORWARD:
@@ -263,24 +265,16 @@ cdef void _stage_typed(const Net* net, const Layer1* l1, const Pass* ps, Stage s
         _forward_chunk(net, l1, m, c0, c1, A)
 
 
-cdef void _stage(const Net* net, const Layer1* l1, const Pass* ps, Stage stage,
-                 int t) noexcept nogil:
-    """Thread t's share of one stage: its column chunk (or, ONEPASS, its rows of X)."""
-    if net.f64:
-        _stage_typed(net, l1, ps, stage, t, <double>ps.lr)
-    else:
-        _stage_typed(net, l1, ps, stage, t, <float>ps.lr)
-
-
-cdef void _parallel(const Net* net, const Layer1* l1, const Pass* ps, Stage stage) noexcept nogil:
+cdef void _parallel(const Net* net, const Layer1* l1, const Pass* ps, Stage stage,
+                    floating lr) noexcept nogil:
     """Run a stage on every thread's share: inline for one thread (no OpenMP
     region to start), else one OpenMP thread each."""
     cdef int t
     if net.T == 1:
-        _stage(net, l1, ps, stage, 0)
+        _stage(net, l1, ps, stage, 0, lr)
         return
     for t in prange(net.T, num_threads=net.T, schedule="static", chunksize=1):
-        _stage(net, l1, ps, stage, t)
+        _stage(net, l1, ps, stage, t, lr)
 
 
 cdef void _sum_parts(Py_ssize_t size, int T,
@@ -296,10 +290,10 @@ cdef void _sum_parts(Py_ssize_t size, int T,
             acc[e] = acc[e] + parts[t * size + e]
 
 
-cdef void _update_typed(const Net* net, const Layer1* l1, const Pass* ps,
-                        floating lr) noexcept nogil:
-    """IN the partial sums of the last backward; OUT every W, b stepped (layer 1:
-    W1 and Zlin in ONEPASS, Zlin and S in GRAM)."""
+cdef void _update(const Net* net, const Layer1* l1, const Pass* ps, floating lr) noexcept nogil:
+    """W -= lr dW, b -= lr db from the partial sums of the last backward (IN);
+    OUT every W, b stepped, layer 1 as its mode says (W1 and Zlin in ONEPASS,
+    Zlin and S in GRAM)."""
     cdef int l
     cdef Py_ssize_t e, size = net.n[1] * ps.m
     cdef floating* acc
@@ -309,37 +303,28 @@ cdef void _update_typed(const Net* net, const Layer1* l1, const Pass* ps,
             _reduce(net, l, False, ps.m, lr, (<floating**>net.W)[l], True)
         _reduce(net, l, True, ps.m, lr, (<floating**>net.b)[l], True)
     if l1.mode == ONEPASS:
-        _parallel(net, l1, ps, STAGE_ONEPASS)
+        _parallel(net, l1, ps, STAGE_ONEPASS, lr)
         if not ps.last:  # Zlin = the per-thread partials of W1 X, summed in thread order
             _sum_parts(size, net.T, <floating*>l1.Zpart, <floating*>l1.Zlin)
     elif l1.mode == GRAM:
-        _parallel(net, l1, ps, STAGE_GRAM_UPDATE)
+        _parallel(net, l1, ps, STAGE_GRAM_UPDATE, lr)
         acc, dZ1 = <floating*>l1.S, (<floating**>net.dZ)[1]
         for e in range(size):
             acc[e] = acc[e] + dZ1[e]
 
 
-cdef void _update(const Net* net, const Layer1* l1, const Pass* ps) noexcept nogil:
-    """W -= lr dW, b -= lr db from the partial sums of the last backward;
-    layer 1 as its mode says."""
-    if net.f64:
-        _update_typed(net, l1, ps, <double>ps.lr)
-    else:
-        _update_typed(net, l1, ps, <float>ps.lr)
-
-
-cdef void _run(const Net* net, const Layer1* l1, Pass ps, Py_ssize_t count,
-               bint last) noexcept nogil:
+cdef void _run(const Net* net, const Layer1* l1, Pass ps, Py_ssize_t count, bint last,
+               floating lr) noexcept nogil:
     """Backward + update of the current iteration, then count - 1 full iterations,
     each followed by the next iteration's forward -- except after the very last
     update of training (``last``), whose forward nobody would read."""
     cdef Py_ssize_t it
     for it in range(count):
         ps.last = last and it == count - 1
-        _parallel(net, l1, &ps, STAGE_BACKWARD)
-        _update(net, l1, &ps)
+        _parallel(net, l1, &ps, STAGE_BACKWARD, lr)
+        _update(net, l1, &ps, lr)
         if not ps.last:
-            _parallel(net, l1, &ps, STAGE_FORWARD)
+            _parallel(net, l1, &ps, STAGE_FORWARD, lr)
 
 
 cdef void _step_one(const Net* net, int loss, floating lr) noexcept nogil:
@@ -374,7 +359,7 @@ cdef void _step_one(const Net* net, int loss, floating lr) noexcept nogil:
 
 cdef void _epochs(const Net* net, const Layer1* l1, Pass ps, Py_ssize_t size, Py_ssize_t m_src,
                   const int64_t* orders,  # IN (count, m_src): each epoch's example order
-                  Py_ssize_t count) noexcept nogil:
+                  Py_ssize_t count, floating lr) noexcept nogil:
     """``count`` epochs of mini-batch gradient descent over the m_src examples of
     ps.XT, ps.YT: batches of ``size`` (the buffers' width; the last smaller),
     each gathered, forward, backward and an update with its own mean."""
@@ -384,13 +369,38 @@ cdef void _epochs(const Net* net, const Layer1* l1, Pass ps, Py_ssize_t size, Py
         while k < m_src:
             ps.m = min(size, m_src - k)
             ps.idx = orders + e * m_src + k
-            _parallel(net, l1, &ps, STAGE_BATCH_FORWARD)
+            _parallel(net, l1, &ps, STAGE_BATCH_FORWARD, lr)
             if ps.m == 1 and net.T == 1:
-                if net.f64:
-                    _step_one(net, ps.loss, <double>ps.lr)
-                else:
-                    _step_one(net, ps.loss, <float>ps.lr)
+                _step_one(net, ps.loss, lr)
             else:
-                _parallel(net, l1, &ps, STAGE_BACKWARD)
-                _update(net, l1, &ps)
+                _parallel(net, l1, &ps, STAGE_BACKWARD, lr)
+                _update(net, l1, &ps, lr)
             k += size
+
+
+# -- the entry points: one call's work in the plan's dtype (Net.f64) ---------------
+
+cdef void run_stage(const Net* net, const Layer1* l1, const Pass* ps, Stage stage) noexcept nogil:
+    """One stage over every thread's share (forward, backward, layer-1 setup)."""
+    if net.f64:
+        _parallel(net, l1, ps, stage, <double>ps.lr)
+    else:
+        _parallel(net, l1, ps, stage, <float>ps.lr)
+
+
+cdef void run_iterations(const Net* net, const Layer1* l1, Pass ps, Py_ssize_t count,
+                         bint last) noexcept nogil:
+    """:func:`_run`: count full-batch iterations from the current forward."""
+    if net.f64:
+        _run(net, l1, ps, count, last, <double>ps.lr)
+    else:
+        _run(net, l1, ps, count, last, <float>ps.lr)
+
+
+cdef void run_epochs(const Net* net, const Layer1* l1, Pass ps, Py_ssize_t size,
+                     Py_ssize_t m_src, const int64_t* orders, Py_ssize_t count) noexcept nogil:
+    """:func:`_epochs`: count epochs of mini-batches of ``size``."""
+    if net.f64:
+        _epochs(net, l1, ps, size, m_src, orders, count, <double>ps.lr)
+    else:
+        _epochs(net, l1, ps, size, m_src, orders, count, <float>ps.lr)

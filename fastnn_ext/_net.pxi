@@ -113,7 +113,7 @@ cdef class _Net:
     cdef void _stage_all(self, Stage stage):
         cdef Pass ps = _pass(self.m)
         with nogil:
-            _parallel(&self.net, &self.l1, &ps, stage)
+            run_stage(&self.net, &self.l1, &ps, stage)
 
     def set_Y(self, Y):
         """Y (n_L, m), the plan's dtype, C-contiguous: what cost and backward use."""
@@ -160,7 +160,7 @@ cdef class _Net:
         cdef void* out
         cdef Pass ps = _pass(self.m, loss)
         with nogil:
-            _parallel(&self.net, &self.l1, &ps, STAGE_BACKWARD)
+            run_stage(&self.net, &self.l1, &ps, STAGE_BACKWARD)
         for l in range(1, self.net.L + 1):
             for is_b, arrays in ((False, dWs), (True, dbs)):
                 out = _addr(arrays[l - 1])
@@ -190,7 +190,7 @@ cdef class _Net:
         the count-th update is training's last (no forward after it)."""
         cdef Pass ps = _pass(self.m, loss, learning_rate)
         with nogil:
-            _run(&self.net, &self.l1, ps, count, last)
+            run_iterations(&self.net, &self.l1, ps, count, last)
 
     def epochs(self, int loss, double learning_rate, orders, XT, YT):
         """Mini-batch epochs, all without the GIL: one per row of ``orders``
@@ -217,4 +217,4 @@ cdef class _Net:
         ps = _pass(self.m, loss, learning_rate)
         ps.XT, ps.YT = _addr(XT), _addr(YT)
         with nogil:
-            _epochs(&self.net, &self.l1, ps, self.m, ms, &o[0, 0], o.shape[0])
+            run_epochs(&self.net, &self.l1, ps, self.m, ms, &o[0, 0], o.shape[0])
