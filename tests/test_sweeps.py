@@ -343,8 +343,9 @@ def _numba_cache_counts():
 
     backends.get("numba")
     hits = misses = 0
-    for name in ("_numba_layers", "_numba_train", "_numba_math"):
-        module = sys.modules[f"fastnn.backends.{name}"]
+    for name, module in list(sys.modules.items()):
+        if not name.startswith("fastnn.backends.numba"):
+            continue
         for obj in vars(module).values():
             if isinstance(obj, numba.core.dispatcher.Dispatcher):
                 hits += sum(obj.stats.cache_hits.values())
@@ -379,9 +380,9 @@ def test_fitted_estimators_and_networks_travel_to_a_fresh_worker_and_back(backen
         np.testing.assert_array_equal(net2.params[key], value, err_msg=key)
     np.testing.assert_array_equal(estimator2.predict_proba(X), refit.predict_proba(X))
     if backend == "numba":
-        from fastnn.backends import _numba_config
+        from fastnn.backends.numba import config
 
-        if not _numba_config.CACHE:
+        if not config.CACHE:
             pytest.skip("numba's on-disk cache is off here (no writable cache directory)")
         hits, misses = after[0] - before[0], after[1] - before[1]
         assert misses == 0, f"the worker compiled {misses} kernel(s) this process had cached"
