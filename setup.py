@@ -15,8 +15,7 @@ kernel set, and the backend imports the best one the CPU runs -- one build
   -fno-tree-vectorize -fno-tree-slp-vectorize, scalar libm and no own GEMM,
   for the SIMD ablation benchmark of that path.
 * ``fastnn_ext._cpu``: no -march; tells the backend what the CPU runs.
-* ``fastnn_ext._testing``: no -march; the tests' entry points into a kernel
-  module (none of them is in the kernel modules).
+* ``fastnn_ext._testing``: no -march; the tests' entry points into a kernel module.
 
 Other targets (aarch64, Apple silicon, a macOS universal2 build) build the
 baseline set only, with no -march. All vectorized builds use -O3 and call

@@ -10,7 +10,7 @@ import fastnn
 from fastnn import backends, regularization, schedules
 from fastnn.backends import _base
 
-import _course2_cases as cases
+import _course2_regularization_cases as cases
 from _helpers import assert_close, binary_data
 
 #: The backends that train with the second course's options, checked against the oracle.
@@ -159,7 +159,7 @@ def test_gradient_check_of_the_regularized_objective(backend, lambd, monkeypatch
     assert fastnn.gradient_check(net, X, Y, lambd=lambd) > 1e-3
 
 
-# -- the course's published values (tests/_course2_cases.py says where each comes from) --
+# -- the course's published values (tests/_course2_regularization_cases.py says where each comes from) --
 
 def _course_net(params, backend):
     return fastnn.Network.from_params(params, ["relu", "relu", "sigmoid"], backend=backend,

@@ -234,7 +234,7 @@ def test_minibatch_calls_change_no_bit():
 
 
 def test_auto_threads_one_for_a_small_batch():
-    # issue #12's workload: 64-64-10 on batches of 32 is far below the
+    # The digits workload: 64-64-10 on batches of 32 is far below the
     # two-thread crossover, and both of the fit's plans follow the batch.
     budget = _thread_policy.cpu_budget()[0]
 
@@ -359,3 +359,14 @@ def test_epochs_refuses_input_that_would_read_out_of_bounds():
     for exc, match, (orders, X_T, Y_T) in bad:
         with pytest.raises(exc, match=match):
             net.epochs(0, 0.1, orders, X_T, Y_T)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sigmoid_saturates_without_nan(dtype):
+    X = np.array([[1000.0, -1000.0, 0.0]], dtype)
+    W, b = np.ones((1, 1), dtype), np.zeros((1, 1), dtype)
+    AL, caches = cb.forward([W], [b], ["sigmoid"], X)
+    assert AL.tolist() == [[1.0, 0.0, 0.5]]
+    Y = np.array([[1.0, 0.0, 1.0]], dtype)
+    costs = train(cb, [W], [b], ["sigmoid"], "cross_entropy", X, Y, 0.1, 1, 1)
+    assert np.isfinite(costs[0][1])

@@ -28,14 +28,14 @@ import pytest
 pytest.importorskip("sklearn")
 import cloudpickle  # noqa: E402  (joblib's and Dask's dependency)
 import joblib  # noqa: E402
-from sklearn.datasets import make_classification  # noqa: E402
 from sklearn.model_selection import GridSearchCV, cross_validate  # noqa: E402
-from sklearn.preprocessing import StandardScaler  # noqa: E402
 
 import fastnn  # noqa: E402
 from fastnn import backends  # noqa: E402
 from fastnn.backends import _base, _threads  # noqa: E402
 from fastnn.sklearn import NetworkClassifier  # noqa: E402
+
+from _sweep_cases import data_3class as _data, estimator as _estimator  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -54,18 +54,6 @@ GRID = {"learning_rate_init": [0.05, 0.2]}
 #: The learning rate whose fit kills its worker in the killed-worker tests.
 DOOMED = 0.2
 COMPILED = [b for b in ("numba", "cython")]
-
-
-def _data(m=300, n_x=10, seed=0):
-    X, y = make_classification(n_samples=m, n_features=n_x, n_informative=6, n_classes=3,
-                               random_state=seed)
-    return StandardScaler().fit_transform(X), y
-
-
-def _estimator(backend, **kwargs):
-    params = dict(batch_size=32, learning_rate_init=0.1, max_iter=8, tol=0, random_state=0,
-                  backend=backend)
-    return NetworkClassifier((16,), **{**params, **kwargs})
 
 
 def _usable(backend):
@@ -389,92 +377,6 @@ def test_fitted_estimators_and_networks_travel_to_a_fresh_worker_and_back(backen
         assert hits > 0
 
 
-# -- where the backend is missing ----------------------------------------------------------
-
-@pytest.fixture
-def without(monkeypatch):
-    """``without(name)``: the registry reports backend ``name`` unavailable, as
-    on a machine without a compiler or without numba."""
-    def hide(name):
-        monkeypatch.delitem(backends._loaded, name, raising=False)
-        monkeypatch.setitem(backends._errors, name, "ImportError: simulated: not installed here")
-    return hide
-
-
-def _expected_fallback(missing):
-    return next(b for b in backends.AUTO_ORDER
-                if b not in missing and backends.available()[b] is True)
-
-
-def test_fastest_is_the_first_available_of_cython_numba_numpy(without):
-    assert backends.fastest() == _expected_fallback(())
-    without("cython")
-    assert backends.fastest() == _expected_fallback(("cython",))
-    without("numba")
-    assert backends.fastest() == "numpy"
-
-
-def test_the_fallback_warning_is_a_user_warning():
-    # pytest turns RuntimeWarnings into errors here; a user's loading code
-    # must see a warning, not an exception.
-    assert issubclass(backends.BackendFallbackWarning, UserWarning)
-    assert not issubclass(backends.BackendFallbackWarning, RuntimeWarning)
-
-
-@pytest.mark.parametrize("backend", COMPILED)
-def test_a_pickle_from_a_missing_backend_loads_on_the_fastest_one_here(backend, data, without):
-    _usable(backend)
-    X, y = data
-    estimator = _estimator(backend).fit(X, y)
-    blob_net = pickle.dumps(estimator.network_)
-    blob_estimator = pickle.dumps(estimator)
-    without(backend)
-    other = _expected_fallback((backend,))
-    match = f"backend '{backend}', which is unavailable here .*simulated.* runs on '{other}'"
-    with pytest.warns(backends.BackendFallbackWarning, match=match):
-        net = pickle.loads(blob_net)
-    assert net.backend == other
-    np.testing.assert_allclose(net.predict_proba(X.T), estimator.network_.predict_proba(X.T),
-                               rtol=1e-9, atol=1e-12)
-    with pytest.warns(backends.BackendFallbackWarning, match=match):
-        loaded = pickle.loads(blob_estimator)
-    assert loaded.network_.backend == other
-    np.testing.assert_allclose(loaded.predict_proba(X), estimator.predict_proba(X),
-                               rtol=1e-9, atol=1e-12)
-    # Refitting asks for its backend parameter by name: refused here, as any
-    # unavailable backend asked for; another one is a set_params away.
-    with pytest.raises(ValueError, match=f"backend '{backend}' is unavailable"):
-        loaded.fit(X, y)
-    assert loaded.set_params(backend=other).fit(X, y).network_.backend == other
-
-
-@pytest.mark.parametrize("backend", COMPILED)
-def test_a_saved_network_of_a_missing_backend_loads_on_the_fastest_one_here(
-        backend, data, without, tmp_path):
-    _usable(backend)
-    X, y = data
-    net = fastnn.Network([X.shape[1], 8, 3], ["relu", "softmax"], seed=0, backend=backend)
-    path = net.save(tmp_path / "model")
-    assert fastnn.load(path).backend == backend  # the backend it was saved from
-    without(backend)
-    other = _expected_fallback((backend,))
-    with pytest.warns(backends.BackendFallbackWarning, match=f"'{backend}'.*'{other}'"):
-        back = fastnn.load(path)
-    assert back.backend == other
-    np.testing.assert_allclose(back.predict_proba(X.T), net.predict_proba(X.T), rtol=1e-9)
-    # Asked for by name, a missing backend is refused: the user asked for it.
-    with pytest.raises(ValueError, match=f"backend '{backend}' is unavailable"):
-        fastnn.load(path, backend=backend)
-
-
-def test_a_pickle_from_an_unknown_backend_loads_on_the_fastest_one_here():
-    net = fastnn.Network([3, 2, 1], seed=0)
-    net._backend_name = "quantum"  # written by a fastnn that has more backends
-    with pytest.warns(backends.BackendFallbackWarning, match="'quantum'.*does not know"):
-        back = pickle.loads(pickle.dumps(net))
-    assert back.backend == backends.fastest()
-
-
 # -- a worker killed mid-sweep -------------------------------------------------------------
 
 class _Doomed(NetworkClassifier):
@@ -511,35 +413,3 @@ def test_a_killed_dask_worker_fails_the_sweep_with_dasks_error(dask_client, data
     # The scheduler declares the task failed within seconds (allowed-failures=0).
     with pytest.raises((KilledWorker, FutureCancelledError)):
         _sweep("dask", _doomed_search().fit, *data, timeout=20)
-
-
-# -- the report's section -------------------------------------------------------------------
-
-def _row(workload, impl, engine, seconds, threads=(1,)):
-    return {"workload": workload, "impl": impl, "engine": engine,
-            "n_jobs": 1 if engine == "serial" else 2, "seconds": seconds, "fits": 16,
-            "threads": list(threads), "threads_why": [f"auto: {engine}"]}
-
-
-def test_the_sweeps_section_gives_each_verdict():
-    from fastnn.report import sweeps as report
-
-    rows = [_row("grid", "cython", "serial", 10.0, (2,)), _row("grid", "cython", "loky", 10.9),
-            _row("grid", "numba", "serial", 10.0), _row("grid", "numba", "loky", 12.0),
-            _row("digits16", "cython", "serial", 8.0), _row("digits16", "cython", "dask", 4.9),
-            _row("digits16", "numba", "serial", 8.0), _row("digits16", "numba", "dask", 5.1)]
-    got = {(w, i, kind): ok for w, i, kind, ok, _ in report.verdicts({"rows": rows})}
-    assert got == {("grid", "cython", "no slower"): True,       # within the 10 % of noise
-                   ("grid", "numba", "no slower"): False,
-                   ("digits16", "cython", "no slower"): True,
-                   ("digits16", "cython", ">= 1.6x"): True,      # 8 / 4.9 = 1.63
-                   ("digits16", "numba", "no slower"): True,
-                   ("digits16", "numba", ">= 1.6x"): False}      # 8 / 5.1 = 1.57
-    text = report.section({"cpu": "AMD EPYC", "cpus": 2, "load_before": [0.5],
-                           "load_after": [1.0], "rows": rows})
-    assert "| grid | cython | 10.00 s, threads 2 | 10.90 s (0.92x), threads 1 |" in text
-    assert "AMD EPYC" in text and "**slower in parallel**" in text and "auto: loky" in text
-    bench = {"benchmarks": [{"group": "sweeps", "extra_info": {"rows": rows[:2]}},
-                            {"group": "ladder-planar", "extra_info": {}}]}
-    assert report.from_benchmarks(bench)["rows"] == rows[:2]
-    assert "No sweep was measured" in report.section({"rows": []})
