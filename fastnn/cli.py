@@ -128,8 +128,9 @@ def _parser():
 def _console():
     from rich.console import Console
 
-    # Off a terminal rich assumes 80 columns and would cut the tables' cells.
-    return Console(width=None if sys.stdout.isatty() else 120)
+    # Off a terminal rich assumes 80 columns and would cut the tables' cells:
+    # 120 there, unless COLUMNS says how wide (rich reads it).
+    return Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 120)
 
 
 # -- commands --------------------------------------------------------------------------

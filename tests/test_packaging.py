@@ -292,7 +292,7 @@ def test_without_a_compiler_numba_and_numpy_train_and_cython_says_why(no_compile
     assert numba == pytest.approx(numpy, rel=1e-9) and numpy[-1] < numpy[0]
     # `fastnn backends` says it too (wide enough that rich keeps the reason on one line).
     cli = _run([python.parent / "fastnn", "backends"], cwd=tmp_path,
-               env=_env(COLUMNS="240", **NO_COMPILER)).stdout
+               env=_env(COLUMNS="400", **NO_COMPILER)).stdout
     row = next(line for line in cli.splitlines() if "cython" in line)
     assert " no " in row and "no working C compiler" in row, cli
 

@@ -3,11 +3,11 @@
 :func:`write` judges the results once (:func:`.verdicts.build`), has
 :func:`.plots.draw` write every PNG, and lays out each section: its sentences
 from :mod:`.phrasing` (section 8: :mod:`.phrasing_minibatch`; sections 1 and
-6: :mod:`.machine_text`), its tables from the timings. A plot is shown where
+6: :mod:`.machine_text`; section 9, sweeps: :mod:`.sweeps`), its tables from the timings. A plot is shown where
 it was drawn.
 """
 
-from . import machine_text, plots, verdicts
+from . import machine_text, plots, sweeps, verdicts
 from . import phrasing as say
 from . import phrasing_minibatch as say_mb
 from .machine_text import table
@@ -16,7 +16,8 @@ from .results import format_seconds
 __all__ = ["write", "SECTIONS"]
 
 SECTIONS = ["1. Machine", "2. The ladder", "3. Scaling with m", "4. SIMD ablation",
-            "5. Efficiency", "6. SIMD evidence", "7. Correctness", "8. Mini-batch training"]
+            "5. Efficiency", "6. SIMD evidence", "7. Correctness", "8. Mini-batch training",
+            "9. Sweeps"]
 
 
 def _image(name, drawn):
@@ -138,7 +139,7 @@ def write(res, out_dir):
     parts = ["# fastnn performance report", ""] + machine_text.header(res, v.busy) + [""]
     sections = [machine_text.machine(res), _ladder(res, v, drawn), _scaling(res, v, drawn),
                 _ablation(v, drawn), _efficiency(v, drawn), machine_text.evidence(res),
-                _correctness(res, v), _minibatch(res, v, drawn)]
+                _correctness(res, v), _minibatch(res, v, drawn), sweeps.section(res.sweeps)]
     for title, body in zip(SECTIONS, sections):
         parts += ["", f"## {title}", "", body]
     path = out_dir / "REPORT.md"

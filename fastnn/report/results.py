@@ -19,6 +19,7 @@ import math
 import statistics
 from dataclasses import dataclass, field
 
+from . import sweeps as _sweeps
 from .workloads import WORKLOADS
 
 __all__ = ["Timing", "Results", "load", "build", "compare", "crossovers", "format_seconds",
@@ -108,6 +109,8 @@ class Results:
     minibatch_meta: dict = field(default_factory=dict)
     #: {impl: reason} of the implementations a mini-batch group did not run.
     minibatch_skipped: dict = field(default_factory=dict)
+    #: The ``sweeps`` group's rows (:func:`fastnn.report.sweeps.from_benchmarks`).
+    sweeps: dict = field(default_factory=dict)
 
     def wide_count(self):
         """How many timings in the report have a wide spread, and how many there are."""
@@ -198,7 +201,8 @@ def build(data, machine=None, *, mode=None, source=None):
         ladder=ladder, skipped={n: s for n, s in skipped.items() if n in ladder}, sweep=sweep,
         dot=dot, ablations=dict(sorted(ablations.items())), rounds=rounds, minibatch=minibatch,
         minibatch_meta=minibatch_meta,
-        minibatch_skipped={i: minibatch_skipped[i] for i in _ordered(minibatch_skipped)})
+        minibatch_skipped={i: minibatch_skipped[i] for i in _ordered(minibatch_skipped)},
+        sweeps=_sweeps.from_benchmarks(data))
 
 
 def _ordered(impls):
