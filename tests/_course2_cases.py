@@ -151,6 +151,18 @@ def update_parameters_with_momentum():
     }
 
 
+def _v1b_first_velocity():
+    """v after one update from zero with beta = 0.9 on the earlier test case's grads,
+    as the earlier notebook prints it for momentum and for Adam alike."""
+    return {"dW1": np.array([[-0.11006192, 0.11447237, 0.09015907],
+                             [0.05024943, 0.09008559, -0.06837279]]),
+            "db1": np.array([[-0.01228902], [-0.09357694]]),
+            "dW2": np.array([[-0.02678881, 0.05303555, -0.06916608],
+                             [-0.03967535, -0.06871727, -0.08452056],
+                             [-0.06712461, -0.00126646, -0.11173103]]),
+            "db2": np.array([[0.02344157], [0.16598022], [0.07420442]])}
+
+
 def update_parameters_with_momentum_v1b():
     """The earlier test case: as above with W2 (3, 3)."""
     params, grads = _params_and_grads(np.random.RandomState(1), (3, 3))
@@ -165,13 +177,7 @@ def update_parameters_with_momentum_v1b():
                                        [-2.05974396, -0.32173003, -0.38320915],
                                        [1.13444069, -1.0998786, -0.1713109]]),
                        "b2": np.array([[-0.87809283], [0.04055394], [0.58207317]])},
-            "v": {"dW1": np.array([[-0.11006192, 0.11447237, 0.09015907],
-                                   [0.05024943, 0.09008559, -0.06837279]]),
-                  "db1": np.array([[-0.01228902], [-0.09357694]]),
-                  "dW2": np.array([[-0.02678881, 0.05303555, -0.06916608],
-                                   [-0.03967535, -0.06871727, -0.08452056],
-                                   [-0.06712461, -0.00126646, -0.11173103]]),
-                  "db2": np.array([[0.02344157], [0.16598022], [0.07420442]])}},
+            "v": _v1b_first_velocity()},
         "source": (OPT_V1B + " (cell 9 output) and, the same values, " + OPT_TESTS_EARLIER
                    + " (update_parameters_with_momentum_test); inputs " + OPT_V1B_CASES),
     }
@@ -256,13 +262,7 @@ def update_parameters_with_adam_v1b():
                                        [-2.05269934, -0.31497584, -0.37661299],
                                        [1.14121081, -1.09244991, -0.16498684]]),
                        "b2": np.array([[-0.88529979], [0.03477238], [0.57537385]])},
-            "v": {"dW1": np.array([[-0.11006192, 0.11447237, 0.09015907],
-                                   [0.05024943, 0.09008559, -0.06837279]]),
-                  "db1": np.array([[-0.01228902], [-0.09357694]]),
-                  "dW2": np.array([[-0.02678881, 0.05303555, -0.06916608],
-                                   [-0.03967535, -0.06871727, -0.08452056],
-                                   [-0.06712461, -0.00126646, -0.11173103]]),
-                  "db2": np.array([[0.02344157], [0.16598022], [0.07420442]])},
+            "v": _v1b_first_velocity(),
             # s["db1"], s["dW2"], s["db2"] were printed in scientific notation.
             "s": {"dW1": np.array([[0.00121136, 0.00131039, 0.00081287],
                                    [0.0002525, 0.00081154, 0.00046748]]),
