@@ -158,11 +158,24 @@ def test_quick_sweep_is_small_and_the_full_one_spans_1_to_m():
 
 
 def test_a_backend_without_minibatches_fails_the_group(monkeypatch):
-    def train(Ws, bs, acts, loss, X, Y, learning_rate, num_iterations, cost_every, threads=None,
-              on_cost=None, gram=None):  # the contract before batch_size
-        raise AssertionError("not reached")
+    class FullBatchOnly:
+        """An engine that trains full batches only."""
 
-    old = types.SimpleNamespace(train=train, SLOW=False, COMPILED=True)
+        def __init__(self, fit):
+            pass
+
+        def cost(self):
+            return 0.5
+
+        def run(self, count, orders=None, last=False):
+            if orders is not None:
+                raise TypeError("batch_size: this engine trains full batches only")
+
+        def close(self):
+            pass
+
+    old = types.SimpleNamespace(engine=FullBatchOnly, SLOW=False, COMPILED=True,
+                                AUTO_THREADS_MIN_WORK={"full": 1, "batch": 1})
     get, available = backends.get, backends.available
     monkeypatch.setattr(backends, "get", lambda n: old if n == "old" else get(n))
     monkeypatch.setattr(backends, "available", lambda: {**available(), "old": True})

@@ -362,8 +362,6 @@ def train(backend, fit, on_cost, threads=None):
     most = m if s.batch_size is None else max(1, MAX_ORDER_ENTRIES // m)
     costs = []
     with _threads.running():
-        if not hasattr(backend, "engine") and hasattr(backend, "train"):
-            return _train_legacy(backend, fit, on_cost, threads)
         fit.threads, fit.threads_why = decide_threads(backend, fit, threads)
         engine = backend.engine(fit) if hasattr(backend, "engine") else PythonEngine(backend, fit)
         try:
@@ -381,14 +379,3 @@ def train(backend, fit, on_cost, threads=None):
         finally:
             engine.close()
     return costs
-
-
-def _train_legacy(backend, fit, on_cost, threads):
-    """A backend that still runs its own training loop (``train``), during the
-    move of every backend onto :func:`train`'s engines."""
-    p, s = fit.problem, fit.schedule
-    fit.threads, fit.threads_why = threads, "chosen by the backend's own loop"
-    return backend.train(fit.Ws, fit.bs, list(p.acts), p.loss, p.X, p.Y, s.learning_rate,
-                         s.num_iterations, s.cost_every, threads, on_cost, gram=s.gram,
-                         batch_size=s.batch_size, rng=fit.rng,
-                         relu_grad_at_zero=p.relu_grad_at_zero)
