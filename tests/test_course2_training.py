@@ -332,3 +332,12 @@ def test_fit_masks_keep_the_asked_share_and_differ_by_step_and_layer():
         assert 0.3 < np.mean(D == other) < 0.7 + 0.01  # independent: P(equal) = 0.68
     assert regularization.fit_mask(1, 1, 1, (50, 50), 1.0).all()
     assert regularization.mask_threshold(0.5) == 2 ** 52
+
+
+def test_every_backend_counts_its_updates(vector_backend):
+    X, Y = binary_data(3, 24, seed=1)
+    net = fastnn.Network([3, 4, 1], seed=3, backend=vector_backend)
+    net.fit(X, Y, learning_rate=0.1, num_iterations=3, batch_size=5, seed=0)
+    assert net.optimizer_steps_ == 3 * 5  # five batches (the last of 4) an epoch
+    net.fit(X, Y, learning_rate=0.1, num_iterations=4, resume=True)
+    assert net.optimizer_steps_ == 15 + 4

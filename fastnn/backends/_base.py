@@ -211,8 +211,9 @@ class Fit:
     threads_why: str = ""
     rng: np.random.Generator = None
     #: The optimizer's state (course dicts keyed like the gradients, see
-    #: :mod:`fastnn.optimizers`) and the updates taken so far (Adam's t);
-    #: the engine leaves both current on ``close()``.
+    #: :mod:`fastnn.optimizers`), which the engine leaves current on
+    #: ``close()``, and the updates taken so far (Adam's t), which the driver
+    #: counts after each ``run``.
     optimizer_state: dict = None
     steps: int = 0
 
@@ -268,6 +269,7 @@ class PythonEngine:
         self._key = None if s.keep_probs is None else fit.dropout_key()
         self._full = None  # the forward over all of X at the current parameters
         self._i = 0        # the iteration (epoch) the next run starts at
+        self._t = fit.steps  # the updates taken (the driver counts them in fit.steps)
 
     def _forward(self, X, dropout=None):
         f = self._fit
@@ -282,10 +284,10 @@ class PythonEngine:
 
     def _step(self, X, Y, learning_rate, forward_out=None):
         f, p, s = self._fit, self._fit.problem, self._fit.schedule
-        f.steps += 1
+        self._t += 1
         if forward_out is None:
             dropout = (None if self._key is None
-                       else _reg.fit_masks(self._key, f.steps, f.dims, X.shape[1], s.keep_probs))
+                       else _reg.fit_masks(self._key, self._t, f.dims, X.shape[1], s.keep_probs))
             forward_out = self._forward(X, dropout)
         AL, caches = forward_out
         dWs, dbs = self._backward_fn(AL, Y, caches, p.acts, p.loss, f.threads,
@@ -299,7 +301,7 @@ class PythonEngine:
         for l, (W, b, dW, db) in enumerate(zip(f.Ws, f.bs, dWs, dbs), start=1):
             params[f"W{l}"], params[f"b{l}"], grads[f"dW{l}"], grads[f"db{l}"] = W, b, dW, db
         new, f.optimizer_state = self._optimizer._update(params, grads, f.optimizer_state,
-                                                         learning_rate, f.steps)
+                                                         learning_rate, self._t)
         for l, (W, b) in enumerate(zip(f.Ws, f.bs), start=1):
             W[...], b[...] = new[f"W{l}"], new[f"b{l}"]
 
@@ -376,6 +378,7 @@ def train(backend, fit, on_cost, threads=None):
                     orders = None if s.batch_size is None else epoch_orders(fit.rng, m, n)
                     engine.run(n, orders, i + n == s.num_iterations)
                     i += n
+                    fit.steps += n if s.batch_size is None else n * -(-m // s.batch_size)
         finally:
             engine.close()
     return costs
