@@ -16,9 +16,7 @@ __all__ = ["run", "optimizer_start"]
 def optimizer_start(net, schedule, resume):
     """``(state, steps)`` a fit starts from: zeros and 0, or with ``resume`` a
     copy of what the network's last fit left (the same optimizer required)."""
-    from . import optimizers
-
-    optimizer = schedule.optimizer or optimizers.GradientDescent()
+    optimizer = schedule.optimizer  # check_schedule resolved it ("gd" included)
     if not isinstance(resume, (bool, np.bool_)):
         raise TypeError(f"resume must be True or False; got {resume!r}")
     if not resume:
@@ -73,10 +71,6 @@ def run(net, X, Y, learning_rate, num_iterations, cost_every, progress, gram, ba
         if bar is not None:
             bar.close()
     watch.check(Ws + bs, schedule.learning_rate)
-    optimizer = schedule.optimizer
-    if optimizer is None:
-        from .optimizers import GradientDescent
-        optimizer = GradientDescent()
     return ((Ws, bs, [(int(i), float(c)) for i, c in costs]),
-            (optimizer, fit.optimizer_state, fit.steps),
+            (schedule.optimizer, fit.optimizer_state, fit.steps),
             (fit.threads, fit.threads_why))

@@ -118,7 +118,8 @@ def check_schedule(learning_rate, num_iterations, cost_every, batch_size, gram, 
     from . import _validation_optim as _vo
     from .backends import _base, get, having
 
-    has_gram = get(backend).HAS_GRAM
+    module = get(backend)
+    has_gram = module.HAS_GRAM
 
     learning_rate = check_positive_float("learning_rate", learning_rate)
     num_iterations = check_positive_int("num_iterations", num_iterations)
@@ -144,7 +145,7 @@ def check_schedule(learning_rate, num_iterations, cost_every, batch_size, gram, 
         }
     schedule = _base.Schedule(learning_rate, num_iterations, cost_every, batch_size, gram,
                               **extra)
-    if not schedule.plain and not getattr(get(backend), "HAS_OPTIMIZERS", False):
+    if not schedule.plain and not getattr(module, "HAS_OPTIMIZERS", False):
         raise ValueError(f"backend {backend!r} trains with plain gradient descent only; an "
                          f"optimizer, lambd, keep_prob or decay_rate needs one of "
                          f"{having('HAS_OPTIMIZERS')}")

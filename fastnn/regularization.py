@@ -50,10 +50,17 @@ def draw_masks(rng, dims, m, keep_probs):
     """``[(D_l, keep_prob_l) or None for each layer l = 1..L]``: a mask for every
     hidden layer whose keep probability is below 1, drawn from layer 1 up;
     ``keep_probs`` has one entry per hidden layer (``dims`` = [n_0, ..., n_L])."""
+    return _per_layer(dims, keep_probs,
+                      lambda l, keep_prob: draw_mask(rng, (dims[l], m), keep_prob))
+
+
+def _per_layer(dims, keep_probs, mask):
+    """``[(mask(l, keep_prob), keep_prob) or None for l = 1..L]``: a mask for every
+    hidden layer whose keep probability is below 1, from layer 1 up."""
     out = [None] * (len(dims) - 1)
     for l, keep_prob in enumerate(keep_probs, start=1):
         if keep_prob < 1:
-            out[l - 1] = (draw_mask(rng, (dims[l], m), keep_prob), keep_prob)
+            out[l - 1] = (mask(l, keep_prob), keep_prob)
     return out
 
 
@@ -99,8 +106,5 @@ def fit_mask(key, step, layer, shape, keep_prob):
 
 def fit_masks(key, step, dims, m, keep_probs):
     """:func:`draw_masks`' list for update ``step`` of a fit, from :func:`fit_mask`."""
-    out = [None] * (len(dims) - 1)
-    for l, keep_prob in enumerate(keep_probs, start=1):
-        if keep_prob < 1:
-            out[l - 1] = (fit_mask(key, step, l, (dims[l], m), keep_prob), keep_prob)
-    return out
+    return _per_layer(dims, keep_probs,
+                      lambda l, keep_prob: fit_mask(key, step, l, (dims[l], m), keep_prob))
