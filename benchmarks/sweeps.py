@@ -94,13 +94,11 @@ def _blas_threads():
 
 
 def threads_of(estimator):
-    """``(threads, why)`` an estimator's last fit ran on (None: its backend's
-    own loop chose). MLPClassifier's products, and the numpy backend's, are
-    NumPy's BLAS calls: their threads are that pool's where the fit ran."""
-    from fastnn import backends
-
+    """``(threads, why)`` an estimator's last fit ran on. MLPClassifier's
+    products are NumPy's BLAS calls: its threads are that pool's where the fit
+    ran; fastnn's estimators say theirs (``threads_used_``)."""
     used = getattr(estimator, "threads_used_", None)
-    if used is None or not backends.get(estimator.backend).COMPILED:
+    if used is None:
         return _blas_threads(), "NumPy's BLAS pool where it ran"
     return used
 

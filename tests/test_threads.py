@@ -102,3 +102,48 @@ def test_small_work_never_asks_the_thread_pools(four_cpus, monkeypatch):
 
     monkeypatch.setattr(_threads, "_pool_limits", pools)
     assert _threads.decide(None, DIMS, 10, min_work=10**9).threads == 1
+
+
+def _numpy_blas_threads():
+    """The thread count of the BLAS in NumPy's wheel (the numpy backend's ``@``)."""
+    from threadpoolctl import threadpool_info
+
+    pools = [p["num_threads"] for p in threadpool_info()
+             if p["user_api"] == "blas" and "numpy" in p["filepath"]]
+    if not pools:
+        pytest.skip("NumPy's BLAS is not a library threadpoolctl can see here")
+    return pools[0]
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_the_numpy_backends_blas_runs_on_the_fits_threads_and_is_restored(threads):
+    X = np.random.default_rng(0).standard_normal((3, 40))
+    Y = (X[0] > 0).astype(float).reshape(1, -1)
+    before = _numpy_blas_threads()
+    seen = []
+    net = fastnn.Network([3, 4, 1], seed=0, backend="numpy", threads=threads)
+    net.fit(X, Y, learning_rate=0.1, num_iterations=3, cost_every=1,
+            callback=lambda i, cost: seen.append(_numpy_blas_threads()))
+    assert net.threads_used_ == (threads, f"threads={threads} asked for")
+    assert seen == [min(threads, before)] * 3
+    assert _numpy_blas_threads() == before
+
+
+def test_a_small_numpy_fit_runs_its_blas_on_one_thread(four_cpus):
+    X = np.random.default_rng(0).standard_normal((3, 40))
+    Y = (X[0] > 0).astype(float).reshape(1, -1)
+    seen = []
+    net = fastnn.Network([3, 4, 1], seed=0, backend="numpy")
+    net.fit(X, Y, learning_rate=0.1, num_iterations=2, cost_every=1,
+            callback=lambda i, cost: seen.append(_numpy_blas_threads()))
+    threads, why = net.threads_used_
+    assert threads == 1 and "units of work per step" in why
+    assert seen == [1, 1]
+
+
+def test_the_loops_oracle_runs_on_one_thread_whatever_is_asked():
+    X = np.random.default_rng(0).standard_normal((3, 8))
+    Y = (X[0] > 0).astype(float).reshape(1, -1)
+    net = fastnn.Network([3, 2, 1], seed=0, backend="loops", threads=4)
+    net.fit(X, Y, learning_rate=0.1, num_iterations=1)
+    assert net.threads_used_ == (1, "Python loops: one thread")

@@ -82,9 +82,11 @@ than reading them off modules):
     ``backward`` adds ``(lambd / m) W`` to each dW and applies each cached
     mask (``dA * D / keep_probs[l]``) before g′, taken at g(Z).
 ``AUTO_THREADS_MIN_WORK``
-    ``{"full": units, "batch": units}`` (compiled backends): ``threads=None``
+    ``{"full": units, "batch": units}`` (backends that run on threads: the
+    compiled ones, and numpy, whose products run on BLAS's): ``threads=None``
     runs on more than one thread only from this much work per iteration (per
-    mini-batch), counted by :func:`._threads.work_units`.
+    mini-batch), counted by :func:`._threads.work_units`. A backend without it
+    runs on one thread, whatever ``threads`` asks.
 
 Optional: ``DESCRIPTION`` (one line for ``fastnn backends``); ``info()`` -> dict
 (versions, compile flags, threads, and for compiled backends ``"isa"``, the
@@ -102,7 +104,7 @@ from .. import activations as _act
 from .. import losses as _losses
 from .. import regularization as _reg
 from .. import schedules as _schedules
-from . import _threads
+from . import _blas, _threads
 
 __all__ = ["Problem", "Schedule", "Fit", "PythonEngine", "train", "recorded", "next_recorded",
            "epoch_orders", "batches", "SLICE_SECONDS", "MAX_ORDER_ENTRIES"]
@@ -259,7 +261,7 @@ class PythonEngine:
     """The lecture's loop over a backend's ``forward``/``backward``: forward,
     backward, then the optimizer's update (``W -= learning_rate * dW`` for
     gradient descent), per iteration or per mini-batch. The parameters are
-    updated in place."""
+    updated in place; BLAS runs on ``fit.threads`` threads until ``close()``."""
 
     def __init__(self, backend, fit):
         self._forward_fn, self._backward_fn = backend.forward, backend.backward
@@ -270,6 +272,8 @@ class PythonEngine:
         self._full = None  # the forward over all of X at the current parameters
         self._i = 0        # the iteration (epoch) the next run starts at
         self._t = fit.steps  # the updates taken (the driver counts them in fit.steps)
+        self._blas = _blas.limit(fit.threads)  # last: close() undoes it
+        self._blas.__enter__()
 
     def _forward(self, X, dropout=None):
         f = self._fit
@@ -322,7 +326,8 @@ class PythonEngine:
                 self._step(Xb, Yb, learning_rate)
 
     def close(self):
-        pass  # the parameters and the optimizer state were updated in place
+        # The parameters and the optimizer state were updated in place.
+        self._blas.__exit__(None, None, None)
 
 
 def _slices(count, most):
@@ -342,12 +347,13 @@ def _slices(count, most):
 
 def decide_threads(backend, fit, requested):
     """``(threads, why)`` for ``fit`` on ``backend`` (see :mod:`._threads`)."""
-    if not getattr(backend, "COMPILED", False):
-        return _threads.Decision(1, "pure Python backend: one thread")
+    min_work = getattr(backend, "AUTO_THREADS_MIN_WORK", None)
+    if min_work is None:
+        return _threads.Decision(1, "Python loops: one thread")
     s = fit.schedule
     rows = fit.problem.m if s.batch_size is None else s.batch_size
     kind = "full" if s.batch_size is None else "batch"
-    return _threads.decide(requested, fit.dims, rows, backend.AUTO_THREADS_MIN_WORK[kind])
+    return _threads.decide(requested, fit.dims, rows, min_work[kind])
 
 
 def train(backend, fit, on_cost, threads=None):

@@ -1,10 +1,12 @@
-"""The BLAS thread count, shared by the compiled backends.
+"""The BLAS thread count, shared by every backend whose products run on BLAS.
 
 Both compiled backends call the OpenBLAS that ships in scipy's wheel
 (``scipy.linalg.cython_blas``): cython from inside its own OpenMP threads, numba
-through ``np.dot`` in its kernels. Either way BLAS must not start threads of its
-own beyond what the fit asked for, so every fit holds :func:`limit` around its
-kernel calls.
+through ``np.dot`` in its kernels. The numpy backend's ``@`` runs on the
+OpenBLAS in NumPy's wheel, a second copy with its own thread pool. Either way
+BLAS must not start threads of its own beyond what the fit asked for, so every
+fit holds :func:`limit` around its kernel calls, and :func:`limit` holds every
+BLAS library loaded in the process.
 
 OpenBLAS is called directly (``openblas_get/set_num_threads``, with scipy's
 symbol prefix): threadpoolctl 3.8 lets only the first Python thread that
@@ -32,16 +34,23 @@ _saved = []           # counts found when the first active call came in
 _knobs = None         # [(get, set)] per library, found once
 
 
+def _all_blas():
+    """threadpoolctl controllers of every BLAS library loaded; ``[]`` without
+    threadpoolctl."""
+    try:
+        from threadpoolctl import ThreadpoolController
+        return [c for c in ThreadpoolController().lib_controllers if c.user_api == "blas"]
+    except Exception:  # threadpoolctl missing or confused: leave BLAS as it is
+        return []
+
+
 def controllers():
     """threadpoolctl controllers of the BLAS scipy.linalg.cython_blas calls (the
     one in scipy's wheel, ``scipy.libs/``, not numpy's); all BLAS libraries if
     that one cannot be told apart (a system scipy); ``[]`` without threadpoolctl."""
-    try:
-        import scipy
-        from threadpoolctl import ThreadpoolController
-        blas = [c for c in ThreadpoolController().lib_controllers if c.user_api == "blas"]
-    except Exception:  # threadpoolctl missing or confused: leave BLAS as it is
-        return []
+    import scipy
+
+    blas = _all_blas()
     libs = os.path.join(os.path.dirname(os.path.dirname(scipy.__file__)), "scipy.libs")
     own = [c for c in blas if (c.filepath or "").startswith(libs + os.sep)]
     return own or blas
@@ -89,13 +98,15 @@ def _apply():
 
 @contextlib.contextmanager
 def limit(n):
-    """Hold the BLAS the compiled backends call to at most ``n`` threads."""
+    """Hold every BLAS library in the process (scipy's, which the compiled
+    backends call, and NumPy's, which the numpy backend's ``@`` runs on) to at
+    most ``n`` threads."""
     global _knobs, _saved
     n = max(1, int(n))
     token = object()
     with _lock:
         if _knobs is None:
-            _knobs = _thread_knobs(controllers())
+            _knobs = _thread_knobs(_all_blas())
         if not _active:
             _saved = [get() for get, _ in _knobs]
         _active[id(token)] = n
