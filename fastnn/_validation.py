@@ -14,6 +14,7 @@ import re
 import numpy as np
 
 from . import activations as _act
+from . import _validation_optim as _vo
 from . import losses as _losses
 
 DTYPES = {"float64": np.float64, "float32": np.float32}
@@ -224,17 +225,7 @@ def as_float_array(argument, value, dtype):
                              f"entries (the first at index {index}); fastnn has no notion of a "
                              f"missing value: drop or impute them (e.g. .filled(value))")
         value = np.ma.getdata(value)
-    if isinstance(value, np.ndarray):
-        array = value
-    else:
-        try:
-            array = np.asarray(value)
-        except (ValueError, TypeError) as exc:
-            raise TypeError(f"{argument} must be a numeric array; got {type(value).__name__} "
-                            f"({exc})") from None
-    if array.dtype.kind not in "biuf":
-        raise TypeError(f"{argument} must be a real numeric array (bool, int or float); "
-                        f"got dtype {array.dtype}")
+    array = _vo.check_numeric_array(argument, value)
     if not (array.flags.c_contiguous and array.dtype == dtype):
         # A broadcast view holds no memory; its contiguous copy may not fit.
         check_memory(argument, array.size * np.dtype(dtype).itemsize,
@@ -311,9 +302,7 @@ def check_Y(Y, n_L, m, loss, dtype, output_activation=None):
 
 def check_params(params, dtype):
     """A course-style dict {"W1", "b1", ..., "WL", "bL"} -> (layer_dims, Ws, bs), copied."""
-    if not isinstance(params, dict):
-        raise TypeError(f"params must be a dict {{'W1': (n1, n0), 'b1': (n1, 1), ...}}; "
-                        f"got {type(params).__name__}")
+    _vo.check_is_dict("params", params)
     indices = [int(m.group(1)) for key in params
                if isinstance(key, str) and (m := re.fullmatch(r"[Wb]([1-9][0-9]*)", key))]
     L = max(indices, default=0)

@@ -8,7 +8,7 @@ import numbers
 
 import numpy as np
 
-__all__ = ["check_keep_probs", "check_rng", 'check_random_state_seed', 'check_non_negative_int', 'check_non_negative_float', 'check_decay', 'check_numeric_array', 'check_array_dict', 'check_like', 'check_examples']
+__all__ = ["check_keep_probs", "check_rng", 'check_random_state_seed', 'check_non_negative_int', 'check_non_negative_float', 'check_decay', 'check_numeric_array', 'check_is_dict', 'check_array_dict', 'check_like', 'check_examples']
 
 
 def check_random_state_seed(argument, seed):
@@ -62,11 +62,16 @@ def check_numeric_array(argument, value):
     return array
 
 
-def check_array_dict(argument, value):
-    """A non-empty dict of str -> numeric array, as a new dict of ndarrays (not copies)."""
+def check_is_dict(argument, value):
+    """``value`` is a dict (of arrays keyed like the course's parameters)."""
     if not isinstance(value, dict):
         raise TypeError(f"{argument} must be a dict of arrays, e.g. {{'W1': (n1, n0), "
                         f"'b1': (n1, 1), ...}}; got {type(value).__name__}")
+
+
+def check_array_dict(argument, value):
+    """A non-empty dict of str -> numeric array, as a new dict of ndarrays (not copies)."""
+    check_is_dict(argument, value)
     if not value:
         raise ValueError(f"{argument} must hold at least one array; got an empty dict")
     bad = [key for key in value if not isinstance(key, str)]
