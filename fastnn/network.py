@@ -211,24 +211,14 @@ class Network(_Steps):
         return list(self._acts)
 
     @property
-    def loss(self):
-        return self._loss
-
-    @property
-    def backend(self):
-        return self._backend_name
-
-    @property
     def dtype(self):
         return np.dtype(self._dtype).name
 
-    @property
-    def threads(self):
-        return self._threads
-
-    @property
-    def relu_grad_at_zero(self):
-        return self._relu_grad_at_zero
+    # What the network was made with, read-only (see the constructor).
+    loss = property(lambda self: self._loss)
+    backend = property(lambda self: self._backend_name)
+    threads = property(lambda self: self._threads)
+    relu_grad_at_zero = property(lambda self: self._relu_grad_at_zero)
 
     @property
     def params(self):

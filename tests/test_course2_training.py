@@ -188,12 +188,17 @@ def test_compute_cost_with_regularization_published_value():
 
 
 @pytest.mark.parametrize("backend", TRAINERS)
-def test_backward_propagation_with_regularization_published_values(backend):
-    case = cases.backward_propagation_with_regularization()
+@pytest.mark.parametrize("function, option", [("backward_propagation_with_regularization", "lambd"),
+                                              ("backward_propagation_with_dropout", "keep_prob")])
+def test_backward_propagation_published_values(backend, function, option):
+    """The course's backward_propagation_with_regularization (lambd) and
+    _with_dropout (keep_prob, its cached masks): every gradient as published."""
+    case = getattr(cases, function)()
     inp, c = case["inputs"], case["inputs"]["cache"]
     params = {k: c[k] for k in ("W1", "b1", "W2", "b2", "W3", "b3")}
     net = _course_net(params, backend)
-    grads = net.backward(c["A3"], inp["Y"], _course_caches(inp["X"], c), lambd=inp["lambd"])
+    caches = _course_caches(inp["X"], c, with_masks=option == "keep_prob")
+    grads = net.backward(c["A3"], inp["Y"], caches, **{option: inp[option]})
     for key in ("dW1", "db1", "dW2", "db2", "dW3", "db3"):
         np.testing.assert_allclose(grads[key], case["expected"][key], atol=5e-8, err_msg=key)
 
@@ -211,18 +216,6 @@ def test_forward_propagation_with_dropout_published_values(backend):
         np.testing.assert_array_equal(caches[l][2], cache[D])
         np.testing.assert_allclose(caches[l + 1][0][0], cache[A], atol=5e-8, err_msg=A)
     assert len(caches[2]) == 2  # never on the output layer
-
-
-@pytest.mark.parametrize("backend", TRAINERS)
-def test_backward_propagation_with_dropout_published_values(backend):
-    case = cases.backward_propagation_with_dropout()
-    inp, c = case["inputs"], case["inputs"]["cache"]
-    params = {k: c[k] for k in ("W1", "b1", "W2", "b2", "W3", "b3")}
-    net = _course_net(params, backend)
-    grads = net.backward(c["A3"], inp["Y"], _course_caches(inp["X"], c, with_masks=True),
-                         keep_prob=inp["keep_prob"])
-    for key in ("dW1", "db1", "dW2", "db2", "dW3", "db3"):
-        np.testing.assert_allclose(grads[key], case["expected"][key], atol=5e-8, err_msg=key)
 
 
 # -- bad input ---------------------------------------------------------------------------
