@@ -49,6 +49,7 @@ def constraints(regressor):
         "batch_size": base["batch_size"] + [None],
         "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left"),
                              Options(numbers.Real, {np.inf})],
+        "random_state": ["random_state", np.random.Generator],
         "backend": [StrOptions(set(_backends.names()) | {_backends.AUTO})],
         "dtype": [StrOptions({"float64", "float32"}), None],
         "threads": [Interval(numbers.Integral, 1, None, closed="left"), None],
