@@ -37,7 +37,7 @@ class NetworkEstimator(BaseEstimator):
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
                  backend="auto", dtype=None, threads=None, relu_grad_at_zero=0, keep_prob=1.0,
-                 callback=None):
+                 callback=None, engine_epochs=False):
         # Stored as given (scikit-learn's convention); checked in fit.
         self.hidden_layer_sizes, self.activation, self.solver = hidden_layer_sizes, activation, solver
         self.alpha, self.batch_size, self.learning_rate = alpha, batch_size, learning_rate
@@ -49,6 +49,7 @@ class NetworkEstimator(BaseEstimator):
         self.epsilon, self.n_iter_no_change, self.max_fun = epsilon, n_iter_no_change, max_fun
         self.backend, self.dtype, self.threads = backend, dtype, threads
         self.relu_grad_at_zero, self.keep_prob, self.callback = relu_grad_at_zero, keep_prob, callback
+        self.engine_epochs = engine_epochs
 
     # ---------------------------------------------------------------- training
     def _fit(self, X, y, incremental=False, classes=None):
@@ -60,6 +61,9 @@ class NetworkEstimator(BaseEstimator):
         if self.solver == "lbfgs" and self._dropout_of(hidden):
             raise ValueError("keep_prob < 1 (dropout) needs a stochastic solver, 'sgd' or "
                              "'adam'; got solver='lbfgs'")
+        if self.engine_epochs and not self.shuffle and self.solver != "lbfgs":
+            raise ValueError("engine_epochs=True shuffles every epoch (fastnn's driver does); "
+                             "shuffle=False needs engine_epochs=False")
         first_pass = not hasattr(self, "network_") or (not self.warm_start and not incremental)
         if not first_pass:
             dtype = self.network_.dtype
@@ -70,8 +74,9 @@ class NetworkEstimator(BaseEstimator):
         Y = Y.astype(X.dtype, copy=False)
         rng = _params.random_state(self.random_state)
         rule = _params.optimizer(self)
-        backend = _params.choose_backend(self.backend, rule)
         self._dropout = self._dropout_of(hidden)
+        plain = not self.alpha and not self._dropout
+        backend = _params.choose_backend(self.backend, rule, plain)
         if first_pass:
             units = [X.shape[1], *hidden, Y.shape[0]]
             self.network_ = Network.from_params(

@@ -69,10 +69,11 @@ PARAMETERS = """
         solver="lbfgs": the most loss evaluations.
     backend : str, default="auto"
         The fastnn backend that computes. ``"auto"``: the fastest available
-        one that trains the solver (lbfgs needs only forward and backward; the
-        compiled backends do not train scikit-learn's update rules yet);
-        ``backend_`` says which. A backend that cannot train the solver is
-        refused, naming those that can.
+        one that trains the solver (lbfgs needs only forward and backward;
+        sgd with momentum=0, alpha=0 and no dropout is gradient descent,
+        which every backend trains; the compiled backends do not train
+        scikit-learn's Adam and momentum yet); ``backend_`` says which. A
+        backend that cannot train the solver is refused, naming those that can.
     dtype : {"float64", "float32"} or None, default=None
         Dtype of the parameters and the arithmetic. None: float32 X stays
         float32, anything else becomes float64 (as MLPClassifier).
@@ -87,6 +88,15 @@ PARAMETERS = """
         ``callback(estimator)`` after each epoch (``loss_curve_``, ``n_iter_``,
         ``validation_scores_`` are up to date); returning False stops
         training there (not in scikit-learn).
+    engine_epochs : bool, default=False
+        False: scikit-learn's epochs, each mini-batch one step of the
+        Network (scikit-learn's shuffles; ``loss_curve_`` the mean of the
+        mini-batch losses): the same model as MLPClassifier from the same
+        ``random_state``. True: each epoch runs whole in the backend's engine
+        (one ``Network.fit`` call: the compiled backends' fused loops, far
+        fewer Python calls), shuffled by fastnn's driver, and ``loss_curve_``
+        holds the loss over all samples after each epoch (one forward pass
+        more per epoch). Same update rules, schedules and stopping rules.
 """
 
 ATTRIBUTES = """

@@ -56,6 +56,7 @@ def constraints(regressor):
         "relu_grad_at_zero": [Options(numbers.Integral, {0, 1})],
         "keep_prob": [Interval(numbers.Real, 0, 1, closed="right"), "array-like"],
         "callback": [callable, None],
+        "engine_epochs": ["boolean"],
     })
     return base
 
@@ -105,7 +106,10 @@ def random_state(seed):
 
 def optimizer(est):
     """The :mod:`fastnn.optimizers` object of the estimator's stochastic
-    solver (None for lbfgs)."""
+    solver (None for lbfgs). sgd without momentum is gradient descent, which
+    every backend trains: v = 0·v − α dW adds −α dW, bitwise the same step."""
+    if est.solver == "sgd" and est.momentum == 0:
+        return _optimizers.GradientDescent()
     if est.solver == "sgd":
         return _optimizers.SklearnSGD(momentum=est.momentum, nesterov=est.nesterovs_momentum)
     if est.solver == "adam":
@@ -113,21 +117,27 @@ def optimizer(est):
     return None
 
 
-def choose_backend(name, update_rule):
-    """The backend that trains: ``name``, checked to train ``update_rule`` (an
-    optimizer, or None for lbfgs, which needs only forward and backward), or for
+def _trains(module, rule, plain):
+    """Whether a backend trains with ``rule`` (None: lbfgs, forward and backward
+    only); ``plain``: no L2 or dropout either (every backend trains gradient descent)."""
+    if rule is None or (plain and rule.name == "gd"):
+        return True
+    return bool(getattr(module, "HAS_OPTIMIZERS", False)) and _vo.trains(module, rule.name)
+
+
+def choose_backend(name, rule, plain):
+    """The backend that trains: ``name``, checked to train ``rule`` (an
+    optimizer, or None for lbfgs) with L2 or dropout unless ``plain``, or for
     ``"auto"`` the fastest available one that does."""
-    if name != _backends.AUTO:
-        module = _backends.get(name)
-        if update_rule is not None:
-            _vo.check_trains(name, module, update_rule)
-        return name
     status = _backends.available()
-    for candidate in _SPEED_ORDER:
-        if status[candidate] is True and (
-                update_rule is None or _vo.trains(_backends.get(candidate), update_rule.name)):
-            return candidate
-    raise ValueError(f"no available backend trains {update_rule.name!r}")  # numpy always does
+    able = [n for n in _SPEED_ORDER if status[n] is True and _trains(_backends.get(n), rule, plain)]
+    if name == _backends.AUTO:
+        return able[0]  # numpy trains everything
+    if not _trains(_backends.get(name), rule, plain):
+        raise ValueError(f"backend {name!r} cannot train this solver: the update rule "
+                         f"{rule.name!r}" + ("" if plain else " with alpha > 0 or dropout")
+                         + f"; backends that can: {able} (or backend='auto')")
+    return name
 
 
 def initial_params(rng, layer_units, activation, dtype):

@@ -74,65 +74,119 @@ def fit_stochastic(est, X, y, Y, rng, optimizer, incremental):
         X, Y, validation = _split(est, X, y, Y, rng)
     XT = np.ascontiguousarray(X.T)
     Y = np.ascontiguousarray(Y)
-    n = XT.shape[1]
-    batch_size = est._batch_size(n)
-    sample_idx = np.arange(n)
-    keep_prob = est.keep_prob
-    dropout_rng = np.random.default_rng(rng.randint(2 ** 32)) if est._dropout else None
-    divisor = est._loss_divisor
-    net = est.network_
+    run = _engine_epochs if est.engine_epochs else _batch_by_batch
     est.n_iter_ = 0
     try:
-        for _ in range(est.max_iter):
-            if est.shuffle:
-                sample_idx = _shuffle(sample_idx, random_state=rng)
-            accumulated = 0.0
-            for start in range(0, n, batch_size):
-                if est.shuffle:
-                    batch = sample_idx[start:start + batch_size]
-                    Xb, Yb = XT[:, batch], Y[:, batch]
-                else:
-                    batch = slice(start, min(start + batch_size, n))
-                    Xb, Yb = np.ascontiguousarray(XT[:, batch]), np.ascontiguousarray(Y[:, batch])
-                m = Xb.shape[1]
-                l2 = _l2(net._Ws, est.alpha, m) if divisor != 1 else 0.0
-                try:
-                    net.fit(Xb, Yb, learning_rate=est._learning_rate, num_iterations=1,
-                            cost_every=1, optimizer=optimizer, lambd=est.alpha,
-                            keep_prob=keep_prob, seed=dropout_rng, resume=est._resume)
-                except FloatingPointError as exc:
-                    raise diverged(est, exc) from None
-                est._resume = True
-                cost = net.costs_[0][1]
-                accumulated += ((cost - l2) / divisor + l2) * m
-            est.n_iter_ += 1
-            est.loss_ = accumulated / n
-            est.t_ += n
-            est.loss_curve_.append(est.loss_)
-            if est.verbose:
-                print(f"Iteration {est.n_iter_}, loss = {est.loss_:.8f}")
-            _update_no_improvement_count(est, validation)
-            if est.solver == "sgd" and est.learning_rate == "invscaling":
-                est._learning_rate = float(est.learning_rate_init) / (est.t_ + 1) ** est.power_t
-            if est.callback is not None and est.callback(est) is False:
-                break
-            if est._no_improvement_count > est.n_iter_no_change:
-                if _trigger_stopping(est):
-                    break
-                est._no_improvement_count = 0
-            if incremental:
-                break
-            if est.n_iter_ == est.max_iter:
-                warnings.warn(f"{type(est).__name__}: Stochastic Optimizer: maximum iterations "
-                              f"({est.max_iter}) reached and the optimization hasn't "
-                              f"converged yet.", ConvergenceWarning)
+        run(est, XT, Y, rng, optimizer, validation, incremental)
     except KeyboardInterrupt:
         warnings.warn("Training interrupted by user.")
+    except FloatingPointError as exc:
+        raise diverged(est, exc) from None
+    net = est.network_
     if est.early_stopping:
         est.network_ = Network.from_params(est._best_params, net.activations, loss=net.loss,
                                            backend=net.backend, dtype=net.dtype,
                                            threads=net.threads,
                                            relu_grad_at_zero=net.relu_grad_at_zero)
+
+
+def _batch_by_batch(est, XT, Y, rng, optimizer, validation, incremental):
+    """scikit-learn's epochs: its shuffles, each mini-batch one ``Network.fit``
+    step whose recorded cost is the batch's loss before the step."""
+    n = XT.shape[1]
+    batch_size = est._batch_size(n)
+    sample_idx = np.arange(n)
+    dropout_rng = np.random.default_rng(rng.randint(2 ** 32)) if est._dropout else None
+    divisor, net = est._loss_divisor, est.network_
+    for _ in range(est.max_iter):
+        if est.shuffle:
+            sample_idx = _shuffle(sample_idx, random_state=rng)
+        accumulated = 0.0
+        for start in range(0, n, batch_size):
+            if est.shuffle:
+                batch = sample_idx[start:start + batch_size]
+                Xb, Yb = XT[:, batch], Y[:, batch]
+            else:
+                batch = slice(start, min(start + batch_size, n))
+                Xb, Yb = np.ascontiguousarray(XT[:, batch]), np.ascontiguousarray(Y[:, batch])
+            m = Xb.shape[1]
+            l2 = _l2(net._Ws, est.alpha, m) if divisor != 1 else 0.0
+            net.fit(Xb, Yb, learning_rate=est._learning_rate, num_iterations=1, cost_every=1,
+                    optimizer=optimizer, lambd=est.alpha, keep_prob=est.keep_prob,
+                    seed=dropout_rng, resume=est._resume)
+            est._resume = True
+            cost = net.costs_[0][1]
+            accumulated += ((cost - l2) / divisor + l2) * m
+        est.loss_ = accumulated / n
+        if _end_epoch(est, n, validation, incremental):
+            return
+
+
+def _engine_epochs(est, XT, Y, rng, optimizer, validation, incremental):
+    """Whole epochs in the backend's engine: one ``Network.fit`` call per
+    epoch (the driver's shuffles, from a Generator seeded by ``rng``). The
+    cost a call records before its epoch is the loss over all samples after
+    the previous one: the callback books it there and says whether to go on.
+    A call whose epoch must run at another learning rate (a schedule) stops
+    after booking and the next one runs it."""
+    n = XT.shape[1]
+    batch_size = est._batch_size(n)
+    seed = np.random.default_rng(rng.randint(2 ** 32))
+    divisor, net = est._loss_divisor, est.network_
+    epochs = 1 if incremental else est.max_iter
+    state = {"ran": 0, "booked": False, "stop": False}
+
+    def on_cost(i, cost):
+        if state["ran"] == 0 or state["booked"]:  # nothing new to book
+            state["booked"] = False
+            return True
+        l2 = _l2(net._Ws, est.alpha, n) if divisor != 1 else 0.0
+        est.loss_ = (cost - l2) / divisor + l2
+        rate = est._learning_rate
+        state["stop"] = _end_epoch(est, n, validation, incremental)
+        state["booked"] = True
+        if state["stop"] or est._learning_rate != rate:
+            return False
+        state["booked"] = False
+        return True
+
+    while not state["stop"]:
+        steps = net.optimizer_steps_ if est._resume else 0
+        net.fit(XT, Y, learning_rate=est._learning_rate, num_iterations=1, cost_every=1,
+                batch_size=batch_size, optimizer=optimizer, lambd=est.alpha,
+                keep_prob=est.keep_prob, seed=seed, callback=on_cost, resume=est._resume)
+        est._resume = True
+        if net.optimizer_steps_ > steps:
+            state["ran"] += 1
+        elif state["ran"] >= epochs:
+            break  # the last epoch is booked
+
+
+def _end_epoch(est, n, validation, incremental):
+    """scikit-learn's bookkeeping after an epoch whose loss is ``est.loss_``:
+    the curves, the stopping rule, the schedules, the callback; whether to stop."""
+    est.n_iter_ += 1
+    est.t_ += n
+    est.loss_curve_.append(est.loss_)
+    if est.verbose:
+        print(f"Iteration {est.n_iter_}, loss = {est.loss_:.8f}")
+    _update_no_improvement_count(est, validation)
+    if est.solver == "sgd" and est.learning_rate == "invscaling":
+        est._learning_rate = float(est.learning_rate_init) / (est.t_ + 1) ** est.power_t
+    if est.callback is not None and est.callback(est) is False:
+        return True
+    if est._no_improvement_count > est.n_iter_no_change:
+        if _trigger_stopping(est):
+            return True
+        est._no_improvement_count = 0
+    if incremental:
+        return True
+    if est.n_iter_ == est.max_iter:
+        warnings.warn(f"{type(est).__name__}: Stochastic Optimizer: maximum iterations "
+                      f"({est.max_iter}) reached and the optimization hasn't converged yet.",
+                      ConvergenceWarning)
+        return True
+    return False
 
 
 def _update_no_improvement_count(est, validation):

@@ -202,7 +202,7 @@ class NetworkRegressor(RegressorMixin, NetworkEstimator):
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
                  backend="auto", dtype=None, threads=None, relu_grad_at_zero=0, keep_prob=1.0,
-                 callback=None):
+                 callback=None, engine_epochs=False):
         super().__init__(
             hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
             learning_rate=learning_rate, learning_rate_init=learning_rate_init, power_t=power_t,
@@ -212,7 +212,8 @@ class NetworkRegressor(RegressorMixin, NetworkEstimator):
             validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
             epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun,
             backend=backend, dtype=dtype, threads=threads,
-            relu_grad_at_zero=relu_grad_at_zero, keep_prob=keep_prob, callback=callback)
+            relu_grad_at_zero=relu_grad_at_zero, keep_prob=keep_prob, callback=callback,
+            engine_epochs=engine_epochs)
         self.loss = loss
 
     def _targets(self, y, first_pass, incremental, classes):

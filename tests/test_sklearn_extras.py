@@ -1,6 +1,7 @@
 """What the estimators add to scikit-learn's: dropout on the hidden layers
-(``keep_prob``), the validation loss per epoch beside the training loss, and a
-per-epoch ``callback``.
+(``keep_prob``), the validation loss per epoch beside the training loss, a
+per-epoch ``callback``, and whole epochs in the backend's engine
+(``engine_epochs``) on every backend.
 """
 
 import warnings
@@ -15,7 +16,8 @@ from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from sklearn.model_selection import train_test_split  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 
-from fastnn import Network, _sklearn_params  # noqa: E402
+from fastnn import Network, _sklearn_params, backends  # noqa: E402
+from fastnn.optimizers import GradientDescent, SklearnAdam  # noqa: E402
 from fastnn.sklearn import NetworkClassifier, NetworkRegressor  # noqa: E402
 
 
@@ -116,3 +118,54 @@ def test_a_callback_that_returns_nothing_never_stops(iris):
     calls = []
     _fit(NetworkClassifier((3,), max_iter=4, tol=0, callback=calls.append), X, y)
     assert len(calls) == 4
+
+
+# ---------------------------------------------------------------- whole epochs in the engine
+FAST = [b for b in backends.names() if backends.available()[b] is True
+        and not backends.get(b).SLOW]
+
+
+@pytest.mark.parametrize("backend, solver", [(b, "sgd") for b in FAST] + [("numpy", "adam")])
+def test_engine_epochs_are_network_fit_epochs(backend, solver, iris):
+    """engine_epochs=True: the epochs Network.fit runs from the same initial
+    weights and seed, and loss_curve_[k] the cost over all samples after
+    epoch k + 1 -- for plain gradient descent on every fast backend (each
+    engine's fused loop), and scikit-learn's Adam."""
+    X, y = iris
+    options = dict(solver="sgd", momentum=0, alpha=0) if solver == "sgd" else {}
+    est = _fit(NetworkClassifier((6,), engine_epochs=True, batch_size=32, max_iter=5, tol=0,
+                                 learning_rate_init=0.05, random_state=5, backend=backend,
+                                 **options), X, y)
+    assert est.backend_ == backend and est.n_iter_ == 5
+    rng = np.random.RandomState(5)
+    params = _sklearn_params.initial_params(rng, [4, 6, 3], "relu", np.float64)
+    net = Network.from_params(params, ["relu", "softmax"], backend=backend, relu_grad_at_zero=0)
+    net.fit(X.T, y, learning_rate=0.05, num_iterations=6, cost_every=1, batch_size=32,
+            seed=np.random.default_rng(rng.randint(2 ** 32)),
+            optimizer=GradientDescent() if solver == "sgd" else SklearnAdam(),
+            lambd=0 if solver == "sgd" else 1e-4)
+    np.testing.assert_allclose(est.loss_curve_, [c for _, c in net.costs_[1:]], rtol=1e-12)
+    # net ran a sixth epoch after its last recorded cost; est stopped at five.
+    assert est.network_.optimizer_steps_ == 5 * 5
+
+
+def test_engine_epochs_schedules_and_partial_fit(iris):
+    """The adaptive rate's drops (a call books the epoch and stops; the next
+    runs at the new rate) and partial_fit's single epoch, in engine epochs."""
+    X, y = iris
+    est = _fit(NetworkClassifier((5,), solver="sgd", learning_rate="adaptive", tol=1e9,
+                                 n_iter_no_change=1, learning_rate_init=0.1, max_iter=100,
+                                 engine_epochs=True, random_state=0), X, y)
+    assert est.n_iter_ == 19 and est._learning_rate == pytest.approx(0.1 / 5 ** 8)
+    assert est.network_.optimizer_steps_ == 19 * 1  # 150 samples: one batch of "auto" 150
+    part = NetworkClassifier((5,), engine_epochs=True, batch_size=50, random_state=0)
+    for _ in range(2):
+        part.partial_fit(X, y, classes=[0, 1, 2])
+    assert part.t_ == 300 and part.n_iter_ == 1 and len(part.loss_curve_) == 2
+    assert part.network_.optimizer_steps_ == 6
+
+
+def test_engine_epochs_shuffle(iris):
+    X, y = iris
+    with pytest.raises(ValueError, match="shuffle=False"):
+        NetworkClassifier(engine_epochs=True, shuffle=False).fit(X, y)
