@@ -39,7 +39,8 @@ class NetworkEstimator(BaseEstimator):
                  backend="auto", dtype=None, threads=None, relu_grad_at_zero=0, keep_prob=1.0,
                  callback=None, engine_epochs=False):
         # Stored as given (scikit-learn's convention); checked in fit.
-        self.hidden_layer_sizes, self.activation, self.solver = hidden_layer_sizes, activation, solver
+        self.hidden_layer_sizes, self.activation = hidden_layer_sizes, activation
+        self.solver = solver
         self.alpha, self.batch_size, self.learning_rate = alpha, batch_size, learning_rate
         self.learning_rate_init, self.power_t, self.max_iter = learning_rate_init, power_t, max_iter
         self.shuffle, self.random_state, self.tol = shuffle, random_state, tol
@@ -48,7 +49,8 @@ class NetworkEstimator(BaseEstimator):
         self.validation_fraction, self.beta_1, self.beta_2 = validation_fraction, beta_1, beta_2
         self.epsilon, self.n_iter_no_change, self.max_fun = epsilon, n_iter_no_change, max_fun
         self.backend, self.dtype, self.threads = backend, dtype, threads
-        self.relu_grad_at_zero, self.keep_prob, self.callback = relu_grad_at_zero, keep_prob, callback
+        self.relu_grad_at_zero, self.keep_prob = relu_grad_at_zero, keep_prob
+        self.callback = callback
         self.engine_epochs = engine_epochs
 
     # ---------------------------------------------------------------- training
@@ -76,7 +78,8 @@ class NetworkEstimator(BaseEstimator):
         rule = _params.optimizer(self)
         self._dropout = self._dropout_of(hidden)
         plain = not self.alpha and not self._dropout
-        backend = _params.choose_backend(self.backend, rule, plain)
+        per_step = self.solver != "lbfgs" and not self.engine_epochs
+        backend = _params.choose_backend(self.backend, rule, plain, per_step)
         if first_pass:
             units = [X.shape[1], *hidden, Y.shape[0]]
             self.network_ = Network.from_params(

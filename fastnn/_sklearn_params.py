@@ -125,12 +125,18 @@ def _trains(module, rule, plain):
     return bool(getattr(module, "HAS_OPTIMIZERS", False)) and _vo.trains(module, rule.name)
 
 
-def choose_backend(name, rule, plain):
+def choose_backend(name, rule, plain, per_step=False):
     """The backend that trains: ``name``, checked to train ``rule`` (an
     optimizer, or None for lbfgs) with L2 or dropout unless ``plain``, or for
-    ``"auto"`` the fastest available one that does."""
+    ``"auto"`` the fastest available one that does. ``per_step``: training
+    calls ``Network.fit`` once per mini-batch, where a compiled engine's
+    set-up (its buffers, its threads) costs more than the step; the Python
+    backends come first then."""
     status = _backends.available()
-    able = [n for n in _SPEED_ORDER if status[n] is True and _trains(_backends.get(n), rule, plain)]
+    order = _SPEED_ORDER
+    if per_step:
+        order = sorted(order, key=lambda n: status[n] is True and _backends.get(n).COMPILED)
+    able = [n for n in order if status[n] is True and _trains(_backends.get(n), rule, plain)]
     if name == _backends.AUTO:
         return able[0]  # numpy trains everything
     if not _trains(_backends.get(name), rule, plain):

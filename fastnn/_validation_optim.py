@@ -9,7 +9,9 @@ import numbers
 import numpy as np
 
 __all__ = ["check_unit_interval", "check_bool", "COURSE_OPTIMIZER_NAMES", "optimizer_names",
-           "trains", "check_trains", "check_keep_probs", "check_rng", 'check_random_state_seed', 'check_non_negative_int', 'check_non_negative_float', 'check_decay', 'check_numeric_array', 'check_array_dict', 'check_like', 'check_examples']
+           "trains", "check_trains", "check_keep_probs", "check_rng", "check_random_state_seed",
+           "check_non_negative_int", "check_non_negative_float", "check_decay",
+           "check_numeric_array", "check_array_dict", "check_like", "check_examples"]
 
 
 def check_random_state_seed(argument, seed):
