@@ -169,3 +169,10 @@ def test_engine_epochs_shuffle(iris):
     X, y = iris
     with pytest.raises(ValueError, match="shuffle=False"):
         NetworkClassifier(engine_epochs=True, shuffle=False).fit(X, y)
+
+
+def test_verbose_prints_each_epochs_loss_as_scikit_learn(iris, capsys):
+    X, y = iris
+    est = _fit(NetworkClassifier((3,), max_iter=2, tol=0, verbose=True, random_state=0), X, y)
+    assert capsys.readouterr().out.splitlines() == [
+        f"Iteration {k}, loss = {loss:.8f}" for k, loss in enumerate(est.loss_curve_, start=1)]
