@@ -14,6 +14,12 @@ Design
   the batch's cost before the step, which is scikit-learn's ``batch_loss``.
   So ``loss_curve_`` is scikit-learn's: the mean of the mini-batch losses
   of the epoch, at no extra forward pass (the engine reuses the cost's).
+  The price: one ``Network.fit`` (its checks, its set-up) per mini-batch.
+- ``engine_epochs=True``: one ``Network.fit`` call per epoch, run whole by the
+  backend's engine (the driver's shuffles); the cost the next call records
+  before its epoch is the loss over all samples after this one, booked by
+  its callback, which also applies the stopping rule there. One forward
+  pass over all samples per epoch more, far fewer Python calls.
 - lbfgs: SciPy's L-BFGS-B on the loss and gradient that the backend's
   ``forward`` and ``backward`` compute, with scikit-learn's options.
 - The stopping rules, the learning-rate schedules ("invscaling", "adaptive")
