@@ -129,43 +129,49 @@ def _batch_by_batch(est, XT, Y, rng, optimizer, validation, incremental):
 
 
 def _engine_epochs(est, XT, Y, rng, optimizer, validation, incremental):
-    """Whole epochs in the backend's engine: one ``Network.fit`` call per
-    epoch (the driver's shuffles, from a Generator seeded by ``rng``). The
-    cost a call records before its epoch is the loss over all samples after
-    the previous one: the callback books it there and says whether to go on.
-    A call whose epoch must run at another learning rate (a schedule) stops
-    after booking and the next one runs it."""
+    """Whole epochs in the backend's engine (the driver's shuffles, from a
+    Generator seeded by ``rng``), as few ``Network.fit`` calls as the
+    bookkeeping allows: the cost recorded before an epoch is the loss over
+    all samples after the previous one, and the callback books it there and
+    says whether to go on. One call runs every epoch when nothing outside
+    the engine needs the weights between epochs; else (early stopping's
+    score, the user's callback, invscaling's rate, L2 of several targets)
+    one call per epoch. A call whose next epoch must run at another learning
+    rate ("adaptive") stops after booking, and the next call runs it."""
     n = XT.shape[1]
     batch_size = est._batch_size(n)
     seed = np.random.default_rng(rng.randint(2 ** 32))
     divisor, net = est._loss_divisor, est.network_
     epochs = 1 if incremental else est.max_iter
-    state = {"ran": 0, "booked": False, "stop": False}
+    whole = (validation is None and est.callback is None and (divisor == 1 or not est.alpha)
+             and not (est.solver == "sgd" and est.learning_rate == "invscaling"))
+    # pending: an epoch ran whose loss is not booked yet; going: the callback's last answer.
+    state = {"pending": False, "stop": False, "going": True}
 
     def on_cost(i, cost):
-        if state["ran"] == 0 or state["booked"]:  # nothing new to book
-            state["booked"] = False
+        state["pending"] = state["pending"] or i > 0  # an epoch ran since the last cost
+        state["going"] = _book(i, cost)
+        return state["going"]
+
+    def _book(i, cost):
+        if not state["pending"]:  # the first cost, or booked before a new rate
             return True
-        l2 = _l2(net._Ws, est.alpha, n) if divisor != 1 else 0.0
+        state["pending"] = False
+        l2 = _l2(net._Ws, est.alpha, n) if divisor != 1 else 0.0  # (one epoch per call)
         est.loss_ = (cost - l2) / divisor + l2
         rate = est._learning_rate
         state["stop"] = _end_epoch(est, n, validation, incremental)
-        state["booked"] = True
-        if state["stop"] or est._learning_rate != rate:
-            return False
-        state["booked"] = False
-        return True
+        return not state["stop"] and est._learning_rate == rate
 
     while not state["stop"]:
-        steps = net.optimizer_steps_ if est._resume else 0
-        net.fit(XT, Y, learning_rate=est._learning_rate, num_iterations=1, cost_every=1,
-                batch_size=batch_size, optimizer=optimizer, lambd=est.alpha,
-                keep_prob=est.keep_prob, seed=seed, callback=on_cost, resume=est._resume)
+        left = epochs - est.n_iter_ - state["pending"]
+        net.fit(XT, Y, learning_rate=est._learning_rate, cost_every=1,
+                num_iterations=left + 1 if whole else 1, batch_size=batch_size,
+                optimizer=optimizer, lambd=est.alpha, keep_prob=est.keep_prob, seed=seed,
+                callback=on_cost, resume=est._resume)
         est._resume = True
-        if net.optimizer_steps_ > steps:
-            state["ran"] += 1
-        elif state["ran"] >= epochs:
-            break  # the last epoch is booked
+        # The driver ran the iteration after the last cost the callback let go on.
+        state["pending"] = state["pending"] or state["going"]
 
 
 def _end_epoch(est, n, validation, incremental):
