@@ -147,6 +147,14 @@ def test_engine_epochs_are_network_fit_epochs(backend, solver, iris):
     np.testing.assert_allclose(est.loss_curve_, [c for _, c in net.costs_[1:]], rtol=1e-12)
     # net ran a sixth epoch after its last recorded cost; est stopped at five.
     assert est.network_.optimizer_steps_ == 5 * 5
+    # A callback needs the weights between epochs: one call per epoch, the same epochs.
+    seen = []
+    per_epoch = _fit(NetworkClassifier((6,), engine_epochs=True, batch_size=32, max_iter=5,
+                                       tol=0, learning_rate_init=0.05, random_state=5,
+                                       backend=backend, callback=seen.append, **options), X, y)
+    assert len(seen) == 5 and per_epoch.loss_curve_ == est.loss_curve_
+    for P, Q in zip(per_epoch.coefs_, est.coefs_):
+        np.testing.assert_array_equal(P, Q)
 
 
 def test_engine_epochs_schedules_and_partial_fit(iris):
