@@ -92,11 +92,13 @@ PARAMETERS = """
         False: scikit-learn's epochs, each mini-batch one step of the
         Network (scikit-learn's shuffles; ``loss_curve_`` the mean of the
         mini-batch losses): the same model as MLPClassifier from the same
-        ``random_state``. True: each epoch runs whole in the backend's engine
-        (one ``Network.fit`` call: the compiled backends' fused loops, far
-        fewer Python calls), shuffled by fastnn's driver, and ``loss_curve_``
-        holds the loss over all samples after each epoch (one forward pass
-        more per epoch). Same update rules, schedules and stopping rules.
+        ``random_state``. True: epochs run whole in the backend's engine (one
+        ``Network.fit`` call for all of them, or one per epoch where early
+        stopping, ``callback`` or "invscaling" need the weights between
+        epochs: the compiled backends' fused loops, far fewer Python calls),
+        shuffled by fastnn's driver, and ``loss_curve_`` holds the loss over
+        all samples after each epoch (one forward pass more per epoch). Same
+        update rules, schedules and stopping rules.
 """
 
 ATTRIBUTES = """
