@@ -16,7 +16,9 @@ Design
 - Rows are examples here (scikit-learn's convention); the Network keeps the
   course's columns (``X.T``).
 - Training is :mod:`fastnn._sklearn_train`: MLPClassifier's loops, each
-  mini-batch one ``Network.fit`` step with ``resume=True``.
+  mini-batch one ``Network.fit`` step with ``resume=True`` (the same model as
+  scikit-learn's), or with ``engine_epochs=True`` whole epochs in the
+  backend's engine (fastnn's shuffles, much faster on compiled backends).
 - Parameters are validated in ``fit`` (``__init__`` only stores them), by
   scikit-learn's ``_parameter_constraints`` (its error types and messages,
   naming the parameter) and :mod:`fastnn._sklearn_params` for the rest.
