@@ -79,8 +79,8 @@ class NetworkClassifier(ClassifierMixin, NetworkEstimator):
     >>> from sklearn.preprocessing import StandardScaler
     >>> from fastnn.sklearn import NetworkClassifier
     >>> X, y = load_iris(return_X_y=True)
-    >>> model = make_pipeline(StandardScaler(), NetworkClassifier((16,), max_iter=500,
-    ...                                                            random_state=0))
+    >>> model = make_pipeline(StandardScaler(), NetworkClassifier(
+    ...     (16,), learning_rate_init=0.01, max_iter=500, random_state=0))
     >>> model.fit(X, y).score(X, y) > 0.95
     True
 """
