@@ -30,8 +30,9 @@ def _makers(backends, epochs):
         max_iter=epochs, tol=0, n_iter_no_change=never, random_state=0)}
     for name in backends:
         makers[f"NetworkClassifier {name}"] = lambda name=name: NetworkClassifier(
-            (64,), batch_size=32, learning_rate_init=0.1, max_iter=epochs, tol=0,
-            n_iter_no_change=never, random_state=0, backend=name)
+            (64,), solver="sgd", momentum=0, alpha=0, engine_epochs=True, batch_size=32,
+            learning_rate_init=0.1, max_iter=epochs, tol=0, n_iter_no_change=never,
+            random_state=0, backend=name)
     return makers
 
 

@@ -1,10 +1,11 @@
-"""What :mod:`fastnn.sklearn`'s estimators do with their parameters, apart from
-scikit-learn: each checked with an error that names it, ``random_state`` turned
-into a ``numpy.random.Generator``, ``batch_size`` into the Network's, and the
-``Network.fit`` callback that keeps the loss curve and applies scikit-learn's
-stopping rule (:class:`EpochLog`).
+"""What :mod:`fastnn.sklearn`'s estimators do with their parameters: the
+constraints scikit-learn checks (``PARAMETER_CONSTRAINTS``, MLPClassifier's
+plus fastnn's), the checks it cannot express, each naming the parameter, the
+backend ``"auto"`` resolves to, scikit-learn's initial weights, and
+``batch_size`` as a number.
 
-It imports nothing of scikit-learn, so its pieces are testable without it.
+It imports scikit-learn only inside :func:`constraints`, so the rest is
+testable without it.
 """
 
 import numbers
@@ -13,10 +14,13 @@ import warnings
 import numpy as np
 
 from . import _validation as _v
+from . import _validation_optim as _vo
 from . import backends as _backends
+from . import optimizers as _optimizers
 
-__all__ = ["ACTIVATIONS", "OUT_ACTIVATION", "EpochLog", "generator", "check_random_state",
-           "check_params", "network_batch_size"]
+__all__ = ["ACTIVATIONS", "OUT_ACTIVATION", "SOLVERS", "constraints", "check_params",
+           "random_state", "choose_backend", "optimizer", "initial_params",
+           "network_batch_size"]
 
 #: The hidden activations, scikit-learn's names and fastnn's -> fastnn's.
 ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu",
@@ -25,63 +29,36 @@ ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "r
 #: fastnn's output activation -> scikit-learn's name for it (``out_activation_``).
 OUT_ACTIVATION = {"sigmoid": "logistic", "softmax": "softmax", "identity": "identity"}
 
+#: scikit-learn's solvers.
+SOLVERS = ("lbfgs", "sgd", "adam")
 
-class EpochLog:
-    """``Network.fit``'s callback: the loss after each epoch, and when to stop.
-
-    The callback sees the cost of iteration i before its update, which is the
-    loss after epoch i (i >= 1). Training stops after epoch ``max_iter``, or
-    by scikit-learn's rule (``BaseMultilayerPerceptron._fit_stochastic`` with
-    ``early_stopping=False``): an epoch whose loss is not below the best loss
-    so far minus ``tol`` counts one, any other resets the count to 0, and
-    training stops once the count exceeds ``n_iter_no_change`` -- after
-    ``n_iter_no_change + 1`` such epochs in a row.
-    """
-
-    def __init__(self, max_iter, tol, n_iter_no_change):
-        self._max_iter, self._tol, self._n_iter_no_change = max_iter, tol, n_iter_no_change
-        self.loss_curve = []
-        self.best_loss = np.inf
-        self.no_improvement_count = 0
-        self.converged = False
-
-    def __call__(self, i, cost):
-        if i == 0:  # the initial parameters' cost
-            return True
-        self.loss_curve.append(cost)
-        if cost > self.best_loss - self._tol:
-            self.no_improvement_count += 1
-        else:
-            self.no_improvement_count = 0
-        self.best_loss = min(self.best_loss, cost)
-        if self.no_improvement_count > self._n_iter_no_change:
-            self.converged = True
-            return False
-        return i < self._max_iter
+#: Backends from the fastest; ``backend="auto"`` takes the first available one
+#: that trains the solver.
+_SPEED_ORDER = tuple(_backends.AUTO_ORDER) + tuple(
+    n for n in reversed(_backends.names()) if n not in _backends.AUTO_ORDER)
 
 
-def generator(random_state):
-    """A ``numpy.random.Generator`` for the init and the shuffles.
-
-    An int gives the same fit every time; a ``RandomState`` (scikit-learn's
-    convention) or a ``Generator`` moves on with each fit; None draws fresh
-    entropy (NumPy's global state is never used).
-    """
-    check_random_state(random_state)
-    if isinstance(random_state, np.random.RandomState):
-        return np.random.default_rng(random_state.randint(np.iinfo(np.int32).max))
-    return _v.check_seed("random_state", random_state)
-
-
-def check_random_state(random_state):
-    """Raise unless ``random_state`` is one :func:`generator` takes (drawing nothing)."""
-    if isinstance(random_state, np.random.RandomState):
-        return
-    if random_state is None or isinstance(random_state, (numbers.Integral, np.random.Generator)):
-        _v.check_seed("random_state", random_state)  # a bool, a negative int
-        return
-    raise TypeError(f"random_state must be None, an int, a numpy.random.RandomState or a "
-                    f"numpy.random.Generator; got {random_state!r}")
+def constraints(regressor):
+    """``_parameter_constraints`` of an estimator: MLPClassifier's (or
+    MLPRegressor's, ``regressor``), plus fastnn's parameters."""
+    from sklearn.utils._param_validation import Interval, Options, StrOptions
+    from sklearn.neural_network import MLPClassifier, MLPRegressor
+    base = dict((MLPRegressor if regressor else MLPClassifier)._parameter_constraints)
+    base.update({
+        "activation": [StrOptions(set(ACTIVATIONS))],
+        "batch_size": base["batch_size"] + [None],
+        "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left"),
+                             Options(numbers.Real, {np.inf})],
+        "random_state": ["random_state", np.random.Generator],
+        "backend": [StrOptions(set(_backends.names()) | {_backends.AUTO})],
+        "dtype": [StrOptions({"float64", "float32"}), None],
+        "threads": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "relu_grad_at_zero": [Options(numbers.Integral, {0, 1})],
+        "keep_prob": [Interval(numbers.Real, 0, 1, closed="right"), "array-like"],
+        "callback": [callable, None],
+        "engine_epochs": ["boolean"],
+    })
+    return base
 
 
 def _hidden_layer_sizes(hidden_layer_sizes):
@@ -94,37 +71,100 @@ def _hidden_layer_sizes(hidden_layer_sizes):
     return [_v.check_positive_int(f"hidden_layer_sizes[{i}]", n) for i, n in enumerate(sizes)]
 
 
-def check_params(estimator):
-    """Every parameter of ``estimator`` that does not depend on the data, checked;
-    returns the hidden sizes, the fastnn activation and the dtype."""
-    est = estimator
+def check_params(est):
+    """What the constraints cannot say, checked: returns the hidden sizes,
+    the fastnn activation and the dtype (None: X's, float32 or float64)."""
     hidden = _hidden_layer_sizes(est.hidden_layer_sizes)
-    _v.check_choice("activation", est.activation, ACTIVATIONS)
-    if not (est.batch_size is None or isinstance(est.batch_size, str)):
-        _v.check_positive_int("batch_size", est.batch_size)
-    elif isinstance(est.batch_size, str) and est.batch_size != "auto":
-        raise ValueError(f"batch_size must be a positive int, 'auto' or None; "
-                         f"got {est.batch_size!r}")
-    _v.check_positive_float("learning_rate_init", est.learning_rate_init)
-    _v.check_positive_int("max_iter", est.max_iter)
-    if isinstance(est.tol, bool) or not isinstance(est.tol, numbers.Real):
+    if isinstance(est.tol, bool):
         raise TypeError(f"tol must be a non-negative number; got {est.tol!r}")
-    if not 0 <= est.tol < np.inf:
+    if not est.tol < np.inf:
         raise ValueError(f"tol must be a non-negative finite number; got {est.tol}")
-    _v.check_positive_int("n_iter_no_change", est.n_iter_no_change)
-    check_random_state(est.random_state)
-    _backends.get(est.backend)
-    dtype = _v.check_dtype(est.dtype)
+    random_state(est.random_state)
+    if getattr(est, "loss", "squared_error") == "poisson":
+        raise ValueError("loss='poisson' needs an exponential output and the Poisson "
+                         "deviance, which fastnn's networks do not have; use "
+                         "loss='squared_error'")
+    _vo.check_keep_probs(est.keep_prob, len(hidden))
+    dtype = None if est.dtype is None else _v.check_dtype(est.dtype)
     _v.check_threads(est.threads)
     _v.check_relu_grad_at_zero(est.relu_grad_at_zero)
     return hidden, ACTIVATIONS[est.activation], dtype
 
 
+def random_state(seed):
+    """scikit-learn's ``check_random_state``, plus a ``numpy.random.Generator``
+    (it seeds a new RandomState): the init, the shuffles and the validation
+    split draw from it in MLPClassifier's order."""
+    if isinstance(seed, np.random.RandomState):
+        return seed
+    if seed is None:  # fresh entropy; NumPy's global state is never used
+        seed = np.random.default_rng()
+    if isinstance(seed, np.random.Generator):
+        return np.random.RandomState(seed.integers(2 ** 32))
+    return np.random.RandomState(_vo.check_random_state_seed("random_state", seed))
+
+
+def optimizer(est):
+    """The :mod:`fastnn.optimizers` object of the estimator's stochastic
+    solver (None for lbfgs). sgd without momentum is gradient descent, which
+    every backend trains: v = 0·v − α dW adds −α dW, bitwise the same step."""
+    if est.solver == "sgd" and est.momentum == 0:
+        return _optimizers.GradientDescent()
+    if est.solver == "sgd":
+        return _optimizers.SklearnSGD(momentum=est.momentum, nesterov=est.nesterovs_momentum)
+    if est.solver == "adam":
+        return _optimizers.SklearnAdam(beta1=est.beta_1, beta2=est.beta_2, epsilon=est.epsilon)
+    return None
+
+
+def _trains(module, rule, plain):
+    """Whether a backend trains with ``rule`` (None: lbfgs, forward and backward
+    only); ``plain``: no L2 or dropout either (every backend trains gradient descent)."""
+    if rule is None or (plain and rule.name == "gd"):
+        return True
+    return bool(getattr(module, "HAS_OPTIMIZERS", False)) and _vo.trains(module, rule.name)
+
+
+def choose_backend(name, rule, plain, per_step=False):
+    """The backend that trains: ``name``, checked to train ``rule`` (an
+    optimizer, or None for lbfgs) with L2 or dropout unless ``plain``, or for
+    ``"auto"`` the fastest available one that does. ``per_step``: training
+    calls ``Network.fit`` once per mini-batch, where a compiled engine's
+    set-up (its buffers, its threads) costs more than the step; the Python
+    backends come first then."""
+    status = _backends.available()
+    order = _SPEED_ORDER
+    if per_step:
+        order = sorted(order, key=lambda n: status[n] is True and _backends.get(n).COMPILED)
+    able = [n for n in order if status[n] is True and _trains(_backends.get(n), rule, plain)]
+    if name == _backends.AUTO:
+        return able[0]  # numpy trains everything
+    if not _trains(_backends.get(name), rule, plain):
+        raise ValueError(f"backend {name!r} cannot train this solver: the update rule "
+                         f"{rule.name!r}" + ("" if plain else " with alpha > 0 or dropout")
+                         + f"; backends that can: {able} (or backend='auto')")
+    return name
+
+
+def initial_params(rng, layer_units, activation, dtype):
+    """MLPClassifier's initial weights (Glorot's uniform, ``_init_coef``) drawn
+    from the RandomState ``rng`` in its order, as course-style params."""
+    factor = 2.0 if activation == "sigmoid" else 6.0
+    params = {}
+    for l, (fan_in, fan_out) in enumerate(zip(layer_units, layer_units[1:]), start=1):
+        bound = np.sqrt(factor / (fan_in + fan_out))
+        coef = rng.uniform(-bound, bound, (fan_in, fan_out)).astype(dtype, copy=False)
+        intercept = rng.uniform(-bound, bound, fan_out).astype(dtype, copy=False)
+        params[f"W{l}"] = np.ascontiguousarray(coef.T)
+        params[f"b{l}"] = intercept.reshape(-1, 1)
+    return params
+
+
 def network_batch_size(batch_size, n_samples):
-    """The Network's batch_size for an estimator's (checked) ``batch_size``:
-    None (full batch) or an int in 1..n_samples."""
+    """The examples per update for a (checked) ``batch_size``: ``"auto"`` is
+    min(200, n_samples), None all of them, an int is clipped to n_samples."""
     if batch_size is None:
-        return None
+        return n_samples
     if batch_size == "auto":
         return min(200, n_samples)
     if batch_size > n_samples:

@@ -150,6 +150,8 @@ def check_schedule(learning_rate, num_iterations, cost_every, batch_size, gram, 
         raise ValueError(f"backend {backend!r} trains with plain gradient descent only; an "
                          f"optimizer, lambd, keep_prob or decay_rate needs one of "
                          f"{having('HAS_OPTIMIZERS')}")
+    if schedule.optimizer is not None and not schedule.plain:
+        _vo.check_trains(backend, module, schedule.optimizer)
     return schedule
 
 

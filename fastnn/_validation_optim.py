@@ -8,7 +8,11 @@ import numbers
 
 import numpy as np
 
-__all__ = ["check_keep_probs", "check_rng", 'check_random_state_seed', 'check_non_negative_int', 'check_non_negative_float', 'check_decay', 'check_numeric_array', 'check_is_dict', 'check_array_dict', 'check_like', 'check_examples']
+__all__ = ["check_unit_interval", "check_bool", "COURSE_OPTIMIZER_NAMES", "optimizer_names",
+           "trains", "check_trains", "check_keep_probs", "check_rng", "check_random_state_seed",
+           "check_non_negative_int", "check_non_negative_float", "check_decay",
+           "check_numeric_array", "check_is_dict", "check_array_dict", "check_like",
+           "check_examples"]
 
 
 def check_random_state_seed(argument, seed):
@@ -151,3 +155,63 @@ def check_rng(argument, rng):
         return np.random.default_rng(rng)
     raise TypeError(f"{argument} must be a numpy.random.Generator, a numpy.random.RandomState, "
                     f"an int seed or None; got {type(rng).__name__}")
+
+
+def check_unit_interval(argument, value):
+    """A number in [0, 1], as a float (scikit-learn's ``momentum``)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{argument} must be a number in [0, 1]; got {value!r}")
+    value = float(value)
+    if not 0 <= value <= 1:  # also refuses nan
+        raise ValueError(f"{argument} must be in [0, 1]; got {value}")
+    return value
+
+
+def check_bool(argument, value):
+    """True or False (NumPy's bools too), as a bool."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{argument} must be True or False; got {value!r}")
+    return bool(value)
+
+
+# -- which backend trains which update rule ---------------------------------------------------
+
+#: The update rules of the course: what a backend with its own engine and
+#: ``HAS_OPTIMIZERS`` trains unless it says otherwise.
+COURSE_OPTIMIZER_NAMES = frozenset({"gd", "momentum", "rmsprop", "adam"})
+
+
+def optimizer_names(module):
+    """The names of the update rules (``Optimizer.name``) a backend module trains.
+
+    A backend may declare them as ``OPTIMIZER_NAMES`` (a set of names). If it
+    does not: without an ``engine`` of its own the driver runs the
+    ``PythonEngine``, which calls any optimizer's ``_update`` (None: all); an
+    engine with ``HAS_OPTIMIZERS`` trains the course's four; any other only
+    ``"gd"``.
+    """
+    declared = getattr(module, "OPTIMIZER_NAMES", None)
+    if declared is not None:
+        return frozenset(declared)
+    if not hasattr(module, "engine"):
+        return None if getattr(module, "HAS_OPTIMIZERS", False) else frozenset({"gd"})
+    return COURSE_OPTIMIZER_NAMES if getattr(module, "HAS_OPTIMIZERS", False) \
+        else frozenset({"gd"})
+
+
+def trains(module, name):
+    """Whether a backend module trains the update rule called ``name``."""
+    names = optimizer_names(module)
+    return names is None or name in names
+
+
+def check_trains(backend, module, optimizer):
+    """Raise ``ValueError`` unless backend ``backend`` (its ``module``) trains
+    ``optimizer``; the message names the available backends that do."""
+    from . import backends
+    if trains(module, optimizer.name):
+        return
+    able = [n for n, ok in backends.available().items()
+            if ok is True and trains(backends.get(n), optimizer.name)]
+    raise ValueError(f"backend {backend!r} cannot train the optimizer {optimizer.name!r} "
+                     f"({type(optimizer).__name__}); backends that can: {able}")

@@ -38,6 +38,7 @@ from . import _validation as _v
 from . import _validation_optim as _vo
 
 __all__ = ["Optimizer", "GradientDescent", "Momentum", "RMSprop", "Adam", "OPTIMIZERS", "get",
+           "SklearnSGD", "SklearnAdam", "SKLEARN_OPTIMIZERS",
            "exponential_average", "bias_corrected", "rms_scaled", "step"]
 
 
@@ -290,3 +291,83 @@ def get(spec):
         return OPTIMIZERS[_v.check_choice("optimizer", spec, list(OPTIMIZERS))]()
     raise TypeError(f"optimizer must be a name, one of {list(OPTIMIZERS)}, or an optimizer "
                     f"object such as fastnn.optimizers.Adam(beta1=0.9); got {spec!r}")
+
+
+# -- scikit-learn's update rules ----------------------------------------------------------------
+#
+# MLPClassifier's solvers "sgd" and "adam" (sklearn/neural_network/_stochastic_optimizers.py)
+# are other formulas than the course's Momentum and Adam, so they are other classes: the
+# velocity carries the learning rate, and Adam's bias correction is folded into the
+# learning rate with ε added to √s, not √ŝ. fastnn.sklearn trains with them to take
+# scikit-learn's steps; any Python backend (its PythonEngine calls ``_update``) runs them.
+
+@dataclasses.dataclass(frozen=True)
+class SklearnSGD(Optimizer):
+    """scikit-learn's ``SGDOptimizer`` step (``MLPClassifier(solver="sgd")``).
+
+    v = μ v − α dW;  W = W + v, or with Nesterov's momentum W = W + μ v − α dW
+    (v already updated). The velocity holds −α dW, so it carries the learning
+    rate of the steps it averaged (not the course's (1 − β) dW). μ = 0 is
+    gradient descent.
+
+    Parameters
+    ----------
+    momentum : float in [0, 1]
+        μ.
+    nesterov : bool
+        Nesterov's momentum (scikit-learn's ``nesterovs_momentum``).
+    """
+
+    name: ClassVar[str] = "sklearn_sgd"
+    slots: ClassVar[tuple] = ("v",)
+    momentum: float = _hyper(0.9, _vo.check_unit_interval)
+    nesterov: bool = _hyper(True, _vo.check_bool)
+
+    def _update(self, params, grads, state, learning_rate, t):
+        v = {d: self.momentum * state["v"][d] - learning_rate * dW for d, dW in grads.items()}
+        new = {}
+        for key, W in params.items():
+            d = "d" + key
+            update = (self.momentum * v[d] - learning_rate * grads[d]) if self.nesterov else v[d]
+            new[key] = W + update
+        return new, {"v": v}
+
+
+@dataclasses.dataclass(frozen=True)
+class SklearnAdam(Optimizer):
+    """scikit-learn's ``AdamOptimizer`` step (``MLPClassifier(solver="adam")``).
+
+    v = β₁ v + (1 − β₁) dW;  s = β₂ s + (1 − β₂) dW²;
+    αₜ = α √(1 − β₂ᵗ) / (1 − β₁ᵗ);  W = W − αₜ v / (√s + ε).
+
+    Kingma and Ba's "efficient version": the bias correction sits in the rate
+    and ε is added to √s, where the course's Adam adds it to √ŝ; the two
+    differ where √s is comparable to ε (early steps, tiny gradients).
+
+    Parameters
+    ----------
+    beta1, beta2 : float in [0, 1)
+        scikit-learn's ``beta_1`` and ``beta_2``.
+    epsilon : float > 0
+        Added to √s.
+    """
+
+    name: ClassVar[str] = "sklearn_adam"
+    slots: ClassVar[tuple] = ("v", "s")
+    beta1: float = _hyper(0.9, _vo.check_decay)
+    beta2: float = _hyper(0.999, _vo.check_decay)
+    epsilon: float = _hyper(1e-8, _v.check_positive_float)
+
+    def _update(self, params, grads, state, learning_rate, t):
+        v = {d: self.beta1 * state["v"][d] + (1 - self.beta1) * dW for d, dW in grads.items()}
+        s = {d: self.beta2 * state["s"][d] + (1 - self.beta2) * dW ** 2
+             for d, dW in grads.items()}
+        rate = learning_rate * np.sqrt(1 - self.beta2 ** t) / (1 - self.beta1 ** t)
+        new = {key: W + -rate * v["d" + key] / (np.sqrt(s["d" + key]) + self.epsilon)
+               for key, W in params.items()}
+        return new, {"v": v, "s": s}
+
+
+#: scikit-learn's update rules by name; not in :data:`OPTIMIZERS` (the course's), and
+#: :func:`get` takes them as objects.
+SKLEARN_OPTIMIZERS = {cls.name: cls for cls in (SklearnSGD, SklearnAdam)}

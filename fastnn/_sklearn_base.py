@@ -1,0 +1,165 @@
+"""What :class:`fastnn.sklearn.NetworkClassifier` and ``NetworkRegressor``
+share: every parameter of scikit-learn's MLPClassifier/MLPRegressor, with its
+meaning and default, plus fastnn's; ``fit``/``partial_fit`` as
+``BaseMultilayerPerceptron._fit``; the network's output; ``coefs_`` and
+``intercepts_``. Subclasses say how y becomes the Network's output
+(``_targets``) and how a prediction is scored (``_score_arrays``).
+"""
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+
+try:  # scikit-learn >= 1.6
+    from sklearn.utils.validation import validate_data as _validate_data
+except ImportError:  # 1.4 and 1.5: the method validate_data replaced
+    def _validate_data(estimator, X="no_validation", y="no_validation", reset=True, **params):
+        return estimator._validate_data(X, y, reset=reset, **params)
+
+from . import _sklearn_params as _params
+from . import _sklearn_train as _train
+from .network import Network
+
+__all__ = ["NetworkEstimator", "validate_data"]
+
+validate_data = _validate_data
+
+
+class NetworkEstimator(BaseEstimator):
+    """The shared base; see :mod:`fastnn.sklearn` for the parameters."""
+
+    _y_numeric = True
+
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
+                 alpha=0.0001, batch_size="auto", learning_rate="constant",
+                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
+                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
+                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
+                 backend="auto", dtype=None, threads=None, relu_grad_at_zero=0, keep_prob=1.0,
+                 callback=None, engine_epochs=False):
+        # Stored as given (scikit-learn's convention); checked in fit.
+        self.hidden_layer_sizes, self.activation = hidden_layer_sizes, activation
+        self.solver = solver
+        self.alpha, self.batch_size, self.learning_rate = alpha, batch_size, learning_rate
+        self.learning_rate_init, self.power_t, self.max_iter = learning_rate_init, power_t, max_iter
+        self.shuffle, self.random_state, self.tol = shuffle, random_state, tol
+        self.verbose, self.warm_start, self.momentum = verbose, warm_start, momentum
+        self.nesterovs_momentum, self.early_stopping = nesterovs_momentum, early_stopping
+        self.validation_fraction, self.beta_1, self.beta_2 = validation_fraction, beta_1, beta_2
+        self.epsilon, self.n_iter_no_change, self.max_fun = epsilon, n_iter_no_change, max_fun
+        self.backend, self.dtype, self.threads = backend, dtype, threads
+        self.relu_grad_at_zero, self.keep_prob = relu_grad_at_zero, keep_prob
+        self.callback = callback
+        self.engine_epochs = engine_epochs
+
+    # ---------------------------------------------------------------- training
+    def _fit(self, X, y, incremental=False, classes=None):
+        """scikit-learn's ``BaseMultilayerPerceptron._fit``: every parameter
+        checked before any work, then the weights drawn (first pass) or kept
+        (``warm_start``, ``partial_fit``), then the solver."""
+        self._validate_params()
+        hidden, activation, dtype = _params.check_params(self)
+        if self.solver == "lbfgs" and self._dropout_of(hidden):
+            raise ValueError("keep_prob < 1 (dropout) needs a stochastic solver, 'sgd' or "
+                             "'adam'; got solver='lbfgs'")
+        if self.engine_epochs and not self.shuffle and self.solver != "lbfgs":
+            raise ValueError("engine_epochs=True shuffles every epoch (fastnn's driver does); "
+                             "shuffle=False needs engine_epochs=False")
+        first_pass = not hasattr(self, "network_") or (not self.warm_start and not incremental)
+        if not first_pass:
+            dtype = self.network_.dtype
+        X, y = _validate_data(self, X, y, reset=first_pass, order="C",
+                              dtype=(np.float64, np.float32) if dtype is None else dtype,
+                              multi_output=True, y_numeric=self._y_numeric)
+        Y, output, loss = self._targets(y, first_pass, incremental, classes)
+        Y = Y.astype(X.dtype, copy=False)
+        rng = _params.random_state(self.random_state)
+        rule = _params.optimizer(self)
+        self._dropout = self._dropout_of(hidden)
+        plain = not self.alpha and not self._dropout
+        per_step = self.solver != "lbfgs" and not self.engine_epochs
+        backend = _params.choose_backend(self.backend, rule, plain, per_step)
+        if first_pass:
+            units = [X.shape[1], *hidden, Y.shape[0]]
+            self.network_ = Network.from_params(
+                _params.initial_params(rng, units, activation, X.dtype),
+                [activation] * len(hidden) + [output], loss=loss, backend=backend,
+                dtype=X.dtype, threads=self.threads, relu_grad_at_zero=self.relu_grad_at_zero)
+            self._initialize(len(units), Y.shape[0], output)
+        elif self.network_.backend != backend or self.network_.threads != self.threads:
+            self.network_ = self.network_.to(backend, threads=self.threads)
+        self.backend_ = backend
+        if self.solver == "lbfgs":
+            _train.fit_lbfgs(self, X, Y)
+        else:
+            _train.fit_stochastic(self, X, y, Y, rng, rule, incremental)
+        if not all(np.isfinite(p).all() for p in self.network_.params.values()):
+            raise ValueError("Solver produced non-finite parameter weights. The input data may"
+                             " contain large values and need to be preprocessed.")
+        return self
+
+    def _dropout_of(self, hidden):
+        from ._validation_optim import check_keep_probs
+        return check_keep_probs(self.keep_prob, len(hidden)) is not None
+
+    def _initialize(self, n_layers, n_outputs, output):
+        """The fitted attributes a first pass starts from (``_initialize``)."""
+        self.n_iter_, self.t_ = 0, 0
+        self.n_layers_, self.n_outputs_ = n_layers, n_outputs
+        self.out_activation_ = _params.OUT_ACTIVATION[output]
+        for name in ("_learning_rate", "_resume", "loss_curve_", "best_loss_",
+                     "validation_scores_", "best_validation_score_", "validation_loss_curve_"):
+            self.__dict__.pop(name, None)
+        if self.solver != "lbfgs":
+            self.loss_curve_ = []
+            self._no_improvement_count = 0
+            if self.early_stopping:
+                self.validation_scores_, self.validation_loss_curve_ = [], []
+                self.best_validation_score_, self.best_loss_ = -np.inf, None
+            else:
+                self.best_loss_ = np.inf
+                self.validation_scores_ = self.best_validation_score_ = None
+                self.validation_loss_curve_ = None
+
+    def _batch_size(self, n_samples):
+        return _params.network_batch_size(self.batch_size, n_samples)
+
+    @property
+    def _loss_divisor(self):
+        """scikit-learn's squared error is a mean over the targets too: the
+        Network's cost (a sum over them) is divided by this for ``loss_``."""
+        return 1
+
+    # ---------------------------------------------------------------- prediction
+    def _output(self, X, check_input=True):
+        """The Network's output A_L for X (n_samples, n_features), as
+        (n_samples, n_outputs); float32 stays float32."""
+        check_is_fitted(self)
+        if check_input:
+            X = _validate_data(self, X, reset=False, dtype=self.network_.dtype)
+        return self.network_.predict_proba(np.ascontiguousarray(X.T)).T
+
+    # ---------------------------------------------------------------- sklearn's view
+    @property
+    def coefs_(self):
+        """Weights in scikit-learn's orientation: ``coefs_[i]`` of shape
+        (n_units of layer i, n_units of layer i + 1), i.e. ``W{i+1}.T`` (copies)."""
+        check_is_fitted(self)
+        params = self.network_.params
+        return [params[f"W{l}"].T for l in range(1, self.n_layers_)]
+
+    @property
+    def intercepts_(self):
+        """Biases in scikit-learn's orientation: ``intercepts_[i]`` of shape
+        (n_units of layer i + 1,), i.e. ``b{i+1}`` flattened (copies)."""
+        check_is_fitted(self)
+        params = self.network_.params
+        return [params[f"b{l}"].ravel() for l in range(1, self.n_layers_)]
+
+    @property
+    def threads_used_(self):
+        """``(threads, why)``: the threads the last fit ran on and why (see
+        :attr:`fastnn.Network.threads_used_`)."""
+        check_is_fitted(self)
+        return self.network_.threads_used_
