@@ -334,7 +334,7 @@ class SklearnSGD(Optimizer):
 
 
 @dataclasses.dataclass(frozen=True)
-class SklearnAdam(Optimizer):
+class SklearnAdam(Adam):
     """scikit-learn's ``AdamOptimizer`` step (``MLPClassifier(solver="adam")``).
 
     v = β₁ v + (1 − β₁) dW;  s = β₂ s + (1 − β₂) dW²;
@@ -353,10 +353,6 @@ class SklearnAdam(Optimizer):
     """
 
     name: ClassVar[str] = "sklearn_adam"
-    slots: ClassVar[tuple] = ("v", "s")
-    beta1: float = _hyper(0.9, _vo.check_decay)
-    beta2: float = _hyper(0.999, _vo.check_decay)
-    epsilon: float = _hyper(1e-8, _v.check_positive_float)
 
     def _update(self, params, grads, state, learning_rate, t):
         v = {d: self.beta1 * state["v"][d] + (1 - self.beta1) * dW for d, dW in grads.items()}
