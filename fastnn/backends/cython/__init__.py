@@ -24,9 +24,9 @@ from .engine import AUTO_THREADS_MIN_WORK, backward, engine, forward
 from .introspect import hot_code, info
 from .paths import ISAS, built, current, isas, module, settings
 
-__all__ = ["DESCRIPTION", "SLOW", "COMPILED", "HAS_GRAM", "AUTO_THREADS_MIN_WORK", "forward",
-           "backward", "engine", "info", "hot_code", "settings", "current", "isas", "built",
-           "module", "ISAS"]
+__all__ = ["DESCRIPTION", "SLOW", "COMPILED", "HAS_GRAM", "HAS_OPTIMIZERS",
+           "AUTO_THREADS_MIN_WORK", "forward", "backward", "engine", "info", "hot_code",
+           "settings", "current", "isas", "built", "module", "ISAS"]
 
 DESCRIPTION = ("Cython fastnn_ext: training loop (and mini-batch epochs) in C, AVX-512/AVX2 "
                "kernels picked at run time, own GEMM and small-product tiles, "
@@ -34,3 +34,4 @@ DESCRIPTION = ("Cython fastnn_ext: training loop (and mini-batch epochs) in C, A
 SLOW = False
 COMPILED = True
 HAS_GRAM = True
+HAS_OPTIMIZERS = True
