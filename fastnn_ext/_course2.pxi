@@ -69,42 +69,48 @@ cdef void update_parameters(const Update* u, Py_ssize_t size, Py_ssize_t m,
                             floating* W,               # IN/OUT (size,): the parameter
                             const floating* grad_sum,  # IN (size,): m dW of the data term
                             bint regularized,          # L2 applies (a W, never a b)
-                            floating* v,               # IN/OUT (size,) or NULL: Momentum's, Adam's v
-                            floating* s,               # IN/OUT (size,) or NULL: RMSprop's, Adam's s
+                            floating* v,               # IN/OUT (size,) or NULL: Momentum's, Adam's
+                            floating* s,               # IN/OUT (size,) or NULL: RMSprop's, Adam's
                             ) noexcept nogil:
     """One update of a parameter with its gradient dW = grad_sum / m (+ (lambd/m) W):
     gradient descent W -= lr dW, Momentum, RMSprop or Adam (fastnn.optimizers'
-    table). Flat unit-stride loops, the rule chosen outside them (vectorized)."""
+    table). Flat unit-stride loops, the rule chosen outside them (vectorized).
+    The divisions by m and by Adam's bias corrections are multiplications by
+    reciprocals taken once (an ulp from the NumPy page's quotients): a packed
+    division costs several multiplications, and Adam's update is per
+    parameter, per batch, whatever the batch's size -- rms_scaled's division
+    and root are the only ones left."""
     cdef Py_ssize_t e
-    cdef floating lr = <floating>u.lr, step = lr / m, fm = <floating>m
+    cdef floating lr = <floating>u.lr, step = lr / m, inv_m = <floating>(1.0 / m)
     cdef floating l2 = <floating>(u.lambd / m) if regularized else 0
     cdef floating b1 = <floating>u.beta1, c1 = <floating>(1 - u.beta1)
     cdef floating b2 = <floating>u.beta2, c2 = <floating>(1 - u.beta2)
-    cdef floating eps = <floating>u.epsilon, bc1 = <floating>u.bc1, bc2 = <floating>u.bc2
+    cdef floating eps = <floating>u.epsilon
+    cdef floating inv_bc1 = <floating>(1 / u.bc1), inv_bc2 = <floating>(1 / u.bc2)
     cdef floating g
     if u.plain:
         for e in range(size):
             W[e] = gradient_step(W[e], step, grad_sum[e])
     elif u.kind == OPT_GD:
         for e in range(size):
-            g = grad_sum[e] / fm + l2 * W[e]
+            g = grad_sum[e] * inv_m + l2 * W[e]
             W[e] = W[e] - lr * g
     elif u.kind == OPT_MOMENTUM:
         for e in range(size):
-            g = grad_sum[e] / fm + l2 * W[e]
+            g = grad_sum[e] * inv_m + l2 * W[e]
             v[e] = exponential_average(v[e], g, b1, c1)
             W[e] = W[e] - lr * v[e]
     elif u.kind == OPT_RMSPROP:
         for e in range(size):
-            g = grad_sum[e] / fm + l2 * W[e]
+            g = grad_sum[e] * inv_m + l2 * W[e]
             s[e] = exponential_average(s[e], g * g, b2, c2)
             W[e] = W[e] - lr * rms_scaled(g, s[e], eps)
     else:
         for e in range(size):
-            g = grad_sum[e] / fm + l2 * W[e]
+            g = grad_sum[e] * inv_m + l2 * W[e]
             v[e] = exponential_average(v[e], g, b1, c1)
             s[e] = exponential_average(s[e], g * g, b2, c2)
-            W[e] = W[e] - lr * rms_scaled(v[e] / bc1, s[e] / bc2, eps)
+            W[e] = W[e] - lr * rms_scaled(v[e] * inv_bc1, s[e] * inv_bc2, eps)
 
 
 # -- inverted dropout ----------------------------------------------------------------------
@@ -117,7 +123,9 @@ cdef void dropout_forward(Py_ssize_t n, Py_ssize_t m, Py_ssize_t c0, Py_ssize_t 
                           unsigned char* D,    # OUT (hashed) or IN (n, m): the 0/1 mask
                           floating* A,         # IN/OUT (n, m): g(Z) -> g(Z) D / keep_prob
                           ) noexcept nogil:
-    """A = A D / keep_prob on the chunk's columns: shut the dropped units, scale the rest."""
+    """A = A D / keep_prob on the chunk's columns: shut the dropped units, scale the
+    rest -- as the NumPy page computes it, and branch-free: a division under a
+    condition stays scalar (gcc may not speculate it), A D / keep_prob is packed."""
     cdef Py_ssize_t j, i
     cdef unsigned char* d
     cdef floating* a
@@ -127,7 +135,7 @@ cdef void dropout_forward(Py_ssize_t n, Py_ssize_t m, Py_ssize_t c0, Py_ssize_t 
         if hashed:
             fastnn_mask_row(base, <uint64_t>(j * m), threshold, c0, c1, d)
         for i in range(c0, c1):
-            a[i] = a[i] / keep_prob if d[i] else 0
+            a[i] = a[i] * d[i] / keep_prob
 
 
 cdef inline void dropout_backward(int code, int g0, floating keep_prob,
@@ -142,7 +150,7 @@ cdef inline void dropout_backward(int code, int g0, floating keep_prob,
     cdef Py_ssize_t i
     cdef floating v
     for i in range(c0, c1):
-        d[i] = d[i] / keep_prob if D[i] else 0
+        d[i] = d[i] * D[i] / keep_prob  # as dropout_forward: branch-free, packed
     if code == SIGMOID:
         for i in range(c0, c1):
             v = a[i] * keep_prob

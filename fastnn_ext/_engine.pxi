@@ -23,8 +23,8 @@
 #     the end as W1_0 - (lr/m) (sum of dZ1) X^T. Exact in real arithmetic; per
 #     iteration it touches X zero times instead of twice. fastnn's Network
 #     calls this gram=True; gram=False never uses it.
-# * Mini-batches (_epochs): a Net sized for one batch, whose A[0] and Y are
-#   gather buffers. For each batch of each epoch, each thread copies its
+# * Mini-batches (_epochs, in _batches.pxi): a Net sized for one batch,
+#   whose A[0] and Y are gather buffers. For each batch of each epoch, each thread copies its
 #   chunk's examples (the shuffled order's next indices) into the buffers'
 #   columns, from X^T and Y^T (one example a contiguous row, so a gathered
 #   example is a few cache lines, not n_0 of them), then forward, backward and
@@ -34,7 +34,7 @@
 #   GIL; nothing is allocated per batch.
 # * Dtype: the fused (float64/float32) functions take the typed arrays or the
 #   learning rate they compute with; the engine's entry points (run_stage,
-#   run_iterations, run_epochs, at the end) are not fused: they pick the
+#   run_iterations at the end, run_epochs in _batches.pxi) are not fused: they pick the
 #   plan's dtype from Net.f64, once per call.
 # * The course's second part (_course2.pxi, the page): each update's rule
 #   and numbers (an Update: the optimizer, L2, the decayed learning rate,
