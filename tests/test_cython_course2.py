@@ -25,8 +25,8 @@ def _net(backend, hidden="relu", dtype="float64", threads=1, g0=1, dims=(3, 5, 4
                           backend=backend, dtype=dtype, threads=threads, relu_grad_at_zero=g0)
 
 
-def _fit(net, iterations=12, **options):
-    X, Y = binary_data(net.layer_dims[0], 24, seed=1)
+def _fit(net, iterations=12, m=24, **options):
+    X, Y = binary_data(net.layer_dims[0], m, seed=1)
     lr = 0.01 if options.get("optimizer") in ("adam", "rmsprop") else 0.1
     net.fit(X, Y, learning_rate=lr, num_iterations=iterations, cost_every=5, seed=11,
             **options)
@@ -210,3 +210,18 @@ def test_the_kernels_hash_is_fastnn_regularization_s():
     oracle = _fit(_net("numpy", "identity"), iterations=1, keep_prob=0.5)
     net = _fit(_net("cython", "identity", threads=2), iterations=1, keep_prob=0.5)
     assert_close(list(net.params.values()), list(oracle.params.values()), 1e-12, "parameters")
+
+
+@pytest.mark.parametrize("gemm,batch", [("own", None), ("blas", None), ("auto", 32)])
+def test_gemm_shaped_layers_train_as_numpy(gemm, batch):
+    """Products big enough for a GEMM (the own GEMM's fused bias + ReLU
+    epilogue, or BLAS) and a mini-batch's register tiles, then the masks and the
+    update: as the numpy backend (itself held to the oracle above)."""
+    if gemm != "blas" and not cb.module(cb.current()["isa"]).HAVE_OWN_GEMM:
+        pytest.skip("this kernel set has no own GEMM")
+    options = dict(optimizer="adam", lambd=0.3, keep_prob=(0.8, 0.9), decay_rate=0.2,
+                   batch_size=batch, iterations=4, m=96)
+    ref = _fit(_net("numpy", dims=(64, 48, 40, 1)), **options)
+    with cb.settings(gemm=gemm):
+        net = _fit(_net("cython", dims=(64, 48, 40, 1)), **options)
+    _agree(net, ref)

@@ -1,8 +1,10 @@
 """Cython: runs of iterations (or epochs) in C (``fastnn_ext``), no Python per iteration.
 
 The kernels live in ``fastnn_ext/``: the lecture page (``_lecture.pxi``, one
-kernel per formula) and the engine room (``_engine.pxi``: threads, the
-one-pass and Gram modes for a huge first layer); ``_core.pxi`` is the index.
+kernel per formula; ``_course2.pxi``, the second course's: the optimizers'
+update rules, L2, dropout with the fit's hashed masks, the decay) and the
+engine room (``_engine.pxi``: threads, the one-pass and Gram modes for a huge
+first layer; ``_batches.pxi``: mini-batch epochs); ``_core.pxi`` is the index.
 This package holds what Python does around them, a file per concern:
 
 ``engine.py``      the plans a forward, a backward and a fit run on, and
