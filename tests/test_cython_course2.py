@@ -206,7 +206,6 @@ def test_the_kernels_hash_is_fastnn_regularization_s():
         assert ext.splitmix64(z) == int(regularization.splitmix64(z))
     # A fit's masks, seen through the forward a one-layer-dropout fit runs:
     # the oracle's fit_mask on the same key and step gives the same parameters.
-    X, Y = binary_data(3, 24, seed=1)
     oracle = _fit(_net("numpy", "identity"), iterations=1, keep_prob=0.5)
     net = _fit(_net("cython", "identity", threads=2), iterations=1, keep_prob=0.5)
     assert_close(list(net.params.values()), list(oracle.params.values()), 1e-12, "parameters")
