@@ -21,6 +21,10 @@
 #                  as on the slides: linear_forward (Z = W A + b), g and g'
 #                  side by side, compute_cost, the output layer's dZ, and
 #                  linear_backward's dW, db and dA_prev
+#   _course2.pxi   THE PAGE of the course's second part: the optimizers' update
+#                  rules (update_parameters), L2's term, the learning-rate
+#                  decay, inverted dropout with the fit's hashed masks
+#                  (_dropout.h: SplitMix64, bitwise fastnn.regularization's)
 #   _blas.pxi      BLAS from scipy, by function pointer
 #   _products.pxi  the three products of a layer (W A, dZ A^T, W^T dZ) on a
 #                  column chunk, one function and one route: loops for thin
@@ -30,7 +34,7 @@
 #                  and a Pass per call), column chunks per OpenMP thread, the
 #                  deterministic reduction and update, the two ways to train
 #                  layer 1 without reading X twice (one pass, Gram), and
-#                  mini-batch epochs over gather buffers
+#                  mini-batch epochs over gather buffers (_batches.pxi)
 #   _net.pxi       _Net: the Python-facing owner of a plan and its arrays
 #
 # Test entry points (the GEMM on arbitrary operands) are not here: they are
@@ -42,8 +46,8 @@
 cimport cython
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.math cimport exp, expf, tanh, tanhf, log, log1p, fabs
-from libc.stdint cimport int64_t
+from libc.math cimport exp, expf, tanh, tanhf, log, log1p, fabs, sqrt, sqrtf, pow
+from libc.stdint cimport int64_t, uint64_t
 from libc.stdlib cimport malloc, free
 from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_GetName, PyCapsule_New
 
@@ -69,5 +73,7 @@ include "_codes.pxi"
 include "_blas.pxi"
 include "_products.pxi"
 include "_lecture.pxi"
+include "_course2.pxi"
 include "_engine.pxi"
+include "_batches.pxi"
 include "_net.pxi"

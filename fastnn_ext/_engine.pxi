@@ -23,8 +23,8 @@
 #     the end as W1_0 - (lr/m) (sum of dZ1) X^T. Exact in real arithmetic; per
 #     iteration it touches X zero times instead of twice. fastnn's Network
 #     calls this gram=True; gram=False never uses it.
-# * Mini-batches (_epochs): a Net sized for one batch, whose A[0] and Y are
-#   gather buffers. For each batch of each epoch, each thread copies its
+# * Mini-batches (_epochs, in _batches.pxi): a Net sized for one batch,
+#   whose A[0] and Y are gather buffers. For each batch of each epoch, each thread copies its
 #   chunk's examples (the shuffled order's next indices) into the buffers'
 #   columns, from X^T and Y^T (one example a contiguous row, so a gathered
 #   example is a few cache lines, not n_0 of them), then forward, backward and
@@ -34,8 +34,19 @@
 #   GIL; nothing is allocated per batch.
 # * Dtype: the fused (float64/float32) functions take the typed arrays or the
 #   learning rate they compute with; the engine's entry points (run_stage,
-#   run_iterations, run_epochs, at the end) are not fused: they pick the
+#   run_iterations at the end, run_epochs in _batches.pxi) are not fused: they pick the
 #   plan's dtype from Net.f64, once per call.
+# * The course's second part (_course2.pxi, the page): each update's rule
+#   and numbers (an Update: the optimizer, L2, the decayed learning rate,
+#   Adam's bias corrections at update t) are made once per update
+#   (_update_at), and _reduce applies them where it has summed a layer's dW
+#   -- each parameter and its optimizer state read and written once, serially
+#   in a fixed order, so nothing depends on the thread count. Dropout's masks
+#   are hashed per unit in the forward's chunk (_dropout.h) and kept (uint8,
+#   one byte a unit) for the backward; with dropout every update runs its own
+#   masked forward and the recorded cost's forward has none. GRAM trains
+#   plain gradient descent only (its rewrite is linear in the steps); the
+#   Python side routes the rest to DIRECT.
 
 cdef extern from "_first_layer.h" nogil:
     const bint FASTNN_FUSED_FIRST_LAYER
@@ -56,6 +67,11 @@ cdef enum Layer1Mode:
     GRAM = 1
     ONEPASS = 2
 
+cdef enum DropMode:
+    DROP_NONE = 0     # no dropout in this pass
+    DROP_HASH = 1     # the masks of update Pass.t, hashed into Dropout.D
+    DROP_GIVEN = 2    # the masks already in Dropout.D (Network.forward's, a cache's)
+
 cdef enum Stage:
     STAGE_FORWARD
     STAGE_BACKWARD
@@ -63,6 +79,28 @@ cdef enum Stage:
     STAGE_GRAM_UPDATE
     STAGE_LAYER1_SETUP
     STAGE_BATCH_FORWARD
+
+
+cdef struct Optim:
+    # The fit's update rule (fastnn.optimizers) and the optimizer's state.
+    # kind OPT_GD with lambd 0 is the first course's gradient descent.
+    int kind              # OPT_* (_course2.pxi)
+    double lambd, beta1, beta2, epsilon
+    double decay_rate     # the learning rate's decay (Schedule.learning_rate_at)
+    Py_ssize_t time_interval
+    void** vW             # vW[l], vb[l], sW[l], sb[l]: shaped as W[l], b[l], or NULL
+    void** vb             # (v: Momentum's and Adam's, s: RMSprop's and Adam's)
+    void** sW
+    void** sb
+
+
+cdef struct Dropout:
+    # Inverted dropout on the hidden layers (fastnn.regularization).
+    bint on               # some layer has a mask: fits hash them per update
+    uint64_t key          # the fit's mask key (Fit.dropout_key)
+    unsigned char** D     # D[l] (n_l, m): layer l's 0/1 mask, or NULL: no dropout there
+    double* keep_prob     # keep_prob[l]
+    uint64_t* threshold   # threshold[l] = mask_threshold(keep_prob[l])
 
 
 cdef struct Net:
@@ -82,6 +120,8 @@ cdef struct Net:
     void** dWp            # dWp[t * (L+1) + l] (n_l, n_{l-1}): thread t's partial sum of dZ A^T
     void** dbp            # dbp[t * (L+1) + l] (n_l,)
     void* Y               # (n_L, m)
+    Optim opt
+    Dropout drop
 
 
 cdef struct Layer1:
@@ -104,15 +144,21 @@ cdef struct Pass:
     const int64_t* idx    # batch forward: the batch's m example indices into XT, YT
     const void* XT        # batch forward: the whole X^T (m_src, n_0), one example a row
     const void* YT        # batch forward: the whole Y^T (m_src, n_L)
+    int dropout           # DropMode of this forward and backward
+    uint64_t t            # the updates taken so far (the current one's number, once counted)
+    Py_ssize_t i          # runs: the iteration (epoch) the call starts at (the decay's clock)
+    const Update* u       # update stages: this update's rule and numbers
 
 
-cdef void _forward_chunk(const Net* net, const Layer1* l1, Py_ssize_t m, Py_ssize_t c0,
-                         Py_ssize_t c1,
+cdef void _forward_chunk(const Net* net, const Layer1* l1, const Pass* ps, Py_ssize_t m,
+                         Py_ssize_t c0, Py_ssize_t c1,
                          floating** A,  # IN A[0] (n_0, m); OUT A[l] (n_l, m), columns c0:c1
                          ) noexcept nogil:
     """Z[l] = W[l] A[l-1] + b[l], A[l] = g(Z[l]) for the chunk's columns, layer by
-    layer; layer 1 from Zlin (W1 X kept up to date) unless DIRECT."""
+    layer; layer 1 from Zlin (W1 X kept up to date) unless DIRECT; a masked
+    layer's A then dropped out (ps.dropout)."""
     cdef int l
+    cdef uint64_t base = 0
     cdef floating** W = <floating**>net.W
     cdef floating** b = <floating**>net.b
     cdef floating** Z = <floating**>net.Z
@@ -124,64 +170,79 @@ cdef void _forward_chunk(const Net* net, const Layer1* l1, Py_ssize_t m, Py_ssiz
                                           A[l - 1], b[l], Z[l], A[l]):
             product(NN, net.n[l], net.n[l - 1], m, c0, c1, 1, W[l], A[l - 1], 0, Z[l])
             linear_activation_forward(net.act[l], net.n[l], m, c0, c1, Z[l], b[l], Z[l], A[l])
+        if ps.dropout != DROP_NONE and net.drop.D[l] != NULL:
+            if ps.dropout == DROP_HASH:
+                base = fastnn_mask_base(net.drop.key, ps.t, l)
+            dropout_forward(net.n[l], m, c0, c1, base, net.drop.threshold[l],
+                            ps.dropout == DROP_HASH, <floating>net.drop.keep_prob[l],
+                            net.drop.D[l], A[l])
 
 
-cdef void _backward_chunk(const Net* net, const Layer1* l1, int loss, Py_ssize_t m, int t,
-                          Py_ssize_t c0, Py_ssize_t c1,
+cdef void _backward_chunk(const Net* net, const Layer1* l1, const Pass* ps, Py_ssize_t m,
+                          int t, Py_ssize_t c0, Py_ssize_t c1,
                           floating** dZ,  # OUT dZ[l] (n_l, m), columns c0:c1
                           ) noexcept nogil:
     """Thread t's partial dW, db (dWp, dbp; not yet / m) over its chunk's
-    examples, from the forward in Z, A; dW1 too unless layer 1 is not DIRECT."""
+    examples, from the forward in Z, A; dW1 too unless layer 1 is not DIRECT;
+    a masked layer's dA through its mask (ps.dropout) before g'."""
     cdef int l, L = net.L
     cdef Py_ssize_t j
     cdef floating** Z = <floating**>net.Z
     cdef floating** A = <floating**>net.A
     cdef floating** dWp = <floating**>net.dWp + t * (L + 1)
     cdef floating** dbp = <floating**>net.dbp + t * (L + 1)
-    output_dZ(loss, net.act[L], net.g0, net.n[L], m, c0, c1, Z[L], A[L], <floating*>net.Y, dZ[L])
+    output_dZ(ps.loss, net.act[L], net.g0, net.n[L], m, c0, c1, Z[L], A[L], <floating*>net.Y,
+              dZ[L])
     for l in range(L, 0, -1):
         linear_backward(net.n[l], net.n[l - 1], m, c0, c1, (<floating**>net.W)[l], dZ[l],
                         NULL if l == 1 and l1.mode != DIRECT else A[l - 1],  # dW1 elsewhere
                         dWp[l], dbp[l], dZ[l - 1] if l > 1 else NULL)
-        if l > 1:
+        if l > 1 and ps.dropout != DROP_NONE and net.drop.D[l - 1] != NULL:
+            for j in range(net.n[l - 1]):
+                dropout_backward(net.act[l - 1], net.g0, <floating>net.drop.keep_prob[l - 1],
+                                 net.drop.D[l - 1] + j * m, Z[l - 1] + j * m, A[l - 1] + j * m,
+                                 dZ[l - 1] + j * m, c0, c1)
+        elif l > 1:
             for j in range(net.n[l - 1]):
                 activation_backward(net.act[l - 1], net.g0, Z[l - 1] + j * m, A[l - 1] + j * m,
                                     dZ[l - 1] + j * m, c0, c1)
 
 
-cdef void _reduce(const Net* net, int l, bint is_b, Py_ssize_t m, floating lr,
+cdef void _reduce(const Net* net, int l, bint is_b, Py_ssize_t m,
+                  const Update* u,  # the update, or NULL: the mean
                   floating* out,  # OUT (n_l, n_{l-1}) or (n_l,): the mean, or the parameter stepped
-                  bint update) noexcept nogil:
+                  ) noexcept nogil:
     """Combine the T partial sums of layer l's dW (or db) in thread order 0..T-1
     (into thread 0's buffer, which the next backward overwrites), then the
-    mean (update False) or the step out -= lr * mean: flat unit-stride loops,
-    vectorized."""
+    mean (u NULL) or the update (update_parameters, with the parameter's
+    optimizer state): flat unit-stride loops, vectorized."""
     cdef Py_ssize_t e, size = net.n[l] if is_b else net.n[l] * net.n[l - 1]
     cdef int t
     cdef floating** part = <floating**>(net.dbp if is_b else net.dWp)
     cdef floating* s = part[l]
     cdef floating* other
-    cdef floating step = lr / m
+    cdef void** v = net.opt.vb if is_b else net.opt.vW
+    cdef void** sq = net.opt.sb if is_b else net.opt.sW
     for t in range(1, net.T):
         other = part[t * (net.L + 1) + l]
         for e in range(size):
             s[e] = s[e] + other[e]
-    if update:
-        for e in range(size):
-            out[e] = gradient_step(out[e], step, s[e])
+    if u != NULL:
+        update_parameters(u, size, m, out, s, not is_b, <floating*>v[l], <floating*>sq[l])
     else:
         for e in range(size):
             out[e] = s[e] / m
 
 
-cdef void _onepass_rows(const Net* net, const Layer1* l1, Py_ssize_t m, bint last, int t,
-                        floating lr) noexcept nogil:
+cdef void _onepass_rows(const Net* net, const Layer1* l1, const Update* u, Py_ssize_t m,
+                        bint last, int t, floating lr) noexcept nogil:
     """Layer 1 in one pass over X, for thread t's rows k0:k1 of X (features).
 
     Per cache block of rows: dW1[:, blk] = dZ1 X[blk]^T (all m examples, so no
     cross-thread sum), W1[:, blk] steps (IN/OUT W1), and -- while X[blk] is
     still in cache, unless ``last`` -- Zpart_t += W1_new[:, blk] X[blk] for the
-    next forward (OUT Zpart's slice t, (n_1, m)).
+    next forward (OUT Zpart's slice t, (n_1, m)). The step is u's
+    (update_parameters, W1's optimizer state alongside) unless plain.
     """
     cdef Py_ssize_t n1 = net.n[1], n0 = net.n[0]
     cdef Py_ssize_t k0 = n0 * t // net.T, k1 = n0 * (t + 1) // net.T, kk, j, e, w
@@ -192,6 +253,8 @@ cdef void _onepass_rows(const Net* net, const Layer1* l1, Py_ssize_t m, bint las
     cdef floating* blkT = blk + n1 * l1.kb   # the stepped W1[:, blk], transposed (w, n1)
     cdef floating* Zp = <floating*>l1.Zpart + t * n1 * m
     cdef floating step, lr_m = lr / m
+    cdef floating* vW1 = <floating*>net.opt.vW[1]
+    cdef floating* sW1 = <floating*>net.opt.sW[1]
     # One unit (logistic regression): BLAS's gemv streams X faster than a tile
     # of one row (measured: 450 vs 400 us per iteration on the logreg workload).
     cdef bint fused = FASTNN_FUSED_FIRST_LAYER and n1 > 1
@@ -208,6 +271,15 @@ cdef void _onepass_rows(const Net* net, const Layer1* l1, Py_ssize_t m, bint las
         else:
             fl_dw_f32(n1, w, m, dZ1, X + kk * m, blk)
         for j in range(n1):
+            if not u.plain:
+                update_parameters(u, w, m, W1 + j * n0 + kk, blk + j * w, True,
+                                  NULL if vW1 == NULL else vW1 + j * n0 + kk,
+                                  NULL if sW1 == NULL else sW1 + j * n0 + kk)
+                for e in range(w):
+                    step = W1[j * n0 + kk + e]
+                    blk[j * w + e] = step
+                    blkT[e * n1 + j] = step
+                continue
             for e in range(w):
                 step = gradient_step(W1[j * n0 + kk + e], lr_m, blk[j * w + e])
                 W1[j * n0 + kk + e] = step
@@ -247,11 +319,11 @@ cdef void _stage(const Net* net, const Layer1* l1, const Pass* ps, Stage stage, 
     cdef Py_ssize_t m = ps.m, c0 = m * t // net.T, c1 = m * (t + 1) // net.T
     cdef floating** A = <floating**>net.A
     if stage == STAGE_FORWARD:
-        _forward_chunk(net, l1, m, c0, c1, A)
+        _forward_chunk(net, l1, ps, m, c0, c1, A)
     elif stage == STAGE_BACKWARD:
-        _backward_chunk(net, l1, ps.loss, m, t, c0, c1, <floating**>net.dZ)
+        _backward_chunk(net, l1, ps, m, t, c0, c1, <floating**>net.dZ)
     elif stage == STAGE_ONEPASS:
-        _onepass_rows(net, l1, m, ps.last, t, lr)
+        _onepass_rows(net, l1, ps.u, m, ps.last, t, lr)
     elif stage == STAGE_GRAM_UPDATE:  # Zlin[:, c] -= (lr/m) dZ1 G[:, c]
         product(NN, net.n[1], m, m, c0, c1, -lr / m, (<floating**>net.dZ)[1],
                 <floating*>l1.G, 1, <floating*>l1.Zlin)
@@ -262,7 +334,7 @@ cdef void _stage(const Net* net, const Layer1* l1, const Pass* ps, Stage stage, 
             product(TN, net.n[0], m, m, c0, c1, 1, A[0], A[0], 0, <floating*>l1.G)
     elif stage == STAGE_BATCH_FORWARD:  # the thread's columns of the batch, then forward
         _gather_chunk(net, ps, c0, c1, A[0], <floating*>net.Y)
-        _forward_chunk(net, l1, m, c0, c1, A)
+        _forward_chunk(net, l1, ps, m, c0, c1, A)
 
 
 cdef void _parallel(const Net* net, const Layer1* l1, const Pass* ps, Stage stage,
@@ -291,7 +363,8 @@ cdef void _sum_parts(Py_ssize_t size, int T,
 
 
 cdef void _update(const Net* net, const Layer1* l1, const Pass* ps, floating lr) noexcept nogil:
-    """W -= lr dW, b -= lr db from the partial sums of the last backward (IN);
+    """ps.u's update of every W, b (lr: its rate in the plan's dtype) from the
+    partial sums of the last backward (IN);
     OUT every W, b stepped, layer 1 as its mode says (W1 and Zlin in ONEPASS,
     Zlin and S in GRAM)."""
     cdef int l
@@ -300,8 +373,8 @@ cdef void _update(const Net* net, const Layer1* l1, const Pass* ps, floating lr)
     cdef floating* dZ1
     for l in range(1, net.L + 1):
         if not (l == 1 and l1.mode != DIRECT):
-            _reduce(net, l, False, ps.m, lr, (<floating**>net.W)[l], True)
-        _reduce(net, l, True, ps.m, lr, (<floating**>net.b)[l], True)
+            _reduce(net, l, False, ps.m, ps.u, (<floating**>net.W)[l])
+        _reduce(net, l, True, ps.m, ps.u, (<floating**>net.b)[l])
     if l1.mode == ONEPASS:
         _parallel(net, l1, ps, STAGE_ONEPASS, lr)
         if not ps.last:  # Zlin = the per-thread partials of W1 X, summed in thread order
@@ -313,69 +386,43 @@ cdef void _update(const Net* net, const Layer1* l1, const Pass* ps, floating lr)
             acc[e] = acc[e] + dZ1[e]
 
 
+cdef Update _update_at(const Net* net, double learning_rate0, Py_ssize_t i,
+                       uint64_t t) noexcept nogil:
+    """The rule and numbers of update t, in iteration (epoch) i."""
+    cdef Update u
+    u.kind, u.lambd = net.opt.kind, net.opt.lambd
+    u.plain = u.kind == OPT_GD and u.lambd == 0
+    u.lr = schedule_lr_decay(learning_rate0, i, net.opt.decay_rate, net.opt.time_interval)
+    u.beta1, u.beta2, u.epsilon = net.opt.beta1, net.opt.beta2, net.opt.epsilon
+    u.bc1 = u.bc2 = 1
+    if u.kind == OPT_ADAM:  # two pow calls were 4 % of a batch of one's update
+        u.bc1 = 1 - pow(u.beta1, <double>t)  # as Python's beta ** t: C pow
+        u.bc2 = 1 - pow(u.beta2, <double>t)
+    return u
+
+
 cdef void _run(const Net* net, const Layer1* l1, Pass ps, Py_ssize_t count, bint last,
-               floating lr) noexcept nogil:
+               floating dtype) noexcept nogil:
     """Backward + update of the current iteration, then count - 1 full iterations,
     each followed by the next iteration's forward -- except after the very last
-    update of training (``last``), whose forward nobody would read."""
+    update of training (``last``), whose forward nobody would read. With
+    dropout each update runs its own masked forward first instead (ps.lr is
+    the undecayed rate, ps.t the updates before the call)."""
     cdef Py_ssize_t it
+    cdef double learning_rate0 = ps.lr
+    cdef Update u
     for it in range(count):
         ps.last = last and it == count - 1
-        _parallel(net, l1, &ps, STAGE_BACKWARD, lr)
-        _update(net, l1, &ps, lr)
-        if not ps.last:
-            _parallel(net, l1, &ps, STAGE_FORWARD, lr)
-
-
-cdef void _step_one(const Net* net, int loss, floating lr) noexcept nogil:
-    """Backward and update of a batch of one example on one thread, fused: each
-    W -= lr dz a_prev^T is a rank-1 update, W read and written once, with no
-    dW buffer to write and read back; dA_prev = W^T dz is taken before W
-    changes. IN the forward's Z, A (one column), Y; OUT every W, b, dZ."""
-    cdef int l, L = net.L
-    cdef Py_ssize_t j, k, n, n_prev
-    cdef floating** Z = <floating**>net.Z
-    cdef floating** A = <floating**>net.A
-    cdef floating** dZ = <floating**>net.dZ
-    cdef floating* W
-    cdef floating* b
-    cdef const floating* a_prev
-    cdef floating s
-    output_dZ(loss, net.act[L], net.g0, net.n[L], 1, 0, 1, Z[L], A[L], <floating*>net.Y, dZ[L])
-    for l in range(L, 0, -1):
-        n, n_prev = net.n[l], net.n[l - 1]
-        W, b, a_prev = (<floating**>net.W)[l], (<floating**>net.b)[l], A[l - 1]
-        if l > 1:
-            product(TN, n, n_prev, 1, 0, 1, 1, W, dZ[l], 0, dZ[l - 1])
-            for j in range(n_prev):
-                activation_backward(net.act[l - 1], net.g0, Z[l - 1] + j, A[l - 1] + j,
-                                    dZ[l - 1] + j, 0, 1)
-        for j in range(n):
-            s = lr * dZ[l][j]
-            b[j] = b[j] - s
-            for k in range(n_prev):
-                W[j * n_prev + k] = W[j * n_prev + k] - s * a_prev[k]
-
-
-cdef void _epochs(const Net* net, const Layer1* l1, Pass ps, Py_ssize_t size, Py_ssize_t m_src,
-                  const int64_t* orders,  # IN (count, m_src): each epoch's example order
-                  Py_ssize_t count, floating lr) noexcept nogil:
-    """``count`` epochs of mini-batch gradient descent over the m_src examples of
-    ps.XT, ps.YT: batches of ``size`` (the buffers' width; the last smaller),
-    each gathered, forward, backward and an update with its own mean."""
-    cdef Py_ssize_t e, k
-    for e in range(count):
-        k = 0
-        while k < m_src:
-            ps.m = min(size, m_src - k)
-            ps.idx = orders + e * m_src + k
-            _parallel(net, l1, &ps, STAGE_BATCH_FORWARD, lr)
-            if ps.m == 1 and net.T == 1:
-                _step_one(net, ps.loss, lr)
-            else:
-                _parallel(net, l1, &ps, STAGE_BACKWARD, lr)
-                _update(net, l1, &ps, lr)
-            k += size
+        ps.t += 1
+        u = _update_at(net, learning_rate0, ps.i + it, ps.t)
+        ps.u, ps.lr = &u, u.lr
+        if net.drop.on:
+            ps.dropout = DROP_HASH
+            _parallel(net, l1, &ps, STAGE_FORWARD, <floating>u.lr)
+        _parallel(net, l1, &ps, STAGE_BACKWARD, <floating>u.lr)
+        _update(net, l1, &ps, <floating>u.lr)
+        if not ps.last and not net.drop.on:
+            _parallel(net, l1, &ps, STAGE_FORWARD, <floating>u.lr)
 
 
 # -- the entry points: one call's work in the plan's dtype (Net.f64) ---------------
@@ -395,12 +442,3 @@ cdef void run_iterations(const Net* net, const Layer1* l1, Pass ps, Py_ssize_t c
         _run(net, l1, ps, count, last, <double>ps.lr)
     else:
         _run(net, l1, ps, count, last, <float>ps.lr)
-
-
-cdef void run_epochs(const Net* net, const Layer1* l1, Pass ps, Py_ssize_t size,
-                     Py_ssize_t m_src, const int64_t* orders, Py_ssize_t count) noexcept nogil:
-    """:func:`_epochs`: count epochs of mini-batches of ``size``."""
-    if net.f64:
-        _epochs(net, l1, ps, size, m_src, orders, count, <double>ps.lr)
-    else:
-        _epochs(net, l1, ps, size, m_src, orders, count, <float>ps.lr)

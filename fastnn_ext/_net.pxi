@@ -15,6 +15,11 @@ cdef void* _addr(object a) except NULL:
     return <void*>&f[0, 0]
 
 
+cdef void* _mask_addr(object D) except NULL:
+    cdef unsigned char[:, ::1] d = D
+    return <void*>&d[0, 0]
+
+
 cdef void** _pointers(Py_ssize_t count) except NULL:
     cdef void** out = <void**>malloc(count * sizeof(void*))
     if out == NULL:
@@ -23,11 +28,20 @@ cdef void** _pointers(Py_ssize_t count) except NULL:
 
 
 cdef Pass _pass(Py_ssize_t m, int loss=0, double lr=0) noexcept:
-    """A call's Pass over m columns: no batch, not training's last update."""
+    """A call's Pass over m columns: no batch, not training's last update, no dropout."""
     cdef Pass ps
     ps.m, ps.loss, ps.lr, ps.last = m, loss, lr, False
     ps.idx, ps.XT, ps.YT = NULL, NULL, NULL
+    ps.dropout, ps.t, ps.i, ps.u = DROP_NONE, 0, 0, NULL
     return ps
+
+
+cdef void** _nulls(Py_ssize_t count) except NULL:
+    cdef void** out = _pointers(count)
+    cdef Py_ssize_t k
+    for k in range(count):
+        out[k] = NULL
+    return out
 
 
 cdef class _Net:
@@ -58,6 +72,10 @@ cdef class _Net:
         self.net.W = self.net.b = self.net.Z = self.net.A = self.net.dZ = NULL
         self.net.dWp = self.net.dbp = NULL
         self.net.Y = NULL
+        self.net.opt.vW = self.net.opt.vb = self.net.opt.sW = self.net.opt.sb = NULL
+        self.net.drop.D = NULL
+        self.net.drop.keep_prob = NULL
+        self.net.drop.threshold = NULL
         self.l1.mode = DIRECT
         self.l1.kb = 0
         self.l1.scratch = self.l1.Zpart = self.l1.Zlin = self.l1.G = self.l1.S = NULL
@@ -79,6 +97,19 @@ cdef class _Net:
         self.net.W, self.net.b = _pointers(L + 1), _pointers(L + 1)
         self.net.Z, self.net.A, self.net.dZ = _pointers(L + 1), _pointers(L + 1), _pointers(L + 1)
         self.net.dWp, self.net.dbp = _pointers(T * (L + 1)), _pointers(T * (L + 1))
+        self.net.opt.vW, self.net.opt.vb = _nulls(L + 1), _nulls(L + 1)
+        self.net.opt.sW, self.net.opt.sb = _nulls(L + 1), _nulls(L + 1)
+        self.net.opt.kind, self.net.opt.lambd = OPT_GD, 0
+        self.net.opt.beta1 = self.net.opt.beta2 = self.net.opt.epsilon = 0
+        self.net.opt.decay_rate, self.net.opt.time_interval = 0, 1
+        self.net.drop.on, self.net.drop.key = False, 0
+        self.net.drop.D = <unsigned char**>_nulls(L + 1)
+        self.net.drop.keep_prob = <double*>malloc((L + 1) * sizeof(double))
+        self.net.drop.threshold = <uint64_t*>malloc((L + 1) * sizeof(uint64_t))
+        if self.net.drop.keep_prob == NULL or self.net.drop.threshold == NULL:
+            raise MemoryError()
+        for l in range(L + 1):
+            self.net.drop.keep_prob[l], self.net.drop.threshold[l] = 1, 0
         self.net.n[0] = X.shape[0]
         self.net.A[0] = _addr(X)
         if Zs is None:
@@ -103,6 +134,8 @@ cdef class _Net:
         free(self.net.n); free(self.net.act); free(self.net.W); free(self.net.b)
         free(self.net.Z); free(self.net.A); free(self.net.dZ); free(self.net.dWp)
         free(self.net.dbp)
+        free(self.net.opt.vW); free(self.net.opt.vb); free(self.net.opt.sW); free(self.net.opt.sb)
+        free(self.net.drop.D); free(self.net.drop.keep_prob); free(self.net.drop.threshold)
 
     cdef void* _own(self, shape) except NULL:
         """A new buffer the plan points into, kept alive with the plan."""
@@ -149,25 +182,113 @@ cdef class _Net:
         W10, S = self._gram_start
         self.Ws[0][...] = W10 - (learning_rate / self.m) * (S @ self.X.T)
 
-    def forward(self):
-        """Z and A of every layer at the current parameters."""
-        self._stage_all(STAGE_FORWARD)
+    def set_optimizer(self, int kind, double lambd, double beta1, double beta2, double epsilon,
+                      double decay_rate, Py_ssize_t time_interval, list v=None, list s=None):
+        """The fit's update rule (OPT_*, its hyper-parameters, L2's lambda, the
+        decay) and the optimizer's state: ``v``/``s`` None, or [W1, b1, W2, ...]
+        arrays of the parameters' shapes and the plan's dtype, C-contiguous,
+        updated in place."""
+        cdef int l, L = self.net.L
+        if kind not in (OPT_GD, OPT_MOMENTUM, OPT_RMSPROP, OPT_ADAM) or time_interval < 1:
+            raise ValueError(f"unknown optimizer code {kind} or time_interval {time_interval}")
+        needs = {OPT_GD: (False, False), OPT_MOMENTUM: (True, False),
+                 OPT_RMSPROP: (False, True), OPT_ADAM: (True, True)}[kind]
+        if needs[0]:
+            self._state("v", v, self.net.opt.vW, self.net.opt.vb)
+        if needs[1]:
+            self._state("s", s, self.net.opt.sW, self.net.opt.sb)
+        self.net.opt.kind, self.net.opt.lambd = kind, lambd
+        self.net.opt.beta1, self.net.opt.beta2, self.net.opt.epsilon = beta1, beta2, epsilon
+        self.net.opt.decay_rate, self.net.opt.time_interval = decay_rate, time_interval
 
-    def backward_into(self, int loss, list dWs, list dbs):
+    cdef int _state(self, str name, list arrays, void** Wo, void** bo) except -1:
+        """Point Wo[l], bo[l] at the state arrays [W1, b1, W2, ...] (checked)."""
+        cdef int l, L = self.net.L
+        if arrays is None or len(arrays) != 2 * L:
+            raise ValueError(f"{name}: this rule needs 2 * {L} state arrays")
+        for l in range(1, L + 1):
+            for a, like in ((arrays[2 * l - 2], self.Ws[l - 1]),
+                            (arrays[2 * l - 1], self.bs[l - 1])):
+                if (a.dtype != self.dtype or a.shape != like.shape
+                        or not a.flags.c_contiguous or not a.flags.writeable):
+                    raise ValueError(f"{name}: each state array must be a writeable "
+                                     f"C-contiguous {self.dtype} array of its "
+                                     f"parameter's shape {like.shape}")
+                self.keep.append(a)
+            Wo[l] = _addr(arrays[2 * l - 2])
+            bo[l] = _addr(arrays[2 * l - 1])
+        return 0
+
+    def set_dropout(self, uint64_t key, list keep_probs, list thresholds):
+        """Dropout in fits: ``keep_probs[l-1]`` of each layer l (1: none; below 1
+        only on hidden layers), ``thresholds[l-1]`` its mask_threshold, ``key``
+        the fit's mask key. The masks' buffers are the plan's own."""
+        cdef int l, L = self.net.L
+        if len(keep_probs) != L or len(thresholds) != L or keep_probs[L - 1] != 1:
+            raise ValueError(f"keep_probs and thresholds must have {L} entries, the last 1")
+        self.net.drop.key = key
+        for l in range(1, L + 1):
+            if not 0 < keep_probs[l - 1] <= 1:
+                raise ValueError(f"keep_probs[{l - 1}] must be in (0, 1]")
+            if keep_probs[l - 1] < 1:
+                self.net.drop.keep_prob[l] = keep_probs[l - 1]
+                self.net.drop.threshold[l] = thresholds[l - 1]
+                self.net.drop.D[l] = <unsigned char*>self._own_mask(self.Ws[l - 1].shape[0])
+                self.net.drop.on = True
+
+    cdef void* _own_mask(self, Py_ssize_t n) except NULL:
+        mask = np.zeros((n, self.m), np.uint8)
+        self.keep.append(mask)
+        return _mask_addr(mask)
+
+    cdef void _given_masks(self, list masks, list keep_probs) except *:
+        """Point D at the given 0/1 masks (None: no dropout on that layer)."""
+        cdef int l, L = self.net.L
+        if len(masks) != L or len(keep_probs) != L:
+            raise ValueError(f"masks and keep_probs must have {L} entries")
+        for l in range(1, L + 1):
+            D = masks[l - 1]
+            if D is None:
+                continue
+            if (D.dtype != np.uint8 or D.shape != (self.Ws[l - 1].shape[0], self.m)
+                    or not D.flags.c_contiguous or l == L or not 0 < keep_probs[l - 1] <= 1):
+                raise ValueError(f"masks[{l - 1}] must be a C-contiguous uint8 "
+                                 f"({self.Ws[l - 1].shape[0]}, {self.m}) hidden layer's mask "
+                                 f"with a keep probability in (0, 1]")
+            self.keep.append(D)
+            self.net.drop.D[l] = <unsigned char*>_mask_addr(D)
+            self.net.drop.keep_prob[l] = keep_probs[l - 1]
+
+    def forward(self, list masks=None, list keep_probs=None):
+        """Z and A of every layer at the current parameters; ``masks`` (one per
+        layer, a uint8 0/1 (n_l, m) array or None) drop those layers' units
+        out, with ``keep_probs`` (one per layer)."""
+        cdef Pass ps = _pass(self.m)
+        if masks is not None:
+            self._given_masks(masks, keep_probs)
+            ps.dropout = DROP_GIVEN
+        with nogil:
+            run_stage(&self.net, &self.l1, &ps, STAGE_FORWARD)
+
+    def backward_into(self, int loss, list dWs, list dbs, list masks=None, list keep_probs=None):
         """OUT dWs[l-1] = (dZ_l A_{l-1}^T)/m, dbs[l-1] likewise (the shapes of W
-        and b), for the current forward."""
+        and b), for the current forward; ``masks``, ``keep_probs`` as forward's
+        (the caches' masks)."""
         cdef int l
         cdef void* out
         cdef Pass ps = _pass(self.m, loss)
+        if masks is not None:
+            self._given_masks(masks, keep_probs)
+            ps.dropout = DROP_GIVEN
         with nogil:
             run_stage(&self.net, &self.l1, &ps, STAGE_BACKWARD)
         for l in range(1, self.net.L + 1):
             for is_b, arrays in ((False, dWs), (True, dbs)):
                 out = _addr(arrays[l - 1])
                 if self.net.f64:
-                    _reduce(&self.net, l, is_b, self.m, <double>0, <double*>out, False)
+                    _reduce(&self.net, l, is_b, self.m, NULL, <double*>out)
                 else:
-                    _reduce(&self.net, l, is_b, self.m, <float>0, <float*>out, False)
+                    _reduce(&self.net, l, is_b, self.m, NULL, <float*>out)
 
     def cost(self, int loss):
         """J of the current forward (needs set_Y)."""
@@ -185,19 +306,25 @@ cdef class _Net:
                                  <float*>self.net.Y)
         return J
 
-    def run(self, int loss, double learning_rate, Py_ssize_t count, bint last=False):
+    def run(self, int loss, double learning_rate, Py_ssize_t count, bint last=False,
+            Py_ssize_t i=0, uint64_t t=0):
         """count x (backward + update + forward), all without the GIL; ``last``:
-        the count-th update is training's last (no forward after it)."""
+        the count-th update is training's last (no forward after it). ``i``: the
+        iteration the call starts at (the decay), ``t`` the updates taken before
+        it. With dropout each update runs its own masked forward first."""
         cdef Pass ps = _pass(self.m, loss, learning_rate)
+        ps.i, ps.t = i, t
         with nogil:
             run_iterations(&self.net, &self.l1, ps, count, last)
 
-    def epochs(self, int loss, double learning_rate, orders, XT, YT):
+    def epochs(self, int loss, double learning_rate, orders, XT, YT, Py_ssize_t i=0,
+               uint64_t t=0):
         """Mini-batch epochs, all without the GIL: one per row of ``orders``
         (count, m) int64, each a permutation of the m examples, cut into
         batches of this plan's size (the size of its X, the last batch
         smaller). XT (m, n_0) and YT (m, n_L): the whole data, transposed
-        (one example a row), C-contiguous."""
+        (one example a row), C-contiguous. ``i``: the epoch the call starts at
+        (the decay), ``t`` the updates taken before it."""
         cdef const int64_t[:, ::1] o = orders
         cdef Py_ssize_t ms = XT.shape[0]
         cdef Pass ps
@@ -216,5 +343,6 @@ cdef class _Net:
             raise ValueError(f"orders must be rows of {ms} indices into XT's rows")
         ps = _pass(self.m, loss, learning_rate)
         ps.XT, ps.YT = _addr(XT), _addr(YT)
+        ps.i, ps.t = i, t
         with nogil:
             run_epochs(&self.net, &self.l1, ps, self.m, ms, &o[0, 0], o.shape[0])

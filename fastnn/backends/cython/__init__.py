@@ -1,8 +1,10 @@
 """Cython: runs of iterations (or epochs) in C (``fastnn_ext``), no Python per iteration.
 
 The kernels live in ``fastnn_ext/``: the lecture page (``_lecture.pxi``, one
-kernel per formula) and the engine room (``_engine.pxi``: threads, the
-one-pass and Gram modes for a huge first layer); ``_core.pxi`` is the index.
+kernel per formula; ``_course2.pxi``, the second course's: the optimizers'
+update rules, L2, dropout with the fit's hashed masks, the decay) and the
+engine room (``_engine.pxi``: threads, the one-pass and Gram modes for a huge
+first layer; ``_batches.pxi``: mini-batch epochs); ``_core.pxi`` is the index.
 This package holds what Python does around them, a file per concern:
 
 ``engine.py``      the plans a forward, a backward and a fit run on, and
@@ -24,9 +26,9 @@ from .engine import AUTO_THREADS_MIN_WORK, backward, engine, forward
 from .introspect import hot_code, info
 from .paths import ISAS, built, current, isas, module, settings
 
-__all__ = ["DESCRIPTION", "SLOW", "COMPILED", "HAS_GRAM", "AUTO_THREADS_MIN_WORK", "forward",
-           "backward", "engine", "info", "hot_code", "settings", "current", "isas", "built",
-           "module", "ISAS"]
+__all__ = ["DESCRIPTION", "SLOW", "COMPILED", "HAS_GRAM", "HAS_OPTIMIZERS",
+           "AUTO_THREADS_MIN_WORK", "forward", "backward", "engine", "info", "hot_code",
+           "settings", "current", "isas", "built", "module", "ISAS"]
 
 DESCRIPTION = ("Cython fastnn_ext: training loop (and mini-batch epochs) in C, AVX-512/AVX2 "
                "kernels picked at run time, own GEMM and small-product tiles, "
@@ -34,3 +36,4 @@ DESCRIPTION = ("Cython fastnn_ext: training loop (and mini-batch epochs) in C, A
 SLOW = False
 COMPILED = True
 HAS_GRAM = True
+HAS_OPTIMIZERS = True

@@ -14,6 +14,7 @@ import numpy as np
 
 from ... import activations as _act
 from ... import losses as _losses
+from ... import regularization as _reg
 from .. import _blas
 from .. import _threads as _thread_policy
 from .paths import active as _active
@@ -62,22 +63,38 @@ def _threads_for(ext, threads, Ws, m):
     return _cap(ext, decided.threads, m)
 
 
-def forward(Ws, bs, acts, X, threads=None):
-    """The contract's forward (:mod:`fastnn.backends._base`): one plan, one pass."""
+def _masks(masks, keep_probs):
+    """The kernels' (masks, keep_probs) lists, one entry per layer: uint8 copies
+    of the given 0/1 masks (None where a layer has none), or (None, None)."""
+    if all(D is None for D in masks):
+        return None, None
+    return ([None if D is None else np.ascontiguousarray(np.asarray(D) != 0).view(np.uint8)
+             for D in masks],
+            [1.0 if D is None else float(k) for D, k in zip(masks, keep_probs)])
+
+
+def forward(Ws, bs, acts, X, threads=None, dropout=None):
+    """The contract's forward (:mod:`fastnn.backends._base`): one plan, one pass;
+    ``dropout``'s masks applied in the kernel right after each layer's g."""
     ext = _active()
     T = _threads_for(ext, threads, Ws, X.shape[1])
     net = ext._Net(list(Ws), list(bs), _codes(acts), X, T)
+    dropout = [None] * len(Ws) if dropout is None else list(dropout)
+    masks, keeps = _masks([None if d is None else d[0] for d in dropout],
+                          [1.0 if d is None else d[1] for d in dropout])
     with _blas.limit(1):
-        net.forward()
+        net.forward(masks, keeps)
     caches, A_prev = [], X
-    for W, b, Z, A in zip(Ws, bs, net.Zs, net.As):
-        caches.append(((A_prev, W, b), Z))
+    for W, b, Z, A, d in zip(Ws, bs, net.Zs, net.As, dropout):
+        caches.append(((A_prev, W, b), Z) + (() if d is None else (d[0],)))
         A_prev = A
     return A_prev, caches
 
 
-def backward(AL, Y, caches, acts, loss, threads=None, relu_grad_at_zero=1):
-    """The contract's backward: a plan over the caches' Z and A, one pass."""
+def backward(AL, Y, caches, acts, loss, threads=None, relu_grad_at_zero=1, lambd=0.0,
+             keep_probs=None):
+    """The contract's backward: a plan over the caches' Z and A, one pass; each
+    cached mask applied (in the kernel) before g′, then (lambd / m) W added."""
     ext = _active()
     Ws = [c[0][1] for c in caches]
     bs = [c[0][2] for c in caches]
@@ -89,8 +106,14 @@ def backward(AL, Y, caches, acts, loss, threads=None, relu_grad_at_zero=1):
     net.set_Y(np.ascontiguousarray(Y, dtype=X.dtype))
     dWs = [np.empty_like(W) for W in Ws]
     dbs = [np.empty_like(b) for b in bs]
+    masks = [c[2] if len(c) == 3 else None for c in caches]
+    keeps = [1.0] * len(caches) if keep_probs is None else list(keep_probs) + [1.0]
+    masks, keeps = _masks(masks, keeps)
     with _blas.limit(1):
-        net.backward_into(_losses.CODES[loss], dWs, dbs)
+        net.backward_into(_losses.CODES[loss], dWs, dbs, masks, keeps)
+    if lambd:
+        for dW, W in zip(dWs, Ws):
+            dW += _reg.l2_gradient(W, lambd, X.shape[1])
     return dWs, dbs
 
 
@@ -135,6 +158,16 @@ class Engine:
     on the batch's thread count, so no idle OpenMP team spins beside the batch
     loop. BLAS is held to one thread from here to :meth:`close` (each OpenMP
     thread calls it on its own chunk).
+
+    The course's second part (``HAS_OPTIMIZERS``): the training plan gets the
+    update rule (``set_optimizer``: the optimizer, L2, the decay) and the
+    optimizer's state -- ``fit.optimizer_state``'s arrays, updated in place by
+    the kernels and handed back by :meth:`close` -- and with dropout the
+    fit's mask key (``set_dropout``). The engine counts the iterations
+    (epochs) for the decay and the updates (Adam's t, the masks' step) across
+    calls, so ``run(a); run(b)`` is ``run(a + b)``. Layer 1 through Gram
+    (``gram=True``, or the cost model's pick) rewrites plain gradient descent
+    only; any other schedule trains layer 1 directly (or in one pass).
     """
 
     def __init__(self, fit):
@@ -142,9 +175,12 @@ class Engine:
         ext = _active()
         Ws, bs, g0 = list(fit.Ws), list(fit.bs), p.relu_grad_at_zero
         codes = [int(c) for c in p.codes]
+        self._fit = fit
         self._loss, self._lr = p.loss_code, s.learning_rate
         self._fresh = False  # whether _full's Z and A are the forward of the current parameters
         self._closed = False
+        self._i, self._t = 0, fit.steps  # iterations (epochs) run, updates taken
+        self._per_epoch = None if s.batch_size is None else -(-p.m // s.batch_size)
         self._blas = contextlib.ExitStack()
         self._blas.enter_context(_blas.limit(1))
         try:
@@ -154,7 +190,7 @@ class Engine:
             self._full.set_Y(p.Y)
             if s.batch_size is None:
                 self._net = self._full
-                if _use_gram(Ws, p.X, s.num_iterations, s.gram):
+                if s.plain and _use_gram(Ws, p.X, s.num_iterations, s.gram):
                     self._net.enable_gram()
                 elif _use_onepass(Ws, p.X):
                     self._net.enable_onepass(current()["onepass_block_bytes"])
@@ -164,26 +200,59 @@ class Engine:
                 self._net = ext._Net(Ws, bs, codes, Xb, T, None, None, g0)
                 self._net.set_Y(Yb)
                 self._XT, self._YT = np.ascontiguousarray(p.X.T), np.ascontiguousarray(p.Y.T)
+            self._state = self._course2(ext, fit)
         except BaseException:
             self._blas.close()
             raise
+
+    def _course2(self, ext, fit):
+        """Give the training plan the schedule's rule and the optimizer's state;
+        that state as contiguous arrays of the plan's dtype ({slot: {key: array}})."""
+        p, s = fit.problem, fit.schedule
+        if s.plain:
+            return fit.optimizer_state
+        name = "gd" if s.optimizer is None else s.optimizer.name
+        hyper = {} if s.optimizer is None else s.optimizer.get_params()
+        beta1 = hyper.get("beta1", hyper.get("beta", 0.0)) if name != "rmsprop" else 0.0
+        beta2 = hyper.get("beta2", hyper.get("beta", 0.0)) if name != "momentum" else 0.0
+        state = {slot: {k: np.ascontiguousarray(a, dtype=p.dtype) for k, a in arrays.items()}
+                 for slot, arrays in (fit.optimizer_state or {}).items()}
+        keys = [f"d{n}{l}" for l in range(1, len(fit.Ws) + 1) for n in ("W", "b")]
+        lists = {slot: [state[slot][k] for k in keys] if slot in state else None
+                 for slot in ("v", "s")}
+        self._net.set_optimizer(ext.OPTIMIZER_CODES[name], s.lambd, beta1, beta2,
+                                hyper.get("epsilon", 0.0), s.decay_rate, s.time_interval,
+                                lists["v"], lists["s"])
+        if s.keep_probs is not None:
+            keeps = [float(k) for k in s.keep_probs] + [1.0]
+            self._net.set_dropout(fit.dropout_key(), keeps,
+                                  [_reg.mask_threshold(k) if k < 1 else 0 for k in keeps])
+        return state
 
     def cost(self):
         if not self._fresh:
             self._full.forward()
             self._fresh = True
-        return self._full.cost(self._loss)
+        s = self._fit.schedule
+        J = self._full.cost(self._loss)
+        return J + _reg.l2_penalty(self._fit.Ws, s.lambd, self._fit.problem.m) if s.lambd else J
 
     def run(self, count, orders=None, last=False):
+        dropout = self._fit.schedule.keep_probs is not None
         if orders is None:
-            if not self._fresh:
+            if not self._fresh and not dropout:
                 self._net.forward()
-            # A run ending training skips the forward after its last update.
-            self._net.run(self._loss, self._lr, count, last)
-            self._fresh = not last
+            # A run ending training skips the forward after its last update;
+            # with dropout each update runs its own masked forward.
+            self._net.run(self._loss, self._lr, count, last, self._i, self._t)
+            self._fresh = not last and not dropout
+            self._t += count
         else:
-            self._net.epochs(self._loss, self._lr, orders, self._XT, self._YT)
+            self._net.epochs(self._loss, self._lr, orders, self._XT, self._YT, self._i,
+                             self._t)
             self._fresh = False
+            self._t += count * self._per_epoch
+        self._i += count
 
     def close(self):
         if self._closed:
@@ -192,6 +261,7 @@ class Engine:
         try:
             self._net.finish_gram(self._lr)  # GRAM mode: W1 materialized; else nothing
         finally:
+            self._fit.optimizer_state = self._state  # updated in place by the kernels
             self._blas.close()
 
 

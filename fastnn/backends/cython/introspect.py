@@ -70,10 +70,12 @@ def info():
 
 
 #: Kernels whose machine code shows whether the math is SIMD: the page's
-#: (activation_forward/backward are inlined into these) and the engine's.
+#: (activation_forward/backward are inlined into these; the optimizers' update
+#: rules into update_parameters) and the engine's (dropout's mask hash is
+#: inlined into _forward_chunk).
 HOT = ("linear_activation_forward", "softmax_forward", "output_dZ", "linear_backward",
-       "product", "_vector", "_loops_nn", "_loops_nt", "_loops_tn", "_forward_chunk",
-       "_backward_chunk", "_onepass_rows")
+       "update_parameters", "product", "_vector", "_loops_nn", "_loops_nt", "_loops_tn",
+       "_forward_chunk", "_backward_chunk", "_onepass_rows")
 _GEMM_KERNEL = re.compile(r"<fastnn_([ds])gemm\w*kernel\w*(?:\.\w+)*>:$")
 #: The one-pass first layer's register tiles (_first_layer.h), and the small
 #: products' (_small.h: a mini-batch's products).

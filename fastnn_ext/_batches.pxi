@@ -1,0 +1,96 @@
+# Mini-batch epochs (the engine room's, see _engine.pxi): a Net sized for one
+# batch over gather buffers, whole epochs per call without the GIL; a batch
+# of one example on one thread takes the fused rank-1 step (_step_one).
+
+cdef inline floating* _row(floating* state, Py_ssize_t offset) noexcept nogil:
+    """An optimizer state's row at offset, or NULL for a state the rule has not."""
+    return NULL if state == NULL else state + offset
+
+
+cdef void _step_one(const Net* net, const Pass* ps, floating lr) noexcept nogil:
+    """Backward and update of a batch of one example on one thread, fused: each
+    W -= lr dz a_prev^T is a rank-1 update, W read and written once, with no
+    dW buffer to write and read back; dA_prev = W^T dz is taken before W
+    changes. Another rule (ps.u not plain) updates each row of W from its
+    row of dz a_prev^T, written to thread 0's dW buffer while in L1. IN the
+    forward's Z, A (one column), Y; OUT every W, b, dZ."""
+    cdef int l, L = net.L
+    cdef Py_ssize_t j, k, n, n_prev
+    cdef floating** Z = <floating**>net.Z
+    cdef floating** A = <floating**>net.A
+    cdef floating** dZ = <floating**>net.dZ
+    cdef floating* W
+    cdef floating* b
+    cdef const floating* a_prev
+    cdef floating s
+    cdef floating* row
+    cdef const Update* u = ps.u
+    output_dZ(ps.loss, net.act[L], net.g0, net.n[L], 1, 0, 1, Z[L], A[L], <floating*>net.Y,
+              dZ[L])
+    for l in range(L, 0, -1):
+        n, n_prev = net.n[l], net.n[l - 1]
+        W, b, a_prev = (<floating**>net.W)[l], (<floating**>net.b)[l], A[l - 1]
+        if l > 1:
+            product(TN, n, n_prev, 1, 0, 1, 1, W, dZ[l], 0, dZ[l - 1])
+            if ps.dropout != DROP_NONE and net.drop.D[l - 1] != NULL:
+                dropout_backward(net.act[l - 1], net.g0, <floating>net.drop.keep_prob[l - 1],
+                                 net.drop.D[l - 1], Z[l - 1], A[l - 1], dZ[l - 1], 0, n_prev)
+            else:
+                for j in range(n_prev):
+                    activation_backward(net.act[l - 1], net.g0, Z[l - 1] + j, A[l - 1] + j,
+                                        dZ[l - 1] + j, 0, 1)
+        if not u.plain:
+            row = (<floating**>net.dWp)[l]
+            for j in range(n):
+                s = dZ[l][j]
+                for k in range(n_prev):
+                    row[k] = s * a_prev[k]
+                update_parameters(u, n_prev, 1, W + j * n_prev, row, True,
+                                  _row(<floating*>net.opt.vW[l], j * n_prev),
+                                  _row(<floating*>net.opt.sW[l], j * n_prev))
+            update_parameters(u, n, 1, b, dZ[l], False, <floating*>net.opt.vb[l],
+                              <floating*>net.opt.sb[l])
+            continue
+        for j in range(n):
+            s = lr * dZ[l][j]
+            b[j] = b[j] - s
+            for k in range(n_prev):
+                W[j * n_prev + k] = W[j * n_prev + k] - s * a_prev[k]
+
+
+cdef void _epochs(const Net* net, const Layer1* l1, Pass ps, Py_ssize_t size, Py_ssize_t m_src,
+                  const int64_t* orders,  # IN (count, m_src): each epoch's example order
+                  Py_ssize_t count, floating dtype) noexcept nogil:
+    """``count`` epochs of mini-batch training over the m_src examples of
+    ps.XT, ps.YT: batches of ``size`` (the buffers' width; the last smaller),
+    each gathered, forward (masked, with dropout), backward and an update with
+    its own mean; epoch ps.i + e trains at its decayed rate, ps.t counts the
+    updates."""
+    cdef Py_ssize_t e, k
+    cdef double learning_rate0 = ps.lr
+    cdef Update u
+    ps.dropout = DROP_HASH if net.drop.on else DROP_NONE
+    for e in range(count):
+        k = 0
+        while k < m_src:
+            ps.m = min(size, m_src - k)
+            ps.idx = orders + e * m_src + k
+            ps.t += 1
+            u = _update_at(net, learning_rate0, ps.i + e, ps.t)
+            ps.u, ps.lr = &u, u.lr
+            _parallel(net, l1, &ps, STAGE_BATCH_FORWARD, <floating>u.lr)
+            if ps.m == 1 and net.T == 1:
+                _step_one(net, &ps, <floating>u.lr)
+            else:
+                _parallel(net, l1, &ps, STAGE_BACKWARD, <floating>u.lr)
+                _update(net, l1, &ps, <floating>u.lr)
+            k += size
+
+
+cdef void run_epochs(const Net* net, const Layer1* l1, Pass ps, Py_ssize_t size,
+                     Py_ssize_t m_src, const int64_t* orders, Py_ssize_t count) noexcept nogil:
+    """:func:`_epochs`: count epochs of mini-batches of ``size``."""
+    if net.f64:
+        _epochs(net, l1, ps, size, m_src, orders, count, <double>ps.lr)
+    else:
+        _epochs(net, l1, ps, size, m_src, orders, count, <float>ps.lr)

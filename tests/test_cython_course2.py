@@ -1,0 +1,226 @@
+"""The course's second part on the Cython backend's own paths: the update rules,
+L2, dropout's hashed masks and the decay inside the kernels, on each way the
+engine trains (full batch directly, layer 1 in one pass, Gram asked for,
+mini-batches, a batch of one, two threads, float32), against the loops oracle.
+The generic cases (every HAS_OPTIMIZERS backend) are in test_course2_training.py.
+
+Cheap by design: a [3, 5, 4, 1] net on 24 examples, the options chosen
+pairwise, never the full product.
+"""
+
+import numpy as np
+import pytest
+
+import fastnn
+from fastnn import regularization
+from fastnn.backends import _base
+
+from _helpers import assert_close, binary_data, require_backend
+
+cb = require_backend("cython")
+
+
+def _net(backend, hidden="relu", dtype="float64", threads=1, g0=1, dims=(3, 5, 4, 1)):
+    return fastnn.Network(list(dims), hidden_activation=hidden, init="xavier", seed=3,
+                          backend=backend, dtype=dtype, threads=threads, relu_grad_at_zero=g0)
+
+
+def _fit(net, iterations=12, m=24, **options):
+    X, Y = binary_data(net.layer_dims[0], m, seed=1)
+    lr = 0.01 if options.get("optimizer") in ("adam", "rmsprop") else 0.1
+    net.fit(X, Y, learning_rate=lr, num_iterations=iterations, cost_every=5, seed=11,
+            **options)
+    return net
+
+
+def _agree(net, oracle, rtol=1e-9):
+    assert [i for i, _ in net.costs_] == [i for i, _ in oracle.costs_]
+    assert_close([c for _, c in net.costs_], [c for _, c in oracle.costs_], rtol, "costs")
+    ref = oracle.params
+    assert_close([net.params[k] for k in ref], list(ref.values()), rtol, "parameters")
+    assert net.optimizer_steps_ == oracle.optimizer_steps_
+    for slot, arrays in oracle.optimizer_state_.items():
+        assert_close([net.optimizer_state_[slot][k] for k in arrays], list(arrays.values()),
+                     rtol, f"optimizer state {slot}")
+
+
+# The engine's paths, each with a pairwise pick of the options (optimizer,
+# lambd, keep_prob, decay, hidden activation, ReLU'(0)).
+#        path          optimizer   lambd keep_prob   decay (rate, interval) hidden g0
+PATHS = [("direct", "momentum", 0.3, 0.8, (0.5, 2), "tanh", 1),
+         ("onepass", "adam", 0.2, 0.75, (0.3, 1), "relu", 0),
+         ("onepass", "rmsprop", 0.0, 1.0, (0.0, 1), "sigmoid", 1),
+         ("gram", "adam", 0.1, 1.0, (0.2, 3), "leaky_relu", 1),
+         ("gram", "gd", 0.0, 0.7, (0.0, 1), "relu", 1),
+         ("batch", "adam", 0.0, (0.9, 0.6), (1.0, 2), "sigmoid", 0),
+         ("batch", "gd", 0.4, 1.0, (0.3, 1), "tanh", 1),
+         ("batch1", "momentum", 0.0, 0.8, (0.0, 1), "relu", 0),
+         ("batch1", "adam", 0.5, (0.7, 0.9), (0.4, 3), "tanh", 1),
+         ("batch1", "rmsprop", 0.2, 1.0, (0.0, 1), "leaky_relu", 1),
+         ("threads2", "rmsprop", 0.6, 0.85, (0.0, 1), "relu", 1),
+         ("threads2-batch", "momentum", 0.1, 0.7, (0.2, 1), "tanh", 0)]
+
+
+def _path_options(path):
+    """(extra fit options, thread count, settings) that put a fit on ``path``;
+    Gram asked for trains layer 1 directly with these options (documented)."""
+    extra = {}
+    batch = {"batch": 5, "batch1": 1, "threads2-batch": 7}.get(path)
+    if batch:
+        extra["batch_size"] = batch
+    if path == "gram":
+        extra["gram"] = True
+    threads = 2 if path.startswith("threads2") else 1
+    return extra, threads, {"onepass": True} if path == "onepass" else {}
+
+
+def _fit_of(net, X, Y, schedule):
+    """A driver Fit of ``net``'s parameters (copies) and a fresh optimizer state."""
+    L = len(net.layer_dims) - 1
+    optimizer = schedule.optimizer or fastnn.optimizers.GradientDescent()
+    return _base.Fit(_base.Problem(X, Y, tuple(net.activations), "cross_entropy"), schedule,
+                     [net.params[f"W{l}"].copy() for l in range(1, L + 1)],
+                     [net.params[f"b{l}"].copy() for l in range(1, L + 1)],
+                     rng=np.random.default_rng(4), optimizer_state=optimizer.init(net.params))
+
+
+@pytest.mark.parametrize("case", PATHS, ids=["-".join(map(str, c[:2])) for c in PATHS])
+def test_every_path_trains_as_the_loops_oracle(case):
+    path, optimizer, lambd, keep_prob, (decay, interval), hidden, g0 = case
+    options = dict(optimizer=optimizer, lambd=lambd, keep_prob=keep_prob, decay_rate=decay,
+                   time_interval=interval)
+    extra, threads, settings = _path_options(path)
+    oracle = _fit(_net("loops", hidden, g0=g0), **options,
+                  **{k: v for k, v in extra.items() if k != "gram"})
+    with cb.settings(**settings):
+        net = _fit(_net("cython", hidden, threads=threads, g0=g0), **options, **extra)
+    assert net.threads_used_[0] == threads
+    _agree(net, oracle)
+
+
+@pytest.mark.parametrize("options", [dict(optimizer="adam", keep_prob=0.8, lambd=0.2),
+                                     dict(optimizer="momentum", batch_size=5, keep_prob=0.7,
+                                          decay_rate=0.5)])
+def test_float32_tracks_float64(options):
+    lo = _fit(_net("cython", "tanh", dtype="float32"), **options)
+    hi = _fit(_net("cython", "tanh"), **options)
+    assert all(W.dtype == np.float32 for W in lo.params.values())
+    assert all(a.dtype == np.float32 for d in lo.optimizer_state_.values() for a in d.values())
+    assert_close([c for _, c in lo.costs_], [c for _, c in hi.costs_], 1e-4, "float32 costs")
+    assert_close(list(lo.params.values()), list(hi.params.values()), 1e-4, "float32 parameters")
+
+
+@pytest.mark.parametrize("threads,batch", [(1, None), (2, 6)])
+def test_bitwise_reproducible_for_fixed_threads(threads, batch):
+    options = dict(optimizer="adam", keep_prob=0.75, lambd=0.1, decay_rate=0.2,
+                   batch_size=batch)
+    a = _fit(_net("cython", threads=threads), **options)
+    b = _fit(_net("cython", threads=threads), **options)
+    for key, W in a.params.items():
+        np.testing.assert_array_equal(b.params[key], W)
+    np.testing.assert_array_equal(a.optimizer_state_["s"]["dW2"], b.optimizer_state_["s"]["dW2"])
+
+
+def test_resume_from_a_saved_optimizer_state_continues_as_the_oracle():
+    nets = {}
+    for backend in ("loops", "cython"):
+        net = _fit(_net(backend), iterations=6, optimizer="adam", lambd=0.2, batch_size=7)
+        _fit(net, iterations=5, optimizer="adam", lambd=0.2, batch_size=7, resume=True)
+        nets[backend] = net
+    assert nets["cython"].optimizer_steps_ == 11 * 4
+    _agree(nets["cython"], nets["loops"])
+
+
+@pytest.mark.parametrize("batch", [None, 5])
+def test_calls_split_anywhere_change_no_bit(batch):
+    """run(a); run(b) is bitwise run(a + b): the decay's clock, Adam's t and the
+    masks' step carry across the engine's calls."""
+    X, Y = binary_data(3, 24, seed=1)
+    X, Y = np.ascontiguousarray(X), np.ascontiguousarray(Y)
+    net = _net("cython", "tanh")
+    schedule = _base.Schedule(0.01, 9, batch_size=batch, optimizer=fastnn.optimizers.Adam(),
+                              lambd=0.3, keep_probs=(0.8, 0.7), decay_rate=0.5,
+                              time_interval=2)
+    results = []
+    for splits in ([9], [1, 3, 5], [4, 4, 1]):
+        fit = _fit_of(net, X, Y, schedule)
+        engine = cb.engine(fit)
+        costs = []
+        for k, n in enumerate(splits):
+            costs.append(engine.cost())
+            orders = None if batch is None else _base.epoch_orders(fit.rng, 24, n)
+            engine.run(n, orders, k == len(splits) - 1)
+        engine.close()
+        results.append((fit.Ws + fit.bs + [fit.optimizer_state["v"]["dW1"]], costs[0]))
+    for arrays, cost in results[1:]:
+        assert cost == results[0][1]
+        for a, b in zip(arrays, results[0][0]):
+            np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("batch", [None, 4])
+def test_the_optimizer_state_is_handed_back_when_training_stops(batch):
+    """An on_cost that raises mid-fit: close() still leaves fit.optimizer_state
+    (and the parameters) current, as the oracle's."""
+    X, Y = binary_data(3, 24, seed=1)
+    fits = {}
+    for backend in ("loops", "cython"):
+        net = _net(backend)
+        schedule = _base.Schedule(0.01, 20, cost_every=1, batch_size=batch,
+                                  optimizer=fastnn.optimizers.RMSprop(), lambd=0.1)
+        fit = _fit_of(net, X, Y, schedule)
+
+        def stop(i, cost):
+            if i == 7:
+                raise RuntimeError("stop")
+
+        with pytest.raises(RuntimeError, match="stop"):
+            _base.train(fastnn.backends.get(backend), fit, stop, threads=1)
+        fits[backend] = fit
+    ref = fits["loops"]
+    assert_close(fits["cython"].Ws, ref.Ws, 1e-9, "parameters")
+    keys = list(ref.optimizer_state["s"])
+    assert_close([fits["cython"].optimizer_state["s"][k] for k in keys],
+                 [ref.optimizer_state["s"][k] for k in keys], 1e-9, "state")
+
+
+@pytest.mark.parametrize("dtype,threads", [("float64", 1), ("float32", 2)])
+def test_forward_and_backward_with_masks_and_l2_match_numpy(dtype, threads):
+    X, Y = binary_data(3, 40, seed=2)
+    rtol = 1e-12 if dtype == "float64" else 1e-5
+    grads = {}
+    for backend in ("numpy", "cython"):
+        net = _net(backend, "sigmoid", dtype=dtype, threads=threads, dims=(3, 6, 5, 1))
+        AL, caches = net.forward(X, keep_prob=(0.7, 0.8), rng=np.random.default_rng(0))
+        assert [len(c) for c in caches] == [3, 3, 2]
+        grads[backend] = (AL, net.backward(AL, Y, caches, keep_prob=(0.7, 0.8), lambd=0.4))
+    assert_close([grads["cython"][0]], [grads["numpy"][0]], rtol, "AL")
+    ref = grads["numpy"][1]
+    assert_close([grads["cython"][1][k] for k in ref], list(ref.values()), rtol, "gradients")
+
+
+def test_the_kernels_hash_is_fastnn_regularization_s():
+    ext = cb.module(cb.current()["isa"])
+    rng = np.random.default_rng(0)
+    for z in [0, 2 ** 64 - 1] + [int(v) for v in rng.integers(0, 2 ** 64, 50, dtype=np.uint64)]:
+        assert ext.splitmix64(z) == int(regularization.splitmix64(z))
+    # A fit's masks, seen through the forward a one-layer-dropout fit runs:
+    # the oracle's fit_mask on the same key and step gives the same parameters.
+    oracle = _fit(_net("numpy", "identity"), iterations=1, keep_prob=0.5)
+    net = _fit(_net("cython", "identity", threads=2), iterations=1, keep_prob=0.5)
+    assert_close(list(net.params.values()), list(oracle.params.values()), 1e-12, "parameters")
+
+
+@pytest.mark.parametrize("gemm,batch", [("own", None), ("blas", None), ("auto", 32)])
+def test_gemm_shaped_layers_train_as_numpy(gemm, batch):
+    """Products big enough for a GEMM (the own GEMM's fused bias + ReLU
+    epilogue, or BLAS) and a mini-batch's register tiles, then the masks and the
+    update: as the numpy backend (itself held to the oracle above)."""
+    if gemm != "blas" and not cb.module(cb.current()["isa"]).HAVE_OWN_GEMM:
+        pytest.skip("this kernel set has no own GEMM")
+    options = dict(optimizer="adam", lambd=0.3, keep_prob=(0.8, 0.9), decay_rate=0.2,
+                   batch_size=batch, iterations=4, m=96)
+    ref = _fit(_net("numpy", dims=(64, 48, 40, 1)), **options)
+    with cb.settings(gemm=gemm):
+        net = _fit(_net("cython", dims=(64, 48, 40, 1)), **options)
+    _agree(net, ref)
