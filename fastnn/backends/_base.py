@@ -38,6 +38,14 @@ and may have
     - ``close()``: the trained parameters into ``fit.Ws``/``fit.bs`` (in
       place). Always called, also after an exception or Ctrl-C.
 
+    With ``fit.schedule.epoch_loss`` (see :class:`Schedule`), ``run`` returns
+    each iteration's (epoch's) loss as scikit-learn's ``loss_curve_`` counts
+    it, float64 of shape (count,): sum over its batches k of (B_k / m) (J_k +
+    lambd / (2 B_k) sum_l ||W_l||^2), J_k the loss of batch k's forward (the
+    one its step trains on, dropout included) at the parameters it starts
+    from; no second forward. Otherwise ``run`` returns None and computes none
+    of it.
+
     Splitting a run into calls changes no result: ``run(a); run(b)`` is
     bitwise ``run(a + b)``. Nothing is allocated in proportion to
     ``num_iterations``. An engine runs on exactly ``fit.threads`` threads
@@ -164,6 +172,10 @@ class Schedule:
     (L2), ``keep_probs`` (inverted dropout: one keep probability per hidden
     layer, or None), ``decay_rate`` and ``time_interval`` (the learning rate of
     iteration i is :meth:`learning_rate_at`).
+
+    ``epoch_loss``: each ``run`` returns its iterations' (epochs') losses as
+    its batches saw them (see the module docstring), which :func:`train`
+    hands to its ``on_epoch``.
     """
 
     learning_rate: float
@@ -176,6 +188,7 @@ class Schedule:
     keep_probs: tuple = None
     decay_rate: float = 0.0
     time_interval: int = 1
+    epoch_loss: bool = False
 
     @property
     def plain(self):
@@ -294,6 +307,10 @@ class PythonEngine:
                        else _reg.fit_masks(self._key, self._t, f.dims, X.shape[1], s.keep_probs))
             forward_out = self._forward(X, dropout)
         AL, caches = forward_out
+        if s.epoch_loss:  # the batch's loss before its update: scikit-learn's loss_curve_ term
+            self._loss += X.shape[1] / p.m * (
+                _losses.cost(p.loss, AL, caches[-1][1], Y, p.acts[-1])
+                + _reg.l2_penalty(f.Ws, s.lambd, X.shape[1]))
         dWs, dbs = self._backward_fn(AL, Y, caches, p.acts, p.loss, f.threads,
                                      p.relu_grad_at_zero, s.lambd, s.keep_probs)
         if self._optimizer is None:
@@ -314,16 +331,21 @@ class PythonEngine:
         full, self._full = self._full, None
         if self._key is not None:
             full = None  # the recorded cost's forward has no dropout
+        losses = np.zeros(count) if s.epoch_loss else None
         for e in range(count):
             learning_rate = s.learning_rate_at(self._i)
             self._i += 1
+            self._loss = 0.0
             if orders is None:
                 self._step(p.X, p.Y, learning_rate, full)
                 full = None
-                continue
-            for idx in batches(orders[e], s.batch_size):
-                Xb, Yb = np.ascontiguousarray(p.X[:, idx]), np.ascontiguousarray(p.Y[:, idx])
-                self._step(Xb, Yb, learning_rate)
+            else:
+                for idx in batches(orders[e], s.batch_size):
+                    Xb, Yb = np.ascontiguousarray(p.X[:, idx]), np.ascontiguousarray(p.Y[:, idx])
+                    self._step(Xb, Yb, learning_rate)
+            if losses is not None:
+                losses[e] = self._loss
+        return losses
 
     def close(self):
         # The parameters and the optimizer state were updated in place.
@@ -356,18 +378,23 @@ def decide_threads(backend, fit, requested):
     return _threads.decide(requested, fit.dims, rows, min_work[kind])
 
 
-def train(backend, fit, on_cost, threads=None):
+def train(backend, fit, on_cost, threads=None, on_epoch=None):
     """Train ``fit`` on ``backend``; the recorded costs as ``[(i, cost)]``.
 
     ``on_cost(i, cost)`` is called at each recorded cost as it is recorded
     (iteration i, before its update); training stops right there if it returns
-    False. ``threads`` is the network's request (None: auto), decided here into
+    False. With ``fit.schedule.epoch_loss``, ``on_epoch(i, loss)`` is called
+    after each iteration (epoch) i with its loss as its batches saw it, and
+    training stops after that iteration if it returns False (the engine then
+    runs one iteration per call). ``threads`` is the network's request (None: auto), decided here into
     ``fit.threads``/``fit.threads_why``. Ctrl-C raises ``KeyboardInterrupt``
     within about SLICE_SECONDS; ``fit.Ws``/``fit.bs`` then hold a finished
     iteration or epoch.
     """
     s, m = fit.schedule, fit.problem.m
     most = m if s.batch_size is None else max(1, MAX_ORDER_ENTRIES // m)
+    if s.epoch_loss:
+        most = 1  # on_epoch may stop after any epoch
     costs = []
     with _threads.running():
         fit.threads, fit.threads_why = decide_threads(backend, fit, threads)
@@ -380,11 +407,19 @@ def train(backend, fit, on_cost, threads=None):
                 if on_cost(i, J) is False:
                     break
                 nxt = next_recorded(i, s.cost_every, s.num_iterations)
-                for n in _slices(nxt - i, most if s.batch_size is not None else nxt - i):
+                stop = False
+                for n in _slices(nxt - i, most if s.batch_size is not None or s.epoch_loss
+                                 else nxt - i):
                     orders = None if s.batch_size is None else epoch_orders(fit.rng, m, n)
-                    engine.run(n, orders, i + n == s.num_iterations)
-                    i += n
+                    losses = engine.run(n, orders, i + n == s.num_iterations)
                     fit.steps += n if s.batch_size is None else n * -(-m // s.batch_size)
+                    if s.epoch_loss:
+                        stop = on_epoch(i, float(losses[0])) is False
+                    i += n
+                    if stop:
+                        break
+                if stop:
+                    break
         finally:
             engine.close()
     return costs
