@@ -62,7 +62,7 @@ def _estimator(impl, hidden, epochs, **params):
                              n_iter_no_change=never, random_state=0, **params)
     from fastnn.sklearn import NetworkClassifier
 
-    return NetworkClassifier(hidden, solver="sgd", momentum=0, alpha=0, engine_epochs=True,
+    return NetworkClassifier(hidden, solver="sgd", momentum=0, alpha=0,
                              max_iter=epochs, tol=0, n_iter_no_change=never,
                              random_state=0, backend=impl, **params)
 

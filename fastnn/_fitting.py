@@ -1,12 +1,16 @@
 """What ``Network.fit`` does between checking its arguments and keeping the
 result: scratch copies of the parameters and the optimizer's state, the
 watches (divergence, progress bar, the user's callback) on each recorded cost,
-and the one training driver (:func:`fastnn.backends._base.train`).
+the caller's epoch orders checked as they are drawn, and the one training
+driver (:func:`fastnn.backends._base.train`).
 """
+
+import dataclasses
 
 import numpy as np
 
 from . import _validation as _v
+from . import _validation_optim as _vo
 from .backends import _base as _driver
 from ._watch import Divergence, ProgressBar
 
@@ -33,7 +37,7 @@ def optimizer_start(net, schedule, resume):
 
 
 def run(net, X, Y, learning_rate, num_iterations, cost_every, progress, gram, batch_size, seed,
-        callback, course2, resume):
+        callback, course2, resume, on_epoch=None, orders=None):
     """Train ``net`` on (X, Y); its new ``(_state, _optimizer, threads_used_)``.
 
     Every argument is checked before any work; the network itself is not
@@ -48,6 +52,15 @@ def run(net, X, Y, learning_rate, num_iterations, cost_every, progress, gram, ba
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be callable as callback(i, cost), or None; "
                         f"got {callback!r}")
+    _vo.check_on_epoch(on_epoch)
+    if orders is not None and not callable(orders):
+        raise TypeError(f"orders must be callable as orders(count) (the example orders of "
+                        f"the next count epochs), or None; got {orders!r}")
+    if orders is not None and schedule.batch_size is None:
+        raise ValueError("orders gives the example order of each epoch of mini-batches; it "
+                         "needs batch_size (a full batch has no order)")
+    if on_epoch is not None:
+        schedule = dataclasses.replace(schedule, epoch_loss=True)
     optimizer_state, steps = optimizer_start(net, schedule, resume)
     # Train on copies: on any failure, Ctrl-C included, the network keeps
     # its parameters.
@@ -61,12 +74,16 @@ def run(net, X, Y, learning_rate, num_iterations, cost_every, progress, gram, ba
             return False
         return callback is None or callback(i, cost) is not False
 
+    def draw(count):  # the caller's orders, checked before an engine indexes with them
+        return _vo.check_orders(orders(count), count, X.shape[1])
+
     fit = _driver.Fit(
         _driver.Problem(X, Y, tuple(net._acts), net._loss, net._relu_grad_at_zero),
-        schedule, Ws, bs, rng=rng, optimizer_state=optimizer_state, steps=steps)
+        schedule, Ws, bs, rng=rng, optimizer_state=optimizer_state, steps=steps,
+        orders=None if orders is None else draw)
     try:
         with np.errstate(over="ignore", invalid="ignore"):
-            costs = _driver.train(net._backend, fit, on_cost, net._threads)
+            costs = _driver.train(net._backend, fit, on_cost, net._threads, on_epoch)
     finally:
         if bar is not None:
             bar.close()

@@ -37,7 +37,7 @@ class NetworkEstimator(BaseEstimator):
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
                  backend="auto", dtype=None, threads=None, relu_grad_at_zero=0, keep_prob=1.0,
-                 callback=None, engine_epochs=False):
+                 callback=None):
         # Stored as given (scikit-learn's convention); checked in fit.
         self.hidden_layer_sizes, self.activation = hidden_layer_sizes, activation
         self.solver = solver
@@ -51,7 +51,6 @@ class NetworkEstimator(BaseEstimator):
         self.backend, self.dtype, self.threads = backend, dtype, threads
         self.relu_grad_at_zero, self.keep_prob = relu_grad_at_zero, keep_prob
         self.callback = callback
-        self.engine_epochs = engine_epochs
 
     # ---------------------------------------------------------------- training
     def _fit(self, X, y, incremental=False, classes=None):
@@ -63,9 +62,6 @@ class NetworkEstimator(BaseEstimator):
         if self.solver == "lbfgs" and self._dropout_of(hidden):
             raise ValueError("keep_prob < 1 (dropout) needs a stochastic solver, 'sgd' or "
                              "'adam'; got solver='lbfgs'")
-        if self.engine_epochs and not self.shuffle and self.solver != "lbfgs":
-            raise ValueError("engine_epochs=True shuffles every epoch (fastnn's driver does); "
-                             "shuffle=False needs engine_epochs=False")
         first_pass = not hasattr(self, "network_") or (not self.warm_start and not incremental)
         if not first_pass:
             dtype = self.network_.dtype
@@ -78,8 +74,7 @@ class NetworkEstimator(BaseEstimator):
         rule = _params.optimizer(self)
         self._dropout = self._dropout_of(hidden)
         plain = not self.alpha and not self._dropout
-        per_step = self.solver != "lbfgs" and not self.engine_epochs
-        backend = _params.choose_backend(self.backend, rule, plain, per_step)
+        backend = _params.choose_backend(self.backend, rule, plain)
         if first_pass:
             units = [X.shape[1], *hidden, Y.shape[0]]
             self.network_ = Network.from_params(

@@ -70,10 +70,11 @@ PARAMETERS = """
     backend : str, default="auto"
         The fastnn backend that computes. ``"auto"``: the fastest available
         one that trains the solver (lbfgs needs only forward and backward;
-        sgd with momentum=0, alpha=0 and no dropout is gradient descent,
-        which every backend trains; the compiled backends do not train
-        scikit-learn's Adam and momentum yet); ``backend_`` says which. A
-        backend that cannot train the solver is refused, naming those that can.
+        sgd and adam need the backend's engine to train the update rule --
+        sgd with momentum=0, alpha=0 and no dropout is gradient descent --
+        and to report each epoch's loss for ``loss_curve_``);
+        ``backend_`` says which. A backend that cannot train the solver is
+        refused, naming those that can.
     dtype : {"float64", "float32"} or None, default=None
         Dtype of the parameters and the arithmetic. None: float32 X stays
         float32, anything else becomes float64 (as MLPClassifier).
@@ -88,17 +89,6 @@ PARAMETERS = """
         ``callback(estimator)`` after each epoch (``loss_curve_``, ``n_iter_``,
         ``validation_scores_`` are up to date); returning False stops
         training there (not in scikit-learn).
-    engine_epochs : bool, default=False
-        False: scikit-learn's epochs, each mini-batch one step of the
-        Network (scikit-learn's shuffles; ``loss_curve_`` the mean of the
-        mini-batch losses): the same model as MLPClassifier from the same
-        ``random_state``. True: epochs run whole in the backend's engine (one
-        ``Network.fit`` call for all of them, or one per epoch where early
-        stopping, ``callback`` or "invscaling" need the weights between
-        epochs: the compiled backends' fused loops, far fewer Python calls),
-        shuffled by fastnn's driver, and ``loss_curve_`` holds the loss over
-        all samples after each epoch (one forward pass more per epoch). Same
-        update rules, schedules and stopping rules.
 """
 
 ATTRIBUTES = """
@@ -140,5 +130,5 @@ ATTRIBUTES = """
     network_ : fastnn.Network
         The trained network (examples as columns: ``network_.predict_proba(X.T)``).
     threads_used_ : (int, str)
-        The threads the last mini-batch ran on and why.
+        The threads the last ``Network.fit`` of the training ran on and why.
 """

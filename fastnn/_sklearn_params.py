@@ -56,7 +56,6 @@ def constraints(regressor):
         "relu_grad_at_zero": [Options(numbers.Integral, {0, 1})],
         "keep_prob": [Interval(numbers.Real, 0, 1, closed="right"), "array-like"],
         "callback": [callable, None],
-        "engine_epochs": ["boolean"],
     })
     return base
 
@@ -125,20 +124,19 @@ def _trains(module, rule, plain):
     return bool(getattr(module, "HAS_OPTIMIZERS", False)) and _vo.trains(module, rule.name)
 
 
-def choose_backend(name, rule, plain, per_step=False):
+def choose_backend(name, rule, plain):
     """The backend that trains: ``name``, checked to train ``rule`` (an
     optimizer, or None for lbfgs) with L2 or dropout unless ``plain``, or for
-    ``"auto"`` the fastest available one that does. ``per_step``: training
-    calls ``Network.fit`` once per mini-batch, where a compiled engine's
-    set-up (its buffers, its threads) costs more than the step; the Python
-    backends come first then."""
+    ``"auto"`` the fastest available one that does -- for a stochastic solver,
+    all in its engine: the rule and the epoch losses of ``loss_curve_`` (a
+    backend whose engine does not report them yet trains under the driver's
+    Python loop over its forward and backward, which ``"auto"`` leaves aside)."""
     status = _backends.available()
-    order = _SPEED_ORDER
-    if per_step:
-        order = sorted(order, key=lambda n: status[n] is True and _backends.get(n).COMPILED)
-    able = [n for n in order if status[n] is True and _trains(_backends.get(n), rule, plain)]
+    able = [n for n in _SPEED_ORDER if status[n] is True
+            and _trains(_backends.get(n), rule, plain)]
     if name == _backends.AUTO:
-        return able[0]  # numpy trains everything
+        return next((n for n in able if rule is None or _vo.epoch_losses(_backends.get(n))),
+                    "numpy")  # numpy trains everything, epoch losses included
     if not _trains(_backends.get(name), rule, plain):
         raise ValueError(f"backend {name!r} cannot train this solver: the update rule "
                          f"{rule.name!r}" + ("" if plain else " with alpha > 0 or dropout")

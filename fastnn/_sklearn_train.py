@@ -4,22 +4,17 @@
 
 Design
 ------
-- Stochastic solvers: the estimator walks the epochs and mini-batches itself
-  (scikit-learn's order: one ``shuffle`` of the indices per epoch from its
-  RandomState, or none), and each mini-batch is one ``Network.fit`` call of
-  one full-batch iteration with ``resume=True``: the backend's engine takes
-  the step with the optimizer (:class:`fastnn.optimizers.SklearnSGD`,
-  :class:`~fastnn.optimizers.SklearnAdam`) and L2 (``lambd = alpha``: the
-  course's (λ/2m)·Σ‖W‖² is scikit-learn's 0.5·alpha·Σ‖W‖²/m), and records
-  the batch's cost before the step, which is scikit-learn's ``batch_loss``.
-  So ``loss_curve_`` is scikit-learn's: the mean of the mini-batch losses
-  of the epoch, at no extra forward pass (the engine reuses the cost's).
-  The price: one ``Network.fit`` (its checks, its set-up) per mini-batch.
-- ``engine_epochs=True``: one ``Network.fit`` call per epoch, run whole by the
-  backend's engine (the driver's shuffles); the cost the next call records
-  before its epoch is the loss over all samples after this one, booked by
-  its callback, which also applies the stopping rule there. One forward
-  pass over all samples per epoch more, far fewer Python calls.
+- Stochastic solvers: whole epochs in the backend's engine
+  (:meth:`fastnn.Network.fit` with ``batch_size``), with scikit-learn's
+  shuffles (its ``shuffle`` of the indices per epoch from its RandomState,
+  handed over as ``orders``), its update rules
+  (:class:`fastnn.optimizers.SklearnSGD`, :class:`~fastnn.optimizers.SklearnAdam`),
+  L2 as ``lambd = alpha`` (the course's (λ/2m)·Σ‖W‖² is scikit-learn's
+  0.5·alpha·Σ‖W‖²/m) and its ``loss_curve_``: the epoch loss the engine
+  adds up from each mini-batch's forward before its step (``on_epoch``),
+  which is the mean of scikit-learn's batch losses, at no extra forward.
+  One ``Network.fit`` for all epochs, or one per epoch where the weights
+  are needed between epochs (see :func:`_epochs`).
 - lbfgs: SciPy's L-BFGS-B on the loss and gradient that the backend's
   ``forward`` and ``backward`` compute, with scikit-learn's options.
 - The stopping rules, the learning-rate schedules ("invscaling", "adaptive")
@@ -80,10 +75,15 @@ def fit_stochastic(est, X, y, Y, rng, optimizer, incremental):
         X, Y, validation = _split(est, X, y, Y, rng)
     XT = np.ascontiguousarray(X.T)
     Y = np.ascontiguousarray(Y)
-    run = _engine_epochs if est.engine_epochs else _batch_by_batch
+    # The dropout masks' seed (drawn before the shuffles; scikit-learn has no dropout).
+    seed = int(rng.randint(2 ** 32)) if est._dropout else 0
+    orders = _orders(XT.shape[1], est.shuffle, rng)
+    # scikit-learn's squared error is a mean over the targets, its L2 term is
+    # not: an epoch's loss cannot be split into the two, each batch's can.
+    run = _batch_by_batch if est._loss_divisor != 1 and est.alpha else _epochs
     est.n_iter_ = 0
     try:
-        run(est, XT, Y, rng, optimizer, validation, incremental)
+        run(est, XT, Y, orders, seed, optimizer, validation, incremental)
     except KeyboardInterrupt:
         warnings.warn("Training interrupted by user.")
     except FloatingPointError as exc:
@@ -96,82 +96,91 @@ def fit_stochastic(est, X, y, Y, rng, optimizer, incremental):
                                            relu_grad_at_zero=net.relu_grad_at_zero)
 
 
-def _batch_by_batch(est, XT, Y, rng, optimizer, validation, incremental):
-    """scikit-learn's epochs: its shuffles, each mini-batch one ``Network.fit``
-    step whose recorded cost is the batch's loss before the step."""
+def _orders(n, shuffle, rng):
+    """scikit-learn's epoch orders, as ``Network.fit``'s ``orders``: each epoch
+    ``sample_idx = shuffle(sample_idx, random_state=rng)`` (the previous
+    epoch's order shuffled again), or 0..n-1 every epoch without ``shuffle``;
+    drawn only for the epochs that run, as its loop draws them."""
+    sample_idx = np.arange(n)
+
+    def orders(count):
+        nonlocal sample_idx
+        out = np.empty((count, n), dtype=np.int64)
+        for e in range(count):
+            if shuffle:
+                sample_idx = _shuffle(sample_idx, random_state=rng)
+            out[e] = sample_idx
+        return out
+
+    return orders
+
+
+def _needs_weights_between_epochs(est, validation, incremental):
+    """Whether something outside the engine reads the weights or sets a new
+    learning rate after every epoch: early stopping's validation score, the
+    user's callback, invscaling's rate (and partial_fit's single epoch)."""
+    return (validation is not None or est.callback is not None or incremental
+            or (est.solver == "sgd" and est.learning_rate == "invscaling"))
+
+
+def _epochs(est, XT, Y, orders, seed, optimizer, validation, incremental):
+    """scikit-learn's epochs run whole in the backend's engine, with its
+    shuffles (``orders``) and its ``loss_curve_`` entry (the epoch loss its
+    batches saw, ``on_epoch``). One ``Network.fit`` runs every epoch, its
+    ``on_epoch`` booking each and applying the stopping rule; a call whose
+    next epoch must run at another rate ("adaptive") stops after booking and
+    the next call runs it. When the weights are needed between epochs
+    (:func:`_needs_weights_between_epochs`: ``Network.fit`` trains copies and
+    hands them over when it returns), one call per epoch, booked after it."""
+    n, net, divisor = XT.shape[1], est.network_, est._loss_divisor
+    between = _needs_weights_between_epochs(est, validation, incremental)
+    stop = False
+    while not stop:
+        rate = est._learning_rate
+        epochs = 1 if between else est.max_iter - est.n_iter_
+
+        def on_epoch(i, loss):
+            nonlocal stop
+            est.loss_ = loss / divisor  # divisor > 1 only without L2 (see fit_stochastic)
+            if between:
+                return None
+            stop = _end_epoch(est, n, None, incremental)
+            return not stop and est._learning_rate == rate
+
+        net.fit(XT, Y, learning_rate=rate, num_iterations=epochs, cost_every=epochs,
+                batch_size=est._batch_size(n), optimizer=optimizer, lambd=est.alpha,
+                keep_prob=est.keep_prob, seed=seed, resume=est._resume, on_epoch=on_epoch,
+                orders=orders)
+        est._resume = True
+        if between:
+            stop = _end_epoch(est, n, validation, incremental)
+
+
+def _batch_by_batch(est, XT, Y, orders, seed, optimizer, validation, incremental):
+    """Several targets and L2 (``alpha > 0``): scikit-learn's loss is the mean
+    squared error over the targets plus its L2 term, which one epoch's loss
+    does not separate; each mini-batch is one ``Network.fit`` step, its L2
+    term computed from the weights it starts from. Otherwise as
+    :func:`_epochs` (the same orders, steps and stopping rules)."""
     n = XT.shape[1]
     batch_size = est._batch_size(n)
-    sample_idx = np.arange(n)
-    dropout_rng = np.random.default_rng(rng.randint(2 ** 32)) if est._dropout else None
     divisor, net = est._loss_divisor, est.network_
-    for _ in range(est.max_iter):
-        if est.shuffle:
-            sample_idx = _shuffle(sample_idx, random_state=rng)
-        accumulated = 0.0
+    while True:
+        accumulated, order = 0.0, orders(1)[0]
         for start in range(0, n, batch_size):
-            if est.shuffle:
-                batch = sample_idx[start:start + batch_size]
-                Xb, Yb = XT[:, batch], Y[:, batch]
-            else:
-                batch = slice(start, min(start + batch_size, n))
-                Xb, Yb = np.ascontiguousarray(XT[:, batch]), np.ascontiguousarray(Y[:, batch])
+            idx = order[start:start + batch_size]
+            Xb, Yb = XT[:, idx], Y[:, idx]
             m = Xb.shape[1]
-            l2 = _l2(net._Ws, est.alpha, m) if divisor != 1 else 0.0
-            net.fit(Xb, Yb, learning_rate=est._learning_rate, num_iterations=1, cost_every=1,
-                    optimizer=optimizer, lambd=est.alpha, keep_prob=est.keep_prob,
-                    seed=dropout_rng, resume=est._resume)
+            l2 = _l2(net._Ws, est.alpha, m)
+            loss = []
+            net.fit(Xb, Yb, learning_rate=est._learning_rate, num_iterations=1,
+                    optimizer=optimizer, lambd=est.alpha, keep_prob=est.keep_prob, seed=seed,
+                    resume=est._resume, on_epoch=lambda i, J: loss.append(J))
             est._resume = True
-            cost = net.costs_[0][1]
-            accumulated += ((cost - l2) / divisor + l2) * m
+            accumulated += ((loss[0] - l2) / divisor + l2) * m
         est.loss_ = accumulated / n
         if _end_epoch(est, n, validation, incremental):
             return
-
-
-def _engine_epochs(est, XT, Y, rng, optimizer, validation, incremental):
-    """Whole epochs in the backend's engine (the driver's shuffles, from a
-    Generator seeded by ``rng``), as few ``Network.fit`` calls as the
-    bookkeeping allows: the cost recorded before an epoch is the loss over
-    all samples after the previous one, and the callback books it there and
-    says whether to go on. One call runs every epoch when nothing outside
-    the engine needs the weights between epochs; else (early stopping's
-    score, the user's callback, invscaling's rate, L2 of several targets)
-    one call per epoch. A call whose next epoch must run at another learning
-    rate ("adaptive") stops after booking, and the next call runs it."""
-    n = XT.shape[1]
-    batch_size = est._batch_size(n)
-    seed = np.random.default_rng(rng.randint(2 ** 32))
-    divisor, net = est._loss_divisor, est.network_
-    epochs = 1 if incremental else est.max_iter
-    whole = (validation is None and est.callback is None and (divisor == 1 or not est.alpha)
-             and not (est.solver == "sgd" and est.learning_rate == "invscaling"))
-    # pending: an epoch ran whose loss is not booked yet; going: the callback's last answer.
-    state = {"pending": False, "stop": False, "going": True}
-
-    def on_cost(i, cost):
-        state["pending"] = state["pending"] or i > 0  # an epoch ran since the last cost
-        state["going"] = _book(i, cost)
-        return state["going"]
-
-    def _book(i, cost):
-        if not state["pending"]:  # the first cost, or booked before a new rate
-            return True
-        state["pending"] = False
-        l2 = _l2(net._Ws, est.alpha, n) if divisor != 1 else 0.0  # (one epoch per call)
-        est.loss_ = (cost - l2) / divisor + l2
-        rate = est._learning_rate
-        state["stop"] = _end_epoch(est, n, validation, incremental)
-        return not state["stop"] and est._learning_rate == rate
-
-    while not state["stop"]:
-        left = epochs - est.n_iter_ - state["pending"]
-        net.fit(XT, Y, learning_rate=est._learning_rate, cost_every=1,
-                num_iterations=left + 1 if whole else 1, batch_size=batch_size,
-                optimizer=optimizer, lambd=est.alpha, keep_prob=est.keep_prob, seed=seed,
-                callback=on_cost, resume=est._resume)
-        est._resume = True
-        # The driver ran the iteration after the last cost the callback let go on.
-        state["pending"] = state["pending"] or state["going"]
 
 
 def _end_epoch(est, n, validation, incremental):

@@ -12,7 +12,7 @@ __all__ = ["check_unit_interval", "check_bool", "COURSE_OPTIMIZER_NAMES", "optim
            "trains", "check_trains", "check_keep_probs", "check_rng", "check_random_state_seed",
            "check_non_negative_int", "check_non_negative_float", "check_decay",
            "check_numeric_array", "check_is_dict", "check_array_dict", "check_like",
-           "check_examples"]
+           "check_examples", "epoch_losses", "check_on_epoch", "check_orders"]
 
 
 def check_random_state_seed(argument, seed):
@@ -215,3 +215,44 @@ def check_trains(backend, module, optimizer):
             if ok is True and trains(backends.get(n), optimizer.name)]
     raise ValueError(f"backend {backend!r} cannot train the optimizer {optimizer.name!r} "
                      f"({type(optimizer).__name__}); backends that can: {able}")
+
+
+def epoch_losses(module):
+    """Whether a backend module's fits report epoch losses (``Schedule.epoch_loss``).
+
+    A backend may declare it as ``EPOCH_LOSSES``. If it does not: without an
+    ``engine`` of its own the driver's ``PythonEngine`` computes them; an engine
+    does when it declares ``OPTIMIZER_NAMES`` (the contract that brought
+    scikit-learn's update rules brought the epoch losses with them).
+    """
+    declared = getattr(module, "EPOCH_LOSSES", None)
+    if declared is not None:
+        return bool(declared)
+    return not hasattr(module, "engine") or hasattr(module, "OPTIMIZER_NAMES")
+
+
+def check_on_epoch(on_epoch):
+    """``Network.fit``'s ``on_epoch``: None or a callable."""
+    if on_epoch is not None and not callable(on_epoch):
+        raise TypeError(f"on_epoch must be callable as on_epoch(i, loss), or None; "
+                        f"got {on_epoch!r}")
+
+
+def check_orders(orders, count, m):
+    """What an ``orders`` callable returned for ``count`` epochs of m examples:
+    an integer array of shape (count, m) whose every row is a permutation of
+    0..m-1, as a new C-contiguous int64 array (compiled engines index with it)."""
+    array = check_numeric_array("orders(count)", orders)
+    if array.dtype.kind not in "iu":
+        raise TypeError(f"orders(count) must return integer example indices; got dtype "
+                        f"{array.dtype}")
+    if array.shape != (count, m):
+        raise ValueError(f"orders(count) must return shape (count, m) = ({count}, {m}): one "
+                         f"order of the m examples per epoch; got shape {array.shape}")
+    array = np.array(array, dtype=np.int64, order="C")
+    for e, order in enumerate(array):
+        if order.min() < 0 or order.max() >= m or \
+                np.count_nonzero(np.bincount(order, minlength=m)) != m:
+            raise ValueError(f"orders(count)[{e}] must be a permutation of 0..{m - 1} (each "
+                             f"example once per epoch)")
+    return array

@@ -250,7 +250,8 @@ class Network(_Steps):
 
     def fit(self, X, Y, *, learning_rate, num_iterations, cost_every=100, progress=False,
             gram=None, batch_size=None, seed=None, callback=None, optimizer="gd", lambd=0.0,
-            keep_prob=1.0, decay_rate=0.0, time_interval=1, resume=False):
+            keep_prob=1.0, decay_rate=0.0, time_interval=1, resume=False, on_epoch=None,
+            orders=None):
         """Gradient descent, as the lecture: forward, cost, backward, update.
 
         Parameters
@@ -288,6 +289,24 @@ class Network(_Steps):
             holds the parameters it had before the call, and takes the new
             ones when ``fit`` returns. If ``callback`` raises, the exception
             propagates and the network keeps the parameters it had before.
+        on_epoch : callable or None
+            ``on_epoch(i, loss)`` after each iteration (epoch) i, with its
+            loss as its batches saw it: the sum over its mini-batches k of
+            (B_k / m) (J_k + (lambd / 2 B_k) sum_l ||W_l||^2), J_k the cost of
+            batch k (B_k examples; with dropout, of the dropped network it
+            steps on) at the parameters it starts from -- scikit-learn's
+            ``loss_curve_`` entry, at no extra forward pass. If it returns
+            False, training stops after that epoch. On a backend whose engine
+            does not report epoch losses
+            (:func:`fastnn._validation_optim.epoch_losses`), the fit runs
+            under the driver's Python loop over its forward and backward.
+        orders : callable or None
+            With ``batch_size``: ``orders(count)`` gives the example orders
+            of the next ``count`` epochs, an integer array of shape
+            (count, m), each row a permutation of range(m) (checked), in
+            place of the shuffles drawn from ``seed`` -- e.g. scikit-learn's
+            ``shuffle(idx, random_state=...)`` each epoch. It is called in
+            epoch order, only for epochs about to run.
         gram : bool or None
             Layer 1's training path. ``False``: the lecture's algorithm, W1 X and
             dZ1 X^T from X every iteration (what every comparison with another
@@ -345,7 +364,8 @@ class Network(_Steps):
                                  gram, batch_size, seed, callback, {
                                      "optimizer": optimizer, "lambd": lambd,
                                      "keep_prob": keep_prob, "decay_rate": decay_rate,
-                                     "time_interval": time_interval}, resume)
+                                     "time_interval": time_interval}, resume, on_epoch,
+                                 orders)
             self._state, self._optimizer, self.threads_used_ = state
         finally:
             self._busy.release()

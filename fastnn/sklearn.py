@@ -15,10 +15,10 @@ Design
 ------
 - Rows are examples here (scikit-learn's convention); the Network keeps the
   course's columns (``X.T``).
-- Training is :mod:`fastnn._sklearn_train`: MLPClassifier's loops, each
-  mini-batch one ``Network.fit`` step with ``resume=True`` (the same model as
-  scikit-learn's), or with ``engine_epochs=True`` whole epochs in the
-  backend's engine (fastnn's shuffles, much faster on compiled backends).
+- Training is :mod:`fastnn._sklearn_train`: MLPClassifier's loop, its
+  epochs run whole in the backend's engine (``Network.fit`` with
+  scikit-learn's shuffles as ``orders`` and its loss curve from
+  ``on_epoch``): the same model as scikit-learn's, at the engine's speed.
 - Parameters are validated in ``fit`` (``__init__`` only stores them), by
   scikit-learn's ``_parameter_constraints`` (its error types and messages,
   naming the parameter) and :mod:`fastnn._sklearn_params` for the rest.
@@ -204,7 +204,7 @@ class NetworkRegressor(RegressorMixin, NetworkEstimator):
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
                  backend="auto", dtype=None, threads=None, relu_grad_at_zero=0, keep_prob=1.0,
-                 callback=None, engine_epochs=False):
+                 callback=None):
         super().__init__(
             hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
             learning_rate=learning_rate, learning_rate_init=learning_rate_init, power_t=power_t,
@@ -214,8 +214,7 @@ class NetworkRegressor(RegressorMixin, NetworkEstimator):
             validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
             epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun,
             backend=backend, dtype=dtype, threads=threads,
-            relu_grad_at_zero=relu_grad_at_zero, keep_prob=keep_prob, callback=callback,
-            engine_epochs=engine_epochs)
+            relu_grad_at_zero=relu_grad_at_zero, keep_prob=keep_prob, callback=callback)
         self.loss = loss
 
     def _targets(self, y, first_pass, incremental, classes):

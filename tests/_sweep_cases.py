@@ -6,8 +6,8 @@ from sklearn.preprocessing import StandardScaler
 from fastnn.sklearn import NetworkClassifier
 
 
-#: Plain mini-batch gradient descent, whole epochs in the engine: what every backend trains.
-PLAIN_GD = dict(solver="sgd", momentum=0, alpha=0, engine_epochs=True)
+#: Plain mini-batch gradient descent: what every backend trains.
+PLAIN_GD = dict(solver="sgd", momentum=0, alpha=0)
 
 
 def data_3class(m=300, n_x=10, seed=0):

@@ -2,13 +2,16 @@
 each epoch's sum over its batches of (B_k / m) (J_k + lambd / (2 B_k) sum ||W||^2), at
 the parameters each batch starts from, handed to the driver's ``on_epoch``. The loops
 oracle is checked against a transcription of scikit-learn's loop; every backend that
-trains the second course is checked against the oracle."""
+trains the second course is checked against the oracle; ``Network.fit`` hands them to its
+``on_epoch`` and takes the caller's epoch orders (``orders``), checked."""
+
+import types
 
 import numpy as np
 import pytest
 
-from fastnn import backends, losses, optimizers, regularization
-from fastnn._validation_optim import trains
+from fastnn import Network, backends, losses, optimizers, regularization
+from fastnn._validation_optim import epoch_losses, trains
 from fastnn.backends import _base
 
 TRAINERS = backends.having("HAS_OPTIMIZERS")
@@ -119,3 +122,98 @@ def test_every_trainer_reports_the_oracles_epoch_losses(backend, case):
     np.testing.assert_allclose([l for _, l in got], [l for _, l in want], rtol=1e-9, atol=1e-12)
     for W, W_want in zip(got_fit.Ws, want_fit.Ws):
         np.testing.assert_allclose(W, W_want, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("backend", [b for b in TRAINERS if hasattr(backends.get(b), "engine")])
+def test_engines_report_epoch_losses_themselves(backend):
+    """An engine of a backend that trains the second course reports the epoch
+    losses itself (and says so): the driver's stand-in below is for the
+    others, not for these."""
+    module = backends.get(backend)
+    assert epoch_losses(module), f"{backend} does not declare its engine's epoch losses"
+    X, Y, Ws, bs = _problem()
+    fit = _fit(X, Y, Ws, bs, batch_size=5)
+    engine = module.engine(fit)
+    try:
+        got = engine.run(2, _base.epoch_orders(np.random.default_rng(7), X.shape[1], 2), True)
+    finally:
+        engine.close()
+    want = _train(ORACLE, _fit(X, Y, Ws, bs, batch_size=5, num_iterations=2))
+    np.testing.assert_allclose(got, [loss for _, loss in want], rtol=1e-9, atol=1e-12)
+
+
+def test_a_fit_that_needs_epoch_losses_runs_under_the_python_engine_where_the_engine_has_none():
+    numpy_backend = backends.get("numpy")
+    used = []
+    stand_in = types.SimpleNamespace(  # an engine that reports no epoch losses
+        forward=numpy_backend.forward, backward=numpy_backend.backward,
+        engine=lambda fit: used.append(fit) or _base.PythonEngine(numpy_backend, fit))
+    assert not epoch_losses(stand_in)
+    X, Y, Ws, bs = _problem()
+    got = _train(stand_in, _fit(X, Y, Ws, bs, batch_size=5))
+    assert not used
+    assert got == _train(numpy_backend, _fit(X, Y, Ws, bs, batch_size=5))
+    _base.train(stand_in, _fit(X, Y, Ws, bs, batch_size=5, epoch_loss=False), lambda i, c: None)
+    assert len(used) == 1
+
+
+# ---------------------------------------------------------------- Network.fit's on_epoch, orders
+def _net_problem():
+    X, Y, Ws, bs = _problem()
+    params = {f"{p}{l}": a for l, (W, b) in enumerate(zip(Ws, bs), 1)
+              for p, a in (("W", W), ("b", b))}
+    return X, Y, lambda: Network.from_params(params, ["tanh", "softmax"], relu_grad_at_zero=0)
+
+
+def test_network_fit_takes_the_callers_orders_and_reports_each_epoch():
+    """``orders`` stands in for the shuffles draw for draw (the driver's own
+    from the same Generator give bitwise the same fit); ``on_epoch`` gets
+    the driver's epoch losses and stops after the epoch it returns False."""
+    X, Y, make = _net_problem()
+    options = dict(learning_rate=0.1, num_iterations=4, batch_size=5, optimizer="adam",
+                   lambd=0.2)
+    rng, asked, seen = np.random.default_rng(7), [], []
+
+    def orders(count):
+        asked.append(count)
+        return _base.epoch_orders(rng, X.shape[1], count)
+
+    ours = make().fit(X, Y, orders=orders, seed=1, on_epoch=lambda i, loss: seen.append((i, loss)),
+                      **options)
+    theirs = make().fit(X, Y, seed=7, **options)
+    assert asked == [1] * 4 and [i for i, _ in seen] == [0, 1, 2, 3]
+    for key, P in theirs.params.items():
+        np.testing.assert_array_equal(ours.params[key], P)
+    fit = _fit(X, Y, [W.copy() for W in make()._Ws], [b.copy() for b in make()._bs],
+               optimizer=optimizers.Adam(), **{k: options[k] for k in
+                                               ("learning_rate", "num_iterations", "batch_size",
+                                                "lambd")})
+    assert seen == _train(backends.get("numpy"), fit)
+    stopped = make().fit(X, Y, seed=7, on_epoch=lambda i, loss: i < 1, **options)
+    assert stopped.optimizer_steps_ == 2 * 5  # two epochs of five batches
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(on_epoch=3), TypeError, "on_epoch must be callable"),
+    (dict(orders=np.zeros((1, 23), int)), TypeError, "orders must be callable"),
+    (dict(orders=lambda n: np.tile(np.arange(23), (n, 1)), batch_size=None), ValueError,
+     "needs batch_size"),
+    (dict(orders=lambda n: np.zeros((n, 23), int)), ValueError,
+     r"orders\(count\)\[0\] must be a permutation"),
+    (dict(orders=lambda n: np.tile(np.arange(23), (n + 1, 1))), ValueError, r"shape \(count, m\)"),
+    (dict(orders=lambda n: np.tile(np.arange(23.0), (n, 1))), TypeError, "integer"),
+    (dict(orders=lambda n: np.tile(np.arange(1, 24), (n, 1))), ValueError, "permutation"),
+])
+def test_network_fit_checks_on_epoch_and_orders(kwargs, error, match):
+    X, Y, make = _net_problem()
+    net = make().fit(X, Y, learning_rate=0.1, num_iterations=1, optimizer="adam")
+    before, state = net.params, net.optimizer_state_
+    options = dict(learning_rate=0.1, num_iterations=2, batch_size=5, optimizer="adam",
+                   resume=True)
+    with pytest.raises(error, match=match):
+        net.fit(X, Y, **{**options, **kwargs})
+    for key, P in before.items():
+        np.testing.assert_array_equal(net.params[key], P)
+    for slot, arrays in state.items():
+        for key, P in arrays.items():
+            np.testing.assert_array_equal(net.optimizer_state_[slot][key], P)

@@ -1,7 +1,7 @@
 """What the estimators add to scikit-learn's: dropout on the hidden layers
 (``keep_prob``), the validation loss per epoch beside the training loss, a
-per-epoch ``callback``, and whole epochs in the backend's engine
-(``engine_epochs``) on every backend.
+per-epoch ``callback``; and how the epochs run: whole in the backend's
+engine, in as few ``Network.fit`` calls as the bookkeeping allows.
 """
 
 import warnings
@@ -15,8 +15,10 @@ from sklearn.datasets import load_iris  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from sklearn.model_selection import train_test_split  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
+from sklearn.utils import shuffle as sk_shuffle  # noqa: E402
 
 from fastnn import Network, _sklearn_params, backends  # noqa: E402
+from fastnn._validation_optim import epoch_losses  # noqa: E402
 from fastnn.optimizers import GradientDescent, SklearnAdam  # noqa: E402
 from fastnn.sklearn import NetworkClassifier, NetworkRegressor  # noqa: E402
 
@@ -121,62 +123,98 @@ def test_a_callback_that_returns_nothing_never_stops(iris):
 
 
 # ---------------------------------------------------------------- whole epochs in the engine
-FAST = [b for b in backends.names() if backends.available()[b] is True
-        and not backends.get(b).SLOW]
+#: The fast backends whose engines report epoch losses and train gradient descent.
+EPOCHS = [b for b in backends.names() if backends.available()[b] is True
+          and not backends.get(b).SLOW and epoch_losses(backends.get(b))]
 
 
-@pytest.mark.parametrize("backend, solver", [(b, "sgd") for b in FAST] + [("numpy", "adam")])
-def test_engine_epochs_are_network_fit_epochs(backend, solver, iris):
-    """engine_epochs=True: the epochs Network.fit runs from the same initial
-    weights and seed, and loss_curve_[k] the cost over all samples after
-    epoch k + 1 -- for plain gradient descent on every fast backend (each
-    engine's fused loop), and scikit-learn's Adam."""
+def _counting_fits(monkeypatch):
+    """Count the ``Network.fit`` calls (and the epochs asked of each)."""
+    calls = []
+    fit = Network.fit
+
+    def counted(self, *args, **kwargs):
+        calls.append(kwargs["num_iterations"])
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(Network, "fit", counted)
+    return calls
+
+
+@pytest.mark.parametrize("backend, solver", [(b, "sgd") for b in EPOCHS] + [("numpy", "adam")])
+def test_epochs_run_whole_in_the_engine(backend, solver, iris, monkeypatch):
+    """One Network.fit runs every epoch: scikit-learn's shuffles as ``orders``,
+    ``loss_curve_`` its ``on_epoch`` losses -- for plain gradient descent on
+    every backend whose engine reports them, and scikit-learn's Adam."""
     X, y = iris
     options = dict(solver="sgd", momentum=0, alpha=0) if solver == "sgd" else {}
-    est = _fit(NetworkClassifier((6,), engine_epochs=True, batch_size=32, max_iter=5, tol=0,
-                                 learning_rate_init=0.05, random_state=5, backend=backend,
-                                 **options), X, y)
-    assert est.backend_ == backend and est.n_iter_ == 5
+    common = dict(batch_size=32, max_iter=5, tol=0, learning_rate_init=0.05, random_state=5,
+                  backend=backend, **options)
+    calls = _counting_fits(monkeypatch)
+    est = _fit(NetworkClassifier((6,), **common), X, y)
+    assert est.backend_ == backend and est.n_iter_ == 5 and calls == [5]
     rng = np.random.RandomState(5)
     params = _sklearn_params.initial_params(rng, [4, 6, 3], "relu", np.float64)
+    sample_idx = np.arange(150)
+
+    def orders(count):  # scikit-learn's: the last order shuffled again, each epoch
+        nonlocal sample_idx
+        drawn = []
+        for _ in range(count):
+            sample_idx = sk_shuffle(sample_idx, random_state=rng)
+            drawn.append(sample_idx)
+        return np.array(drawn)
+
     net = Network.from_params(params, ["relu", "softmax"], backend=backend, relu_grad_at_zero=0)
-    net.fit(X.T, y, learning_rate=0.05, num_iterations=6, cost_every=1, batch_size=32,
-            seed=np.random.default_rng(rng.randint(2 ** 32)),
+    losses = []
+    net.fit(X.T, y, learning_rate=0.05, num_iterations=5, batch_size=32,
             optimizer=GradientDescent() if solver == "sgd" else SklearnAdam(),
-            lambd=0 if solver == "sgd" else 1e-4)
-    np.testing.assert_allclose(est.loss_curve_, [c for _, c in net.costs_[1:]], rtol=1e-12)
-    # net ran a sixth epoch after its last recorded cost; est stopped at five.
+            lambd=0 if solver == "sgd" else 1e-4, orders=orders,
+            on_epoch=lambda i, loss: losses.append(loss))
+    assert est.loss_curve_ == losses
+    for P, Q in zip(est.coefs_, [net.params["W1"].T, net.params["W2"].T]):
+        np.testing.assert_array_equal(P, Q)
     assert est.network_.optimizer_steps_ == 5 * 5
     # A callback needs the weights between epochs: one call per epoch, the same epochs.
     seen = []
-    per_epoch = _fit(NetworkClassifier((6,), engine_epochs=True, batch_size=32, max_iter=5,
-                                       tol=0, learning_rate_init=0.05, random_state=5,
-                                       backend=backend, callback=seen.append, **options), X, y)
-    assert len(seen) == 5 and per_epoch.loss_curve_ == est.loss_curve_
+    calls.clear()
+    per_epoch = _fit(NetworkClassifier((6,), callback=seen.append, **common), X, y)
+    assert len(seen) == 5 and calls == [1] * 5 and per_epoch.loss_curve_ == est.loss_curve_
     for P, Q in zip(per_epoch.coefs_, est.coefs_):
         np.testing.assert_array_equal(P, Q)
 
 
-def test_engine_epochs_schedules_and_partial_fit(iris):
-    """The adaptive rate's drops (a call books the epoch and stops; the next
-    runs at the new rate) and partial_fit's single epoch, in engine epochs."""
+def test_a_new_rate_starts_a_new_call(iris, monkeypatch):
+    """"adaptive": the call whose epoch drops the rate stops after it and the
+    next runs at the new rate; tol alone stops inside the one call."""
     X, y = iris
+    calls = _counting_fits(monkeypatch)
     est = _fit(NetworkClassifier((5,), solver="sgd", learning_rate="adaptive", tol=1e9,
                                  n_iter_no_change=1, learning_rate_init=0.1, max_iter=100,
-                                 engine_epochs=True, random_state=0), X, y)
+                                 random_state=0), X, y)
     assert est.n_iter_ == 19 and est._learning_rate == pytest.approx(0.1 / 5 ** 8)
+    # the first epoch sets the best loss; the rate drops at epochs 3, 5, ..., 17
+    assert calls == [100, 97, 95, 93, 91, 89, 87, 85, 83]
     assert est.network_.optimizer_steps_ == 19 * 1  # 150 samples: one batch of "auto" 150
-    part = NetworkClassifier((5,), engine_epochs=True, batch_size=50, random_state=0)
-    for _ in range(2):
-        part.partial_fit(X, y, classes=[0, 1, 2])
-    assert part.t_ == 300 and part.n_iter_ == 1 and len(part.loss_curve_) == 2
-    assert part.network_.optimizer_steps_ == 6
+    calls.clear()
+    est = _fit(NetworkClassifier((5,), tol=1e9, n_iter_no_change=2, random_state=0), X, y)
+    assert est.n_iter_ == 4 and calls == [200]
 
 
-def test_engine_epochs_shuffle(iris):
-    X, y = iris
-    with pytest.raises(ValueError, match="shuffle=False"):
-        NetworkClassifier(engine_epochs=True, shuffle=False).fit(X, y)
+def test_several_targets_with_l2_step_batch_by_batch(monkeypatch):
+    """scikit-learn's squared error over several targets is their mean, its
+    L2 term is not: an epoch's loss does not split into the two, so each
+    mini-batch is one call (one target, or alpha=0: one call for all)."""
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((40, 3)), rng.standard_normal((40, 2))
+    calls = _counting_fits(monkeypatch)
+    common = dict(batch_size=16, max_iter=2, tol=0, random_state=0)
+    _fit(NetworkRegressor((4,), **common), X, y)
+    assert calls == [1] * 6
+    calls.clear()
+    _fit(NetworkRegressor((4,), alpha=0, **common), X, y)
+    _fit(NetworkRegressor((4,), **common), X, y[:, 0])
+    assert calls == [2, 2]
 
 
 def test_verbose_prints_each_epochs_loss_as_scikit_learn(iris, capsys):

@@ -44,7 +44,11 @@ and may have
     lambd / (2 B_k) sum_l ||W_l||^2), J_k the loss of batch k's forward (the
     one its step trains on, dropout included) at the parameters it starts
     from; no second forward. Otherwise ``run`` returns None and computes none
-    of it.
+    of it. A backend whose engine does this says so as ``EPOCH_LOSSES =
+    True`` (an engine that declares ``OPTIMIZER_NAMES`` is taken to; the
+    ``PythonEngine`` always does: :func:`fastnn._validation_optim.epoch_losses`);
+    the driver runs a fit that needs them on any other under the
+    ``PythonEngine``.
 
     Splitting a run into calls changes no result: ``run(a); run(b)`` is
     bitwise ``run(a + b)``. Nothing is allocated in proportion to
@@ -56,8 +60,8 @@ The driver (:func:`train`) owns everything around the arithmetic: which
 iterations record a cost (every ``cost_every``-th and the last: :func:`recorded`),
 calls of about :data:`SLICE_SECONDS` between which Python runs (Ctrl-C, the
 ``on_cost`` callback, the divergence watch), the shuffles (:func:`epoch_orders`,
-at most :data:`MAX_ORDER_ENTRIES` indices drawn at once) and the thread count
-(:mod:`._threads`).
+at most :data:`MAX_ORDER_ENTRIES` indices drawn at once, or the caller's:
+``Fit.orders``) and the thread count (:mod:`._threads`).
 
 ``acts[-1]`` may be ``"softmax"`` (the only activation that is not
 element-wise, see :mod:`fastnn.activations`), always with the
@@ -108,6 +112,7 @@ import time
 
 import numpy as np
 
+from .. import _validation_optim as _vo
 from .. import activations as _act
 from .. import losses as _losses
 from .. import regularization as _reg
@@ -215,7 +220,11 @@ class Fit:
     ``Ws``/``bs`` are the network's scratch copies of its parameters, which the
     engine leaves trained on ``close()``; ``threads`` the count the driver
     decided (``threads_why`` says why); ``rng`` draws the shuffles and the
-    dropout masks' key (:meth:`dropout_key`).
+    dropout masks' key (:meth:`dropout_key`). ``orders``, when given,
+    replaces the shuffles: ``orders(count)`` returns the example orders of the
+    next ``count`` epochs, int64 of shape (count, m), each row a permutation
+    of range(m), already checked (e.g. scikit-learn's shuffles, drawn from its
+    RandomState); it is called in epoch order, for the epochs about to run.
     """
 
     problem: Problem
@@ -231,6 +240,7 @@ class Fit:
     #: counts after each ``run``.
     optimizer_state: dict = None
     steps: int = 0
+    orders: object = None
 
     @property
     def dims(self):
@@ -290,7 +300,10 @@ class PythonEngine:
 
     def _forward(self, X, dropout=None):
         f = self._fit
-        return self._forward_fn(f.Ws, f.bs, f.problem.acts, X, f.threads, dropout)
+        # The second course's arguments only when used: a fit that needs no
+        # more than the first course's forward/backward runs on any backend's.
+        extra = () if dropout is None else (dropout,)
+        return self._forward_fn(f.Ws, f.bs, f.problem.acts, X, f.threads, *extra)
 
     def cost(self):
         f, p = self._fit, self._fit.problem
@@ -311,8 +324,9 @@ class PythonEngine:
             self._loss += X.shape[1] / p.m * (
                 _losses.cost(p.loss, AL, caches[-1][1], Y, p.acts[-1])
                 + _reg.l2_penalty(f.Ws, s.lambd, X.shape[1]))
+        extra = () if not s.lambd and s.keep_probs is None else (s.lambd, s.keep_probs)
         dWs, dbs = self._backward_fn(AL, Y, caches, p.acts, p.loss, f.threads,
-                                     p.relu_grad_at_zero, s.lambd, s.keep_probs)
+                                     p.relu_grad_at_zero, *extra)
         if self._optimizer is None:
             for W, b, dW, db in zip(f.Ws, f.bs, dWs, dbs):
                 W -= learning_rate * dW
@@ -396,9 +410,13 @@ def train(backend, fit, on_cost, threads=None, on_epoch=None):
     if s.epoch_loss:
         most = 1  # on_epoch may stop after any epoch
     costs = []
+    draw = fit.orders if fit.orders is not None else (lambda n: epoch_orders(fit.rng, m, n))
     with _threads.running():
         fit.threads, fit.threads_why = decide_threads(backend, fit, threads)
-        engine = backend.engine(fit) if hasattr(backend, "engine") else PythonEngine(backend, fit)
+        # An engine that reports no epoch losses leaves a fit that needs them
+        # to the Python loop over its backend's forward and backward.
+        native = hasattr(backend, "engine") and (not s.epoch_loss or _vo.epoch_losses(backend))
+        engine = backend.engine(fit) if native else PythonEngine(backend, fit)
         try:
             i = 0
             while i < s.num_iterations:  # i is always a recorded iteration here
@@ -410,8 +428,11 @@ def train(backend, fit, on_cost, threads=None, on_epoch=None):
                 stop = False
                 for n in _slices(nxt - i, most if s.batch_size is not None or s.epoch_loss
                                  else nxt - i):
-                    orders = None if s.batch_size is None else epoch_orders(fit.rng, m, n)
+                    orders = None if s.batch_size is None else draw(n)
                     losses = engine.run(n, orders, i + n == s.num_iterations)
+                    if s.epoch_loss and losses is None:
+                        raise RuntimeError(f"{type(engine).__name__}.run returned no epoch "
+                                           f"losses with Schedule.epoch_loss (see the contract)")
                     fit.steps += n if s.batch_size is None else n * -(-m // s.batch_size)
                     if s.epoch_loss:
                         stop = on_epoch(i, float(losses[0])) is False
