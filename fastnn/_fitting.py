@@ -77,6 +77,13 @@ def run(net, X, Y, learning_rate, num_iterations, cost_every, progress, gram, ba
     def draw(count):  # the caller's orders, checked before an engine indexes with them
         return _vo.check_orders(orders(count), count, X.shape[1])
 
+    if on_epoch is not None and schedule.cost_every is None:
+        user_on_epoch = on_epoch
+        watch.start_from_trivial()
+
+        def on_epoch(i, loss):  # no recorded cost: the watch reads the epoch losses
+            return watch.on_cost(i, loss) and user_on_epoch(i, loss) is not False
+
     fit = _driver.Fit(
         _driver.Problem(X, Y, tuple(net._acts), net._loss, net._relu_grad_at_zero),
         schedule, Ws, bs, rng=rng, optimizer_state=optimizer_state, steps=steps,

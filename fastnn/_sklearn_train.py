@@ -14,7 +14,9 @@ Design
   adds up from each mini-batch's forward before its step (``on_epoch``),
   which is the mean of scikit-learn's batch losses, at no extra forward.
   One ``Network.fit`` for all epochs, or one per epoch where the weights
-  are needed between epochs (see :func:`_epochs`).
+  are needed between epochs (see :func:`_epochs`); no recorded costs
+  (``cost_every=None``: no forward over all samples), the divergence watch
+  reads the epoch losses.
 - lbfgs: SciPy's L-BFGS-B on the loss and gradient that the backend's
   ``forward`` and ``backward`` compute, with scikit-learn's options.
 - The stopping rules, the learning-rate schedules ("invscaling", "adaptive")
@@ -147,7 +149,7 @@ def _epochs(est, XT, Y, orders, seed, optimizer, validation, incremental):
             stop = _end_epoch(est, n, None, incremental)
             return not stop and est._learning_rate == rate
 
-        net.fit(XT, Y, learning_rate=rate, num_iterations=epochs, cost_every=epochs,
+        net.fit(XT, Y, learning_rate=rate, num_iterations=epochs, cost_every=None,
                 batch_size=est._batch_size(n), optimizer=optimizer, lambd=est.alpha,
                 keep_prob=est.keep_prob, seed=seed, resume=est._resume, on_epoch=on_epoch,
                 orders=orders)
@@ -173,7 +175,7 @@ def _batch_by_batch(est, XT, Y, orders, seed, optimizer, validation, incremental
             m = Xb.shape[1]
             l2 = _l2(net._Ws, est.alpha, m)
             loss = []
-            net.fit(Xb, Yb, learning_rate=est._learning_rate, num_iterations=1,
+            net.fit(Xb, Yb, learning_rate=est._learning_rate, num_iterations=1, cost_every=None,
                     optimizer=optimizer, lambd=est.alpha, keep_prob=est.keep_prob, seed=seed,
                     resume=est._resume, on_epoch=lambda i, J: loss.append(J))
             est._resume = True

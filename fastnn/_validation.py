@@ -124,7 +124,8 @@ def check_schedule(learning_rate, num_iterations, cost_every, batch_size, gram, 
 
     learning_rate = check_positive_float("learning_rate", learning_rate)
     num_iterations = check_positive_int("num_iterations", num_iterations)
-    cost_every = check_positive_int("cost_every", cost_every)
+    if cost_every is not None:  # None: no recorded cost
+        cost_every = check_positive_int("cost_every", cost_every)
     batch_size = check_batch_size(batch_size, m)
     if gram is not None and not isinstance(gram, (bool, np.bool_)):
         raise TypeError(f"gram must be True, False or None; got {gram!r}")

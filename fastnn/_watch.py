@@ -29,6 +29,7 @@ class Divergence:
     def __init__(self, loss, output_activation, Y, bar):
         self._trivial_of = (loss, output_activation, Y)
         self._start = None
+        self._epochs = False
         self._bar = bar
         self.stop = None  # (iteration or None, why)
 
@@ -37,6 +38,13 @@ class Divergence:
         loss, output_activation, Y = self._trivial_of
         ZL = np.zeros(Y.shape)
         return _losses.cost(loss, _act.forward(output_activation, ZL), ZL, Y, output_activation)
+
+    def start_from_trivial(self):
+        """Measure growth from the trivial predictor's cost: for a fit that
+        records no cost of its initial parameters and is watched through its
+        epoch losses, whose first one already holds an epoch of steps."""
+        self._start = self._trivial()
+        self._epochs = True  # its cost at i = 0 is of an epoch's steps, not of the start
 
     def on_cost(self, i, cost):
         if self._bar is not None:
@@ -53,7 +61,7 @@ class Divergence:
 
     def check(self, params, learning_rate):
         """Raise FloatingPointError if the fit diverged."""
-        if self.stop is not None and self.stop[0] == 0:
+        if self.stop is not None and self.stop[0] == 0 and not self._epochs:
             raise FloatingPointError(
                 "the cost of the initial parameters is not finite: X is too large for this "
                 "network (overflow before any update); rescale X. The network's parameters "

@@ -263,9 +263,11 @@ class Network(_Steps):
         learning_rate : float > 0
         num_iterations : int >= 1
             Iterations: updates from the full batch, or epochs with ``batch_size``.
-        cost_every : int >= 1
+        cost_every : int >= 1 or None
             Record the cost every this many iterations, and at the last, in
-            ``costs_``.
+            ``costs_``. None: record none (``costs_`` stays empty; no forward
+            pass over all m examples), e.g. when ``on_epoch`` reports each
+            epoch's loss, which the divergence watch then reads instead.
         progress : bool
             Show a progress bar with the latest cost.
         batch_size : int or None

@@ -217,3 +217,25 @@ def test_network_fit_checks_on_epoch_and_orders(kwargs, error, match):
     for slot, arrays in state.items():
         for key, P in arrays.items():
             np.testing.assert_array_equal(net.optimizer_state_[slot][key], P)
+
+
+def test_no_recorded_cost_the_same_fit_and_the_watch_reads_the_epoch_losses():
+    """``cost_every=None``: no cost recorded (no forward over all m examples),
+    bitwise the same parameters; a divergence still raises, seen in the epoch
+    losses, the network left as it was."""
+    X, Y, make = _net_problem()
+    options = dict(learning_rate=0.1, num_iterations=3, batch_size=5, seed=3, optimizer="adam")
+    seen = []
+    quiet = make().fit(X, Y, cost_every=None, on_epoch=lambda i, loss: seen.append(i), **options)
+    loud = make().fit(X, Y, **options)
+    assert quiet.costs_ == [] and seen == [0, 1, 2] and len(loud.costs_) == 2
+    for key, P in loud.params.items():
+        np.testing.assert_array_equal(quiet.params[key], P)
+    net = make()
+    before, seen = net.params, []
+    with pytest.raises(FloatingPointError, match="diverged at iteration 0"):
+        net.fit(X * 1e6, Y, learning_rate=1e6, num_iterations=50, batch_size=5, cost_every=None,
+                on_epoch=lambda i, loss: seen.append(loss))
+    assert len(seen) < 50  # stopped at the first epoch the watch refused
+    for key, P in before.items():
+        np.testing.assert_array_equal(net.params[key], P)

@@ -217,6 +217,37 @@ def test_several_targets_with_l2_step_batch_by_batch(monkeypatch):
     assert calls == [2, 2]
 
 
+def test_auto_is_the_fastest_backend_whose_engine_trains_it_all(monkeypatch):
+    """``backend="auto"``: for sgd and adam the first backend in speed order
+    whose engine trains the rule and reports the epoch losses; lbfgs the
+    fastest of all. Declaring is all it takes (nothing names a backend)."""
+    from fastnn._validation_optim import COURSE_OPTIMIZER_NAMES
+    order = [n for n in _sklearn_params._SPEED_ORDER if backends.available()[n] is True]
+    fastest = order[0]
+    rules = [SklearnAdam(), GradientDescent()]
+
+    def auto(rule, plain=False):
+        return _sklearn_params.choose_backend("auto", rule, plain)
+
+    def expected(rule, plain=False):
+        return next(n for n in order if epoch_losses(backends.get(n))
+                    and (plain and rule.name == "gd" or _sklearn_params._trains(
+                        backends.get(n), rule, plain)))
+
+    for rule in rules:
+        assert auto(rule) == expected(rule)
+    assert auto(GradientDescent(), plain=True) == expected(GradientDescent(), plain=True)
+    assert auto(None) == fastest
+    module = backends.get(fastest)
+    monkeypatch.setattr(module, "HAS_OPTIMIZERS", True, raising=False)
+    monkeypatch.setattr(module, "OPTIMIZER_NAMES",
+                        COURSE_OPTIMIZER_NAMES | {"sklearn_adam", "sklearn_sgd"}, raising=False)
+    for rule in rules:
+        assert auto(rule) == fastest
+    monkeypatch.setattr(module, "EPOCH_LOSSES", False, raising=False)
+    assert auto(SklearnAdam()) != fastest or len(order) == 1
+
+
 def test_verbose_prints_each_epochs_loss_as_scikit_learn(iris, capsys):
     X, y = iris
     est = _fit(NetworkClassifier((3,), max_iter=2, tol=0, verbose=True, random_state=0), X, y)

@@ -167,7 +167,7 @@ class Problem:
 class Schedule:
     """How it is trained: ``num_iterations`` full-batch iterations, or epochs of
     mini-batches of ``batch_size``; a cost recorded every ``cost_every``-th
-    iteration and at the last; ``gram`` layer 1's path (None: the backend
+    iteration and at the last (None: none, no ``cost()`` asked); ``gram`` layer 1's path (None: the backend
     picks; True only for a backend with ``HAS_GRAM`` and never with
     ``batch_size``).
 
@@ -400,8 +400,8 @@ def train(backend, fit, on_cost, threads=None, on_epoch=None):
     False. With ``fit.schedule.epoch_loss``, ``on_epoch(i, loss)`` is called
     after each iteration (epoch) i with its loss as its batches saw it, and
     training stops after that iteration if it returns False (the engine then
-    runs one iteration per call). ``threads`` is the network's request (None: auto), decided here into
-    ``fit.threads``/``fit.threads_why``. Ctrl-C raises ``KeyboardInterrupt``
+    runs one iteration per call). ``threads`` is the network's request (None:
+    auto), decided here into ``fit.threads``/``fit.threads_why``. Ctrl-C raises ``KeyboardInterrupt``
     within about SLICE_SECONDS; ``fit.Ws``/``fit.bs`` then hold a finished
     iteration or epoch.
     """
@@ -419,12 +419,14 @@ def train(backend, fit, on_cost, threads=None, on_epoch=None):
         engine = backend.engine(fit) if native else PythonEngine(backend, fit)
         try:
             i = 0
-            while i < s.num_iterations:  # i is always a recorded iteration here
-                J = float(engine.cost())
-                costs.append((i, J))
-                if on_cost(i, J) is False:
-                    break
-                nxt = next_recorded(i, s.cost_every, s.num_iterations)
+            while i < s.num_iterations:  # i is a recorded iteration here, if any is
+                nxt = s.num_iterations
+                if s.cost_every is not None:
+                    J = float(engine.cost())
+                    costs.append((i, J))
+                    if on_cost(i, J) is False:
+                        break
+                    nxt = next_recorded(i, s.cost_every, s.num_iterations)
                 stop = False
                 for n in _slices(nxt - i, most if s.batch_size is not None or s.epoch_loss
                                  else nxt - i):
