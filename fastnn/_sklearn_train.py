@@ -23,6 +23,7 @@ Design
   and the best-validation-score restore are scikit-learn's, line for line.
 """
 
+import copy
 import warnings
 
 import numpy as np
@@ -125,6 +126,11 @@ def _needs_weights_between_epochs(est, validation, incremental):
             or (est.solver == "sgd" and est.learning_rate == "invscaling"))
 
 
+#: What booking an epoch changes (with the training loss: no validation in a call of many epochs).
+_BOOKED = ("n_iter_", "t_", "loss_", "loss_curve_", "best_loss_", "_no_improvement_count",
+           "_learning_rate")
+
+
 def _epochs(est, XT, Y, orders, seed, optimizer, validation, incremental):
     """scikit-learn's epochs run whole in the backend's engine, with its
     shuffles (``orders``) and its ``loss_curve_`` entry (the epoch loss its
@@ -149,10 +155,18 @@ def _epochs(est, XT, Y, orders, seed, optimizer, validation, incremental):
             stop = _end_epoch(est, n, None, incremental)
             return not stop and est._learning_rate == rate
 
-        net.fit(XT, Y, learning_rate=rate, num_iterations=epochs, cost_every=None,
-                batch_size=est._batch_size(n), optimizer=optimizer, lambd=est.alpha,
-                keep_prob=est.keep_prob, seed=seed, resume=est._resume, on_epoch=on_epoch,
-                orders=orders)
+        booked = {name: copy.copy(est.__dict__[name]) for name in _BOOKED if name in est.__dict__}
+        try:
+            net.fit(XT, Y, learning_rate=rate, num_iterations=epochs, cost_every=None,
+                    batch_size=est._batch_size(n), optimizer=optimizer, lambd=est.alpha,
+                    keep_prob=est.keep_prob, seed=seed, resume=est._resume, on_epoch=on_epoch,
+                    orders=orders)
+        except KeyboardInterrupt:
+            # The network keeps the weights it had before the call: so do the records.
+            for name in _BOOKED:
+                est.__dict__.pop(name, None)
+            est.__dict__.update(booked)
+            raise
         est._resume = True
         if between:
             stop = _end_epoch(est, n, validation, incremental)

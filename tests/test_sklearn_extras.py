@@ -253,3 +253,27 @@ def test_verbose_prints_each_epochs_loss_as_scikit_learn(iris, capsys):
     est = _fit(NetworkClassifier((3,), max_iter=2, tol=0, verbose=True, random_state=0), X, y)
     assert capsys.readouterr().out.splitlines() == [
         f"Iteration {k}, loss = {loss:.8f}" for k, loss in enumerate(est.loss_curve_, start=1)]
+
+
+def test_ctrl_c_keeps_the_weights_and_the_records_of_before_the_call(iris, monkeypatch):
+    """Ctrl-C inside the one call of all epochs: Network.fit leaves the weights
+    it had before the call, and the estimator its records with them."""
+    import builtins
+    X, y = iris
+    printed = []
+
+    def interrupting_print(*args, **kwargs):
+        printed.append(args)
+        if len(printed) == 3:
+            raise KeyboardInterrupt
+
+    est = NetworkClassifier((3,), max_iter=10, tol=0, random_state=0, verbose=True)
+    monkeypatch.setattr(builtins, "print", interrupting_print)
+    with pytest.warns(UserWarning, match="interrupted by user"):
+        est.fit(X, y)
+    monkeypatch.undo()
+    initial = _sklearn_params.initial_params(np.random.RandomState(0), [4, 3, 3], "relu",
+                                             np.float64)
+    np.testing.assert_array_equal(est.coefs_[0], initial["W1"].T)
+    assert est.n_iter_ == 0 and est.t_ == 0 and est.loss_curve_ == []
+    assert est.network_.optimizer_steps_ == 0

@@ -167,9 +167,9 @@ class Problem:
 class Schedule:
     """How it is trained: ``num_iterations`` full-batch iterations, or epochs of
     mini-batches of ``batch_size``; a cost recorded every ``cost_every``-th
-    iteration and at the last (None: none, no ``cost()`` asked); ``gram`` layer 1's path (None: the backend
-    picks; True only for a backend with ``HAS_GRAM`` and never with
-    ``batch_size``).
+    iteration and at the last (None: none, no ``cost()`` asked); ``gram``
+    layer 1's path (None: the backend picks; True only for a backend with
+    ``HAS_GRAM`` and never with ``batch_size``).
 
     The course's second part (only for a backend with ``HAS_OPTIMIZERS``
     unless all are at their defaults): ``optimizer`` (a
@@ -293,6 +293,7 @@ class PythonEngine:
         self._optimizer = None if s.optimizer is None or s.optimizer.name == "gd" else s.optimizer
         self._key = None if s.keep_probs is None else fit.dropout_key()
         self._full = None  # the forward over all of X at the current parameters
+        self._rows = None  # X.T and Y.T, for mini-batches
         self._i = 0        # the iteration (epoch) the next run starts at
         self._t = fit.steps  # the updates taken (the driver counts them in fit.steps)
         self._blas = _blas.limit(fit.threads)  # last: close() undoes it
@@ -300,8 +301,7 @@ class PythonEngine:
 
     def _forward(self, X, dropout=None):
         f = self._fit
-        # The second course's arguments only when used: a fit that needs no
-        # more than the first course's forward/backward runs on any backend's.
+        # The second course's arguments only when used: any backend's forward/backward then.
         extra = () if dropout is None else (dropout,)
         return self._forward_fn(f.Ws, f.bs, f.problem.acts, X, f.threads, *extra)
 
@@ -354,8 +354,11 @@ class PythonEngine:
                 self._step(p.X, p.Y, learning_rate, full)
                 full = None
             else:
+                if self._rows is None:  # a batch's examples as rows: contiguous to gather
+                    self._rows = (np.ascontiguousarray(p.X.T), np.ascontiguousarray(p.Y.T))
+                XT, YT = self._rows
                 for idx in batches(orders[e], s.batch_size):
-                    Xb, Yb = np.ascontiguousarray(p.X[:, idx]), np.ascontiguousarray(p.Y[:, idx])
+                    Xb, Yb = np.ascontiguousarray(XT[idx].T), np.ascontiguousarray(YT[idx].T)
                     self._step(Xb, Yb, learning_rate)
             if losses is not None:
                 losses[e] = self._loss
@@ -401,9 +404,9 @@ def train(backend, fit, on_cost, threads=None, on_epoch=None):
     after each iteration (epoch) i with its loss as its batches saw it, and
     training stops after that iteration if it returns False (the engine then
     runs one iteration per call). ``threads`` is the network's request (None:
-    auto), decided here into ``fit.threads``/``fit.threads_why``. Ctrl-C raises ``KeyboardInterrupt``
-    within about SLICE_SECONDS; ``fit.Ws``/``fit.bs`` then hold a finished
-    iteration or epoch.
+    auto), decided here into ``fit.threads``/``fit.threads_why``. Ctrl-C
+    raises ``KeyboardInterrupt`` within about SLICE_SECONDS; ``fit.Ws`` and
+    ``fit.bs`` then hold a finished iteration or epoch.
     """
     s, m = fit.schedule, fit.problem.m
     most = m if s.batch_size is None else max(1, MAX_ORDER_ENTRIES // m)
@@ -413,8 +416,7 @@ def train(backend, fit, on_cost, threads=None, on_epoch=None):
     draw = fit.orders if fit.orders is not None else (lambda n: epoch_orders(fit.rng, m, n))
     with _threads.running():
         fit.threads, fit.threads_why = decide_threads(backend, fit, threads)
-        # An engine that reports no epoch losses leaves a fit that needs them
-        # to the Python loop over its backend's forward and backward.
+        # A fit needing epoch losses its engine lacks runs the Python loop instead.
         native = hasattr(backend, "engine") and (not s.epoch_loss or _vo.epoch_losses(backend))
         engine = backend.engine(fit) if native else PythonEngine(backend, fit)
         try:
@@ -433,8 +435,7 @@ def train(backend, fit, on_cost, threads=None, on_epoch=None):
                     orders = None if s.batch_size is None else draw(n)
                     losses = engine.run(n, orders, i + n == s.num_iterations)
                     if s.epoch_loss and losses is None:
-                        raise RuntimeError(f"{type(engine).__name__}.run returned no epoch "
-                                           f"losses with Schedule.epoch_loss (see the contract)")
+                        raise RuntimeError(f"{type(engine).__name__}.run: no epoch losses")
                     fit.steps += n if s.batch_size is None else n * -(-m // s.batch_size)
                     if s.epoch_loss:
                         stop = on_epoch(i, float(losses[0])) is False
