@@ -252,12 +252,16 @@ def check(records, impls, trained, key, batch_size):
     assert not failed, f"differ from numpy by more than {RTOL['float64']}: {failed}"
 
 
-def one_thread_peak(dtype, n=1024):
+#: The side of the square GEMM that measures the one-thread peak.
+PEAK_N = 1024
+
+
+def one_thread_peak(dtype):
     """The GEMM peak (GFLOP/s) of one thread: the ceiling of an epoch that runs on one."""
     from fastnn.report import machine
 
     with threadpool_limits(limits=1, user_api="blas"):
-        return machine.gemm_peak(dtype, n)
+        return machine.gemm_peak(dtype, PEAK_N)
 
 
 def run_group(benchmark, group, impls, key, batch_size, peak=False):
