@@ -19,6 +19,10 @@ interleaved (``_harness.interleave``) and **per epoch**:
   ``load_digits`` / 16) with Adam at B = 1, 32 and 200, every fastnn backend
   and every peer.
 
+``FASTNN_BENCH=quick`` runs the cost groups at B = 32 only and the digits
+groups in float64 only, one epoch per timed call; plain pytest checks B = 32 in
+float64 on 2 000 examples of CLASSES (and the Adam group in float32 too).
+
 fastnn backends are those that train with the course's second part,
 ``backends.having("HAS_OPTIMIZERS")``; the others are recorded as not run, with
 the reason. An epoch is what ``fit(..., batch_size=B)`` trains -- the same
@@ -60,15 +64,17 @@ KEEP_PROB = 0.8
 VARIANTS = {"gd": {"optimizer": "gd", "keep_prob": 1.0},
             "adam": {"optimizer": "adam", "keep_prob": 1.0},
             "dropout": {"optimizer": "gd", "keep_prob": KEEP_PROB}}
-COST_BATCH_SIZES = {"quick": [32, 200], "full": [32, 200, 1000]}
+COST_BATCH_SIZES = {"quick": [32], "full": [32, 200, 1000]}
 ADAM_BATCH = 200
 DIGITS_BATCH_SIZES = [1, 32, 200]
+#: The dtypes of the digits groups (the quick run: float64 only).
+DIGITS_DTYPES = {"quick": ["float64"], "full": DTYPES}
 #: Under plain pytest (a check, not a timing): the CLASSES workload's examples,
 #: and the cases run -- float32 only in the Adam group, one batch size each.
 CI_M = 2000
 CI_BATCH_SIZE = 32
 #: Epochs per timed call: one epoch of 45 000 examples is a fraction of a second.
-EPOCHS = {"classes": {"quick": 1, "full": 2}, "digits": {"quick": 3, "full": 10}}
+EPOCHS = {"classes": {"quick": 1, "full": 2}, "digits": {"quick": 1, "full": 10}}
 #: The SLOW rungs run only where an epoch takes seconds at most: per_example
 #: (a Python loop over examples) up to this many examples, the oracle (loops
 #: over units and features too) up to ORACLE_M.
@@ -334,6 +340,8 @@ def test_optimizer_adam(benchmark, dtype):
                          ids=[f"B={b}" for b in DIGITS_BATCH_SIZES])
 def test_optimizer_digits(benchmark, batch_size, dtype):
     _ci_only(benchmark, batch_size, dtype)
+    if dtype not in DIGITS_DTYPES[MODE]:
+        pytest.skip(f"digits in {dtype} runs in the full benchmark only")
     key = ("digits", wl.DIGITS.m, dtype)
     run_group(benchmark, f"optim-digits-{dtype}-B={batch_size}", adam_impls(key, batch_size),
               key, batch_size)
