@@ -54,7 +54,7 @@ from fastnn.report import workloads as wl
 
 from . import peers_adam
 from ._harness import BACKENDS, MODE, RTOL, Impl, Trainer, ci, interleave, is_slow, require_backend
-from .bench_minibatch import one_thread
+from .bench_minibatch import data_source, one_thread
 
 DTYPES = ["float64", "float32"]
 #: Adam's usual rate, for every variant (the time of an epoch does not depend on it).
@@ -293,8 +293,7 @@ def run_group(benchmark, group, impls, key, batch_size, peak=False):
                    learning_rate=LEARNING_RATE, keep_prob=KEEP_PROB,
                    flops=wl.flops(workload, m), blas_threads=1, torch_threads=1,
                    without_optimizers=[n for n in backends.having("HAS_OPTIMIZERS", False)],
-                   data=("synthetic" if key[0] == "classes"
-                         else wl.digits_problem("float64")[-1]))
+                   data="synthetic" if key[0] == "classes" else data_source())
         benchmark.extra_info["workload"] = workload.name
         records = benchmark.extra_info["impls"]
         for name, rec in records.items():

@@ -151,7 +151,7 @@ def _optimizers(res, v, drawn):
             at = 4 if c.variant == "adam" else 7
             row[at:at + 3] = [say_opt.seconds(c.timing), say_opt.goal_cell(c.goal),
                               say_opt.verdict_cell(c.goal)]
-        text += [say_opt.cost_text(o, first["cost"], vo.COST_GOALS), "",
+        text += [say_opt.cost_text(first["cost"], vo.COST_GOALS), "",
                  table(["backend", "dtype", "B", "gd epoch", "adam epoch", "adam ÷ gd",
                         "goal", "dropout epoch", "dropout ÷ gd", "goal"], list(rows.values())),
                  "", say_opt.COST_LEGEND, ""] + _image("optim_cost", drawn) + [""]

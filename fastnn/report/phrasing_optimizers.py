@@ -4,8 +4,9 @@ verdicts of :mod:`.verdicts_optimizers` as :mod:`.phrasing` makes the others'.""
 from .phrasing import label, versus
 from .results import format_seconds
 
-__all__ = ["intro", "pending", "goal_cell", "verdict_cell", "cost_text", "adam_text",
-           "digits_text", "check", "not_run", "COST_LEGEND", "ADAM_LEGEND", "DIGITS_LEGEND"]
+__all__ = ["intro", "pending", "goal_cell", "verdict_cell", "peak_cell", "peak_verdict", "seconds",
+           "cost_text", "adam_text", "digits_text", "fastest_item", "check", "not_run",
+           "COST_LEGEND", "ADAM_LEGEND", "DIGITS_LEGEND"]
 
 INTRO = ("The course's second part — Adam, inverted dropout — measured on **{cpu}** ({cores} "
          "logical cores). Times are **per epoch** (m / B updates of B examples, the last batch "
@@ -100,7 +101,7 @@ def peak_verdict(p):
     return f"{OUTCOME[g.outcome]} (≥ {g.target:.0%})"
 
 
-def cost_text(v, meta, goals):
+def cost_text(meta, goals):
     return COST_INTRO.format(workload=meta.get("workload"), m=meta.get("m", 0),
                              lr=meta.get("learning_rate"), keep=meta.get("keep_prob"),
                              adam=goals["adam"], dropout=goals["dropout"])
