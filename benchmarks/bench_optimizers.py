@@ -73,8 +73,11 @@ DIGITS_DTYPES = {"quick": ["float64"], "full": DTYPES}
 #: and the cases run -- float32 only in the Adam group, one batch size each.
 CI_M = 2000
 CI_BATCH_SIZE = 32
-#: Epochs per timed call: one epoch of 45 000 examples is a fraction of a second.
-EPOCHS = {"classes": {"quick": 1, "full": 2}, "digits": {"quick": 1, "full": 10}}
+#: Epochs per timed call, about 0.1 s or more each: one epoch of 45 000 examples
+#: is a fraction of a second; one of digits ranges from a third of a second (at B
+#: = 1, for most implementations) to a few milliseconds (B = 200).
+EPOCHS = {"classes": {"quick": 1, "full": 2}}
+DIGITS_EPOCHS = {"quick": {1: 1, 32: 1, 200: 2}, "full": {1: 1, 32: 3, 200: 10}}
 #: The SLOW rungs run only where an epoch takes seconds at most: per_example
 #: (a Python loop over examples) up to this many examples, the oracle (loops
 #: over units and features too) up to ORACLE_M.
@@ -175,8 +178,13 @@ def why_not(name, m):
     return None
 
 
-def _epochs(workload, name):
-    return 1 if is_slow(name) else EPOCHS[workload][MODE]
+def _epochs(workload, batch_size, name=None):
+    """Epochs per timed call of backend ``name`` (or a peer: None)."""
+    if name is not None and is_slow(name):
+        return 1
+    if workload == "digits":
+        return DIGITS_EPOCHS[MODE].get(batch_size, 1)
+    return EPOCHS[workload][MODE]
 
 
 def cost_impls(key, batch_size):
@@ -188,7 +196,7 @@ def cost_impls(key, batch_size):
             impl = f"{name} {variant}"
             impls[impl] = _skip(reason) if reason else Impl(
                 lambda name=name, variant=variant: Epochs(name, key, batch_size, variant),
-                _epochs(key[0], name), dtype=key[2], backend=name, variant=variant,
+                _epochs(key[0], batch_size, name), dtype=key[2], backend=name, variant=variant,
                 same_shuffles=True)
     return impls
 
@@ -199,11 +207,12 @@ def adam_impls(key, batch_size, peer_names=None):
     for name in BACKENDS:
         reason = why_not(name, key[1])
         impls[name] = _skip(reason) if reason else Impl(
-            lambda name=name: Epochs(name, key, batch_size, "adam"), _epochs(key[0], name),
+            lambda name=name: Epochs(name, key, batch_size, "adam"),
+            _epochs(key[0], batch_size, name),
             dtype=key[2], backend=name, variant="adam", same_shuffles=True)
     for peer in peers_adam.NAMES if peer_names is None else peer_names:
         impls[f"peer:{peer}"] = Impl(lambda peer=peer: peer_trainer(peer, key, batch_size),
-                                     EPOCHS[key[0]][MODE], dtype=key[2], variant="adam",
+                                     _epochs(key[0], batch_size), dtype=key[2], variant="adam",
                                      same_shuffles=peer != "sklearn")
     return impls
 
