@@ -45,8 +45,9 @@ ADAM_INTRO = ("**fastnn's Adam against its peers** — {workload}, m = {m:,}, B 
 ADAM_LEGEND = ("Ratio: the peer's median epoch over fastnn's (> 1: fastnn faster; the peer's "
                "fast quartile over fastnn's slow one in brackets); GEMM peak: the epoch's "
                "GFLOP/s over the peak's.")
-DIGITS_INTRO = ("**Digits with Adam** — {workload} ({data}, m = {m:,}), learning rate {lr}, at "
-                "B = {sizes}: every fastnn backend and every peer. Fastest of all: {items}.")
+DIGITS_INTRO = ("**Digits with Adam** — a {dims} relu/softmax net on {data}, m = {m:,}, learning "
+                "rate {lr}, at B = {sizes}: every fastnn backend and every peer. Fastest of all: "
+                "{items}.")
 DIGITS_LEGEND = "Cells: median epoch time ± half its IQR; the fastest of each column in bold."
 FASTEST = {"faster": "{best} at {where} ({vs})", "overlap": "{best} at {where}, within the "
            "noise of {other} ({ratio:.2g}×)", "alone": "{best} at {where} (alone)"}
@@ -129,7 +130,8 @@ def fastest_item(f):
 
 def digits_text(v, meta, data):
     sizes = ", ".join(str(b) for b in sorted({f.batch_size for f in v.fastest}))
-    return DIGITS_INTRO.format(workload=meta.get("workload"), data=data, m=meta.get("m", 0),
+    dims = "-".join(map(str, meta.get("layer_dims") or ())) or "64-64-10"
+    return DIGITS_INTRO.format(dims=dims, data=data, m=meta.get("m", 0),
                                lr=meta.get("learning_rate"), sizes=sizes,
                                items="; ".join(fastest_item(f) for f in v.fastest))
 
