@@ -19,7 +19,7 @@ interleaved (``_harness.interleave``) and **per epoch**:
   ``load_digits`` / 16) with Adam at B = 1, 32 and 200, every fastnn backend
   and every peer.
 
-``FASTNN_BENCH=quick`` runs the cost groups at B = 32 only and the digits
+``FASTNN_BENCH=quick`` runs the cost groups at B = 32 only, the cost and digits
 groups in float64 only, one epoch per timed call; plain pytest checks B = 32 in
 float64 on 2 000 examples of CLASSES (and the Adam group in float32 too).
 
@@ -27,7 +27,7 @@ fastnn backends are those that train with the course's second part,
 ``backends.having("HAS_OPTIMIZERS")``; the others are recorded as not run, with
 the reason. An epoch is what ``fit(..., batch_size=B)`` trains -- the same
 Fit, engine, shuffles and thread decision as the driver (:func:`_base.train`)
--- without the driver's recorded costs (a full-data forward, a third of an
+-- without the driver's recorded costs (a full-data forward, 40 % of an
 epoch's products here, which no peer computes).
 
 Threads: as in the mini-batch group (:func:`.bench_minibatch.one_thread`),
@@ -67,8 +67,9 @@ VARIANTS = {"gd": {"optimizer": "gd", "keep_prob": 1.0},
 COST_BATCH_SIZES = {"quick": [32], "full": [32, 200, 1000]}
 ADAM_BATCH = 200
 DIGITS_BATCH_SIZES = [1, 32, 200]
-#: The dtypes of the digits groups (the quick run: float64 only).
-DIGITS_DTYPES = {"quick": ["float64"], "full": DTYPES}
+#: The dtypes of the cost and digits groups (the quick run: float64 only; the Adam
+#: group runs both in every mode).
+GROUP_DTYPES = {"quick": ["float64"], "full": DTYPES}
 #: Under plain pytest (a check, not a timing): the CLASSES workload's examples,
 #: and the cases run -- float32 only in the Adam group, one batch size each.
 CI_M = 2000
@@ -329,8 +330,8 @@ def _ci_only(benchmark, batch_size, dtype):
                          ids=[f"B={b}" for b in COST_BATCH_SIZES["full"]])
 def test_optimizer_cost(benchmark, batch_size, dtype):
     _ci_only(benchmark, batch_size, dtype)
-    if batch_size not in COST_BATCH_SIZES[MODE]:
-        pytest.skip(f"B={batch_size} runs in the full benchmark only")
+    if batch_size not in COST_BATCH_SIZES[MODE] or dtype not in GROUP_DTYPES[MODE]:
+        pytest.skip(f"B={batch_size} in {dtype} runs in the full benchmark only")
     key = ("classes", _classes_m(benchmark), dtype)
     run_group(benchmark, f"optim-cost-{dtype}-B={batch_size}", cost_impls(key, batch_size),
               key, batch_size)
@@ -348,7 +349,7 @@ def test_optimizer_adam(benchmark, dtype):
                          ids=[f"B={b}" for b in DIGITS_BATCH_SIZES])
 def test_optimizer_digits(benchmark, batch_size, dtype):
     _ci_only(benchmark, batch_size, dtype)
-    if dtype not in DIGITS_DTYPES[MODE]:
+    if dtype not in GROUP_DTYPES[MODE]:
         pytest.skip(f"digits in {dtype} runs in the full benchmark only")
     key = ("digits", wl.DIGITS.m, dtype)
     run_group(benchmark, f"optim-digits-{dtype}-B={batch_size}", adam_impls(key, batch_size),
