@@ -39,7 +39,7 @@ from .first_layer import first_layer_block, first_layer_threads, fused_first_lay
 from .layers import (SOFTMAX, activation_backward, activation_forward, bias_activation,
                      bias_gradient, cost, dZ_prev, linear_backward, linear_forward,
                      output_dZ, softmax, update)
-from .views import view as _view
+from .intrinsics import view as _view
 
 __all__ = ["Net", "Buffers", "FullBatchEngine", "MiniBatchEngine", "full_batch", "output_cost",
            "forward_cost", "epochs", "step_one", "forward_layers", "backward_update"]
