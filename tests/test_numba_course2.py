@@ -130,3 +130,18 @@ def test_a_plain_fit_compiles_none_of_the_second_part():
                          check=True).stdout
     assert "full_batch" in out and "epochs" in out
     assert "second" not in out
+
+
+@pytest.mark.parametrize("key, t, layer, shape, keep_prob, dtype",
+                         [(987654321, 5, 2, (4, 37), 0.8, np.float64),
+                          (2 ** 64 - 5, 1, 1, (7, 3), 0.5, np.float32),
+                          (0, 10 ** 6, 3, (1, 1), 0.99, np.float64)])
+def test_in_kernel_masks_are_fit_mask_bitwise(key, t, layer, shape, keep_prob, dtype):
+    from fastnn import regularization
+    from fastnn.backends.numba import second_page
+
+    D = np.full(shape, 7, dtype)
+    base = np.uint64(second_page.mask_base(np.uint64(key), t, layer))
+    second_page.dropout_mask(base, np.uint64(regularization.mask_threshold(keep_prob)), D)
+    expected = regularization.fit_mask(key, t, layer, shape, keep_prob)
+    np.testing.assert_array_equal(D, expected.astype(dtype))

@@ -119,6 +119,7 @@ def dropout_mask(base, threshold, D):
     (:func:`fastnn.regularization.fit_mask`, c the batch's examples)."""
     n, c = D.shape
     one, zero = D.dtype.type(1), D.dtype.type(0)
+    base = np.uint64(base)  # an int64 from Python would turn the sums below into floats
     for j in range(n):
         d = D[j]
         start = base + np.uint64(j * c) * _GOLDEN
