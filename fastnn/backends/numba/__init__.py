@@ -8,6 +8,11 @@ the capability constants. The rooms behind it:
 - :mod:`.layers`, the lecture page: one kernel per formula;
 - :mod:`.engine_room`, the engine room: the compiled training loops and the
   engines that run them; :mod:`.first_layer`, its fused first-layer pass;
+- :mod:`.second_page` and :mod:`.second_room`, the same for the course's
+  second part (optimizers, L2, dropout, decay), whose kernels a plain
+  gradient-descent fit never compiles;
+- :mod:`.intrinsics`, a flat buffer's block as a matrix and the BLAS product,
+  lowered directly (less for LLVM to compile on a first fit);
 - :mod:`.simd_math`, the exp/tanh/sigmoid polynomials LLVM vectorizes;
 - :mod:`.config`, every Numba setting (fastmath, parallel, cache, ``FASTNN_ISA``);
 - :mod:`.introspect`, what reports read: :func:`info`, :func:`hot_code`, the
@@ -15,7 +20,8 @@ the capability constants. The rooms behind it:
 
 Kernels compile on their first call, for the dtype and path a fit uses (a
 one-thread full-batch fit compiles neither the mini-batch loop nor the
-parallel first-layer pass); ``cache=True`` keeps them on disk.
+parallel first-layer pass, a plain fit nothing of the second part);
+``cache=True`` keeps them on disk.
 """
 
 import contextlib
