@@ -13,8 +13,8 @@ computes every offset from the network's layout, so nothing is checked here.
 :func:`dot_into` is ``np.dot(a, b, out)`` for C- or F-contiguous matrices:
 Numba's own lowering of that call (the same BLAS gemm/gemv/dot choice, so
 bitwise the same products), without the wrapper function Numba's ``np.dot``
-overload compiles per layout combination (three compiles, each through
-Numba's whole pipeline and LLVM, in a first fit).
+overload compiles per layout combination and the shape check it compiles as
+another (each through Numba's whole pipeline and LLVM, in a first fit).
 """
 
 from numba import types
@@ -53,10 +53,55 @@ def view(typingctx, flat, offset, rows, cols):
     return out(flat, offset, rows, cols), codegen
 
 
+def _gemm_codegen(context, builder, signature, args):
+    """Numba's ``np.dot(a, b, out)`` lowering for matrices (``linalg.dot_3_mm``)
+    minus its shape check, which Numba compiles as a function of its own per
+    layout combination: the callers' shapes come from the network's layout.
+    The same BLAS choice: dot for (1, k) x (k, 1), gemv when either side is a
+    vector, else gemm."""
+    xty, yty, outty = signature.args
+    x, y, out = (make_array(t)(context, builder, v) for t, v in zip(signature.args, args))
+    x_shapes = cgutils.unpack_tuple(builder, x.shape)
+    y_shapes = cgutils.unpack_tuple(builder, y.shape)
+    out_shapes = cgutils.unpack_tuple(builder, out.shape)
+    m, k = x_shapes
+    n = y_shapes[1]
+    for size in (m, k, n):
+        linalg.check_c_int(context, builder, size)
+    zero, one = context.get_constant(types.intp, 0), context.get_constant(types.intp, 1)
+    is_empty = builder.or_(builder.icmp_signed("==", k, zero),
+                           builder.or_(builder.icmp_signed("==", m, zero),
+                                       builder.icmp_signed("==", n, zero)))
+    with builder.if_else(is_empty, likely=False) as (empty, nonempty):
+        with empty:
+            cgutils.memset(builder, out.data, builder.mul(out.itemsize, out.nitems), 0)
+        with nonempty:
+            is_left_vec = builder.icmp_signed("==", m, one)
+            with builder.if_else(builder.icmp_signed("==", n, one)) as (r_vec, r_mat):
+                with r_vec:
+                    with builder.if_else(is_left_vec) as (v_v, m_v):
+                        with v_v:
+                            linalg.call_xxdot(context, builder, False, xty.dtype, k, x.data,
+                                              y.data, out.data)
+                        with m_v:
+                            linalg.call_xxgemv(context, builder, xty.layout == outty.layout, xty,
+                                               x_shapes, x.data, y.data, out.data)
+                with r_mat:
+                    with builder.if_else(is_left_vec) as (v_m, m_m):
+                        with v_m:
+                            linalg.call_xxgemv(context, builder, yty.layout != outty.layout, yty,
+                                               y_shapes, y.data, x.data, out.data)
+                        with m_m:
+                            linalg.call_xxgemm(context, builder, xty, x_shapes, x.data, yty,
+                                               y_shapes, y.data, outty, out_shapes, out.data)
+    return impl_ret_borrowed(context, builder, outty, out._getvalue())
+
+
 @intrinsic
 def dot_into(typingctx, a, b, out):
     """``out = a @ b`` through BLAS, as ``np.dot(a, b, out)``: a (m, k), b (k, n)
-    C- or F-contiguous, out (m, n) C-contiguous, one float dtype; out returned."""
+    C- or F-contiguous, out (m, n) C-contiguous, one float dtype; out returned.
+    The shapes are not checked: the callers' come from the network's layout."""
     if not all(isinstance(x, types.Array) and x.ndim == 2 and x.layout in "CF"
                for x in (a, b, out)) or out.layout != "C":
         return None
@@ -65,6 +110,6 @@ def dot_into(typingctx, a, b, out):
 
     def codegen(context, builder, signature, args):
         linalg.ensure_blas()
-        return linalg.dot_3_mm(context, builder, signature, args)
+        return _gemm_codegen(context, builder, signature, args)
 
     return out(a, b, out), codegen

@@ -349,7 +349,10 @@ def linear_backward(dZ, A_prev, dW, db):
     bias_gradient(dZ, db)
     if blas_sized(n, n_prev, m):
         dot_into(dZ, A_prev.T, dW)
-        dW *= 1.0 / m
+        inv_m = 1.0 / m  # float64, as NumPy's dW *= 1.0 / m (float32 rounds once, at the store)
+        for i in range(n):  # a loop, not an array expression: no ufunc machinery to compile
+            for k in range(n_prev):
+                dW[i, k] = dW[i, k] * inv_m
         return
     zero = dZ.dtype.type(0)  # float32 sums stay float32: twice the SIMD lanes
     for i in range(n):
