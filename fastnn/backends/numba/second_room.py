@@ -20,6 +20,8 @@ Design
   never through the fused first-layer pass of :mod:`.first_layer`, and a
   batch of one through the general mini-batch path (one column), not the
   first course's ``step_one``: their fused updates are gradient descent's.
+  Two threads are BLAS's (the products big enough for it); nothing here
+  runs a ``prange``.
 * ``t``, the update's number (Adam's bias correction, the dropout masks),
   and the iteration (epoch) that sets the learning rate are carried by the
   engine across calls, so ``run(a); run(b)`` is ``run(a + b)``.
