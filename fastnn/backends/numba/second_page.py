@@ -33,7 +33,8 @@ from ... import regularization as _reg
 from .config import INLINE_OPTS, SERIAL_OPTS
 
 __all__ = ["GD", "MOMENTUM", "RMSPROP", "ADAM", "OPTIMIZER_CODES", "update_parameters",
-           "splitmix64", "mask_base", "dropout_mask", "drop_rows"]
+           "bias_corrections", "hyper_parameters", "splitmix64", "mask_base", "dropout_mask",
+           "drop_rows", "thresholds"]
 
 GD, MOMENTUM, RMSPROP, ADAM = 0, 1, 2, 3
 #: The optimizers' names (:mod:`fastnn.optimizers`) to the codes the kernels switch on.
