@@ -222,7 +222,8 @@ def test_installed_wheel_makes_the_quick_report_from_any_folder(built, tmp_path)
     for impl in ("numpy", "numba", "cython"):
         assert f"\n| {impl} | " in text, impl
     assert {p.name for p in (elsewhere / "out").glob("*.png")} == {
-        "ladder.png", "scaling.png", "ablation.png", "efficiency.png", "minibatch.png"}
+        "ladder.png", "scaling.png", "ablation.png", "efficiency.png", "minibatch.png",
+        "optim_cost.png", "optim_adam.png", "optim_digits.png"}
 
 
 # -- without a C compiler, and with a kernel set that fails ---------------------

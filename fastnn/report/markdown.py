@@ -3,13 +3,16 @@
 :func:`write` judges the results once (:func:`.verdicts.build`), has
 :func:`.plots.draw` write every PNG, and lays out each section: its sentences
 from :mod:`.phrasing` (section 8: :mod:`.phrasing_minibatch`; sections 1 and
-6: :mod:`.machine_text`; section 9, sweeps: :mod:`.sweeps`), its tables from the timings. A plot is shown where
+6: :mod:`.machine_text`; section 9, sweeps: :mod:`.sweeps`; section 10:
+:mod:`.phrasing_optimizers`), its tables from the timings. A plot is shown where
 it was drawn.
 """
 
 from . import machine_text, plots, sweeps, verdicts
 from . import phrasing as say
 from . import phrasing_minibatch as say_mb
+from . import phrasing_optimizers as say_opt
+from . import verdicts_optimizers as vo
 from .machine_text import table
 from .results import format_seconds
 
@@ -17,7 +20,7 @@ __all__ = ["write", "SECTIONS"]
 
 SECTIONS = ["1. Machine", "2. The ladder", "3. Scaling with m", "4. SIMD ablation",
             "5. Efficiency", "6. SIMD evidence", "7. Correctness", "8. Mini-batch training",
-            "9. Sweeps"]
+            "9. Sweeps", "10. Optimizers"]
 
 
 def _image(name, drawn):
@@ -131,6 +134,60 @@ def _minibatch(res, v, drawn):
                      + _image("minibatch", drawn))
 
 
+def _optimizers(res, v, drawn):
+    o = v.optimizers
+    if o is None:
+        return "No optimizer benchmarks in this run."
+    text = [say_opt.intro(o, res.machine), ""] + say_opt.pending(o)
+    groups = res.optimizers_meta
+    first = {kind: next((m for g, m in groups.items() if g.split("-")[1] == kind), None)
+             for kind in ("cost", "adam", "digits")}
+    if o.cost:
+        rows = {}
+        for c in o.cost:
+            row = rows.setdefault((c.backend, c.dtype, c.batch_size),
+                                  [c.backend, c.dtype, f"{c.batch_size:,}",
+                                   say_opt.seconds(c.gd)] + ["—"] * 6)
+            at = 4 if c.variant == "adam" else 7
+            row[at:at + 3] = [say_opt.seconds(c.timing), say_opt.goal_cell(c.goal),
+                              say_opt.verdict_cell(c.goal)]
+        text += [say_opt.cost_text(first["cost"], vo.COST_GOALS), "",
+                 table(["backend", "dtype", "B", "gd epoch", "adam epoch", "adam ÷ gd",
+                        "goal", "dropout epoch", "dropout ÷ gd", "goal"], list(rows.values())),
+                 "", say_opt.COST_LEGEND, ""] + _image("optim_cost", drawn) + [""]
+    if first["adam"] is not None:
+        adam = {m["dtype"]: g for g, m in groups.items() if g.split("-")[1] == "adam"}
+        dtypes = sorted(adam, key=lambda d: d != "float64")
+        impls = list(dict.fromkeys(i for d in dtypes for i in res.optimizers[adam[d]]))
+        body = [[say.label(i)] + [say_opt.seconds(res.optimizers[adam[d]].get(i)) for d in dtypes]
+                for i in impls]
+        goals = [[a.dtype, a.vs.a, say.label(a.vs.b), say_opt.goal_cell(a.goal) if a.goal else
+                  say.ratio_cell(a.vs), say_opt.verdict_cell(a.goal)] for a in o.against]
+        goals += [[p.dtype, p.backend, f"GEMM peak, {p.threads} thread", say_opt.peak_cell(p),
+                   say_opt.peak_verdict(p)] for p in o.peaks]
+        peaks = {d: groups[adam[d]].get("peak_gflops") for d in dtypes
+                 if groups[adam[d]].get("peak_gflops")}
+        text += [say_opt.adam_text(first["adam"], vo.PEER_GOALS, vo.PEAK_GOAL, peaks), "",
+                 table(["implementation"] + [f"{d} epoch" for d in dtypes], body), "",
+                 table(["dtype", "fastnn", "against", "ratio", "goal"], goals), "",
+                 say_opt.ADAM_LEGEND, ""] + _image("optim_adam", drawn) + [""]
+    if o.fastest:
+        digits = {(m["dtype"], m["batch_size"]): g for g, m in groups.items()
+                  if g.split("-")[1] == "digits"}
+        cols = sorted(digits, key=lambda k: (k[0] != "float64", k[1]))
+        impls = list(dict.fromkeys(i for k in cols for i in res.optimizers[digits[k]]))
+        best = {(f.dtype, f.batch_size): f.best for f in o.fastest}
+        body = [[say.label(i)] + [("**{}**" if best.get(k) == i else "{}").format(
+            say_opt.seconds(res.optimizers[digits[k]].get(i))) for k in cols] for i in impls]
+        text += [say_opt.digits_text(o, first["digits"], say_mb.data_name(first["digits"])), "",
+                 table(["implementation"] + [f"{d}, B = {b}" for d, b in cols], body), "",
+                 say_opt.DIGITS_LEGEND, ""] + _image("optim_digits", drawn) + [""]
+    epochs = sorted({t.get("check_iterations") for g in res.optimizers.values()
+                     for t in g.values() if t.get("check_iterations")})
+    text += say_opt.not_run(o) + [say_opt.check(o.check, "/".join(map(str, epochs)) or "?")]
+    return "\n".join(text)
+
+
 def write(res, out_dir):
     """Write ``out_dir/REPORT.md`` and its PNGs from ``res``; return the REPORT.md path."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -139,7 +196,8 @@ def write(res, out_dir):
     parts = ["# fastnn performance report", ""] + machine_text.header(res, v.busy) + [""]
     sections = [machine_text.machine(res), _ladder(res, v, drawn), _scaling(res, v, drawn),
                 _ablation(v, drawn), _efficiency(v, drawn), machine_text.evidence(res),
-                _correctness(res, v), _minibatch(res, v, drawn), sweeps.section(res.sweeps)]
+                _correctness(res, v), _minibatch(res, v, drawn), sweeps.section(res.sweeps),
+                _optimizers(res, v, drawn)]
     for title, body in zip(SECTIONS, sections):
         parts += ["", f"## {title}", "", body]
     path = out_dir / "REPORT.md"

@@ -1,5 +1,6 @@
 """The report's PNG plots: :func:`draw` writes every one of them, from a
-:class:`~fastnn.report.results.Results` and its :mod:`.verdicts`.
+:class:`~fastnn.report.results.Results` and its :mod:`.verdicts` (section 10's
+figures are drawn by :mod:`.plots_optimizers`).
 
 matplotlib's Agg backend (no display needed). Times are per training
 iteration; a bar or point is the median over the interleaved rounds and its
@@ -16,6 +17,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import LogLocator, NullFormatter  # noqa: E402
 
+from . import plots_optimizers as _opt  # noqa: E402
 from .phrasing import ABLATION_TITLES, label, pair_label, title  # noqa: E402
 from .results import format_seconds  # noqa: E402
 from .verdicts_minibatch import MLP_BATCH, MLP_TARGET  # noqa: E402
@@ -39,7 +41,14 @@ def draw(res, v, out_dir):
                "scaling.png": res.sweep and (lambda: scaling_figure(res)),
                "ablation.png": v.ablation.pairs and (lambda: ablation_figure(v.ablation)),
                "efficiency.png": v.efficiency and (lambda: efficiency_figure(v.efficiency)),
-               "minibatch.png": v.minibatch and (lambda: minibatch_figure(res, v.minibatch.best))}
+               "minibatch.png": v.minibatch and (lambda: minibatch_figure(res, v.minibatch.best)),
+               "optim_cost.png": v.optimizers and v.optimizers.cost
+               and (lambda: _opt.cost_figure(v.optimizers)),
+               "optim_adam.png": v.optimizers and any(
+                   g.split("-")[1] == "adam" for g in res.optimizers)
+               and (lambda: _opt.adam_figure(res)),
+               "optim_digits.png": v.optimizers and v.optimizers.fastest
+               and (lambda: _opt.digits_figure(res))}
     drawn = set()
     for name, make in figures.items():
         if make:

@@ -111,12 +111,17 @@ class Results:
     minibatch_skipped: dict = field(default_factory=dict)
     #: The ``sweeps`` group's rows (:func:`fastnn.report.sweeps.from_benchmarks`).
     sweeps: dict = field(default_factory=dict)
+    #: {group: {impl: Timing}} of the optim-* groups (seconds per epoch), and per
+    #: group what it shares (``OPTIMIZER_META``) and what it did not run.
+    optimizers: dict = field(default_factory=dict)
+    optimizers_meta: dict = field(default_factory=dict)
+    optimizers_skipped: dict = field(default_factory=dict)
 
     def wide_count(self):
         """How many timings in the report have a wide spread, and how many there are."""
         groups = list(self.ladder.values()) + [self.dot] + list(self.ablations.values())
         groups += [{m: t for m, t in pts.items()} for pts in self.sweep.values()]
-        groups += list(self.minibatch.values())
+        groups += list(self.minibatch.values()) + list(self.optimizers.values())
         timings = [t for g in groups for t in g.values()]
         return sum(t.wide for t in timings), len(timings)
 
@@ -140,7 +145,11 @@ def load(path):
 
 
 #: The groups the report shows (others, e.g. ``gemm-*``, stay in the JSON only).
-_GROUPS = ("ladder-", "sweep-", "dot-", "simd-", "minibatch-")
+_GROUPS = ("ladder-", "sweep-", "dot-", "simd-", "minibatch-", "optim-")
+#: What an optim-* group records beside its timings (``bench_optimizers.py``).
+OPTIMIZER_META = ("workload", "m", "batch_size", "dtype", "layer_dims", "learning_rate",
+                  "keep_prob", "flops", "blas_threads", "torch_threads", "without_optimizers",
+                  "data", "peak_gflops", "peak_threads")
 
 
 def _kind(bench):
@@ -165,6 +174,7 @@ def build(data, machine=None, *, mode=None, source=None):
     skipped = {name: {} for name in WORKLOADS}
     sweep, dot, ablations, rounds = {}, {}, {}, 0
     minibatch, minibatch_meta, minibatch_skipped = {}, {}, {}
+    optim, optim_meta, optim_skipped = {}, {}, {}
     for bench in data["benchmarks"]:
         if _kind(bench) is None:
             continue
@@ -191,6 +201,10 @@ def build(data, machine=None, *, mode=None, source=None):
             minibatch_meta.update({k: info[k] for k in ("m", "data", "layer_dims",
                                                          "learning_rate", "blas_threads",
                                                          "torch_threads") if k in info})
+        elif group.startswith("optim-"):
+            optim[group] = {i: timings[i] for i in _ordered(timings)}
+            optim_meta[group] = {k: info[k] for k in OPTIMIZER_META if k in info}
+            optim_skipped[group] = dict(info.get("skipped", {}))
     ladder = {n: {i: t[i] for i in _ordered(t)} for n, t in ladder.items() if t}
     sweep = {i: dict(sorted(sweep[i].items())) for i in _ordered(sweep)}
     minibatch = {i: dict(sorted(minibatch[i].items())) for i in _ordered(minibatch)}
@@ -202,7 +216,8 @@ def build(data, machine=None, *, mode=None, source=None):
         dot=dot, ablations=dict(sorted(ablations.items())), rounds=rounds, minibatch=minibatch,
         minibatch_meta=minibatch_meta,
         minibatch_skipped={i: minibatch_skipped[i] for i in _ordered(minibatch_skipped)},
-        sweeps=_sweeps.from_benchmarks(data))
+        sweeps=_sweeps.from_benchmarks(data), optimizers=dict(sorted(optim.items())),
+        optimizers_meta=optim_meta, optimizers_skipped=optim_skipped)
 
 
 def _ordered(impls):

@@ -349,11 +349,14 @@ class Verdicts:
     efficiency: Efficiency
     correctness: Checks
     minibatch: object  # verdicts_minibatch.Minibatch
+    optimizers: object = None  # verdicts_optimizers.Optimizers
 
 
 def build(res):
     """Every verdict of the report on ``res``."""
-    from .verdicts_minibatch import minibatch  # it builds on this module's verdicts
+    # They build on this module's verdicts.
+    from .verdicts_minibatch import minibatch
+    from .verdicts_optimizers import optimizers
 
     return Verdicts(busy(res.machine), _ladder(res), _scaling(res), _ablation(res),
-                    _efficiency(res), _correctness(res), minibatch(res))
+                    _efficiency(res), _correctness(res), minibatch(res), optimizers(res))

@@ -24,8 +24,8 @@ import numpy as np
 
 from .._testing import network_problem
 
-__all__ = ["Workload", "WORKLOADS", "SWEEP", "DIGITS", "problem", "digits_problem", "flops",
-           "min_bytes", "working_set"]
+__all__ = ["Workload", "WORKLOADS", "SWEEP", "DIGITS", "CLASSES", "problem", "digits_problem",
+           "classes_problem", "flops", "min_bytes", "working_set"]
 
 
 @dataclass(frozen=True)
@@ -129,6 +129,49 @@ def digits_problem(dtype="float64", source="auto", seed=DIGITS_SEED):
           for l in range(1, len(dims))]
     bs = [np.zeros((n, 1), dtype=dtype) for n in dims[1:]]
     return Ws, bs, list(w.activations), X, Y, used
+
+
+#: The optimizer group's big workload (``bench_optimizers.py``): 45 000 synthetic
+#: examples of 5 classes with 100 standardized features, a 100-128-64-5
+#: relu/softmax net, Adam's usual learning rate. See :func:`classes_problem`.
+CLASSES = Workload("classes", "classes 100-128-64-5 relu/softmax, m = 45 000", (100, 128, 64, 5),
+                   ("relu", "relu", "softmax"), 45_000, 0.001, "gemm", slow_ok=False,
+                   oracle_ok=False)
+
+
+def classes_problem(m=None, dtype="float64", seed=0):
+    """Fresh arrays of the :data:`CLASSES` workload: ``(Ws, bs, acts, X, Y)``.
+
+    Each class has a random centre in feature space (N(0, 1) per feature); an
+    example is its class's centre plus N(0, 1.5²) noise, so the classes overlap
+    and a net has something to learn for many epochs. Classes are balanced and
+    shuffled; every feature is then standardized (mean 0, variance 1 over the m
+    examples), as one would before training.
+
+    Returns
+    -------
+    Ws, bs : lists of C-contiguous ndarrays of shape (n_l, n_{l-1}) and (n_l, 1)
+        xavier init (randn / sqrt(n_{l-1})), biases zero.
+    acts : list of str, ``["relu", "relu", "softmax"]``
+    X : ndarray of shape (100, m), standardized
+    Y : ndarray of shape (5, m), one-hot
+    """
+    w = CLASSES
+    m = w.m if m is None else m
+    dims = w.layer_dims
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((dims[-1], dims[0]))
+    labels = rng.permutation(np.arange(m) % dims[-1])
+    X = centres[labels].T + 1.5 * rng.standard_normal((dims[0], m))
+    X = (X - X.mean(axis=1, keepdims=True)) / X.std(axis=1, keepdims=True)
+    Y = np.zeros((dims[-1], m), dtype=dtype)
+    Y[labels, np.arange(m)] = 1
+    init = np.random.default_rng([seed, 1])
+    Ws = [np.ascontiguousarray((init.standard_normal((dims[l], dims[l - 1]))
+                                / np.sqrt(dims[l - 1])).astype(dtype))
+          for l in range(1, len(dims))]
+    bs = [np.zeros((n, 1), dtype=dtype) for n in dims[1:]]
+    return Ws, bs, list(w.activations), np.ascontiguousarray(X, dtype=dtype), Y
 
 
 def _synthetic_digits(m, rng, classes=10, n_x=64):

@@ -8,6 +8,11 @@ the capability constants. The rooms behind it:
 - :mod:`.layers`, the lecture page: one kernel per formula;
 - :mod:`.engine_room`, the engine room: the compiled training loops and the
   engines that run them; :mod:`.first_layer`, its fused first-layer pass;
+- :mod:`.second_page` and :mod:`.second_room`, the same for the course's
+  second part (optimizers, L2, dropout, decay), whose kernels a plain
+  gradient-descent fit never compiles;
+- :mod:`.intrinsics`, a flat buffer's block as a matrix and the BLAS product,
+  lowered directly (less for LLVM to compile on a first fit);
 - :mod:`.simd_math`, the exp/tanh/sigmoid polynomials LLVM vectorizes;
 - :mod:`.config`, every Numba setting (fastmath, parallel, cache, ``FASTNN_ISA``);
 - :mod:`.introspect`, what reports read: :func:`info`, :func:`hot_code`, the
@@ -15,7 +20,8 @@ the capability constants. The rooms behind it:
 
 Kernels compile on their first call, for the dtype and path a fit uses (a
 one-thread full-batch fit compiles neither the mini-batch loop nor the
-parallel first-layer pass); ``cache=True`` keeps them on disk.
+parallel first-layer pass, a plain fit nothing of the second part);
+``cache=True`` keeps them on disk.
 """
 
 import contextlib
@@ -25,9 +31,11 @@ import numpy as np
 from .. import _blas, _threads
 from ... import activations as _act
 from ... import losses as _loss
-from . import config, layers
+from ... import regularization as _reg
+from . import config, layers, second_room
 from .engine_room import FullBatchEngine, MiniBatchEngine
 from .introspect import compile_times, hot_code, info
+from .second_room import SecondFullBatchEngine, SecondMiniBatchEngine
 
 __all__ = ["forward", "backward", "engine", "info", "hot_code", "compile_times"]
 
@@ -35,6 +43,7 @@ DESCRIPTION = "Numba @njit: compiled training loop, SIMD polynomial exp/tanh, on
 SLOW = False
 COMPILED = True
 HAS_GRAM = False
+HAS_OPTIMIZERS = True
 #: ``threads=None`` runs on more than one thread from this much work per
 #: iteration (per mini-batch), in :func:`fastnn.backends._threads.work_units`.
 #: Calibrated on the 2-core AMD EPYC (Zen 4, AVX-512) to keep the choices the
@@ -58,26 +67,36 @@ def _blas_limit(threads, Ws, m):
     return _blas.limit(_threads.decide(threads, dims, m, AUTO_THREADS_MIN_WORK["full"]).threads)
 
 
-def forward(Ws, bs, acts, X, threads=None):
-    """``(AL, caches)``, caches = [((A_prev, W, b), Z)] per layer."""
+def forward(Ws, bs, acts, X, threads=None, dropout=None):
+    """``(AL, caches)``, caches = [((A_prev, W, b), Z)] per layer, or
+    ``((A_prev, W, b), Z, D)`` for a layer with ``dropout[l] = (D, keep_prob)``
+    (its A then ``A * D / keep_prob``, :func:`fastnn.regularization.drop`)."""
     config.check_isa()
     m = X.shape[1]
     caches = []
     A = X
     work = np.empty((2, m), dtype=X.dtype)  # softmax's column maxima and sums
     with _blas_limit(threads, Ws, m):
-        for W, b, name in zip(Ws, bs, acts):
+        for l, (W, b, name) in enumerate(zip(Ws, bs, acts)):
             Z = np.empty((W.shape[0], m), dtype=X.dtype)
             A_next = np.empty_like(Z)
             layers.linear_forward(W, b, A, Z, A_next, _act.CODES[name], work)
-            caches.append(((A, W, b), Z))
+            if dropout is not None and dropout[l] is not None:
+                D, keep_prob = dropout[l]
+                caches.append(((A, W, b), Z, D))
+                A_next = _reg.drop(A_next, D, keep_prob)
+            else:
+                caches.append(((A, W, b), Z))
             A = A_next
     return A, caches
 
 
-def backward(AL, Y, caches, acts, loss, threads=None, relu_grad_at_zero=1):
+def backward(AL, Y, caches, acts, loss, threads=None, relu_grad_at_zero=1, lambd=0.0,
+             keep_probs=None):
     """``(dWs, dbs)``: gradients of J with the shapes of each W and b;
-    relu_grad_at_zero (1 or 0) is ReLU's g'(0)."""
+    relu_grad_at_zero (1 or 0) is ReLU's g'(0); ``lambd`` adds L2's
+    ``(lambd / m) W`` to each dW; a cache with a mask D (see :func:`forward`)
+    scales dA by ``D / keep_probs[l]`` before g', taken at g(Z)."""
     config.check_isa()
     codes = [_act.CODES[a] for a in acts]
     n_layers = len(caches)
@@ -85,15 +104,25 @@ def backward(AL, Y, caches, acts, loss, threads=None, relu_grad_at_zero=1):
     dZ = np.empty_like(AL)
     Ws = [cache[0][1] for cache in caches]
     g0 = int(relu_grad_at_zero)
-    with _blas_limit(threads, Ws, AL.shape[1]):
+    m = AL.shape[1]
+    with _blas_limit(threads, Ws, m):
         layers.output_dZ(AL, Y, caches[-1][1], codes[-1], _loss.CODES[loss], g0, dZ)
         for l in range(n_layers - 1, -1, -1):
-            (A_prev, W, b), _ = caches[l]
+            (A_prev, W, b), _ = caches[l][:2]
             dWs[l], dbs[l] = np.empty_like(W), np.empty_like(b)
             layers.linear_backward(dZ, A_prev, dWs[l], dbs[l])
+            if lambd:
+                dWs[l] += _reg.l2_gradient(W, lambd, m)
             if l > 0:
                 dZ_below = np.empty_like(A_prev)
-                layers.dZ_prev(W, dZ, caches[l - 1][1], A_prev, codes[l - 1], g0, dZ_below)
+                Z_prev = caches[l - 1][1]
+                if len(caches[l - 1]) == 3:  # dropout: the mask, then g' at g(Z)
+                    D = np.ascontiguousarray(caches[l - 1][2], dtype=A_prev.dtype)
+                    second_room.dA_to_dZ(W, dZ, Z_prev, _act.forward(acts[l - 1], Z_prev),
+                                         codes[l - 1], g0, D, A_prev.dtype.type(keep_probs[l - 1]),
+                                         dZ_below)
+                else:
+                    layers.dZ_prev(W, dZ, Z_prev, A_prev, codes[l - 1], g0, dZ_below)
                 dZ = dZ_below
     return dWs, dbs
 
@@ -101,7 +130,10 @@ def backward(AL, Y, caches, acts, loss, threads=None, relu_grad_at_zero=1):
 def engine(fit):
     """The engine of one :class:`fastnn.backends._base.Fit`: full batch
     (:class:`.engine_room.FullBatchEngine`) or mini-batches
-    (:class:`.engine_room.MiniBatchEngine`), on ``fit.threads`` threads."""
-    if fit.schedule.batch_size is None:
-        return FullBatchEngine(fit)
-    return MiniBatchEngine(fit)
+    (:class:`.engine_room.MiniBatchEngine`), on ``fit.threads`` threads; with
+    the course's second part (an optimizer, L2, dropout or decay),
+    :mod:`.second_room`'s, so a plain fit compiles none of it."""
+    full = fit.schedule.batch_size is None
+    if not fit.schedule.plain:
+        return SecondFullBatchEngine(fit) if full else SecondMiniBatchEngine(fit)
+    return FullBatchEngine(fit) if full else MiniBatchEngine(fit)

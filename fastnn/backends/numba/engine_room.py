@@ -39,6 +39,7 @@ from .first_layer import first_layer_block, first_layer_threads, fused_first_lay
 from .layers import (SOFTMAX, activation_backward, activation_forward, bias_activation,
                      bias_gradient, cost, dZ_prev, linear_backward, linear_forward,
                      output_dZ, softmax, update)
+from .intrinsics import view as _view
 
 __all__ = ["Net", "Buffers", "FullBatchEngine", "MiniBatchEngine", "full_batch", "output_cost",
            "forward_cost", "epochs", "step_one", "forward_layers", "backward_update"]
@@ -54,12 +55,6 @@ Net = collections.namedtuple("Net", ["W", "b", "dims", "w_off", "n_off", "codes"
 #: hold layer l's (dims[l+1], c) block at n_off[l] * c; ``dW``, ``db`` are laid
 #: out as Net's W and b; ``work`` (2, c) is softmax's scratch. All OUT.
 Buffers = collections.namedtuple("Buffers", ["Z", "A", "dZ", "dW", "db", "work"])
-
-
-@njit(**INLINE_OPTS)
-def _view(flat, offset, rows, cols):
-    """A (rows, cols) C-contiguous view into a flat buffer (no copy, no call)."""
-    return flat[offset:offset + rows * cols].reshape((rows, cols))
 
 
 # ------------------------------------------------------------ one pass

@@ -20,7 +20,7 @@ from numba.core import event
 
 from .. import _blas
 from ... import activations as _act
-from . import config, engine_room, first_layer, layers, simd_math
+from . import config, engine_room, first_layer, layers, second_room, simd_math
 
 __all__ = ["info", "hot_code", "kernels", "compiled", "compile_times"]
 
@@ -34,6 +34,7 @@ def kernels():
         "full_batch": engine_room.full_batch,
         "forward_cost": engine_room.forward_cost, "epochs": engine_room.epochs,
         "first_layer_threads": first_layer.first_layer_threads,
+        "second_full_batch": second_room.full_batch, "second_epochs": second_room.epochs,
         "linear_forward": layers.linear_forward, "linear_backward": layers.linear_backward,
         "output_dZ": layers.output_dZ, "dZ_prev": layers.dZ_prev,
     }

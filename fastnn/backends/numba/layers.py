@@ -49,6 +49,7 @@ from numba import njit
 from ... import activations as _act
 from ... import losses as _loss
 from .config import BLAS_MIN_MACS, INLINE_OPTS, SERIAL_OPTS
+from .intrinsics import dot_into
 from .simd_math import exp
 from .simd_math import sigmoid as _sigmoid
 from .simd_math import tanh as _tanh
@@ -258,7 +259,7 @@ def linear_forward(W, b, A_prev, Z, A, code, work):
     """
     n, n_prev = W.shape
     if blas_sized(n, n_prev, A_prev.shape[1]):
-        np.dot(W, A_prev, Z)
+        dot_into(W, A_prev, Z)
         bias_activation(code, b, Z, A, work)
     elif code == SOFTMAX:  # g needs whole columns: every row of Z first
         for i in range(n):
@@ -347,8 +348,11 @@ def linear_backward(dZ, A_prev, dW, db):
     n_prev = A_prev.shape[0]
     bias_gradient(dZ, db)
     if blas_sized(n, n_prev, m):
-        np.dot(dZ, A_prev.T, dW)
-        dW *= 1.0 / m
+        dot_into(dZ, A_prev.T, dW)
+        inv_m = 1.0 / m  # float64, as NumPy's dW *= 1.0 / m (float32 rounds once, at the store)
+        for i in range(n):  # a loop, not an array expression: no ufunc machinery to compile
+            for k in range(n_prev):
+                dW[i, k] = dW[i, k] * inv_m
         return
     zero = dZ.dtype.type(0)  # float32 sums stay float32: twice the SIMD lanes
     for i in range(n):
@@ -385,7 +389,7 @@ def dZ_prev(W, dZ, Z_prev, A_prev, code_prev, g0, out):
     n, n_prev = W.shape
     blas = blas_sized(n, n_prev, dZ.shape[1])
     if blas:
-        np.dot(W.T, dZ, out)
+        dot_into(W.T, dZ, out)
     for k in range(n_prev):
         if not blas:
             row_product(W, dZ, k, out[k], np.bool_(True))

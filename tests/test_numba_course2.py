@@ -1,0 +1,147 @@
+"""The course's second part on the numba backend's own paths: the engines of
+:mod:`fastnn.backends.numba.second_room` on the shapes where the first course's
+engine takes a path of its own (the fused first layer, a batch of one, two
+threads, float32), resumed fits, split calls, and a plain fit compiling none of
+it. ``test_course2_training.py`` runs the backend through the shared cases."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import fastnn
+from fastnn import backends
+from fastnn.backends.numba import first_layer
+
+from _helpers import assert_close
+
+pytestmark = pytest.mark.skipif(backends.available()["numba"] is not True,
+                                reason="numba backend unavailable")
+
+#: Pairwise over optimizer x L2 x dropout x decay x path (not the full product).
+#:        optimizer   lambd  keep_prob   decay     path
+CASES = [("adam", 0.0, 0.8, (0.0, 1), "fused"),
+         ("momentum", 0.4, 1.0, (0.5, 2), "fused"),
+         ("rmsprop", 0.4, 0.7, (0.0, 1), "one"),
+         ("gd", 0.0, 1.0, (0.3, 1), "one"),
+         ("adam", 0.4, 1.0, (0.2, 1), "threads2"),
+         ("rmsprop", 0.0, (0.9, 0.6), (0.3, 1), "threads2"),
+         ("momentum", 0.0, 0.75, (0.0, 1), "batch"),
+         ("gd", 0.3, (0.8, 1.0), (0.0, 1), "batch")]
+IDS = ["-".join(str(v) for v in case) for case in CASES]
+
+
+def _data(n_x=12, m=40, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n_x, m))
+    Y = (X[:1] + 0.5 * X[1:2] > 0).astype(float)
+    return X, Y
+
+
+def _fit(backend, case, dtype="float64", iterations=6, cost_every=2):
+    optimizer, lambd, keep_prob, (decay, interval), path = case
+    X, Y = _data()
+    net = fastnn.Network([12, 8, 5, 1], hidden_activation="tanh", init="xavier", seed=2,
+                         backend=backend, dtype=dtype, threads=2 if path == "threads2" else 1)
+    batch = {"one": 1, "batch": 16}.get(path)
+    lr = 0.01 if optimizer in ("adam", "rmsprop") else 0.1
+    net.fit(X, Y, learning_rate=lr, num_iterations=iterations, cost_every=cost_every,
+            batch_size=batch, seed=4, optimizer=optimizer, lambd=lambd, keep_prob=keep_prob,
+            decay_rate=decay, time_interval=interval)
+    return net
+
+
+def test_the_cases_take_the_paths_the_first_course_would_fuse():
+    # 12 inputs, 8 units, 40 examples: the first engine trains layer 1 fused.
+    assert first_layer.fused_first_layer(8, 12, 40)
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_agrees_with_the_loops_oracle(case):
+    oracle, net = _fit(backends.ORACLE, case), _fit("numba", case)
+    assert_close([c for _, c in net.costs_], [c for _, c in oracle.costs_], 1e-9, "costs")
+    assert_close([net.params[k] for k in oracle.params], list(oracle.params.values()), 1e-9,
+                 "parameters")
+    assert net.optimizer_steps_ == oracle.optimizer_steps_
+    for slot, arrays in oracle.optimizer_state_.items():
+        assert_close([net.optimizer_state_[slot][k] for k in arrays], list(arrays.values()),
+                     1e-9, f"optimizer state {slot}")
+
+
+@pytest.mark.parametrize("case", CASES[::3], ids=IDS[::3])
+def test_float32_tracks_float64(case):
+    lo, hi = _fit("numba", case, dtype="float32"), _fit("numba", case)
+    assert all(W.dtype == np.float32 for W in lo.params.values())
+    assert all(a.dtype == np.float32 for d in lo.optimizer_state_.values() for a in d.values())
+    assert_close([c for _, c in lo.costs_], [c for _, c in hi.costs_], 1e-4, "float32 costs")
+
+
+@pytest.mark.parametrize("case", [CASES[0], CASES[2], CASES[6]], ids=[IDS[0], IDS[2], IDS[6]])
+def test_split_calls_are_bitwise_one_call(case):
+    # cost_every=1 runs one iteration (epoch) per engine call, 100 runs them in one.
+    split, whole = _fit("numba", case, cost_every=1), _fit("numba", case, cost_every=100)
+    for key, W in whole.params.items():
+        np.testing.assert_array_equal(split.params[key], W)
+    for slot, arrays in whole.optimizer_state_.items():
+        for key, a in arrays.items():
+            np.testing.assert_array_equal(split.optimizer_state_[slot][key], a)
+
+
+@pytest.mark.parametrize("batch_size", [None, 7])
+def test_resume_continues_bitwise(batch_size):
+    X, Y = _data()
+    kw = dict(learning_rate=0.01, optimizer="adam", lambd=0.2, batch_size=batch_size)
+    whole = fastnn.Network([12, 8, 1], init="xavier", seed=2, backend="numba")
+    whole.fit(X, Y, num_iterations=8, seed=np.random.default_rng(1), **kw)
+    halves = fastnn.Network([12, 8, 1], init="xavier", seed=2, backend="numba")
+    rng = np.random.default_rng(1)
+    halves.fit(X, Y, num_iterations=4, seed=rng, **kw)
+    halves.fit(X, Y, num_iterations=4, seed=rng, resume=True, **kw)
+    assert halves.optimizer_steps_ == whole.optimizer_steps_
+    for key, W in whole.params.items():
+        np.testing.assert_array_equal(halves.params[key], W)
+    for key, a in whole.optimizer_state_["s"].items():
+        np.testing.assert_array_equal(halves.optimizer_state_["s"][key], a)
+
+
+def test_forward_backward_with_dropout_and_l2_match_numpy():
+    X, Y = _data(m=9)
+    nets = {b: fastnn.Network([12, 6, 4, 1], hidden_activation="sigmoid", init="xavier", seed=1,
+                              backend=b) for b in ("numpy", "numba")}
+    out = {}
+    for b, net in nets.items():
+        AL, caches = net.forward(X, keep_prob=(0.7, 0.5), rng=3)
+        out[b] = (AL, net.backward(AL, Y, caches, lambd=0.3, keep_prob=(0.7, 0.5)))
+    assert_close([out["numba"][0]], [out["numpy"][0]], 1e-12, "AL")
+    grads = out["numpy"][1]
+    assert_close([out["numba"][1][k] for k in grads], list(grads.values()), 1e-12, "gradients")
+
+
+def test_a_plain_fit_compiles_none_of_the_second_part():
+    code = ("import fastnn\n"
+            "from fastnn.backends.numba import introspect\n"
+            "X, Y = fastnn.datasets.planar()\n"
+            "net = fastnn.Network([2, 4, 1], hidden_activation='tanh', backend='numba')\n"
+            "net.fit(X, Y, learning_rate=1.2, num_iterations=3)\n"
+            "net.fit(X, Y, learning_rate=1.2, num_iterations=3, batch_size=50, seed=0)\n"
+            "print(sorted(introspect.compiled()))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert "full_batch" in out and "epochs" in out
+    assert "second" not in out
+
+
+@pytest.mark.parametrize("key, t, layer, shape, keep_prob, dtype",
+                         [(987654321, 5, 2, (4, 37), 0.8, np.float64),
+                          (2 ** 64 - 5, 1, 1, (7, 3), 0.5, np.float32),
+                          (0, 10 ** 6, 3, (1, 1), 0.99, np.float64)])
+def test_in_kernel_masks_are_fit_mask_bitwise(key, t, layer, shape, keep_prob, dtype):
+    from fastnn import regularization
+    from fastnn.backends.numba import second_page
+
+    D = np.full(shape, 7, dtype)
+    base = np.uint64(second_page.mask_base(np.uint64(key), t, layer))
+    second_page.dropout_mask(base, np.uint64(regularization.mask_threshold(keep_prob)), D)
+    expected = regularization.fit_mask(key, t, layer, shape, keep_prob)
+    np.testing.assert_array_equal(D, expected.astype(dtype))
