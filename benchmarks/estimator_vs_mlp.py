@@ -8,7 +8,7 @@ one thread (set the BLAS pools before starting Python)::
 
     OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python -m fastnn.benchmarks.estimator_vs_mlp
     OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python -m fastnn.benchmarks.estimator_vs_mlp \\
-        --workloads digits200 --solver sgd --rounds 3 auto numpy
+        --workloads digits200 --solver sgd --early-stopping --rounds 3 auto numpy
 
 Workloads: ``digits200`` and ``digits32`` (load_digits, 64-64-10 ReLU/softmax,
 batch size 200 and 32) and ``dense200`` (a 50 000 x 100, 10-class
@@ -44,13 +44,14 @@ def _data(kind):
     return X, y
 
 
-def _makers(backends, hidden, batch_size, epochs, solver):
+def _makers(backends, hidden, batch_size, epochs, solver, early_stopping=False):
     from sklearn.neural_network import MLPClassifier
 
     from fastnn.sklearn import NetworkClassifier
 
     common = dict(hidden_layer_sizes=hidden, solver=solver, batch_size=batch_size,
-                  max_iter=epochs, tol=0, n_iter_no_change=10**9, random_state=0)
+                  max_iter=epochs, tol=0, n_iter_no_change=10**9, random_state=0,
+                  early_stopping=early_stopping)
     if solver == "sgd":
         common["learning_rate_init"] = 0.01
     makers = {"MLPClassifier": lambda: MLPClassifier(**common)}
@@ -67,6 +68,8 @@ def main(argv=None):
                         default=list(WORKLOADS))
     parser.add_argument("--solver", choices=["adam", "sgd"], default="adam")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--early-stopping", action="store_true",
+                        help="score 10 %% held out after every epoch (one Network.fit per epoch)")
     args = parser.parse_args(argv)
     from sklearn.exceptions import ConvergenceWarning
 
@@ -75,7 +78,8 @@ def main(argv=None):
     for workload in args.workloads:
         kind, hidden, batch_size, epochs = WORKLOADS[workload]
         X, y = _data(kind)
-        makers = _makers(args.backends, hidden, batch_size, epochs, args.solver)
+        makers = _makers(args.backends, hidden, batch_size, epochs, args.solver,
+                         args.early_stopping)
         times = {name: [] for name in makers}
         chosen = {}
         with warnings.catch_warnings():
@@ -90,7 +94,8 @@ def main(argv=None):
                     times[name].append((time.perf_counter() - start) / estimator.n_iter_)
         base = statistics.median(times["MLPClassifier"])
         print(f"{workload}: {X.shape[0]} x {X.shape[1]}, hidden {hidden}, batch {batch_size}, "
-              f"{epochs} epochs, solver {args.solver}")
+              f"{epochs} epochs, solver {args.solver}"
+              + (", early stopping" if args.early_stopping else ""))
         for name, ts in times.items():
             t = statistics.median(ts)
             took = f" ({chosen[name]})" if chosen[name] else ""

@@ -38,7 +38,7 @@ except ImportError as exc:
 
 import numpy as np
 from sklearn.base import ClassifierMixin, RegressorMixin
-from sklearn.metrics import accuracy_score, r2_score
+from sklearn.metrics import r2_score
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import (_check_partial_fit_first_call, check_classification_targets,
@@ -164,7 +164,17 @@ class NetworkClassifier(ClassifierMixin, NetworkEstimator):
         return self._label_binarizer.inverse_transform(A)
 
     def _score_arrays(self, X, y):
-        return accuracy_score(y, self._predict(self._output(X, check_input=False)))
+        """``accuracy_score(y, predict(X))`` of the validation split after each
+        epoch, without the checks of data already checked: the label
+        binarizer's inverse (argmax, or A > 0.5) and the share of samples
+        whose every label is right -- the same float."""
+        A = self._output(X, check_input=False)
+        if self._label_binarizer.y_type_ == "multilabel-indicator":
+            right = np.all((A > 0.5).astype(int) == np.asarray(y).reshape(A.shape), axis=1)
+        else:
+            picked = A.argmax(axis=1) if A.shape[1] > 1 else (A[:, 0] > 0.5).astype(int)
+            right = self.classes_.take(picked, mode="clip") == np.ravel(y)
+        return float(np.mean(right))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

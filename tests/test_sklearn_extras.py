@@ -277,3 +277,17 @@ def test_ctrl_c_keeps_the_weights_and_the_records_of_before_the_call(iris, monke
     np.testing.assert_array_equal(est.coefs_[0], initial["W1"].T)
     assert est.n_iter_ == 0 and est.t_ == 0 and est.loss_curve_ == []
     assert est.network_.optimizer_steps_ == 0
+
+
+def test_the_validation_score_is_accuracy_score(iris):
+    """Early stopping's per-epoch score, computed without accuracy_score's
+    checks, is its float: binary, multiclass (string labels), multilabel."""
+    from sklearn.metrics import accuracy_score
+    X, y = iris
+    names = np.array(["setosa", "versicolor", "virginica"])[y]
+    multilabel = np.column_stack([y == 0, y == 2, X[:, 0] > 0]).astype(int)
+    for target in (y == 1, names, multilabel):
+        est = _fit(NetworkClassifier((3,), max_iter=20, learning_rate_init=0.05, random_state=0),
+                   X, target)
+        assert est._score_arrays(X, target) == accuracy_score(target, est.predict(X))
+        assert 0 < est._score_arrays(X, target) < 1
