@@ -147,12 +147,17 @@ def _epochs(est, XT, Y, orders, seed, optimizer, validation, incremental):
         rate = est._learning_rate
         epochs = 1 if between else est.max_iter - est.n_iter_
 
+        caught = []  # warnings of the booking, raised once the call has returned the weights
+
         def on_epoch(i, loss):
             nonlocal stop
             est.loss_ = loss / divisor  # divisor > 1 only without L2 (see fit_stochastic)
             if between:
                 return None
-            stop = _end_epoch(est, n, None, incremental)
+            with warnings.catch_warnings(record=True) as booked_warnings:
+                warnings.simplefilter("always")
+                stop = _end_epoch(est, n, None, incremental)
+            caught.extend(booked_warnings)
             return not stop and est._learning_rate == rate
 
         booked = {name: copy.copy(est.__dict__[name]) for name in _BOOKED if name in est.__dict__}
@@ -168,6 +173,8 @@ def _epochs(est, XT, Y, orders, seed, optimizer, validation, incremental):
             est.__dict__.update(booked)
             raise
         est._resume = True
+        for w in caught:  # (as errors they would have dropped the call's weights)
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         if between:
             stop = _end_epoch(est, n, validation, incremental)
 

@@ -291,3 +291,15 @@ def test_the_validation_score_is_accuracy_score(iris):
                    X, target)
         assert est._score_arrays(X, target) == accuracy_score(target, est.predict(X))
         assert 0 < est._score_arrays(X, target) < 1
+
+
+def test_max_iter_warns_after_the_call_that_trained(iris):
+    """ConvergenceWarning as an error (as scikit-learn's own tests run):
+    raised once the weights of the epochs are the estimator's."""
+    X, y = iris
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        est = NetworkClassifier((3,), max_iter=4, tol=0, random_state=0)
+        with pytest.raises(ConvergenceWarning, match="maximum iterations"):
+            est.fit(X, y)
+    assert est.n_iter_ == 4 and est.network_.optimizer_steps_ == 4
