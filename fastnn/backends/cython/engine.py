@@ -159,7 +159,8 @@ class Engine:
     loop. BLAS is held to one thread from here to :meth:`close` (each OpenMP
     thread calls it on its own chunk).
 
-    The course's second part (``HAS_OPTIMIZERS``): the training plan gets the
+    The course's second part (``HAS_OPTIMIZERS``; the rules in
+    ``OPTIMIZER_NAMES``, scikit-learn's two included): the training plan gets the
     update rule (``set_optimizer``: the optimizer, L2, the decay) and the
     optimizer's state -- ``fit.optimizer_state``'s arrays, updated in place by
     the kernels and handed back by :meth:`close` -- and with dropout the
@@ -168,6 +169,10 @@ class Engine:
     calls, so ``run(a); run(b)`` is ``run(a + b)``. Layer 1 through Gram
     (``gram=True``, or the cost model's pick) rewrites plain gradient descent
     only; any other schedule trains layer 1 directly (or in one pass).
+
+    ``schedule.epoch_loss``: :meth:`run` hands the kernels a float64 array they
+    fill with each iteration's (epoch's) loss, read off the forward each step
+    trains on; without it they get None and compute nothing of it.
     """
 
     def __init__(self, fit):
