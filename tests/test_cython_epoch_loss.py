@@ -13,6 +13,7 @@ from fastnn import backends, optimizers
 from fastnn.backends import _base
 
 from _helpers import require_backend
+from test_cython_backend import isa  # noqa: F401  (the fixture: every kernel set)
 
 cb = require_backend("cython")
 ORACLE = backends.get(backends.ORACLE)
@@ -40,7 +41,8 @@ def _fit(output, dtype=np.float64, m=21, hidden="tanh", **schedule):
     options = dict(learning_rate=0.05, num_iterations=4, cost_every=2, epoch_loss=True)
     options.update(schedule)
     optimizer = options.get("optimizer")
-    params = {f"{p}{l}": a for l, (W, b) in enumerate(zip(Ws, bs), 1) for p, a in (("W", W), ("b", b))}
+    params = {f"{p}{l}": a for l, (W, b) in enumerate(zip(Ws, bs), 1)
+              for p, a in (("W", W), ("b", b))}
     return _base.Fit(_base.Problem(np.ascontiguousarray(X), np.ascontiguousarray(Y),
                                    (hidden, output), loss, 1),
                      _base.Schedule(**options), Ws, bs, rng=np.random.default_rng(9),
@@ -119,3 +121,20 @@ def test_the_kernels_refuse_a_losses_array_of_the_wrong_size():
                                engine._YT, 0, 0, np.zeros(3))
     finally:
         engine.close()
+
+
+@pytest.mark.parametrize("variant", ["vec", "novec"])
+def test_every_kernel_set_trains_scikit_learns_rules_with_their_losses(isa, variant):
+    """scikit-learn's two rules and the epoch losses compiled into each kernel
+    set (their update loops and the L2 sum are vectorized differently)."""
+    for options in (dict(batch_size=5, optimizer=optimizers.SklearnAdam(), lambd=0.3),
+                    dict(optimizer=optimizers.SklearnSGD(0.9, True), lambd=0.1)):
+        want, _ = _train(ORACLE, _fit("softmax", **options))
+        fit = _fit("softmax", **options)
+        with cb.settings(variant=variant):
+            got, _ = _train(cb, fit)
+        np.testing.assert_allclose([l for _, l in got], [l for _, l in want], rtol=1e-9)
+        want_fit = _fit("softmax", **options)
+        _train(ORACLE, want_fit)
+        for W, W_want in zip(fit.Ws, want_fit.Ws):
+            np.testing.assert_allclose(W, W_want, rtol=1e-9, atol=1e-12)
