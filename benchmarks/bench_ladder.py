@@ -70,8 +70,7 @@ def ladder_impls(workload, m, quick):
             lambda name=name: backend_trainer(name, workload, m, "float64"), n)
     n = ITERATIONS[workload.name]
     for name in BACKENDS:
-        if backends.available()[name] is True and backends.get(name).HAS_GRAM \
-                and workload.layer_dims[0] > workload.m:
+        if name in backends.having("HAS_GRAM") and workload.layer_dims[0] > workload.m:
             impls[f"{name}:gram"] = Impl(
                 lambda name=name: backend_trainer(name, workload, m, "float64", gram=True), n)
     if backends.available()["cython"] is True and _has_products(workload) and _own_gemm():
