@@ -77,8 +77,9 @@ def require_backend(name):
     return backends.get(name)
 
 
-def require_peer(name):
-    ok = peers.available(name)
+def require_peer(name, module=peers):
+    """Skip unless peer ``name`` of ``module`` (:mod:`.peers`, :mod:`.peers_adam`) runs here."""
+    ok = module.available(name)
     if ok is not True:
         pytest.skip(f"peer {name!r} unavailable: {ok}")
 
@@ -116,6 +117,29 @@ class Trainer:
 
     def __init__(self, run, params, close=None):
         self.run, self.params, self.close = run, params, close or (lambda: None)
+
+
+def fresh_params(make, n):
+    """``Ws + bs`` of a fresh Trainer from ``make()`` after ``n`` iterations."""
+    trainer = make()
+    try:
+        trainer.run(n)
+        return trainer.params()
+    finally:
+        trainer.close()
+
+
+def epoch_peer_trainer(peer):
+    """A Trainer of a mini-batch ``peer`` (``run(num_epochs)``, ``params()`` ->
+    ``(Ws, bs)``); ``info`` has its intra-op ``threads`` where it says them."""
+
+    def params():
+        Ws, bs = peer.params()
+        return Ws + bs
+
+    trainer = Trainer(peer.run, params)
+    trainer.info = {"threads": peer.threads} if hasattr(peer, "threads") else {}
+    return trainer
 
 
 def backend_trainer(name, workload, m, dtype, threads=None, *, gram=False, settings=None):
@@ -215,17 +239,21 @@ class Impl:
         self.make, self.iterations, self.dtype, self.check = make, iterations, dtype, check
         self.info = info
 
+    @classmethod
+    def skipped(cls, reason):
+        """An implementation this group does not run here: recorded as skipped, with ``reason``."""
+
+        def make():
+            pytest.skip(reason)
+
+        return cls(make)
+
 
 def _check(impl_name, impl, workload, m, iterations):
     """Train a fresh copy as one timed call does (same settings, CHECK_ITERATIONS
     iterations at most); its difference from the NumPy reference."""
     iterations = min(CHECK_ITERATIONS, iterations)
-    trainer = impl.make()
-    try:
-        trainer.run(iterations)
-        params = trainer.params()
-    finally:
-        trainer.close()
+    params = fresh_params(impl.make, iterations)
     ref = reference_params(workload.layer_dims, workload.activations, m, workload.learning_rate,
                            iterations)
     record = {"max_rel_diff_vs_numpy": max_rel_diff(params, ref), "check_iterations": iterations}
@@ -292,6 +320,57 @@ def interleave(benchmark, impls, *, workload=None, m=None, **extra):
     benchmark.extra_info.update(
         workload=None if workload is None else workload.name, m=m, rounds=state["round"],
         impls=records, skipped=skipped, **extra)
+    assert_agree(records, RTOL)
+
+
+def assert_agree(records, rtol):
+    """No record whose check against NumPy failed (``check_passed`` False)."""
     failed = {n: r["max_rel_diff_vs_numpy"] for n, r in records.items()
               if r.get("check_passed") is False}
-    assert not failed, f"differ from numpy by more than {RTOL}: {failed}"
+    assert not failed, f"differ from numpy by more than {rtol}: {failed}"
+
+
+def interleave_epochs(benchmark, impls, workload_name, /, **extra):
+    """Time a group of epochs (``{name: Impl}``) with :func:`interleave` and no
+    per-iteration check (:func:`check_epochs` follows); ``extra_info["workload"]``
+    is ``workload_name``, and each record gains what its trainer said (``info``:
+    threads). Returns ``{name: the timed Trainer}``, for the check."""
+    trained = {}
+
+    def keep(name, make):
+        def made():
+            trained[name] = make()
+            impls[name].info.update(getattr(trained[name], "info", {}))
+            return trained[name]
+        return made
+
+    interleave(benchmark, {name: Impl(keep(name, impl.make), impl.iterations, dtype=impl.dtype,
+                                      **impl.info) for name, impl in impls.items()}, **extra)
+    benchmark.extra_info["workload"] = workload_name
+    for name, rec in benchmark.extra_info["impls"].items():
+        rec.update(impls[name].info)
+    return trained
+
+
+def check_epochs(records, impls, trained, *, cost, start, reference, epochs):
+    """After timing a group of epochs: every implementation's trained parameters
+    must have lowered ``cost`` (of ``Ws + bs``) from ``start``. A fresh copy of
+    each fastnn backend, and of each peer that shuffles as fastnn does
+    (``same_shuffles``), trains ``epochs`` epochs (at most its timed call's) and is
+    compared with ``reference(name, epochs)``: within ``RTOL`` for fastnn backends
+    in float64 (asserted), recorded for the rest."""
+    for name, rec in records.items():
+        rec.update(cost_start=start, cost_after=cost(trained[name].params()))
+        peer = name.startswith("peer:")
+        if peer and not impls[name].info.get("same_shuffles"):
+            continue
+        n = min(epochs, rec["iterations"])
+        params = fresh_params(impls[name].make, n)
+        rec.update(max_rel_diff_vs_numpy=max_rel_diff(params, reference(name, n)),
+                   check_iterations=n)
+        if not peer and impls[name].dtype == "float64":
+            rec["check_passed"] = rec["max_rel_diff_vs_numpy"] <= RTOL["float64"]
+    lowered = {n: (r["cost_start"], r["cost_after"]) for n, r in records.items()
+               if not r["cost_after"] < r["cost_start"]}
+    assert not lowered, f"training did not lower the cost (start, after): {lowered}"
+    assert_agree(records, RTOL["float64"])

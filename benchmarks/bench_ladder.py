@@ -41,12 +41,6 @@ GEMM_MIN_MACS = 1 << 15
 SLOW_QUICK_MAX_FLOPS = 1e6
 
 
-def _skip(reason):
-    def make():
-        pytest.skip(reason)
-    return Impl(make)
-
-
 def _has_products(workload):
     dims = workload.layer_dims
     return max(dims[l] * dims[l - 1] for l in range(1, len(dims))) * workload.m >= GEMM_MIN_MACS
@@ -72,12 +66,11 @@ def ladder_impls(workload, m, quick):
         if why is None and quick and is_slow(name) and wl.flops(workload) > SLOW_QUICK_MAX_FLOPS:
             why = f"{name} runs on this net in the full benchmark only"
         n = SLOW_ITERATIONS[workload.name] if is_slow(name) else ITERATIONS[workload.name]
-        impls[name] = _skip(why) if why else Impl(
+        impls[name] = Impl.skipped(why) if why else Impl(
             lambda name=name: backend_trainer(name, workload, m, "float64"), n)
     n = ITERATIONS[workload.name]
     for name in BACKENDS:
-        if backends.available()[name] is True and backends.get(name).HAS_GRAM \
-                and workload.layer_dims[0] > workload.m:
+        if name in backends.having("HAS_GRAM") and workload.layer_dims[0] > workload.m:
             impls[f"{name}:gram"] = Impl(
                 lambda name=name: backend_trainer(name, workload, m, "float64", gram=True), n)
     if backends.available()["cython"] is True and _has_products(workload) and _own_gemm():
@@ -116,7 +109,8 @@ def test_sweep(benchmark, m):
         slow = is_slow(name)
         limit = 1_000 if quick else SWEEP_SLOW_LIMIT
         if slow and m > limit:
-            impls[name] = _skip(f"{name} at m={m} runs minutes; its sweep stops at m={limit}")
+            impls[name] = Impl.skipped(f"{name} at m={m} runs minutes; its sweep stops at "
+                                       f"m={limit}")
             continue
         work = SWEEP_WORK // (10 if slow else 1)
         impls[name] = Impl(lambda name=name: backend_trainer(name, wl.SWEEP, m, "float64"),

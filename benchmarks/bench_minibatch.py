@@ -36,11 +36,12 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 from fastnn import backends, losses
-from fastnn._testing import max_rel_diff, train
+from fastnn._testing import train
 from fastnn.report import workloads as wl
 
 from . import peers
-from ._harness import BACKENDS, MODE, RTOL, Impl, Trainer, ci, interleave, is_slow, require_backend
+from ._harness import (BACKENDS, MODE, Impl, Trainer, check_epochs, ci, epoch_peer_trainer,
+                       interleave_epochs, is_slow, require_backend, require_peer)
 
 DIGITS = wl.DIGITS
 M = DIGITS.m
@@ -94,26 +95,10 @@ def backend_minibatch_trainer(name, batch_size):
 
 
 def peer_minibatch_trainer(name, batch_size):
-    ok = peers.available(name)
-    if ok is not True:
-        pytest.skip(f"peer {name!r} unavailable: {ok}")
+    require_peer(name)
     Ws, bs, acts, X, Y, _ = _problem()
-    peer = peers.make_minibatch(name, Ws, bs, acts, X, Y, DIGITS.learning_rate, batch_size,
-                                 SEED)
-
-    def params():
-        Ws, bs = peer.params()
-        return Ws + bs
-
-    trainer = Trainer(peer.run, params)
-    trainer.info = {"threads": peer.threads} if hasattr(peer, "threads") else {}
-    return trainer
-
-
-def _skip(reason):
-    def make():
-        pytest.skip(reason)
-    return Impl(make)
+    return epoch_peer_trainer(peers.make_minibatch(name, Ws, bs, acts, X, Y,
+                                                   DIGITS.learning_rate, batch_size, SEED))
 
 
 def minibatch_impls(batch_size, quick):
@@ -121,9 +106,9 @@ def minibatch_impls(batch_size, quick):
     impls = {}
     for name in BACKENDS:
         if name == backends.ORACLE and (quick or batch_size not in ORACLE_BATCH_SIZES):
-            impls[name] = _skip(f"{name} takes seconds per epoch; it runs at B = "
-                                f"{', '.join(map(str, ORACLE_BATCH_SIZES))} of the full "
-                                "benchmark only")
+            impls[name] = Impl.skipped(f"{name} takes seconds per epoch; it runs at B = "
+                                       f"{', '.join(map(str, ORACLE_BATCH_SIZES))} of the full "
+                                       "benchmark only")
             continue
         n = SLOW_EPOCHS if is_slow(name) else EPOCHS["quick" if quick else "full"]
         impls[name] = Impl(lambda name=name: backend_minibatch_trainer(name, batch_size), n,
@@ -161,32 +146,12 @@ def check_minibatch(benchmark, impls, trained, batch_size):
     """After timing: costs lowered; fresh copies against numpy's (fastnn within RTOL)."""
     records = benchmark.extra_info["impls"]
     rounds = benchmark.extra_info["rounds"]
+    for rec in records.values():
+        rec["epochs_trained"] = 1 + rounds * rec["iterations"]
     Ws, bs, *_ = _problem()
-    start = digits_cost(Ws + bs)
-    for name, rec in records.items():
-        after = digits_cost(trained[name].params())
-        rec.update(cost_start=start, cost_after=after,
-                   epochs_trained=1 + rounds * rec["iterations"])
-        if name.startswith("peer:") and not impls[name].info.get("same_shuffles"):
-            continue
-        epochs = min(CHECK_EPOCHS, rec["iterations"])
-        trainer = impls[name].make()
-        try:
-            trainer.run(epochs)
-            params = trainer.params()
-        finally:
-            trainer.close()
-        rec.update(max_rel_diff_vs_numpy=max_rel_diff(params, reference_params(batch_size,
-                                                                                epochs)),
-                   check_iterations=epochs)
-        if not name.startswith("peer:"):
-            rec["check_passed"] = rec["max_rel_diff_vs_numpy"] <= RTOL["float64"]
-    lowered = {n: (r["cost_start"], r["cost_after"]) for n, r in records.items()
-               if not r["cost_after"] < r["cost_start"]}
-    assert not lowered, f"training did not lower the cost (start, after): {lowered}"
-    failed = {n: r["max_rel_diff_vs_numpy"] for n, r in records.items()
-              if r.get("check_passed") is False}
-    assert not failed, f"differ from numpy by more than {RTOL['float64']}: {failed}"
+    check_epochs(records, impls, trained, cost=digits_cost, start=digits_cost(Ws + bs),
+                 reference=lambda name, epochs: reference_params(batch_size, epochs),
+                 epochs=CHECK_EPOCHS)
 
 
 @contextlib.contextmanager
@@ -211,25 +176,11 @@ def run_group(benchmark, batch_size, quick):
     """Time the group at ``batch_size`` interleaved, then check every result."""
     benchmark.group = f"minibatch-B={batch_size}"
     impls = minibatch_impls(batch_size, quick)
-    trained = {}
-
-    def keep(name, make):
-        def made():
-            trained[name] = make()
-            if hasattr(trained[name], "info"):
-                impls[name].info.update(trained[name].info)
-            return trained[name]
-        return made
-
-    timed = {name: Impl(keep(name, impl.make), impl.iterations, **impl.info)
-             for name, impl in impls.items()}
     with one_thread():
-        interleave(benchmark, timed, m=M, batch_size=batch_size, data=data_source(),
-                   layer_dims=list(DIGITS.layer_dims), learning_rate=DIGITS.learning_rate,
-                   flops=wl.flops(DIGITS), blas_threads=1, torch_threads=1)
-        benchmark.extra_info["workload"] = DIGITS.name
-        for name, rec in benchmark.extra_info["impls"].items():
-            rec.update(impls[name].info)
+        trained = interleave_epochs(
+            benchmark, impls, DIGITS.name, m=M, batch_size=batch_size, data=data_source(),
+            layer_dims=list(DIGITS.layer_dims), learning_rate=DIGITS.learning_rate,
+            flops=wl.flops(DIGITS), blas_threads=1, torch_threads=1)
         check_minibatch(benchmark, impls, trained, batch_size)
 
 

@@ -48,12 +48,12 @@ from threadpoolctl import threadpool_limits
 
 from fastnn import _validation as _v
 from fastnn import backends, losses
-from fastnn._testing import max_rel_diff
 from fastnn.backends import _base, _threads
 from fastnn.report import workloads as wl
 
 from . import peers_adam
-from ._harness import BACKENDS, MODE, RTOL, Impl, Trainer, ci, interleave, is_slow, require_backend
+from ._harness import (BACKENDS, MODE, Impl, check_epochs, ci, epoch_peer_trainer,
+                       interleave_epochs, is_slow, require_backend, require_peer)
 from .bench_minibatch import data_source, one_thread
 
 DTYPES = ["float64", "float32"]
@@ -144,25 +144,10 @@ class Epochs:
 
 
 def peer_trainer(name, key, batch_size):
-    ok = peers_adam.available(name)
-    if ok is not True:
-        pytest.skip(f"peer {name!r} unavailable: {ok}")
+    require_peer(name, peers_adam)
     Ws, bs, acts, X, Y = problem(*key)
-    peer = peers_adam.make(name, Ws, bs, acts, X, Y, LEARNING_RATE, batch_size, SEED)
-
-    def params():
-        Ws, bs = peer.params()
-        return Ws + bs
-
-    trainer = Trainer(peer.run, params)
-    trainer.info = {"threads": peer.threads} if hasattr(peer, "threads") else {}
-    return trainer
-
-
-def _skip(reason):
-    def make():
-        pytest.skip(reason)
-    return Impl(make)
+    return epoch_peer_trainer(peers_adam.make(name, Ws, bs, acts, X, Y, LEARNING_RATE,
+                                              batch_size, SEED))
 
 
 def why_not(name, m):
@@ -195,7 +180,7 @@ def cost_impls(key, batch_size):
         reason = why_not(name, key[1])
         for variant in VARIANTS:
             impl = f"{name} {variant}"
-            impls[impl] = _skip(reason) if reason else Impl(
+            impls[impl] = Impl.skipped(reason) if reason else Impl(
                 lambda name=name, variant=variant: Epochs(name, key, batch_size, variant),
                 _epochs(key[0], batch_size, name), dtype=key[2], backend=name, variant=variant,
                 same_shuffles=True)
@@ -207,7 +192,7 @@ def adam_impls(key, batch_size, peer_names=None):
     impls = {}
     for name in BACKENDS:
         reason = why_not(name, key[1])
-        impls[name] = _skip(reason) if reason else Impl(
+        impls[name] = Impl.skipped(reason) if reason else Impl(
             lambda name=name: Epochs(name, key, batch_size, "adam"),
             _epochs(key[0], batch_size, name),
             dtype=key[2], backend=name, variant="adam", same_shuffles=True)
@@ -245,27 +230,11 @@ def reference(key, batch_size, variant, epochs):
 def check(records, impls, trained, key, batch_size):
     """After timing: costs lowered; fresh copies against numpy's (fastnn within RTOL
     in float64, asserted)."""
-    start = full_cost(key, sum(problem(*key)[:2], []))
-    for name, rec in records.items():
-        rec.update(cost_start=start, cost_after=full_cost(key, trained[name].params()))
-        if not impls[name].info.get("same_shuffles"):
-            continue
-        trainer = impls[name].make()
-        try:
-            trainer.run(CHECK_EPOCHS)
-            params = trainer.params()
-        finally:
-            trainer.close()
-        ref = reference(key, batch_size, impls[name].info["variant"], CHECK_EPOCHS)
-        rec.update(max_rel_diff_vs_numpy=max_rel_diff(params, ref), check_iterations=CHECK_EPOCHS)
-        if not name.startswith("peer:") and key[2] == "float64":
-            rec["check_passed"] = rec["max_rel_diff_vs_numpy"] <= RTOL["float64"]
-    lowered = {n: (r["cost_start"], r["cost_after"]) for n, r in records.items()
-               if not r["cost_after"] < r["cost_start"]}
-    assert not lowered, f"training did not lower the cost (start, after): {lowered}"
-    failed = {n: r["max_rel_diff_vs_numpy"] for n, r in records.items()
-              if r.get("check_passed") is False}
-    assert not failed, f"differ from numpy by more than {RTOL['float64']}: {failed}"
+    check_epochs(records, impls, trained, cost=lambda params: full_cost(key, params),
+                 start=full_cost(key, sum(problem(*key)[:2], [])),
+                 reference=lambda name, epochs: reference(
+                     key, batch_size, impls[name].info["variant"], epochs),
+                 epochs=CHECK_EPOCHS)
 
 
 #: The side of the square GEMM that measures the one-thread peak.
@@ -283,32 +252,18 @@ def one_thread_peak(dtype):
 def run_group(benchmark, group, impls, key, batch_size, peak=False):
     """Time ``impls`` on problem ``key`` at ``batch_size`` interleaved, then check."""
     benchmark.group = group
-    trained = {}
-
-    def keep(name, make):
-        def made():
-            trained[name] = make()
-            impls[name].info.update(getattr(trained[name], "info", {}))
-            return trained[name]
-        return made
-
-    timed = {name: Impl(keep(name, impl.make), impl.iterations, dtype=impl.dtype, **impl.info)
-             for name, impl in impls.items()}
     workload = wl.CLASSES if key[0] == "classes" else wl.DIGITS
     m = key[1]
     peaks = [one_thread_peak(key[2])] if peak and not ci(benchmark) else []
     with one_thread():
-        interleave(benchmark, timed, m=m, batch_size=batch_size, dtype=key[2],
-                   workload_name=workload.name, layer_dims=list(workload.layer_dims),
-                   learning_rate=LEARNING_RATE, keep_prob=KEEP_PROB,
-                   flops=wl.flops(workload, m), blas_threads=1, torch_threads=1,
-                   without_optimizers=[n for n in backends.having("HAS_OPTIMIZERS", False)],
-                   data="synthetic" if key[0] == "classes" else data_source())
-        benchmark.extra_info["workload"] = workload.name
-        records = benchmark.extra_info["impls"]
-        for name, rec in records.items():
-            rec.update(impls[name].info)
-        check(records, impls, trained, key, batch_size)
+        trained = interleave_epochs(
+            benchmark, impls, workload.name, m=m, batch_size=batch_size, dtype=key[2],
+            workload_name=workload.name, layer_dims=list(workload.layer_dims),
+            learning_rate=LEARNING_RATE, keep_prob=KEEP_PROB, flops=wl.flops(workload, m),
+            blas_threads=1, torch_threads=1,
+            without_optimizers=[n for n in backends.having("HAS_OPTIMIZERS", False)],
+            data="synthetic" if key[0] == "classes" else data_source())
+        check(benchmark.extra_info["impls"], impls, trained, key, batch_size)
     if peaks:
         peaks.append(one_thread_peak(key[2]))
         benchmark.extra_info["peak_gflops"] = max(peaks)

@@ -24,7 +24,7 @@ import importlib
 
 import numpy as np
 
-from .peers_minibatch import CourseMinibatch, SklearnMinibatch, TorchMinibatch
+from .peers_minibatch import CourseMinibatch, JaxMinibatch, SklearnMinibatch, TorchMinibatch
 
 __all__ = ["NAMES", "available", "make", "BETA1", "BETA2", "EPSILON"]
 
@@ -76,18 +76,9 @@ class CourseAdam(CourseMinibatch):
                 self.parameters[key] = (self.parameters[key] - self.learning_rate
                                         * v_corrected / (np.sqrt(s_corrected) + epsilon))
 
-    def run(self, num_epochs):
-        m = self.X.shape[1]
-        for _ in range(num_epochs):
-            cost_total = 0
-            for minibatch_X, minibatch_Y in self.random_mini_batches(self.X, self.Y,
-                                                                      self.batch_size):
-                AL, caches = self.forward_propagation(minibatch_X)
-                cost_total += self.compute_cost(AL, minibatch_Y) * minibatch_Y.shape[1]
-                grads = self.backward_propagation(AL, minibatch_Y, caches)
-                self.t += 1
-                self.update_parameters_with_adam(grads)
-            self.costs.append(cost_total / m)
+    def update_parameters(self, grads):
+        self.t += 1
+        self.update_parameters_with_adam(grads)
 
 
 class TorchAdam(TorchMinibatch):
@@ -100,76 +91,28 @@ class TorchAdam(TorchMinibatch):
                                          eps=EPSILON)
 
 
-class JaxAdam:
-    #: One jitted epoch per (activations, learning rate); jax.jit then keeps one
-    #: compile per batch size, dtype and shapes, shared by the timed and the check copy.
+class JaxAdam(JaxMinibatch):
+    """The SGD peer's jitted epoch with optax's ``adam``: the scan carries the
+    parameters and the optimizer's state."""
+
     _compiled = {}
 
-    def __init__(self, Ws, bs, acts, X, Y, learning_rate, batch_size, seed):
-        import jax
-
-        jax.config.update("jax_enable_x64", True)
-        import jax.numpy as jnp
+    @staticmethod
+    def _update(grad, learning_rate):
         import optax
 
-        key = (tuple(acts), float(learning_rate))
-        if key not in self._compiled:
-            tx = optax.adam(learning_rate, b1=BETA1, b2=BETA2, eps=EPSILON)
-            self._compiled[key] = tx, self._epoch(jax, jnp, optax, tx, list(acts))
-        tx, self.epoch = self._compiled[key]
-        self.jax = jax
-        self.params_ = [jnp.asarray(a) for W, b in zip(Ws, bs) for a in (W, b)]
-        self.state = tx.init(self.params_)
-        self.X, self.Y = jnp.asarray(X), jnp.asarray(Y)
-        self.batch_size = batch_size
-        self.rng = np.random.default_rng(seed)
-
-    @staticmethod
-    def _epoch(jax, jnp, optax, tx, acts):
-        funcs = {"relu": jax.nn.relu, "tanh": jnp.tanh, "sigmoid": jax.nn.sigmoid}
-
-        def cost(params, X, Y):  # softmax cross-entropy from the logits
-            A = X
-            for l, act in enumerate(acts):
-                Z = params[2 * l] @ A + params[2 * l + 1]
-                A = funcs[act](Z) if l < len(acts) - 1 else Z
-            return jnp.mean(jax.nn.logsumexp(A, axis=0) - jnp.sum(Y * A, axis=0))
-
-        grad = jax.grad(cost)
+        tx = optax.adam(learning_rate, b1=BETA1, b2=BETA2, eps=EPSILON)
 
         def step(carry, X, Y):
             params, state = carry
             updates, state = tx.update(grad(params, X, Y), state, params)
             return optax.apply_updates(params, updates), state
 
-        def epoch(params, state, X, Y, order, batch_size):
-            m = X.shape[1]
-            full = m // batch_size
-            Xs, Ys = X[:, order], Y[:, order]
+        return step, lambda params: (params, tx.init(params))
 
-            def cut(A):  # (n, full * B) -> (full, n, B): one slice per scan step
-                return A[:, :full * batch_size].reshape(A.shape[0], full, batch_size) \
-                    .transpose(1, 0, 2)
-
-            carry, _ = jax.lax.scan(lambda c, xy: (step(c, *xy), None), (params, state),
-                                    (cut(Xs), cut(Ys)))
-            if m % batch_size:
-                carry = step(carry, Xs[:, full * batch_size:], Ys[:, full * batch_size:])
-            return carry
-
-        return jax.jit(epoch, static_argnums=5)
-
-    def run(self, num_epochs):
-        m = self.X.shape[1]
-        for _ in range(num_epochs):
-            order = self.rng.permutation(m)
-            self.params_, self.state = self.epoch(self.params_, self.state, self.X, self.Y,
-                                                  order, self.batch_size)
-        self.jax.block_until_ready(self.params_)
-
-    def params(self):
-        arrays = [np.asarray(p, dtype=np.float64) for p in self.params_]
-        return arrays[0::2], arrays[1::2]
+    @staticmethod
+    def _weights(carry):
+        return carry[0]
 
 
 class SklearnAdam(SklearnMinibatch):

@@ -123,8 +123,12 @@ class CourseMinibatch:
                 AL, caches = self.forward_propagation(minibatch_X)
                 cost_total += self.compute_cost(AL, minibatch_Y) * minibatch_Y.shape[1]
                 grads = self.backward_propagation(AL, minibatch_Y, caches)
-                self.update_parameters_with_gd(grads)
+                self.update_parameters(grads)
             self.costs.append(cost_total / m)
+
+    def update_parameters(self, grads):
+        """One mini-batch's update: the assignment's gradient descent step."""
+        self.update_parameters_with_gd(grads)
 
     def params(self):
         L = len(self.acts)
@@ -179,8 +183,14 @@ class TorchMinibatch:
 
 
 class JaxMinibatch:
-    #: One jitted epoch per (activations, learning rate); jax.jit then keeps one
-    #: compile per batch size and shapes, shared by the timed and the check copy.
+    """One jitted epoch: ``lax.scan`` over the full batches of the shuffled data,
+    each step ``value_and_grad`` then the update, the last smaller batch one more
+    step. The scan carries what :meth:`_update` says: here the parameters and
+    plain SGD; :class:`.peers_adam.JaxAdam` carries Adam's state beside them."""
+
+    #: One jitted epoch per (activations, learning rate) -- a subclass keeps its
+    #: own -- and jax.jit then keeps one compile per batch size, dtype and
+    #: shapes, shared by the timed and the check copy.
     _compiled = {}
 
     def __init__(self, Ws, bs, acts, X, Y, learning_rate, batch_size, seed):
@@ -192,14 +202,29 @@ class JaxMinibatch:
         key = (tuple(acts), float(learning_rate))
         if key not in self._compiled:
             self._compiled[key] = self._epoch(jax, jnp, list(acts), learning_rate)
-        self.jax, self.epoch = jax, self._compiled[key]
-        self.params_ = [jnp.asarray(a) for W, b in zip(Ws, bs) for a in (W, b)]
+        self.jax, (self.epoch, init) = jax, self._compiled[key]
+        self.carry = init([jnp.asarray(a) for W, b in zip(Ws, bs) for a in (W, b)])
         self.X, self.Y = jnp.asarray(X), jnp.asarray(Y)
         self.batch_size = batch_size
         self.rng = np.random.default_rng(seed)
 
     @staticmethod
-    def _epoch(jax, jnp, acts, learning_rate):
+    def _update(grad, learning_rate):
+        """``(step, init)``: ``step(carry, X, Y)`` -> the carry after one batch's
+        update, ``init(params)`` -> the first carry. SGD carries the parameters."""
+
+        def step(params, X, Y):
+            return [p - learning_rate * g for p, g in zip(params, grad(params, X, Y))]
+
+        return step, lambda params: params
+
+    @staticmethod
+    def _weights(carry):
+        """The parameters ``[W1, b1, W2, ...]`` in a carry."""
+        return carry
+
+    @classmethod
+    def _epoch(cls, jax, jnp, acts, learning_rate):
         funcs = {"relu": jax.nn.relu, "tanh": jnp.tanh, "sigmoid": jax.nn.sigmoid}
 
         def cost(params, X, Y):
@@ -211,13 +236,10 @@ class JaxMinibatch:
                 return jnp.mean(jax.nn.logsumexp(A, axis=0) - jnp.sum(Y * A, axis=0))
             return jnp.mean(jax.nn.softplus(A) - Y * A)
 
-        grad = jax.grad(cost)
+        step, init = cls._update(jax.grad(cost), learning_rate)
 
-        def step(params, X, Y):
-            return [p - learning_rate * g for p, g in zip(params, grad(params, X, Y))]
-
-        def epoch(params, X, Y, order, batch_size):
-            n_x, m = X.shape
+        def epoch(carry, X, Y, order, batch_size):
+            m = X.shape[1]
             full = m // batch_size
             Xs, Ys = X[:, order], Y[:, order]
 
@@ -225,23 +247,23 @@ class JaxMinibatch:
                 return A[:, :full * batch_size].reshape(A.shape[0], full, batch_size) \
                     .transpose(1, 0, 2)
 
-            params, _ = jax.lax.scan(lambda p, xy: (step(p, *xy), None), params,
-                                     (cut(Xs), cut(Ys)))
+            carry, _ = jax.lax.scan(lambda c, xy: (step(c, *xy), None), carry,
+                                    (cut(Xs), cut(Ys)))
             if m % batch_size:
-                params = step(params, Xs[:, full * batch_size:], Ys[:, full * batch_size:])
-            return params
+                carry = step(carry, Xs[:, full * batch_size:], Ys[:, full * batch_size:])
+            return carry
 
-        return jax.jit(epoch, static_argnums=4)
+        return jax.jit(epoch, static_argnums=4), init
 
     def run(self, num_epochs):
         m = self.X.shape[1]
         for _ in range(num_epochs):
             order = self.rng.permutation(m)
-            self.params_ = self.epoch(self.params_, self.X, self.Y, order, self.batch_size)
-        self.jax.block_until_ready(self.params_)
+            self.carry = self.epoch(self.carry, self.X, self.Y, order, self.batch_size)
+        self.jax.block_until_ready(self._weights(self.carry))
 
     def params(self):
-        arrays = [np.asarray(p, dtype=np.float64) for p in self.params_]
+        arrays = [np.asarray(p, dtype=np.float64) for p in self._weights(self.carry)]
         return arrays[0::2], arrays[1::2]
 
 

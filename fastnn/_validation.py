@@ -120,7 +120,7 @@ def check_schedule(learning_rate, num_iterations, cost_every, batch_size, gram, 
     from .backends import _base, get, having
 
     module = get(backend)
-    has_gram = module.HAS_GRAM
+    has_gram = getattr(module, "HAS_GRAM", False)
 
     learning_rate = check_positive_float("learning_rate", learning_rate)
     num_iterations = check_positive_int("num_iterations", num_iterations)

@@ -1,10 +1,32 @@
 # Mini-batch epochs (the engine room's, see _engine.pxi): a Net sized for one
 # batch over gather buffers, whole epochs per call without the GIL; a batch
 # of one example on one thread takes the fused rank-1 step (_step_one).
+# Epoch losses (Schedule.epoch_loss), here and in _run: given a losses
+# array, each batch's loss is read off the forward its step trains on
+# (_batch_loss: compute_cost on the output layer's Z, A and the batch's Y,
+# plus L2's term at the weights before the update), serially between the
+# forward and the backward; given NULL, none of it runs.
 
 cdef inline floating* _row(floating* state, Py_ssize_t offset) noexcept nogil:
     """An optimizer state's row at offset, or NULL for a state the rule has not."""
     return NULL if state == NULL else state + offset
+
+
+cdef void _gather_chunk(const Net* net, const Pass* ps, Py_ssize_t c0, Py_ssize_t c1,
+                        floating* X,  # OUT (n_0, m): the batch buffer A[0], columns c0:c1
+                        floating* Y,  # OUT (n_L, m): the batch's Y, columns c0:c1
+                        ) noexcept nogil:
+    """The examples ps.idx[c0:c1], rows of the whole X^T and Y^T, as columns."""
+    cdef Py_ssize_t r, i, m = ps.m, n0 = net.n[0], nL = net.n[net.L]
+    cdef const floating* x
+    cdef const floating* y
+    for i in range(c0, c1):
+        x = <const floating*>ps.XT + ps.idx[i] * n0
+        y = <const floating*>ps.YT + ps.idx[i] * nL
+        for r in range(n0):
+            X[r * m + i] = x[r]
+        for r in range(nL):
+            Y[r * m + i] = y[r]
 
 
 cdef void _step_one(const Net* net, const Pass* ps, floating lr) noexcept nogil:
@@ -60,18 +82,23 @@ cdef void _step_one(const Net* net, const Pass* ps, floating lr) noexcept nogil:
 
 cdef void _epochs(const Net* net, const Layer1* l1, Pass ps, Py_ssize_t size, Py_ssize_t m_src,
                   const int64_t* orders,  # IN (count, m_src): each epoch's example order
-                  Py_ssize_t count, floating dtype) noexcept nogil:
+                  Py_ssize_t count,
+                  double* losses,  # OUT (count,) each epoch's loss, or NULL: none
+                  floating dtype) noexcept nogil:
     """``count`` epochs of mini-batch training over the m_src examples of
     ps.XT, ps.YT: batches of ``size`` (the buffers' width; the last smaller),
     each gathered, forward (masked, with dropout), backward and an update with
     its own mean; epoch ps.i + e trains at its decayed rate, ps.t counts the
-    updates."""
+    updates. ``losses``: the epoch's sum of (B_k / m_src) times batch k's
+    loss (_batch_loss: scikit-learn's loss_curve_ entry)."""
     cdef Py_ssize_t e, k
     cdef double learning_rate0 = ps.lr
     cdef Update u
     ps.dropout = DROP_HASH if net.drop.on else DROP_NONE
     for e in range(count):
         k = 0
+        if losses != NULL:
+            losses[e] = 0
         while k < m_src:
             ps.m = min(size, m_src - k)
             ps.idx = orders + e * m_src + k
@@ -79,6 +106,8 @@ cdef void _epochs(const Net* net, const Layer1* l1, Pass ps, Py_ssize_t size, Py
             u = _update_at(net, learning_rate0, ps.i + e, ps.t)
             ps.u, ps.lr = &u, u.lr
             _parallel(net, l1, &ps, STAGE_BATCH_FORWARD, <floating>u.lr)
+            if losses != NULL:
+                losses[e] += <double>ps.m / m_src * _batch_loss(net, &ps, dtype)
             if ps.m == 1 and net.T == 1:
                 _step_one(net, &ps, <floating>u.lr)
             else:
@@ -88,9 +117,10 @@ cdef void _epochs(const Net* net, const Layer1* l1, Pass ps, Py_ssize_t size, Py
 
 
 cdef void run_epochs(const Net* net, const Layer1* l1, Pass ps, Py_ssize_t size,
-                     Py_ssize_t m_src, const int64_t* orders, Py_ssize_t count) noexcept nogil:
+                     Py_ssize_t m_src, const int64_t* orders, Py_ssize_t count,
+                     double* losses) noexcept nogil:
     """:func:`_epochs`: count epochs of mini-batches of ``size``."""
     if net.f64:
-        _epochs(net, l1, ps, size, m_src, orders, count, <double>ps.lr)
+        _epochs(net, l1, ps, size, m_src, orders, count, losses, <double>ps.lr)
     else:
-        _epochs(net, l1, ps, size, m_src, orders, count, <float>ps.lr)
+        _epochs(net, l1, ps, size, m_src, orders, count, losses, <float>ps.lr)

@@ -1,7 +1,8 @@
 # The lecture page of the course's second part ("Improving Deep Neural
-# Networks"): the optimizers' update rules (fastnn.optimizers), L2's gradient
-# term and inverted dropout (fastnn.regularization), the learning-rate decay
-# (fastnn.schedules) -- one home per formula. The engine room applies
+# Networks"): the optimizers' update rules (fastnn.optimizers: the course's
+# four and scikit-learn's two), L2's gradient and cost terms and inverted
+# dropout (fastnn.regularization), the learning-rate decay (fastnn.schedules)
+# -- one home per formula. The engine room applies
 # update_parameters where it has just summed a layer's dW (or db), so an
 # update reads each parameter and its state once; dropout_forward right after
 # g, dropout_backward in place of g' on a dropped-out layer.
@@ -19,10 +20,13 @@ cdef enum:
     OPT_MOMENTUM = 1
     OPT_RMSPROP = 2
     OPT_ADAM = 3
+    OPT_SKLEARN_SGD = 4
+    OPT_SKLEARN_ADAM = 5
 
 #: fastnn.optimizers' names -> the codes update_parameters switches on.
 OPTIMIZER_CODES = {"gd": OPT_GD, "momentum": OPT_MOMENTUM, "rmsprop": OPT_RMSPROP,
-                   "adam": OPT_ADAM}
+                   "adam": OPT_ADAM, "sklearn_sgd": OPT_SKLEARN_SGD,
+                   "sklearn_adam": OPT_SKLEARN_ADAM}
 
 
 def splitmix64(uint64_t z):
@@ -36,10 +40,11 @@ cdef struct Update:
     bint plain            # gradient descent without L2: the first course's W -= (lr/m) sum
     double lr             # the learning rate of this iteration (epoch)
     double lambd          # L2's lambda (0: none)
-    double beta1          # Momentum's beta, Adam's beta1: the gradients' average
+    double beta1          # Momentum's beta, Adam's beta1, SklearnSGD's momentum mu
     double beta2          # RMSprop's beta, Adam's beta2: the squared gradients' average
     double epsilon
-    double bc1, bc2       # Adam at update t: 1 - beta1^t, 1 - beta2^t
+    bint nesterov         # SklearnSGD: Nesterov's momentum
+    double bc1, bc2       # either Adam at update t: 1 - beta1^t, 1 - beta2^t
 
 
 cdef inline double schedule_lr_decay(double learning_rate0, Py_ssize_t i, double decay_rate,
@@ -74,7 +79,10 @@ cdef void update_parameters(const Update* u, Py_ssize_t size, Py_ssize_t m,
                             ) noexcept nogil:
     """One update of a parameter with its gradient dW = grad_sum / m (+ (lambd/m) W):
     gradient descent W -= lr dW, Momentum, RMSprop or Adam (fastnn.optimizers'
-    table). Flat unit-stride loops, the rule chosen outside them (vectorized).
+    table), or scikit-learn's SGD (v = mu v - lr dW; W += v, or with Nesterov
+    W += mu v - lr dW) or Adam (the bias corrections in the rate: W -=
+    lr sqrt(1 - beta2^t) / (1 - beta1^t) v / (sqrt(s) + epsilon)). Flat
+    unit-stride loops, the rule chosen outside them (vectorized).
     The divisions by m and by Adam's bias corrections are multiplications by
     reciprocals taken once (an ulp from the NumPy page's quotients): a packed
     division costs several multiplications, and Adam's update is per
@@ -87,7 +95,7 @@ cdef void update_parameters(const Update* u, Py_ssize_t size, Py_ssize_t m,
     cdef floating b2 = <floating>u.beta2, c2 = <floating>(1 - u.beta2)
     cdef floating eps = <floating>u.epsilon
     cdef floating inv_bc1 = <floating>(1 / u.bc1), inv_bc2 = <floating>(1 / u.bc2)
-    cdef floating g
+    cdef floating g, rate
     if u.plain:
         for e in range(size):
             W[e] = gradient_step(W[e], step, grad_sum[e])
@@ -105,12 +113,55 @@ cdef void update_parameters(const Update* u, Py_ssize_t size, Py_ssize_t m,
             g = grad_sum[e] * inv_m + l2 * W[e]
             s[e] = exponential_average(s[e], g * g, b2, c2)
             W[e] = W[e] - lr * rms_scaled(g, s[e], eps)
-    else:
+    elif u.kind == OPT_ADAM:
         for e in range(size):
             g = grad_sum[e] * inv_m + l2 * W[e]
             v[e] = exponential_average(v[e], g, b1, c1)
             s[e] = exponential_average(s[e], g * g, b2, c2)
             W[e] = W[e] - lr * rms_scaled(v[e] * inv_bc1, s[e] * inv_bc2, eps)
+    elif u.kind == OPT_SKLEARN_SGD and u.nesterov:
+        for e in range(size):
+            g = grad_sum[e] * inv_m + l2 * W[e]
+            v[e] = b1 * v[e] - lr * g
+            W[e] = W[e] + (b1 * v[e] - lr * g)
+    elif u.kind == OPT_SKLEARN_SGD:
+        for e in range(size):
+            g = grad_sum[e] * inv_m + l2 * W[e]
+            v[e] = b1 * v[e] - lr * g
+            W[e] = W[e] + v[e]
+    else:
+        rate = <floating>(u.lr * sqrt(u.bc2) / u.bc1)
+        for e in range(size):
+            g = grad_sum[e] * inv_m + l2 * W[e]
+            v[e] = exponential_average(v[e], g, b1, c1)
+            s[e] = exponential_average(s[e], g * g, b2, c2)
+            W[e] = W[e] - rate * rms_scaled(v[e], s[e], eps)
+
+
+cdef double l2_cost_sum(int L, const Py_ssize_t* n,
+                        floating** W,  # IN W[l] (n_l, n_{l-1}), l = 1..L
+                        ) noexcept nogil:
+    """sum_l ||W_l||_F^2 in float64: L2's cost term is lambd / (2m) times it
+    (fastnn.regularization.l2_penalty). Eight running sums, added at the end:
+    one sum would chain every addition to the last (4 cycles each, no SIMD) --
+    with an epoch's losses on, it runs once per batch."""
+    cdef double acc[8]
+    cdef int l, k
+    cdef Py_ssize_t e, size
+    cdef const floating* w
+    cdef double total = 0
+    for k in range(8):
+        acc[k] = 0
+    for l in range(1, L + 1):
+        w, size = W[l], n[l] * n[l - 1]
+        for e in range(0, size - size % 8, 8):
+            for k in range(8):
+                acc[k] += <double>w[e + k] * w[e + k]
+        for e in range(size - size % 8, size):
+            total += <double>w[e] * w[e]
+    for k in range(8):
+        total += acc[k]
+    return total
 
 
 # -- inverted dropout ----------------------------------------------------------------------

@@ -86,6 +86,7 @@ cdef struct Optim:
     # kind OPT_GD with lambd 0 is the first course's gradient descent.
     int kind              # OPT_* (_course2.pxi)
     double lambd, beta1, beta2, epsilon
+    bint nesterov         # SklearnSGD's Nesterov momentum (beta1 is its mu)
     double decay_rate     # the learning rate's decay (Schedule.learning_rate_at)
     Py_ssize_t time_interval
     void** vW             # vW[l], vb[l], sW[l], sb[l]: shaped as W[l], b[l], or NULL
@@ -295,23 +296,6 @@ cdef void _onepass_rows(const Net* net, const Layer1* l1, const Update* u, Py_ss
         kk += w
 
 
-cdef void _gather_chunk(const Net* net, const Pass* ps, Py_ssize_t c0, Py_ssize_t c1,
-                        floating* X,  # OUT (n_0, m): the batch buffer A[0], columns c0:c1
-                        floating* Y,  # OUT (n_L, m): the batch's Y, columns c0:c1
-                        ) noexcept nogil:
-    """The examples ps.idx[c0:c1], rows of the whole X^T and Y^T, as columns."""
-    cdef Py_ssize_t r, i, m = ps.m, n0 = net.n[0], nL = net.n[net.L]
-    cdef const floating* x
-    cdef const floating* y
-    for i in range(c0, c1):
-        x = <const floating*>ps.XT + ps.idx[i] * n0
-        y = <const floating*>ps.YT + ps.idx[i] * nL
-        for r in range(n0):
-            X[r * m + i] = x[r]
-        for r in range(nL):
-            Y[r * m + i] = y[r]
-
-
 cdef void _stage(const Net* net, const Layer1* l1, const Pass* ps, Stage stage, int t,
                  floating lr) noexcept nogil:
     """Thread t's share of one stage: its column chunk (or, ONEPASS, its rows of
@@ -394,14 +378,29 @@ cdef Update _update_at(const Net* net, double learning_rate0, Py_ssize_t i,
     u.plain = u.kind == OPT_GD and u.lambd == 0
     u.lr = schedule_lr_decay(learning_rate0, i, net.opt.decay_rate, net.opt.time_interval)
     u.beta1, u.beta2, u.epsilon = net.opt.beta1, net.opt.beta2, net.opt.epsilon
+    u.nesterov = net.opt.nesterov
     u.bc1 = u.bc2 = 1
-    if u.kind == OPT_ADAM:  # two pow calls were 4 % of a batch of one's update
+    # Either Adam (two pow calls were 4 % of a batch of one's update)
+    if u.kind == OPT_ADAM or u.kind == OPT_SKLEARN_ADAM:
         u.bc1 = 1 - pow(u.beta1, <double>t)  # as Python's beta ** t: C pow
         u.bc2 = 1 - pow(u.beta2, <double>t)
     return u
 
 
+cdef double _batch_loss(const Net* net, const Pass* ps, floating dtype) noexcept nogil:
+    """J of the forward in Z, A (ps.m columns, against net.Y) plus L2's
+    lambd / (2 ps.m) sum ||W||^2 at the parameters it ran on: a batch's term
+    of its epoch's loss (Schedule.epoch_loss), before its update."""
+    cdef int L = net.L
+    cdef double J = compute_cost(ps.loss, net.act[L], net.n[L], ps.m, (<floating**>net.Z)[L],
+                                 (<floating**>net.A)[L], <floating*>net.Y)
+    if net.opt.lambd != 0:
+        J += net.opt.lambd / (2 * ps.m) * l2_cost_sum(L, net.n, <floating**>net.W)
+    return J
+
+
 cdef void _run(const Net* net, const Layer1* l1, Pass ps, Py_ssize_t count, bint last,
+               double* losses,  # OUT (count,) each iteration's loss, or NULL: none
                floating dtype) noexcept nogil:
     """Backward + update of the current iteration, then count - 1 full iterations,
     each followed by the next iteration's forward -- except after the very last
@@ -419,6 +418,8 @@ cdef void _run(const Net* net, const Layer1* l1, Pass ps, Py_ssize_t count, bint
         if net.drop.on:
             ps.dropout = DROP_HASH
             _parallel(net, l1, &ps, STAGE_FORWARD, <floating>u.lr)
+        if losses != NULL:
+            losses[it] = _batch_loss(net, &ps, dtype)
         _parallel(net, l1, &ps, STAGE_BACKWARD, <floating>u.lr)
         _update(net, l1, &ps, <floating>u.lr)
         if not ps.last and not net.drop.on:
@@ -436,9 +437,9 @@ cdef void run_stage(const Net* net, const Layer1* l1, const Pass* ps, Stage stag
 
 
 cdef void run_iterations(const Net* net, const Layer1* l1, Pass ps, Py_ssize_t count,
-                         bint last) noexcept nogil:
+                         bint last, double* losses) noexcept nogil:
     """:func:`_run`: count full-batch iterations from the current forward."""
     if net.f64:
-        _run(net, l1, ps, count, last, <double>ps.lr)
+        _run(net, l1, ps, count, last, losses, <double>ps.lr)
     else:
-        _run(net, l1, ps, count, last, <float>ps.lr)
+        _run(net, l1, ps, count, last, losses, <float>ps.lr)

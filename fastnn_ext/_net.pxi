@@ -36,6 +36,21 @@ cdef Pass _pass(Py_ssize_t m, int loss=0, double lr=0) noexcept:
     return ps
 
 
+cdef double* _losses_out(object losses, Py_ssize_t count) except? NULL:
+    """The address of ``losses``, a writeable C-contiguous float64 (count,)
+    array, or NULL for None."""
+    cdef double[::1] out
+    if losses is None:
+        return NULL
+    out = losses
+    if out.shape[0] != count:
+        raise ValueError(f"losses must be a float64 array of shape ({count},); "
+                         f"got {out.shape[0]} entries")
+    if count == 0:
+        return NULL
+    return &out[0]
+
+
 cdef void** _nulls(Py_ssize_t count) except NULL:
     cdef void** out = _pointers(count)
     cdef Py_ssize_t k
@@ -101,6 +116,7 @@ cdef class _Net:
         self.net.opt.sW, self.net.opt.sb = _nulls(L + 1), _nulls(L + 1)
         self.net.opt.kind, self.net.opt.lambd = OPT_GD, 0
         self.net.opt.beta1 = self.net.opt.beta2 = self.net.opt.epsilon = 0
+        self.net.opt.nesterov = False
         self.net.opt.decay_rate, self.net.opt.time_interval = 0, 1
         self.net.drop.on, self.net.drop.key = False, 0
         self.net.drop.D = <unsigned char**>_nulls(L + 1)
@@ -183,22 +199,25 @@ cdef class _Net:
         self.Ws[0][...] = W10 - (learning_rate / self.m) * (S @ self.X.T)
 
     def set_optimizer(self, int kind, double lambd, double beta1, double beta2, double epsilon,
-                      double decay_rate, Py_ssize_t time_interval, list v=None, list s=None):
-        """The fit's update rule (OPT_*, its hyper-parameters, L2's lambda, the
-        decay) and the optimizer's state: ``v``/``s`` None, or [W1, b1, W2, ...]
-        arrays of the parameters' shapes and the plan's dtype, C-contiguous,
-        updated in place."""
+                      double decay_rate, Py_ssize_t time_interval, list v=None, list s=None,
+                      bint nesterov=False):
+        """The fit's update rule (OPT_*, its hyper-parameters -- SklearnSGD's
+        momentum as beta1, its ``nesterov`` --, L2's lambda, the decay) and the
+        optimizer's state: ``v``/``s`` None, or [W1, b1, W2, ...] arrays of the
+        parameters' shapes and the plan's dtype, C-contiguous, updated in place."""
         cdef int l, L = self.net.L
-        if kind not in (OPT_GD, OPT_MOMENTUM, OPT_RMSPROP, OPT_ADAM) or time_interval < 1:
-            raise ValueError(f"unknown optimizer code {kind} or time_interval {time_interval}")
         needs = {OPT_GD: (False, False), OPT_MOMENTUM: (True, False),
-                 OPT_RMSPROP: (False, True), OPT_ADAM: (True, True)}[kind]
+                 OPT_RMSPROP: (False, True), OPT_ADAM: (True, True),
+                 OPT_SKLEARN_SGD: (True, False), OPT_SKLEARN_ADAM: (True, True)}.get(kind)
+        if needs is None or time_interval < 1:
+            raise ValueError(f"unknown optimizer code {kind} or time_interval {time_interval}")
         if needs[0]:
             self._state("v", v, self.net.opt.vW, self.net.opt.vb)
         if needs[1]:
             self._state("s", s, self.net.opt.sW, self.net.opt.sb)
         self.net.opt.kind, self.net.opt.lambd = kind, lambd
         self.net.opt.beta1, self.net.opt.beta2, self.net.opt.epsilon = beta1, beta2, epsilon
+        self.net.opt.nesterov = nesterov
         self.net.opt.decay_rate, self.net.opt.time_interval = decay_rate, time_interval
 
     cdef int _state(self, str name, list arrays, void** Wo, void** bo) except -1:
@@ -307,26 +326,32 @@ cdef class _Net:
         return J
 
     def run(self, int loss, double learning_rate, Py_ssize_t count, bint last=False,
-            Py_ssize_t i=0, uint64_t t=0):
+            Py_ssize_t i=0, uint64_t t=0, losses=None):
         """count x (backward + update + forward), all without the GIL; ``last``:
         the count-th update is training's last (no forward after it). ``i``: the
         iteration the call starts at (the decay), ``t`` the updates taken before
-        it. With dropout each update runs its own masked forward first."""
+        it. With dropout each update runs its own masked forward first.
+        ``losses``: None, or a float64 (count,) array, OUT each iteration's
+        loss before its update (Schedule.epoch_loss)."""
         cdef Pass ps = _pass(self.m, loss, learning_rate)
+        cdef double* out = _losses_out(losses, count)
         ps.i, ps.t = i, t
         with nogil:
-            run_iterations(&self.net, &self.l1, ps, count, last)
+            run_iterations(&self.net, &self.l1, ps, count, last, out)
 
     def epochs(self, int loss, double learning_rate, orders, XT, YT, Py_ssize_t i=0,
-               uint64_t t=0):
+               uint64_t t=0, losses=None):
         """Mini-batch epochs, all without the GIL: one per row of ``orders``
         (count, m) int64, each a permutation of the m examples, cut into
         batches of this plan's size (the size of its X, the last batch
         smaller). XT (m, n_0) and YT (m, n_L): the whole data, transposed
         (one example a row), C-contiguous. ``i``: the epoch the call starts at
-        (the decay), ``t`` the updates taken before it."""
+        (the decay), ``t`` the updates taken before it. ``losses``: None, or a
+        float64 (count,) array, OUT each epoch's loss as its batches saw it
+        (Schedule.epoch_loss)."""
         cdef const int64_t[:, ::1] o = orders
         cdef Py_ssize_t ms = XT.shape[0]
+        cdef double* out = _losses_out(losses, o.shape[0])
         cdef Pass ps
         # Cheap checks that keep the kernels' reads in bounds whoever calls:
         # the plan's dtype and widths, and every index a row of XT.
@@ -345,4 +370,4 @@ cdef class _Net:
         ps.XT, ps.YT = _addr(XT), _addr(YT)
         ps.i, ps.t = i, t
         with nogil:
-            run_epochs(&self.net, &self.l1, ps, self.m, ms, &o[0, 0], o.shape[0])
+            run_epochs(&self.net, &self.l1, ps, self.m, ms, &o[0, 0], o.shape[0], out)

@@ -1,7 +1,8 @@
-"""The course's second part on the Cython backend's own paths: the update rules,
-L2, dropout's hashed masks and the decay inside the kernels, on each way the
-engine trains (full batch directly, layer 1 in one pass, Gram asked for,
-mini-batches, a batch of one, two threads, float32), against the loops oracle.
+"""The course's second part on the Cython backend's own paths: the update rules
+(the course's four and scikit-learn's two), L2, dropout's hashed masks, the
+decay and the epoch losses inside the kernels, on each way the engine trains
+(full batch directly, layer 1 in one pass, Gram asked for, mini-batches, a
+batch of one, two threads, float32), against the loops oracle.
 The generic cases (every HAS_OPTIMIZERS backend) are in test_course2_training.py.
 
 Cheap by design: a [3, 5, 4, 1] net on 24 examples, the options chosen
@@ -13,6 +14,7 @@ import pytest
 
 import fastnn
 from fastnn import regularization
+from fastnn.optimizers import SklearnAdam, SklearnSGD
 from fastnn.backends import _base
 
 from _helpers import assert_close, binary_data, require_backend
@@ -27,7 +29,8 @@ def _net(backend, hidden="relu", dtype="float64", threads=1, g0=1, dims=(3, 5, 4
 
 def _fit(net, iterations=12, m=24, **options):
     X, Y = binary_data(net.layer_dims[0], m, seed=1)
-    lr = 0.01 if options.get("optimizer") in ("adam", "rmsprop") else 0.1
+    name = getattr(options.get("optimizer"), "name", options.get("optimizer"))
+    lr = 0.01 if name in ("adam", "rmsprop", "sklearn_adam") else 0.1
     net.fit(X, Y, learning_rate=lr, num_iterations=iterations, cost_every=5, seed=11,
             **options)
     return net
@@ -58,7 +61,24 @@ PATHS = [("direct", "momentum", 0.3, 0.8, (0.5, 2), "tanh", 1),
          ("batch1", "adam", 0.5, (0.7, 0.9), (0.4, 3), "tanh", 1),
          ("batch1", "rmsprop", 0.2, 1.0, (0.0, 1), "leaky_relu", 1),
          ("threads2", "rmsprop", 0.6, 0.85, (0.0, 1), "relu", 1),
-         ("threads2-batch", "momentum", 0.1, 0.7, (0.2, 1), "tanh", 0)]
+         ("threads2-batch", "momentum", 0.1, 0.7, (0.2, 1), "tanh", 0),
+         # scikit-learn's rules, pairwise with Nesterov and their hyper-parameters
+         ("direct", SklearnSGD(0.9, True), 0.2, 0.8, (0.5, 2), "relu", 1),
+         ("onepass", SklearnAdam(), 0.1, 1.0, (0.3, 1), "tanh", 0),
+         ("onepass", SklearnSGD(0.7, False), 0.0, 0.75, (0.0, 1), "sigmoid", 1),
+         ("gram", SklearnAdam(0.8, 0.95, 1e-3), 0.0, 1.0, (0.0, 1), "relu", 1),
+         ("batch", SklearnSGD(0.9, True), 0.3, (0.9, 0.6), (0.2, 1), "leaky_relu", 0),
+         ("batch1", SklearnAdam(), 0.2, 0.8, (0.0, 1), "tanh", 1),
+         ("batch1", SklearnSGD(0.5, False), 0.0, 1.0, (0.4, 3), "relu", 1),
+         ("threads2", SklearnAdam(epsilon=1e-4), 0.4, 0.85, (0.0, 1), "sigmoid", 1),
+         ("threads2-batch", SklearnSGD(0.8, True), 0.1, 0.7, (0.2, 1), "tanh", 0)]
+
+
+def _case_id(case):
+    optimizer = case[1]
+    if isinstance(optimizer, SklearnSGD):
+        optimizer = f"sklearn_sgd{'-nesterov' if optimizer.nesterov else ''}"
+    return f"{case[0]}-{getattr(optimizer, 'name', optimizer)}"
 
 
 def _path_options(path):
@@ -84,7 +104,7 @@ def _fit_of(net, X, Y, schedule):
                      rng=np.random.default_rng(4), optimizer_state=optimizer.init(net.params))
 
 
-@pytest.mark.parametrize("case", PATHS, ids=["-".join(map(str, c[:2])) for c in PATHS])
+@pytest.mark.parametrize("case", PATHS, ids=[_case_id(c) for c in PATHS])
 def test_every_path_trains_as_the_loops_oracle(case):
     path, optimizer, lambd, keep_prob, (decay, interval), hidden, g0 = case
     options = dict(optimizer=optimizer, lambd=lambd, keep_prob=keep_prob, decay_rate=decay,
@@ -100,7 +120,11 @@ def test_every_path_trains_as_the_loops_oracle(case):
 
 @pytest.mark.parametrize("options", [dict(optimizer="adam", keep_prob=0.8, lambd=0.2),
                                      dict(optimizer="momentum", batch_size=5, keep_prob=0.7,
-                                          decay_rate=0.5)])
+                                          decay_rate=0.5),
+                                     dict(optimizer=SklearnAdam(), batch_size=6, lambd=0.1),
+                                     dict(optimizer=SklearnSGD(0.9, True), keep_prob=0.8,
+                                          decay_rate=0.3)],
+                         ids=["adam", "momentum", "sklearn_adam", "sklearn_sgd"])
 def test_float32_tracks_float64(options):
     lo = _fit(_net("cython", "tanh", dtype="float32"), **options)
     hi = _fit(_net("cython", "tanh"), **options)

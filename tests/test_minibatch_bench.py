@@ -19,11 +19,11 @@ import fastnn
 from fastnn import backends
 from fastnn.benchmarks import _harness, peers
 from fastnn.benchmarks import bench_minibatch as mb
-from fastnn.report import markdown, results
+from fastnn.report import results
 from fastnn.report import workloads as wl
 
 from _helpers import BenchmarkStandIn
-from test_report import _check_report, _data, _machine, _report, _samples
+from test_report import _data, _empty_report, _machine, _report, _samples, _write
 
 
 def _group(b, impls, data="sklearn"):
@@ -98,9 +98,7 @@ def test_synthetic_data_and_a_missing_sklearn_are_said(tmp_path):
 
 
 def test_report_without_minibatch_groups_says_so(tmp_path):
-    res = results.build({"benchmarks": []}, _machine())
-    markdown.write(res, tmp_path)
-    text, _ = _check_report(tmp_path)
+    _, text, _ = _empty_report(tmp_path)
     assert "No mini-batch benchmarks in this run." in _section(text)
 
 
@@ -143,8 +141,7 @@ def test_a_quick_group_runs_checks_and_feeds_the_report(tmp_path, monkeypatch):
     data = {"benchmarks": [json.loads(json.dumps(bench.record(), default=str))]}
     res = results.build(data, _machine())
     assert set(res.minibatch) == {"numpy", "peer:course"} and list(res.minibatch["numpy"]) == [32]
-    markdown.write(res, tmp_path)
-    section = _section(_check_report(tmp_path)[0])
+    section = _section(_write(res, tmp_path)[1])
     assert "| numpy |" in section and "loops at B = 32" in section
 
 

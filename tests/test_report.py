@@ -119,6 +119,17 @@ def _check_report(out):
     return text, {p.name for p in pngs}
 
 
+def _write(res, out):
+    """``res``'s report written to ``out`` and checked: ``(path, text, pngs)``."""
+    path = markdown.write(res, out)
+    return (path, *_check_report(out))
+
+
+def _empty_report(out):
+    """The report of a run without benchmarks, on the test machine: ``(path, text, pngs)``."""
+    return _write(results.build({"benchmarks": []}, _machine()), out)
+
+
 def test_report_from_json_has_seven_sections_plots_and_computed_sentences(tmp_path):
     text, pngs = _report(tmp_path, _data())
     assert pngs == {"ladder.png", "scaling.png", "ablation.png", "efficiency.png"}
@@ -172,9 +183,7 @@ def test_blas_baseline_is_shown_both_ways_when_openblas_is_pinned(tmp_path):
 
 
 def test_report_without_benchmarks_still_has_every_section(tmp_path):
-    res = results.build({"benchmarks": []}, _machine())
-    path = markdown.write(res, tmp_path)
-    text, pngs = _check_report(tmp_path)
+    path, text, pngs = _empty_report(tmp_path)
     assert path.name == "REPORT.md" and pngs == set()
     assert "No ladder benchmarks" in text
 

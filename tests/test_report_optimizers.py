@@ -16,12 +16,12 @@ import pytest
 from fastnn import backends
 from fastnn.benchmarks import _harness, peers_adam
 from fastnn.benchmarks import bench_optimizers as bo
-from fastnn.report import markdown, results
+from fastnn.report import results
 from fastnn.report import verdicts_optimizers as vo
 from fastnn.report import workloads as wl
 
 from _helpers import BenchmarkStandIn
-from test_report import _check_report, _machine, _samples
+from test_report import _empty_report, _machine, _samples, _write
 
 
 def _record(t, jitter=0.02, **extra):
@@ -78,9 +78,7 @@ def _optimizer_data(peers=True, compiled=True):
 
 
 def _section(tmp_path, data):
-    res = results.build(json.loads(json.dumps(data)), _machine())
-    markdown.write(res, tmp_path)
-    text, pngs = _check_report(tmp_path)
+    _, text, pngs = _write(results.build(json.loads(json.dumps(data)), _machine()), tmp_path)
     return text.split("## 10. Optimizers")[1], pngs
 
 
@@ -119,9 +117,7 @@ def test_section_without_peers_and_without_compiled_optimizers_says_so(tmp_path)
 
 
 def test_report_without_optimizer_groups_says_so(tmp_path):
-    res = results.build({"benchmarks": []}, _machine())
-    markdown.write(res, tmp_path)
-    text, _ = _check_report(tmp_path)
+    _, text, _ = _empty_report(tmp_path)
     assert "No optimizer benchmarks in this run." in text.split("## 10. Optimizers")[1]
 
 

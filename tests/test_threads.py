@@ -147,3 +147,34 @@ def test_the_loops_oracle_runs_on_one_thread_whatever_is_asked():
     net = fastnn.Network([3, 2, 1], seed=0, backend="loops", threads=4)
     net.fit(X, Y, learning_rate=0.1, num_iterations=1)
     assert net.threads_used_ == (1, "Python loops: one thread")
+
+
+SCIPY_BLAS_DURING_A_FIT = """
+import numpy as np, fastnn
+from threadpoolctl import threadpool_info
+seen = []
+def scipy_blas_threads(i, cost):
+    seen.extend(p["num_threads"] for p in threadpool_info()
+                if p["user_api"] == "blas" and "scipy.libs" in p["filepath"])
+X = np.random.default_rng(0).standard_normal((64, 300))
+Y = (X[0] > 0).astype(float).reshape(1, -1)
+net = fastnn.Network([64, 64, 1], seed=0, backend="numba", threads=1)
+net.fit(X, Y, learning_rate=0.1, num_iterations=2, cost_every=1, callback=scipy_blas_threads)
+print(seen)
+"""
+
+
+def test_a_fresh_process_holds_the_blas_numba_loads_late():
+    """numba loads scipy's BLAS only when it first compiles a product -- after the
+    fit asked for its limit: the limit must hold it all the same (it ran two
+    threads per tiny product, 10x slower, when the limit knew numpy's BLAS only)."""
+    pytest.importorskip("numba")
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", SCIPY_BLAS_DURING_A_FIT], capture_output=True,
+                         text=True, timeout=300, check=True).stdout.strip().splitlines()[-1]
+    seen = eval(out)  # a list of ints printed by the child
+    if not seen:
+        pytest.skip("threadpoolctl does not see scipy's own BLAS here (a system scipy)")
+    assert seen == [1] * len(seen)

@@ -68,8 +68,9 @@ element-wise, see :mod:`fastnn.activations`), always with the
 ``cross_entropy`` loss: the categorical cost from the logits, and dZ_L =
 A_L - Y. Y is then one-hot (n_L, m).
 
-Capability attributes (required; ask :func:`fastnn.backends.having` rather
-than reading them off modules):
+Capability attributes (``SLOW``, ``COMPILED`` and ``HAS_OPTIMIZERS`` required,
+``HAS_GRAM`` only where True; ask :func:`fastnn.backends.having` rather than
+reading them off modules):
 
 ``SLOW``
     True for backends that run Python-level loops per example (the lecture's

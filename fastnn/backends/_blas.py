@@ -35,9 +35,12 @@ _knobs = None         # [(get, set)] per library, found once
 
 
 def _all_blas():
-    """threadpoolctl controllers of every BLAS library loaded; ``[]`` without
+    """threadpoolctl controllers of every BLAS library loaded -- scipy's
+    included, which is loaded here first: numba loads it only when it first
+    compiles a product, after a fit has asked for its limit; ``[]`` without
     threadpoolctl."""
     try:
+        import scipy.linalg.cython_blas  # noqa: F401 -- loads scipy's BLAS
         from threadpoolctl import ThreadpoolController
         return [c for c in ThreadpoolController().lib_controllers if c.user_api == "blas"]
     except Exception:  # threadpoolctl missing or confused: leave BLAS as it is

@@ -19,7 +19,6 @@ from .. import losses
 DESCRIPTION = "explicit Python for-loops over examples, units and features (the oracle)"
 SLOW = True
 COMPILED = False
-HAS_GRAM = False
 HAS_OPTIMIZERS = True
 
 

@@ -5,6 +5,14 @@ not: the activation derivative reuses the stored A (sigmoid' = A(1 - A),
 tanh' = 1 - A^2), the output layer uses dZ_L = A_L - Y directly (its
 canonical loss/activation pair, :func:`fastnn.losses.output_delta`), and
 in-place operations avoid temporaries.
+
+Its products run on the BLAS in NumPy's wheel, whose threads the driver sizes
+(``AUTO_THREADS_MIN_WORK``: a second thread only from that much work per
+step). Measured on a quiet 2-core Zen 4: 16 digits fits (64-64-10, batches of
+200: 1.1e6 units) took 16.5 s one after the other on two BLAS threads, 11.8 s
+of one-thread work side by side in two processes; the grid search's batches
+of 64 and 256 (1.5e6, 5.8e6) 18.3 s against 17.4 s. On a busy machine a full
+batch of 209 cat images (5.1e7) ran 1.3x faster on two threads.
 """
 
 from .. import activations as _act
@@ -14,15 +22,7 @@ from .. import regularization as _reg
 DESCRIPTION = "vectorized NumPy across examples: Z = W X + b (BLAS GEMM)"
 SLOW = False
 COMPILED = False
-HAS_GRAM = False
 HAS_OPTIMIZERS = True
-#: ``threads=None`` gives NumPy's BLAS a second thread only from this much work
-#: per step (:func:`fastnn.backends._threads.work_units`). Measured on a quiet
-#: 2-core Zen 4: 16 digits fits (64-64-10, batches of 200: 1.1e6 units) took
-#: 16.5 s one after the other on two BLAS threads, 11.8 s of one-thread work
-#: side by side in two processes; the grid search's batches of 64 and 256
-#: (1.5e6, 5.8e6) took 18.3 s against 17.4 s. On a busy machine a full batch
-#: of 209 cat images (5.1e7) ran 1.3x faster on two threads.
 AUTO_THREADS_MIN_WORK = {"full": 5e6, "batch": 1e7}
 
 

@@ -13,7 +13,6 @@ from .. import regularization as _reg
 DESCRIPTION = "a Python loop over examples, NumPy within each example: z(i) = W x(i) + b"
 SLOW = True
 COMPILED = False
-HAS_GRAM = False
 HAS_OPTIMIZERS = True
 
 

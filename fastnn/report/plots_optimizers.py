@@ -19,6 +19,22 @@ def _dtypes(keys):
     return sorted({d for d, _ in keys}, key=lambda d: d != "float64")
 
 
+def _per_dtype(res, kind, width, height):
+    """The optim-<kind>-* groups and a figure of one panel per dtype (float64
+    first), ``width`` x ``height`` inches each: ``(groups, fig, axes, dtypes)``."""
+    groups = _groups(res, kind)
+    dtypes = _dtypes(groups)
+    fig, axes = plt.subplots(1, len(dtypes), figsize=(width * len(dtypes), height), squeeze=False)
+    return groups, fig, axes, dtypes
+
+
+def _titled(fig, title, **layout):
+    """``fig`` with its title, laid out (``layout``: ``tight_layout``'s)."""
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout(**layout)
+    return fig
+
+
 def cost_figure(o):
     """Adam's and dropout's epoch over plain GD's, per backend, dtype and B, against
     the goals; the whisker spans the ratios of the quartiles. Green: met (light:
@@ -46,38 +62,28 @@ def cost_figure(o):
         ax.set_xlim(0, max(hi[i] + ratios[i] for i in range(len(mine))) * 1.2)
         ax.set_xlabel(f"{kind} epoch ÷ gd epoch (medians; whisker: quartiles)", fontsize=8)
         ax.set_title(f"{kind} vs plain gradient descent", fontsize=10)
-    fig.suptitle("What the course's second part adds to an epoch (goals: compiled backends)",
-                 fontsize=10)
-    fig.tight_layout()
-    return fig
+    return _titled(fig, "What the course's second part adds to an epoch (goals: compiled backends)")
 
 
 def adam_figure(res):
     """Time per Adam epoch of every implementation, one panel per dtype."""
     from .plots import _bars
 
-    groups = _groups(res, "adam")
-    dtypes = _dtypes(groups)
-    fig, axes = plt.subplots(1, len(dtypes), figsize=(6.8 * len(dtypes), 3.6), squeeze=False)
+    groups, fig, axes, dtypes = _per_dtype(res, "adam", 6.8, 3.6)
     for ax, dtype in zip(axes.flat, dtypes):
         group = next(g for (d, _), g in groups.items() if d == dtype)
         _bars(ax, res.optimizers[group], 1e3, "ms per epoch")
         meta = res.optimizers_meta[group]
         ax.set_title(f"{dtype}, B = {meta.get('batch_size')}, m = {meta.get('m', 0):,}",
                      fontsize=10)
-    fig.suptitle("An epoch with Adam: fastnn and its peers (100-128-64-5 relu/softmax)",
-                 fontsize=10)
-    fig.tight_layout()
-    return fig
+    return _titled(fig, "An epoch with Adam: fastnn and its peers (100-128-64-5 relu/softmax)")
 
 
 def digits_figure(res):
     """Time per Adam epoch against B on digits, one panel per dtype (median, IQR band)."""
     from .plots import COLORS
 
-    groups = _groups(res, "digits")
-    dtypes = _dtypes(groups)
-    fig, axes = plt.subplots(1, len(dtypes), figsize=(6.2 * len(dtypes), 4.4), squeeze=False)
+    groups, fig, axes, dtypes = _per_dtype(res, "digits", 6.2, 4.4)
     for ax, dtype in zip(axes.flat, dtypes):
         sizes = sorted(b for d, b in groups if d == dtype)
         impls = list(dict.fromkeys(i for b in sizes for i in res.optimizers[groups[dtype, b]]))
@@ -98,6 +104,5 @@ def digits_figure(res):
     handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 5), fontsize=8,
                frameon=False)
-    fig.suptitle("digits 64-64-10 with Adam: time per epoch vs batch size", fontsize=10)
-    fig.tight_layout(rect=(0, 0.1, 1, 1))
-    return fig
+    return _titled(fig, "digits 64-64-10 with Adam: time per epoch vs batch size",
+                   rect=(0, 0.1, 1, 1))

@@ -8,7 +8,7 @@ A goal is judged on the compiled backends only (the goals were set for them);
 the other fastnn backends' ratios are computed and shown without a verdict.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .verdicts import Checks, Versus, capability, versus
 
@@ -110,8 +110,8 @@ class Optimizers:
     #: Whether a compiled backend ran at all (the goals were judged).
     judged: bool
     #: The thread counts fastnn's backends ran on; what the groups share.
-    threads: list = field(default_factory=list)
-    meta: dict = field(default_factory=dict)
+    threads: list
+    meta: dict
 
 
 def _kind(group):

@@ -26,7 +26,7 @@ from .engine import AUTO_THREADS_MIN_WORK, backward, engine, forward
 from .introspect import hot_code, info
 from .paths import ISAS, built, current, isas, module, settings
 
-__all__ = ["DESCRIPTION", "SLOW", "COMPILED", "HAS_GRAM", "HAS_OPTIMIZERS",
+__all__ = ["DESCRIPTION", "SLOW", "COMPILED", "HAS_GRAM", "HAS_OPTIMIZERS", "OPTIMIZER_NAMES",
            "AUTO_THREADS_MIN_WORK", "forward", "backward", "engine", "info", "hot_code",
            "settings", "current", "isas", "built", "module", "ISAS"]
 
@@ -37,3 +37,7 @@ SLOW = False
 COMPILED = True
 HAS_GRAM = True
 HAS_OPTIMIZERS = True
+#: The update rules the kernels train (``Optimizer.name``): the course's four
+#: and scikit-learn's two (``_course2.pxi``'s update_parameters).
+OPTIMIZER_NAMES = frozenset({"gd", "momentum", "rmsprop", "adam", "sklearn_sgd",
+                             "sklearn_adam"})

@@ -159,7 +159,8 @@ class Engine:
     loop. BLAS is held to one thread from here to :meth:`close` (each OpenMP
     thread calls it on its own chunk).
 
-    The course's second part (``HAS_OPTIMIZERS``): the training plan gets the
+    The course's second part (``HAS_OPTIMIZERS``; the rules in
+    ``OPTIMIZER_NAMES``, scikit-learn's two included): the training plan gets the
     update rule (``set_optimizer``: the optimizer, L2, the decay) and the
     optimizer's state -- ``fit.optimizer_state``'s arrays, updated in place by
     the kernels and handed back by :meth:`close` -- and with dropout the
@@ -168,6 +169,10 @@ class Engine:
     calls, so ``run(a); run(b)`` is ``run(a + b)``. Layer 1 through Gram
     (``gram=True``, or the cost model's pick) rewrites plain gradient descent
     only; any other schedule trains layer 1 directly (or in one pass).
+
+    ``schedule.epoch_loss``: :meth:`run` hands the kernels a float64 array they
+    fill with each iteration's (epoch's) loss, read off the forward each step
+    trains on; without it they get None and compute nothing of it.
     """
 
     def __init__(self, fit):
@@ -213,7 +218,10 @@ class Engine:
             return fit.optimizer_state
         name = "gd" if s.optimizer is None else s.optimizer.name
         hyper = {} if s.optimizer is None else s.optimizer.get_params()
-        beta1 = hyper.get("beta1", hyper.get("beta", 0.0)) if name != "rmsprop" else 0.0
+        # The kernels' two averages: beta1 the gradients' (Momentum's beta,
+        # either Adam's beta1, SklearnSGD's momentum), beta2 the squares' (RMSprop's beta).
+        beta1 = hyper.get("beta1", hyper.get("momentum", hyper.get("beta", 0.0))) \
+            if name != "rmsprop" else 0.0
         beta2 = hyper.get("beta2", hyper.get("beta", 0.0)) if name != "momentum" else 0.0
         state = {slot: {k: np.ascontiguousarray(a, dtype=p.dtype) for k, a in arrays.items()}
                  for slot, arrays in (fit.optimizer_state or {}).items()}
@@ -222,7 +230,7 @@ class Engine:
                  for slot in ("v", "s")}
         self._net.set_optimizer(ext.OPTIMIZER_CODES[name], s.lambd, beta1, beta2,
                                 hyper.get("epsilon", 0.0), s.decay_rate, s.time_interval,
-                                lists["v"], lists["s"])
+                                lists["v"], lists["s"], bool(hyper.get("nesterov", False)))
         if s.keep_probs is not None:
             keeps = [float(k) for k in s.keep_probs] + [1.0]
             self._net.set_dropout(fit.dropout_key(), keeps,
@@ -238,21 +246,26 @@ class Engine:
         return J + _reg.l2_penalty(self._fit.Ws, s.lambd, self._fit.problem.m) if s.lambd else J
 
     def run(self, count, orders=None, last=False):
-        dropout = self._fit.schedule.keep_probs is not None
+        s = self._fit.schedule
+        dropout = s.keep_probs is not None
+        # Schedule.epoch_loss: the kernels add up each batch's loss from the
+        # forward its step trains on; None tells them to compute none of it.
+        losses = np.zeros(count) if s.epoch_loss else None
         if orders is None:
             if not self._fresh and not dropout:
                 self._net.forward()
             # A run ending training skips the forward after its last update;
             # with dropout each update runs its own masked forward.
-            self._net.run(self._loss, self._lr, count, last, self._i, self._t)
+            self._net.run(self._loss, self._lr, count, last, self._i, self._t, losses)
             self._fresh = not last and not dropout
             self._t += count
         else:
             self._net.epochs(self._loss, self._lr, orders, self._XT, self._YT, self._i,
-                             self._t)
+                             self._t, losses)
             self._fresh = False
             self._t += count * self._per_epoch
         self._i += count
+        return losses
 
     def close(self):
         if self._closed:

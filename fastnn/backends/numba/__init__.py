@@ -42,7 +42,6 @@ __all__ = ["forward", "backward", "engine", "info", "hot_code", "compile_times"]
 DESCRIPTION = "Numba @njit: compiled training loop, SIMD polynomial exp/tanh, one pass over X"
 SLOW = False
 COMPILED = True
-HAS_GRAM = False
 HAS_OPTIMIZERS = True
 #: ``threads=None`` runs on more than one thread from this much work per
 #: iteration (per mini-batch), in :func:`fastnn.backends._threads.work_units`.
