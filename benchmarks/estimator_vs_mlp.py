@@ -29,7 +29,7 @@ import warnings
 WORKLOADS = {
     "digits200": ("digits", (64,), 200, 40),
     "digits32": ("digits", (64,), 32, 20),
-    "dense200": ("dense", (100,), 200, 3),
+    "dense200": ("dense", (100,), 200, 8),
 }
 
 
