@@ -32,7 +32,7 @@ from .. import _blas, _threads
 from ... import activations as _act
 from ... import losses as _loss
 from ... import regularization as _reg
-from . import config, layers, second_room
+from . import config, layers, second_page, second_room
 from .engine_room import FullBatchEngine, MiniBatchEngine
 from .introspect import compile_times, hot_code, info
 from .second_room import SecondFullBatchEngine, SecondMiniBatchEngine
@@ -44,6 +44,9 @@ SLOW = False
 COMPILED = True
 HAS_GRAM = False
 HAS_OPTIMIZERS = True
+#: The update rules the engines train (:data:`.second_page.OPTIMIZER_CODES`):
+#: the course's four and scikit-learn's ``sklearn_sgd`` and ``sklearn_adam``.
+OPTIMIZER_NAMES = frozenset(second_page.OPTIMIZER_CODES)
 #: ``threads=None`` runs on more than one thread from this much work per
 #: iteration (per mini-batch), in :func:`fastnn.backends._threads.work_units`.
 #: Calibrated on the 2-core AMD EPYC (Zen 4, AVX-512) to keep the choices the
@@ -131,9 +134,9 @@ def engine(fit):
     """The engine of one :class:`fastnn.backends._base.Fit`: full batch
     (:class:`.engine_room.FullBatchEngine`) or mini-batches
     (:class:`.engine_room.MiniBatchEngine`), on ``fit.threads`` threads; with
-    the course's second part (an optimizer, L2, dropout or decay),
-    :mod:`.second_room`'s, so a plain fit compiles none of it."""
+    the course's second part (an optimizer, L2, dropout or decay) or epoch
+    losses, :mod:`.second_room`'s, so a plain fit compiles none of it."""
     full = fit.schedule.batch_size is None
-    if not fit.schedule.plain:
+    if not fit.schedule.plain or fit.schedule.epoch_loss:
         return SecondFullBatchEngine(fit) if full else SecondMiniBatchEngine(fit)
     return FullBatchEngine(fit) if full else MiniBatchEngine(fit)
