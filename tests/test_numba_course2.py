@@ -136,7 +136,8 @@ def _losses(backend, case):
     Ws = [(rng.standard_normal((dims[l + 1], dims[l])) * 0.4).astype(dtype) for l in range(3)]
     bs = [np.zeros((dims[l + 1], 1), dtype) for l in range(3)]
     rule = RULES.get(optimizer) or (optimizer and optimizers.get(optimizer))
-    params = {f"{p}{l}": a for l, (W, b) in enumerate(zip(Ws, bs), 1) for p, a in (("W", W), ("b", b))}
+    params = {f"{p}{l}": a for l, (W, b) in enumerate(zip(Ws, bs), 1)
+              for p, a in (("W", W), ("b", b))}
     fit = _base.Fit(_base.Problem(X, Y, ("tanh", "relu", out), loss, 0),
                     _base.Schedule(0.01, 4, cost_every=2, batch_size=batch, optimizer=rule,
                                    lambd=lambd, keep_probs=keep, epoch_loss=True),
@@ -158,18 +159,19 @@ def test_epoch_losses_agree_with_the_loops_oracle(case):
 
 
 def test_epoch_losses_route_a_plain_fit_and_are_pruned_otherwise():
-    from fastnn.backends.numba import introspect, second_room
+    from fastnn.backends.numba import engine_room, introspect, second_room
     numba_backend = backends.get("numba")
-    _, Y = _data()
-    for batch in (None, 8):
+    rooms = {(None, False): engine_room.FullBatchEngine, (8, False): engine_room.MiniBatchEngine,
+             (None, True): second_room.SecondFullBatchEngine,
+             (8, True): second_room.SecondMiniBatchEngine}
+    for (batch, epoch_loss), room in rooms.items():
         fit = _base.Fit(_base.Problem(*_data(), ("tanh", "sigmoid"), "cross_entropy"),
-                        _base.Schedule(0.1, 1, batch_size=batch, epoch_loss=True),
-                        [np.zeros((3, 12)), np.zeros((1, 3))], [np.zeros((3, 1)), np.zeros((1, 1))],
-                        rng=np.random.default_rng(0))
+                        _base.Schedule(0.1, 1, batch_size=batch, epoch_loss=epoch_loss),
+                        [np.zeros((3, 12)), np.zeros((1, 3))],
+                        [np.zeros((3, 1)), np.zeros((1, 1))], rng=np.random.default_rng(0))
         engine = numba_backend.engine(fit)
         try:
-            assert isinstance(engine, (second_room.SecondFullBatchEngine,
-                                       second_room.SecondMiniBatchEngine))
+            assert type(engine) is room
         finally:
             engine.close()
     # a fit without epoch losses passes None: its loops compile without them

@@ -9,8 +9,9 @@ the capability constants. The rooms behind it:
 - :mod:`.engine_room`, the engine room: the compiled training loops and the
   engines that run them; :mod:`.first_layer`, its fused first-layer pass;
 - :mod:`.second_page` and :mod:`.second_room`, the same for the course's
-  second part (optimizers, L2, dropout, decay), whose kernels a plain
-  gradient-descent fit never compiles;
+  second part (optimizers -- the course's and scikit-learn's --, L2,
+  dropout, decay) and for epoch losses (``Schedule.epoch_loss``), whose
+  kernels a plain gradient-descent fit never compiles;
 - :mod:`.intrinsics`, a flat buffer's block as a matrix and the BLAS product,
   lowered directly (less for LLVM to compile on a first fit);
 - :mod:`.simd_math`, the exp/tanh/sigmoid polynomials LLVM vectorizes;

@@ -35,9 +35,9 @@ from numba import njit
 from ... import regularization as _reg
 from .config import INLINE_OPTS, SERIAL_OPTS
 
-__all__ = ["GD", "MOMENTUM", "RMSPROP", "ADAM", "SKLEARN_SGD", "SKLEARN_ADAM", "OPTIMIZER_CODES", "update_parameters",
-           "bias_corrections", "hyper_parameters", "splitmix64", "mask_base", "dropout_mask",
-           "drop_rows", "thresholds"]
+__all__ = ["GD", "MOMENTUM", "RMSPROP", "ADAM", "SKLEARN_SGD", "SKLEARN_ADAM", "OPTIMIZER_CODES",
+           "update_parameters", "bias_corrections", "hyper_parameters", "splitmix64", "mask_base",
+           "dropout_mask", "drop_rows", "thresholds"]
 
 GD, MOMENTUM, RMSPROP, ADAM, SKLEARN_SGD, SKLEARN_ADAM = 0, 1, 2, 3, 4, 5
 #: The optimizers' names (:mod:`fastnn.optimizers`) to the codes the kernels switch on:

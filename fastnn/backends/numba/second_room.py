@@ -42,10 +42,10 @@ from .config import INLINE_OPTS, SERIAL_OPTS
 from .engine_room import _buffers, _Engine, forward_cost, gather_columns, output_cost
 from .intrinsics import dot_into
 from .intrinsics import view as _view
-from .layers import (activation_backward, blas_sized, linear_backward, linear_forward, output_dZ,
-                     row_product)
-from .second_page import (ADAM, SKLEARN_ADAM, bias_corrections, drop_rows, dropout_mask, hyper_parameters,
-                          mask_base, thresholds, update_parameters)
+from .layers import (SOFTMAX, activation_backward, blas_sized, linear_backward, linear_forward,
+                     output_dZ, row_product, softmax_cost)
+from .second_page import (ADAM, SKLEARN_ADAM, bias_corrections, drop_rows, dropout_mask,
+                          hyper_parameters, mask_base, thresholds, update_parameters)
 
 __all__ = ["Course", "Dropout", "SecondFullBatchEngine", "SecondMiniBatchEngine", "full_batch",
            "epochs", "forward_layers", "backward_update", "batch_loss"]
@@ -160,10 +160,16 @@ def backward_update(net, X, Y, buf, drop, course, learning_rate, t):
 def batch_loss(net, Y, buf, lambd, m):
     """A batch's term of its epoch's loss (scikit-learn's ``loss_curve_``):
     ``(B / m) (J + lambd / (2 B) sum_l ||W_l||^2)``, J the cost of the forward
-    in ``buf`` against Y (n_L, B), the W's the current parameters (the batch's
-    update not yet taken). Summed in float64."""
+    in ``buf`` against Y (n_L, B) (a softmax output's from the column maxima
+    and sums its forward left in ``buf.work``), the W's the current parameters
+    (the batch's update not yet taken). Summed in float64."""
     B = Y.shape[1]
-    J = output_cost(net, Y, buf)
+    L = net.dims.shape[0] - 1
+    if net.codes[L - 1] == SOFTMAX:
+        off = net.n_off[L - 1] * B
+        J = softmax_cost(_view(buf.Z, off, net.dims[L], B), Y, buf.work)
+    else:
+        J = output_cost(net, Y, buf)
     if lambd != 0.0:
         W = net.W
         total = 0.0
