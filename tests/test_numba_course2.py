@@ -6,8 +6,6 @@ fits, split calls, epoch losses, and a plain fit compiling none of it.
 ``test_course2_training.py`` runs the backend through the shared cases,
 ``test_epoch_loss.py`` its epoch losses."""
 
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -17,7 +15,7 @@ from fastnn import backends, optimizers
 from fastnn.backends import _base
 from fastnn.backends.numba import first_layer
 
-from _helpers import assert_close
+from _helpers import assert_close, run_python
 
 pytestmark = pytest.mark.skipif(backends.available()["numba"] is not True,
                                 reason="numba backend unavailable")
@@ -201,8 +199,7 @@ def test_a_plain_fit_compiles_none_of_the_second_part():
             "net.fit(X, Y, learning_rate=1.2, num_iterations=3)\n"
             "net.fit(X, Y, learning_rate=1.2, num_iterations=3, batch_size=50, seed=0)\n"
             "print(sorted(introspect.compiled()))\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout
+    out = run_python(code)
     assert "full_batch" in out and "epochs" in out
     assert "second" not in out
 
