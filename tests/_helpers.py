@@ -3,6 +3,8 @@
 and the rule for a backend that is unavailable here (see conftest)."""
 
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -54,3 +56,12 @@ class BenchmarkStandIn:
         """The group as it stands in the suite's JSON."""
         return {"group": self.group, "name": f"test[{self.group}]",
                 "stats": {"median": 1.0, "rounds": 5}, "extra_info": self.extra_info}
+
+
+def run_python(code, *args, env=None, timeout=600):
+    """Run ``code`` in a fresh Python process (this interpreter) with ``args``;
+    its stdout. A child that fails fails the test with its stderr."""
+    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
+                          env=None if env is None else dict(os.environ, **env), timeout=timeout)
+    assert done.returncode == 0, done.stderr
+    return done.stdout

@@ -8,8 +8,6 @@ JSON record feeds the report. No assertion depends on wall-clock times.
 
 import json
 import re
-import subprocess
-import sys
 import types
 
 import numpy as np
@@ -22,7 +20,7 @@ from fastnn.benchmarks import bench_minibatch as mb
 from fastnn.report import results
 from fastnn.report import workloads as wl
 
-from _helpers import BenchmarkStandIn
+from _helpers import BenchmarkStandIn, run_python
 from test_report import _data, _empty_report, _machine, _report, _samples, _write
 
 
@@ -231,7 +229,5 @@ def test_the_library_never_imports_the_peers():
             "except ImportError:\n"
             "    pass\n"
             "print(sorted(m for m in sys.modules if m.startswith('fastnn.benchmarks')))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout
-    assert out.strip() == "[]"
+    assert run_python(code).strip() == "[]"
     assert not hasattr(fastnn, "_peers")

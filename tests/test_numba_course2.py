@@ -1,20 +1,21 @@
 """The course's second part on the numba backend's own paths: the engines of
 :mod:`fastnn.backends.numba.second_room` on the shapes where the first course's
 engine takes a path of its own (the fused first layer, a batch of one, two
-threads, float32), resumed fits, split calls, and a plain fit compiling none of
-it. ``test_course2_training.py`` runs the backend through the shared cases."""
+threads, float32), with the course's update rules and scikit-learn's, resumed
+fits, split calls, epoch losses, and a plain fit compiling none of it.
+``test_course2_training.py`` runs the backend through the shared cases,
+``test_epoch_loss.py`` its epoch losses."""
 
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 import fastnn
-from fastnn import backends
+from fastnn import backends, optimizers
+from fastnn.backends import _base
 from fastnn.backends.numba import first_layer
 
-from _helpers import assert_close
+from _helpers import assert_close, run_python
 
 pytestmark = pytest.mark.skipif(backends.available()["numba"] is not True,
                                 reason="numba backend unavailable")
@@ -28,8 +29,17 @@ CASES = [("adam", 0.0, 0.8, (0.0, 1), "fused"),
          ("adam", 0.4, 1.0, (0.2, 1), "threads2"),
          ("rmsprop", 0.0, (0.9, 0.6), (0.3, 1), "threads2"),
          ("momentum", 0.0, 0.75, (0.0, 1), "batch"),
-         ("gd", 0.3, (0.8, 1.0), (0.0, 1), "batch")]
+         ("gd", 0.3, (0.8, 1.0), (0.0, 1), "batch"),
+         # scikit-learn's rules (SklearnSGD: nesterov / classic momentum)
+         ("sklearn_adam", 0.4, 0.8, (0.0, 1), "one"),
+         ("sklearn_adam", 0.0, 1.0, (0.5, 2), "batch"),
+         ("sklearn_sgd", 0.0, 1.0, (0.2, 1), "threads2"),
+         ("sklearn_sgd_classic", 0.3, 0.7, (0.0, 1), "fused"),
+         ("sklearn_sgd", 0.2, (1.0, 0.8), (0.0, 1), "batch")]
 IDS = ["-".join(str(v) for v in case) for case in CASES]
+#: The optimizers the cases name (scikit-learn's are objects, not names, for Network.fit).
+RULES = {"sklearn_adam": optimizers.SklearnAdam(), "sklearn_sgd": optimizers.SklearnSGD(),
+         "sklearn_sgd_classic": optimizers.SklearnSGD(momentum=0.8, nesterov=False)}
 
 
 def _data(n_x=12, m=40, seed=0):
@@ -45,9 +55,10 @@ def _fit(backend, case, dtype="float64", iterations=6, cost_every=2):
     net = fastnn.Network([12, 8, 5, 1], hidden_activation="tanh", init="xavier", seed=2,
                          backend=backend, dtype=dtype, threads=2 if path == "threads2" else 1)
     batch = {"one": 1, "batch": 16}.get(path)
-    lr = 0.01 if optimizer in ("adam", "rmsprop") else 0.1
+    lr = 0.01 if optimizer in ("adam", "rmsprop", "sklearn_adam") else 0.1
     net.fit(X, Y, learning_rate=lr, num_iterations=iterations, cost_every=cost_every,
-            batch_size=batch, seed=4, optimizer=optimizer, lambd=lambd, keep_prob=keep_prob,
+            batch_size=batch, seed=4, optimizer=RULES.get(optimizer, optimizer), lambd=lambd,
+            keep_prob=keep_prob,
             decay_rate=decay, time_interval=interval)
     return net
 
@@ -77,7 +88,8 @@ def test_float32_tracks_float64(case):
     assert_close([c for _, c in lo.costs_], [c for _, c in hi.costs_], 1e-4, "float32 costs")
 
 
-@pytest.mark.parametrize("case", [CASES[0], CASES[2], CASES[6]], ids=[IDS[0], IDS[2], IDS[6]])
+@pytest.mark.parametrize("case", [CASES[i] for i in (0, 2, 6, 8, 11)],
+                         ids=[IDS[i] for i in (0, 2, 6, 8, 11)])
 def test_split_calls_are_bitwise_one_call(case):
     # cost_every=1 runs one iteration (epoch) per engine call, 100 runs them in one.
     split, whole = _fit("numba", case, cost_every=1), _fit("numba", case, cost_every=100)
@@ -105,6 +117,67 @@ def test_resume_continues_bitwise(batch_size):
         np.testing.assert_array_equal(halves.optimizer_state_["s"][key], a)
 
 
+#: Epoch losses on the costs test_epoch_loss.py leaves out (its net is softmax's),
+#: pairwise over output x rule x L2 x dropout x batch x threads x dtype.
+#:              output, loss                optimizer      lambd keep  batch threads dtype
+LOSS_CASES = [(("sigmoid", "cross_entropy"), "sklearn_adam", 0.3, None, 7, 2, "float64"),
+              (("identity", "mse"), None, 0.0, None, None, 1, "float64"),
+              (("sigmoid", "cross_entropy"), "sklearn_sgd", 0.0, (0.8, 0.6), 1, 1, "float64"),
+              (("identity", "mse"), "adam", 0.2, (0.7, 1.0), 16, 1, "float32")]
+
+
+def _losses(backend, case):
+    (out, loss), optimizer, lambd, keep, batch, threads, dtype = case
+    X, Y = _data()
+    X, Y = X.astype(dtype), Y.astype(dtype)
+    dims = [12, 8, 5, 1]
+    rng = np.random.default_rng(3)
+    Ws = [(rng.standard_normal((dims[l + 1], dims[l])) * 0.4).astype(dtype) for l in range(3)]
+    bs = [np.zeros((dims[l + 1], 1), dtype) for l in range(3)]
+    rule = RULES.get(optimizer) or (optimizer and optimizers.get(optimizer))
+    params = {f"{p}{l}": a for l, (W, b) in enumerate(zip(Ws, bs), 1)
+              for p, a in (("W", W), ("b", b))}
+    fit = _base.Fit(_base.Problem(X, Y, ("tanh", "relu", out), loss, 0),
+                    _base.Schedule(0.01, 4, cost_every=2, batch_size=batch, optimizer=rule,
+                                   lambd=lambd, keep_probs=keep, epoch_loss=True),
+                    Ws, bs, rng=np.random.default_rng(5),
+                    optimizer_state=None if rule is None else rule.init(params))
+    seen = []
+    _base.train(backends.get(backend), fit, lambda i, c: None, threads=threads,
+                on_epoch=lambda i, l: seen.append((i, l)))
+    return seen, fit
+
+
+@pytest.mark.parametrize("case", LOSS_CASES, ids=[f"{c[0][1]}-{c[1]}-{c[-1]}" for c in LOSS_CASES])
+def test_epoch_losses_agree_with_the_loops_oracle(case):
+    (want, want_fit), (got, got_fit) = _losses(backends.ORACLE, case), _losses("numba", case)
+    assert [i for i, _ in got] == [0, 1, 2, 3]
+    rtol = 1e-5 if case[-1] == "float32" else 1e-9
+    assert_close([l for _, l in got], [l for _, l in want], rtol, "epoch losses")
+    assert_close(got_fit.Ws, want_fit.Ws, rtol, "parameters")
+
+
+def test_epoch_losses_route_a_plain_fit_and_are_pruned_otherwise():
+    from fastnn.backends.numba import engine_room, introspect, second_room
+    numba_backend = backends.get("numba")
+    rooms = {(None, False): engine_room.FullBatchEngine, (8, False): engine_room.MiniBatchEngine,
+             (None, True): second_room.SecondFullBatchEngine,
+             (8, True): second_room.SecondMiniBatchEngine}
+    for (batch, epoch_loss), room in rooms.items():
+        fit = _base.Fit(_base.Problem(*_data(), ("tanh", "sigmoid"), "cross_entropy"),
+                        _base.Schedule(0.1, 1, batch_size=batch, epoch_loss=epoch_loss),
+                        [np.zeros((3, 12)), np.zeros((1, 3))],
+                        [np.zeros((3, 1)), np.zeros((1, 1))], rng=np.random.default_rng(0))
+        engine = numba_backend.engine(fit)
+        try:
+            assert type(engine) is room
+        finally:
+            engine.close()
+    # a fit without epoch losses passes None: its loops compile without them
+    _fit("numba", CASES[6])
+    assert any(sig.endswith("none)") for sig in introspect.compiled()["second_epochs"])
+
+
 def test_forward_backward_with_dropout_and_l2_match_numpy():
     X, Y = _data(m=9)
     nets = {b: fastnn.Network([12, 6, 4, 1], hidden_activation="sigmoid", init="xavier", seed=1,
@@ -126,8 +199,7 @@ def test_a_plain_fit_compiles_none_of_the_second_part():
             "net.fit(X, Y, learning_rate=1.2, num_iterations=3)\n"
             "net.fit(X, Y, learning_rate=1.2, num_iterations=3, batch_size=50, seed=0)\n"
             "print(sorted(introspect.compiled()))\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout
+    out = run_python(code)
     assert "full_batch" in out and "epochs" in out
     assert "second" not in out
 

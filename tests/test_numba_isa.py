@@ -19,6 +19,7 @@ pytest.importorskip("numba")
 nb = pytest.importorskip("fastnn.backends.numba")
 from fastnn.backends.numba import config  # noqa: E402
 from fastnn.report import simd  # noqa: E402
+from _helpers import run_python  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -170,7 +171,5 @@ def test_impossible_isa_is_a_clear_error_at_use(isa, expect):
             "    nb.forward([np.ones((1, 1))], [np.zeros((1, 1))], ['sigmoid'], np.ones((1, 2)))\n"
             "except RuntimeError as e:\n"
             "    print('RuntimeError:', e)\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env=dict(os.environ, FASTNN_ISA=isa, PYTHONPATH=REPO), timeout=600)
-    assert done.returncode == 0, done.stderr
-    assert "RuntimeError: FASTNN_ISA=" in done.stdout and expect in done.stdout, done.stdout
+    out = run_python(code, env={"FASTNN_ISA": isa, "PYTHONPATH": REPO})
+    assert "RuntimeError: FASTNN_ISA=" in out and expect in out, out

@@ -9,6 +9,7 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 import fastnn
+from _helpers import run_python
 from fastnn.backends import _threads
 
 BIG = 10**12  # units of work: always worth a second thread
@@ -169,12 +170,7 @@ def test_a_fresh_process_holds_the_blas_numba_loads_late():
     fit asked for its limit: the limit must hold it all the same (it ran two
     threads per tiny product, 10x slower, when the limit knew numpy's BLAS only)."""
     pytest.importorskip("numba")
-    import subprocess
-    import sys
-
-    out = subprocess.run([sys.executable, "-c", SCIPY_BLAS_DURING_A_FIT], capture_output=True,
-                         text=True, timeout=300, check=True).stdout.strip().splitlines()[-1]
-    seen = eval(out)  # a list of ints printed by the child
+    seen = eval(run_python(SCIPY_BLAS_DURING_A_FIT).strip().splitlines()[-1])  # the child's list
     if not seen:
         pytest.skip("threadpoolctl does not see scipy's own BLAS here (a system scipy)")
     assert seen == [1] * len(seen)

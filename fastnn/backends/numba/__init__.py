@@ -9,8 +9,9 @@ the capability constants. The rooms behind it:
 - :mod:`.engine_room`, the engine room: the compiled training loops and the
   engines that run them; :mod:`.first_layer`, its fused first-layer pass;
 - :mod:`.second_page` and :mod:`.second_room`, the same for the course's
-  second part (optimizers, L2, dropout, decay), whose kernels a plain
-  gradient-descent fit never compiles;
+  second part (optimizers -- the course's and scikit-learn's --, L2,
+  dropout, decay) and for epoch losses (``Schedule.epoch_loss``), whose
+  kernels a plain gradient-descent fit never compiles;
 - :mod:`.intrinsics`, a flat buffer's block as a matrix and the BLAS product,
   lowered directly (less for LLVM to compile on a first fit);
 - :mod:`.simd_math`, the exp/tanh/sigmoid polynomials LLVM vectorizes;
@@ -32,7 +33,7 @@ from .. import _blas, _threads
 from ... import activations as _act
 from ... import losses as _loss
 from ... import regularization as _reg
-from . import config, layers, second_room
+from . import config, layers, second_page, second_room
 from .engine_room import FullBatchEngine, MiniBatchEngine
 from .introspect import compile_times, hot_code, info
 from .second_room import SecondFullBatchEngine, SecondMiniBatchEngine
@@ -43,6 +44,9 @@ DESCRIPTION = "Numba @njit: compiled training loop, SIMD polynomial exp/tanh, on
 SLOW = False
 COMPILED = True
 HAS_OPTIMIZERS = True
+#: The update rules the engines train (:data:`.second_page.OPTIMIZER_CODES`):
+#: the course's four and scikit-learn's ``sklearn_sgd`` and ``sklearn_adam``.
+OPTIMIZER_NAMES = frozenset(second_page.OPTIMIZER_CODES)
 #: ``threads=None`` runs on more than one thread from this much work per
 #: iteration (per mini-batch), in :func:`fastnn.backends._threads.work_units`.
 #: Calibrated on the 2-core AMD EPYC (Zen 4, AVX-512) to keep the choices the
@@ -130,9 +134,9 @@ def engine(fit):
     """The engine of one :class:`fastnn.backends._base.Fit`: full batch
     (:class:`.engine_room.FullBatchEngine`) or mini-batches
     (:class:`.engine_room.MiniBatchEngine`), on ``fit.threads`` threads; with
-    the course's second part (an optimizer, L2, dropout or decay),
-    :mod:`.second_room`'s, so a plain fit compiles none of it."""
+    the course's second part (an optimizer, L2, dropout or decay) or epoch
+    losses, :mod:`.second_room`'s, so a plain fit compiles none of it."""
     full = fit.schedule.batch_size is None
-    if not fit.schedule.plain:
+    if not fit.schedule.plain or fit.schedule.epoch_loss:
         return SecondFullBatchEngine(fit) if full else SecondMiniBatchEngine(fit)
     return FullBatchEngine(fit) if full else MiniBatchEngine(fit)

@@ -4,7 +4,8 @@ Read top to bottom, this is the course's L-layer network::
 
     forward    Z = W A_prev + b, A = g(Z)          linear_forward (g: activation_forward,
                                                    or softmax over each column of Z_L)
-    cost       J = (1/m) sum L(A_L, Y)             cost
+    cost       J = (1/m) sum L(A_L, Y)             cost (softmax_cost: a softmax's
+                                                   from its forward's column sums)
     output     dZ_L = A_L - Y                       output_dZ
     backward   dW = (1/m) dZ A_prev^T               linear_backward
                db = (1/m) sum_j dZ                  bias_gradient
@@ -305,6 +306,24 @@ def cost(AL, ZL, Y, loss, code):
                 e = AL[i, j] - Y[i, j]
                 total += 0.5 * e * e
     return total / m
+
+
+@njit(**INLINE_OPTS)
+def softmax_cost(ZL, Y, work):
+    """:func:`cost` of a softmax output (with cross-entropy) from the forward
+    that computed it, without its exps: ``J = (1/m) sum_j (top_j + log total_j -
+    sum_k y_kj z_kj)``, work (2, m) still holding that forward's column maxima
+    and sums (:func:`softmax`). Summed in float64."""
+    n, m = ZL.shape
+    top, total = work[0], work[1]
+    J = 0.0
+    for j in range(m):
+        J += np.float64(top[j]) + math.log(np.float64(total[j]))
+    for i in range(n):
+        y, z = Y[i], ZL[i]
+        for j in range(m):
+            J -= np.float64(y[j]) * np.float64(z[j])
+    return J / m
 
 
 # ------------------------------------------------------------ backward

@@ -10,6 +10,9 @@ Read top to bottom::
     rmsprop     s = beta s + (1 - beta) g^2;  W = W - lr g / (sqrt(s) + eps)
     adam        v, s as above (beta1, beta2);  v^ = v / (1 - beta1^t);
                 s^ = s / (1 - beta2^t);  W = W - lr v^ / (sqrt(s^) + eps)
+    sklearn_sgd v = mu v - lr g;  W = W + v  (Nesterov: W = W + mu v - lr g)
+    sklearn_adam v, s as adam's;  lr_t = lr sqrt(1 - beta2^t) / (1 - beta1^t);
+                W = W - lr_t v / (sqrt(s) + eps)
     dropout     D = splitmix64 hash of (key, t, layer, unit, example) < keep_prob
                 A = A D / keep_prob (forward), dA = dA D / keep_prob (backward)
 
@@ -32,13 +35,15 @@ from numba import njit
 from ... import regularization as _reg
 from .config import INLINE_OPTS, SERIAL_OPTS
 
-__all__ = ["GD", "MOMENTUM", "RMSPROP", "ADAM", "OPTIMIZER_CODES", "update_parameters",
-           "bias_corrections", "hyper_parameters", "splitmix64", "mask_base", "dropout_mask",
-           "drop_rows", "thresholds"]
+__all__ = ["GD", "MOMENTUM", "RMSPROP", "ADAM", "SKLEARN_SGD", "SKLEARN_ADAM", "OPTIMIZER_CODES",
+           "update_parameters", "bias_corrections", "hyper_parameters", "splitmix64", "mask_base",
+           "dropout_mask", "drop_rows", "thresholds"]
 
-GD, MOMENTUM, RMSPROP, ADAM = 0, 1, 2, 3
-#: The optimizers' names (:mod:`fastnn.optimizers`) to the codes the kernels switch on.
-OPTIMIZER_CODES = {"gd": GD, "momentum": MOMENTUM, "rmsprop": RMSPROP, "adam": ADAM}
+GD, MOMENTUM, RMSPROP, ADAM, SKLEARN_SGD, SKLEARN_ADAM = 0, 1, 2, 3, 4, 5
+#: The optimizers' names (:mod:`fastnn.optimizers`) to the codes the kernels switch on:
+#: the course's four and scikit-learn's two (``SklearnSGD``, ``SklearnAdam``).
+OPTIMIZER_CODES = {"gd": GD, "momentum": MOMENTUM, "rmsprop": RMSPROP, "adam": ADAM,
+                   "sklearn_sgd": SKLEARN_SGD, "sklearn_adam": SKLEARN_ADAM}
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -52,14 +57,18 @@ def update_parameters(P, G, V, S, kind, learning_rate, l2, hyper, c1, c2):
     """One optimizer step of the parameters P (flat, IN/OUT) from their
     gradient G (flat, IN), L2's term included: ``g = G + l2 * P``.
 
-    V, S (flat like P, IN/OUT): momentum's v (and Adam's), RMSprop's s (and
-    Adam's); unused ones may be empty. kind: GD, MOMENTUM, RMSPROP or ADAM;
-    hyper (5,) float64: beta1, 1 - beta1, beta2, 1 - beta2, epsilon (beta1 is
-    momentum's and RMSprop's beta too, each 1 - beta computed in float64 as
-    the course's Python does); c1 = 1 - beta1^t, c2 = 1 - beta2^t, Adam's
-    bias corrections at this update t. Every scalar is rounded to P's dtype
-    first (float32 stays float32, as NumPy's weak Python scalars). The switch
-    sits outside the loops: each is a SIMD loop.
+    V, S (flat like P, IN/OUT): momentum's v (and both Adams' and
+    scikit-learn's SGD's), RMSprop's s (and both Adams'); unused ones may be
+    empty. kind: one of :data:`OPTIMIZER_CODES`' values; hyper (5,) float64:
+    beta1, 1 - beta1, beta2, 1 - beta2, epsilon (beta1 is momentum's and
+    RMSprop's beta too, and scikit-learn's SGD's momentum mu, whose hyper[2] is
+    1.0 for Nesterov's momentum, else 0.0; each 1 - beta computed in float64
+    as the course's Python does); c1 = 1 - beta1^t, c2 = 1 - beta2^t, the
+    Adams' bias corrections at this update t (scikit-learn's Adam folds them
+    into its rate lr sqrt(c2) / c1, computed in float64 as its Python does).
+    Every scalar is rounded to P's dtype first (float32 stays float32, as
+    NumPy's weak Python scalars). The switch sits outside the loops: each is a
+    SIMD loop.
     """
     f = P.dtype.type
     lr, l2 = f(learning_rate), f(l2)
@@ -80,7 +89,7 @@ def update_parameters(P, G, V, S, kind, learning_rate, l2, hyper, c1, c2):
             s = beta1 * S[i] + om1 * (g * g)
             S[i] = s
             P[i] = P[i] - lr * (g / (np.sqrt(s) + eps))
-    else:
+    elif kind == ADAM:
         b1, b2 = f(c1), f(c2)
         for i in range(n):
             g = G[i] + l2 * P[i]
@@ -89,6 +98,29 @@ def update_parameters(P, G, V, S, kind, learning_rate, l2, hyper, c1, c2):
             V[i] = v
             S[i] = s
             P[i] = P[i] - lr * ((v / b1) / (np.sqrt(s / b2) + eps))
+    elif kind == SKLEARN_SGD:
+        mu = beta1
+        if hyper[2] != 0.0:  # Nesterov's momentum: the step looks ahead along the new v
+            for i in range(n):
+                g = G[i] + l2 * P[i]
+                v = mu * V[i] - lr * g
+                V[i] = v
+                P[i] = P[i] + (mu * v - lr * g)
+        else:
+            for i in range(n):
+                g = G[i] + l2 * P[i]
+                v = mu * V[i] - lr * g
+                V[i] = v
+                P[i] = P[i] + v
+    else:  # SKLEARN_ADAM
+        rate = f(learning_rate * math.sqrt(c2) / c1)
+        for i in range(n):
+            g = G[i] + l2 * P[i]
+            v = beta1 * V[i] + om1 * g
+            s = beta2 * S[i] + om2 * (g * g)
+            V[i] = v
+            S[i] = s
+            P[i] = P[i] + (-rate * v) / (np.sqrt(s) + eps)
 
 
 @njit(**SERIAL_OPTS)
@@ -145,6 +177,10 @@ def hyper_parameters(optimizer):
     descent) for :func:`update_parameters`."""
     name = "gd" if optimizer is None else optimizer.name
     p = {} if optimizer is None else optimizer.get_params()
+    if name == "sklearn_sgd":
+        mu = p["momentum"]
+        return OPTIMIZER_CODES[name], np.array([mu, 1 - mu, 1.0 if p["nesterov"] else 0.0, 0.0,
+                                                1.0], np.float64)
     beta1 = p.get("beta1", p.get("beta", 0.0))
     beta2 = p.get("beta2", 0.0)
     return OPTIMIZER_CODES[name], np.array([beta1, 1 - beta1, beta2, 1 - beta2,

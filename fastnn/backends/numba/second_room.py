@@ -6,7 +6,8 @@ Design
 ------
 * A fit whose schedule is the first course's plain gradient descent never
   reaches this module (:func:`fastnn.backends.numba.engine` picks
-  :mod:`.engine_room`): none of it is compiled for such a fit.
+  :mod:`.engine_room`): none of it is compiled for such a fit. One that asks
+  for its epoch losses (``Schedule.epoch_loss``) does, as gradient descent.
 * The passes are :mod:`.engine_room`'s, through the same page kernels
   (:mod:`.layers`), with the second part's formulas of :mod:`.second_page`
   where the course puts them: :func:`forward_layers` masks each dropped hidden
@@ -22,6 +23,10 @@ Design
   first course's ``step_one``: their fused updates are gradient descent's.
   Two threads are BLAS's (the products big enough for it); nothing here
   runs a ``prange``.
+* Epoch losses (scikit-learn's ``loss_curve_``): :func:`batch_loss` reads the
+  output layer's A and Z that each batch's forward leaves in ``buf`` (no
+  second forward) before its update; without ``epoch_loss`` the loops get
+  None for ``losses`` and Numba prunes that code before typing.
 * ``t``, the update's number (Adam's bias correction, the dropout masks),
   and the iteration (epoch) that sets the learning rate are carried by the
   engine across calls, so ``run(a); run(b)`` is ``run(a + b)``.
@@ -34,16 +39,16 @@ from numba import njit
 
 from ... import regularization as _reg
 from .config import INLINE_OPTS, SERIAL_OPTS
-from .engine_room import _buffers, _Engine, forward_cost, gather_columns
+from .engine_room import _buffers, _Engine, forward_cost, gather_columns, output_cost
 from .intrinsics import dot_into
 from .intrinsics import view as _view
-from .layers import (activation_backward, blas_sized, linear_backward, linear_forward, output_dZ,
-                     row_product)
-from .second_page import (ADAM, bias_corrections, drop_rows, dropout_mask, hyper_parameters,
-                          mask_base, thresholds, update_parameters)
+from .layers import (SOFTMAX, activation_backward, blas_sized, linear_backward, linear_forward,
+                     output_dZ, row_product, softmax_cost)
+from .second_page import (ADAM, SKLEARN_ADAM, bias_corrections, drop_rows, dropout_mask,
+                          hyper_parameters, mask_base, thresholds, update_parameters)
 
 __all__ = ["Course", "Dropout", "SecondFullBatchEngine", "SecondMiniBatchEngine", "full_batch",
-           "epochs", "forward_layers", "backward_update"]
+           "epochs", "forward_layers", "backward_update", "batch_loss"]
 
 #: The optimizer and L2, as the kernels see them: ``kind`` (a
 #: :data:`.second_page.OPTIMIZER_CODES` value), ``hyper`` (5,) float64 (see
@@ -115,7 +120,7 @@ def backward_update(net, X, Y, buf, drop, course, learning_rate, t):
     output_dZ(_view(buf.A, off, dims[L], m), Y, _view(buf.Z, off, dims[L], m),
               net.codes[L - 1], net.loss, g0, dZ)
     c1, c2 = 1.0, 1.0
-    if course.kind == ADAM:
+    if course.kind == ADAM or course.kind == SKLEARN_ADAM:
         c1, c2 = bias_corrections(course.hyper[0], course.hyper[2], t)
     l2 = course.lambd / m
     for l in range(L - 1, -1, -1):
@@ -151,30 +156,62 @@ def backward_update(net, X, Y, buf, drop, course, learning_rate, t):
             dZ = dZ_below
 
 
+@njit(**INLINE_OPTS)
+def batch_loss(net, Y, buf, lambd, m):
+    """A batch's term of its epoch's loss (scikit-learn's ``loss_curve_``):
+    ``(B / m) (J + lambd / (2 B) sum_l ||W_l||^2)``, J the cost of the forward
+    in ``buf`` against Y (n_L, B) (a softmax output's from the column maxima
+    and sums its forward left in ``buf.work``), the W's the current parameters
+    (the batch's update not yet taken). Summed in float64."""
+    B = Y.shape[1]
+    L = net.dims.shape[0] - 1
+    if net.codes[L - 1] == SOFTMAX:
+        off = net.n_off[L - 1] * B
+        J = softmax_cost(_view(buf.Z, off, net.dims[L], B), Y, buf.work)
+    else:
+        J = output_cost(net, Y, buf)
+    if lambd != 0.0:
+        W = net.W
+        total = 0.0
+        for i in range(W.shape[0]):
+            w = np.float64(W[i])
+            total += w * w
+        J += lambd / (2 * B) * total
+    return B / m * J
+
+
 @njit(**SERIAL_OPTS)
-def full_batch(net, X, Y, buf, drop, course, rates, t, fresh):
+def full_batch(net, X, Y, buf, drop, course, rates, t, fresh, losses):
     """``rates.shape[0]`` iterations on all of X (n_0, m), Y (n_L, m), iteration
     k at learning rate rates[k], updates t + 1, t + 2, ...; the last update's
     number returned. ``buf`` holds the forward (no dropout) of the current
-    parameters on entry unless ``fresh``; on return it holds none."""
+    parameters on entry unless ``fresh``; on return it holds none. ``losses``
+    (count,) float64 OUT: each iteration's :func:`batch_loss`, of the forward
+    it trains on; None: none computed (the branch is pruned at compile time)."""
+    m = X.shape[1]
     for k in range(rates.shape[0]):
         t += 1
         if fresh or drop.on:
             forward_layers(net, X, buf, drop, t)
         fresh = True
+        if losses is not None:
+            losses[k] = batch_loss(net, Y, buf, course.lambd, m)
         backward_update(net, X, Y, buf, drop, course, rates[k], t)
     return t
 
 
 @njit(**SERIAL_OPTS)
-def epochs(net, X, Y, buf, Xb, Yb, drop, course, rates, orders, batch_size, t):
+def epochs(net, X, Y, buf, Xb, Yb, drop, course, rates, orders, batch_size, t, losses):
     """One epoch per row of ``orders`` (as :func:`.engine_room.epochs`), epoch e
     at learning rate rates[e]; each mini-batch is update t + 1, t + 2, ...; the
-    last update's number returned."""
+    last update's number returned. ``losses`` (count,) float64 OUT: each
+    epoch's sum of its batches' :func:`batch_loss`, each from the forward the
+    batch trains on; None: none computed (pruned at compile time)."""
     m = X.shape[1]
     n0, nL = net.dims[0], net.dims[net.dims.shape[0] - 1]
     for e in range(orders.shape[0]):
         order = orders[e]
+        total = 0.0
         for k in range(0, m, batch_size):
             mb = min(batch_size, m - k)
             t += 1
@@ -182,7 +219,11 @@ def epochs(net, X, Y, buf, Xb, Yb, drop, course, rates, orders, batch_size, t):
             gather_columns(X, order, k, X_batch)
             gather_columns(Y, order, k, Y_batch)
             forward_layers(net, X_batch, buf, drop, t)
+            if losses is not None:
+                total += batch_loss(net, Y_batch, buf, course.lambd, m)
             backward_update(net, X_batch, Y_batch, buf, drop, course, rates[e], t)
+        if losses is not None:
+            losses[e] = total
     return t
 
 
@@ -239,6 +280,10 @@ class _SecondEngine(_Engine):
         self.i += count
         return rates
 
+    def _losses(self, count):
+        """The epoch losses' array of a run (``Schedule.epoch_loss``), else None."""
+        return np.zeros(count) if self._fit.schedule.epoch_loss else None
+
     def _penalty(self):
         f = self._fit
         if not f.schedule.lambd:
@@ -290,8 +335,10 @@ class SecondFullBatchEngine(_SecondEngine):
     def run(self, count, orders=None, last=False):
         p = self._fit.problem
         fresh, self._fresh = self._fresh, True
+        losses = self._losses(count)
         self.t = full_batch(self.net, p.X, p.Y, self.buf, self.drop, self.course,
-                            self._rates(count), self.t, fresh)
+                            self._rates(count), self.t, fresh, losses)
+        return losses
 
 
 class SecondMiniBatchEngine(_SecondEngine):
@@ -311,6 +358,9 @@ class SecondMiniBatchEngine(_SecondEngine):
 
     def run(self, count, orders, last=False):
         p = self._fit.problem
+        losses = self._losses(count)
         self.t = epochs(self.net, p.X, p.Y, self.buf, self.Xb, self.Yb, self.drop, self.course,
-                        self._rates(count), orders, self._fit.schedule.batch_size, self.t)
+                        self._rates(count), orders, self._fit.schedule.batch_size, self.t,
+                        losses)
+        return losses
 
