@@ -302,10 +302,12 @@ def _net(fit):
 
 
 class _Engine:
-    """What both engines share: the flat parameters, the thread count (Numba's
-    and BLAS's) held for the engine's life, and ``close``."""
+    """What the engines share: the flat parameters, the thread count (Numba's
+    and BLAS's) held for the engine's life, the buffers of a pass over
+    ``columns`` examples (m, or a mini-batch's), a mini-batch engine's cost
+    buffers (a forward over all m) and gathered batch, and ``close``."""
 
-    def __init__(self, fit, columns):
+    def __init__(self, fit):
         check_isa()
         self._fit = fit
         self.net = _net(fit)
@@ -313,9 +315,15 @@ class _Engine:
         previous = numba.get_num_threads()
         numba.set_num_threads(max(1, min(fit.threads, numba.config.NUMBA_NUM_THREADS)))
         self._stack.callback(numba.set_num_threads, previous)
-        dims, m = fit.dims, fit.problem.m
-        if any(dims[l + 1] * dims[l] * m >= BLAS_MIN_MACS for l in range(len(dims) - 1)):
+        p, dims, mb = fit.problem, fit.dims, fit.schedule.batch_size
+        if any(dims[l + 1] * dims[l] * p.m >= BLAS_MIN_MACS for l in range(len(dims) - 1)):
             self._stack.enter_context(_blas.limit(fit.threads))  # m >= columns: the cost too
+        self.columns = p.m if mb is None else mb
+        self.buf = _buffers(dims, self.columns, p.dtype)
+        if mb is not None:
+            self.cost_buf = _buffers(dims, p.m, p.dtype, grads=False)
+            self.Xb = np.empty(dims[0] * mb, p.dtype)
+            self.Yb = np.empty(dims[-1] * mb, p.dtype)
 
     def close(self):
         """The trained parameters back into ``fit.Ws``/``fit.bs``, in place."""
@@ -334,9 +342,8 @@ class FullBatchEngine(_Engine):
     current parameters stays in its buffers between calls."""
 
     def __init__(self, fit):
-        super().__init__(fit, fit.problem.m)
+        super().__init__(fit)
         p, dims = fit.problem, fit.dims
-        self.buf = _buffers(dims, p.m, p.dtype)
         if p.acts[-1] != "softmax":  # no softmax code compiled (see layers.bias_activation)
             self.buf = self.buf._replace(work=None)
         self.fused = True if fused_first_layer(dims[1], dims[0], p.m) else None
@@ -364,14 +371,6 @@ class FullBatchEngine(_Engine):
 class MiniBatchEngine(_Engine):
     """Mini-batch epochs through :func:`epochs`; a recorded cost is a forward
     over all m examples (:func:`forward_cost`)."""
-
-    def __init__(self, fit):
-        super().__init__(fit, fit.schedule.batch_size)
-        p, dims, mb = fit.problem, fit.dims, fit.schedule.batch_size
-        self.buf = _buffers(dims, mb, p.dtype)
-        self.cost_buf = _buffers(dims, p.m, p.dtype, grads=False)
-        self.Xb = np.empty(dims[0] * mb, p.dtype)
-        self.Yb = np.empty(dims[-1] * mb, p.dtype)
 
     def cost(self):
         p = self._fit.problem

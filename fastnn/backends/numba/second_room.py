@@ -39,7 +39,7 @@ from numba import njit
 
 from ... import regularization as _reg
 from .config import INLINE_OPTS, SERIAL_OPTS
-from .engine_room import _buffers, _Engine, forward_cost, gather_columns, output_cost
+from .engine_room import _Engine, forward_cost, gather_columns, output_cost
 from .intrinsics import dot_into
 from .intrinsics import view as _view
 from .layers import (SOFTMAX, activation_backward, blas_sized, linear_backward, linear_forward,
@@ -267,10 +267,10 @@ class _SecondEngine(_Engine):
     back into ``fit.optimizer_state`` by ``close``), t and the iteration count,
     the recorded cost (a forward without dropout, plus L2's penalty)."""
 
-    def __init__(self, fit, columns):
-        super().__init__(fit, columns)
+    def __init__(self, fit):
+        super().__init__(fit)
         self.course = _course(fit)
-        self.drop = _dropout(fit, columns)
+        self.drop = _dropout(fit, self.columns)
         self.t = fit.steps
         self.i = 0  # the iteration (epoch) the next run starts at
 
@@ -321,9 +321,7 @@ class SecondFullBatchEngine(_SecondEngine):
     """Full-batch training with the second part (:func:`full_batch`)."""
 
     def __init__(self, fit):
-        super().__init__(fit, fit.problem.m)
-        p = fit.problem
-        self.buf = _buffers(fit.dims, p.m, p.dtype)
+        super().__init__(fit)
         self._fresh = True  # buf holds no forward of the current parameters
 
     def cost(self):
@@ -343,14 +341,6 @@ class SecondFullBatchEngine(_SecondEngine):
 
 class SecondMiniBatchEngine(_SecondEngine):
     """Mini-batch epochs with the second part (:func:`epochs`)."""
-
-    def __init__(self, fit):
-        super().__init__(fit, fit.schedule.batch_size)
-        p, dims, mb = fit.problem, fit.dims, fit.schedule.batch_size
-        self.buf = _buffers(dims, mb, p.dtype)
-        self.cost_buf = _buffers(dims, p.m, p.dtype, grads=False)
-        self.Xb = np.empty(dims[0] * mb, p.dtype)
-        self.Yb = np.empty(dims[-1] * mb, p.dtype)
 
     def cost(self):
         p = self._fit.problem
