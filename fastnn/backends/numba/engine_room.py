@@ -42,7 +42,8 @@ from .layers import (SOFTMAX, activation_backward, activation_forward, bias_acti
 from .intrinsics import view as _view
 
 __all__ = ["Net", "Buffers", "FullBatchEngine", "MiniBatchEngine", "full_batch", "output_cost",
-           "forward_cost", "epochs", "step_one", "forward_layers", "backward_update"]
+           "forward_cost", "epochs", "step_one", "forward_layers", "output_layer_dZ",
+           "backward_update"]
 
 #: The network as the kernels see it. ``W`` (sum n_l n_{l-1},) and ``b``
 #: (sum n_l,), IN/OUT: layer l's (0-based) W is the C-ordered
@@ -93,6 +94,18 @@ def forward_cost(net, X, Y, buf):
 
 
 @njit(**INLINE_OPTS)
+def output_layer_dZ(net, Y, buf, m):
+    """dZ of the output layer from the forward pass in ``buf`` against Y (n_L, m),
+    into buf.dZ's block; returned."""
+    L = net.dims.shape[0] - 1
+    off = net.n_off[L - 1] * m
+    dZ = _view(buf.dZ, off, net.dims[L], m)
+    output_dZ(_view(buf.A, off, net.dims[L], m), Y, _view(buf.Z, off, net.dims[L], m),
+              net.codes[L - 1], net.loss, net.g0, dZ)
+    return dZ
+
+
+@njit(**INLINE_OPTS)
 def backward_update(net, X, Y, buf, learning_rate, last):
     """Backward and update of layers L-1 .. ``last`` (0-based) after the forward
     pass over X (n_0, c) in ``buf``; returns dZ of layer ``last`` (computed
@@ -101,10 +114,7 @@ def backward_update(net, X, Y, buf, learning_rate, last):
     dims, w_off, n_off, g0 = net.dims, net.w_off, net.n_off, net.g0
     L = dims.shape[0] - 1
     m = X.shape[1]
-    off = n_off[L - 1] * m
-    dZ = _view(buf.dZ, off, dims[L], m)
-    output_dZ(_view(buf.A, off, dims[L], m), Y, _view(buf.Z, off, dims[L], m),
-              net.codes[L - 1], net.loss, g0, dZ)
+    dZ = output_layer_dZ(net, Y, buf, m)
     for l in range(L - 1, last - 1, -1):
         n, n_prev = dims[l + 1], dims[l]
         W, b = _view(net.W, w_off[l], n, n_prev), _view(net.b, n_off[l], n, 1)

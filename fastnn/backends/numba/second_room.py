@@ -39,11 +39,11 @@ from numba import njit
 
 from ... import regularization as _reg
 from .config import INLINE_OPTS, SERIAL_OPTS
-from .engine_room import _Engine, forward_cost, gather_columns, output_cost
+from .engine_room import _Engine, forward_cost, gather_columns, output_cost, output_layer_dZ
 from .intrinsics import dot_into
 from .intrinsics import view as _view
 from .layers import (SOFTMAX, activation_backward, blas_sized, linear_backward, linear_forward,
-                     output_dZ, row_product, softmax_cost)
+                     row_product, softmax_cost)
 from .second_page import (ADAM, SKLEARN_ADAM, bias_corrections, drop_rows, dropout_mask,
                           hyper_parameters, mask_base, thresholds, update_parameters)
 
@@ -115,10 +115,7 @@ def backward_update(net, X, Y, buf, drop, course, learning_rate, t):
     dims, w_off, n_off, g0 = net.dims, net.w_off, net.n_off, net.g0
     L = dims.shape[0] - 1
     m = X.shape[1]
-    off = n_off[L - 1] * m
-    dZ = _view(buf.dZ, off, dims[L], m)
-    output_dZ(_view(buf.A, off, dims[L], m), Y, _view(buf.Z, off, dims[L], m),
-              net.codes[L - 1], net.loss, g0, dZ)
+    dZ = output_layer_dZ(net, Y, buf, m)
     c1, c2 = 1.0, 1.0
     if course.kind == ADAM or course.kind == SKLEARN_ADAM:
         c1, c2 = bias_corrections(course.hyper[0], course.hyper[2], t)
