@@ -40,10 +40,8 @@ from numba import njit
 from ... import regularization as _reg
 from .config import INLINE_OPTS, SERIAL_OPTS
 from .engine_room import _Engine, forward_cost, gather_columns, output_cost, output_layer_dZ
-from .intrinsics import dot_into
 from .intrinsics import view as _view
-from .layers import (SOFTMAX, activation_backward, blas_sized, linear_backward, linear_forward,
-                     row_product, softmax_cost)
+from .layers import SOFTMAX, dZ_prev, linear_backward, linear_forward, softmax_cost
 from .second_page import (ADAM, SKLEARN_ADAM, bias_corrections, drop_rows, dropout_mask,
                           hyper_parameters, mask_base, thresholds, update_parameters)
 
@@ -92,20 +90,10 @@ def forward_layers(net, X, buf, drop, t):
 
 @njit(**SERIAL_OPTS)
 def dA_to_dZ(W, dZ, Z_prev, A_prev, code_prev, g0, D, keep_prob, out):
-    """``out = dZ_prev``: (W^T dZ), masked as the forward was (``* D / keep_prob``,
-    when D is not None), times g'(Z_prev) taken at A_prev = g(Z_prev)."""
-    n, n_prev = W.shape
-    blas = blas_sized(n, n_prev, dZ.shape[1])
-    if blas:
-        dot_into(W.T, dZ, out)
-    for k in range(n_prev):
-        if not blas:
-            row_product(W, dZ, k, out[k], np.bool_(True))
-        if D is not None:
-            o, d = out[k], D[k]
-            for j in range(o.shape[0]):
-                o[j] = (o[j] * d[j]) / keep_prob
-        activation_backward(code_prev, out[k], Z_prev[k], A_prev[k], g0)
+    """``out = dZ_prev``, masked as the forward was when D is not None: the
+    page's :func:`.layers.dZ_prev`, a function of its own here (two call sites
+    in :func:`backward_update`, the masked one and the other)."""
+    dZ_prev(W, dZ, Z_prev, A_prev, code_prev, g0, out, D, keep_prob)
 
 
 @njit(**INLINE_OPTS)
