@@ -42,7 +42,8 @@ from .layers import (SOFTMAX, activation_backward, activation_forward, bias_acti
 from .intrinsics import view as _view
 
 __all__ = ["Net", "Buffers", "FullBatchEngine", "MiniBatchEngine", "full_batch", "output_cost",
-           "forward_cost", "epochs", "step_one", "forward_layers", "backward_update"]
+           "forward_cost", "epochs", "step_one", "forward_layers", "output_layer_dZ",
+           "backward_update"]
 
 #: The network as the kernels see it. ``W`` (sum n_l n_{l-1},) and ``b``
 #: (sum n_l,), IN/OUT: layer l's (0-based) W is the C-ordered
@@ -93,6 +94,18 @@ def forward_cost(net, X, Y, buf):
 
 
 @njit(**INLINE_OPTS)
+def output_layer_dZ(net, Y, buf, m):
+    """dZ of the output layer from the forward pass in ``buf`` against Y (n_L, m),
+    into buf.dZ's block; returned."""
+    L = net.dims.shape[0] - 1
+    off = net.n_off[L - 1] * m
+    dZ = _view(buf.dZ, off, net.dims[L], m)
+    output_dZ(_view(buf.A, off, net.dims[L], m), Y, _view(buf.Z, off, net.dims[L], m),
+              net.codes[L - 1], net.loss, net.g0, dZ)
+    return dZ
+
+
+@njit(**INLINE_OPTS)
 def backward_update(net, X, Y, buf, learning_rate, last):
     """Backward and update of layers L-1 .. ``last`` (0-based) after the forward
     pass over X (n_0, c) in ``buf``; returns dZ of layer ``last`` (computed
@@ -101,10 +114,7 @@ def backward_update(net, X, Y, buf, learning_rate, last):
     dims, w_off, n_off, g0 = net.dims, net.w_off, net.n_off, net.g0
     L = dims.shape[0] - 1
     m = X.shape[1]
-    off = n_off[L - 1] * m
-    dZ = _view(buf.dZ, off, dims[L], m)
-    output_dZ(_view(buf.A, off, dims[L], m), Y, _view(buf.Z, off, dims[L], m),
-              net.codes[L - 1], net.loss, g0, dZ)
+    dZ = output_layer_dZ(net, Y, buf, m)
     for l in range(L - 1, last - 1, -1):
         n, n_prev = dims[l + 1], dims[l]
         W, b = _view(net.W, w_off[l], n, n_prev), _view(net.b, n_off[l], n, 1)
@@ -302,10 +312,12 @@ def _net(fit):
 
 
 class _Engine:
-    """What both engines share: the flat parameters, the thread count (Numba's
-    and BLAS's) held for the engine's life, and ``close``."""
+    """What the engines share: the flat parameters, the thread count (Numba's
+    and BLAS's) held for the engine's life, the buffers of a pass over
+    ``columns`` examples (m, or a mini-batch's), a mini-batch engine's cost
+    buffers (a forward over all m) and gathered batch, and ``close``."""
 
-    def __init__(self, fit, columns):
+    def __init__(self, fit):
         check_isa()
         self._fit = fit
         self.net = _net(fit)
@@ -313,9 +325,15 @@ class _Engine:
         previous = numba.get_num_threads()
         numba.set_num_threads(max(1, min(fit.threads, numba.config.NUMBA_NUM_THREADS)))
         self._stack.callback(numba.set_num_threads, previous)
-        dims, m = fit.dims, fit.problem.m
-        if any(dims[l + 1] * dims[l] * m >= BLAS_MIN_MACS for l in range(len(dims) - 1)):
+        p, dims, mb = fit.problem, fit.dims, fit.schedule.batch_size
+        if any(dims[l + 1] * dims[l] * p.m >= BLAS_MIN_MACS for l in range(len(dims) - 1)):
             self._stack.enter_context(_blas.limit(fit.threads))  # m >= columns: the cost too
+        self.columns = p.m if mb is None else mb
+        self.buf = _buffers(dims, self.columns, p.dtype)
+        if mb is not None:
+            self.cost_buf = _buffers(dims, p.m, p.dtype, grads=False)
+            self.Xb = np.empty(dims[0] * mb, p.dtype)
+            self.Yb = np.empty(dims[-1] * mb, p.dtype)
 
     def close(self):
         """The trained parameters back into ``fit.Ws``/``fit.bs``, in place."""
@@ -334,9 +352,8 @@ class FullBatchEngine(_Engine):
     current parameters stays in its buffers between calls."""
 
     def __init__(self, fit):
-        super().__init__(fit, fit.problem.m)
+        super().__init__(fit)
         p, dims = fit.problem, fit.dims
-        self.buf = _buffers(dims, p.m, p.dtype)
         if p.acts[-1] != "softmax":  # no softmax code compiled (see layers.bias_activation)
             self.buf = self.buf._replace(work=None)
         self.fused = True if fused_first_layer(dims[1], dims[0], p.m) else None
@@ -364,14 +381,6 @@ class FullBatchEngine(_Engine):
 class MiniBatchEngine(_Engine):
     """Mini-batch epochs through :func:`epochs`; a recorded cost is a forward
     over all m examples (:func:`forward_cost`)."""
-
-    def __init__(self, fit):
-        super().__init__(fit, fit.schedule.batch_size)
-        p, dims, mb = fit.problem, fit.dims, fit.schedule.batch_size
-        self.buf = _buffers(dims, mb, p.dtype)
-        self.cost_buf = _buffers(dims, p.m, p.dtype, grads=False)
-        self.Xb = np.empty(dims[0] * mb, p.dtype)
-        self.Yb = np.empty(dims[-1] * mb, p.dtype)
 
     def cost(self):
         p = self._fit.problem

@@ -398,12 +398,14 @@ def linear_backward(dZ, A_prev, dW, db):
 
 
 @njit(**INLINE_OPTS)
-def dZ_prev(W, dZ, Z_prev, A_prev, code_prev, g0, out):
+def dZ_prev(W, dZ, Z_prev, A_prev, code_prev, g0, out, D=None, keep_prob=1.0):
     """``out = dZ_prev = (W^T dZ) * g'(Z_prev)``: dA_prev and the layer below's g'.
 
     W (n, n_prev), dZ (n, m); Z_prev, A_prev and out (n_prev, m); g0 ReLU's
     g'(0) (1 or 0). Uses W before its update. Each row of W^T dZ is multiplied
-    by g' while it is in L1.
+    by g' while it is in L1. ``D`` (n_prev, m): inverted dropout's mask of
+    the layer below (the course's second part), applied to dA_prev before g'
+    (``dA D / keep_prob``); None (the first course): pruned at compile time.
     """
     n, n_prev = W.shape
     blas = blas_sized(n, n_prev, dZ.shape[1])
@@ -412,6 +414,10 @@ def dZ_prev(W, dZ, Z_prev, A_prev, code_prev, g0, out):
     for k in range(n_prev):
         if not blas:
             row_product(W, dZ, k, out[k], np.bool_(True))
+        if D is not None:
+            o, d = out[k], D[k]
+            for j in range(o.shape[0]):
+                o[j] = (o[j] * d[j]) / keep_prob
         activation_backward(code_prev, out[k], Z_prev[k], A_prev[k], g0)
 
 

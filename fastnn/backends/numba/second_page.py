@@ -36,8 +36,8 @@ from ... import regularization as _reg
 from .config import INLINE_OPTS, SERIAL_OPTS
 
 __all__ = ["GD", "MOMENTUM", "RMSPROP", "ADAM", "SKLEARN_SGD", "SKLEARN_ADAM", "OPTIMIZER_CODES",
-           "update_parameters", "bias_corrections", "hyper_parameters", "splitmix64", "mask_base",
-           "dropout_mask", "drop_rows", "thresholds"]
+           "update_parameters", "adam_moments", "bias_corrections", "hyper_parameters",
+           "splitmix64", "mask_base", "dropout_mask", "drop_rows", "thresholds"]
 
 GD, MOMENTUM, RMSPROP, ADAM, SKLEARN_SGD, SKLEARN_ADAM = 0, 1, 2, 3, 4, 5
 #: The optimizers' names (:mod:`fastnn.optimizers`) to the codes the kernels switch on:
@@ -50,6 +50,19 @@ _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
 _S30, _S27, _S31, _S11 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(11)
 _SIXTY_FOUR = np.uint64(64)
+
+
+@njit(**INLINE_OPTS)
+def adam_moments(P, G, V, S, i, l2, beta1, om1, beta2, om2):
+    """Both Adams' moments of element i, L2's term included: ``g = G + l2 P``,
+    ``v = beta1 v + (1 - beta1) g``, ``s = beta2 s + (1 - beta2) g^2``, stored
+    in V[i], S[i] and returned (v, s)."""
+    g = G[i] + l2 * P[i]
+    v = beta1 * V[i] + om1 * g
+    s = beta2 * S[i] + om2 * (g * g)
+    V[i] = v
+    S[i] = s
+    return v, s
 
 
 @njit(**SERIAL_OPTS)
@@ -92,11 +105,7 @@ def update_parameters(P, G, V, S, kind, learning_rate, l2, hyper, c1, c2):
     elif kind == ADAM:
         b1, b2 = f(c1), f(c2)
         for i in range(n):
-            g = G[i] + l2 * P[i]
-            v = beta1 * V[i] + om1 * g
-            s = beta2 * S[i] + om2 * (g * g)
-            V[i] = v
-            S[i] = s
+            v, s = adam_moments(P, G, V, S, i, l2, beta1, om1, beta2, om2)
             P[i] = P[i] - lr * ((v / b1) / (np.sqrt(s / b2) + eps))
     elif kind == SKLEARN_SGD:
         mu = beta1
@@ -115,11 +124,7 @@ def update_parameters(P, G, V, S, kind, learning_rate, l2, hyper, c1, c2):
     else:  # SKLEARN_ADAM
         rate = f(learning_rate * math.sqrt(c2) / c1)
         for i in range(n):
-            g = G[i] + l2 * P[i]
-            v = beta1 * V[i] + om1 * g
-            s = beta2 * S[i] + om2 * (g * g)
-            V[i] = v
-            S[i] = s
+            v, s = adam_moments(P, G, V, S, i, l2, beta1, om1, beta2, om2)
             P[i] = P[i] + (-rate * v) / (np.sqrt(s) + eps)
 
 

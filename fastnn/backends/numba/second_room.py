@@ -39,11 +39,9 @@ from numba import njit
 
 from ... import regularization as _reg
 from .config import INLINE_OPTS, SERIAL_OPTS
-from .engine_room import _buffers, _Engine, forward_cost, gather_columns, output_cost
-from .intrinsics import dot_into
+from .engine_room import _Engine, forward_cost, gather_columns, output_cost, output_layer_dZ
 from .intrinsics import view as _view
-from .layers import (SOFTMAX, activation_backward, blas_sized, linear_backward, linear_forward,
-                     output_dZ, row_product, softmax_cost)
+from .layers import SOFTMAX, dZ_prev, linear_backward, linear_forward, softmax_cost
 from .second_page import (ADAM, SKLEARN_ADAM, bias_corrections, drop_rows, dropout_mask,
                           hyper_parameters, mask_base, thresholds, update_parameters)
 
@@ -92,20 +90,10 @@ def forward_layers(net, X, buf, drop, t):
 
 @njit(**SERIAL_OPTS)
 def dA_to_dZ(W, dZ, Z_prev, A_prev, code_prev, g0, D, keep_prob, out):
-    """``out = dZ_prev``: (W^T dZ), masked as the forward was (``* D / keep_prob``,
-    when D is not None), times g'(Z_prev) taken at A_prev = g(Z_prev)."""
-    n, n_prev = W.shape
-    blas = blas_sized(n, n_prev, dZ.shape[1])
-    if blas:
-        dot_into(W.T, dZ, out)
-    for k in range(n_prev):
-        if not blas:
-            row_product(W, dZ, k, out[k], np.bool_(True))
-        if D is not None:
-            o, d = out[k], D[k]
-            for j in range(o.shape[0]):
-                o[j] = (o[j] * d[j]) / keep_prob
-        activation_backward(code_prev, out[k], Z_prev[k], A_prev[k], g0)
+    """``out = dZ_prev``, masked as the forward was when D is not None: the
+    page's :func:`.layers.dZ_prev`, a function of its own here (two call sites
+    in :func:`backward_update`, the masked one and the other)."""
+    dZ_prev(W, dZ, Z_prev, A_prev, code_prev, g0, out, D, keep_prob)
 
 
 @njit(**INLINE_OPTS)
@@ -115,10 +103,7 @@ def backward_update(net, X, Y, buf, drop, course, learning_rate, t):
     dims, w_off, n_off, g0 = net.dims, net.w_off, net.n_off, net.g0
     L = dims.shape[0] - 1
     m = X.shape[1]
-    off = n_off[L - 1] * m
-    dZ = _view(buf.dZ, off, dims[L], m)
-    output_dZ(_view(buf.A, off, dims[L], m), Y, _view(buf.Z, off, dims[L], m),
-              net.codes[L - 1], net.loss, g0, dZ)
+    dZ = output_layer_dZ(net, Y, buf, m)
     c1, c2 = 1.0, 1.0
     if course.kind == ADAM or course.kind == SKLEARN_ADAM:
         c1, c2 = bias_corrections(course.hyper[0], course.hyper[2], t)
@@ -267,10 +252,10 @@ class _SecondEngine(_Engine):
     back into ``fit.optimizer_state`` by ``close``), t and the iteration count,
     the recorded cost (a forward without dropout, plus L2's penalty)."""
 
-    def __init__(self, fit, columns):
-        super().__init__(fit, columns)
+    def __init__(self, fit):
+        super().__init__(fit)
         self.course = _course(fit)
-        self.drop = _dropout(fit, columns)
+        self.drop = _dropout(fit, self.columns)
         self.t = fit.steps
         self.i = 0  # the iteration (epoch) the next run starts at
 
@@ -321,9 +306,7 @@ class SecondFullBatchEngine(_SecondEngine):
     """Full-batch training with the second part (:func:`full_batch`)."""
 
     def __init__(self, fit):
-        super().__init__(fit, fit.problem.m)
-        p = fit.problem
-        self.buf = _buffers(fit.dims, p.m, p.dtype)
+        super().__init__(fit)
         self._fresh = True  # buf holds no forward of the current parameters
 
     def cost(self):
@@ -343,14 +326,6 @@ class SecondFullBatchEngine(_SecondEngine):
 
 class SecondMiniBatchEngine(_SecondEngine):
     """Mini-batch epochs with the second part (:func:`epochs`)."""
-
-    def __init__(self, fit):
-        super().__init__(fit, fit.schedule.batch_size)
-        p, dims, mb = fit.problem, fit.dims, fit.schedule.batch_size
-        self.buf = _buffers(dims, mb, p.dtype)
-        self.cost_buf = _buffers(dims, p.m, p.dtype, grads=False)
-        self.Xb = np.empty(dims[0] * mb, p.dtype)
-        self.Yb = np.empty(dims[-1] * mb, p.dtype)
 
     def cost(self):
         p = self._fit.problem
