@@ -62,11 +62,6 @@ def _usable(backend):
         pytest.skip(f"backend {backend!r} unavailable: {status}")
 
 
-def _on_driver(backend):
-    """Whether ``backend`` runs under the training driver's engine (so under
-    the thread policy); the compiled ones run their own loop until they move."""
-    return hasattr(backends.get(backend), "engine") or not backends.get(backend).COMPILED
-
 
 def _scores(search):
     return {k: v for k, v in search.cv_results_.items() if k.startswith("split")}
@@ -226,9 +221,6 @@ def test_grid_search_under_joblib_equals_the_serial_one(vector_backend, engine, 
 
 @pytest.mark.parametrize("engine", ["loky", "threading"])
 def test_estimators_fitted_in_workers_say_their_threads(vector_backend, engine, data):
-    if not _on_driver(vector_backend):
-        pytest.skip(f"{vector_backend} still runs its own training loop, which picks its "
-                    f"threads itself: the policy applies once it runs under the driver")
     out = _sweep(engine, lambda: cross_validate(_estimator(vector_backend), *data, cv=2,
                                                 return_estimator=True))
     for estimator in out["estimator"]:  # each came back from its worker by pickle
@@ -363,7 +355,7 @@ def test_fitted_estimators_and_networks_travel_to_a_fresh_worker_and_back(backen
     np.testing.assert_array_equal(out, net.predict_proba(X.T))
     assert net2.backend == estimator2.network_.backend == backend
     for threads, why in (net2.threads_used_, estimator2.threads_used_):  # the worker's fits
-        assert why and (not _on_driver(backend) or threads >= 1)
+        assert why and threads >= 1
     for key, value in expected.params.items():
         np.testing.assert_array_equal(net2.params[key], value, err_msg=key)
     np.testing.assert_array_equal(estimator2.predict_proba(X), refit.predict_proba(X))

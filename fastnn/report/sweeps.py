@@ -7,9 +7,8 @@ benchmark suite's JSON, whose ``sweeps`` group carries the same rows in
 ``extra_info`` (:func:`from_benchmarks`). A row: ``workload`` ("grid",
 "digits16", or the suite's small ones), ``impl``, ``engine`` ("serial",
 "loky", "threading", "dask"), ``n_jobs``, ``seconds`` (median of
-``samples``), ``fits``, ``threads`` (the distinct counts the fits ran on;
-"own loop" for a backend not yet under the training driver) and
-``threads_why``.
+``samples``), ``fits``, ``threads`` (the distinct counts the fits ran on)
+and ``threads_why``.
 
 Verdicts, per workload and implementation, against its serial run:
 
@@ -116,8 +115,8 @@ def section(result):
     parts = [
         "The same sweep run serially and by each engine: wall time of the whole sweep (workers "
         "started and warmed first), its speedup over the serial run, and the threads each fit "
-        "ran on (`threads_used_`; for MLPClassifier the BLAS pool where it ran; \"own loop\": "
-        "a backend that picks its threads itself). " + "; ".join(machine) + ".", "",
+        "ran on (`threads_used_`; for MLPClassifier the BLAS pool where it ran). "
+        + "; ".join(machine) + ".", "",
         *lines, "",
         "Why the fits got those threads:", "",
         *[f"- {engine}: " + " / ".join(sorted(texts)) for engine, texts in why.items()], "",
