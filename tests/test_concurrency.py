@@ -70,3 +70,28 @@ def test_guard_is_released_after_a_failed_fit(backend):
         net.fit(X * 1e3, Y, learning_rate=1e300, num_iterations=3)
     assert not net._busy.locked()
     net.fit(X, Y, learning_rate=0.1, num_iterations=2)
+
+
+@pytest.mark.parametrize("backend, bound", [("numpy", True), ("loops", True),
+                                            ("cython", False), ("numba", False)])
+def test_gil_bound_fits_take_turns_compiled_ones_never_wait(backend, bound):
+    # A fit on a Python engine below its backend's work threshold computes only
+    # while it holds the process's turn lock; a compiled engine never waits for it.
+    if backend not in backends.available():
+        pytest.skip(f"{backend} is not built here")
+    from fastnn.backends import _threads
+    X, Y = binary_data(4, 30, seed=2)
+    net = fastnn.Network([4, 3, 1], seed=0, backend=backend)
+    done = threading.Event()
+
+    def fit():
+        net.fit(X, Y, learning_rate=0.1, num_iterations=5, cost_every=None)
+        done.set()
+
+    with _threads._turns:  # another GIL-bound fit computing, in another thread's place
+        worker = threading.Thread(target=fit)
+        worker.start()
+        finished_while_held = done.wait(timeout=1.0 if bound else 60.0)
+    worker.join(timeout=60.0)
+    assert done.is_set()  # and it finishes once the turn is free
+    assert finished_while_held is not bound

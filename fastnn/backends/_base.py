@@ -385,15 +385,20 @@ def _slices(count, most):
         step = max(1, int(min(2 * step, SLICE_SECONDS / max(per_item, 1e-9))))
 
 
+def _step_work(backend, fit):
+    """``(min_work, rows)``: the backend's ``AUTO_THREADS_MIN_WORK`` for this
+    fit's kind of step (None: it has none) and the examples of one step."""
+    s = fit.schedule
+    kind, rows = ("full", fit.problem.m) if s.batch_size is None else ("batch", s.batch_size)
+    return getattr(backend, "AUTO_THREADS_MIN_WORK", {}).get(kind), rows
+
+
 def decide_threads(backend, fit, requested):
     """``(threads, why)`` for ``fit`` on ``backend`` (see :mod:`._threads`)."""
-    min_work = getattr(backend, "AUTO_THREADS_MIN_WORK", None)
+    min_work, rows = _step_work(backend, fit)
     if min_work is None:
         return _threads.Decision(1, "Python loops: one thread")
-    s = fit.schedule
-    rows = fit.problem.m if s.batch_size is None else s.batch_size
-    kind = "full" if s.batch_size is None else "batch"
-    return _threads.decide(requested, fit.dims, rows, min_work[kind])
+    return _threads.decide(requested, fit.dims, rows, min_work)
 
 
 def train(backend, fit, on_cost, threads=None, on_epoch=None):
@@ -420,12 +425,15 @@ def train(backend, fit, on_cost, threads=None, on_epoch=None):
         # A fit needing epoch losses its engine lacks runs the Python loop instead.
         native = hasattr(backend, "engine") and (not s.epoch_loss or _vo.epoch_losses(backend))
         engine = backend.engine(fit) if native else PythonEngine(backend, fit)
+        min_work, rows = _step_work(backend, fit)
+        bound = not native and _threads.gil_bound(min_work, fit.dims, rows)  # see turn()
         try:
             i = 0
             while i < s.num_iterations:  # i is a recorded iteration here, if any is
                 nxt = s.num_iterations
                 if s.cost_every is not None:
-                    J = float(engine.cost())
+                    with _threads.turn(bound):
+                        J = float(engine.cost())
                     costs.append((i, J))
                     if on_cost(i, J) is False:
                         break
@@ -434,7 +442,8 @@ def train(backend, fit, on_cost, threads=None, on_epoch=None):
                 for n in _slices(nxt - i, most if s.batch_size is not None or s.epoch_loss
                                  else nxt - i):
                     orders = None if s.batch_size is None else draw(n)
-                    losses = engine.run(n, orders, i + n == s.num_iterations)
+                    with _threads.turn(bound):
+                        losses = engine.run(n, orders, i + n == s.num_iterations)
                     if s.epoch_loss and losses is None:
                         raise RuntimeError(f"{type(engine).__name__}.run: no epoch losses")
                     fit.steps += n if s.batch_size is None else n * -(-m // s.batch_size)

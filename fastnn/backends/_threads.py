@@ -9,13 +9,17 @@ them), by the thread pools' limits in force (``threadpoolctl.threadpool_limits``
 or what joblib's ``inner_max_num_threads`` set) and 1 while other fits run concurrently in this process's threads -- but
 only when one iteration's (or one mini-batch's) work pays for starting a
 second thread: below the backend's ``AUTO_THREADS_MIN_WORK`` a fit runs on one.
+
+Fits that hold the interpreter lock (GIL) take turns instead of running side by
+side: see :func:`turn`.
 """
 
 import contextlib
 import os
 import threading
 
-__all__ = ["ENV_LIMITS", "Decision", "cpu_budget", "decide", "work_units", "running"]
+__all__ = ["ENV_LIMITS", "Decision", "cpu_budget", "decide", "work_units", "running", "turn",
+           "gil_bound"]
 
 #: Environment variables a caller sets to cap a process's threads (loky sets
 #: all of these to cpus // n_jobs in its workers).
@@ -27,6 +31,7 @@ ACT_COST = 8
 
 _lock = threading.Lock()
 _running = 0  # fits inside :func:`running` right now, in any thread of this process
+_turns = threading.RLock()  # held by the GIL-bound fit computing now (:func:`turn`)
 
 
 class Decision(tuple):
@@ -116,3 +121,34 @@ def running():
     finally:
         with _lock:
             _running -= 1
+
+
+def gil_bound(min_work, dims, m):
+    """Whether a fit on a Python engine holds the GIL most of its time: one step
+    (``m`` examples) below its backend's ``AUTO_THREADS_MIN_WORK`` (None: a
+    backend of Python loops), where NumPy's calls are too short to run long
+    without it."""
+    return min_work is None or work_units(dims, m) < min_work
+
+
+@contextlib.contextmanager
+def turn(bound):
+    """Run the block as this process's one GIL-bound fit computing now (if
+    ``bound``; otherwise no effect).
+
+    A GIL-bound fit (:func:`gil_bound`) runs Python between short NumPy calls.
+    Each call that releases the GIL, side by side with another such fit in a
+    second thread, waits up to the switch interval (``sys.getswitchinterval()``,
+    5 ms) to get it back: two numpy fits under joblib's threading backend ran
+    0.8x as fast as one after the other. So such fits take turns, each holding
+    a process-wide lock while its engine computes (one driver call, about
+    :data:`fastnn.backends._base.SLICE_SECONDS` or one epoch); side by side
+    they then take as long as in series, never longer. Compiled engines
+    release the GIL in their kernels and never wait here. Re-entrant: a fit
+    started from inside another's callback in the same thread does not block.
+    """
+    if not bound:
+        yield
+        return
+    with _turns:
+        yield
