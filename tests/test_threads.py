@@ -2,7 +2,9 @@
 threads=None bounded by the affinity, the caller's environment limits, the
 thread pools' limits in force and concurrent fits, and 1 for small work."""
 
+import sys
 import threading
+import types
 
 import numpy as np
 import pytest
@@ -174,3 +176,34 @@ def test_a_fresh_process_holds_the_blas_numba_loads_late():
     if not seen:
         pytest.skip("threadpoolctl does not see scipy's own BLAS here (a system scipy)")
     assert seen == [1] * len(seen)
+
+
+class _LateBlas:
+    """A BLAS library as threadpoolctl lists it (not OpenBLAS: set through it)."""
+
+    internal_api, user_api, filepath = "mkl", "blas", "/late/libmkl_rt.so"
+
+    def __init__(self):
+        self.num_threads = 4
+
+    def set_num_threads(self, n):
+        self.num_threads = n
+
+
+def test_a_blas_loaded_after_the_first_fit_is_held_by_the_next(monkeypatch):
+    """A BLAS that comes with a later import (torch's MKL, say) is listed again
+    at the next fit and held to its threads, then restored."""
+    from fastnn.backends import _blas
+    X = np.random.default_rng(0).standard_normal((3, 40))
+    Y = (X[0] > 0).astype(float).reshape(1, -1)
+    net = fastnn.Network([3, 4, 1], seed=0, backend="numpy", threads=1)
+    net.fit(X, Y, learning_rate=0.1, num_iterations=1)  # lists what is loaded now
+    late = _LateBlas()
+    listed = _blas._all_blas()
+    monkeypatch.setattr(_blas, "_all_blas", lambda: listed + [late])
+    monkeypatch.setitem(sys.modules, "late_blas_module", types.ModuleType("late_blas_module"))
+    seen = []
+    net.fit(X, Y, learning_rate=0.1, num_iterations=2, cost_every=1,
+            callback=lambda i, cost: seen.append(late.num_threads))
+    assert seen == [1, 1]
+    assert late.num_threads == 4

@@ -18,12 +18,18 @@ threadpoolctl.
 The count is process-wide, so concurrent fits share it: while any are running
 it is the smallest limit any of them asked for, and the last one out restores
 the count found when the first one came in.
+
+The libraries are listed again (a threadpoolctl scan, about a millisecond) when
+a fit starts with none running and modules were imported since the last list:
+a BLAS loaded later -- torch's MKL, imported after the first fit -- is held
+too.
 """
 
 import contextlib
 import ctypes
 import itertools
 import os
+import sys
 import threading
 
 __all__ = ["controllers", "limit", "describe"]
@@ -31,7 +37,8 @@ __all__ = ["controllers", "limit", "describe"]
 _lock = threading.Lock()
 _active = {}          # id of a limit() call -> its n
 _saved = []           # counts found when the first active call came in
-_knobs = None         # [(get, set)] per library, found once
+_knobs = None         # [(get, set)] per library
+_listed_at = None     # len(sys.modules) when _knobs was listed
 
 
 def _all_blas():
@@ -104,13 +111,14 @@ def limit(n):
     """Hold every BLAS library in the process (scipy's, which the compiled
     backends call, and NumPy's, which the numpy backend's ``@`` runs on) to at
     most ``n`` threads."""
-    global _knobs, _saved
+    global _knobs, _saved, _listed_at
     n = max(1, int(n))
     token = object()
     with _lock:
-        if _knobs is None:
-            _knobs = _thread_knobs(_all_blas())
         if not _active:
+            if _listed_at != len(sys.modules):  # something imported since: a new BLAS?
+                _knobs = _thread_knobs(_all_blas())
+                _listed_at = len(sys.modules)  # after the list (it may import scipy's)
             _saved = [get() for get, _ in _knobs]
         _active[id(token)] = n
         _apply()
