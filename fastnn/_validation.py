@@ -395,7 +395,8 @@ def check_loss(loss, output_activation):
         raise ValueError(f"loss {loss!r} needs one of the output activations {list(required)}; "
                          f"got {output_activation!r}")
     if output_activation in _act.OUTPUT_ONLY and loss != _losses.PAIRS_WITH[output_activation]:
-        raise ValueError(f"a {output_activation!r} output needs the loss "
+        article = "an" if output_activation[0] in "aeiou" else "a"
+        raise ValueError(f"{article} {output_activation!r} output needs the loss "
                          f"{_losses.PAIRS_WITH[output_activation]!r}; got {loss!r}")
     return loss
 

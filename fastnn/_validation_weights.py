@@ -40,7 +40,8 @@ def check_sample_weight(sample_weight, m, dtype, backend, module):
     if not np.sum(array) > 0:
         raise ValueError("sample_weight must have a positive sum (some example must count); "
                          "got all zeros")
-    out = np.ascontiguousarray(array, dtype=dtype)
+    with np.errstate(over="ignore"):  # a weight past float32's range: refused just below
+        out = np.ascontiguousarray(array, dtype=dtype)
     if not np.all(np.isfinite(out)) or not np.sum(out, dtype=np.float64) > 0:
         raise ValueError(f"sample_weight must be representable in {np.dtype(dtype).name} with "
                          f"a positive sum; got values that overflow or vanish in it")
