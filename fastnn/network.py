@@ -145,6 +145,7 @@ class Network(_Steps):
         self.__dict__.setdefault("_optimizer", None)  # pickled before optimizers existed
         self._backend_name = _backends.fallback(self._backend_name, "a pickled Network")
         self._backend = _backends.get(self._backend_name)
+        _vw.check_backend_takes(self._loss, self._backend_name, self._backend)
         self._busy = threading.Lock()
 
     @classmethod

@@ -6,6 +6,8 @@ mini-batch whose weights sum to 0), against finite differences; bad input
 refused with the network untouched; and without weights, exactly what fastnn
 computed before weights existed."""
 
+import pickle
+
 import numpy as np
 import pytest
 
@@ -371,6 +373,7 @@ def test_a_backend_without_the_capability_is_refused_by_name(monkeypatch):
     numpy_backend = backends.get("numpy")
     X, Y = _data("sigmoid", m=12)
     net = _net("numpy", "sigmoid")
+    pickled = pickle.dumps(_net("numpy", "exp"))
     monkeypatch.delattr(numpy_backend, "HAS_SAMPLE_WEIGHT")
     monkeypatch.delattr(numpy_backend, "HAS_POISSON")
     having = str(backends.having("HAS_SAMPLE_WEIGHT")).replace("[", r"\[").replace("]", r"\]")
@@ -385,4 +388,6 @@ def test_a_backend_without_the_capability_is_refused_by_name(monkeypatch):
                                          r"with HAS_POISSON: one of .*; this network runs on "
                                          r"'numpy'"):
         fastnn.Network([3, 4, 2], output_activation="exp")
+    with pytest.raises(ValueError, match=r"needs a backend with HAS_POISSON"):
+        pickle.loads(pickled)  # a pickle too: its kernels would never see an exp output
     net.fit(X, Y, learning_rate=0.1, num_iterations=2)  # without weights: as ever
