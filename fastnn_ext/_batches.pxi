@@ -79,10 +79,9 @@ cdef void _step_one(const Net* net, const Pass* ps, floating lr) noexcept nogil:
             if ps.dropout != DROP_NONE and net.drop.D[l - 1] != NULL:
                 dropout_backward(net.act[l - 1], net.g0, <floating>net.drop.keep_prob[l - 1],
                                  net.drop.D[l - 1], Z[l - 1], A[l - 1], dZ[l - 1], 0, n_prev)
-            else:
-                for j in range(n_prev):
-                    activation_backward(net.act[l - 1], net.g0, Z[l - 1] + j, A[l - 1] + j,
-                                        dZ[l - 1] + j, 0, 1)
+            else:  # one column (m = 1): its n_prev units are contiguous, one call
+                activation_backward(net.act[l - 1], net.g0, Z[l - 1], A[l - 1], dZ[l - 1], 0,
+                                    n_prev)
         if not u.plain:
             row = (<floating**>net.dWp)[l]
             for j in range(n):

@@ -70,9 +70,6 @@ cdef inline void activation_backward(int code, int g0,
         for i in range(c0, c1):
             v = a[i]
             d[i] = d[i] * (1 - v * v)
-    elif code == EXP:
-        for i in range(c0, c1):
-            d[i] = d[i] * a[i]
     elif code == RELU and g0:
         for i in range(c0, c1):
             d[i] = d[i] if z[i] >= 0 else 0
@@ -85,6 +82,9 @@ cdef inline void activation_backward(int code, int g0,
     elif code == LEAKY_RELU:
         for i in range(c0, c1):
             d[i] = d[i] if z[i] > 0 else d[i] * slope
+    elif code == EXP:
+        for i in range(c0, c1):
+            d[i] = d[i] * a[i]
 
 
 cdef void linear_activation_forward(int code, Py_ssize_t n, Py_ssize_t m,
