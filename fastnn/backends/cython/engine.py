@@ -176,6 +176,14 @@ class Engine:
     (``gram=True``, or the cost model's pick) rewrites plain gradient descent
     only; any other schedule trains layer 1 directly (or in one pass).
 
+    Per-example weights (``problem.sample_weight``, ``HAS_SAMPLE_WEIGHT``):
+    ``_full`` holds them (its S, their sum, is the cost's and a full batch's
+    denominator); the batch plan gets a gather buffer that ``epochs`` fills
+    with each batch's weights, from the whole array, with its columns. Every
+    path takes them (Gram included: its rewrite is linear in dZ1, which the
+    weights scale), except the fused step of a batch of one, which a weighted
+    fit leaves for the general one.
+
     ``schedule.epoch_loss``: :meth:`run` hands the kernels a float64 array they
     fill with each iteration's (epoch's) loss, read off the forward each step
     trains on; without it they get None and compute nothing of it.
