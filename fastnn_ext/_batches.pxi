@@ -6,20 +6,41 @@
 # (_batch_loss: compute_cost on the output layer's Z, A and the batch's Y,
 # plus L2's term at the weights before the update), serially between the
 # forward and the backward; given NULL, none of it runs.
+# A weighted fit (sample_weight) gathers each batch's weights with its
+# columns and sums them serially (S, the batch's means' denominator).
 
 cdef inline floating* _row(floating* state, Py_ssize_t offset) noexcept nogil:
     """An optimizer state's row at offset, or NULL for a state the rule has not."""
     return NULL if state == NULL else state + offset
 
 
+cdef double _batch_loss(const Net* net, const Pass* ps, floating dtype) noexcept nogil:
+    """J of the forward in Z, A (ps.m columns, against net.Y, weighted by net.w)
+    plus L2's lambd / (2 ps.S) sum ||W||^2 at the parameters it ran on (S:
+    ps.m, or the batch's weights' sum; 0 for S = 0): a batch's term of its
+    epoch's loss (Schedule.epoch_loss), before its update."""
+    cdef int L = net.L
+    cdef double J = compute_cost(ps.loss, net.act[L], net.n[L], ps.m, (<floating**>net.Z)[L],
+                                 (<floating**>net.A)[L], <floating*>net.Y, <floating*>net.w,
+                                 ps.S)
+    if net.opt.lambd != 0 and ps.S > 0:
+        J += net.opt.lambd / (2 * ps.S) * l2_cost_sum(L, net.n, <floating**>net.W)
+    return J
+
+
 cdef void _gather_chunk(const Net* net, const Pass* ps, Py_ssize_t c0, Py_ssize_t c1,
                         floating* X,  # OUT (n_0, m): the batch buffer A[0], columns c0:c1
                         floating* Y,  # OUT (n_L, m): the batch's Y, columns c0:c1
                         ) noexcept nogil:
-    """The examples ps.idx[c0:c1], rows of the whole X^T and Y^T, as columns."""
+    """The examples ps.idx[c0:c1], rows of the whole X^T and Y^T, as columns;
+    their weights (ps.WS) into net.w[c0:c1] in a weighted fit."""
     cdef Py_ssize_t r, i, m = ps.m, n0 = net.n[0], nL = net.n[net.L]
     cdef const floating* x
     cdef const floating* y
+    cdef floating* w = <floating*>net.w
+    if ps.WS != NULL:
+        for i in range(c0, c1):
+            w[i] = (<const floating*>ps.WS)[ps.idx[i]]
     for i in range(c0, c1):
         x = <const floating*>ps.XT + ps.idx[i] * n0
         y = <const floating*>ps.YT + ps.idx[i] * nL
@@ -35,7 +56,8 @@ cdef void _step_one(const Net* net, const Pass* ps, floating lr) noexcept nogil:
     dW buffer to write and read back; dA_prev = W^T dz is taken before W
     changes. Another rule (ps.u not plain) updates each row of W from its
     row of dz a_prev^T, written to thread 0's dW buffer while in L1. IN the
-    forward's Z, A (one column), Y; OUT every W, b, dZ."""
+    forward's Z, A (one column), Y; OUT every W, b, dZ. Unweighted only: a
+    weighted batch of one takes the general path (_epochs)."""
     cdef int l, L = net.L
     cdef Py_ssize_t j, k, n, n_prev
     cdef floating** Z = <floating**>net.Z
@@ -48,7 +70,7 @@ cdef void _step_one(const Net* net, const Pass* ps, floating lr) noexcept nogil:
     cdef floating* row
     cdef const Update* u = ps.u
     output_dZ(ps.loss, net.act[L], net.g0, net.n[L], 1, 0, 1, Z[L], A[L], <floating*>net.Y,
-              dZ[L])
+              NULL, dZ[L])
     for l in range(L, 0, -1):
         n, n_prev = net.n[l], net.n[l - 1]
         W, b, a_prev = (<floating**>net.W)[l], (<floating**>net.b)[l], A[l - 1]
@@ -57,10 +79,9 @@ cdef void _step_one(const Net* net, const Pass* ps, floating lr) noexcept nogil:
             if ps.dropout != DROP_NONE and net.drop.D[l - 1] != NULL:
                 dropout_backward(net.act[l - 1], net.g0, <floating>net.drop.keep_prob[l - 1],
                                  net.drop.D[l - 1], Z[l - 1], A[l - 1], dZ[l - 1], 0, n_prev)
-            else:
-                for j in range(n_prev):
-                    activation_backward(net.act[l - 1], net.g0, Z[l - 1] + j, A[l - 1] + j,
-                                        dZ[l - 1] + j, 0, 1)
+            else:  # one column (m = 1): its n_prev units are contiguous, one call
+                activation_backward(net.act[l - 1], net.g0, Z[l - 1], A[l - 1], dZ[l - 1], 0,
+                                    n_prev)
         if not u.plain:
             row = (<floating**>net.dWp)[l]
             for j in range(n):
@@ -88,9 +109,10 @@ cdef void _epochs(const Net* net, const Layer1* l1, Pass ps, Py_ssize_t size, Py
     """``count`` epochs of mini-batch training over the m_src examples of
     ps.XT, ps.YT: batches of ``size`` (the buffers' width; the last smaller),
     each gathered, forward (masked, with dropout), backward and an update with
-    its own mean; epoch ps.i + e trains at its decayed rate, ps.t counts the
-    updates. ``losses``: the epoch's sum of (B_k / m_src) times batch k's
-    loss (_batch_loss: scikit-learn's loss_curve_ entry)."""
+    its own mean (over S, its weights' sum, in a weighted fit); epoch ps.i + e
+    trains at its decayed rate, ps.t counts the updates. ``losses``: the
+    epoch's sum of (B_k / m_src) times batch k's loss (_batch_loss:
+    scikit-learn's loss_curve_ entry)."""
     cdef Py_ssize_t e, k
     cdef double learning_rate0 = ps.lr
     cdef Update u
@@ -106,9 +128,10 @@ cdef void _epochs(const Net* net, const Layer1* l1, Pass ps, Py_ssize_t size, Py
             u = _update_at(net, learning_rate0, ps.i + e, ps.t)
             ps.u, ps.lr = &u, u.lr
             _parallel(net, l1, &ps, STAGE_BATCH_FORWARD, <floating>u.lr)
+            ps.S = ps.m if net.w == NULL else weight_sum(<floating*>net.w, ps.m)
             if losses != NULL:
                 losses[e] += <double>ps.m / m_src * _batch_loss(net, &ps, dtype)
-            if ps.m == 1 and net.T == 1:
+            if ps.m == 1 and net.T == 1 and net.w == NULL:
                 _step_one(net, &ps, <floating>u.lr)
             else:
                 _parallel(net, l1, &ps, STAGE_BACKWARD, <floating>u.lr)

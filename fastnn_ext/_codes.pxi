@@ -10,14 +10,16 @@ cdef enum:
     LEAKY_RELU = 3
     IDENTITY = 4
     SOFTMAX = 5      # output layer only: column-wise, not element-wise
+    EXP = 6          # output layer only: the Poisson loss's canonical link
 
 cdef enum:
     CROSS_ENTROPY = 0
     MSE = 1
+    POISSON = 2      # half Poisson deviance, from the logits of an exp output
 
 cdef double LEAKY_SLOPE = 0.01
 
 ACTIVATION_CODES = {"sigmoid": SIGMOID, "tanh": TANH, "relu": RELU,
-                    "leaky_relu": LEAKY_RELU, "identity": IDENTITY, "softmax": SOFTMAX}
-LOSS_CODES = {"cross_entropy": CROSS_ENTROPY, "mse": MSE}
+                    "leaky_relu": LEAKY_RELU, "identity": IDENTITY, "softmax": SOFTMAX, "exp": EXP}
+LOSS_CODES = {"cross_entropy": CROSS_ENTROPY, "mse": MSE, "poisson": POISSON}
 LEAKY_RELU_SLOPE = LEAKY_SLOPE

@@ -70,7 +70,10 @@ cdef inline floating rms_scaled(floating direction, floating s, floating epsilon
         return direction / (sqrtf(s) + epsilon)
 
 
-cdef void update_parameters(const Update* u, Py_ssize_t size, Py_ssize_t m,
+cdef void update_parameters(const Update* u, Py_ssize_t size,
+                            double m,                  # the mean's denominator: the batch's
+                                                       # size, or its weights' sum S (0: a
+                                                       # weightless batch, no gradient)
                             floating* W,               # IN/OUT (size,): the parameter
                             const floating* grad_sum,  # IN (size,): m dW of the data term
                             bint regularized,          # L2 applies (a W, never a b)
@@ -87,10 +90,14 @@ cdef void update_parameters(const Update* u, Py_ssize_t size, Py_ssize_t m,
     reciprocals taken once (an ulp from the NumPy page's quotients): a packed
     division costs several multiplications, and Adam's update is per
     parameter, per batch, whatever the batch's size -- rms_scaled's division
-    and root are the only ones left."""
+    and root are the only ones left. With m = 0 (weights summing to 0) every
+    1/m is 0: the gradient, L2's term included, is 0, and the rule still
+    steps (its averages decay, Adam's t counts)."""
     cdef Py_ssize_t e
-    cdef floating lr = <floating>u.lr, step = lr / m, inv_m = <floating>(1.0 / m)
-    cdef floating l2 = <floating>(u.lambd / m) if regularized else 0
+    cdef floating lr = <floating>u.lr
+    cdef floating step = lr / <floating>m if m > 0 else 0
+    cdef floating inv_m = <floating>(1.0 / m) if m > 0 else 0
+    cdef floating l2 = <floating>(u.lambd / m) if regularized and m > 0 else 0
     cdef floating b1 = <floating>u.beta1, c1 = <floating>(1 - u.beta1)
     cdef floating b2 = <floating>u.beta2, c2 = <floating>(1 - u.beta2)
     cdef floating eps = <floating>u.epsilon

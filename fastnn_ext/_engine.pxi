@@ -32,6 +32,9 @@
 #   last one smaller): every buffer is rewritten per batch, so a smaller batch
 #   simply reads them as (n, m_b). Whole epochs run in one call without the
 #   GIL; nothing is allocated per batch.
+# * Weights (sample_weight, net.w): output_dZ scales dZ_L's columns by them
+#   and every mean -- dW, db, the loss, L2's terms -- is over Pass.S, their
+#   sum (a serial float64 sum: no thread count changes it), in place of m.
 # * Dtype: the fused (float64/float32) functions take the typed arrays or the
 #   learning rate they compute with; the engine's entry points (run_stage,
 #   run_iterations at the end, run_epochs in _batches.pxi) are not fused: they pick the
@@ -121,6 +124,7 @@ cdef struct Net:
     void** dWp            # dWp[t * (L+1) + l] (n_l, n_{l-1}): thread t's partial sum of dZ A^T
     void** dbp            # dbp[t * (L+1) + l] (n_l,)
     void* Y               # (n_L, m)
+    void* w               # (m,) the examples' weights (sample_weight), or NULL: unweighted
     Optim opt
     Dropout drop
 
@@ -139,12 +143,14 @@ cdef struct Layer1:
 cdef struct Pass:
     # One call's arguments, on the stack of the call that runs it.
     Py_ssize_t m          # columns of this pass: all m examples, or one batch's
+    double S              # the means' denominator: m, or the pass's weights' sum (net.w)
     int loss              # the loss code (_codes.pxi), for backward
     double lr             # the learning rate, for updates
     bint last             # this update is training's last: no next forward
     const int64_t* idx    # batch forward: the batch's m example indices into XT, YT
     const void* XT        # batch forward: the whole X^T (m_src, n_0), one example a row
     const void* YT        # batch forward: the whole Y^T (m_src, n_L)
+    const void* WS        # batch forward: the whole sample_weight (m_src,), or NULL
     int dropout           # DropMode of this forward and backward
     uint64_t t            # the updates taken so far (the current one's number, once counted)
     Py_ssize_t i          # runs: the iteration (epoch) the call starts at (the decay's clock)
@@ -193,7 +199,7 @@ cdef void _backward_chunk(const Net* net, const Layer1* l1, const Pass* ps, Py_s
     cdef floating** dWp = <floating**>net.dWp + t * (L + 1)
     cdef floating** dbp = <floating**>net.dbp + t * (L + 1)
     output_dZ(ps.loss, net.act[L], net.g0, net.n[L], m, c0, c1, Z[L], A[L], <floating*>net.Y,
-              dZ[L])
+              <floating*>net.w, dZ[L])
     for l in range(L, 0, -1):
         linear_backward(net.n[l], net.n[l - 1], m, c0, c1, (<floating**>net.W)[l], dZ[l],
                         NULL if l == 1 and l1.mode != DIRECT else A[l - 1],  # dW1 elsewhere
@@ -209,15 +215,17 @@ cdef void _backward_chunk(const Net* net, const Layer1* l1, const Pass* ps, Py_s
                                     dZ[l - 1] + j * m, c0, c1)
 
 
-cdef void _reduce(const Net* net, int l, bint is_b, Py_ssize_t m,
+cdef void _reduce(const Net* net, int l, bint is_b,
+                  double S,  # the mean's denominator: the pass's m, or its weights' sum
                   const Update* u,  # the update, or NULL: the mean
                   floating* out,  # OUT (n_l, n_{l-1}) or (n_l,): the mean, or the parameter stepped
                   ) noexcept nogil:
     """Combine the T partial sums of layer l's dW (or db) in thread order 0..T-1
     (into thread 0's buffer, which the next backward overwrites), then the
-    mean (u NULL) or the update (update_parameters, with the parameter's
-    optimizer state): flat unit-stride loops, vectorized."""
+    mean (u NULL; 0 for S = 0) or the update (update_parameters, with the
+    parameter's optimizer state): flat unit-stride loops, vectorized."""
     cdef Py_ssize_t e, size = net.n[l] if is_b else net.n[l] * net.n[l - 1]
+    cdef floating denom = <floating>S
     cdef int t
     cdef floating** part = <floating**>(net.dbp if is_b else net.dWp)
     cdef floating* s = part[l]
@@ -229,21 +237,25 @@ cdef void _reduce(const Net* net, int l, bint is_b, Py_ssize_t m,
         for e in range(size):
             s[e] = s[e] + other[e]
     if u != NULL:
-        update_parameters(u, size, m, out, s, not is_b, <floating*>v[l], <floating*>sq[l])
+        update_parameters(u, size, S, out, s, not is_b, <floating*>v[l], <floating*>sq[l])
+    elif S > 0:
+        for e in range(size):
+            out[e] = s[e] / denom
     else:
         for e in range(size):
-            out[e] = s[e] / m
+            out[e] = 0
 
 
 cdef void _onepass_rows(const Net* net, const Layer1* l1, const Update* u, Py_ssize_t m,
-                        bint last, int t, floating lr) noexcept nogil:
+                        double S, bint last, int t, floating lr) noexcept nogil:
     """Layer 1 in one pass over X, for thread t's rows k0:k1 of X (features).
 
     Per cache block of rows: dW1[:, blk] = dZ1 X[blk]^T (all m examples, so no
     cross-thread sum), W1[:, blk] steps (IN/OUT W1), and -- while X[blk] is
     still in cache, unless ``last`` -- Zpart_t += W1_new[:, blk] X[blk] for the
     next forward (OUT Zpart's slice t, (n_1, m)). The step is u's
-    (update_parameters, W1's optimizer state alongside) unless plain.
+    (update_parameters, W1's optimizer state alongside) unless plain; S is
+    the mean's denominator (m, or the weights' sum).
     """
     cdef Py_ssize_t n1 = net.n[1], n0 = net.n[0]
     cdef Py_ssize_t k0 = n0 * t // net.T, k1 = n0 * (t + 1) // net.T, kk, j, e, w
@@ -253,7 +265,7 @@ cdef void _onepass_rows(const Net* net, const Layer1* l1, const Update* u, Py_ss
     cdef floating* blk = <floating*>l1.scratch + 2 * t * n1 * l1.kb
     cdef floating* blkT = blk + n1 * l1.kb   # the stepped W1[:, blk], transposed (w, n1)
     cdef floating* Zp = <floating*>l1.Zpart + t * n1 * m
-    cdef floating step, lr_m = lr / m
+    cdef floating step, lr_m = lr / <floating>S if S > 0 else 0
     cdef floating* vW1 = <floating*>net.opt.vW[1]
     cdef floating* sW1 = <floating*>net.opt.sW[1]
     # One unit (logistic regression): BLAS's gemv streams X faster than a tile
@@ -273,7 +285,7 @@ cdef void _onepass_rows(const Net* net, const Layer1* l1, const Update* u, Py_ss
             fl_dw_f32(n1, w, m, dZ1, X + kk * m, blk)
         for j in range(n1):
             if not u.plain:
-                update_parameters(u, w, m, W1 + j * n0 + kk, blk + j * w, True,
+                update_parameters(u, w, S, W1 + j * n0 + kk, blk + j * w, True,
                                   NULL if vW1 == NULL else vW1 + j * n0 + kk,
                                   NULL if sW1 == NULL else sW1 + j * n0 + kk)
                 for e in range(w):
@@ -307,9 +319,9 @@ cdef void _stage(const Net* net, const Layer1* l1, const Pass* ps, Stage stage, 
     elif stage == STAGE_BACKWARD:
         _backward_chunk(net, l1, ps, m, t, c0, c1, <floating**>net.dZ)
     elif stage == STAGE_ONEPASS:
-        _onepass_rows(net, l1, ps.u, m, ps.last, t, lr)
-    elif stage == STAGE_GRAM_UPDATE:  # Zlin[:, c] -= (lr/m) dZ1 G[:, c]
-        product(NN, net.n[1], m, m, c0, c1, -lr / m, (<floating**>net.dZ)[1],
+        _onepass_rows(net, l1, ps.u, m, ps.S, ps.last, t, lr)
+    elif stage == STAGE_GRAM_UPDATE:  # Zlin[:, c] -= (lr/S) dZ1 G[:, c] (S = m unweighted)
+        product(NN, net.n[1], m, m, c0, c1, -lr / <floating>ps.S, (<floating**>net.dZ)[1],
                 <floating*>l1.G, 1, <floating*>l1.Zlin)
     elif stage == STAGE_LAYER1_SETUP:  # Zlin[:, c] = W1 X[:, c]; GRAM: G[:, c] = X^T X[:, c]
         product(NN, net.n[1], net.n[0], m, c0, c1, 1, (<floating**>net.W)[1], A[0], 0,
@@ -357,8 +369,8 @@ cdef void _update(const Net* net, const Layer1* l1, const Pass* ps, floating lr)
     cdef floating* dZ1
     for l in range(1, net.L + 1):
         if not (l == 1 and l1.mode != DIRECT):
-            _reduce(net, l, False, ps.m, ps.u, (<floating**>net.W)[l])
-        _reduce(net, l, True, ps.m, ps.u, (<floating**>net.b)[l])
+            _reduce(net, l, False, ps.S, ps.u, (<floating**>net.W)[l])
+        _reduce(net, l, True, ps.S, ps.u, (<floating**>net.b)[l])
     if l1.mode == ONEPASS:
         _parallel(net, l1, ps, STAGE_ONEPASS, lr)
         if not ps.last:  # Zlin = the per-thread partials of W1 X, summed in thread order
@@ -385,18 +397,6 @@ cdef Update _update_at(const Net* net, double learning_rate0, Py_ssize_t i,
         u.bc1 = 1 - pow(u.beta1, <double>t)  # as Python's beta ** t: C pow
         u.bc2 = 1 - pow(u.beta2, <double>t)
     return u
-
-
-cdef double _batch_loss(const Net* net, const Pass* ps, floating dtype) noexcept nogil:
-    """J of the forward in Z, A (ps.m columns, against net.Y) plus L2's
-    lambd / (2 ps.m) sum ||W||^2 at the parameters it ran on: a batch's term
-    of its epoch's loss (Schedule.epoch_loss), before its update."""
-    cdef int L = net.L
-    cdef double J = compute_cost(ps.loss, net.act[L], net.n[L], ps.m, (<floating**>net.Z)[L],
-                                 (<floating**>net.A)[L], <floating*>net.Y)
-    if net.opt.lambd != 0:
-        J += net.opt.lambd / (2 * ps.m) * l2_cost_sum(L, net.n, <floating**>net.W)
-    return J
 
 
 cdef void _run(const Net* net, const Layer1* l1, Pass ps, Py_ssize_t count, bint last,

@@ -38,6 +38,13 @@ cdef inline void activation_forward(int code,
         for i in range(c0, c1):
             v = z[i]
             a[i] = v if v >= 0 else slope * v
+    elif code == EXP:
+        # The Poisson loss's output (a rate, > 0): packed through libmvec, as sigmoid.
+        for i in range(c0, c1):
+            if floating is double:
+                a[i] = exp(z[i])
+            else:
+                a[i] = expf(z[i])
     else:
         for i in range(c0, c1):
             a[i] = z[i]
@@ -49,7 +56,7 @@ cdef inline void activation_backward(int code, int g0,
                                      floating* d,        # IN dA, OUT dZ = dA * g'(Z)
                                      Py_ssize_t c0, Py_ssize_t c1) noexcept nogil:
     """g' from the stored activation where the lecture does: sigma' = a(1-a),
-    tanh' = 1-a^2. g0 (relu_grad_at_zero) is g'(0) for ReLU and leaky ReLU:
+    tanh' = 1-a^2, exp' = a. g0 (relu_grad_at_zero) is g'(0) for ReLU and leaky ReLU:
     1, the slides' right-hand derivative, or 0, the left-hand one (0 for ReLU,
     the slope for leaky ReLU) -- one loop each, so the test stays a compare."""
     cdef Py_ssize_t i
@@ -75,6 +82,9 @@ cdef inline void activation_backward(int code, int g0,
     elif code == LEAKY_RELU:
         for i in range(c0, c1):
             d[i] = d[i] if z[i] > 0 else d[i] * slope
+    elif code == EXP:
+        for i in range(c0, c1):
+            d[i] = d[i] * a[i]
 
 
 cdef void linear_activation_forward(int code, Py_ssize_t n, Py_ssize_t m,
@@ -155,32 +165,73 @@ cdef void softmax_forward(Py_ssize_t n, Py_ssize_t m, Py_ssize_t c0, Py_ssize_t 
 
 # -- cost ----------------------------------------------------------------------------
 
+cdef inline double mean_over(double total, double S) noexcept nogil:
+    """total / S, S the examples' count or their weights' sum; 0 for a batch
+    whose weights sum to 0 (its loss and gradient are 0: scikit-learn's would
+    be NaN)."""
+    return total / S if S > 0 else 0.0
+
+
+cdef double weight_sum(const floating* w,  # IN (m,) the examples' weights
+                       Py_ssize_t m) noexcept nogil:
+    """S = sum_i w_i, in float64, serial in index order (whatever the threads):
+    the denominator of a weighted mean."""
+    cdef Py_ssize_t i
+    cdef double s = 0
+    for i in range(m):
+        s += w[i]
+    return s
+
+
+cdef inline double poisson_at(double z, double y) noexcept nogil:
+    """Half the Poisson deviance of rate a = e^z at y >= 0, y log(y/a) - y + a,
+    from the logit: xlogy(y, y) - y z - y + e^z (0 log 0 = 0; no log(a))."""
+    return (y * log(y) if y > 0 else 0.0) - y * z - y + exp(z)
+
+
+cdef inline double loss_at(int loss, double z, double a, double y) noexcept nogil:
+    """L of one output unit of an element-wise output, from its logit z where the
+    loss allows (fastnn.losses.per_example)."""
+    cdef double d
+    if loss == CROSS_ENTROPY:   # softplus(z) - y z, never log(0)
+        return (z if z > 0 else 0.0) + log1p(exp(-fabs(z))) - y * z
+    if loss == POISSON:
+        return poisson_at(z, y)
+    d = a - y
+    return 0.5 * d * d
+
+
 cdef double compute_cost(int loss, int code, Py_ssize_t n, Py_ssize_t m,
                          const floating* Z,  # IN (n, m) logits
                          const floating* A,  # IN (n, m)
                          const floating* Y,  # IN (n, m)
+                         const floating* w,  # IN (m,) the examples' weights, or NULL: all 1
+                         double S,           # m, or the weights' sum
                          ) noexcept nogil:
-    """J = (1/m) sum L, in float64, serial fixed order (only at recorded iterations)."""
-    cdef Py_ssize_t e
-    cdef double z, y, d, s = 0
+    """J = (1/S) sum_i w_i L_i, L_i summed over the output units (J = (1/m)
+    sum L unweighted), in float64, serial fixed order (only at recorded
+    iterations, and per batch for epoch losses)."""
+    cdef Py_ssize_t e, j, i
+    cdef double s = 0
     if loss == CROSS_ENTROPY and code == SOFTMAX:
-        return softmax_cross_entropy_sum(n, m, Z, Y) / m
-    for e in range(n * m):
-        z = Z[e]
-        y = Y[e]
-        if loss == CROSS_ENTROPY:   # softplus(z) - y z, never log(0)
-            s += (z if z > 0 else 0.0) + log1p(exp(-fabs(z))) - y * z
-        else:
-            d = <double>A[e] - y
-            s += 0.5 * d * d
-    return s / m
+        return mean_over(softmax_cross_entropy_sum(n, m, Z, Y, w), S)
+    if w == NULL:
+        for e in range(n * m):
+            s += loss_at(loss, Z[e], A[e], Y[e])
+        return mean_over(s, S)
+    for j in range(n):
+        for i in range(m):
+            e = j * m + i
+            s += <double>w[i] * loss_at(loss, Z[e], A[e], Y[e])
+    return mean_over(s, S)
 
 
 cdef double softmax_cross_entropy_sum(Py_ssize_t n, Py_ssize_t m,
                                      const floating* Z,  # IN (n, m) logits
                                      const floating* Y,  # IN (n, m) one-hot
+                                     const floating* wt,  # IN (m,) weights, or NULL: all 1
                                      ) noexcept nogil:
-    """sum over the columns of logsumexp(z) - sum_k y_k z_k, in float64, with
+    """sum over the columns of (wt times) logsumexp(z) - sum_k y_k z_k, in float64, with
     logsumexp(z) = max + log sum_k e^{z_k - max}: finite for any finite logits
     (fastnn.losses.per_example), blocked over columns as softmax_forward."""
     cdef double top[SOFTMAX_BLOCK]
@@ -207,8 +258,12 @@ cdef double softmax_cross_entropy_sum(Py_ssize_t n, Py_ssize_t m,
             for i in range(w):
                 total[i] += exp(z[i] - top[i])
                 yz[i] += <double>y[i] * z[i]
-        for i in range(w):
-            s += top[i] + log(total[i]) - yz[i]
+        if wt == NULL:
+            for i in range(w):
+                s += top[i] + log(total[i]) - yz[i]
+        else:
+            for i in range(w):
+                s += <double>wt[k0 + i] * (top[i] + log(total[i]) - yz[i])
         k0 += w
     return s
 
@@ -219,10 +274,13 @@ cdef void output_dZ(int loss, int code, int g0, Py_ssize_t n, Py_ssize_t m, Py_s
                     const floating* Z,  # IN (n, m): Z_L
                     const floating* A,  # IN (n, m): A_L
                     const floating* Y,  # IN (n, m)
+                    const floating* w,  # IN (m,) the examples' weights, or NULL: all 1
                     floating* dZ,       # OUT (n, m): m dJ/dZ_L (the 1/m is applied to dW, db)
                     ) noexcept nogil:
     """dZ_L = A_L - Y, exact for cross-entropy (which pairs only with a sigmoid
-    or softmax output); for mse, times g'(Z_L) (fastnn.losses.output_delta)."""
+    or softmax output) and for poisson (exp output: its canonical link); for
+    mse, times g'(Z_L) (fastnn.losses.output_delta). Weighted: column i times
+    w_i (the 1/S, S the weights' sum, is applied to dW, db)."""
     cdef Py_ssize_t j, i
     cdef floating* d
     cdef const floating* a
@@ -235,6 +293,9 @@ cdef void output_dZ(int loss, int code, int g0, Py_ssize_t n, Py_ssize_t m, Py_s
             d[i] = a[i] - y[i]
         if loss == MSE:
             activation_backward(code, g0, Z + j * m, a, d, c0, c1)
+        if w != NULL:
+            for i in range(c0, c1):
+                d[i] = d[i] * w[i]
 
 
 cdef void linear_backward(Py_ssize_t n, Py_ssize_t n_prev, Py_ssize_t m,
@@ -247,7 +308,8 @@ cdef void linear_backward(Py_ssize_t n, Py_ssize_t n_prev, Py_ssize_t m,
                           floating* dA_prev,       # OUT (n_prev, m): W^T dZ, or NULL: not needed
                           ) noexcept nogil:
     """dW = dZ A_prev^T, db = sum dZ and dA_prev = W^T dZ over the chunk's
-    examples; the engine room sums the chunks and divides by m."""
+    examples; the engine room sums the chunks and divides by m (weighted: by
+    S, the weights' sum -- output_dZ has scaled dZ_L's columns)."""
     cdef Py_ssize_t j
     if A_prev != NULL:
         product(NT, n, n_prev, m, c0, c1, 1, dZ, A_prev, 0, dW)

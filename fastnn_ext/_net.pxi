@@ -15,6 +15,17 @@ cdef void* _addr(object a) except NULL:
     return <void*>&f[0, 0]
 
 
+cdef void* _addr1(object a) except NULL:
+    """The address of a C-contiguous 1-D float64 or float32 array (read-only allowed)."""
+    cdef const double[::1] d
+    cdef const float[::1] f
+    if a.dtype == np.float64:
+        d = a
+        return <void*>&d[0]
+    f = a
+    return <void*>&f[0]
+
+
 cdef void* _mask_addr(object D) except NULL:
     cdef unsigned char[:, ::1] d = D
     return <void*>&d[0, 0]
@@ -27,11 +38,12 @@ cdef void** _pointers(Py_ssize_t count) except NULL:
     return out
 
 
-cdef Pass _pass(Py_ssize_t m, int loss=0, double lr=0) noexcept:
-    """A call's Pass over m columns: no batch, not training's last update, no dropout."""
+cdef Pass _pass(Py_ssize_t m, double S, int loss=0, double lr=0) noexcept:
+    """A call's Pass over m columns, its means over S (m, or the weights' sum):
+    no batch, not training's last update, no dropout."""
     cdef Pass ps
-    ps.m, ps.loss, ps.lr, ps.last = m, loss, lr, False
-    ps.idx, ps.XT, ps.YT = NULL, NULL, NULL
+    ps.m, ps.S, ps.loss, ps.lr, ps.last = m, S, loss, lr, False
+    ps.idx, ps.XT, ps.YT, ps.WS = NULL, NULL, NULL, NULL
     ps.dropout, ps.t, ps.i, ps.u = DROP_NONE, 0, 0, NULL
     return ps
 
@@ -70,11 +82,13 @@ cdef class _Net:
     of column chunks, one OpenMP thread each (the caller caps it at m).
 
     For mini-batches, X is the (n_0, batch_size) gather buffer and Y (set_Y)
-    its (n_L, batch_size) twin: :meth:`epochs` fills them from the whole data.
+    its (n_L, batch_size) twin: :meth:`epochs` fills them from the whole data
+    (and the weights' buffer, set_weights, in a weighted fit).
     """
     cdef Net net
     cdef Layer1 l1
     cdef Py_ssize_t m     # the buffers' columns: X's
+    cdef public double S  # the means' denominator: m, or the weights' sum (set_weights)
     cdef list keep
     cdef object dtype
     cdef public object X
@@ -87,6 +101,7 @@ cdef class _Net:
         self.net.W = self.net.b = self.net.Z = self.net.A = self.net.dZ = NULL
         self.net.dWp = self.net.dbp = NULL
         self.net.Y = NULL
+        self.net.w = NULL
         self.net.opt.vW = self.net.opt.vb = self.net.opt.sW = self.net.opt.sb = NULL
         self.net.drop.D = NULL
         self.net.drop.keep_prob = NULL
@@ -100,7 +115,7 @@ cdef class _Net:
         cdef int L = len(Ws), l, t, T = threads
         cdef Py_ssize_t m = X.shape[1]
         self.dtype = X.dtype
-        self.X, self.Ws, self.bs, self.m = X, Ws, bs, m
+        self.X, self.Ws, self.bs, self.m, self.S = X, Ws, bs, m, m
         self.keep = []
         self.net.f64 = X.dtype == np.float64
         self.net.L, self.net.T = L, T
@@ -160,7 +175,7 @@ cdef class _Net:
         return _addr(a)
 
     cdef void _stage_all(self, Stage stage):
-        cdef Pass ps = _pass(self.m)
+        cdef Pass ps = _pass(self.m, self.S)
         with nogil:
             run_stage(&self.net, &self.l1, &ps, stage)
 
@@ -168,6 +183,26 @@ cdef class _Net:
         """Y (n_L, m), the plan's dtype, C-contiguous: what cost and backward use."""
         self.keep.append(Y)
         self.net.Y = _addr(Y)
+
+    def set_weights(self, w):
+        """The examples' weights (sample_weight): None (unweighted), or a
+        C-contiguous (m,) array of the plan's dtype, validated by the caller
+        (finite, >= 0). Means and L2's terms then go over S, their sum (0: every
+        gradient and loss is 0). A batch plan's is its gather buffer: epochs()
+        fills it, and each batch's S, from the whole weights."""
+        if w is None:
+            self.net.w, self.S = NULL, self.m
+            return
+        if (w.dtype != self.dtype or w.ndim != 1 or w.shape[0] != self.m
+                or not w.flags.c_contiguous):
+            raise ValueError(f"sample_weight must be a C-contiguous {self.dtype} array of "
+                             f"shape ({self.m},); got {w.dtype} {w.shape}")
+        self.keep.append(w)
+        self.net.w = _addr1(w)
+        if self.net.f64:
+            self.S = weight_sum(<double*>self.net.w, self.m)
+        else:
+            self.S = weight_sum(<float*>self.net.w, self.m)
 
     def enable_gram(self):
         """Layer 1 in GRAM mode (see _engine.pxi). Call before forward()."""
@@ -192,11 +227,12 @@ cdef class _Net:
         self._stage_all(STAGE_LAYER1_SETUP)
 
     def finish_gram(self, double learning_rate):
-        """In GRAM mode, materialize W1 = W1_0 - (lr/m) S X^T into the caller's W1."""
+        """In GRAM mode, materialize W1 = W1_0 - (lr/m) S X^T into the caller's W1
+        (lr / the weights' sum in a weighted fit)."""
         if self.l1.mode != GRAM:
             return
         W10, S = self._gram_start
-        self.Ws[0][...] = W10 - (learning_rate / self.m) * (S @ self.X.T)
+        self.Ws[0][...] = W10 - (learning_rate / self.S) * (S @ self.X.T)
 
     def set_optimizer(self, int kind, double lambd, double beta1, double beta2, double epsilon,
                       double decay_rate, Py_ssize_t time_interval, list v=None, list s=None,
@@ -282,7 +318,7 @@ cdef class _Net:
         """Z and A of every layer at the current parameters; ``masks`` (one per
         layer, a uint8 0/1 (n_l, m) array or None) drop those layers' units
         out, with ``keep_probs`` (one per layer)."""
-        cdef Pass ps = _pass(self.m)
+        cdef Pass ps = _pass(self.m, self.S)
         if masks is not None:
             self._given_masks(masks, keep_probs)
             ps.dropout = DROP_GIVEN
@@ -292,10 +328,11 @@ cdef class _Net:
     def backward_into(self, int loss, list dWs, list dbs, list masks=None, list keep_probs=None):
         """OUT dWs[l-1] = (dZ_l A_{l-1}^T)/m, dbs[l-1] likewise (the shapes of W
         and b), for the current forward; ``masks``, ``keep_probs`` as forward's
-        (the caches' masks)."""
+        (the caches' masks). Weighted (set_weights): dZ_L's columns times the
+        weights, and / S in place of / m."""
         cdef int l
         cdef void* out
-        cdef Pass ps = _pass(self.m, loss)
+        cdef Pass ps = _pass(self.m, self.S, loss)
         if masks is not None:
             self._given_masks(masks, keep_probs)
             ps.dropout = DROP_GIVEN
@@ -305,24 +342,24 @@ cdef class _Net:
             for is_b, arrays in ((False, dWs), (True, dbs)):
                 out = _addr(arrays[l - 1])
                 if self.net.f64:
-                    _reduce(&self.net, l, is_b, self.m, NULL, <double*>out)
+                    _reduce(&self.net, l, is_b, self.S, NULL, <double*>out)
                 else:
-                    _reduce(&self.net, l, is_b, self.m, NULL, <float*>out)
+                    _reduce(&self.net, l, is_b, self.S, NULL, <float*>out)
 
     def cost(self, int loss):
-        """J of the current forward (needs set_Y)."""
+        """J of the current forward (needs set_Y; weighted after set_weights)."""
         cdef int L = self.net.L
         cdef double J
         if self.net.f64:
             with nogil:
                 J = compute_cost(loss, self.net.act[L], self.net.n[L], self.m,
                                  (<double**>self.net.Z)[L], (<double**>self.net.A)[L],
-                                 <double*>self.net.Y)
+                                 <double*>self.net.Y, <double*>self.net.w, self.S)
         else:
             with nogil:
                 J = compute_cost(loss, self.net.act[L], self.net.n[L], self.m,
                                  (<float**>self.net.Z)[L], (<float**>self.net.A)[L],
-                                 <float*>self.net.Y)
+                                 <float*>self.net.Y, <float*>self.net.w, self.S)
         return J
 
     def run(self, int loss, double learning_rate, Py_ssize_t count, bint last=False,
@@ -333,14 +370,14 @@ cdef class _Net:
         it. With dropout each update runs its own masked forward first.
         ``losses``: None, or a float64 (count,) array, OUT each iteration's
         loss before its update (Schedule.epoch_loss)."""
-        cdef Pass ps = _pass(self.m, loss, learning_rate)
+        cdef Pass ps = _pass(self.m, self.S, loss, learning_rate)
         cdef double* out = _losses_out(losses, count)
         ps.i, ps.t = i, t
         with nogil:
             run_iterations(&self.net, &self.l1, ps, count, last, out)
 
     def epochs(self, int loss, double learning_rate, orders, XT, YT, Py_ssize_t i=0,
-               uint64_t t=0, losses=None):
+               uint64_t t=0, losses=None, WS=None):
         """Mini-batch epochs, all without the GIL: one per row of ``orders``
         (count, m) int64, each a permutation of the m examples, cut into
         batches of this plan's size (the size of its X, the last batch
@@ -348,7 +385,8 @@ cdef class _Net:
         (one example a row), C-contiguous. ``i``: the epoch the call starts at
         (the decay), ``t`` the updates taken before it. ``losses``: None, or a
         float64 (count,) array, OUT each epoch's loss as its batches saw it
-        (Schedule.epoch_loss)."""
+        (Schedule.epoch_loss). ``WS``: the whole sample_weight (m,), C-contiguous,
+        given exactly when the plan is weighted (set_weights: its buffer)."""
         cdef const int64_t[:, ::1] o = orders
         cdef Py_ssize_t ms = XT.shape[0]
         cdef double* out = _losses_out(losses, o.shape[0])
@@ -362,12 +400,17 @@ cdef class _Net:
                 or not YT.flags.c_contiguous):
             raise ValueError(f"XT and YT must be C-contiguous (m, {self.net.n[0]}) and "
                              f"(m, {self.net.n[self.net.L]}); got {XT.shape} and {YT.shape}")
+        if (WS is None) != (self.net.w == NULL) or (WS is not None and (
+                WS.dtype != self.dtype or WS.shape != (ms,) or not WS.flags.c_contiguous)):
+            raise ValueError(f"WS must be a C-contiguous {self.dtype} ({ms},) array exactly "
+                             f"when the plan has weights")
         if o.shape[0] == 0:
             return
         if o.shape[1] != ms or np.min(orders) < 0 or np.max(orders) >= ms:
             raise ValueError(f"orders must be rows of {ms} indices into XT's rows")
-        ps = _pass(self.m, loss, learning_rate)
+        ps = _pass(self.m, self.m, loss, learning_rate)
         ps.XT, ps.YT = _addr(XT), _addr(YT)
+        ps.WS = NULL if WS is None else _addr1(WS)
         ps.i, ps.t = i, t
         with nogil:
             run_epochs(&self.net, &self.l1, ps, self.m, ms, &o[0, 0], o.shape[0], out)

@@ -27,7 +27,7 @@ from .introspect import hot_code, info
 from .paths import ISAS, built, current, isas, module, settings
 
 __all__ = ["DESCRIPTION", "SLOW", "COMPILED", "HAS_GRAM", "HAS_OPTIMIZERS", "OPTIMIZER_NAMES",
-           "AUTO_THREADS_MIN_WORK", "forward", "backward", "engine", "info", "hot_code",
+           "HAS_SAMPLE_WEIGHT", "HAS_POISSON", "AUTO_THREADS_MIN_WORK", "forward", "backward", "engine", "info", "hot_code",
            "settings", "current", "isas", "built", "module", "ISAS"]
 
 DESCRIPTION = ("Cython fastnn_ext: training loop (and mini-batch epochs) in C, AVX-512/AVX2 "
@@ -37,6 +37,11 @@ SLOW = False
 COMPILED = True
 HAS_GRAM = True
 HAS_OPTIMIZERS = True
+#: Per-example weights (the kernels scale dZ_L's columns and take every mean
+#: over their sum; a batch's gathered with its columns) and the Poisson loss
+#: with its exp output, on every path the engine trains.
+HAS_SAMPLE_WEIGHT = True
+HAS_POISSON = True
 #: The update rules the kernels train (``Optimizer.name``): the course's four
 #: and scikit-learn's two (``_course2.pxi``'s update_parameters).
 OPTIMIZER_NAMES = frozenset({"gd", "momentum", "rmsprop", "adam", "sklearn_sgd",

@@ -92,9 +92,11 @@ def forward(Ws, bs, acts, X, threads=None, dropout=None):
 
 
 def backward(AL, Y, caches, acts, loss, threads=None, relu_grad_at_zero=1, lambd=0.0,
-             keep_probs=None):
+             keep_probs=None, sample_weight=None):
     """The contract's backward: a plan over the caches' Z and A, one pass; each
-    cached mask applied (in the kernel) before g′, then (lambd / m) W added."""
+    cached mask applied (in the kernel) before g′, then (lambd / m) W added.
+    ``sample_weight`` (m,): dZ_L's columns times the weights (in the kernel) and
+    every m a mean's denominator becomes S, their sum (no gradient at S = 0)."""
     ext = _active()
     Ws = [c[0][1] for c in caches]
     bs = [c[0][2] for c in caches]
@@ -104,6 +106,10 @@ def backward(AL, Y, caches, acts, loss, threads=None, relu_grad_at_zero=1, lambd
     net = ext._Net(Ws, bs, _codes(acts), X, _threads_for(ext, threads, Ws, X.shape[1]), Zs, As,
                    relu_grad_at_zero)
     net.set_Y(np.ascontiguousarray(Y, dtype=X.dtype))
+    m = X.shape[1]
+    if sample_weight is not None:
+        net.set_weights(np.ascontiguousarray(sample_weight, dtype=X.dtype))
+        m = net.S
     dWs = [np.empty_like(W) for W in Ws]
     dbs = [np.empty_like(b) for b in bs]
     masks = [c[2] if len(c) == 3 else None for c in caches]
@@ -111,9 +117,9 @@ def backward(AL, Y, caches, acts, loss, threads=None, relu_grad_at_zero=1, lambd
     masks, keeps = _masks(masks, keeps)
     with _blas.limit(1):
         net.backward_into(_losses.CODES[loss], dWs, dbs, masks, keeps)
-    if lambd:
+    if lambd and m > 0:
         for dW, W in zip(dWs, Ws):
-            dW += _reg.l2_gradient(W, lambd, X.shape[1])
+            dW += _reg.l2_gradient(W, lambd, m)
     return dWs, dbs
 
 
@@ -170,6 +176,14 @@ class Engine:
     (``gram=True``, or the cost model's pick) rewrites plain gradient descent
     only; any other schedule trains layer 1 directly (or in one pass).
 
+    Per-example weights (``problem.sample_weight``, ``HAS_SAMPLE_WEIGHT``):
+    ``_full`` holds them (its S, their sum, is the cost's and a full batch's
+    denominator); the batch plan gets a gather buffer that ``epochs`` fills
+    with each batch's weights, from the whole array, with its columns. Every
+    path takes them (Gram included: its rewrite is linear in dZ1, which the
+    weights scale), except the fused step of a batch of one, which a weighted
+    fit leaves for the general one.
+
     ``schedule.epoch_loss``: :meth:`run` hands the kernels a float64 array they
     fill with each iteration's (epoch's) loss, read off the forward each step
     trains on; without it they get None and compute nothing of it.
@@ -193,6 +207,7 @@ class Engine:
             self.threads = T = _cap(ext, fit.threads, rows)  # what the plans run on
             self._full = ext._Net(Ws, bs, codes, p.X, T, None, None, g0)
             self._full.set_Y(p.Y)
+            self._full.set_weights(p.sample_weight)
             if s.batch_size is None:
                 self._net = self._full
                 if s.plain and _use_gram(Ws, p.X, s.num_iterations, s.gram):
@@ -204,6 +219,8 @@ class Engine:
                 Yb = np.empty((p.Y.shape[0], s.batch_size), p.dtype)
                 self._net = ext._Net(Ws, bs, codes, Xb, T, None, None, g0)
                 self._net.set_Y(Yb)
+                if p.sample_weight is not None:  # the batch's weights, gathered per batch
+                    self._net.set_weights(np.empty(s.batch_size, p.dtype))
                 self._XT, self._YT = np.ascontiguousarray(p.X.T), np.ascontiguousarray(p.Y.T)
             self._state = self._course2(ext, fit)
         except BaseException:
@@ -243,7 +260,11 @@ class Engine:
             self._fresh = True
         s = self._fit.schedule
         J = self._full.cost(self._loss)
-        return J + _reg.l2_penalty(self._fit.Ws, s.lambd, self._fit.problem.m) if s.lambd else J
+        if not s.lambd:
+            return J
+        p = self._fit.problem
+        return J + _reg.l2_penalty(self._fit.Ws, s.lambd,
+                                   p.m if p.sample_weight is None else self._full.S)
 
     def run(self, count, orders=None, last=False):
         s = self._fit.schedule
@@ -261,7 +282,7 @@ class Engine:
             self._t += count
         else:
             self._net.epochs(self._loss, self._lr, orders, self._XT, self._YT, self._i,
-                             self._t, losses)
+                             self._t, losses, self._fit.problem.sample_weight)
             self._fresh = False
             self._t += count * self._per_epoch
         self._i += count
