@@ -19,8 +19,13 @@ import math
 import numpy as np
 from numba import njit
 
+from ... import activations as _act
+from ... import losses as _loss
 from .config import INLINE_OPTS, SERIAL_OPTS
-from .layers import CROSS_ENTROPY, POISSON, SOFTMAX
+
+# The registry's codes, frozen into the machine code as constants (as the page's).
+SOFTMAX = _act.CODES["softmax"]
+CROSS_ENTROPY, POISSON = _loss.CODES["cross_entropy"], _loss.CODES["poisson"]
 
 __all__ = ["inverse_weight", "mean", "poisson_loss", "cost", "softmax_cost"]
 

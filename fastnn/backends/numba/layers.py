@@ -57,6 +57,7 @@ from numba import njit
 from ... import activations as _act
 from ... import losses as _loss
 from .config import BLAS_MIN_MACS, INLINE_OPTS, SERIAL_OPTS
+from .costs import cost, softmax_cost  # noqa: F401 -- the page's costs, in a file of their own
 from .intrinsics import dot_into
 from .simd_math import exp
 from .simd_math import sigmoid as _sigmoid
