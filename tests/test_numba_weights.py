@@ -145,3 +145,26 @@ def test_an_unweighted_fit_compiles_no_weighted_code():
     assert net.costs_
     # full_batch's last argument is the weights: None, pruned before typing
     assert any(sig.endswith("none)") for sig in introspect.compiled()["full_batch"])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_the_exp_output_is_a_packed_loop(dtype):
+    # Each polynomial activation (sigmoid's e^x, tanh's expm1, the exp output's
+    # e^x) is a loop whose vector body rounds a whole register at once
+    # (vrndscale/vroundp/roundp: the polynomial's n = floor(x log2 e + 1/2));
+    # without the exp branch, or with it scalar, float64 has two.
+    import re
+
+    import numba
+
+    from fastnn.backends.numba import layers
+
+    kernel = layers.activation_forward
+    options = {k: v for k, v in kernel.targetoptions.items() if k != "nopython"}
+    fresh = numba.njit(**dict(options, cache=False))(kernel.py_func)  # disassemblable
+    z, a = np.zeros(16, dtype), np.zeros(16, dtype)
+    fresh(np.int64(layers.EXP), dtype(0.5), z, a)  # z += b, a = e^z
+    np.testing.assert_allclose(a, np.exp(0.5), rtol=1e-6)
+    asm = fresh.inspect_asm(fresh.signatures[0])
+    packed = re.findall(r"\b(?:v?roundp[sd]|vrndscalep[sd])\b[^\n]*%[xyz]mm", asm)
+    assert len(packed) >= 3, len(packed)
