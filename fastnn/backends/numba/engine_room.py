@@ -369,7 +369,7 @@ class _Engine:
         self.columns = p.m if mb is None else mb
         self.buf = _buffers(dims, self.columns, p.dtype)
         #: The examples' weights (m,), or None (unweighted: no weighted code compiled).
-        self.sw = getattr(p, "sample_weight", None)
+        self.sw = p.sample_weight
         if mb is not None:
             self.cost_buf = _buffers(dims, p.m, p.dtype, grads=False)
             self.Xb = np.empty(dims[0] * mb, p.dtype)
