@@ -5,7 +5,8 @@ This is the backend's surface, the contract of :mod:`fastnn.backends._base`:
 ``forward``/``backward`` over the lecture page, ``engine`` for the driver, and
 the capability constants. The rooms behind it:
 
-- :mod:`.layers`, the lecture page: one kernel per formula;
+- :mod:`.layers`, the lecture page: one kernel per formula (:mod:`.costs`,
+  its costs);
 - :mod:`.engine_room`, the engine room: the compiled training loops and the
   engines that run them; :mod:`.first_layer`, its fused first-layer pass;
 - :mod:`.second_page` and :mod:`.second_room`, the same for the course's
@@ -44,6 +45,11 @@ DESCRIPTION = "Numba @njit: compiled training loop, SIMD polynomial exp/tanh, on
 SLOW = False
 COMPILED = True
 HAS_OPTIMIZERS = True
+#: Per-example weights (``sample_weight``: ``backward``'s keyword, the
+#: engines' ``Problem.sample_weight``) on every path of both engine rooms.
+HAS_SAMPLE_WEIGHT = True
+#: The ``exp`` output with the ``poisson`` loss.
+HAS_POISSON = True
 #: The update rules the engines train (:data:`.second_page.OPTIMIZER_CODES`):
 #: the course's four and scikit-learn's ``sklearn_sgd`` and ``sklearn_adam``.
 OPTIMIZER_NAMES = frozenset(second_page.OPTIMIZER_CODES)
@@ -95,11 +101,14 @@ def forward(Ws, bs, acts, X, threads=None, dropout=None):
 
 
 def backward(AL, Y, caches, acts, loss, threads=None, relu_grad_at_zero=1, lambd=0.0,
-             keep_probs=None):
+             keep_probs=None, sample_weight=None):
     """``(dWs, dbs)``: gradients of J with the shapes of each W and b;
     relu_grad_at_zero (1 or 0) is ReLU's g'(0); ``lambd`` adds L2's
     ``(lambd / m) W`` to each dW; a cache with a mask D (see :func:`forward`)
-    scales dA by ``D / keep_probs[l]`` before g', taken at g(Z)."""
+    scales dA by ``D / keep_probs[l]`` before g', taken at g(Z).
+    ``sample_weight`` (m,) (None: unweighted): the weighted J's gradients,
+    dZ_L's columns times the weights and 1/S for 1/m (0 when S == 0), L2's
+    term (lambd / S) W."""
     config.check_isa()
     codes = [_act.CODES[a] for a in acts]
     n_layers = len(caches)
@@ -108,14 +117,17 @@ def backward(AL, Y, caches, acts, loss, threads=None, relu_grad_at_zero=1, lambd
     Ws = [cache[0][1] for cache in caches]
     g0 = int(relu_grad_at_zero)
     m = AL.shape[1]
+    S = m if sample_weight is None else _loss.weight_sum(sample_weight)
+    scale = None if sample_weight is None else _loss.mean_scale(S)  # 1/S for 1/m
     with _blas_limit(threads, Ws, m):
-        layers.output_dZ(AL, Y, caches[-1][1], codes[-1], _loss.CODES[loss], g0, dZ)
+        layers.output_dZ(AL, Y, caches[-1][1], codes[-1], _loss.CODES[loss], g0, dZ,
+                         sample_weight)
         for l in range(n_layers - 1, -1, -1):
             (A_prev, W, b), _ = caches[l][:2]
             dWs[l], dbs[l] = np.empty_like(W), np.empty_like(b)
-            layers.linear_backward(dZ, A_prev, dWs[l], dbs[l])
+            layers.linear_backward(dZ, A_prev, dWs[l], dbs[l], scale)
             if lambd:
-                dWs[l] += _reg.l2_gradient(W, lambd, m)
+                dWs[l] += _reg.l2_gradient(W, lambd, S)
             if l > 0:
                 dZ_below = np.empty_like(A_prev)
                 Z_prev = caches[l - 1][1]

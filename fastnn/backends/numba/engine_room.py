@@ -22,6 +22,12 @@ Design
 * Parameters and activations travel as flat buffers with offsets, not lists
   of arrays (a typed-list lookup costs ~40 ns, a third of a planar
   iteration), bundled in two named tuples, :class:`Net` and :class:`Buffers`.
+* Per-example weights (``Problem.sample_weight``) reach the loops as ``sw``
+  (m,), or None: then Numba prunes every weighted branch before typing, and
+  an unweighted fit runs exactly the code it ran before weights existed. A
+  mini-batch's weights are gathered by the order of its columns (into
+  ``Wb``); its 1/S (:func:`.layers.inverse_weight`) replaces 1/m in every
+  layer's dW and db and in the fused pass's scale.
 * Each kernel is compiled on its first call, for the dtype it gets: a
   full-batch fit compiles :func:`full_batch` alone.
 """
@@ -35,15 +41,16 @@ from numba import njit
 
 from .. import _blas
 from .config import BLAS_MIN_MACS, INLINE_OPTS, SERIAL_OPTS, check_isa
+from .costs import cost, inverse_weight
 from .first_layer import first_layer_block, first_layer_threads, fused_first_layer
 from .layers import (SOFTMAX, activation_backward, activation_forward, bias_activation,
-                     bias_gradient, cost, dZ_prev, linear_backward, linear_forward,
-                     output_dZ, softmax, update)
+                     bias_gradient, dZ_prev, linear_backward, linear_forward, output_dZ,
+                     softmax, update)
 from .intrinsics import view as _view
 
 __all__ = ["Net", "Buffers", "FullBatchEngine", "MiniBatchEngine", "full_batch", "output_cost",
            "forward_cost", "epochs", "step_one", "forward_layers", "output_layer_dZ",
-           "backward_update"]
+           "backward_update", "gather_weights"]
 
 #: The network as the kernels see it. ``W`` (sum n_l n_{l-1},) and ``b``
 #: (sum n_l,), IN/OUT: layer l's (0-based) W is the C-ordered
@@ -76,51 +83,55 @@ def forward_layers(net, X, buf, first):
 
 
 @njit(**INLINE_OPTS)
-def output_cost(net, Y, buf):
-    """The cost J of the forward pass in ``buf`` against Y (n_L, c)."""
+def output_cost(net, Y, buf, sw=None):
+    """The cost J of the forward pass in ``buf`` against Y (n_L, c), weighted by
+    sw (c,) unless None."""
     L = net.dims.shape[0] - 1
     m = Y.shape[1]
     off = net.n_off[L - 1] * m
     nL = net.dims[L]
     return cost(_view(buf.A, off, nL, m), _view(buf.Z, off, nL, m), Y, net.loss,
-                net.codes[L - 1])
+                net.codes[L - 1], sw)
 
 
 @njit(**SERIAL_OPTS)
-def forward_cost(net, X, Y, buf):
-    """The cost J at the current parameters: a forward over X (n_0, c) into ``buf``."""
+def forward_cost(net, X, Y, buf, sw=None):
+    """The cost J at the current parameters: a forward over X (n_0, c) into
+    ``buf``; weighted by sw (c,) unless None."""
     forward_layers(net, X, buf, 0)
-    return output_cost(net, Y, buf)
+    return output_cost(net, Y, buf, sw)
 
 
 @njit(**INLINE_OPTS)
-def output_layer_dZ(net, Y, buf, m):
+def output_layer_dZ(net, Y, buf, m, sw=None):
     """dZ of the output layer from the forward pass in ``buf`` against Y (n_L, m),
-    into buf.dZ's block; returned."""
+    each column j times sw[j] unless sw is None, into buf.dZ's block; returned."""
     L = net.dims.shape[0] - 1
     off = net.n_off[L - 1] * m
     dZ = _view(buf.dZ, off, net.dims[L], m)
     output_dZ(_view(buf.A, off, net.dims[L], m), Y, _view(buf.Z, off, net.dims[L], m),
-              net.codes[L - 1], net.loss, net.g0, dZ)
+              net.codes[L - 1], net.loss, net.g0, dZ, sw)
     return dZ
 
 
 @njit(**INLINE_OPTS)
-def backward_update(net, X, Y, buf, learning_rate, last):
+def backward_update(net, X, Y, buf, learning_rate, last, sw=None, scale=None):
     """Backward and update of layers L-1 .. ``last`` (0-based) after the forward
     pass over X (n_0, c) in ``buf``; returns dZ of layer ``last`` (computed
     before its update). ``last`` = 0: every layer; 1: layer 1 is left to the
-    fused pass. W and b updated in place; buf.dZ, dW, db written."""
+    fused pass. W and b updated in place; buf.dZ, dW, db written. With
+    weights sw (c,), the output delta's columns are scaled by them and
+    ``scale`` (their 1/S) replaces 1/c; None: unweighted."""
     dims, w_off, n_off, g0 = net.dims, net.w_off, net.n_off, net.g0
     L = dims.shape[0] - 1
     m = X.shape[1]
-    dZ = output_layer_dZ(net, Y, buf, m)
+    dZ = output_layer_dZ(net, Y, buf, m, sw)
     for l in range(L - 1, last - 1, -1):
         n, n_prev = dims[l + 1], dims[l]
         W, b = _view(net.W, w_off[l], n, n_prev), _view(net.b, n_off[l], n, 1)
         dW, db = _view(buf.dW, w_off[l], n, n_prev), _view(buf.db, n_off[l], n, 1)
         A_prev = X if l == 0 else _view(buf.A, n_off[l - 1] * m, n_prev, m)
-        linear_backward(dZ, A_prev, dW, db)
+        linear_backward(dZ, A_prev, dW, db, scale)
         if l > 0:
             dZ_below = _view(buf.dZ, n_off[l - 1] * m, n_prev, m)
             dZ_prev(W, dZ, _view(buf.Z, n_off[l - 1] * m, n_prev, m), A_prev, net.codes[l - 1],
@@ -136,8 +147,9 @@ def backward_update(net, X, Y, buf, learning_rate, last):
 
 
 @njit(**SERIAL_OPTS)
-def full_batch(net, X, Y, buf, fused, Z_parts, learning_rate, count, fresh, last, J):
-    """``count`` iterations of full-batch gradient descent on X (n_0, m), Y (n_L, m).
+def full_batch(net, X, Y, buf, fused, Z_parts, learning_rate, count, fresh, last, J, sw):
+    """``count`` iterations of full-batch gradient descent on X (n_0, m), Y (n_L, m),
+    weighted by sw (m,) (None: unweighted).
 
     ``buf`` (m columns) holds the forward of the current parameters on entry
     (unless ``fresh``: then it is computed first) and, with its cost in J (1,)
@@ -156,7 +168,12 @@ def full_batch(net, X, Y, buf, fused, Z_parts, learning_rate, count, fresh, last
     W1, b1 = _view(net.W, 0, n1, n0), _view(net.b, 0, n1, 1)
     Z1, A1 = _view(buf.Z, 0, n1, m), _view(buf.A, 0, n1, m)
     db1 = _view(buf.db, 0, n1, 1)
-    scale = X.dtype.type(learning_rate / m)  # keeps float32 kernels float32
+    if sw is None:  # (pruned before typing: inv is None or a float, never Optional)
+        inv = None
+        scale = X.dtype.type(learning_rate / m)  # keeps float32 kernels float32
+    else:  # 1/S, S the weights' sum, for 1/m
+        inv = inverse_weight(sw)
+        scale = X.dtype.type(learning_rate * inv)
     zero = np.int64(0)  # not the literal 0: that would compile the pass once more
     first = zero  # the first layer forward_layers and backward_update run
     if fused is not None:
@@ -167,10 +184,10 @@ def full_batch(net, X, Y, buf, fused, Z_parts, learning_rate, count, fresh, last
         learn = step > 0
         dZ1 = Z1  # read by the fused pass only when it learns
         if learn:
-            dZ1 = backward_update(net, X, Y, buf, learning_rate, first)
+            dZ1 = backward_update(net, X, Y, buf, learning_rate, first, sw, inv)
         if fused is not None:  # dW1, W1's update and the next W1 X in one pass over X
             if learn:
-                bias_gradient(dZ1, db1)
+                bias_gradient(dZ1, db1, inv)
             if Z_parts is None:
                 first_layer_block(W1, dZ1, X, Z1, zero, n0, scale, learn)
             else:
@@ -182,7 +199,7 @@ def full_batch(net, X, Y, buf, fused, Z_parts, learning_rate, count, fresh, last
         if fused is not None:
             bias_activation(net.codes[0], b1, Z1, A1, buf.work)
         forward_layers(net, X, buf, first)
-    J[0] = output_cost(net, Y, buf)
+    J[0] = output_cost(net, Y, buf, sw)
 
 
 # ------------------------------------------------------------ mini-batches
@@ -197,6 +214,14 @@ def gather_columns(X, order, k, out):
         x, o = X[r], out[r]
         for c in range(mb):
             o[c] = x[order[k + c]]
+
+
+@njit(**INLINE_OPTS)
+def gather_weights(sw, order, k, out):
+    """``out[c] = sw[order[k + c]]``: one mini-batch's weights, in its columns' order.
+    sw (m,) IN, order (m,) int64 IN, out (c,) OUT."""
+    for c in range(out.shape[0]):
+        out[c] = sw[order[k + c]]
 
 
 @njit(**SERIAL_OPTS)
@@ -254,7 +279,7 @@ def step_one(net, x, y, buf, learning_rate):
 
 
 @njit(**SERIAL_OPTS)
-def epochs(net, X, Y, buf, Xb, Yb, learning_rate, orders, batch_size):
+def epochs(net, X, Y, buf, Xb, Yb, learning_rate, orders, batch_size, sw, Wb):
     """Mini-batch gradient descent for one epoch per row of ``orders``.
 
     X (n_0, m), Y (n_L, m) IN; orders (count, m) int64 IN: epoch e's example
@@ -262,6 +287,8 @@ def epochs(net, X, Y, buf, Xb, Yb, learning_rate, orders, batch_size):
     contiguous Xb (n_0 * batch_size,) / Yb (n_L * batch_size,) and trained as
     forward / backward / update with its own mean in ``buf`` (batch_size
     columns). net.W, net.b updated in place; nothing allocated per batch.
+    sw (m,) IN: the examples' weights, each batch's gathered into Wb
+    (batch_size,), its weighted mean taken; None: unweighted (Wb unused).
     """
     m = X.shape[1]
     n0, nL = net.dims[0], net.dims[net.dims.shape[0] - 1]
@@ -270,6 +297,11 @@ def epochs(net, X, Y, buf, Xb, Yb, learning_rate, orders, batch_size):
         for k in range(0, m, batch_size):
             mb = min(batch_size, m - k)
             if mb == 1:
+                # Weighted, a batch of one's J is w L / w = L: the same step, or
+                # none (a zero gradient) when w == 0.
+                if sw is not None:
+                    if sw[order[k]] == 0.0:
+                        continue
                 x, y = Xb[:n0], Yb[:nL]
                 for f in range(n0):
                     x[f] = X[f, order[k]]
@@ -281,7 +313,13 @@ def epochs(net, X, Y, buf, Xb, Yb, learning_rate, orders, batch_size):
             gather_columns(X, order, k, X_batch)
             gather_columns(Y, order, k, Y_batch)
             forward_layers(net, X_batch, buf, 0)
-            backward_update(net, X_batch, Y_batch, buf, learning_rate, 0)
+            if sw is None:
+                backward_update(net, X_batch, Y_batch, buf, learning_rate, 0)
+            else:
+                w = Wb[:mb]
+                gather_weights(sw, order, k, w)
+                backward_update(net, X_batch, Y_batch, buf, learning_rate, 0, w,
+                                inverse_weight(w))
 
 
 # ------------------------------------------------------------ the engines
@@ -330,10 +368,13 @@ class _Engine:
             self._stack.enter_context(_blas.limit(fit.threads))  # m >= columns: the cost too
         self.columns = p.m if mb is None else mb
         self.buf = _buffers(dims, self.columns, p.dtype)
+        #: The examples' weights (m,), or None (unweighted: no weighted code compiled).
+        self.sw = p.sample_weight
         if mb is not None:
             self.cost_buf = _buffers(dims, p.m, p.dtype, grads=False)
             self.Xb = np.empty(dims[0] * mb, p.dtype)
             self.Yb = np.empty(dims[-1] * mb, p.dtype)
+            self.Wb = np.empty(mb if self.sw is not None else 0, p.dtype)
 
     def close(self):
         """The trained parameters back into ``fit.Ws``/``fit.bs``, in place."""
@@ -366,7 +407,8 @@ class FullBatchEngine(_Engine):
     def _call(self, count, last):
         p = self._fit.problem
         full_batch(self.net, p.X, p.Y, self.buf, self.fused, self.Z_parts,
-                   float(self._fit.schedule.learning_rate), count, self._fresh, last, self.J)
+                   float(self._fit.schedule.learning_rate), count, self._fresh, last, self.J,
+                   self.sw)
         self._fresh = last
 
     def cost(self):
@@ -384,9 +426,10 @@ class MiniBatchEngine(_Engine):
 
     def cost(self):
         p = self._fit.problem
-        return forward_cost(self.net, p.X, p.Y, self.cost_buf)
+        return forward_cost(self.net, p.X, p.Y, self.cost_buf, self.sw)
 
     def run(self, count, orders, last=False):
         p = self._fit.problem
         epochs(self.net, p.X, p.Y, self.buf, self.Xb, self.Yb,
-               float(self._fit.schedule.learning_rate), orders, self._fit.schedule.batch_size)
+               float(self._fit.schedule.learning_rate), orders, self._fit.schedule.batch_size,
+               self.sw, self.Wb)

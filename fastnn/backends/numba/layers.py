@@ -4,7 +4,8 @@ Read top to bottom, this is the course's L-layer network::
 
     forward    Z = W A_prev + b, A = g(Z)          linear_forward (g: activation_forward,
                                                    or softmax over each column of Z_L)
-    cost       J = (1/m) sum L(A_L, Y)             cost (softmax_cost: a softmax's
+    cost       J = (1/m) sum L(A_L, Y)             costs.cost (:mod:`.costs`, the page's
+                                                   costs; costs.softmax_cost: a softmax's
                                                    from its forward's column sums)
     output     dZ_L = A_L - Y                       output_dZ
     backward   dW = (1/m) dZ A_prev^T               linear_backward
@@ -12,6 +13,14 @@ Read top to bottom, this is the course's L-layer network::
                dZ_prev = W^T dZ * g'(Z_prev)        dZ_prev (g': activation_backward,
                                                    g'(0) of ReLU per relu_grad_at_zero)
     update     W -= learning_rate dW, same for b   update
+
+With per-example weights w (``sw``, the batch's S = sum_j w_j) the same
+kernels compute the weighted objective: J = (1/S) sum_j w_j L_j, dZ_L's column
+j times w_j, and 1/S (``scale``) in place of 1/m (0 when S == 0: that batch
+learns nothing); without them (None) each kernel is exactly the unweighted
+one (Numba prunes the other branch before typing). The ``exp`` output with
+the ``poisson`` loss (half Poisson deviance, L = y log(y/a) - y + a) has
+dZ_L = A_L - Y as well.
 
 ``Network.forward``/``backward`` (:mod:`fastnn.backends.numba`) and the compiled
 training loops (:mod:`.engine_room`, the engine room) call these same kernels; the
@@ -42,29 +51,28 @@ Design
   smaller ones are hand loops over four rows at a time.
 """
 
-import math
-
 import numpy as np
 from numba import njit
 
 from ... import activations as _act
 from ... import losses as _loss
 from .config import BLAS_MIN_MACS, INLINE_OPTS, SERIAL_OPTS
+from .costs import cost, softmax_cost  # noqa: F401 -- the page's costs, in a file of their own
 from .intrinsics import dot_into
 from .simd_math import exp
 from .simd_math import sigmoid as _sigmoid
 from .simd_math import tanh as _tanh
 
 # The registry's codes and slope, frozen into the machine code as constants.
-SIGMOID, TANH, RELU, LEAKY_RELU, IDENTITY, SOFTMAX = (
+SIGMOID, TANH, RELU, LEAKY_RELU, IDENTITY, SOFTMAX, EXP = (
     _act.CODES[name]
-    for name in ("sigmoid", "tanh", "relu", "leaky_relu", "identity", "softmax"))
-CROSS_ENTROPY, MSE = _loss.CODES["cross_entropy"], _loss.CODES["mse"]
+    for name in ("sigmoid", "tanh", "relu", "leaky_relu", "identity", "softmax", "exp"))
+CROSS_ENTROPY, MSE, POISSON = (_loss.CODES[name] for name in ("cross_entropy", "mse", "poisson"))
 LEAKY_SLOPE = _act.LEAKY_SLOPE
 
 # ------------------------------------------------- g and g', side by side
-# g' takes (z, a) and uses what the lecture does: sigma' = a (1 - a) and
-# tanh' = 1 - a^2 from the stored A. ReLU, leaky ReLU and the identity are one
+# g' takes (z, a) and uses what the lecture does: sigma' = a (1 - a),
+# tanh' = 1 - a^2 and exp' = a from the stored A. ReLU, leaky ReLU and the identity are one
 # family, z for z >= 0 and slope * z below (slope 0, LEAKY_SLOPE, 1), with
 # g'(0) = 1 as in the lecture (g0 = 1) or the slope below (g0 = 0).
 
@@ -87,6 +95,11 @@ def tanh(z):
 @njit(**INLINE_OPTS)
 def tanh_prime(z, a):
     return 1.0 - a * a
+
+
+@njit(**INLINE_OPTS)
+def exp_prime(z, a):
+    return a
 
 
 @njit(**INLINE_OPTS)
@@ -121,6 +134,11 @@ def activation_forward(code, b, z, a):
             v = z[j] + b
             z[j] = v
             a[j] = tanh(v)
+    elif code == EXP:  # the polynomial e^x of simd_math: a SIMD loop, as sigmoid's
+        for j in range(m):
+            v = z[j] + b
+            z[j] = v
+            a[j] = exp(v)
     else:
         slope = slope_below_zero(code)
         for j in range(m):
@@ -140,6 +158,9 @@ def activation_backward(code, d, z, a, g0):
     elif code == TANH:
         for j in range(m):
             d[j] *= tanh_prime(z[j], a[j])
+    elif code == EXP:
+        for j in range(m):
+            d[j] *= exp_prime(z[j], a[j])
     elif code != IDENTITY:
         slope = slope_below_zero(code)
         for j in range(m):
@@ -272,69 +293,16 @@ def linear_forward(W, b, A_prev, Z, A, code, work):
             activation_forward(code, b[i, 0], Z[i], A[i])
 
 
-# ---------------------------------------------------------------- cost
-
-
-@njit(**SERIAL_OPTS)
-def cost(AL, ZL, Y, loss, code):
-    """``J = (1/m) sum L``; cross-entropy from the logits ZL (never log(0)). Summed in float64.
-
-    code is the output activation's: softmax makes cross-entropy the categorical
-    ``logsumexp(z) - sum_k y_k z_k`` per example (a column), else binary per unit.
-    """
-    n, m = AL.shape
-    total = 0.0
-    if loss == CROSS_ENTROPY and code == SOFTMAX:
-        for j in range(m):
-            top = ZL[0, j]
-            for i in range(1, n):
-                top = max(top, ZL[i, j])
-            s = 0.0
-            yz = 0.0
-            for i in range(n):
-                s += math.exp(ZL[i, j] - top)  # in (0, 1], and 1 for the max: no overflow
-                yz += Y[i, j] * ZL[i, j]
-            total += (top + math.log(s)) - yz
-        return total / m
-    for i in range(n):
-        for j in range(m):
-            if loss == CROSS_ENTROPY:
-                z = ZL[i, j]
-                # softplus(z) - y z, softplus(z) = max(z, 0) + log1p(e^-|z|)
-                total += (max(z, 0.0) + math.log1p(math.exp(-abs(z)))) - Y[i, j] * z
-            else:
-                e = AL[i, j] - Y[i, j]
-                total += 0.5 * e * e
-    return total / m
-
-
-@njit(**INLINE_OPTS)
-def softmax_cost(ZL, Y, work):
-    """:func:`cost` of a softmax output (with cross-entropy) from the forward
-    that computed it, without its exps: ``J = (1/m) sum_j (top_j + log total_j -
-    sum_k y_kj z_kj)``, work (2, m) still holding that forward's column maxima
-    and sums (:func:`softmax`). Summed in float64."""
-    n, m = ZL.shape
-    top, total = work[0], work[1]
-    J = 0.0
-    for j in range(m):
-        J += np.float64(top[j]) + math.log(np.float64(total[j]))
-    for i in range(n):
-        y, z = Y[i], ZL[i]
-        for j in range(m):
-            J -= np.float64(y[j]) * np.float64(z[j])
-    return J / m
-
-
 # ------------------------------------------------------------ backward
 
 
 @njit(**INLINE_OPTS)
-def output_dZ(AL, Y, ZL, code, loss, g0, dZ):
-    """``dZ_L = A_L - Y`` (sigmoid or softmax + cross-entropy, identity + mse),
-    times g'(Z_L) for mse with another output activation (g0: a ReLU output's
-    g'(0)). All (n_L, m); dZ written. :func:`fastnn.losses.output_delta` is
-    the oracles' version.
+def output_dZ(AL, Y, ZL, code, loss, g0, dZ, sw=None):
+    """``dZ_L = A_L - Y`` (sigmoid or softmax + cross-entropy, identity + mse,
+    exp + poisson), times g'(Z_L) for mse with another output activation (g0:
+    a ReLU output's g'(0)); with weights sw (m,), column j times w_j. All
+    (n_L, m); dZ written. :func:`fastnn.losses.output_delta` is the oracles'
+    version.
     """
     n, m = AL.shape
     for i in range(n):
@@ -343,32 +311,46 @@ def output_dZ(AL, Y, ZL, code, loss, g0, dZ):
             d[j] = a[j] - y[j]
         if loss == MSE:
             activation_backward(code, d, ZL[i], a, g0)
+        if sw is not None:
+            for j in range(m):
+                d[j] *= sw[j]
 
 
 @njit(**INLINE_OPTS)
-def bias_gradient(dZ, db):
-    """``db = (1/m) sum_j dZ[:, j]``: dZ (n, m), db (n, 1) written."""
+def scaled(s, m, scale):
+    """``s / m``, or ``s * scale`` (a weighted batch's 1/S, see :func:`inverse_weight`)."""
+    if scale is None:
+        return s / m
+    return s * scale
+
+
+@njit(**INLINE_OPTS)
+def bias_gradient(dZ, db, scale=None):
+    """``db = (1/m) sum_j dZ[:, j]`` (``scale`` in place of 1/m when not None):
+    dZ (n, m), db (n, 1) written."""
     n, m = dZ.shape
     for i in range(n):
         d = dZ[i]
         s = d.dtype.type(0)
         for j in range(m):
             s += d[j]
-        db[i, 0] = s / m
+        db[i, 0] = scaled(s, m, scale)
 
 
 @njit(**SERIAL_OPTS)
-def linear_backward(dZ, A_prev, dW, db):
+def linear_backward(dZ, A_prev, dW, db, scale=None):
     """``dW = (1/m) dZ A_prev^T`` and ``db = (1/m) sum_j dZ``.
 
     dZ (n, m), A_prev (n_prev, m); dW (n, n_prev) and db (n, 1) written.
+    ``scale`` (float64 or None): a weighted batch's 1/S in place of 1/m.
     """
     n, m = dZ.shape
     n_prev = A_prev.shape[0]
-    bias_gradient(dZ, db)
+    bias_gradient(dZ, db, scale)
     if blas_sized(n, n_prev, m):
         dot_into(dZ, A_prev.T, dW)
-        inv_m = 1.0 / m  # float64, as NumPy's dW *= 1.0 / m (float32 rounds once, at the store)
+        # float64, as NumPy's dW *= 1.0 / m (float32 rounds once, at the store)
+        inv_m = 1.0 / m if scale is None else scale
         for i in range(n):  # a loop, not an array expression: no ufunc machinery to compile
             for k in range(n_prev):
                 dW[i, k] = dW[i, k] * inv_m
@@ -386,14 +368,15 @@ def linear_backward(dZ, A_prev, dW, db):
                 s1 += dj * a1[j]
                 s2 += dj * a2[j]
                 s3 += dj * a3[j]
-            dW[i, k], dW[i, k + 1], dW[i, k + 2], dW[i, k + 3] = s0 / m, s1 / m, s2 / m, s3 / m
+            dW[i, k], dW[i, k + 1] = scaled(s0, m, scale), scaled(s1, m, scale)
+            dW[i, k + 2], dW[i, k + 3] = scaled(s2, m, scale), scaled(s3, m, scale)
             k += 4
         while k < n_prev:
             a0 = A_prev[k]
             s0 = zero
             for j in range(m):
                 s0 += d[j] * a0[j]
-            dW[i, k] = s0 / m
+            dW[i, k] = scaled(s0, m, scale)
             k += 1
 
 

@@ -27,6 +27,11 @@ Design
   output layer's A and Z that each batch's forward leaves in ``buf`` (no
   second forward) before its update; without ``epoch_loss`` the loops get
   None for ``losses`` and Numba prunes that code before typing.
+* Per-example weights travel as :mod:`.engine_room`'s do (``sw``, each
+  batch's gathered into ``Wb``, its 1/S for 1/m): L2's gradient term becomes
+  (lambd / S) W and an epoch loss's penalty lambd / (2 S) sum ||W||^2, both 0
+  in a batch whose weights sum to 0, whose optimizer step is still taken
+  (with zero gradients: momentum and Adam's moments move on, t advances).
 * ``t``, the update's number (Adam's bias correction, the dropout masks),
   and the iteration (epoch) that sets the learning rate are carried by the
   engine across calls, so ``run(a); run(b)`` is ``run(a + b)``.
@@ -39,9 +44,11 @@ from numba import njit
 
 from ... import regularization as _reg
 from .config import INLINE_OPTS, SERIAL_OPTS
-from .engine_room import _Engine, forward_cost, gather_columns, output_cost, output_layer_dZ
+from .costs import inverse_weight, softmax_cost
+from .engine_room import (_Engine, forward_cost, gather_columns, gather_weights, output_cost,
+                          output_layer_dZ)
 from .intrinsics import view as _view
-from .layers import SOFTMAX, dZ_prev, linear_backward, linear_forward, softmax_cost
+from .layers import SOFTMAX, dZ_prev, linear_backward, linear_forward
 from .second_page import (ADAM, SKLEARN_ADAM, bias_corrections, drop_rows, dropout_mask,
                           hyper_parameters, mask_base, thresholds, update_parameters)
 
@@ -97,17 +104,21 @@ def dA_to_dZ(W, dZ, Z_prev, A_prev, code_prev, g0, D, keep_prob, out):
 
 
 @njit(**INLINE_OPTS)
-def backward_update(net, X, Y, buf, drop, course, learning_rate, t):
+def backward_update(net, X, Y, buf, drop, course, learning_rate, t, sw=None, scale=None):
     """Backward over the forward of X (n_0, c) in ``buf`` (and ``drop``), and
-    each layer's optimizer step (update t) as soon as its dW, db exist."""
+    each layer's optimizer step (update t) as soon as its dW, db exist. With
+    weights sw (c,) (None: unweighted), ``scale`` is their 1/S (0.0 if S == 0)."""
     dims, w_off, n_off, g0 = net.dims, net.w_off, net.n_off, net.g0
     L = dims.shape[0] - 1
     m = X.shape[1]
-    dZ = output_layer_dZ(net, Y, buf, m)
+    dZ = output_layer_dZ(net, Y, buf, m, sw)
     c1, c2 = 1.0, 1.0
     if course.kind == ADAM or course.kind == SKLEARN_ADAM:
         c1, c2 = bias_corrections(course.hyper[0], course.hyper[2], t)
-    l2 = course.lambd / m
+    if scale is None:
+        l2 = course.lambd / m
+    else:
+        l2 = course.lambd * scale
     for l in range(L - 1, -1, -1):
         n, n_prev = dims[l + 1], dims[l]
         W, b = _view(net.W, w_off[l], n, n_prev), _view(net.b, n_off[l], n, 1)
@@ -120,7 +131,7 @@ def backward_update(net, X, Y, buf, drop, course, learning_rate, t):
             A_prev = _view(drop.A, below, n_prev, m)
         else:
             A_prev = _view(buf.A, below, n_prev, m)
-        linear_backward(dZ, A_prev, dW, db)
+        linear_backward(dZ, A_prev, dW, db, scale)
         if l > 0:
             dZ_below = _view(buf.dZ, below, n_prev, m)
             Z_prev, G_prev = _view(buf.Z, below, n_prev, m), _view(buf.A, below, n_prev, m)
@@ -142,56 +153,68 @@ def backward_update(net, X, Y, buf, drop, course, learning_rate, t):
 
 
 @njit(**INLINE_OPTS)
-def batch_loss(net, Y, buf, lambd, m):
+def batch_loss(net, Y, buf, lambd, m, sw=None, scale=None):
     """A batch's term of its epoch's loss (scikit-learn's ``loss_curve_``):
     ``(B / m) (J + lambd / (2 B) sum_l ||W_l||^2)``, J the cost of the forward
     in ``buf`` against Y (n_L, B) (a softmax output's from the column maxima
     and sums its forward left in ``buf.work``), the W's the current parameters
-    (the batch's update not yet taken). Summed in float64."""
+    (the batch's update not yet taken). With weights sw (B,), J is weighted
+    and ``scale`` (their 1/S, 0.0 if S == 0) replaces 1/B in the penalty; B/m
+    stays (scikit-learn weighs batches by size). Summed in float64."""
     B = Y.shape[1]
     L = net.dims.shape[0] - 1
     if net.codes[L - 1] == SOFTMAX:
         off = net.n_off[L - 1] * B
-        J = softmax_cost(_view(buf.Z, off, net.dims[L], B), Y, buf.work)
+        J = softmax_cost(_view(buf.Z, off, net.dims[L], B), Y, buf.work, sw)
     else:
-        J = output_cost(net, Y, buf)
+        J = output_cost(net, Y, buf, sw)
     if lambd != 0.0:
         W = net.W
         total = 0.0
         for i in range(W.shape[0]):
             w = np.float64(W[i])
             total += w * w
-        J += lambd / (2 * B) * total
+        if scale is None:
+            J += lambd / (2 * B) * total
+        else:
+            J += lambd * scale / 2 * total
     return B / m * J
 
 
 @njit(**SERIAL_OPTS)
-def full_batch(net, X, Y, buf, drop, course, rates, t, fresh, losses):
+def full_batch(net, X, Y, buf, drop, course, rates, t, fresh, sw, losses):
     """``rates.shape[0]`` iterations on all of X (n_0, m), Y (n_L, m), iteration
     k at learning rate rates[k], updates t + 1, t + 2, ...; the last update's
     number returned. ``buf`` holds the forward (no dropout) of the current
-    parameters on entry unless ``fresh``; on return it holds none. ``losses``
-    (count,) float64 OUT: each iteration's :func:`batch_loss`, of the forward
-    it trains on; None: none computed (the branch is pruned at compile time)."""
+    parameters on entry unless ``fresh``; on return it holds none. sw (m,):
+    the examples' weights, None: unweighted. ``losses`` (count,) float64 OUT:
+    each iteration's :func:`batch_loss`, of the forward it trains on; None:
+    none computed (the branch is pruned at compile time)."""
     m = X.shape[1]
+    if sw is None:  # (pruned before typing: scale is None or a float, never Optional)
+        scale = None
+    else:
+        scale = inverse_weight(sw)
     for k in range(rates.shape[0]):
         t += 1
         if fresh or drop.on:
             forward_layers(net, X, buf, drop, t)
         fresh = True
         if losses is not None:
-            losses[k] = batch_loss(net, Y, buf, course.lambd, m)
-        backward_update(net, X, Y, buf, drop, course, rates[k], t)
+            losses[k] = batch_loss(net, Y, buf, course.lambd, m, sw, scale)
+        backward_update(net, X, Y, buf, drop, course, rates[k], t, sw, scale)
     return t
 
 
 @njit(**SERIAL_OPTS)
-def epochs(net, X, Y, buf, Xb, Yb, drop, course, rates, orders, batch_size, t, losses):
+def epochs(net, X, Y, buf, Xb, Yb, drop, course, rates, orders, batch_size, t, sw, Wb, losses):
     """One epoch per row of ``orders`` (as :func:`.engine_room.epochs`), epoch e
     at learning rate rates[e]; each mini-batch is update t + 1, t + 2, ...; the
-    last update's number returned. ``losses`` (count,) float64 OUT: each
-    epoch's sum of its batches' :func:`batch_loss`, each from the forward the
-    batch trains on; None: none computed (pruned at compile time)."""
+    last update's number returned. sw (m,): the examples' weights, each
+    batch's gathered into Wb (batch_size,); None: unweighted. ``losses``
+    (count,) float64 OUT: each epoch's sum of its batches' :func:`batch_loss`,
+    each from the forward the batch trains on; None: none computed (pruned at
+    compile time)."""
     m = X.shape[1]
     n0, nL = net.dims[0], net.dims[net.dims.shape[0] - 1]
     for e in range(orders.shape[0]):
@@ -204,9 +227,17 @@ def epochs(net, X, Y, buf, Xb, Yb, drop, course, rates, orders, batch_size, t, l
             gather_columns(X, order, k, X_batch)
             gather_columns(Y, order, k, Y_batch)
             forward_layers(net, X_batch, buf, drop, t)
-            if losses is not None:
-                total += batch_loss(net, Y_batch, buf, course.lambd, m)
-            backward_update(net, X_batch, Y_batch, buf, drop, course, rates[e], t)
+            if sw is None:
+                if losses is not None:
+                    total += batch_loss(net, Y_batch, buf, course.lambd, m)
+                backward_update(net, X_batch, Y_batch, buf, drop, course, rates[e], t)
+            else:
+                w = Wb[:mb]
+                gather_weights(sw, order, k, w)
+                scale = inverse_weight(w)
+                if losses is not None:
+                    total += batch_loss(net, Y_batch, buf, course.lambd, m, w, scale)
+                backward_update(net, X_batch, Y_batch, buf, drop, course, rates[e], t, w, scale)
         if losses is not None:
             losses[e] = total
     return t
@@ -270,6 +301,8 @@ class _SecondEngine(_Engine):
         return np.zeros(count) if self._fit.schedule.epoch_loss else None
 
     def _penalty(self):
+        """L2's term of the recorded cost: lambd / (2 m) sum ||W||^2, with
+        weights over S = their sum (positive over all m: validated)."""
         f = self._fit
         if not f.schedule.lambd:
             return 0.0
@@ -277,7 +310,8 @@ class _SecondEngine(_Engine):
         for W in f.Ws:
             Ws.append(self.net.W[offset:offset + W.size].reshape(W.shape))
             offset += W.size
-        return _reg.l2_penalty(Ws, f.schedule.lambd, f.problem.m)
+        m = f.problem.m if self.sw is None else float(np.sum(self.sw, dtype=np.float64))
+        return _reg.l2_penalty(Ws, f.schedule.lambd, m)
 
     def close(self):
         """Parameters back into ``fit.Ws``/``fit.bs``, the optimizer's state
@@ -311,7 +345,7 @@ class SecondFullBatchEngine(_SecondEngine):
 
     def cost(self):
         p = self._fit.problem
-        J = forward_cost(self.net, p.X, p.Y, self.buf)
+        J = forward_cost(self.net, p.X, p.Y, self.buf, self.sw)
         self._fresh = False
         return J + self._penalty()
 
@@ -320,7 +354,7 @@ class SecondFullBatchEngine(_SecondEngine):
         fresh, self._fresh = self._fresh, True
         losses = self._losses(count)
         self.t = full_batch(self.net, p.X, p.Y, self.buf, self.drop, self.course,
-                            self._rates(count), self.t, fresh, losses)
+                            self._rates(count), self.t, fresh, self.sw, losses)
         return losses
 
 
@@ -329,13 +363,13 @@ class SecondMiniBatchEngine(_SecondEngine):
 
     def cost(self):
         p = self._fit.problem
-        return forward_cost(self.net, p.X, p.Y, self.cost_buf) + self._penalty()
+        return forward_cost(self.net, p.X, p.Y, self.cost_buf, self.sw) + self._penalty()
 
     def run(self, count, orders, last=False):
         p = self._fit.problem
         losses = self._losses(count)
         self.t = epochs(self.net, p.X, p.Y, self.buf, self.Xb, self.Yb, self.drop, self.course,
                         self._rates(count), orders, self._fit.schedule.batch_size, self.t,
-                        losses)
+                        self.sw, self.Wb, losses)
         return losses
 
