@@ -11,6 +11,7 @@ import numpy as np
 
 from . import _validation as _v
 from . import _validation_optim as _vo
+from . import _validation_weights as _vw
 from .backends import _base as _driver
 from ._watch import Divergence, ProgressBar
 
@@ -37,7 +38,7 @@ def optimizer_start(net, schedule, resume):
 
 
 def run(net, X, Y, learning_rate, num_iterations, cost_every, progress, gram, batch_size, seed,
-        callback, course2, resume, on_epoch=None, orders=None):
+        callback, course2, resume, on_epoch=None, orders=None, sample_weight=None):
     """Train ``net`` on (X, Y); its new ``(_state, _optimizer, threads_used_)``.
 
     Every argument is checked before any work; the network itself is not
@@ -49,6 +50,8 @@ def run(net, X, Y, learning_rate, num_iterations, cost_every, progress, gram, ba
                                  X.shape[1], net._backend_name,
                                  dict(course2, n_hidden=len(net._acts) - 1))
     rng = _v.check_seed("seed", seed)
+    sample_weight = _vw.check_sample_weight(sample_weight, X.shape[1], net._dtype,
+                                            net._backend_name, net._backend)
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be callable as callback(i, cost), or None; "
                         f"got {callback!r}")
@@ -85,7 +88,8 @@ def run(net, X, Y, learning_rate, num_iterations, cost_every, progress, gram, ba
             return watch.on_cost(i, loss) and user_on_epoch(i, loss) is not False
 
     fit = _driver.Fit(
-        _driver.Problem(X, Y, tuple(net._acts), net._loss, net._relu_grad_at_zero),
+        _driver.Problem(X, Y, tuple(net._acts), net._loss, net._relu_grad_at_zero,
+                        sample_weight),
         schedule, Ws, bs, rng=rng, optimizer_state=optimizer_state, steps=steps,
         orders=None if orders is None else draw)
     try:

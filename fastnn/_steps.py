@@ -11,6 +11,7 @@ import numpy as np
 
 from . import _validation as _v
 from . import _validation_optim as _vo
+from . import _validation_weights as _vw
 from . import backends as _backends
 from . import losses as _losses
 from . import regularization as _reg
@@ -104,12 +105,15 @@ class _Steps:
                              f"{_backends.having(capability)}; this network runs on "
                              f"{self._backend_name!r}")
 
-    def backward(self, AL, Y, caches, lambd=0.0, keep_prob=1.0):
+    def backward(self, AL, Y, caches, lambd=0.0, keep_prob=1.0, sample_weight=None):
         """Backward propagation from :meth:`forward`'s output.
 
         ``lambd`` adds L2's ``(lambd / m) W`` to each dW; ``keep_prob`` must be
         the one :meth:`forward` dropped with: each cached mask D is applied as
-        ``dA * D / keep_prob`` before g'.
+        ``dA * D / keep_prob`` before g'. ``sample_weight`` (shape (m,), w_i >=
+        0, a positive sum; a backend with ``HAS_SAMPLE_WEIGHT``): the gradients
+        of the weighted cost (1 / S) sum_i w_i L_i + (lambd / 2S) sum_l
+        ||W_l||^2, S = sum_i w_i.
 
         Returns
         -------
@@ -128,26 +132,37 @@ class _Steps:
         caches = _check_caches(caches, [W.shape for W in self._Ws], m, self._dtype,
                                  keep_probs)
         Y = self._Y(Y, m)
+        weights = _vw.check_sample_weight(sample_weight, m, self._dtype, self._backend_name,
+                                          self._backend)
         extra = ()
         if lambd or keep_probs is not None:
             self._needs("HAS_OPTIMIZERS", "lambd or keep_prob")
             extra = (lambd, keep_probs)
+        kw = {} if weights is None else {"sample_weight": weights}
         dWs, dbs = self._backend.backward(AL, Y, caches, self._acts, self._loss, self._threads,
-                                          self._relu_grad_at_zero, *extra)
+                                          self._relu_grad_at_zero, *extra, **kw)
         grads = {}
         for l, (dW, db) in enumerate(zip(dWs, dbs), start=1):
             grads[f"dW{l}"], grads[f"db{l}"] = dW, db
         return grads
 
-    def cost(self, X, Y, lambd=0.0):
+    def cost(self, X, Y, lambd=0.0, sample_weight=None):
         """The cost J = (1/m) sum of the loss over the m examples of (X, Y), plus
-        L2's (lambd / 2m) sum_l ||W_l||^2. Never with dropout."""
+        L2's (lambd / 2m) sum_l ||W_l||^2. Never with dropout.
+
+        With ``sample_weight`` (shape (m,), w_i >= 0, a positive sum; a
+        backend with ``HAS_SAMPLE_WEIGHT``): the weighted J_w = (1 / S)
+        sum_i w_i L_i + (lambd / 2S) sum_l ||W_l||^2, S = sum_i w_i, as
+        scikit-learn's weighted loss."""
         X, Y = self._XY(X, Y)
         lambd = _vo.check_non_negative_float("lambd", lambd)
+        weights = _vw.check_sample_weight(sample_weight, X.shape[1], self._dtype,
+                                          self._backend_name, self._backend)
         Ws, bs, _ = self._state
         AL, caches = self._backend.forward(Ws, bs, self._acts, X, self._threads)
-        return (_losses.cost(self._loss, AL, caches[-1][1], Y, self._acts[-1])
-                + _reg.l2_penalty(Ws, lambd, X.shape[1]))
+        J = _losses.cost(self._loss, AL, caches[-1][1], Y, self._acts[-1], weights)
+        m = X.shape[1] if weights is None else _losses.weight_sum(weights)
+        return J + _reg.l2_penalty(Ws, lambd, m)
 
     def predict_proba(self, X):
         """The output A_L, shape (n_L, m): P(y = 1 | x) for a sigmoid output,
@@ -157,9 +172,9 @@ class _Steps:
     def predict(self, X):
         """Class labels: 0/1 (A_L > 0.5), shape (n_L, m), for a sigmoid output;
         the class index (argmax over the units), shape (1, m), for softmax;
-        for ``mse``, the output A_L."""
+        for ``mse`` and ``poisson``, the output A_L."""
         AL = self.predict_proba(X)
-        if self._loss == "mse":
+        if self._loss in ("mse", "poisson"):
             return AL
         if self._acts[-1] == "softmax":
             return np.argmax(AL, axis=0).reshape(1, -1).astype(np.int64)

@@ -31,11 +31,12 @@ def check_choice(argument, value, choices):
 
 def check_activation(argument, value, output=False):
     """An activation name; ``output``: the output layer's, which may also be
-    an output-only one (softmax)."""
+    an output-only one (softmax, exp)."""
     check_choice(argument, value, _act.names(output=True))
     if not output and value in _act.OUTPUT_ONLY:
-        raise ValueError(f"{argument} {value!r} is an output activation (it normalizes over the "
-                         f"units of the last layer); hidden layers take one of {_act.names()}")
+        raise ValueError(f"{argument} {value!r} is an output activation (the output layer's, "
+                         f"paired with the {_losses.PAIRS_WITH[value]} loss); hidden layers "
+                         f"take one of {_act.names()}")
     return value
 
 
@@ -300,6 +301,9 @@ def check_Y(Y, n_L, m, loss, dtype, output_activation=None):
         bad = np.unique(Y[(Y != 0) & (Y != 1)])[:5]
         raise ValueError(f"Y must hold labels in {{0, 1}} for the cross_entropy loss; "
                          f"found {bad.tolist()}")
+    if loss == "poisson" and np.any(Y < 0):
+        raise ValueError(f"Y must be >= 0 for the poisson loss (counts or rates); found "
+                         f"{np.unique(Y[Y < 0])[:5].tolist()}")
     return Y
 
 
@@ -391,7 +395,8 @@ def check_loss(loss, output_activation):
         raise ValueError(f"loss {loss!r} needs one of the output activations {list(required)}; "
                          f"got {output_activation!r}")
     if output_activation in _act.OUTPUT_ONLY and loss != _losses.PAIRS_WITH[output_activation]:
-        raise ValueError(f"a {output_activation!r} output needs the loss "
+        article = "an" if output_activation[0] in "aeiou" else "a"
+        raise ValueError(f"{article} {output_activation!r} output needs the loss "
                          f"{_losses.PAIRS_WITH[output_activation]!r}; got {loss!r}")
     return loss
 

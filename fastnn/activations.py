@@ -20,6 +20,10 @@ an output activation only, paired with the categorical cross-entropy, where
 dZ_L = A_L - Y (:func:`fastnn.losses.output_delta`); so it has no
 element-wise derivative here.
 
+``exp`` (g(z) = e^z, g'(z) = e^z = a) is an output activation only too: the
+inverse of the log link of Poisson regression, paired with the ``poisson``
+loss, where again dZ_L = A_L - Y (scikit-learn's ``MLPRegressor(loss="poisson")``).
+
 The integer ``CODES`` are how compiled kernels (Numba, Cython) receive an
 activation: they switch on a small int, never on a string.
 """
@@ -91,6 +95,14 @@ def softmax_prime(Z, A):
                      "paired with cross_entropy, where dZ_L = A_L - Y")
 
 
+def exp(Z):
+    return np.exp(Z)
+
+
+def exp_prime(Z, A):
+    return A.copy()  # d/dz e^z = e^z = a
+
+
 #: name -> (g, g') with g'(Z, A) taking both so each can use whichever is cheaper.
 ACTIVATIONS = {
     "sigmoid": (sigmoid, sigmoid_prime),
@@ -99,18 +111,20 @@ ACTIVATIONS = {
     "leaky_relu": (leaky_relu, leaky_relu_prime),
     "identity": (identity, identity_prime),
     "softmax": (softmax, softmax_prime),
+    "exp": (exp, exp_prime),
 }
 
 #: Activations only the output layer may use.
-OUTPUT_ONLY = ("softmax",)
+OUTPUT_ONLY = ("softmax", "exp")
 
 #: name -> small int understood by the compiled kernels. Never renumber.
-CODES = {"sigmoid": 0, "tanh": 1, "relu": 2, "leaky_relu": 3, "identity": 4, "softmax": 5}
+CODES = {"sigmoid": 0, "tanh": 1, "relu": 2, "leaky_relu": 3, "identity": 4, "softmax": 5,
+         "exp": 6}
 
 
 def names(output=False):
     """Names of the activations any layer may use, in a stable order; with
-    ``output=True`` also those only the output layer may use (softmax)."""
+    ``output=True`` also those only the output layer may use (softmax, exp)."""
     return [n for n in ACTIVATIONS if output or n not in OUTPUT_ONLY]
 
 

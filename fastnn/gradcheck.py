@@ -7,7 +7,7 @@ from . import losses as _losses
 __all__ = ["gradient_check"]
 
 
-def gradient_check(net, X, Y, epsilon=1e-7, lambd=0.0):
+def gradient_check(net, X, Y, epsilon=1e-7, lambd=0.0, sample_weight=None):
     """Relative difference between backprop's gradient and a numerical one.
 
     For every parameter theta_i, ``g_approx_i = (J(theta_i + eps) - J(theta_i
@@ -30,12 +30,17 @@ def gradient_check(net, X, Y, epsilon=1e-7, lambd=0.0):
         Check the L2-regularized objective J + (lambd / 2m) sum_l ||W_l||^2
         and its gradient (the course's ``compute_cost_with_regularization``
         and ``backward_propagation_with_regularization``).
+    sample_weight : array_like of shape (m,) or None
+        Check the weighted objective (1 / S) sum_i w_i L_i + (lambd / 2S)
+        sum_l ||W_l||^2, S = sum_i w_i, and its gradient (a backend with
+        ``HAS_SAMPLE_WEIGHT``).
 
     Returns
     -------
     float
     """
     from . import regularization
+    from ._validation_weights import check_sample_weight
     from ._validation import check_positive_float
     from ._validation_optim import check_non_negative_float
     from .network import Network
@@ -49,16 +54,20 @@ def gradient_check(net, X, Y, epsilon=1e-7, lambd=0.0):
                                   backend=net.backend, dtype="float64",
                                   relu_grad_at_zero=net.relu_grad_at_zero)
     X, Y = net._XY(X, Y)
+    w = check_sample_weight(sample_weight, X.shape[1], net._dtype, net.backend, net._backend)
     AL, caches = net.forward(X)
-    grads = net.backward(AL, Y, caches, lambd=lambd) if lambd else net.backward(AL, Y, caches)
+    kw = {} if w is None else {"sample_weight": w}
+    grads = net.backward(AL, Y, caches, lambd=lambd, **kw) if lambd else \
+        net.backward(AL, Y, caches, **kw)
 
     backend, acts, loss = net._backend, net._acts, net._loss
     Ws, bs = [W.copy() for W in net._Ws], [b.copy() for b in net._bs]
+    m = X.shape[1] if w is None else _losses.weight_sum(w)
 
     def J():
         AL, caches = backend.forward(Ws, bs, acts, X, 1)
-        return (_losses.cost(loss, AL, caches[-1][1], Y, acts[-1])
-                + regularization.l2_penalty(Ws, lambd, X.shape[1]))
+        return (_losses.cost(loss, AL, caches[-1][1], Y, acts[-1], w)
+                + regularization.l2_penalty(Ws, lambd, m))
 
     g, g_approx = [], []
     for l, (W, b) in enumerate(zip(Ws, bs), start=1):

@@ -11,6 +11,7 @@ import numpy as np
 
 from . import _io
 from . import _validation as _v
+from . import _validation_weights as _vw
 from . import backends as _backends
 from . import _fitting
 from ._steps import _Steps
@@ -43,15 +44,19 @@ class Network(_Steps):
     activations : sequence of str, optional
         One activation per layer (``len(layer_dims) - 1``), from ``sigmoid``,
         ``tanh``, ``relu``, ``leaky_relu`` (slope 0.01), ``identity``; the
-        output layer may also be ``softmax`` (K >= 2 classes, one unit each).
+        output layer may also be ``softmax`` (K >= 2 classes, one unit each)
+        or ``exp`` (a = e^z, for the ``poisson`` loss).
         Overrides ``hidden_activation``/``output_activation``.
     hidden_activation, output_activation : str
         Activation of layers 1..L-1 and of layer L when ``activations`` is None.
-    loss : {"cross_entropy", "mse"}, optional
-        ``None`` picks ``cross_entropy`` for a sigmoid or softmax output, else
-        ``mse``. ``cross_entropy`` requires one of those outputs: the binary
-        cross-entropy for sigmoid (Y in {0, 1}), the categorical one for
-        softmax (Y one-hot (K, m), or integer labels 0..K-1 of shape (m,)).
+    loss : {"cross_entropy", "mse", "poisson"}, optional
+        ``None`` picks ``cross_entropy`` for a sigmoid or softmax output,
+        ``poisson`` for an exp output, else ``mse``. ``cross_entropy``
+        requires one of those outputs: the binary cross-entropy for sigmoid
+        (Y in {0, 1}), the categorical one for softmax (Y one-hot (K, m), or
+        integer labels 0..K-1 of shape (m,)). ``poisson`` (scikit-learn's half
+        Poisson deviance, Y >= 0) requires the exp output, and a backend with
+        ``HAS_POISSON`` (:func:`fastnn.backends.having`).
     init : {"random", "zeros", "xavier", "he"}
         Weights: ``randn * init_scale`` (the lecture's x 0.01), zeros (shows the
         symmetry problem), ``randn / sqrt(n_{l-1})``, ``randn * sqrt(2 / n_{l-1})``.
@@ -122,6 +127,7 @@ class Network(_Steps):
         self._relu_grad_at_zero = _v.check_relu_grad_at_zero(relu_grad_at_zero)
         self._backend_name = _backends.resolve(backend)  # "auto": the fastest available
         self._backend = _backends.get(self._backend_name)
+        _vw.check_backend_takes(self._loss, self._backend_name, self._backend)
         # Held while fit() runs: a second fit() at the same time is refused.
         self._busy = threading.Lock()
 
@@ -139,6 +145,7 @@ class Network(_Steps):
         self.__dict__.setdefault("_optimizer", None)  # pickled before optimizers existed
         self._backend_name = _backends.fallback(self._backend_name, "a pickled Network")
         self._backend = _backends.get(self._backend_name)
+        _vw.check_backend_takes(self._loss, self._backend_name, self._backend)
         self._busy = threading.Lock()
 
     @classmethod
@@ -251,7 +258,7 @@ class Network(_Steps):
     def fit(self, X, Y, *, learning_rate, num_iterations, cost_every=100, progress=False,
             gram=None, batch_size=None, seed=None, callback=None, optimizer="gd", lambd=0.0,
             keep_prob=1.0, decay_rate=0.0, time_interval=1, resume=False, on_epoch=None,
-            orders=None):
+            orders=None, sample_weight=None):
         """Gradient descent, as the lecture: forward, cost, backward, update.
 
         Parameters
@@ -259,7 +266,8 @@ class Network(_Steps):
         X : array_like of shape (n_x, m)
         Y : array_like of shape (n_L, m), or (m,) when n_L == 1
             Labels in {0, 1} for a sigmoid output with ``cross_entropy``;
-            one-hot columns, or integer class labels of shape (m,), for softmax.
+            one-hot columns, or integer class labels of shape (m,), for softmax;
+            values >= 0 for ``poisson``.
         learning_rate : float > 0
         num_iterations : int >= 1
             Iterations: updates from the full batch, or epochs with ``batch_size``.
@@ -309,6 +317,15 @@ class Network(_Steps):
             place of the shuffles drawn from ``seed`` -- e.g. scikit-learn's
             ``shuffle(idx, random_state=...)`` each epoch. It is called in
             epoch order, only for epochs about to run.
+        sample_weight : array_like of shape (m,) or None
+            Per-example weights w_i >= 0 (finite, with a positive sum), as
+            scikit-learn's: each step's objective is the weighted mean
+            (1 / S) sum_i w_i L_i + (lambd / 2S) sum_l ||W_l||^2 over its batch,
+            S = sum_i w_i of that batch (a mini-batch whose weights are all 0
+            contributes loss and gradient 0, where scikit-learn gives NaN);
+            recorded costs and epoch losses are weighted likewise. None: every
+            example counts 1, exactly as without the argument. Needs a backend
+            with ``HAS_SAMPLE_WEIGHT`` (:func:`fastnn.backends.having`).
         gram : bool or None
             Layer 1's training path. ``False``: the lecture's algorithm, W1 X and
             dZ1 X^T from X every iteration (what every comparison with another
@@ -367,7 +384,7 @@ class Network(_Steps):
                                      "optimizer": optimizer, "lambd": lambd,
                                      "keep_prob": keep_prob, "decay_rate": decay_rate,
                                      "time_interval": time_interval}, resume, on_epoch,
-                                 orders)
+                                 orders, sample_weight)
             self._state, self._optimizer, self.threads_used_ = state
         finally:
             self._busy.release()

@@ -2,7 +2,9 @@
 
 L2 (``compute_cost_with_regularization`` / ``backward_propagation_with_regularization``)
     J_reg = J + (λ / 2m) Σ_l ‖W_l‖²_F, and dW_l += (λ / m) W_l; biases are not
-    regularized. m is the number of examples the cost (or the step) is over.
+    regularized. m is the number of examples the cost (or the step) is over;
+    with per-example weights, their sum S over those examples (scikit-learn's
+    ``sw_sum``), and a batch whose weights sum to 0 gets no term.
 
 Inverted dropout (``forward_propagation_with_dropout`` / ``backward_propagation_with_dropout``)
     On each hidden layer l (never the input, never the output): D_l =
@@ -27,14 +29,18 @@ __all__ = ["l2_penalty", "l2_gradient", "draw_mask", "draw_masks", "drop", "fit_
 
 
 def l2_penalty(Ws, lambd, m):
-    """(λ / 2m) Σ_l ‖W_l‖²_F: the term L2 regularization adds to the cost."""
-    if lambd == 0:
+    """(λ / 2m) Σ_l ‖W_l‖²_F: the term L2 regularization adds to the cost; m
+    the examples (or the sum S of their weights); 0 when m == 0."""
+    if lambd == 0 or m == 0:
         return 0.0
     return lambd / (2 * m) * sum(float(np.sum(np.square(W, dtype=np.float64))) for W in Ws)
 
 
 def l2_gradient(W, lambd, m):
-    """(λ / m) W: the term L2 regularization adds to dW."""
+    """(λ / m) W: the term L2 regularization adds to dW; m the examples (or the
+    sum S of their weights); zeros when m == 0."""
+    if m == 0:
+        return np.zeros_like(W)
     return (lambd / m) * W
 
 

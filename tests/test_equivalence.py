@@ -143,9 +143,10 @@ def test_float32_tracks_float64(fast_backend):
 
 
 def test_losses_table_matches_activation_pairing():
-    # cross_entropy is the only loss tied to outputs; every loss has a code.
+    # cross_entropy and poisson are the losses tied to outputs; every loss has a code.
     assert losses.LOSSES["cross_entropy"] == ("sigmoid", "softmax")
-    assert losses.PAIRS_WITH == {"softmax": "cross_entropy"}
+    assert losses.LOSSES["poisson"] == ("exp",)
+    assert losses.PAIRS_WITH == {"softmax": "cross_entropy", "exp": "poisson"}
     assert set(losses.CODES) == set(losses.LOSSES)
     assert set(activations.CODES) == set(activations.ACTIVATIONS)
 

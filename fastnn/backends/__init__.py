@@ -34,7 +34,8 @@ _MODULES = {
 ORACLE = "loops"
 
 #: The capability flags every backend declares (see :mod:`._base`).
-CAPABILITIES = ("SLOW", "COMPILED", "HAS_GRAM", "HAS_OPTIMIZERS")
+CAPABILITIES = ("SLOW", "COMPILED", "HAS_GRAM", "HAS_OPTIMIZERS", "HAS_SAMPLE_WEIGHT",
+                "HAS_POISSON")
 
 #: The name that asks for the fastest backend available here.
 AUTO = "auto"

@@ -29,7 +29,8 @@ and may have
     engine has three methods:
 
     - ``cost() -> float``: the cost J over all m examples at the current
-      parameters (the recorded cost of the iteration about to run);
+      parameters (the recorded cost of the iteration about to run; with
+      ``sample_weight``, the weighted J_w of ``HAS_SAMPLE_WEIGHT``);
     - ``run(count, orders, last)``: ``count`` iterations of full-batch
       gradient descent (``orders`` None), or ``count`` epochs of mini-batches,
       ``orders[e]`` (int64, shape (count, m)) the example order of epoch e, cut
@@ -66,11 +67,14 @@ at most :data:`MAX_ORDER_ENTRIES` indices drawn at once, or the caller's:
 ``acts[-1]`` may be ``"softmax"`` (the only activation that is not
 element-wise, see :mod:`fastnn.activations`), always with the
 ``cross_entropy`` loss: the categorical cost from the logits, and dZ_L =
-A_L - Y. Y is then one-hot (n_L, m).
+A_L - Y. Y is then one-hot (n_L, m). On a backend with ``HAS_POISSON`` it
+may be ``"exp"`` (a = e^z, output only), always with the ``poisson`` loss
+(half Poisson deviance from the logits, :func:`fastnn.losses.per_example`;
+dZ_L = A_L - Y; Y >= 0).
 
 Capability attributes (``SLOW``, ``COMPILED`` and ``HAS_OPTIMIZERS`` required,
-``HAS_GRAM`` only where True; ask :func:`fastnn.backends.having` rather than
-reading them off modules):
+``HAS_GRAM``, ``HAS_SAMPLE_WEIGHT`` and ``HAS_POISSON`` only where True; ask
+:func:`fastnn.backends.having` rather than reading them off modules):
 
 ``SLOW``
     True for backends that run Python-level loops per example (the lecture's
@@ -94,6 +98,29 @@ reading them off modules):
     cache is ``((A_prev, W, b), Z, D)`` and its A is ``A * D / keep_prob``.
     ``backward`` adds ``(lambd / m) W`` to each dW and applies each cached
     mask (``dA * D / keep_probs[l]``) before g′, taken at g(Z).
+``HAS_SAMPLE_WEIGHT``
+    True if the backend trains and differentiates with per-example weights
+    (``Problem.sample_weight``): ``backward`` takes them as a keyword, a 1-D
+    array of shape (m,) in the network's dtype, or None::
+
+        backward(AL, Y, caches, acts, loss, threads, relu_grad_at_zero=1,
+                 lambd=0.0, keep_probs=None, sample_weight=None)
+
+    and then computes the gradients of J_w = (1/S) sum_i w_i L_i + (lambd /
+    2S) sum_l ||W_l||^2, S = sum_i w_i: dZ_L's column i times w_i
+    (:func:`fastnn.losses.weight_delta`), and every layer's dW = dZ A_prev^T
+    / S + (lambd / S) W, db = sum_i dZ[:, i] / S -- dividing by S as
+    ``scale = 1 / S if S > 0 else 0`` (:func:`fastnn.losses.mean_scale`): a
+    batch whose weights sum to 0 has gradient 0, and the optimizer still
+    steps. Its engine does the same on each batch (``order[k:k + B]`` gathers
+    the weights as the columns), ``cost()`` is J_w over all m examples (S the
+    sum of all weights), and an epoch's loss is sum_k (B_k / m) J_w,k, B_k
+    the batch's example count (scikit-learn's ``loss_curve_``). Without
+    weights (None) it computes exactly what it computes without this flag.
+``HAS_POISSON``
+    True if forward, backward and the engine (epoch losses included) take the
+    ``exp`` output with the ``poisson`` loss (code
+    ``fastnn.losses.CODES["poisson"]``, ``fastnn.activations.CODES["exp"]``).
 ``AUTO_THREADS_MIN_WORK``
     ``{"full": units, "batch": units}`` (backends that run on threads: the
     compiled ones, and numpy, whose products run on BLAS's): ``threads=None``
@@ -116,9 +143,9 @@ import numpy as np
 from .. import _validation_optim as _vo
 from .. import activations as _act
 from .. import losses as _losses
-from .. import regularization as _reg
 from .. import schedules as _schedules
-from . import _blas, _threads
+from . import _threads
+from ._python_engine import PythonEngine, batches  # noqa: F401  (re-exported)
 
 __all__ = ["Problem", "Schedule", "Fit", "PythonEngine", "train", "recorded", "next_recorded",
            "epoch_orders", "batches", "SLICE_SECONDS", "MAX_ORDER_ENTRIES"]
@@ -137,7 +164,10 @@ class Problem:
 
     ``X`` (n_x, m) and ``Y`` (n_L, m) are C-contiguous in the network's dtype;
     ``acts`` the activation name of each layer; ``loss`` the loss's name;
-    ``relu_grad_at_zero`` ReLU′(0), 1 or 0.
+    ``relu_grad_at_zero`` ReLU′(0), 1 or 0; ``sample_weight`` None, or the
+    per-example weights, C-contiguous of shape (m,) in the network's dtype,
+    finite, >= 0, with a positive sum (only on a backend with
+    ``HAS_SAMPLE_WEIGHT``).
     """
 
     X: np.ndarray
@@ -145,6 +175,7 @@ class Problem:
     acts: tuple
     loss: str
     relu_grad_at_zero: int = 1
+    sample_weight: np.ndarray = None
 
     @property
     def m(self):
@@ -274,100 +305,6 @@ def epoch_orders(rng, m, count):
     for e in range(count):
         orders[e] = rng.permutation(m)
     return orders
-
-
-def batches(order, batch_size):
-    """The example indices of each mini-batch of one epoch, in order."""
-    return [order[k:k + batch_size] for k in range(0, len(order), batch_size)]
-
-
-class PythonEngine:
-    """The lecture's loop over a backend's ``forward``/``backward``: forward,
-    backward, then the optimizer's update (``W -= learning_rate * dW`` for
-    gradient descent), per iteration or per mini-batch. The parameters are
-    updated in place; BLAS runs on ``fit.threads`` threads until ``close()``."""
-
-    def __init__(self, backend, fit):
-        self._forward_fn, self._backward_fn = backend.forward, backend.backward
-        self._fit = fit
-        s = fit.schedule
-        self._optimizer = None if s.optimizer is None or s.optimizer.name == "gd" else s.optimizer
-        self._key = None if s.keep_probs is None else fit.dropout_key()
-        self._full = None  # the forward over all of X at the current parameters
-        self._rows = None  # X.T and Y.T, for mini-batches
-        self._i = 0        # the iteration (epoch) the next run starts at
-        self._t = fit.steps  # the updates taken (the driver counts them in fit.steps)
-        self._blas = _blas.limit(fit.threads)  # last: close() undoes it
-        self._blas.__enter__()
-
-    def _forward(self, X, dropout=None):
-        f = self._fit
-        # The second course's arguments only when used: any backend's forward/backward then.
-        extra = () if dropout is None else (dropout,)
-        return self._forward_fn(f.Ws, f.bs, f.problem.acts, X, f.threads, *extra)
-
-    def cost(self):
-        f, p = self._fit, self._fit.problem
-        self._full = self._forward(p.X)
-        AL, caches = self._full
-        return (_losses.cost(p.loss, AL, caches[-1][1], p.Y, p.acts[-1])
-                + _reg.l2_penalty(f.Ws, f.schedule.lambd, p.m))
-
-    def _step(self, X, Y, learning_rate, forward_out=None):
-        f, p, s = self._fit, self._fit.problem, self._fit.schedule
-        self._t += 1
-        if forward_out is None:
-            dropout = (None if self._key is None
-                       else _reg.fit_masks(self._key, self._t, f.dims, X.shape[1], s.keep_probs))
-            forward_out = self._forward(X, dropout)
-        AL, caches = forward_out
-        if s.epoch_loss:  # the batch's loss before its update: scikit-learn's loss_curve_ term
-            self._loss += X.shape[1] / p.m * (
-                _losses.cost(p.loss, AL, caches[-1][1], Y, p.acts[-1])
-                + _reg.l2_penalty(f.Ws, s.lambd, X.shape[1]))
-        extra = () if not s.lambd and s.keep_probs is None else (s.lambd, s.keep_probs)
-        dWs, dbs = self._backward_fn(AL, Y, caches, p.acts, p.loss, f.threads,
-                                     p.relu_grad_at_zero, *extra)
-        if self._optimizer is None:
-            for W, b, dW, db in zip(f.Ws, f.bs, dWs, dbs):
-                W -= learning_rate * dW
-                b -= learning_rate * db
-            return
-        params, grads = {}, {}
-        for l, (W, b, dW, db) in enumerate(zip(f.Ws, f.bs, dWs, dbs), start=1):
-            params[f"W{l}"], params[f"b{l}"], grads[f"dW{l}"], grads[f"db{l}"] = W, b, dW, db
-        new, f.optimizer_state = self._optimizer._update(params, grads, f.optimizer_state,
-                                                         learning_rate, self._t)
-        for l, (W, b) in enumerate(zip(f.Ws, f.bs), start=1):
-            W[...], b[...] = new[f"W{l}"], new[f"b{l}"]
-
-    def run(self, count, orders=None, last=False):
-        p, s = self._fit.problem, self._fit.schedule
-        full, self._full = self._full, None
-        if self._key is not None:
-            full = None  # the recorded cost's forward has no dropout
-        losses = np.zeros(count) if s.epoch_loss else None
-        for e in range(count):
-            learning_rate = s.learning_rate_at(self._i)
-            self._i += 1
-            self._loss = 0.0
-            if orders is None:
-                self._step(p.X, p.Y, learning_rate, full)
-                full = None
-            else:
-                if self._rows is None:  # a batch's examples as rows: contiguous to gather
-                    self._rows = (np.ascontiguousarray(p.X.T), np.ascontiguousarray(p.Y.T))
-                XT, YT = self._rows
-                for idx in batches(orders[e], s.batch_size):
-                    Xb, Yb = np.ascontiguousarray(XT[idx].T), np.ascontiguousarray(YT[idx].T)
-                    self._step(Xb, Yb, learning_rate)
-            if losses is not None:
-                losses[e] = self._loss
-        return losses
-
-    def close(self):
-        # The parameters and the optimizer state were updated in place.
-        self._blas.__exit__(None, None, None)
 
 
 def _slices(count, most):

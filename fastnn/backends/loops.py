@@ -20,6 +20,8 @@ DESCRIPTION = "explicit Python for-loops over examples, units and features (the 
 SLOW = True
 COMPILED = False
 HAS_OPTIMIZERS = True
+HAS_SAMPLE_WEIGHT = True
+HAS_POISSON = True
 
 
 def _sigmoid(z):
@@ -28,6 +30,14 @@ def _sigmoid(z):
         return 1.0 / (1.0 + math.exp(-z))
     e = math.exp(z)
     return e / (1.0 + e)
+
+
+def _exp(z):
+    # math.exp raises past e^709 where NumPy's gives inf; inf it is, as NumPy's.
+    try:
+        return math.exp(z)
+    except OverflowError:
+        return math.inf
 
 
 def _relu(z):
@@ -58,6 +68,7 @@ SCALAR = {
     "relu": (_relu, _relu_prime),
     "leaky_relu": (_leaky_relu, _leaky_relu_prime),
     "identity": (lambda z: z, lambda z, a, g0: 1.0),
+    "exp": (_exp, lambda z, a, g0: a),
 }
 
 
@@ -115,7 +126,7 @@ def forward(Ws, bs, acts, X, threads=1, dropout=None):
 
 
 def backward(AL, Y, caches, acts, loss, threads=1, relu_grad_at_zero=1, lambd=0.0,
-             keep_probs=None):
+             keep_probs=None, sample_weight=None):
     L = len(caches)
     m = Y.shape[1]
     dtype = AL.dtype
@@ -130,6 +141,19 @@ def backward(AL, Y, caches, acts, loss, threads=1, relu_grad_at_zero=1, lambd=0.
             dz[j][i] = losses.output_delta(loss, acts[-1], a[j][i], y[j][i], z[j][i],
                                            _scalar_derivative, relu_grad_at_zero)
 
+    # Per-example weights: dz(i) *= w(i), and the means divide by S = sum w(i)
+    # instead of m -- as scale = 1 / S, 0 for a batch whose weights are all 0.
+    weighted = sample_weight is not None
+    if weighted:
+        sw = sample_weight.tolist()
+        S = 0.0
+        for i in range(m):
+            S += sw[i]
+        scale = 1.0 / S if S > 0 else 0.0
+        for j in range(len(a)):
+            for i in range(m):
+                dz[j][i] *= sw[i]
+
     for l in range(L - 1, -1, -1):
         (A_prev, W, _), _ = caches[l][:2]
         n, n_prev = W.shape
@@ -143,9 +167,12 @@ def backward(AL, Y, caches, acts, loss, threads=1, relu_grad_at_zero=1, lambd=0.
                 db[j][0] += dz[j][i]
         for j in range(n):
             for k in range(n_prev):
-                dw[j][k] /= m
-                dw[j][k] += lambd / m * w[j][k]  # L2: dw += (lambda / m) w
-            db[j][0] /= m
+                if weighted:  # dw = (sum_i w(i) ... + lambda w) / S
+                    dw[j][k] = dw[j][k] * scale + lambd * scale * w[j][k]
+                else:
+                    dw[j][k] /= m
+                    dw[j][k] += lambd / m * w[j][k]  # L2: dw += (lambda / m) w
+            db[j][0] = db[j][0] * scale if weighted else db[j][0] / m
         dWs[l] = np.array(dw, dtype=dtype)
         dbs[l] = np.array(db, dtype=dtype)
 

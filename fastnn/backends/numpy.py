@@ -23,6 +23,8 @@ DESCRIPTION = "vectorized NumPy across examples: Z = W X + b (BLAS GEMM)"
 SLOW = False
 COMPILED = False
 HAS_OPTIMIZERS = True
+HAS_SAMPLE_WEIGHT = True
+HAS_POISSON = True
 AUTO_THREADS_MIN_WORK = {"full": 5e6, "batch": 1e7}
 
 
@@ -43,18 +45,28 @@ def forward(Ws, bs, acts, X, threads=1, dropout=None):
 
 
 def backward(AL, Y, caches, acts, loss, threads=1, relu_grad_at_zero=1, lambd=0.0,
-             keep_probs=None):
+             keep_probs=None, sample_weight=None):
     L = len(caches)
     m = Y.shape[1]
     dWs, dbs = [None] * L, [None] * L
     dZ = _losses.output_delta(loss, acts[-1], AL, Y, caches[-1][1],
                               relu_grad_at_zero=relu_grad_at_zero)
+    if sample_weight is not None:  # dZ_L[:, i] *= w_i; the means over S = sum w_i
+        dZ = _losses.weight_delta(dZ, sample_weight)
+        S = _losses.weight_sum(sample_weight)
+        scale = _losses.mean_scale(S)
     for l in range(L - 1, -1, -1):
         (A_prev, W, _), _Z = caches[l][:2]
-        dWs[l] = (dZ @ A_prev.T) / m
-        if lambd:
-            dWs[l] += _reg.l2_gradient(W, lambd, m)
-        dbs[l] = dZ.sum(axis=1, keepdims=True) / m
+        if sample_weight is None:
+            dWs[l] = (dZ @ A_prev.T) / m
+            if lambd:
+                dWs[l] += _reg.l2_gradient(W, lambd, m)
+            dbs[l] = dZ.sum(axis=1, keepdims=True) / m
+        else:
+            dWs[l] = (dZ @ A_prev.T) * scale
+            if lambd:
+                dWs[l] += _reg.l2_gradient(W, lambd, S)
+            dbs[l] = dZ.sum(axis=1, keepdims=True) * scale
         if l > 0:
             dA_prev = W.T @ dZ
             Z_prev = caches[l - 1][1]

@@ -14,6 +14,8 @@ DESCRIPTION = "a Python loop over examples, NumPy within each example: z(i) = W 
 SLOW = True
 COMPILED = False
 HAS_OPTIMIZERS = True
+HAS_SAMPLE_WEIGHT = True
+HAS_POISSON = True
 
 
 def forward(Ws, bs, acts, X, threads=1, dropout=None):
@@ -37,7 +39,7 @@ def forward(Ws, bs, acts, X, threads=1, dropout=None):
 
 
 def backward(AL, Y, caches, acts, loss, threads=1, relu_grad_at_zero=1, lambd=0.0,
-             keep_probs=None):
+             keep_probs=None, sample_weight=None):
     L = len(caches)
     m = Y.shape[1]
     dWs = [np.zeros_like(cache[0][1]) for cache in caches]
@@ -47,6 +49,8 @@ def backward(AL, Y, caches, acts, loss, threads=1, relu_grad_at_zero=1, lambd=0.
         col = slice(i, i + 1)
         dz = _losses.output_delta(loss, acts[-1], AL[:, col], Y[:, col], ZL[:, col],
                                   relu_grad_at_zero=relu_grad_at_zero)
+        if sample_weight is not None:  # example i's delta, weighted
+            dz = _losses.weight_delta(dz, sample_weight[col])
         for l in range(L - 1, -1, -1):
             (A_prev, W, _), _ = caches[l][:2]
             a_prev = A_prev[:, col]
@@ -59,6 +63,15 @@ def backward(AL, Y, caches, acts, loss, threads=1, relu_grad_at_zero=1, lambd=0.
                     da = _reg.drop(da, caches[l - 1][2][:, col], keep_probs[l - 1])
                     a_prev = _act.forward(acts[l - 1], z_prev)
                 dz = da * _act.derivative(acts[l - 1], z_prev, a_prev, relu_grad_at_zero)
+    if sample_weight is not None:  # the weighted mean: over S = sum w(i), not m
+        S = _losses.weight_sum(sample_weight)
+        scale = _losses.mean_scale(S)
+        for dW, db, (_, W, _) in zip(dWs, dbs, (cache[0] for cache in caches)):
+            dW *= scale
+            if lambd:
+                dW += _reg.l2_gradient(W, lambd, S)
+            db *= scale
+        return dWs, dbs
     for dW, db, (_, W, _) in zip(dWs, dbs, (cache[0] for cache in caches)):
         dW /= m
         if lambd:
