@@ -1,21 +1,22 @@
 """How :mod:`fastnn.sklearn`'s estimators hand their examples to a Network:
 rows of X (n_samples, n_features) become the Network's columns (n_features,
-m), dense or from a sparse X a chunk at a time; and the per-example weights
+m), dense or from a sparse X a batch at a time; and the per-example weights
 (``sample_weight`` times ``class_weight``), checked.
 
 Design
 ------
 A sparse X (CSR or CSC; scikit-learn's ``accept_sparse=["csr", "csc"]``
-converts the other formats) is densified a chunk of whole mini-batches at a
-time, never whole, unless its dense copy fits in one chunk
-(:data:`CHUNK_BYTES`): the engines train on dense columns, and a 50 000 x
-10 000 X densified once would take 4 GB (8 GB while transposed), where its
-CSR at 0.5 % density takes 30 MB. Densifying a chunk -- its rows gathered
-from the CSR, transposed (a CSC, no copy) and written out in C order -- takes
-about 2 ms for 200 x 10 000, against about 30-100 ms for that batch's
-forward and backward through 100 hidden units, so the chunks cost little
-time (see the README's sparse section for the measured epochs). Predictions
-and L-BFGS's loss evaluations go by chunks too.
+converts the other formats) is never densified whole unless its dense copy
+is small (at most :data:`CHUNK_BYTES`): the engines train on dense columns,
+and a 50 000 x 10 000 X densified once would take 3.7 GiB (twice that while
+transposed), where its CSR at 0.5 % density takes 29 MiB. Training densifies
+one mini-batch at a time -- its rows gathered from the CSR, transposed (a
+CSC, no copy) and written out in C order, about 2 ms for 200 x 10 000 --
+and takes its step on it (one ``Network.fit`` per batch); predictions and
+L-BFGS's evaluations densify blocks of at most :data:`CHUNK_BYTES`. Measured
+(README, "Sparse X"): one batch per call beat chunks of several batches
+(whose columns the engine gathers again, strided, from a wide block) and a
+dense copy of the whole X.
 """
 
 import numbers
@@ -27,16 +28,18 @@ from sklearn.utils.validation import _check_sample_weight
 
 __all__ = ["CHUNK_BYTES", "Examples", "output", "cost", "sample_weights", "with_weights"]
 
-#: Bytes of the dense columns (n_features, c) of one chunk of a sparse X.
-CHUNK_BYTES = 64 * 2 ** 20
+#: Bytes of the dense columns (n_features, c) of one block of a sparse X
+#: (predictions, L-BFGS); a sparse X whose dense copy is smaller is densified once.
+CHUNK_BYTES = 16 * 2 ** 20
 
 
 class Examples:
     """X (n_samples, n_features), validated, as the Network's columns.
 
     Dense X is transposed once (``XT``, C-contiguous); a sparse X is kept as a
-    CSR and densified by :meth:`columns`, unless its dense copy is at most
-    :data:`CHUNK_BYTES` (then it is densified once, as a dense X).
+    CSR (``sparse``) and densified by :meth:`columns` a batch or a block at a
+    time, unless its dense copy is at most :data:`CHUNK_BYTES` (then it is
+    densified once, as a dense X).
     """
 
     def __init__(self, X):
@@ -49,13 +52,12 @@ class Examples:
             dense = X.toarray() if sp.issparse(X) else X
             self.X, self.XT = None, np.ascontiguousarray(dense.T)
 
-    def chunk(self, batch_size):
-        """Examples per chunk: whole batches of ``batch_size``, as many as
-        :data:`CHUNK_BYTES` holds (at least one); all of them for a dense X."""
+    def block(self):
+        """Examples per block of a sparse X: as many as :data:`CHUNK_BYTES`
+        holds (at least one); all of them for a dense X."""
         if not self.sparse:
             return self.m
-        batches = CHUNK_BYTES // (self.n_x * self.itemsize * batch_size)
-        return min(self.m, max(1, batches) * batch_size)
+        return min(self.m, max(1, CHUNK_BYTES // (self.n_x * self.itemsize)))
 
     def columns(self, idx):
         """The examples ``idx`` (indices or a slice) as dense columns,
@@ -67,11 +69,11 @@ class Examples:
 
 def output(network, X):
     """The network's output for X (n_samples, n_features), dense or sparse,
-    as (n_samples, n_outputs): a sparse X a chunk at a time."""
+    as (n_samples, n_outputs): a sparse X a block at a time."""
     if not sp.issparse(X):
         return network.predict_proba(np.ascontiguousarray(X.T)).T
     data = Examples(X)
-    size = data.chunk(1)
+    size = data.block()
     out = np.empty((data.m, network.layer_dims[-1]), dtype=network.dtype)
     for start in range(0, data.m, size):
         part = slice(start, start + size)
@@ -82,13 +84,13 @@ def output(network, X):
 def cost(network, X, Y, sample_weight=None):
     """``network.cost`` of X (n_samples, n_features), dense or sparse, and Y
     (n_outputs, n_samples), weighted by ``sample_weight`` (or not): a sparse X
-    a chunk at a time, each chunk's cost weighted by its share of the
+    a block at a time, each block's cost weighted by its share of the
     examples (or of the weights)."""
     if not sp.issparse(X):
         XT = np.ascontiguousarray(X.T, dtype=network.dtype)
         return network.cost(XT, Y, **with_weights(sample_weight))
     data = Examples(X)
-    size = data.chunk(1)
+    size = data.block()
     total = data.m if sample_weight is None else float(sample_weight.sum(dtype=np.float64))
     J = 0.0
     for start in range(0, data.m, size):
@@ -133,8 +135,13 @@ def sample_weights(sample_weight, X, y=None, class_weight=None, incremental=Fals
     if sample_weight is None and class_weight is None:
         return None
     if sample_weight is not None:
-        sample_weight = _check_sample_weight(sample_weight, X, dtype=X.dtype,
-                                             ensure_non_negative=True)
+        try:
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=X.dtype,
+                                                 ensure_non_negative=True)
+        except (TypeError, ValueError) as exc:  # scikit-learn's error, naming the argument
+            if "sample_weight" in str(exc) or "Sample weights" in str(exc):
+                raise
+            raise type(exc)(f"sample_weight: {exc}") from exc
     if class_weight is not None:
         by_class = compute_sample_weight(class_weight, np.ravel(y)).astype(X.dtype)
         sample_weight = by_class if sample_weight is None else sample_weight * by_class

@@ -10,7 +10,7 @@ Design
   backend's ``backward`` (per-example weights scale the output delta's
   columns there, the contract's ``sample_weight``).
 - A sparse X too large to densify (:mod:`fastnn._sklearn_data`) is evaluated
-  a chunk of rows at a time, each chunk's loss and gradient weighted by its
+  a block of rows at a time, each block's loss and gradient weighted by its
   share of the examples (or of the weights): the same sums.
 """
 
@@ -27,24 +27,17 @@ from .network import Network
 __all__ = ["fit_lbfgs"]
 
 
-def _weighted_cost(loss, AL, ZL, Y, output, weights):
-    """J = Σ_i w_i L_i / Σ w (L_i summed over the output units)."""
-    per_example = np.sum(_losses.per_example(loss, AL, ZL, Y, output), axis=0,
-                         dtype=np.float64)
-    return float(np.dot(per_example, weights) / weights.sum(dtype=np.float64))
-
-
 def _parts(data, sample_weight):
-    """``(columns, Y, weights, share)`` of each chunk of the data, in order
-    (one for a dense X); ``share`` weighs its loss and gradient in the sums."""
-    size = data.chunk(1)
+    """``(rows, weights, share)`` of each block of the data, in order (one
+    for a dense X); ``share`` weighs its loss and gradient in the sums."""
+    size = data.block()
     total = data.m if sample_weight is None else float(sample_weight.sum(dtype=np.float64))
     for start in range(0, data.m, size):
         part = slice(start, start + size)
         weights = None if sample_weight is None else sample_weight[part]
         used = (min(size, data.m - start) if weights is None
                 else float(weights.sum(dtype=np.float64)))
-        if used:  # a chunk whose weights are all 0 adds nothing
+        if used:  # a block whose weights are all 0 adds nothing
             yield part, weights, 1.0 if size >= data.m else used / total
 
 
@@ -63,7 +56,7 @@ def fit_lbfgs(est, X, Y, sample_weight):
     parts = list(_parts(data, sample_weight))
     threads = 1
     if getattr(module, "COMPILED", False):
-        threads = _threads.decide(net.threads, dims, min(m, data.chunk(1)),
+        threads = _threads.decide(net.threads, dims, data.block(),
                                   module.AUTO_THREADS_MIN_WORK["full"])[0]
     shapes = list(zip(dims, dims[1:]))
     # scikit-learn's packing: every coefs_[i] (n_in, n_out) row-major, then the intercepts.
@@ -84,7 +77,7 @@ def fit_lbfgs(est, X, Y, sample_weight):
             dWs, dbs = module.backward(AL, Yp, caches, acts, loss, threads,
                                        net.relu_grad_at_zero)
         else:
-            J = _weighted_cost(loss, AL, caches[-1][1], Yp, acts[-1], weights)
+            J = _losses.cost(loss, AL, caches[-1][1], Yp, acts[-1], sample_weight=weights)
             dWs, dbs = module.backward(AL, Yp, caches, acts, loss, threads,
                                        net.relu_grad_at_zero, sample_weight=weights)
         return J, dWs, dbs

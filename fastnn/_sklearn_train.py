@@ -16,9 +16,10 @@ Design
   One ``Network.fit`` for all epochs, or one per epoch where the weights
   are needed between epochs (see :func:`_epochs`); no recorded costs
   (``cost_every=None``: no forward over all samples), the divergence watch
-  reads the epoch losses. A sparse X (densified a chunk at a time, see
+  reads the epoch losses. A sparse X (densified a batch at a time, see
   :mod:`fastnn._sklearn_data`) and the one loss an epoch's cannot give
-  (:func:`_chunks`) run one ``Network.fit`` per chunk of mini-batches.
+  (:func:`_per_batch`) run one ``Network.fit`` per mini-batch
+  (:func:`_batch_by_batch`).
 - Per-example weights (``sample_weight``) travel with the examples: to
   ``Network.fit`` (its batches gather them with their columns), through the
   validation split, into the validation score.
@@ -89,7 +90,7 @@ def fit_stochastic(est, X, y, Y, sample_weight, rng, optimizer, incremental):
     # The dropout masks' seed (drawn before the shuffles; scikit-learn has no dropout).
     seed = int(rng.randint(2 ** 32)) if est._dropout else 0
     orders = _orders(data.m, est.shuffle, rng)
-    run = _chunks if data.sparse or _per_batch(est) else _epochs
+    run = _batch_by_batch if data.sparse or _per_batch(est) else _epochs
     est.n_iter_ = 0
     try:
         run(est, data, Y, sample_weight, orders, seed, optimizer, validation, incremental)
@@ -191,39 +192,34 @@ def _epochs(est, data, Y, sample_weight, orders, seed, optimizer, validation, in
             stop = _end_epoch(est, n, validation, incremental)
 
 
-def _chunks(est, data, Y, sample_weight, orders, seed, optimizer, validation, incremental):
-    """One ``Network.fit`` per chunk of whole mini-batches of each epoch's
-    order: a sparse X's chunks (:meth:`fastnn._sklearn_data.Examples.chunk`),
-    each densified as it comes; and one per mini-batch where the loss must be
-    split batch by batch (several targets and ``alpha > 0``: see
+def _batch_by_batch(est, data, Y, sample_weight, orders, seed, optimizer, validation,
+                    incremental):
+    """One ``Network.fit`` step per mini-batch of each epoch's order: a
+    sparse X's batches, each densified as it comes; and where the loss must
+    be split batch by batch (several targets and ``alpha > 0``: see
     :func:`_per_batch`), its L2 term from the weights the batch starts from.
     The same orders, steps and stopping rules as :func:`_epochs`; the dropout
     masks follow one stream across the calls."""
     n = data.m
     batch_size = est._batch_size(n)
     per_batch = _per_batch(est)
-    size = batch_size if per_batch else data.chunk(batch_size)
     divisor, net = est._loss_divisor, est.network_
     masks = np.random.default_rng(seed)
     while True:
         accumulated, order = 0.0, orders(1)[0]
-        for start in range(0, n, size):
-            idx = order[start:start + size]
-            c = len(idx)
+        for start in range(0, n, batch_size):
+            idx = order[start:start + batch_size]
             weights = None if sample_weight is None else sample_weight[idx]
-            penalty = (l2(net._Ws, est.alpha, c if weights is None else weights.sum())
+            penalty = (l2(net._Ws, est.alpha, len(idx) if weights is None else weights.sum())
                        if per_batch else 0.0)
             loss = []
-            whole = c <= batch_size  # one batch: the full-batch step on it
             net.fit(data.columns(idx), Y[:, idx], learning_rate=est._learning_rate,
                     num_iterations=1, cost_every=None, optimizer=optimizer, lambd=est.alpha,
                     keep_prob=est.keep_prob, seed=masks, resume=est._resume,
-                    batch_size=None if whole else batch_size,
-                    orders=None if whole else (lambda count, c=c: np.arange(c)[None, :]),
                     on_epoch=lambda i, J: loss.append(J), **_data.with_weights(weights))
             est._resume = True
-            J = loss[0]
-            accumulated += ((J - penalty) / divisor + penalty if per_batch else J / divisor) * c
+            J = (loss[0] - penalty) / divisor + penalty if per_batch else loss[0] / divisor
+            accumulated += J * len(idx)
         est.loss_ = accumulated / n
         if _end_epoch(est, n, validation, incremental):
             return

@@ -65,16 +65,18 @@ def _counts(n, seed=0):
 
 
 # ---------------------------------------------------------------- as scikit-learn
-# (options, n_classes): sgd with and without Nesterov, adam; early stopping;
-# binary, multiclass and multilabel outputs.
+# (options, n_classes): sgd with and without Nesterov, adam; early stopping
+# (binary: scikit-learn stratifies the split only there); binary, multiclass
+# and multilabel outputs.
 STOCHASTIC = [
     (dict(solver="sgd", learning_rate_init=0.1), 3),
     (dict(solver="sgd", learning_rate_init=0.1, nesterovs_momentum=False), "multilabel"),
     (dict(solver="adam", learning_rate_init=0.01), 2),
     (dict(solver="adam", learning_rate_init=0.01, early_stopping=True, validation_fraction=0.2,
-          n_iter_no_change=3, max_iter=30), 3),
+          n_iter_no_change=3, max_iter=30), 2),
     (dict(solver="sgd", learning_rate_init=0.05, early_stopping=True, validation_fraction=0.3,
-          n_iter_no_change=2, max_iter=30), 2),
+          n_iter_no_change=2, max_iter=30, shuffle=False), 2),
+    (dict(solver="adam", learning_rate_init=0.01, shuffle=False), 3),
 ]
 
 
@@ -141,18 +143,18 @@ def test_partial_fit_with_weights(solver, iris, weighted):
 
 
 def test_a_batch_of_zero_weights_takes_a_zero_step(iris, weighted):
-    """scikit-learn divides by the batch's weight sum, 0 here, and gets NaN;
-    fastnn's batch adds 0 to the loss and takes a zero step (sgd's velocity
-    is 0 at the first step: the weights do not move), the rest as without it."""
+    """scikit-learn averages the batch's losses with weights summing to 0 and
+    raises ZeroDivisionError; fastnn's batch adds 0 to the loss and takes a
+    zero step (sgd's velocity is 0 at the first step: the weights do not
+    move), the rest as without it."""
     X, y = iris
     w = np.ones(len(y))
     w[:30] = 0  # the first batch, without shuffling
     common = dict(hidden_layer_sizes=(5,), solver="sgd", batch_size=30, max_iter=1,
                   shuffle=False, learning_rate_init=0.1, random_state=0)
     ours = _fit(NetworkClassifier(backend=weighted, **common), X, y, sample_weight=w)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # scikit-learn's 0 / 0
-        assert np.isnan(_fit(MLPClassifier(**common), X, y, sample_weight=w).loss_)
+    with pytest.raises(ZeroDivisionError):
+        _fit(MLPClassifier(**common), X, y, sample_weight=w)
     rest = _fit(MLPClassifier(**common), X[30:], y[30:])
     for mine, sklearns in zip(ours.coefs_ + ours.intercepts_, rest.coefs_ + rest.intercepts_):
         np.testing.assert_allclose(mine, sklearns, rtol=RTOL, atol=1e-12)
