@@ -70,7 +70,13 @@ class NetworkClassifier(ClassifierMixin, NetworkEstimator):
     K > 2 classes, K softmax units with the categorical cross-entropy; a
     multilabel indicator y, one logistic unit per label. Labels may be of
     any type scikit-learn accepts; ``classes_`` maps them.
-""" + _docs.PARAMETERS + """
+""" + _docs.PARAMETERS + """    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes (not in MLPClassifier): each sample's weight
+        (``sample_weight``, or 1) times its class's --
+        ``sklearn.utils.class_weight.compute_sample_weight(class_weight, y)``;
+        ``"balanced"`` weighs each class by n_samples / (n_classes * its
+        count). Not for a multilabel y, nor ``"balanced"`` in ``partial_fit``.
+
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
