@@ -57,14 +57,15 @@ def _check_name(check):
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-@parametrize_with_checks([Estimator(backend=b) for Estimator in (NetworkClassifier,
-                                                                  NetworkRegressor)
+@parametrize_with_checks([Estimator(backend=b, max_iter=100) for Estimator in (NetworkClassifier,
+                                                                               NetworkRegressor)
                           for b in TRAINERS])
 def test_sklearn_compatible(estimator, check):
-    """scikit-learn's own checks, no failure expected, at the defaults on
-    every backend that trains Adam (the default solver), with scikit-learn's
-    own parameters for the checks it gives its MLPs other ones; the
-    sample-weight checks on every backend that takes weights."""
+    """scikit-learn's own checks, no failure expected, at the defaults but
+    max_iter=100 (as scikit-learn's suite runs its MLPs) on every backend
+    that trains Adam (the default solver), with scikit-learn's own
+    parameters for the checks it gives its MLPs other ones; the sample-weight
+    checks on every backend that takes weights."""
     name = _check_name(check)
     if ("sample_weight" in name or "class_weight" in name) and not getattr(backends.get(estimator.backend),
                                                "HAS_SAMPLE_WEIGHT", False):
