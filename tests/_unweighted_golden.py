@@ -42,6 +42,8 @@ def fingerprint():
             "python": platform.python_version(), "numpy": np.__version__,
             "scipy": scipy.__version__, "numba": numba.__version__,
             "blas": [blas(np), blas(scipy)]}
+    if backends.available()["numba"] is True:
+        info["numba_isa"] = backends.get("numba").info()["isa"]
     if backends.available()["cython"] is True:
         c = backends.get("cython").info()
         info["cython"] = [c["isa"], c["compile_flags"]]
