@@ -57,8 +57,8 @@ def _check_name(check):
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-@parametrize_with_checks([Estimator(backend=b, max_iter=100) for Estimator in (NetworkClassifier,
-                                                                               NetworkRegressor)
+@parametrize_with_checks([Estimator(backend=b, max_iter=100)
+                          for Estimator in (NetworkClassifier, NetworkRegressor)
                           for b in TRAINERS])
 def test_sklearn_compatible(estimator, check):
     """scikit-learn's own checks, no failure expected, at the defaults but
