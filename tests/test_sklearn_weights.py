@@ -171,6 +171,20 @@ def test_unit_weights_are_no_weights(iris, weighted):
         np.testing.assert_allclose(mine, other, rtol=1e-12, atol=1e-15)
 
 
+def test_float32_weights_train_in_float32(iris, weighted):
+    """float32 X: the weights are cast to it, and the fit tracks float64's."""
+    X, y = iris
+    w = _weights(len(y), seed=6)
+    common = dict(hidden_layer_sizes=(5,), batch_size=32, max_iter=5, tol=0,
+                  learning_rate_init=0.01, random_state=0, backend=weighted)
+    single = _fit(NetworkClassifier(**common), X.astype(np.float32), y, sample_weight=w)
+    double = _fit(NetworkClassifier(**common), X, y, sample_weight=w)
+    assert single.network_.dtype == "float32" and single.coefs_[0].dtype == np.float32
+    np.testing.assert_allclose(single.loss_curve_, double.loss_curve_, rtol=1e-4)
+    for P, Q in zip(single.coefs_, double.coefs_):
+        np.testing.assert_allclose(P, Q, rtol=1e-3, atol=1e-4)
+
+
 # ---------------------------------------------------------------- class_weight
 def test_class_weight_dict_is_the_sample_weight_it_gives(iris, weighted):
     X, y = iris
