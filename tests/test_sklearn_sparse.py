@@ -65,28 +65,33 @@ def test_a_small_sparse_x_trains_as_its_dense_copy(trainer):
     np.testing.assert_array_equal(sparse.predict_proba(X), dense.predict_proba(X.toarray()))
 
 
-# (estimator options, sparse format): sgd and adam batch by batch, early
-# stopping, lbfgs; CSR and CSC, matrix and array, and a COO converted.
+# (estimator options, sparse format, weighted): sgd and adam batch by batch,
+# early stopping (its held-out blocks scored and costed weighted), lbfgs (its
+# blocks' sums); CSR and CSC, matrix and array, and a COO converted.
 CASES = [
-    (dict(solver="sgd", learning_rate_init=0.1), sp.csr_matrix),
-    (dict(solver="adam", learning_rate_init=0.01), sp.csc_array),
+    (dict(solver="sgd", learning_rate_init=0.1), sp.csr_matrix, False),
+    (dict(solver="adam", learning_rate_init=0.01), sp.csc_array, True),
     (dict(solver="adam", learning_rate_init=0.01, early_stopping=True, n_iter_no_change=2,
-          validation_fraction=0.25, max_iter=20), sp.csr_array),
-    (dict(solver="lbfgs", max_iter=15), sp.coo_matrix),
+          validation_fraction=0.5, max_iter=20), sp.csr_array, True),
+    (dict(solver="lbfgs", max_iter=15), sp.coo_matrix, False),
+    (dict(solver="lbfgs", max_iter=15), sp.csr_matrix, True),
 ]
 
 
-@pytest.mark.parametrize("options, container", CASES)
-def test_chunks_take_scikit_learns_steps(options, container, chunked, trainer):
+@pytest.mark.parametrize("options, container, weighted", CASES)
+def test_chunks_take_scikit_learns_steps(options, container, weighted, chunked, trainer):
+    if weighted and trainer not in WEIGHTED:
+        pytest.skip(f"backend {trainer!r} has no HAS_SAMPLE_WEIGHT")
     X, y = _sparse_data()
     if options.get("early_stopping"):
         y = y % 2  # scikit-learn stratifies the split of binary targets only
     X = container(X)
+    w = np.random.default_rng(2).integers(0, 4, len(y)) * 0.75 if weighted else None
     common = dict(hidden_layer_sizes=(5,), batch_size=16, max_iter=5, tol=0, alpha=1e-3,
                   random_state=1)
     common.update(options)
-    ours = _fit(NetworkClassifier(backend=trainer, **common), X, y)
-    theirs = _fit(MLPClassifier(**common), X, y)
+    ours = _fit(NetworkClassifier(backend=trainer, **common), X, y, sample_weight=w)
+    theirs = _fit(MLPClassifier(**common), X, y, sample_weight=w)
     if options["solver"] == "lbfgs":
         assert ours.n_iter_ == theirs.n_iter_
         np.testing.assert_allclose(ours.loss_, theirs.loss_, rtol=RTOL)
