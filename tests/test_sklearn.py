@@ -1,5 +1,6 @@
-"""fastnn.sklearn: scikit-learn's own estimator checks, Pipeline, GridSearchCV,
-pickling, the stopping rule, parameter validation, and the digits benchmark.
+"""fastnn.sklearn: Pipeline, GridSearchCV, pickling, the stopping rule,
+parameter validation, and the digits benchmark (scikit-learn's own estimator
+checks are test_sklearn_checks.py).
 
 Backends come from the registry (``trainer``: every backend fast enough for
 hundreds of epochs that trains scikit-learn's update rules), so a new backend
@@ -24,7 +25,6 @@ from sklearn.model_selection import GridSearchCV, cross_val_score, train_test_sp
 from sklearn.neural_network import MLPClassifier  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import MinMaxScaler, StandardScaler  # noqa: E402
-from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
 from fastnn import backends  # noqa: E402
 from fastnn._validation_optim import trains  # noqa: E402
@@ -39,41 +39,6 @@ TRAINERS = [b for b in backends.names() if backends.available()[b] is True
 @pytest.fixture(params=TRAINERS)
 def trainer(request):
     return request.param
-
-
-#: The parameters scikit-learn's own test suite gives its MLPs for a check
-#: (``PER_ESTIMATOR_CHECK_PARAMS``): fitting with integer weights must equal
-#: fitting on the samples repeated -- full-batch L-BFGS for the classifier,
-#: sgd with tol=1e-2 (random_state=42) for the regressor. The same here.
-CHECK_PARAMS = {
-    "check_sample_weight_equivalence_on_dense_data": {
-        NetworkClassifier: dict(solver="lbfgs"),
-        NetworkRegressor: dict(solver="sgd", tol=1e-2, random_state=42)},
-}
-
-
-def _check_name(check):
-    return getattr(check, "func", check).__name__
-
-
-@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-@parametrize_with_checks([Estimator(backend=b, max_iter=100)
-                          for Estimator in (NetworkClassifier, NetworkRegressor)
-                          for b in TRAINERS])
-def test_sklearn_compatible(estimator, check):
-    """scikit-learn's own checks, no failure expected, at the defaults but
-    max_iter=100 (as scikit-learn's suite runs its MLPs) on every backend
-    that trains Adam (the default solver), with scikit-learn's own
-    parameters for the checks it gives its MLPs other ones; the sample-weight
-    checks on every backend that takes weights."""
-    name = _check_name(check)
-    if ("sample_weight" in name or "class_weight" in name) and not getattr(backends.get(estimator.backend),
-                                               "HAS_SAMPLE_WEIGHT", False):
-        pytest.skip(f"backend {estimator.backend!r} has no HAS_SAMPLE_WEIGHT yet")
-    params = CHECK_PARAMS.get(name, {}).get(type(estimator))
-    if params:
-        estimator = clone(estimator).set_params(**params)
-    check(estimator)
 
 
 # ---------------------------------------------------------------- data
