@@ -26,8 +26,8 @@ Design
   scikit-learn's ``_parameter_constraints`` (its error types and messages,
   naming the parameter) and :mod:`fastnn._sklearn_params` for the rest.
 - The examples reach the Network through :mod:`fastnn._sklearn_data`: a
-  sparse X densified a chunk of mini-batches at a time (never whole when
-  large), the weights checked as scikit-learn's ``_check_sample_weight``.
+  sparse X densified a mini-batch at a time (never whole when large), the
+  weights checked as scikit-learn's ``_check_sample_weight``.
 
 scikit-learn stays optional: ``import fastnn`` never imports it, and this
 module says how to install it when it is missing.
