@@ -16,6 +16,8 @@ except ImportError:  # 1.4 and 1.5: the method validate_data replaced
     def _validate_data(estimator, X="no_validation", y="no_validation", reset=True, **params):
         return estimator._validate_data(X, y, reset=reset, **params)
 
+from . import _sklearn_data as _data
+from . import _sklearn_lbfgs as _lbfgs
 from . import _sklearn_params as _params
 from . import _sklearn_train as _train
 from .network import Network
@@ -53,10 +55,10 @@ class NetworkEstimator(BaseEstimator):
         self.callback = callback
 
     # ---------------------------------------------------------------- training
-    def _fit(self, X, y, incremental=False, classes=None):
+    def _fit(self, X, y, sample_weight=None, incremental=False, classes=None):
         """scikit-learn's ``BaseMultilayerPerceptron._fit``: every parameter
-        checked before any work, then the weights drawn (first pass) or kept
-        (``warm_start``, ``partial_fit``), then the solver."""
+        and argument checked before any work, then the weights drawn (first
+        pass) or kept (``warm_start``, ``partial_fit``), then the solver."""
         self._validate_params()
         hidden, activation, dtype = _params.check_params(self)
         if self.solver == "lbfgs" and self._dropout_of(hidden):
@@ -65,16 +67,20 @@ class NetworkEstimator(BaseEstimator):
         first_pass = not hasattr(self, "network_") or (not self.warm_start and not incremental)
         if not first_pass:
             dtype = self.network_.dtype
-        X, y = _validate_data(self, X, y, reset=first_pass, order="C",
-                              dtype=(np.float64, np.float32) if dtype is None else dtype,
+        X, y = _validate_data(self, X, y, reset=first_pass, accept_sparse=["csr", "csc"],
+                              order="C", dtype=(np.float64, np.float32) if dtype is None else dtype,
                               multi_output=True, y_numeric=self._y_numeric)
+        self._check_targets(y)
+        sample_weight = _data.sample_weights(sample_weight, X, y,
+                                             getattr(self, "class_weight", None), incremental)
         Y, output, loss = self._targets(y, first_pass, incremental, classes)
         Y = Y.astype(X.dtype, copy=False)
         rng = _params.random_state(self.random_state)
         rule = _params.optimizer(self)
         self._dropout = self._dropout_of(hidden)
         plain = not self.alpha and not self._dropout
-        backend = _params.choose_backend(self.backend, rule, plain)
+        needs = _params.needs(sample_weight is not None, loss)
+        backend = _params.choose_backend(self.backend, rule, plain, needs)
         if first_pass:
             units = [X.shape[1], *hidden, Y.shape[0]]
             self.network_ = Network.from_params(
@@ -86,13 +92,16 @@ class NetworkEstimator(BaseEstimator):
             self.network_ = self.network_.to(backend, threads=self.threads)
         self.backend_ = backend
         if self.solver == "lbfgs":
-            _train.fit_lbfgs(self, X, Y)
+            _lbfgs.fit_lbfgs(self, X, Y, sample_weight)
         else:
-            _train.fit_stochastic(self, X, y, Y, rng, rule, incremental)
+            _train.fit_stochastic(self, X, y, Y, sample_weight, rng, rule, incremental)
         if not all(np.isfinite(p).all() for p in self.network_.params.values()):
             raise ValueError("Solver produced non-finite parameter weights. The input data may"
                              " contain large values and need to be preprocessed.")
         return self
+
+    def _check_targets(self, y):
+        """What y must satisfy beyond scikit-learn's checks (before any work)."""
 
     def _dropout_of(self, hidden):
         from ._validation_optim import check_keep_probs
@@ -128,12 +137,13 @@ class NetworkEstimator(BaseEstimator):
 
     # ---------------------------------------------------------------- prediction
     def _output(self, X, check_input=True):
-        """The Network's output A_L for X (n_samples, n_features), as
-        (n_samples, n_outputs); float32 stays float32."""
+        """The Network's output A_L for X (n_samples, n_features), dense or
+        sparse, as (n_samples, n_outputs); float32 stays float32."""
         check_is_fitted(self)
         if check_input:
-            X = _validate_data(self, X, reset=False, dtype=self.network_.dtype)
-        return self.network_.predict_proba(np.ascontiguousarray(X.T)).T
+            X = _validate_data(self, X, reset=False, accept_sparse=["csr", "csc"],
+                               dtype=self.network_.dtype)
+        return _data.output(self.network_, X)
 
     # ---------------------------------------------------------------- sklearn's view
     @property
@@ -151,6 +161,11 @@ class NetworkEstimator(BaseEstimator):
         check_is_fitted(self)
         params = self.network_.params
         return [params[f"b{l}"].ravel() for l in range(1, self.n_layers_)]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
 
     @property
     def threads_used_(self):

@@ -72,9 +72,10 @@ PARAMETERS = """
         one that trains the solver (lbfgs needs only forward and backward;
         sgd and adam need the backend's engine to train the update rule --
         sgd with momentum=0, alpha=0 and no dropout is gradient descent --
-        and to report each epoch's loss for ``loss_curve_``);
-        ``backend_`` says which. A backend that cannot train the solver is
-        refused, naming those that can.
+        and to report each epoch's loss for ``loss_curve_``; per-example
+        weights and ``loss="poisson"`` need ``HAS_SAMPLE_WEIGHT`` and
+        ``HAS_POISSON``); ``backend_`` says which. A backend that cannot train
+        the fit is refused, naming those that can.
     dtype : {"float64", "float32"} or None, default=None
         Dtype of the parameters and the arithmetic. None: float32 X stays
         float32, anything else becomes float64 (as MLPClassifier).
@@ -106,7 +107,8 @@ ATTRIBUTES = """
         The best of them.
     validation_loss_curve_ : list of float or None
         With ``early_stopping``: the loss on the held-out samples after each
-        epoch, beside ``loss_curve_`` (not in scikit-learn; no L2 term).
+        epoch (weighted as the training loss), beside ``loss_curve_`` (not in
+        scikit-learn; no L2 term).
     t_ : int
         Training samples seen by the stochastic solver.
     n_iter_ : int

@@ -19,7 +19,7 @@ from . import backends as _backends
 from . import optimizers as _optimizers
 
 __all__ = ["ACTIVATIONS", "OUT_ACTIVATION", "SOLVERS", "constraints", "check_params",
-           "random_state", "choose_backend", "optimizer", "initial_params",
+           "random_state", "needs", "choose_backend", "optimizer", "initial_params",
            "network_batch_size"]
 
 #: The hidden activations, scikit-learn's names and fastnn's -> fastnn's.
@@ -27,7 +27,8 @@ ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "r
                "sigmoid": "sigmoid", "leaky_relu": "leaky_relu"}
 
 #: fastnn's output activation -> scikit-learn's name for it (``out_activation_``).
-OUT_ACTIVATION = {"sigmoid": "logistic", "softmax": "softmax", "identity": "identity"}
+OUT_ACTIVATION = {"sigmoid": "logistic", "softmax": "softmax", "identity": "identity",
+                  "exp": "exp"}
 
 #: scikit-learn's solvers.
 SOLVERS = ("lbfgs", "sgd", "adam")
@@ -40,7 +41,8 @@ _SPEED_ORDER = tuple(_backends.AUTO_ORDER) + tuple(
 
 def constraints(regressor):
     """``_parameter_constraints`` of an estimator: MLPClassifier's (or
-    MLPRegressor's, ``regressor``), plus fastnn's parameters."""
+    MLPRegressor's, ``regressor``), plus fastnn's parameters (and the
+    classifier's ``class_weight``)."""
     from sklearn.utils._param_validation import Interval, Options, StrOptions
     from sklearn.neural_network import MLPClassifier, MLPRegressor
     base = dict((MLPRegressor if regressor else MLPClassifier)._parameter_constraints)
@@ -57,6 +59,8 @@ def constraints(regressor):
         "keep_prob": [Interval(numbers.Real, 0, 1, closed="right"), "array-like"],
         "callback": [callable, None],
     })
+    if not regressor:
+        base["class_weight"] = [dict, StrOptions({"balanced"}), None]
     return base
 
 
@@ -79,10 +83,6 @@ def check_params(est):
     if not est.tol < np.inf:
         raise ValueError(f"tol must be a non-negative finite number; got {est.tol}")
     random_state(est.random_state)
-    if getattr(est, "loss", "squared_error") == "poisson":
-        raise ValueError("loss='poisson' needs an exponential output and the Poisson "
-                         "deviance, which fastnn's networks do not have; use "
-                         "loss='squared_error'")
     _vo.check_keep_probs(est.keep_prob, len(hidden))
     dtype = None if est.dtype is None else _v.check_dtype(est.dtype)
     _v.check_threads(est.threads)
@@ -116,6 +116,17 @@ def optimizer(est):
     return None
 
 
+#: The capabilities a fit may need beyond its update rule -> what needs it.
+_NEEDS = {"HAS_SAMPLE_WEIGHT": "sample_weight (or class_weight)",
+          "HAS_POISSON": "loss='poisson'"}
+
+
+def needs(weighted, loss):
+    """The backend capabilities a fit needs: per-example weights, the Poisson loss."""
+    return tuple(flag for flag, wanted in [("HAS_SAMPLE_WEIGHT", weighted),
+                                           ("HAS_POISSON", loss == "poisson")] if wanted)
+
+
 def _trains(module, rule, plain):
     """Whether a backend trains with ``rule`` (None: lbfgs, forward and backward
     only); ``plain``: no L2 or dropout either (every backend trains gradient descent)."""
@@ -124,23 +135,39 @@ def _trains(module, rule, plain):
     return bool(getattr(module, "HAS_OPTIMIZERS", False)) and _vo.trains(module, rule.name)
 
 
-def choose_backend(name, rule, plain):
+def _has(module, flags):
+    return all(getattr(module, flag, False) for flag in flags)
+
+
+def choose_backend(name, rule, plain, flags=()):
     """The backend that trains: ``name``, checked to train ``rule`` (an
-    optimizer, or None for lbfgs) with L2 or dropout unless ``plain``, or for
-    ``"auto"`` the fastest available one that does -- for a stochastic solver,
-    all in its engine: the rule and the epoch losses of ``loss_curve_`` (a
-    backend whose engine does not report them yet trains under the driver's
-    Python loop over its forward and backward, which ``"auto"`` leaves aside)."""
+    optimizer, or None for lbfgs) with L2 or dropout unless ``plain``, and to
+    have the capabilities ``flags`` (:func:`needs`); or for ``"auto"`` the
+    fastest available one that does -- for a stochastic solver, all in its
+    engine: the rule and the epoch losses of ``loss_curve_`` (a backend whose
+    engine does not report them yet trains under the driver's Python loop over
+    its forward and backward, which ``"auto"`` leaves aside)."""
     status = _backends.available()
     able = [n for n in _SPEED_ORDER if status[n] is True
             and _trains(_backends.get(n), rule, plain)]
+    having = [n for n in able if _has(_backends.get(n), flags)]
+    wanted = " and ".join(_NEEDS[flag] for flag in flags)
     if name == _backends.AUTO:
-        return next((n for n in able if rule is None or _vo.epoch_losses(_backends.get(n))),
-                    "numpy")  # numpy trains everything, epoch losses included
-    if not _trains(_backends.get(name), rule, plain):
+        engines = [n for n in having if rule is None or _vo.epoch_losses(_backends.get(n))]
+        if engines:
+            return engines[0]
+        if not flags or "numpy" in having:
+            return "numpy"  # numpy trains everything, epoch losses included
+        raise ValueError(f"no backend available here trains this solver with {wanted}; "
+                         f"backends that train it: {able}")
+    module = _backends.get(name)
+    if not _trains(module, rule, plain):
         raise ValueError(f"backend {name!r} cannot train this solver: the update rule "
                          f"{rule.name!r}" + ("" if plain else " with alpha > 0 or dropout")
                          + f"; backends that can: {able} (or backend='auto')")
+    if not _has(module, flags):
+        raise ValueError(f"backend {name!r} cannot train with {wanted}; backends that can: "
+                         f"{having} (or backend='auto')")
     return name
 
 

@@ -1,6 +1,6 @@
-"""How :mod:`fastnn.sklearn`'s estimators train: MLPClassifier's two loops,
-``_fit_stochastic`` (solvers "sgd" and "adam") and ``_fit_lbfgs``, over a
-:class:`fastnn.Network`.
+"""How :mod:`fastnn.sklearn`'s estimators train with a stochastic solver:
+MLPClassifier's ``_fit_stochastic`` (solvers "sgd" and "adam") over a
+:class:`fastnn.Network` (``_fit_lbfgs`` is :mod:`fastnn._sklearn_lbfgs`).
 
 Design
 ------
@@ -16,9 +16,13 @@ Design
   One ``Network.fit`` for all epochs, or one per epoch where the weights
   are needed between epochs (see :func:`_epochs`); no recorded costs
   (``cost_every=None``: no forward over all samples), the divergence watch
-  reads the epoch losses.
-- lbfgs: SciPy's L-BFGS-B on the loss and gradient that the backend's
-  ``forward`` and ``backward`` compute, with scikit-learn's options.
+  reads the epoch losses. A sparse X (densified a batch at a time, see
+  :mod:`fastnn._sklearn_data`) and the one loss an epoch's cannot give
+  (:func:`_per_batch`) run one ``Network.fit`` per mini-batch
+  (:func:`_batch_by_batch`).
+- Per-example weights (``sample_weight``) travel with the examples: to
+  ``Network.fit`` (its batches gather them with their columns), through the
+  validation split, into the validation score.
 - The stopping rules, the learning-rate schedules ("invscaling", "adaptive")
   and the best-validation-score restore are scikit-learn's, line for line.
 """
@@ -27,17 +31,14 @@ import copy
 import warnings
 
 import numpy as np
-import scipy.optimize
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import shuffle as _shuffle
-from sklearn.utils.optimize import _check_optimize_result
 
-from . import losses as _losses
-from .backends import _threads
+from . import _sklearn_data as _data
 from .network import Network
 
-__all__ = ["fit_stochastic", "fit_lbfgs", "diverged"]
+__all__ = ["fit_stochastic", "diverged", "l2"]
 
 
 def diverged(est, exc):
@@ -48,26 +49,34 @@ def diverged(est, exc):
         f"Pipeline).")
 
 
-def _l2(Ws, alpha, m):
-    return 0.5 * alpha * sum(float(np.dot(W.ravel(), W.ravel())) for W in Ws) / m
+def l2(Ws, alpha, weight_sum):
+    """scikit-learn's L2 term 0.5·alpha·Σ‖W‖² / Σw (0 where Σw = 0)."""
+    if not weight_sum:
+        return 0.0
+    return 0.5 * alpha * sum(float(np.dot(W.ravel(), W.ravel())) for W in Ws) / weight_sum
 
 
-def _split(est, X, y, Y, rng):
+def _split(est, X, y, Y, sample_weight, rng):
     """scikit-learn's validation split: ``validation_fraction`` of the samples
-    (stratified by class for a classifier of one label per sample)."""
+    (stratified by class for a classifier of one label per sample), their
+    weights split with them."""
     stratify = y if getattr(est, "_stratify", False) else None
-    X_train, X_val, y_train, y_val, Y_train, Y_val = train_test_split(
-        X, y, Y.T, random_state=rng, test_size=est.validation_fraction, stratify=stratify)
+    arrays = [X, y, Y.T] + ([] if sample_weight is None else [sample_weight])
+    parts = train_test_split(*arrays, random_state=rng, test_size=est.validation_fraction,
+                             stratify=stratify)
+    X_train, X_val, _, y_val, Y_train, Y_val = parts[:6]
+    w_train, w_val = parts[6:] if sample_weight is not None else (None, None)
     if X_val.shape[0] < 2:
         raise ValueError("The validation set is too small. Increase 'validation_fraction' "
                          "or the size of your dataset.")
-    return X_train, Y_train.T, (X_val, y_val, np.ascontiguousarray(Y_val.T))
+    return X_train, Y_train.T, w_train, (X_val, y_val, np.ascontiguousarray(Y_val.T), w_val)
 
 
-def fit_stochastic(est, X, y, Y, rng, optimizer, incremental):
-    """Train ``est.network_`` on X (n_samples, n_features), targets y as
-    given (for the validation score) and Y in the Network's orientation
-    (n_outputs, n_samples): scikit-learn's ``_fit_stochastic``."""
+def fit_stochastic(est, X, y, Y, sample_weight, rng, optimizer, incremental):
+    """Train ``est.network_`` on X (n_samples, n_features), dense or sparse,
+    targets y as given (for the validation score), Y in the Network's
+    orientation (n_outputs, n_samples) and the per-example weights (or None):
+    scikit-learn's ``_fit_stochastic``."""
     if not incremental or not hasattr(est, "_learning_rate"):
         est._learning_rate = float(est.learning_rate_init)
         est._resume = False  # a new optimizer state, as scikit-learn's new optimizer
@@ -75,18 +84,16 @@ def fit_stochastic(est, X, y, Y, rng, optimizer, incremental):
         raise ValueError("partial_fit does not support early_stopping=True")
     validation = None
     if est.early_stopping:
-        X, Y, validation = _split(est, X, y, Y, rng)
-    XT = np.ascontiguousarray(X.T)
+        X, Y, sample_weight, validation = _split(est, X, y, Y, sample_weight, rng)
+    data = _data.Examples(X)
     Y = np.ascontiguousarray(Y)
     # The dropout masks' seed (drawn before the shuffles; scikit-learn has no dropout).
     seed = int(rng.randint(2 ** 32)) if est._dropout else 0
-    orders = _orders(XT.shape[1], est.shuffle, rng)
-    # scikit-learn's squared error is a mean over the targets, its L2 term is
-    # not: an epoch's loss cannot be split into the two, each batch's can.
-    run = _batch_by_batch if est._loss_divisor != 1 and est.alpha else _epochs
+    orders = _orders(data.m, est.shuffle, rng)
+    run = _batch_by_batch if data.sparse or _per_batch(est) else _epochs
     est.n_iter_ = 0
     try:
-        run(est, XT, Y, orders, seed, optimizer, validation, incremental)
+        run(est, data, Y, sample_weight, orders, seed, optimizer, validation, incremental)
     except KeyboardInterrupt:
         warnings.warn("Training interrupted by user.")
     except FloatingPointError as exc:
@@ -131,7 +138,13 @@ _BOOKED = ("n_iter_", "t_", "loss_", "loss_curve_", "best_loss_", "_no_improveme
            "_learning_rate")
 
 
-def _epochs(est, XT, Y, orders, seed, optimizer, validation, incremental):
+def _per_batch(est):
+    """scikit-learn's squared error is a mean over the targets, its L2 term
+    is not: an epoch's loss cannot be split into the two, each batch's can."""
+    return est._loss_divisor != 1 and bool(est.alpha)
+
+
+def _epochs(est, data, Y, sample_weight, orders, seed, optimizer, validation, incremental):
     """scikit-learn's epochs run whole in the backend's engine, with its
     shuffles (``orders``) and its ``loss_curve_`` entry (the epoch loss its
     batches saw, ``on_epoch``). One ``Network.fit`` runs every epoch, its
@@ -140,7 +153,7 @@ def _epochs(est, XT, Y, orders, seed, optimizer, validation, incremental):
     the next call runs it. When the weights are needed between epochs
     (:func:`_needs_weights_between_epochs`: ``Network.fit`` trains copies and
     hands them over when it returns), one call per epoch, booked after it."""
-    n, net, divisor = XT.shape[1], est.network_, est._loss_divisor
+    XT, n, net, divisor = data.XT, data.m, est.network_, est._loss_divisor
     between = _needs_weights_between_epochs(est, validation, incremental)
     stop = False
     while not stop:
@@ -165,7 +178,7 @@ def _epochs(est, XT, Y, orders, seed, optimizer, validation, incremental):
             net.fit(XT, Y, learning_rate=rate, num_iterations=epochs, cost_every=None,
                     batch_size=est._batch_size(n), optimizer=optimizer, lambd=est.alpha,
                     keep_prob=est.keep_prob, seed=seed, resume=est._resume, on_epoch=on_epoch,
-                    orders=orders)
+                    orders=orders, **_data.with_weights(sample_weight))
         except KeyboardInterrupt:
             # The network keeps the weights it had before the call: so do the records.
             for name in _BOOKED:
@@ -179,28 +192,34 @@ def _epochs(est, XT, Y, orders, seed, optimizer, validation, incremental):
             stop = _end_epoch(est, n, validation, incremental)
 
 
-def _batch_by_batch(est, XT, Y, orders, seed, optimizer, validation, incremental):
-    """Several targets and L2 (``alpha > 0``): scikit-learn's loss is the mean
-    squared error over the targets plus its L2 term, which one epoch's loss
-    does not separate; each mini-batch is one ``Network.fit`` step, its L2
-    term computed from the weights it starts from. Otherwise as
-    :func:`_epochs` (the same orders, steps and stopping rules)."""
-    n = XT.shape[1]
+def _batch_by_batch(est, data, Y, sample_weight, orders, seed, optimizer, validation,
+                    incremental):
+    """One ``Network.fit`` step per mini-batch of each epoch's order: a
+    sparse X's batches, each densified as it comes; and where the loss must
+    be split batch by batch (several targets and ``alpha > 0``: see
+    :func:`_per_batch`), its L2 term from the weights the batch starts from.
+    The same orders, steps and stopping rules as :func:`_epochs`; the dropout
+    masks follow one stream across the calls."""
+    n = data.m
     batch_size = est._batch_size(n)
+    per_batch = _per_batch(est)
     divisor, net = est._loss_divisor, est.network_
+    masks = np.random.default_rng(seed)
     while True:
         accumulated, order = 0.0, orders(1)[0]
         for start in range(0, n, batch_size):
             idx = order[start:start + batch_size]
-            Xb, Yb = XT[:, idx], Y[:, idx]
-            m = Xb.shape[1]
-            l2 = _l2(net._Ws, est.alpha, m)
+            weights = None if sample_weight is None else sample_weight[idx]
+            penalty = (l2(net._Ws, est.alpha, len(idx) if weights is None else weights.sum())
+                       if per_batch else 0.0)
             loss = []
-            net.fit(Xb, Yb, learning_rate=est._learning_rate, num_iterations=1, cost_every=None,
-                    optimizer=optimizer, lambd=est.alpha, keep_prob=est.keep_prob, seed=seed,
-                    resume=est._resume, on_epoch=lambda i, J: loss.append(J))
+            net.fit(data.columns(idx), Y[:, idx], learning_rate=est._learning_rate,
+                    num_iterations=1, cost_every=None, optimizer=optimizer, lambd=est.alpha,
+                    keep_prob=est.keep_prob, seed=masks, resume=est._resume,
+                    on_epoch=lambda i, J: loss.append(J), **_data.with_weights(weights))
             est._resume = True
-            accumulated += ((loss[0] - l2) / divisor + l2) * m
+            J = (loss[0] - penalty) / divisor + penalty if per_batch else loss[0] / divisor
+            accumulated += J * len(idx)
         est.loss_ = accumulated / n
         if _end_epoch(est, n, validation, incremental):
             return
@@ -237,11 +256,11 @@ def _update_no_improvement_count(est, validation):
     """scikit-learn's rule: the training loss, or with ``early_stopping`` the
     validation score (the best parameters kept); also the validation loss."""
     if validation is not None:
-        X_val, y_val, Y_val = validation
-        score = est._score_arrays(X_val, y_val)
+        X_val, y_val, Y_val, w_val = validation
+        score = est._score_arrays(X_val, y_val, w_val)
         est.validation_scores_.append(score)
-        XvT = np.ascontiguousarray(X_val.T, dtype=est.network_.dtype)
-        est.validation_loss_curve_.append(est.network_.cost(XvT, Y_val) / est._loss_divisor)
+        est.validation_loss_curve_.append(
+            _data.cost(est.network_, X_val, Y_val, w_val) / est._loss_divisor)
         if est.verbose:
             print(f"Validation score: {score:f}")
         if score < est.best_validation_score_ + est.tol:
@@ -274,49 +293,3 @@ def _trigger_stopping(est):
     if est.verbose:
         print(msg + f" Setting learning rate to {est._learning_rate:f}")
     return False
-
-
-def fit_lbfgs(est, X, Y):
-    """scikit-learn's ``_fit_lbfgs``: L-BFGS-B on the whole data, the loss and
-    gradient from the backend's ``forward``/``backward``; ``n_iter_`` and
-    ``loss_`` as scikit-learn sets them."""
-    net = est.network_
-    module, acts, loss = net._backend, tuple(net._acts), net._loss
-    XT, Y = np.ascontiguousarray(X.T), np.ascontiguousarray(Y, dtype=net._Ws[0].dtype)
-    m, dims, dtype = XT.shape[1], net.layer_dims, net._Ws[0].dtype
-    threads = 1
-    if getattr(module, "COMPILED", False):
-        threads = _threads.decide(net.threads, dims, m, module.AUTO_THREADS_MIN_WORK["full"])[0]
-    shapes = list(zip(dims, dims[1:]))
-    # scikit-learn's packing: every coefs_[i] (n_in, n_out) row-major, then the intercepts.
-    ends = np.cumsum([a * b for a, b in shapes] + [b for _, b in shapes])
-
-    def unpack(theta):
-        parts = np.split(theta.astype(dtype, copy=False), ends[:-1])
-        Ws = [np.ascontiguousarray(p.reshape(a, b).T) for p, (a, b) in zip(parts, shapes)]
-        bs = [np.ascontiguousarray(p.reshape(-1, 1)) for p in parts[len(shapes):]]
-        return Ws, bs
-
-    def loss_grad(theta):
-        Ws, bs = unpack(theta)
-        AL, caches = module.forward(Ws, bs, acts, XT, threads)
-        J = (_losses.cost(loss, AL, caches[-1][1], Y, acts[-1]) / est._loss_divisor
-             + _l2(Ws, est.alpha, m))
-        dWs, dbs = module.backward(AL, Y, caches, acts, loss, threads, net.relu_grad_at_zero)
-        grad = [(dW + (est.alpha / m) * W).T.ravel() for dW, W in zip(dWs, Ws)]
-        return J, np.concatenate(grad + [db.ravel() for db in dbs]).astype(np.float64)
-
-    theta0 = np.concatenate([W.T.ravel() for W in net._Ws] + [b.ravel() for b in net._bs])
-    with _threads.running(), np.errstate(over="ignore", invalid="ignore"):
-        result = scipy.optimize.minimize(
-            loss_grad, theta0, method="L-BFGS-B", jac=True,
-            options={"maxfun": est.max_fun, "maxiter": est.max_iter, "gtol": est.tol})
-    est.n_iter_ = _check_optimize_result("lbfgs", result, est.max_iter)
-    est.loss_ = float(result.fun)
-    Ws, bs = unpack(result.x)
-    params = {}
-    for l, (W, b) in enumerate(zip(Ws, bs), start=1):
-        params[f"W{l}"], params[f"b{l}"] = W, b
-    est.network_ = Network.from_params(params, net.activations, loss=net.loss,
-                                       backend=net.backend, dtype=net.dtype, threads=net.threads,
-                                       relu_grad_at_zero=net.relu_grad_at_zero)

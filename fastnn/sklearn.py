@@ -9,7 +9,10 @@ rules (:class:`fastnn.optimizers.SklearnAdam`, ``SklearnSGD``, SciPy's
 L-BFGS-B), draw the same initial weights and shuffles from the same
 ``random_state``, and stop by the same rules; they add fastnn's ``backend``
 (default ``"auto"``), ``dtype``, ``threads``, ``relu_grad_at_zero``, dropout
-(``keep_prob``) and a per-epoch ``callback``.
+(``keep_prob``), a per-epoch ``callback`` and the classifier's
+``class_weight``. ``fit`` and ``partial_fit`` take ``sample_weight``; X may
+be a scipy sparse matrix or array (CSR or CSC); the regressor takes
+``loss="poisson"`` (an ``exp`` output and the half Poisson deviance).
 
 Design
 ------
@@ -22,9 +25,9 @@ Design
 - Parameters are validated in ``fit`` (``__init__`` only stores them), by
   scikit-learn's ``_parameter_constraints`` (its error types and messages,
   naming the parameter) and :mod:`fastnn._sklearn_params` for the rest.
-
-Not here (yet): ``sample_weight`` (the engines average the gradient with equal
-weights), sparse X, and ``loss="poisson"`` (no exponential output in fastnn).
+- The examples reach the Network through :mod:`fastnn._sklearn_data`: a
+  sparse X densified a mini-batch at a time (never whole when large), the
+  weights checked as scikit-learn's ``_check_sample_weight``.
 
 scikit-learn stays optional: ``import fastnn`` never imports it, and this
 module says how to install it when it is missing.
@@ -67,7 +70,13 @@ class NetworkClassifier(ClassifierMixin, NetworkEstimator):
     K > 2 classes, K softmax units with the categorical cross-entropy; a
     multilabel indicator y, one logistic unit per label. Labels may be of
     any type scikit-learn accepts; ``classes_`` maps them.
-""" + _docs.PARAMETERS + """
+""" + _docs.PARAMETERS + """    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes (not in MLPClassifier): each sample's weight
+        (``sample_weight``, or 1) times its class's --
+        ``sklearn.utils.class_weight.compute_sample_weight(class_weight, y)``;
+        ``"balanced"`` weighs each class by n_samples / (n_classes * its
+        count). Not for a multilabel y, nor ``"balanced"`` in ``partial_fit``.
+
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
@@ -87,6 +96,26 @@ class NetworkClassifier(ClassifierMixin, NetworkEstimator):
 
     _parameter_constraints = _params.constraints(regressor=False)
     _y_numeric = False
+
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
+                 alpha=0.0001, batch_size="auto", learning_rate="constant",
+                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
+                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
+                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
+                 backend="auto", dtype=None, threads=None, relu_grad_at_zero=0, keep_prob=1.0,
+                 callback=None, class_weight=None):
+        super().__init__(
+            hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
+            learning_rate=learning_rate, learning_rate_init=learning_rate_init, power_t=power_t,
+            max_iter=max_iter, shuffle=shuffle, random_state=random_state, tol=tol,
+            verbose=verbose, warm_start=warm_start, momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
+            validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
+            epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun,
+            backend=backend, dtype=dtype, threads=threads,
+            relu_grad_at_zero=relu_grad_at_zero, keep_prob=keep_prob, callback=callback)
+        self.class_weight = class_weight
 
     def _targets(self, y, first_pass, incremental, classes):
         """y as the Network's (n_outputs, m) targets: the label binarizer's
@@ -119,18 +148,20 @@ class NetworkClassifier(ClassifierMixin, NetworkEstimator):
         output = "softmax" if self._label_binarizer.y_type_ == "multiclass" else "sigmoid"
         return np.ascontiguousarray(Y), output, "cross_entropy"
 
-    def fit(self, X, y):
-        """Train on X of shape (n_samples, n_features) and labels y of shape
-        (n_samples,), or a multilabel indicator (n_samples, n_labels).
+    def fit(self, X, y, sample_weight=None):
+        """Train on X of shape (n_samples, n_features), dense or sparse, and
+        labels y of shape (n_samples,), or a multilabel indicator (n_samples,
+        n_labels); ``sample_weight`` of shape (n_samples,) weighs each sample's
+        loss (times ``class_weight``'s weight of its class).
 
         Returns
         -------
         self
         """
-        return self._fit(X, y, incremental=False)
+        return self._fit(X, y, sample_weight, incremental=False)
 
     @available_if(_stochastic)
-    def partial_fit(self, X, y, classes=None):
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
         """One epoch over (X, y), from where the last fit left the weights and
         the optimizer's state. ``classes`` (every class) is required on the
         first call.
@@ -139,7 +170,7 @@ class NetworkClassifier(ClassifierMixin, NetworkEstimator):
         -------
         self
         """
-        return self._fit(X, y, incremental=True, classes=classes)
+        return self._fit(X, y, sample_weight, incremental=True, classes=classes)
 
     def predict_proba(self, X):
         """Class probabilities, shape (n_samples, n_classes), columns in ``classes_`` order."""
@@ -163,18 +194,21 @@ class NetworkClassifier(ClassifierMixin, NetworkEstimator):
             A = A.ravel()
         return self._label_binarizer.inverse_transform(A)
 
-    def _score_arrays(self, X, y):
-        """``accuracy_score(y, predict(X))`` of the validation split after each
-        epoch, without the checks of data already checked: the label
-        binarizer's inverse (argmax, or A > 0.5) and the share of samples
-        whose every label is right -- the same float."""
+    def _score_arrays(self, X, y, sample_weight=None):
+        """``accuracy_score(y, predict(X), sample_weight=...)`` of the
+        validation split after each epoch, without the checks of data already
+        checked: the label binarizer's inverse (argmax, or A > 0.5) and the
+        (weighted) share of samples whose every label is right -- the same
+        float (NaN where an output is not finite, as scikit-learn's)."""
         A = self._output(X, check_input=False)
+        if not np.isfinite(A).all():
+            return np.nan
         if self._label_binarizer.y_type_ == "multilabel-indicator":
             right = np.all((A > 0.5).astype(int) == np.asarray(y).reshape(A.shape), axis=1)
         else:
             picked = A.argmax(axis=1) if A.shape[1] > 1 else (A[:, 0] > 0.5).astype(int)
             right = self.classes_.take(picked, mode="clip") == np.ravel(y)
-        return float(np.mean(right))
+        return float(np.average(right, weights=sample_weight))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -186,11 +220,14 @@ class NetworkRegressor(RegressorMixin, NetworkEstimator):
     __doc__ = """A fastnn Network as a scikit-learn regressor: MLPRegressor's drop-in.
 
     An identity output, one unit per target, with scikit-learn's squared
-    error (``loss_``: the mean over samples and targets of ``(a - y)^2 / 2``).
+    error (``loss_``: the mean over samples and targets of ``(a - y)^2 / 2``);
+    or with ``loss="poisson"`` an exponential output and the half Poisson
+    deviance (``loss_``: the mean over samples of its sum over targets of
+    ``y log(y / a) - y + a``), as MLPRegressor.
 
-    loss : {"squared_error"}, default="squared_error"
-        MLPRegressor's ``"poisson"`` needs an exponential output, which
-        fastnn's networks do not have: it is refused.
+    loss : {"squared_error", "poisson"}, default="squared_error"
+        ``"poisson"`` (counts, rates): y must be >= 0, and the predictions
+        are ``exp`` of the last layer's logits (``out_activation_ == "exp"``).
 """ + _docs.PARAMETERS + """
     Attributes
     ----------""" + _docs.ATTRIBUTES + """
@@ -227,30 +264,40 @@ class NetworkRegressor(RegressorMixin, NetworkEstimator):
             relu_grad_at_zero=relu_grad_at_zero, keep_prob=keep_prob, callback=callback)
         self.loss = loss
 
+    def _check_targets(self, y):
+        if self.loss == "poisson" and np.any(y < 0):  # PoissonRegressor's message
+            raise ValueError("Some value(s) of y are out of the valid range of the loss "
+                             "'poisson': y must be >= 0")
+
     def _targets(self, y, first_pass, incremental, classes):
         self._y_ndim = y.ndim
         Y = y.reshape(len(y), -1).T.astype(float)
         if not first_pass and Y.shape[0] != self.n_outputs_:
             raise ValueError(f"y has {Y.shape[0]} targets; the network was fitted to "
                              f"{self.n_outputs_}")
+        if self.loss == "poisson":
+            return np.ascontiguousarray(Y), "exp", "poisson"
         return np.ascontiguousarray(Y), "identity", "mse"
 
     @property
     def _loss_divisor(self):
-        return self.n_outputs_
+        """scikit-learn's squared error is a mean over the targets, its
+        Poisson deviance a sum (as the Network's cost)."""
+        return self.n_outputs_ if self.loss == "squared_error" else 1
 
-    def fit(self, X, y):
-        """Train on X of shape (n_samples, n_features) and targets y of shape
-        (n_samples,) or (n_samples, n_targets).
+    def fit(self, X, y, sample_weight=None):
+        """Train on X of shape (n_samples, n_features), dense or sparse, and
+        targets y of shape (n_samples,) or (n_samples, n_targets);
+        ``sample_weight`` of shape (n_samples,) weighs each sample's loss.
 
         Returns
         -------
         self
         """
-        return self._fit(X, y, incremental=False)
+        return self._fit(X, y, sample_weight, incremental=False)
 
     @available_if(_stochastic)
-    def partial_fit(self, X, y):
+    def partial_fit(self, X, y, sample_weight=None):
         """One epoch over (X, y), from where the last fit left the weights and
         the optimizer's state.
 
@@ -258,16 +305,18 @@ class NetworkRegressor(RegressorMixin, NetworkEstimator):
         -------
         self
         """
-        return self._fit(X, y, incremental=True)
+        return self._fit(X, y, sample_weight, incremental=True)
 
     def predict(self, X):
         """Predicted targets, shape (n_samples,) or (n_samples, n_targets) as y in fit."""
         A = self._output(X)
         return A.ravel() if self._y_ndim == 1 else A
 
-    def _score_arrays(self, X, y):
+    def _score_arrays(self, X, y, sample_weight=None):
         A = self._output(X, check_input=False)
-        return r2_score(y, A.ravel() if self._y_ndim == 1 else A)
+        if not np.isfinite(A).all():
+            return np.nan
+        return r2_score(y, A.ravel() if self._y_ndim == 1 else A, sample_weight=sample_weight)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -1,5 +1,6 @@
-"""fastnn.sklearn: scikit-learn's own estimator checks, Pipeline, GridSearchCV,
-pickling, the stopping rule, parameter validation, and the digits benchmark.
+"""fastnn.sklearn: Pipeline, GridSearchCV, pickling, the stopping rule,
+parameter validation, and the digits benchmark (scikit-learn's own estimator
+checks are test_sklearn_checks.py).
 
 Backends come from the registry (``trainer``: every backend fast enough for
 hundreds of epochs that trains scikit-learn's update rules), so a new backend
@@ -24,7 +25,6 @@ from sklearn.model_selection import GridSearchCV, cross_val_score, train_test_sp
 from sklearn.neural_network import MLPClassifier  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import MinMaxScaler, StandardScaler  # noqa: E402
-from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
 from fastnn import backends  # noqa: E402
 from fastnn._validation_optim import trains  # noqa: E402
@@ -39,14 +39,6 @@ TRAINERS = [b for b in backends.names() if backends.available()[b] is True
 @pytest.fixture(params=TRAINERS)
 def trainer(request):
     return request.param
-
-
-@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-@parametrize_with_checks([NetworkClassifier(), NetworkRegressor()])
-def test_sklearn_compatible(estimator, check):
-    """scikit-learn's own checks, no failure expected, at the defaults
-    (backend "auto": the fastest backend that trains Adam)."""
-    check(estimator)
 
 
 # ---------------------------------------------------------------- data
@@ -207,12 +199,6 @@ def test_divergence_names_learning_rate_init():
     with pytest.raises(FloatingPointError, match="learning_rate_init"):
         NetworkRegressor(solver="sgd", momentum=0, learning_rate_init=0.1,
                          random_state=0).fit(X, 1e4 * y)
-
-
-def test_poisson_loss_is_refused_naming_it():
-    X, y = make_regression(n_samples=20, n_features=3, random_state=0)
-    with pytest.raises(ValueError, match="poisson"):
-        NetworkRegressor(loss="poisson").fit(X, np.abs(y))
 
 
 # ---------------------------------------------------------------- when training stops

@@ -20,17 +20,9 @@ from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from sklearn.neural_network import MLPClassifier, MLPRegressor  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 
-from fastnn import backends  # noqa: E402
-from fastnn._validation_optim import trains  # noqa: E402
 from fastnn.sklearn import NetworkClassifier, NetworkRegressor  # noqa: E402
 
-TRAINERS = [b for b in backends.names() if backends.available()[b] is True
-            and not backends.get(b).SLOW and trains(backends.get(b), "sklearn_adam")]
-#: lbfgs needs only forward and backward: every fast backend.
-FAST = [b for b in backends.names() if backends.available()[b] is True
-        and not backends.get(b).SLOW]
-
-RTOL, ATOL = 1e-10, 1e-12
+from _sklearn_cases import ATOL, FAST, RTOL, TRAINERS, assert_same_model  # noqa: E402
 
 
 @pytest.fixture(params=TRAINERS)
@@ -48,25 +40,6 @@ def _fit(estimator, X, y, method="fit", **kw):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         return getattr(estimator, method)(X, y, **kw)
-
-
-def assert_same_model(ours, theirs):
-    """Weights to 1e-10, and the fitted attributes scikit-learn has."""
-    assert ours.n_iter_ == theirs.n_iter_
-    for k, (mine, sklearns) in enumerate(zip(ours.coefs_ + ours.intercepts_,
-                                             theirs.coefs_ + theirs.intercepts_)):
-        np.testing.assert_allclose(mine, sklearns, rtol=RTOL, atol=ATOL, err_msg=f"array {k}")
-    np.testing.assert_allclose(ours.loss_, theirs.loss_, rtol=RTOL)
-    for name in ("loss_curve_", "validation_scores_"):
-        if getattr(theirs, name, None) is not None:
-            np.testing.assert_allclose(getattr(ours, name), getattr(theirs, name), rtol=RTOL,
-                                       err_msg=name)
-    for name in ("t_", "best_loss_", "best_validation_score_", "out_activation_", "n_layers_",
-                 "n_outputs_"):
-        if getattr(theirs, name, None) is None or isinstance(getattr(theirs, name), str):
-            assert getattr(ours, name, None) == getattr(theirs, name, None), name
-        else:
-            assert getattr(ours, name) == pytest.approx(getattr(theirs, name), rel=RTOL), name
 
 
 # (solver options, shuffle, n_classes): sgd with and without Nesterov, each
