@@ -22,37 +22,24 @@ from . import _sklearn_params as _params
 from . import _sklearn_train as _train
 from .network import Network
 
-__all__ = ["NetworkEstimator", "validate_data"]
+__all__ = ["NetworkEstimator", "validate_data", "store_params"]
 
 validate_data = _validate_data
+
+
+def store_params(estimator, given):
+    """Each ``__init__`` argument in ``given`` (its ``locals()``) as the attribute of
+    its name, as given: scikit-learn's convention (checked in ``fit``). The
+    estimators spell out their signatures, which ``get_params`` reads."""
+    for name, value in given.items():
+        if name not in ("self", "__class__"):
+            setattr(estimator, name, value)
 
 
 class NetworkEstimator(BaseEstimator):
     """The shared base; see :mod:`fastnn.sklearn` for the parameters."""
 
     _y_numeric = True
-
-    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
-                 alpha=0.0001, batch_size="auto", learning_rate="constant",
-                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
-                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
-                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
-                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 backend="auto", dtype=None, threads=None, relu_grad_at_zero=0, keep_prob=1.0,
-                 callback=None):
-        # Stored as given (scikit-learn's convention); checked in fit.
-        self.hidden_layer_sizes, self.activation = hidden_layer_sizes, activation
-        self.solver = solver
-        self.alpha, self.batch_size, self.learning_rate = alpha, batch_size, learning_rate
-        self.learning_rate_init, self.power_t, self.max_iter = learning_rate_init, power_t, max_iter
-        self.shuffle, self.random_state, self.tol = shuffle, random_state, tol
-        self.verbose, self.warm_start, self.momentum = verbose, warm_start, momentum
-        self.nesterovs_momentum, self.early_stopping = nesterovs_momentum, early_stopping
-        self.validation_fraction, self.beta_1, self.beta_2 = validation_fraction, beta_1, beta_2
-        self.epsilon, self.n_iter_no_change, self.max_fun = epsilon, n_iter_no_change, max_fun
-        self.backend, self.dtype, self.threads = backend, dtype, threads
-        self.relu_grad_at_zero, self.keep_prob = relu_grad_at_zero, keep_prob
-        self.callback = callback
 
     # ---------------------------------------------------------------- training
     def _fit(self, X, y, sample_weight=None, incremental=False, classes=None):

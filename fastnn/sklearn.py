@@ -50,7 +50,7 @@ from sklearn.utils.validation import column_or_1d
 
 from . import _sklearn_docs as _docs
 from . import _sklearn_params as _params
-from ._sklearn_base import NetworkEstimator
+from ._sklearn_base import NetworkEstimator, store_params
 from ._sklearn_params import ACTIVATIONS  # noqa: F401  (the hidden activations it takes)
 
 __all__ = ["NetworkClassifier", "NetworkRegressor"]
@@ -105,17 +105,7 @@ class NetworkClassifier(ClassifierMixin, NetworkEstimator):
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
                  backend="auto", dtype=None, threads=None, relu_grad_at_zero=0, keep_prob=1.0,
                  callback=None, class_weight=None):
-        super().__init__(
-            hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
-            learning_rate=learning_rate, learning_rate_init=learning_rate_init, power_t=power_t,
-            max_iter=max_iter, shuffle=shuffle, random_state=random_state, tol=tol,
-            verbose=verbose, warm_start=warm_start, momentum=momentum,
-            nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
-            validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
-            epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun,
-            backend=backend, dtype=dtype, threads=threads,
-            relu_grad_at_zero=relu_grad_at_zero, keep_prob=keep_prob, callback=callback)
-        self.class_weight = class_weight
+        store_params(self, locals())
 
     def _targets(self, y, first_pass, incremental, classes):
         """y as the Network's (n_outputs, m) targets: the label binarizer's
@@ -252,17 +242,7 @@ class NetworkRegressor(RegressorMixin, NetworkEstimator):
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
                  backend="auto", dtype=None, threads=None, relu_grad_at_zero=0, keep_prob=1.0,
                  callback=None):
-        super().__init__(
-            hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
-            learning_rate=learning_rate, learning_rate_init=learning_rate_init, power_t=power_t,
-            max_iter=max_iter, shuffle=shuffle, random_state=random_state, tol=tol,
-            verbose=verbose, warm_start=warm_start, momentum=momentum,
-            nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
-            validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
-            epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun,
-            backend=backend, dtype=dtype, threads=threads,
-            relu_grad_at_zero=relu_grad_at_zero, keep_prob=keep_prob, callback=callback)
-        self.loss = loss
+        store_params(self, locals())
 
     def _check_targets(self, y):
         if self.loss == "poisson" and np.any(y < 0):  # PoissonRegressor's message

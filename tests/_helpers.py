@@ -65,3 +65,16 @@ def run_python(code, *args, env=None, timeout=600):
                           env=None if env is None else dict(os.environ, **env), timeout=timeout)
     assert done.returncode == 0, done.stderr
     return done.stdout
+
+
+def assert_trained_alike(net, oracle, tol=1e-9):
+    """Two fitted Networks took the same steps: recorded costs, parameters,
+    optimizer steps and state within ``tol``."""
+    assert [i for i, _ in net.costs_] == [i for i, _ in oracle.costs_]
+    assert_close([c for _, c in net.costs_], [c for _, c in oracle.costs_], tol, "costs")
+    ref = oracle.params
+    assert_close([net.params[k] for k in ref], list(ref.values()), tol, "parameters")
+    assert net.optimizer_steps_ == oracle.optimizer_steps_
+    for slot, arrays in oracle.optimizer_state_.items():
+        assert_close([net.optimizer_state_[slot][k] for k in arrays], list(arrays.values()),
+                     tol, f"optimizer state {slot}")

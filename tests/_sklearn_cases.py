@@ -5,6 +5,8 @@ of a fitted estimator with scikit-learn's to 1e-10."""
 
 import numpy as np
 import pytest
+from sklearn.datasets import load_iris
+from sklearn.preprocessing import StandardScaler
 
 from fastnn import backends
 from fastnn._validation_optim import trains
@@ -43,3 +45,10 @@ def assert_same_model(ours, theirs):
             assert getattr(ours, name, None) == getattr(theirs, name, None), name
         else:
             assert getattr(ours, name) == pytest.approx(getattr(theirs, name), rel=RTOL), name
+
+
+@pytest.fixture(scope="module")
+def iris():
+    """Iris, standardized: the small classification problem of the equivalence tests."""
+    X, y = load_iris(return_X_y=True)
+    return StandardScaler().fit_transform(X), y

@@ -11,7 +11,7 @@ from fastnn import backends, regularization, schedules
 from fastnn.backends import _base
 
 import _course2_regularization_cases as cases
-from _helpers import assert_close, binary_data
+from _helpers import assert_close, assert_trained_alike, binary_data
 
 #: The backends that train with the second course's options, checked against the oracle.
 TRAINERS = backends.having("HAS_OPTIMIZERS")
@@ -49,15 +49,7 @@ def _fit(backend, case, iterations=30, dtype="float64", seed=3):
 @pytest.mark.parametrize("backend", OTHERS)
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_training_agrees_with_the_loops_oracle(backend, case):
-    oracle, net = _fit(backends.ORACLE, case), _fit(backend, case)
-    assert [i for i, _ in net.costs_] == [i for i, _ in oracle.costs_]
-    assert_close([c for _, c in net.costs_], [c for _, c in oracle.costs_], 1e-9, "costs")
-    ref = oracle.params
-    assert_close([net.params[k] for k in ref], list(ref.values()), 1e-9, "parameters")
-    assert net.optimizer_steps_ == oracle.optimizer_steps_
-    for slot, arrays in oracle.optimizer_state_.items():
-        assert_close([net.optimizer_state_[slot][k] for k in arrays], list(arrays.values()),
-                     1e-9, f"optimizer state {slot}")
+    assert_trained_alike(_fit(backend, case), _fit(backends.ORACLE, case), 1e-9)
 
 
 @pytest.mark.parametrize("case", CASES[:4], ids=IDS[:4])

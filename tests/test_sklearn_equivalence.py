@@ -15,25 +15,18 @@ import pytest
 
 pytest.importorskip("sklearn")
 
-from sklearn.datasets import load_iris, make_regression  # noqa: E402
+from sklearn.datasets import make_regression  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from sklearn.neural_network import MLPClassifier, MLPRegressor  # noqa: E402
-from sklearn.preprocessing import StandardScaler  # noqa: E402
 
 from fastnn.sklearn import NetworkClassifier, NetworkRegressor  # noqa: E402
 
-from _sklearn_cases import ATOL, FAST, RTOL, TRAINERS, assert_same_model  # noqa: E402
+from _sklearn_cases import ATOL, FAST, RTOL, TRAINERS, assert_same_model, iris  # noqa: E402,F401
 
 
 @pytest.fixture(params=TRAINERS)
 def trainer(request):
     return request.param
-
-
-@pytest.fixture(scope="module")
-def iris():
-    X, y = load_iris(return_X_y=True)
-    return StandardScaler().fit_transform(X), y
 
 
 def _fit(estimator, X, y, method="fit", **kw):

@@ -21,12 +21,11 @@ from sklearn.datasets import load_iris, make_regression  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from sklearn.metrics import recall_score  # noqa: E402
 from sklearn.neural_network import MLPClassifier, MLPRegressor  # noqa: E402
-from sklearn.preprocessing import StandardScaler  # noqa: E402
 
 from fastnn import _sklearn_params, backends  # noqa: E402
 from fastnn.sklearn import NetworkClassifier, NetworkRegressor  # noqa: E402
 
-from _sklearn_cases import POISSON, RTOL, WEIGHTED, assert_same_model  # noqa: E402
+from _sklearn_cases import POISSON, RTOL, WEIGHTED, assert_same_model, iris  # noqa: E402,F401
 
 
 @pytest.fixture(params=WEIGHTED)
@@ -37,12 +36,6 @@ def weighted(request):
 @pytest.fixture(params=POISSON)
 def poisson(request):
     return request.param
-
-
-@pytest.fixture(scope="module")
-def iris():
-    X, y = load_iris(return_X_y=True)
-    return StandardScaler().fit_transform(X), y
 
 
 def _weights(n, seed=0):
