@@ -17,7 +17,7 @@ from fastnn import regularization
 from fastnn.optimizers import SklearnAdam, SklearnSGD
 from fastnn.backends import _base
 
-from _helpers import assert_close, binary_data, require_backend
+from _helpers import assert_close, assert_trained_alike, binary_data, require_backend
 
 cb = require_backend("cython")
 
@@ -34,17 +34,6 @@ def _fit(net, iterations=12, m=24, **options):
     net.fit(X, Y, learning_rate=lr, num_iterations=iterations, cost_every=5, seed=11,
             **options)
     return net
-
-
-def _agree(net, oracle, rtol=1e-9):
-    assert [i for i, _ in net.costs_] == [i for i, _ in oracle.costs_]
-    assert_close([c for _, c in net.costs_], [c for _, c in oracle.costs_], rtol, "costs")
-    ref = oracle.params
-    assert_close([net.params[k] for k in ref], list(ref.values()), rtol, "parameters")
-    assert net.optimizer_steps_ == oracle.optimizer_steps_
-    for slot, arrays in oracle.optimizer_state_.items():
-        assert_close([net.optimizer_state_[slot][k] for k in arrays], list(arrays.values()),
-                     rtol, f"optimizer state {slot}")
 
 
 # The engine's paths, each with a pairwise pick of the options (optimizer,
@@ -115,7 +104,7 @@ def test_every_path_trains_as_the_loops_oracle(case):
     with cb.settings(**settings):
         net = _fit(_net("cython", hidden, threads=threads, g0=g0), **options, **extra)
     assert net.threads_used_[0] == threads
-    _agree(net, oracle)
+    assert_trained_alike(net, oracle)
 
 
 @pytest.mark.parametrize("options", [dict(optimizer="adam", keep_prob=0.8, lambd=0.2),
@@ -152,7 +141,7 @@ def test_resume_from_a_saved_optimizer_state_continues_as_the_oracle():
         _fit(net, iterations=5, optimizer="adam", lambd=0.2, batch_size=7, resume=True)
         nets[backend] = net
     assert nets["cython"].optimizer_steps_ == 11 * 4
-    _agree(nets["cython"], nets["loops"])
+    assert_trained_alike(nets["cython"], nets["loops"])
 
 
 @pytest.mark.parametrize("batch", [None, 5])
@@ -247,4 +236,4 @@ def test_gemm_shaped_layers_train_as_numpy(gemm, batch):
     ref = _fit(_net("numpy", dims=(64, 48, 40, 1)), **options)
     with cb.settings(gemm=gemm):
         net = _fit(_net("cython", dims=(64, 48, 40, 1)), **options)
-    _agree(net, ref)
+    assert_trained_alike(net, ref)
