@@ -21,7 +21,7 @@ from sklearn.utils.optimize import _check_optimize_result
 from . import _sklearn_data as _data
 from . import losses as _losses
 from ._sklearn_train import l2
-from .backends import _threads
+from .backends import _malloc, _threads
 from .network import Network
 
 __all__ = ["fit_lbfgs"]
@@ -100,7 +100,9 @@ def fit_lbfgs(est, X, Y, sample_weight):
         return J, np.concatenate(grad + [db.ravel() for db in dbs]).astype(np.float64)
 
     theta0 = np.concatenate([W.T.ravel() for W in net._Ws] + [b.ravel() for b in net._bs])
-    with _threads.running(), np.errstate(over="ignore", invalid="ignore"):
+    # The backend's own forward/backward, as the driver's Python engine runs them.
+    with _threads.running(), _malloc.step_allocations(), \
+            np.errstate(over="ignore", invalid="ignore"):
         result = scipy.optimize.minimize(
             loss_grad, theta0, method="L-BFGS-B", jac=True,
             options={"maxfun": est.max_fun, "maxiter": est.max_iter, "gtol": est.tol})

@@ -2,6 +2,7 @@
 threads=None bounded by the affinity, the caller's environment limits, the
 thread pools' limits in force and concurrent fits, and 1 for small work."""
 
+import ctypes
 import sys
 import threading
 import types
@@ -207,3 +208,39 @@ def test_a_blas_loaded_after_the_first_fit_is_held_by_the_next(monkeypatch):
             callback=lambda i, cost: seen.append(late.num_threads))
     assert seen == [1, 1]
     assert late.num_threads == 4
+
+
+HEAP_DURING_A_FIT = """
+import ctypes, numpy as np, fastnn
+class Info(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in
+                "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost".split()]
+libc = ctypes.CDLL("libc.so.6")
+libc.mallinfo2.restype = Info
+def mapped_by_a_1mib_array():
+    before = libc.mallinfo2().hblks
+    a = np.ones(1 << 17)  # 1 MiB
+    return libc.mallinfo2().hblks - before
+seen = []
+X = np.random.default_rng(0).standard_normal((3, 40))
+Y = (X[0] > 0).astype(float).reshape(1, -1)
+net = fastnn.Network([3, 4, 1], seed=0, backend="numpy")
+outside = mapped_by_a_1mib_array()
+net.fit(X, Y, learning_rate=0.1, num_iterations=2, cost_every=1,
+        callback=lambda i, cost: seen.append(mapped_by_a_1mib_array()))
+print([outside, seen, mapped_by_a_1mib_array()])
+"""
+
+
+def test_a_python_engine_keeps_temporaries_on_the_heap_where_the_environment_froze_glibc():
+    """Dask's nanny sets MALLOC_TRIM_THRESHOLD_ in its workers, which freezes
+    glibc's mmap threshold at 128 KiB: each of a numpy fit's temporaries was a
+    new mapping. During a fit on the Python engine they come from the heap; the
+    setting is restored afterwards."""
+    from fastnn.backends import _malloc
+    if not _malloc._libc_mallopt() or not hasattr(ctypes.CDLL("libc.so.6"), "mallinfo2"):
+        pytest.skip("not glibc >= 2.33 (mallopt's numbers and mallinfo2 are glibc's)")
+    out = run_python(HEAP_DURING_A_FIT, env={"MALLOC_TRIM_THRESHOLD_": "65536"})
+    outside, during, after = eval(out.strip().splitlines()[-1])
+    assert outside == 1 and after == 1  # glibc's frozen 128 KiB: a mapping of its own
+    assert during == [0, 0]

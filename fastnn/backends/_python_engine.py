@@ -2,11 +2,13 @@
 loop over the backend's ``forward``/``backward`` (see :mod:`._base`, whose
 :func:`~fastnn.backends._base.train` runs it and which re-exports it)."""
 
+import contextlib
+
 import numpy as np
 
 from .. import losses as _losses
 from .. import regularization as _reg
-from . import _blas
+from . import _blas, _malloc
 
 __all__ = ["PythonEngine", "batches"]
 
@@ -20,7 +22,8 @@ class PythonEngine:
     """The lecture's loop over a backend's ``forward``/``backward``: forward,
     backward, then the optimizer's update (``W -= learning_rate * dW`` for
     gradient descent), per iteration or per mini-batch. The parameters are
-    updated in place; BLAS runs on ``fit.threads`` threads until ``close()``.
+    updated in place; BLAS runs on ``fit.threads`` threads, and a step's
+    temporaries come from the heap (:mod:`._malloc`), until ``close()``.
 
     With ``problem.sample_weight``, each batch's weights (gathered in the order
     of its columns) go to ``backward(..., sample_weight=w)``, and its cost is
@@ -36,8 +39,9 @@ class PythonEngine:
         self._rows = None  # X.T and Y.T, for mini-batches
         self._i = 0        # the iteration (epoch) the next run starts at
         self._t = fit.steps  # the updates taken (the driver counts them in fit.steps)
-        self._blas = _blas.limit(fit.threads)  # last: close() undoes it
-        self._blas.__enter__()
+        self._held = contextlib.ExitStack()  # last: close() undoes it
+        self._held.enter_context(_blas.limit(fit.threads))
+        self._held.enter_context(_malloc.step_allocations())
 
     def _forward(self, X, dropout=None):
         f = self._fit
@@ -111,4 +115,4 @@ class PythonEngine:
 
     def close(self):
         # The parameters and the optimizer state were updated in place.
-        self._blas.__exit__(None, None, None)
+        self._held.close()
