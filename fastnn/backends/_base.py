@@ -357,20 +357,19 @@ def train(backend, fit, on_cost, threads=None, on_epoch=None):
         most = 1  # on_epoch may stop after any epoch
     costs = []
     draw = fit.orders if fit.orders is not None else (lambda n: epoch_orders(fit.rng, m, n))
-    with _threads.running():
+    # A fit needing epoch losses its engine lacks runs the Python loop instead.
+    native = hasattr(backend, "engine") and (not s.epoch_loss or _vo.epoch_losses(backend))
+    min_work, rows = _step_work(backend, fit)
+    bound = not native and _threads.gil_bound(min_work, fit.dims, rows)  # see turn()
+    with _threads.running(), _threads.turn(bound):
         fit.threads, fit.threads_why = decide_threads(backend, fit, threads)
-        # A fit needing epoch losses its engine lacks runs the Python loop instead.
-        native = hasattr(backend, "engine") and (not s.epoch_loss or _vo.epoch_losses(backend))
         engine = backend.engine(fit) if native else PythonEngine(backend, fit)
-        min_work, rows = _step_work(backend, fit)
-        bound = not native and _threads.gil_bound(min_work, fit.dims, rows)  # see turn()
         try:
             i = 0
             while i < s.num_iterations:  # i is a recorded iteration here, if any is
                 nxt = s.num_iterations
                 if s.cost_every is not None:
-                    with _threads.turn(bound):
-                        J = float(engine.cost())
+                    J = float(engine.cost())
                     costs.append((i, J))
                     if on_cost(i, J) is False:
                         break
@@ -379,8 +378,7 @@ def train(backend, fit, on_cost, threads=None, on_epoch=None):
                 for n in _slices(nxt - i, most if s.batch_size is not None or s.epoch_loss
                                  else nxt - i):
                     orders = None if s.batch_size is None else draw(n)
-                    with _threads.turn(bound):
-                        losses = engine.run(n, orders, i + n == s.num_iterations)
+                    losses = engine.run(n, orders, i + n == s.num_iterations)
                     if s.epoch_loss and losses is None:
                         raise RuntimeError(f"{type(engine).__name__}.run: no epoch losses")
                     fit.steps += n if s.batch_size is None else n * -(-m // s.batch_size)

@@ -137,15 +137,16 @@ def turn(bound):
     ``bound``; otherwise no effect).
 
     A GIL-bound fit (:func:`gil_bound`) runs Python between short NumPy calls.
-    Each call that releases the GIL, side by side with another such fit in a
-    second thread, waits up to the switch interval (``sys.getswitchinterval()``,
+    Side by side with another such fit in a second thread, each call that
+    releases the GIL waits up to the switch interval (``sys.getswitchinterval()``,
     5 ms) to get it back: two numpy fits under joblib's threading backend ran
-    0.8x as fast as one after the other. So such fits take turns, each holding
-    a process-wide lock while its engine computes (one driver call, about
-    :data:`fastnn.backends._base.SLICE_SECONDS` or one epoch); side by side
-    they then take as long as in series, never longer. Compiled engines
-    release the GIL in their kernels and never wait here. Re-entrant: a fit
-    started from inside another's callback in the same thread does not block.
+    0.8x as fast as one after the other. So such fits take turns, a whole fit
+    each (the driver holds the lock from the engine's start to its close,
+    callbacks included: a lock taken per epoch only moved the wait to each
+    handoff, 0.85x); side by side they then take about as long as in series.
+    Compiled engines release the GIL in their kernels and never wait here.
+    Re-entrant: a fit started from a callback of another in the same thread
+    does not block.
     """
     if not bound:
         yield
