@@ -21,9 +21,12 @@ def _panel(ax, rows, labels, goals, outcomes, title):
     for y, (g, r) in enumerate(zip(goals, ratios)):
         ax.plot([g, g], [y - 0.4, y + 0.4], color="black", ls=":", lw=1)
         ax.text(r, y + 0.3, f" {r:.2f}×", fontsize=7)
-    ax.set_xlim(0, max([h + r for h, r in zip(hi, ratios)] + goals) * 1.15)
-    ax.set_xlabel("scikit-learn's time ÷ fastnn's (medians; whisker: quartiles; "
-                  "dotted: the goal)", fontsize=8)
+    cpu = [(y, r.cpu) for y, r in enumerate(rows) if r.cpu is not None]
+    if cpu:
+        ax.plot([c for _, c in cpu], [y for y, _ in cpu], "D", color="black", ms=3)
+    ax.set_xlim(0, max([h + r for h, r in zip(hi, ratios)] + goals + [c for _, c in cpu]) * 1.15)
+    ax.set_xlabel("scikit-learn's time ÷ fastnn's (medians, whisker: quartiles; ◆: CPU time; "
+                  "dotted: goal)", fontsize=7)
     ax.set_title(title, fontsize=10)
 
 
