@@ -96,6 +96,8 @@ def test_section_judges_every_goal_from_the_measurements(tmp_path):
     assert "- sgd and adam ≥ 3× per epoch: met in 1 of 2 cases." in section
     assert "- lbfgs within 1.3× of its GEMM floor: met in 1 of 1 cases." in section
     assert "`NetworkRegressor()` against `MLPRegressor()`" in section
+    # Load 2.5 on 2 cores with all-core fits: the section says how to read them.
+    assert "**A busy machine:** the load average reached 2.5 on 2 cores" in section
 
 
 def test_report_without_dropin_groups_says_so(tmp_path):

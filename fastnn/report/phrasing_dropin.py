@@ -23,6 +23,11 @@ INTRO = ("`fastnn.sklearn`'s estimators against scikit-learn's, each with **its 
          "what a user gets (fastnn `threads=None`, scikit-learn's BLAS on every core), *1 "
          "thread* holds every pool to one. float32: X cast to float32 (scikit-learn keeps it, "
          "fastnn trains with `dtype=\"float32\"`). fastnn's `backend=\"auto\"` took {backends}.")
+BUSY = ("**A busy machine:** the load average reached {load:.2g} on {cores} cores. Read the "
+        "*all cores* rows with care: a multi-threaded BLAS whose threads meet at a barrier after "
+        "every product waits whenever one of them is descheduled, which costs scikit-learn (its "
+        "BLAS on every core, a few products per mini-batch) far more than on a quiet machine; "
+        "the *1 thread* rows and the CPU-time ratios are the ones that hold.")
 PROBLEMS = "Problems (training set; a held-out test set scores each fit): {items}."
 FIT_INTRO = ("**Whole fits to the same model.** Goal: fastnn's default fit in **≤ 1/3** of "
              "scikit-learn's fit time (a speedup ≥ {goal:g}×), its test score (accuracy; R² for "
@@ -134,7 +139,11 @@ def section(res, d, drawn):
         items.append(f"{name}: {description} ({ours} against {theirs})")
     text = [INTRO.format(cpu=cpu.get("model", "an unknown CPU"), cores=cpu.get("logical_cores"),
                          load=load, backends=", ".join(f"`{b}`" for b in d.backends) or "—"),
-            "", PROBLEMS.format(items="; ".join(items)), ""] + _summary(d) + [""]
+            ""]
+    cores = cpu.get("logical_cores") or 1
+    if d.load is not None and d.load[1] > cores and any(r.threads == "all" for r in d.fits):
+        text += [BUSY.format(load=d.load[1], cores=cores), ""]
+    text += [PROBLEMS.format(items="; ".join(items)), ""] + _summary(d) + [""]
     if d.fits:
         text += [FIT_INTRO.format(goal=vd.FIT_GOAL, gap=100 * vd.SCORE_GAP,
                                   judged=", ".join(vd.JUDGED)), "", _fits(d), ""]
