@@ -4,11 +4,12 @@
 :func:`.plots.draw` write every PNG, and lays out each section: its sentences
 from :mod:`.phrasing` (section 8: :mod:`.phrasing_minibatch`; sections 1 and
 6: :mod:`.machine_text`; section 9, sweeps: :mod:`.sweeps`; section 10:
-:mod:`.phrasing_optimizers`), its tables from the timings. A plot is shown where
-it was drawn.
+:mod:`.phrasing_optimizers`; section 11: :mod:`.phrasing_dropin`), its tables
+from the timings. A plot is shown where it was drawn.
 """
 
 from . import machine_text, plots, sweeps, verdicts
+from . import phrasing_dropin as say_dropin
 from . import phrasing as say
 from . import phrasing_minibatch as say_mb
 from . import phrasing_optimizers as say_opt
@@ -20,7 +21,7 @@ __all__ = ["write", "SECTIONS"]
 
 SECTIONS = ["1. Machine", "2. The ladder", "3. Scaling with m", "4. SIMD ablation",
             "5. Efficiency", "6. SIMD evidence", "7. Correctness", "8. Mini-batch training",
-            "9. Sweeps", "10. Optimizers"]
+            "9. Sweeps", "10. Optimizers", say_dropin.TITLE]
 
 
 def _image(name, drawn):
@@ -197,7 +198,7 @@ def write(res, out_dir):
     sections = [machine_text.machine(res), _ladder(res, v, drawn), _scaling(res, v, drawn),
                 _ablation(v, drawn), _efficiency(v, drawn), machine_text.evidence(res),
                 _correctness(res, v), _minibatch(res, v, drawn), sweeps.section(res.sweeps),
-                _optimizers(res, v, drawn)]
+                _optimizers(res, v, drawn), say_dropin.section(res, v.dropin, drawn)]
     for title, body in zip(SECTIONS, sections):
         parts += ["", f"## {title}", "", body]
     path = out_dir / "REPORT.md"

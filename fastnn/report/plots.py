@@ -17,6 +17,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import LogLocator, NullFormatter  # noqa: E402
 
+from . import plots_dropin as _dropin  # noqa: E402
 from . import plots_optimizers as _opt  # noqa: E402
 from .phrasing import ABLATION_TITLES, label, pair_label, title  # noqa: E402
 from .results import format_seconds  # noqa: E402
@@ -48,7 +49,8 @@ def draw(res, v, out_dir):
                    g.split("-")[1] == "adam" for g in res.optimizers)
                and (lambda: _opt.adam_figure(res)),
                "optim_digits.png": v.optimizers and v.optimizers.fastest
-               and (lambda: _opt.digits_figure(res))}
+               and (lambda: _opt.digits_figure(res)),
+               "dropin.png": v.dropin and (lambda: _dropin.figure(v.dropin))}
     drawn = set()
     for name, make in figures.items():
         if make:

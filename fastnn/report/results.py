@@ -116,12 +116,17 @@ class Results:
     optimizers: dict = field(default_factory=dict)
     optimizers_meta: dict = field(default_factory=dict)
     optimizers_skipped: dict = field(default_factory=dict)
+    #: {group: {impl: Timing}} of the dropin-* groups (seconds per fit, or per
+    #: epoch), and per group what it recorded beside them (``bench_dropin.py``).
+    dropin: dict = field(default_factory=dict)
+    dropin_meta: dict = field(default_factory=dict)
 
     def wide_count(self):
         """How many timings in the report have a wide spread, and how many there are."""
         groups = list(self.ladder.values()) + [self.dot] + list(self.ablations.values())
         groups += [{m: t for m, t in pts.items()} for pts in self.sweep.values()]
         groups += list(self.minibatch.values()) + list(self.optimizers.values())
+        groups += list(self.dropin.values())
         timings = [t for g in groups for t in g.values()]
         return sum(t.wide for t in timings), len(timings)
 
@@ -145,7 +150,7 @@ def load(path):
 
 
 #: The groups the report shows (others, e.g. ``gemm-*``, stay in the JSON only).
-_GROUPS = ("ladder-", "sweep-", "dot-", "simd-", "minibatch-", "optim-")
+_GROUPS = ("ladder-", "sweep-", "dot-", "simd-", "minibatch-", "optim-", "dropin-")
 #: What an optim-* group records beside its timings (``bench_optimizers.py``).
 OPTIMIZER_META = ("workload", "m", "batch_size", "dtype", "layer_dims", "learning_rate",
                   "keep_prob", "flops", "blas_threads", "torch_threads", "without_optimizers",
@@ -175,6 +180,7 @@ def build(data, machine=None, *, mode=None, source=None):
     sweep, dot, ablations, rounds = {}, {}, {}, 0
     minibatch, minibatch_meta, minibatch_skipped = {}, {}, {}
     optim, optim_meta, optim_skipped = {}, {}, {}
+    dropin, dropin_meta = {}, {}
     for bench in data["benchmarks"]:
         if _kind(bench) is None:
             continue
@@ -205,6 +211,9 @@ def build(data, machine=None, *, mode=None, source=None):
             optim[group] = {i: timings[i] for i in _ordered(timings)}
             optim_meta[group] = {k: info[k] for k in OPTIMIZER_META if k in info}
             optim_skipped[group] = dict(info.get("skipped", {}))
+        elif group.startswith("dropin-"):
+            dropin[group] = timings
+            dropin_meta[group] = {k: v for k, v in info.items() if k not in ("impls", "skipped")}
     ladder = {n: {i: t[i] for i in _ordered(t)} for n, t in ladder.items() if t}
     sweep = {i: dict(sorted(sweep[i].items())) for i in _ordered(sweep)}
     minibatch = {i: dict(sorted(minibatch[i].items())) for i in _ordered(minibatch)}
@@ -217,7 +226,8 @@ def build(data, machine=None, *, mode=None, source=None):
         minibatch_meta=minibatch_meta,
         minibatch_skipped={i: minibatch_skipped[i] for i in _ordered(minibatch_skipped)},
         sweeps=_sweeps.from_benchmarks(data), optimizers=dict(sorted(optim.items())),
-        optimizers_meta=optim_meta, optimizers_skipped=optim_skipped)
+        optimizers_meta=optim_meta, optimizers_skipped=optim_skipped, dropin=dropin,
+        dropin_meta=dropin_meta)
 
 
 def _ordered(impls):

@@ -350,13 +350,16 @@ class Verdicts:
     correctness: Checks
     minibatch: object  # verdicts_minibatch.Minibatch
     optimizers: object = None  # verdicts_optimizers.Optimizers
+    dropin: object = None  # verdicts_dropin.Dropin
 
 
 def build(res):
     """Every verdict of the report on ``res``."""
     # They build on this module's verdicts.
     from .verdicts_minibatch import minibatch
+    from .verdicts_dropin import dropin
     from .verdicts_optimizers import optimizers
 
     return Verdicts(busy(res.machine), _ladder(res), _scaling(res), _ablation(res),
-                    _efficiency(res), _correctness(res), minibatch(res), optimizers(res))
+                    _efficiency(res), _correctness(res), minibatch(res), optimizers(res),
+                    dropin(res))
