@@ -111,9 +111,9 @@ class _Steps:
         ``lambd`` adds L2's ``(lambd / m) W`` to each dW; ``keep_prob`` must be
         the one :meth:`forward` dropped with: each cached mask D is applied as
         ``dA * D / keep_prob`` before g'. ``sample_weight`` (shape (m,), w_i >=
-        0, a positive sum; a backend with ``HAS_SAMPLE_WEIGHT``): the gradients
-        of the weighted cost (1 / S) sum_i w_i L_i + (lambd / 2S) sum_l
-        ||W_l||^2, S = sum_i w_i.
+        0; a backend with ``HAS_SAMPLE_WEIGHT``): the gradients of the weighted
+        cost (1 / S) sum_i w_i L_i + (lambd / 2S) sum_l ||W_l||^2, S = sum_i
+        w_i (all 0 when S is 0).
 
         Returns
         -------
@@ -150,10 +150,10 @@ class _Steps:
         """The cost J = (1/m) sum of the loss over the m examples of (X, Y), plus
         L2's (lambd / 2m) sum_l ||W_l||^2. Never with dropout.
 
-        With ``sample_weight`` (shape (m,), w_i >= 0, a positive sum; a
-        backend with ``HAS_SAMPLE_WEIGHT``): the weighted J_w = (1 / S)
-        sum_i w_i L_i + (lambd / 2S) sum_l ||W_l||^2, S = sum_i w_i, as
-        scikit-learn's weighted loss."""
+        With ``sample_weight`` (shape (m,), w_i >= 0; a backend with
+        ``HAS_SAMPLE_WEIGHT``): the weighted J_w = (1 / S) sum_i w_i L_i +
+        (lambd / 2S) sum_l ||W_l||^2, S = sum_i w_i, as scikit-learn's
+        weighted loss (0 when S is 0)."""
         X, Y = self._XY(X, Y)
         lambd = _vo.check_non_negative_float("lambd", lambd)
         weights = _vw.check_sample_weight(sample_weight, X.shape[1], self._dtype,

@@ -21,8 +21,9 @@ def _refuse(capability, what, backend):
 
 def check_sample_weight(sample_weight, m, dtype, backend, module):
     """None, or per-example weights as a new C-contiguous 1-D array of shape (m,)
-    in ``dtype``: array_like of shape (m,) or (1, m), real, finite, >= 0, with
-    a positive sum; on a backend (named ``backend``, its ``module``) with
+    in ``dtype``: array_like of shape (m,) or (1, m), real, finite, >= 0 (all
+    zeros too: the weighted mean over a zero sum is 0, as for a mini-batch of
+    zero weights), representable in ``dtype``; on a backend (named ``backend``, its ``module``) with
     ``HAS_SAMPLE_WEIGHT``."""
     if sample_weight is None:
         return None
@@ -37,14 +38,12 @@ def check_sample_weight(sample_weight, m, dtype, backend, module):
     if bad.size:
         raise ValueError(f"sample_weight must hold finite numbers >= 0; it holds "
                          f"{array[bad[0]]} at index {int(bad[0])}")
-    if not np.sum(array) > 0:
-        raise ValueError("sample_weight must have a positive sum (some example must count); "
-                         "got all zeros")
     with np.errstate(over="ignore"):  # a weight past float32's range: refused just below
         out = np.ascontiguousarray(array, dtype=dtype)
-    if not np.all(np.isfinite(out)) or not np.sum(out, dtype=np.float64) > 0:
-        raise ValueError(f"sample_weight must be representable in {np.dtype(dtype).name} with "
-                         f"a positive sum; got values that overflow or vanish in it")
+    if not np.all(np.isfinite(out)) or (np.sum(array) > 0
+                                        and not np.sum(out, dtype=np.float64) > 0):
+        raise ValueError(f"sample_weight must be representable in {np.dtype(dtype).name}; got "
+                         f"values that overflow or vanish in it")
     return out
 
 

@@ -318,11 +318,12 @@ class Network(_Steps):
             ``shuffle(idx, random_state=...)`` each epoch. It is called in
             epoch order, only for epochs about to run.
         sample_weight : array_like of shape (m,) or None
-            Per-example weights w_i >= 0 (finite, with a positive sum), as
-            scikit-learn's: each step's objective is the weighted mean
-            (1 / S) sum_i w_i L_i + (lambd / 2S) sum_l ||W_l||^2 over its batch,
-            S = sum_i w_i of that batch (a mini-batch whose weights are all 0
-            contributes loss and gradient 0, where scikit-learn gives NaN);
+            Per-example weights w_i >= 0 (finite), as scikit-learn's: each
+            step's objective is the weighted mean (1 / S) sum_i w_i L_i +
+            (lambd / 2S) sum_l ||W_l||^2 over its batch, S = sum_i w_i of that
+            batch (a batch whose weights are all 0 -- a mini-batch, or all of
+            them -- has loss and gradient 0 and the optimizer still steps,
+            where scikit-learn divides by zero);
             recorded costs and epoch losses are weighted likewise. None: every
             example counts 1, exactly as without the argument. Needs a backend
             with ``HAS_SAMPLE_WEIGHT`` (:func:`fastnn.backends.having`).

@@ -154,6 +154,22 @@ def test_a_batch_of_zero_weights_takes_a_zero_step(iris, weighted):
     assert ours.loss_ == pytest.approx(rest.loss_ * 120 / 150, rel=RTOL)
 
 
+def test_a_batch_of_zero_weights_takes_a_zero_step_batch_by_batch(weighted):
+    """The same where the regressor trains one ``Network.fit`` per batch (two
+    targets and alpha > 0: scikit-learn's per-target mean beside an unscaled
+    L2 term), whose calls see the batch's weights summing to 0."""
+    X, Y = make_regression(n_samples=90, n_features=3, n_targets=2, noise=1, random_state=0)
+    w = np.ones(len(Y))
+    w[:30] = 0
+    common = dict(hidden_layer_sizes=(5,), solver="sgd", batch_size=30, max_iter=1,
+                  shuffle=False, learning_rate_init=0.01, alpha=0.01, random_state=0)
+    ours = _fit(NetworkRegressor(backend=weighted, **common), X, Y, sample_weight=w)
+    rest = _fit(MLPRegressor(**common), X[30:], Y[30:])
+    for mine, sklearns in zip(ours.coefs_ + ours.intercepts_, rest.coefs_ + rest.intercepts_):
+        np.testing.assert_allclose(mine, sklearns, rtol=RTOL, atol=1e-12)
+    assert ours.loss_ == pytest.approx(rest.loss_ * 60 / 90, rel=RTOL)
+
+
 def test_unit_weights_are_no_weights(iris, weighted):
     X, y = iris
     common = dict(hidden_layer_sizes=(5,), batch_size=32, max_iter=4, random_state=0,

@@ -299,6 +299,34 @@ def test_without_weights_every_backend_computes_what_it_did_before(backend):
         np.testing.assert_array_equal(value, recorded[f"{backend}/{key}"], err_msg=key)
 
 
+@pytest.mark.parametrize("backend", WEIGHTED)
+def test_weights_all_zero_give_zero_loss_and_gradients_and_optimizer_only_steps(backend):
+    # The batch's mean over S = 0 is 0 (the contract's rule for a mini-batch of
+    # zero weights), also for a whole fit: plain steps leave the parameters as
+    # they were; Momentum's steps move them by its velocity alone, as the oracle.
+    X, Y = _data("softmax", m=12)
+    zeros = np.zeros(12)
+    net = _net(backend, "softmax")
+    before = net.params
+    AL, caches = net.forward(X)
+    assert net.cost(X, Y, lambd=0.5, sample_weight=zeros) == 0.0
+    for grad in net.backward(AL, Y, caches, lambd=0.5, sample_weight=zeros).values():
+        assert not np.any(grad)
+    net.fit(X, Y, learning_rate=0.1, num_iterations=3, cost_every=1, lambd=0.5,
+            sample_weight=zeros)
+    assert [c for _, c in net.costs_] == [0.0, 0.0, 0.0]
+    for key, W in before.items():
+        np.testing.assert_array_equal(net.params[key], W)
+    moved = {}
+    for name in (ORACLE, backend):
+        moved[name] = _net(name, "softmax")
+        moved[name].fit(X, Y, learning_rate=0.1, num_iterations=3, optimizer="momentum")
+        moved[name].fit(X, Y, learning_rate=0.1, num_iterations=4, optimizer="momentum",
+                        resume=True, lambd=0.5, sample_weight=zeros)
+    assert_trained_alike(moved[backend], moved[ORACLE], 1e-9)
+    assert not np.array_equal(moved[backend].params["W1"], before["W1"])
+
+
 # -- bad input --------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("bad, error, match", [
@@ -307,8 +335,8 @@ def test_without_weights_every_backend_computes_what_it_did_before(backend):
     (np.r_[np.ones(11), -1.0], ValueError, r"sample_weight must hold finite numbers >= 0"),
     (np.r_[np.ones(11), np.nan], ValueError, r"sample_weight must hold finite"),
     (np.r_[np.ones(11), np.inf], ValueError, r"sample_weight must hold finite"),
-    (np.zeros(12), ValueError, r"sample_weight must have a positive sum"),
     (np.r_[np.ones(11), 1e300], ValueError, r"sample_weight must be representable in float32"),
+    (np.r_[np.zeros(11), 1e-60], ValueError, r"sample_weight must be representable in float32"),
     (["a"] * 12, TypeError, r"sample_weight must be a real numeric array"),
     (np.ones(12, dtype=complex), TypeError, r"sample_weight must be a real numeric array"),
 ])

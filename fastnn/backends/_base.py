@@ -166,8 +166,8 @@ class Problem:
     ``acts`` the activation name of each layer; ``loss`` the loss's name;
     ``relu_grad_at_zero`` ReLU′(0), 1 or 0; ``sample_weight`` None, or the
     per-example weights, C-contiguous of shape (m,) in the network's dtype,
-    finite, >= 0, with a positive sum (only on a backend with
-    ``HAS_SAMPLE_WEIGHT``).
+    finite, >= 0 (their sum may be 0: a zero mean, see the contract above; only
+    on a backend with ``HAS_SAMPLE_WEIGHT``).
     """
 
     X: np.ndarray
