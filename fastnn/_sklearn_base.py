@@ -9,12 +9,7 @@ meaning and default, plus fastnn's; ``fit``/``partial_fit`` as
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
-
-try:  # scikit-learn >= 1.6
-    from sklearn.utils.validation import validate_data as _validate_data
-except ImportError:  # 1.4 and 1.5: the method validate_data replaced
-    def _validate_data(estimator, X="no_validation", y="no_validation", reset=True, **params):
-        return estimator._validate_data(X, y, reset=reset, **params)
+from sklearn.utils.validation import validate_data as _validate_data
 
 from . import _sklearn_data as _data
 from . import _sklearn_lbfgs as _lbfgs

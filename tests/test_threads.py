@@ -244,3 +244,21 @@ def test_a_python_engine_keeps_temporaries_on_the_heap_where_the_environment_fro
     outside, during, after = eval(out.strip().splitlines()[-1])
     assert outside == 1 and after == 1  # glibc's frozen 128 KiB: a mapping of its own
     assert during == [0, 0]
+
+
+def test_an_engine_that_fails_to_start_releases_the_blas_limit(monkeypatch):
+    from fastnn.backends import _blas, _malloc
+
+    def broken():
+        raise MemoryError("no room")
+
+    monkeypatch.setattr(_malloc, "step_allocations", broken)
+    X = np.random.default_rng(0).standard_normal((3, 40))
+    Y = (X[0] > 0).astype(float).reshape(1, -1)
+    net = fastnn.Network([3, 4, 1], seed=0, backend="numpy", threads=1)
+    with pytest.raises(MemoryError) as failed:
+        net.fit(X, Y, learning_rate=0.1, num_iterations=1)
+    # Released by the engine itself, not by the collector: the traceback still
+    # holds the half-built engine here.
+    assert failed.value.__traceback__ is not None
+    assert _blas._active == {}

@@ -39,9 +39,10 @@ class PythonEngine:
         self._rows = None  # X.T and Y.T, for mini-batches
         self._i = 0        # the iteration (epoch) the next run starts at
         self._t = fit.steps  # the updates taken (the driver counts them in fit.steps)
-        self._held = contextlib.ExitStack()  # last: close() undoes it
-        self._held.enter_context(_blas.limit(fit.threads))
-        self._held.enter_context(_malloc.step_allocations())
+        with contextlib.ExitStack() as held:  # last: close() undoes it (or a failure here)
+            held.enter_context(_blas.limit(fit.threads))
+            held.enter_context(_malloc.step_allocations())
+            self._held = held.pop_all()
 
     def _forward(self, X, dropout=None):
         f = self._fit

@@ -359,22 +359,23 @@ class _Engine:
         check_isa()
         self._fit = fit
         self.net = _net(fit)
-        self._stack = contextlib.ExitStack()
-        previous = numba.get_num_threads()
-        numba.set_num_threads(max(1, min(fit.threads, numba.config.NUMBA_NUM_THREADS)))
-        self._stack.callback(numba.set_num_threads, previous)
-        p, dims, mb = fit.problem, fit.dims, fit.schedule.batch_size
-        if any(dims[l + 1] * dims[l] * p.m >= BLAS_MIN_MACS for l in range(len(dims) - 1)):
-            self._stack.enter_context(_blas.limit(fit.threads))  # m >= columns: the cost too
-        self.columns = p.m if mb is None else mb
-        self.buf = _buffers(dims, self.columns, p.dtype)
-        #: The examples' weights (m,), or None (unweighted: no weighted code compiled).
-        self.sw = p.sample_weight
-        if mb is not None:
-            self.cost_buf = _buffers(dims, p.m, p.dtype, grads=False)
-            self.Xb = np.empty(dims[0] * mb, p.dtype)
-            self.Yb = np.empty(dims[-1] * mb, p.dtype)
-            self.Wb = np.empty(mb if self.sw is not None else 0, p.dtype)
+        with contextlib.ExitStack() as stack:  # close() undoes it (or a failure here)
+            previous = numba.get_num_threads()
+            numba.set_num_threads(max(1, min(fit.threads, numba.config.NUMBA_NUM_THREADS)))
+            stack.callback(numba.set_num_threads, previous)
+            p, dims, mb = fit.problem, fit.dims, fit.schedule.batch_size
+            if any(dims[l + 1] * dims[l] * p.m >= BLAS_MIN_MACS for l in range(len(dims) - 1)):
+                stack.enter_context(_blas.limit(fit.threads))  # m >= columns: the cost too
+            self.columns = p.m if mb is None else mb
+            self.buf = _buffers(dims, self.columns, p.dtype)
+            #: The examples' weights (m,), or None (unweighted: no weighted code compiled).
+            self.sw = p.sample_weight
+            if mb is not None:
+                self.cost_buf = _buffers(dims, p.m, p.dtype, grads=False)
+                self.Xb = np.empty(dims[0] * mb, p.dtype)
+                self.Yb = np.empty(dims[-1] * mb, p.dtype)
+                self.Wb = np.empty(mb if self.sw is not None else 0, p.dtype)
+            self._stack = stack.pop_all()
 
     def close(self):
         """The trained parameters back into ``fit.Ws``/``fit.bs``, in place."""
