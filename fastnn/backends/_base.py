@@ -361,7 +361,8 @@ def train(backend, fit, on_cost, threads=None, on_epoch=None):
     native = hasattr(backend, "engine") and (not s.epoch_loss or _vo.epoch_losses(backend))
     min_work, rows = _step_work(backend, fit)
     bound = not native and _threads.gil_bound(min_work, fit.dims, rows)  # see turn()
-    with _threads.running(), _threads.turn(bound):
+    # Waiting for a turn is not running: a fit counts for others' budgets once it has it.
+    with _threads.turn(bound), _threads.running():
         fit.threads, fit.threads_why = decide_threads(backend, fit, threads)
         engine = backend.engine(fit) if native else PythonEngine(backend, fit)
         try:

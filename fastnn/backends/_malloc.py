@@ -52,18 +52,21 @@ def frozen():
 
 
 def _libc_mallopt():
+    """glibc's ``mallopt`` (and ``malloc_trim``), found once; False elsewhere.
+    Published only when probed, so a concurrent first fit never sees half of it."""
     global _mallopt, _malloc_trim
     if _mallopt is None:
-        _mallopt = False
+        found, trim = False, None
         try:
             libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
             if hasattr(libc, "gnu_get_libc_version"):  # glibc: mallopt's numbers apply
-                _mallopt = libc.mallopt
-                _mallopt.argtypes, _mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-                _malloc_trim = libc.malloc_trim
-                _malloc_trim.argtypes, _malloc_trim.restype = [ctypes.c_size_t], ctypes.c_int
+                found, trim = libc.mallopt, libc.malloc_trim
+                found.argtypes, found.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+                trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
         except OSError:
             pass
+        _malloc_trim = trim
+        _mallopt = found
     return _mallopt
 
 

@@ -146,7 +146,8 @@ def turn(bound):
     handoff, 0.85x); side by side they then take about as long as in series.
     Compiled engines release the GIL in their kernels and never wait here.
     Re-entrant: a fit started from a callback of another in the same thread
-    does not block.
+    does not block; a callback that waits for another thread's GIL-bound fit
+    would wait forever (that fit waits for this one's turn).
     """
     if not bound:
         yield

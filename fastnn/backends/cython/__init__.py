@@ -27,8 +27,8 @@ from .introspect import hot_code, info
 from .paths import ISAS, built, current, isas, module, settings
 
 __all__ = ["DESCRIPTION", "SLOW", "COMPILED", "HAS_GRAM", "HAS_OPTIMIZERS", "OPTIMIZER_NAMES",
-           "HAS_SAMPLE_WEIGHT", "HAS_POISSON", "AUTO_THREADS_MIN_WORK", "forward", "backward", "engine", "info", "hot_code",
-           "settings", "current", "isas", "built", "module", "ISAS"]
+           "HAS_SAMPLE_WEIGHT", "HAS_POISSON", "AUTO_THREADS_MIN_WORK", "forward", "backward",
+           "engine", "info", "hot_code", "settings", "current", "isas", "built", "module", "ISAS"]
 
 DESCRIPTION = ("Cython fastnn_ext: training loop (and mini-batch epochs) in C, AVX-512/AVX2 "
                "kernels picked at run time, own GEMM and small-product tiles, "
