@@ -19,6 +19,7 @@ few minutes; the install without a compiler takes seconds (most of that test
 is Numba compiling the training loop in its fresh environment).
 """
 
+import importlib.util
 import json
 import os
 import pathlib
@@ -221,9 +222,12 @@ def test_installed_wheel_makes_the_quick_report_from_any_folder(built, tmp_path)
     assert "FAILED" not in text
     for impl in ("numpy", "numba", "cython"):
         assert f"\n| {impl} | " in text, impl
-    assert {p.name for p in (elsewhere / "out").glob("*.png")} == {
-        "ladder.png", "scaling.png", "ablation.png", "efficiency.png", "minibatch.png",
-        "optim_cost.png", "optim_adam.png", "optim_digits.png"}
+    expected = {"ladder.png", "scaling.png", "ablation.png", "efficiency.png", "minibatch.png",
+                "optim_cost.png", "optim_adam.png", "optim_digits.png"}
+    if importlib.util.find_spec("sklearn") is not None:  # the drop-in groups compare with it
+        assert "## 11. Drop-in" in text
+        expected.add("dropin.png")
+    assert {p.name for p in (elsewhere / "out").glob("*.png")} == expected
 
 
 # -- without a C compiler, and with a kernel set that fails ---------------------
