@@ -51,7 +51,7 @@ def fit_lbfgs(est, X, Y, sample_weight):
     data = _data.Examples(X)
     Y = np.ascontiguousarray(Y, dtype=dtype)
     m, dims = data.m, net.layer_dims
-    weight_sum = m if sample_weight is None else sample_weight.sum()
+    weight_sum = m if sample_weight is None else float(np.sum(sample_weight, dtype=np.float64))
     dense = None if data.sparse else data.XT
     parts = list(_parts(data, sample_weight))
     threads = 1
