@@ -12,49 +12,12 @@ import pytest
 from fastnn import backends, optimizers
 from fastnn.backends import _base
 
+from _driver_cases import small_fit, train
 from _helpers import require_backend
 from test_cython_backend import isa  # noqa: F401  (the fixture: every kernel set)
 
 cb = require_backend("cython")
 ORACLE = backends.get(backends.ORACLE)
-
-OUTPUTS = {  # output activation -> (loss, classes)
-    "softmax": ("cross_entropy", 3),
-    "sigmoid": ("cross_entropy", 1),
-    "identity": ("mse", 2),
-}
-
-
-def _fit(output, dtype=np.float64, m=21, hidden="tanh", **schedule):
-    rng = np.random.default_rng(5)
-    loss, n_out = OUTPUTS[output]
-    dims = [4, 6, n_out]
-    X = rng.standard_normal((dims[0], m)).astype(dtype)
-    if output == "softmax":
-        Y = np.eye(n_out, dtype=dtype)[:, rng.integers(0, n_out, m)]
-    elif output == "sigmoid":
-        Y = (rng.random((1, m)) < 0.5).astype(dtype)
-    else:
-        Y = rng.standard_normal((n_out, m)).astype(dtype)
-    Ws = [(rng.standard_normal((dims[l + 1], dims[l])) * 0.5).astype(dtype) for l in range(2)]
-    bs = [(rng.standard_normal((dims[l + 1], 1)) * 0.1).astype(dtype) for l in range(2)]
-    options = dict(learning_rate=0.05, num_iterations=4, cost_every=2, epoch_loss=True)
-    options.update(schedule)
-    optimizer = options.get("optimizer")
-    params = {f"{p}{l}": a for l, (W, b) in enumerate(zip(Ws, bs), 1)
-              for p, a in (("W", W), ("b", b))}
-    return _base.Fit(_base.Problem(np.ascontiguousarray(X), np.ascontiguousarray(Y),
-                                   (hidden, output), loss, 1),
-                     _base.Schedule(**options), Ws, bs, rng=np.random.default_rng(9),
-                     optimizer_state=None if optimizer is None else optimizer.init(params))
-
-
-def _train(backend, fit, threads=1):
-    seen = []
-    costs = _base.train(backend, fit, lambda i, cost: None, threads=threads,
-                        on_epoch=lambda i, loss: seen.append((i, loss)))
-    return seen, costs
-
 
 #        path        output      optimizer                            lambd keep_probs dtype
 CASES = [("onepass", "sigmoid", optimizers.SklearnAdam(), 0.2, None, "float64"),
@@ -75,10 +38,10 @@ def test_every_path_reports_the_oracles_epoch_losses(case):
     threads = 2 if path.endswith("2") else 1
     options = dict(batch_size=batch, optimizer=optimizer, lambd=lambd, keep_probs=keep_probs,
                    gram=True if path == "gram" else None)
-    want, want_costs = _train(ORACLE, _fit(output, dtype=np.float64, **options))
-    fit = _fit(output, dtype=np.dtype(dtype), **options)
+    want, want_costs = train(ORACLE, small_fit(output, dtype=np.float64, **options))
+    fit = small_fit(output, dtype=np.dtype(dtype), **options)
     with cb.settings(**({"onepass": True} if path == "onepass" else {})):
-        got, got_costs = _train(cb, fit, threads)
+        got, got_costs = train(cb, fit, threads)
     assert fit.threads == threads
     rtol = 1e-9 if dtype == "float64" else 1e-4
     assert [i for i, _ in got] == [i for i, _ in want] == list(range(4))
@@ -92,7 +55,7 @@ def test_a_run_returns_each_epochs_loss_and_splits_change_no_bit(batch):
     epoch_loss, run returns None."""
     results = []
     for splits in ([3], [1, 1, 1]):
-        fit = _fit("softmax", batch_size=batch, optimizer=optimizers.SklearnAdam(), lambd=0.1)
+        fit = small_fit("softmax", batch_size=batch, optimizer=optimizers.SklearnAdam(), lambd=0.1)
         engine = cb.engine(fit)
         try:
             engine.cost()
@@ -103,7 +66,7 @@ def test_a_run_returns_each_epochs_loss_and_splits_change_no_bit(batch):
         assert all(l.dtype == np.float64 and l.shape == (n,) for l, n in zip(losses, splits))
         results.append(np.concatenate(losses))
     np.testing.assert_array_equal(results[0], results[1])
-    fit = _fit("softmax", batch_size=batch, epoch_loss=False)
+    fit = small_fit("softmax", batch_size=batch, epoch_loss=False)
     engine = cb.engine(fit)
     try:
         engine.cost()
@@ -113,7 +76,7 @@ def test_a_run_returns_each_epochs_loss_and_splits_change_no_bit(batch):
 
 
 def test_the_kernels_refuse_a_losses_array_of_the_wrong_size():
-    fit = _fit("softmax", batch_size=4)
+    fit = small_fit("softmax", batch_size=4)
     engine = cb.engine(fit)
     try:
         with pytest.raises(ValueError, match="losses"):
@@ -129,12 +92,12 @@ def test_every_kernel_set_trains_scikit_learns_rules_with_their_losses(isa, vari
     set (their update loops and the L2 sum are vectorized differently)."""
     for options in (dict(batch_size=5, optimizer=optimizers.SklearnAdam(), lambd=0.3),
                     dict(optimizer=optimizers.SklearnSGD(0.9, True), lambd=0.1)):
-        want, _ = _train(ORACLE, _fit("softmax", **options))
-        fit = _fit("softmax", **options)
+        want, _ = train(ORACLE, small_fit("softmax", **options))
+        fit = small_fit("softmax", **options)
         with cb.settings(variant=variant):
-            got, _ = _train(cb, fit)
+            got, _ = train(cb, fit)
         np.testing.assert_allclose([l for _, l in got], [l for _, l in want], rtol=1e-9)
-        want_fit = _fit("softmax", **options)
-        _train(ORACLE, want_fit)
+        want_fit = small_fit("softmax", **options)
+        train(ORACLE, want_fit)
         for W, W_want in zip(fit.Ws, want_fit.Ws):
             np.testing.assert_allclose(W, W_want, rtol=1e-9, atol=1e-12)

@@ -14,6 +14,7 @@ import fastnn
 from fastnn import backends, optimizers
 from fastnn.backends import _base
 
+from _driver_cases import small_fit, train
 from _helpers import assert_close, require_backend
 from test_cython_backend import isa  # noqa: F401  (the fixture: every kernel set)
 
@@ -21,14 +22,6 @@ cb = require_backend("cython")
 ORACLE = backends.get(backends.ORACLE)
 M = 21
 ZERO_BATCH = 5  # the "batch0" path's batches: the first one of every epoch weighs 0
-
-OUTPUTS = {  # output activation -> (loss, output units)
-    "exp": ("poisson", 2),
-    "sigmoid": ("cross_entropy", 1),
-    "softmax": ("cross_entropy", 3),
-    "identity": ("mse", 2),
-}
-
 
 def _weights(kind, rng, dtype):
     """None, all ones, or mixed: in [0, 2), every fourth 0, the first ZERO_BATCH 0."""
@@ -44,41 +37,10 @@ def _weights(kind, rng, dtype):
 
 def _fit(output, dtype=np.float64, weights="mixed", hidden="tanh", iterations=4,
          unshuffled=False, **schedule):
-    rng = np.random.default_rng(5)
-    loss, n_out = OUTPUTS[output]
-    dims = [4, 6, n_out]
-    X = rng.standard_normal((dims[0], M)).astype(dtype)
-    if output == "exp":
-        Y = rng.poisson(1.5, (n_out, M)).astype(dtype)
-    elif output == "softmax":
-        Y = np.eye(n_out, dtype=dtype)[:, rng.integers(0, n_out, M)]
-    elif output == "sigmoid":
-        Y = (rng.random((1, M)) < 0.5).astype(dtype)
-    else:
-        Y = rng.standard_normal((n_out, M)).astype(dtype)
-    Ws = [(rng.standard_normal((dims[l + 1], dims[l])) * 0.5).astype(dtype) for l in range(2)]
-    bs = [(rng.standard_normal((dims[l + 1], 1)) * 0.1).astype(dtype) for l in range(2)]
-    w = _weights(weights, rng, dtype)
-    options = dict(learning_rate=0.05, num_iterations=iterations, cost_every=2,
-                   epoch_loss=True)
-    options.update(schedule)
-    optimizer = options.get("optimizer")
-    params = {f"{p}{l}": a for l, (W, b) in enumerate(zip(Ws, bs), 1)
-              for p, a in (("W", W), ("b", b))}
     # Unshuffled epochs put the weightless examples 0..ZERO_BATCH-1 in one batch.
     orders = (lambda n: np.tile(np.arange(M, dtype=np.int64), (n, 1))) if unshuffled else None
-    return _base.Fit(_base.Problem(np.ascontiguousarray(X), np.ascontiguousarray(Y),
-                                   (hidden, output), loss, 1, sample_weight=w),
-                     _base.Schedule(**options), Ws, bs, rng=np.random.default_rng(9),
-                     optimizer_state=None if optimizer is None else optimizer.init(params),
-                     orders=orders)
-
-
-def _train(backend, fit, threads=1):
-    seen = []
-    costs = _base.train(backend, fit, lambda i, cost: None, threads=threads,
-                        on_epoch=lambda i, loss: seen.append((i, loss)))
-    return seen, costs
+    return small_fit(output, dtype, M, hidden, lambda rng, dt: _weights(weights, rng, dt),
+                     orders, num_iterations=iterations, **schedule)
 
 
 def _agree(got, want, rtol):
@@ -112,10 +74,10 @@ def test_every_path_trains_weights_and_poisson_as_the_oracle(case):
     options = dict(batch_size=batch, optimizer=optimizer, lambd=lambd, keep_probs=keep_probs,
                    gram=True if path == "gram" else None, unshuffled=path.startswith("batch0"))
     want_fit = _fit(output, **options)
-    want = _train(ORACLE, want_fit)
+    want = train(ORACLE, want_fit)
     fit = _fit(output, dtype=np.dtype(dtype), **options)
     with cb.settings(**({"onepass": True} if path.startswith("onepass") else {})):
-        got = _train(cb, fit, threads)
+        got = train(cb, fit, threads)
     assert fit.threads == threads
     if dtype == "float32":  # tracks the float64 oracle
         _agree(got, want, 1e-4)
@@ -136,7 +98,7 @@ def test_all_ones_weights_train_as_no_weights(batch, threads):
     for weights in ("ones", None):
         fits[weights] = _fit("exp", weights=weights, batch_size=batch, lambd=0.1,
                              optimizer=optimizers.Adam())
-        _train(cb, fits[weights], threads)
+        train(cb, fits[weights], threads)
     assert_close(fits["ones"].Ws + fits["ones"].bs, fits[None].Ws + fits[None].bs, 1e-12,
                  "parameters")
 
@@ -172,10 +134,10 @@ def test_every_kernel_set_trains_weights_and_poisson(isa, variant):
                          unshuffled=True),
                     dict(optimizer=optimizers.SklearnSGD(0.9, True), lambd=0.1)):
         want_fit = _fit("exp", **options)
-        want = _train(ORACLE, want_fit)
+        want = train(ORACLE, want_fit)
         fit = _fit("exp", **options)
         with cb.settings(variant=variant):
-            got = _train(cb, fit)
+            got = train(cb, fit)
         _agree(got, want, 1e-9)
         assert_close(fit.Ws, want_fit.Ws, 1e-9, "weights")
 
