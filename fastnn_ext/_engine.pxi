@@ -82,6 +82,7 @@ cdef enum Stage:
     STAGE_GRAM_UPDATE
     STAGE_LAYER1_SETUP
     STAGE_BATCH_FORWARD
+    STAGE_UPDATE
 
 
 cdef struct Optim:
@@ -224,26 +225,65 @@ cdef void _reduce(const Net* net, int l, bint is_b,
     (into thread 0's buffer, which the next backward overwrites), then the
     mean (u NULL; 0 for S = 0) or the update (update_parameters, with the
     parameter's optimizer state): flat unit-stride loops, vectorized."""
-    cdef Py_ssize_t e, size = net.n[l] if is_b else net.n[l] * net.n[l - 1]
+    _reduce_range(net, l, is_b, S, u, out, 0, _size(net, l, is_b))
+
+
+cdef inline Py_ssize_t _size(const Net* net, int l, bint is_b) noexcept nogil:
+    return net.n[l] if is_b else net.n[l] * net.n[l - 1]
+
+
+cdef void _reduce_range(const Net* net, int l, bint is_b, double S, const Update* u,
+                        floating* out, Py_ssize_t e0, Py_ssize_t e1) noexcept nogil:
+    """:func:`_reduce` of the elements e0:e1 only. Each element's sum, mean and
+    update read and write that element alone, so any split of the elements
+    gives the same bits as the whole."""
+    cdef Py_ssize_t e
     cdef floating denom = <floating>S
     cdef int t
     cdef floating** part = <floating**>(net.dbp if is_b else net.dWp)
     cdef floating* s = part[l]
     cdef floating* other
-    cdef void** v = net.opt.vb if is_b else net.opt.vW
-    cdef void** sq = net.opt.sb if is_b else net.opt.sW
+    cdef floating* v = <floating*>(net.opt.vb if is_b else net.opt.vW)[l]
+    cdef floating* sq = <floating*>(net.opt.sb if is_b else net.opt.sW)[l]
     for t in range(1, net.T):
         other = part[t * (net.L + 1) + l]
-        for e in range(size):
+        for e in range(e0, e1):
             s[e] = s[e] + other[e]
     if u != NULL:
-        update_parameters(u, size, S, out, s, not is_b, <floating*>v[l], <floating*>sq[l])
+        update_parameters(u, e1 - e0, S, out + e0, s + e0, not is_b,
+                          NULL if v == NULL else v + e0, NULL if sq == NULL else sq + e0)
     elif S > 0:
-        for e in range(size):
+        for e in range(e0, e1):
             out[e] = s[e] / denom
     else:
-        for e in range(size):
+        for e in range(e0, e1):
             out[e] = 0
+
+
+cdef inline Py_ssize_t _share_start(Py_ssize_t size, int t, int T) noexcept nogil:
+    """Where thread t's share of ``size`` parameters starts (t = T: the end):
+    the even split rounded up to whole 64-byte lines of float64 (8 elements),
+    so no two threads write one cache line."""
+    return min(size, (size * t // T + 7) // 8 * 8)
+
+
+cdef void _update_share(const Net* net, const Layer1* l1, const Pass* ps, int t,
+                        floating dtype) noexcept nogil:
+    """Thread t's share of _update's sums and steps: the elements
+    _share_start(t):_share_start(t + 1) of every W and b that the backward
+    summed (not W1 outside DIRECT). Bitwise the serial update's results for
+    any split (_reduce_range)."""
+    cdef int l, T = net.T
+    cdef Py_ssize_t size
+    cdef bint is_b
+    for l in range(1, net.L + 1):
+        for is_b in range(2):
+            if not is_b and l == 1 and l1.mode != DIRECT:
+                continue
+            size = _size(net, l, is_b)
+            _reduce_range(net, l, is_b, ps.S, ps.u,
+                          (<floating**>(net.b if is_b else net.W))[l],
+                          _share_start(size, t, T), _share_start(size, t + 1, T))
 
 
 cdef void _onepass_rows(const Net* net, const Layer1* l1, const Update* u, Py_ssize_t m,
@@ -331,6 +371,8 @@ cdef void _stage(const Net* net, const Layer1* l1, const Pass* ps, Stage stage, 
     elif stage == STAGE_BATCH_FORWARD:  # the thread's columns of the batch, then forward
         _gather_chunk(net, ps, c0, c1, A[0], <floating*>net.Y)
         _forward_chunk(net, l1, ps, m, c0, c1, A)
+    elif stage == STAGE_UPDATE:  # the thread's share of every parameter's sum and step
+        _update_share(net, l1, ps, t, lr)
 
 
 cdef void _parallel(const Net* net, const Layer1* l1, const Pass* ps, Stage stage,
@@ -358,19 +400,39 @@ cdef void _sum_parts(Py_ssize_t size, int T,
             acc[e] = acc[e] + parts[t * size + e]
 
 
+# A team splits the update's sums and steps (STAGE_UPDATE) from this many
+# parameters on: below it the region costs more than the work it shares.
+cdef enum:
+    PARALLEL_UPDATE_MIN = 4096
+
+#: From how many parameters (every W's and b's elements) a team of threads
+#: shares the update's sums and steps (for tests and reports).
+PARALLEL_UPDATE_PARAMETERS = PARALLEL_UPDATE_MIN
+
+
+cdef Py_ssize_t _parameters(const Net* net) noexcept nogil:
+    """Every W's and b's elements."""
+    cdef Py_ssize_t total = 0
+    cdef int l
+    for l in range(1, net.L + 1):
+        total += net.n[l] * (net.n[l - 1] + 1)
+    return total
+
+
 cdef void _update(const Net* net, const Layer1* l1, const Pass* ps, floating lr) noexcept nogil:
     """ps.u's update of every W, b (lr: its rate in the plan's dtype) from the
     partial sums of the last backward (IN);
     OUT every W, b stepped, layer 1 as its mode says (W1 and Zlin in ONEPASS,
     Zlin and S in GRAM)."""
-    cdef int l
+    cdef int t
     cdef Py_ssize_t e, size = net.n[1] * ps.m
     cdef floating* acc
     cdef floating* dZ1
-    for l in range(1, net.L + 1):
-        if not (l == 1 and l1.mode != DIRECT):
-            _reduce(net, l, False, ps.S, ps.u, (<floating**>net.W)[l])
-        _reduce(net, l, True, ps.S, ps.u, (<floating**>net.b)[l])
+    if net.T > 1 and _parameters(net) >= PARALLEL_UPDATE_MIN:
+        _parallel(net, l1, ps, STAGE_UPDATE, lr)
+    else:  # one thread, or too few parameters to be worth an OpenMP region: every share here
+        for t in range(net.T):
+            _update_share(net, l1, ps, t, lr)
     if l1.mode == ONEPASS:
         _parallel(net, l1, ps, STAGE_ONEPASS, lr)
         if not ps.last:  # Zlin = the per-thread partials of W1 X, summed in thread order

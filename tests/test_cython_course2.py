@@ -224,6 +224,23 @@ def test_the_kernels_hash_is_fastnn_regularization_s():
     assert_close(list(net.params.values()), list(oracle.params.values()), 1e-12, "parameters")
 
 
+@pytest.mark.parametrize("optimizer,batch", [(SklearnAdam(), 33), ("momentum", None),
+                                             (SklearnSGD(0.9, True), 50)],
+                         ids=["sklearn_adam-batch", "momentum-full", "sklearn_sgd-batch"])
+def test_a_team_shares_the_update_of_a_net_big_enough(optimizer, batch):
+    """From PARALLEL_UPDATE_PARAMETERS parameters on, two threads split every
+    W's and b's sums and steps between them (odd sizes: the shares' edges fall
+    inside rows): trained as the numpy backend, with L2."""
+    dims = (37, 61, 45, 1)
+    assert sum(b * (a + 1) for a, b in zip(dims, dims[1:])) >= \
+        cb.module(cb.current()["isa"]).PARALLEL_UPDATE_PARAMETERS
+    options = dict(optimizer=optimizer, lambd=0.3, batch_size=batch, iterations=3, m=120)
+    ref = _fit(_net("numpy", dims=dims), **options)
+    net = _fit(_net("cython", dims=dims, threads=2), **options)
+    assert net.threads_used_[0] == 2
+    assert_trained_alike(net, ref)
+
+
 @pytest.mark.parametrize("gemm,batch", [("own", None), ("blas", None), ("auto", 32)])
 def test_gemm_shaped_layers_train_as_numpy(gemm, batch):
     """Products big enough for a GEMM (the own GEMM's fused bias + ReLU
