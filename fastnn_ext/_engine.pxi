@@ -10,7 +10,10 @@
 #   column-independent, except dW = dZ A_prev^T and db, which each thread sums
 #   over its own chunk into a private buffer; the buffers are added in thread
 #   order 0..T-1 afterwards (_reduce), so results are bitwise reproducible for
-#   a given dtype and T. Products inside a chunk are single-threaded.
+#   a given dtype and T. Products inside a chunk are single-threaded. The
+#   update is a stage too (STAGE_UPDATE, from PARALLEL_UPDATE_MIN parameters
+#   on): each thread sums and steps its own line-aligned share of every W and
+#   b's elements, which no other element's result depends on.
 # * Layer 1 has three modes (Layer1Mode), all the same math:
 #   - DIRECT: the lecture as written, W1 X and dZ1 X^T every iteration.
 #   - ONEPASS (layer 1 with a small output, X too big for the caches): the
@@ -43,8 +46,9 @@
 #   and numbers (an Update: the optimizer, L2, the decayed learning rate,
 #   Adam's bias corrections at update t) are made once per update
 #   (_update_at), and _reduce applies them where it has summed a layer's dW
-#   -- each parameter and its optimizer state read and written once, serially
-#   in a fixed order, so nothing depends on the thread count. Dropout's masks
+#   -- each parameter and its optimizer state read and written once, by
+#   elementwise loops, so nothing but the partial sums' count depends on the
+#   thread count. Dropout's masks
 #   are hashed per unit in the forward's chunk (_dropout.h) and kept (uint8,
 #   one byte a unit) for the backward; with dropout every update runs its own
 #   masked forward and the recorded cost's forward has none. GRAM trains
