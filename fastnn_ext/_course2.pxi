@@ -3,9 +3,10 @@
 # four and scikit-learn's two), L2's gradient and cost terms and inverted
 # dropout (fastnn.regularization), the learning-rate decay (fastnn.schedules)
 # -- one home per formula. The engine room applies
-# update_parameters where it has just summed a layer's dW (or db), so an
-# update reads each parameter and its state once; dropout_forward right after
-# g, dropout_backward in place of g' on a dropped-out layer.
+# update_parameters where it has just summed a layer's dW (or db), and a batch
+# of one update_rank1 as it forms dz a_prev^T, so an update reads each
+# parameter and its state once; dropout_forward right after g,
+# dropout_backward in place of g' on a dropped-out layer.
 
 from libc.float cimport FLT_MIN, DBL_MIN
 from libc.math cimport NAN, fabsf, ldexp, isfinite
@@ -233,9 +234,9 @@ cdef void update_rank1(const Update* u, Py_ssize_t n, Py_ssize_t n_prev,
     where W[j, k] and its state are stepped -- W, v, s read and written once,
     no dW to store and read back, the rule's numbers taken once per call.
     The gradient is lambd W + (dz_j a_prev_k): the product rounded, then
-    added to lambd W in one fused multiply-add where the target has one
-    (what update_parameters computes at m = 1 once the compiler folds 1/m
-    away, as it did for the per-row updates this replaces: the same bits)."""
+    added to lambd W in one fused multiply-add where the target has one --
+    update_parameters' order once a constant m = 1 lets the compiler fold
+    1/m away, which a batch of one's earlier builds had: the same bits."""
     cdef Py_ssize_t j, k, e
     cdef floating lr = <floating>u.lr
     cdef floating l2 = <floating>u.lambd
