@@ -9,11 +9,6 @@
 # A weighted fit (sample_weight) gathers each batch's weights with its
 # columns and sums them serially (S, the batch's means' denominator).
 
-cdef inline floating* _row(floating* state, Py_ssize_t offset) noexcept nogil:
-    """An optimizer state's row at offset, or NULL for a state the rule has not."""
-    return NULL if state == NULL else state + offset
-
-
 cdef double _batch_loss(const Net* net, const Pass* ps, floating dtype) noexcept nogil:
     """J of the forward in Z, A (ps.m columns, against net.Y, weighted by net.w)
     plus L2's lambd / (2 ps.S) sum ||W||^2 at the parameters it ran on (S:
@@ -54,8 +49,9 @@ cdef void _step_one(const Net* net, const Pass* ps, floating lr) noexcept nogil:
     """Backward and update of a batch of one example on one thread, fused: each
     W -= lr dz a_prev^T is a rank-1 update, W read and written once, with no
     dW buffer to write and read back; dA_prev = W^T dz is taken before W
-    changes. Another rule (ps.u not plain) updates each row of W from its
-    row of dz a_prev^T, written to thread 0's dW buffer while in L1. IN the
+    changes. Another rule (ps.u not plain) is the same rank-1 pass with the
+    rule in it (update_rank1: each element of dz a_prev^T formed where W, v,
+    s are stepped), the rule's numbers taken once per layer. IN the
     forward's Z, A (one column), Y; OUT every W, b, dZ. Unweighted only: a
     weighted batch of one takes the general path (_epochs)."""
     cdef int l, L = net.L
@@ -67,7 +63,6 @@ cdef void _step_one(const Net* net, const Pass* ps, floating lr) noexcept nogil:
     cdef floating* b
     cdef const floating* a_prev
     cdef floating s
-    cdef floating* row
     cdef const Update* u = ps.u
     output_dZ(ps.loss, net.act[L], net.g0, net.n[L], 1, 0, 1, Z[L], A[L], <floating*>net.Y,
               NULL, dZ[L])
@@ -83,14 +78,8 @@ cdef void _step_one(const Net* net, const Pass* ps, floating lr) noexcept nogil:
                 activation_backward(net.act[l - 1], net.g0, Z[l - 1], A[l - 1], dZ[l - 1], 0,
                                     n_prev)
         if not u.plain:
-            row = (<floating**>net.dWp)[l]
-            for j in range(n):
-                s = dZ[l][j]
-                for k in range(n_prev):
-                    row[k] = s * a_prev[k]
-                update_parameters(u, n_prev, 1, W + j * n_prev, row, True,
-                                  _row(<floating*>net.opt.vW[l], j * n_prev),
-                                  _row(<floating*>net.opt.sW[l], j * n_prev))
+            update_rank1(u, n, n_prev, W, dZ[l], a_prev, <floating*>net.opt.vW[l],
+                         <floating*>net.opt.sW[l])
             update_parameters(u, n, 1, b, dZ[l], False, <floating*>net.opt.vb[l],
                               <floating*>net.opt.sb[l])
             continue

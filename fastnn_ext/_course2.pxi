@@ -3,9 +3,13 @@
 # four and scikit-learn's two), L2's gradient and cost terms and inverted
 # dropout (fastnn.regularization), the learning-rate decay (fastnn.schedules)
 # -- one home per formula. The engine room applies
-# update_parameters where it has just summed a layer's dW (or db), so an
-# update reads each parameter and its state once; dropout_forward right after
-# g, dropout_backward in place of g' on a dropped-out layer.
+# update_parameters where it has just summed a layer's dW (or db), and a batch
+# of one update_rank1 as it forms dz a_prev^T, so an update reads each
+# parameter and its state once; dropout_forward right after g,
+# dropout_backward in place of g' on a dropped-out layer.
+
+from libc.float cimport FLT_MIN, DBL_MIN
+from libc.math cimport NAN, fabsf, ldexp, isfinite
 
 cdef extern from "_dropout.h" nogil:
     uint64_t fastnn_mask_base(uint64_t key, uint64_t step, uint64_t layer)
@@ -70,6 +74,90 @@ cdef inline floating rms_scaled(floating direction, floating s, floating epsilon
         return direction / (sqrtf(s) + epsilon)
 
 
+cdef inline floating rms_step(floating w, floating rate, floating direction, floating s,
+                              floating epsilon, floating w_min) noexcept nogil:
+    """w - rate rms_scaled(direction, s, epsilon), bit for bit, with a subnormal
+    direction taken as 0 where |w| >= w_min (rms_w_min): there the step is
+    under an eighth of w's ulp, so w comes out unchanged either way. Adam's
+    first moment decays to subnormals (beta1^t) on a feature seen once in a
+    while -- in float32, a few % of a net's v at a batch of one -- and a packed
+    division with a subnormal dividend takes 2-3 times as long on Zen 4; the
+    select runs beside the root (it reads neither s nor the quotient)."""
+    cdef bint tiny
+    if floating is double:
+        tiny = fabs(direction) < DBL_MIN and fabs(w) >= w_min
+    else:
+        tiny = fabsf(direction) < FLT_MIN and fabsf(w) >= w_min
+    return w - rate * rms_scaled(<floating>0 if tiny else direction, s, epsilon)
+
+
+cdef inline floating rms_w_min(floating rate, floating epsilon) noexcept nogil:
+    """The |w| from which rms_step may skip a subnormal direction d: |d| < 2^emin
+    (the dtype's smallest normal) and sqrt(s) + epsilon >= epsilon > 0 bound the
+    step, |rate d / (sqrt(s) + epsilon)| < |rate| 2^emin / epsilon, and w's ulp
+    exceeds |w| 2^-p (p: the significand's bits), so the step is under ulp(w)/8
+    from |w| >= |rate| 2^(emin + p + 3) / epsilon -- taken 2^-20 larger (the
+    roundings of this bound), and at least 2^(emin + 60) (no underflow in it).
+    NaN (never) for a non-finite bound (epsilon rounded to 0 in float32)."""
+    cdef double bound
+    if floating is double:
+        bound = ldexp(fabs(rate), -1022 + 53 + 3) / epsilon
+    else:
+        bound = ldexp(fabs(rate), -126 + 24 + 3) / epsilon
+    if not isfinite(bound):
+        return <floating>NAN
+    bound = max(bound * (1 + ldexp(1, -20)), ldexp(1, (-1022 if floating is double else -126) + 60))
+    return <floating>bound
+
+
+# The rules at one parameter W[e] with its gradient g (state v, s as the rule
+# has): the loops of update_parameters and update_rank1 form g their ways and
+# step with these (inlined: the loops stay packed).
+
+cdef inline void momentum_at(Py_ssize_t e, floating g, floating lr, floating beta,
+                             floating one_minus_beta, floating* W, floating* v) noexcept nogil:
+    v[e] = exponential_average(v[e], g, beta, one_minus_beta)
+    W[e] = W[e] - lr * v[e]
+
+
+cdef inline void rmsprop_at(Py_ssize_t e, floating g, floating lr, floating beta,
+                            floating one_minus_beta, floating epsilon, floating w_min,
+                            floating* W, floating* s) noexcept nogil:
+    s[e] = exponential_average(s[e], g * g, beta, one_minus_beta)
+    W[e] = rms_step(W[e], lr, g, s[e], epsilon, w_min)
+
+
+cdef inline void adam_at(Py_ssize_t e, floating g, floating lr, floating b1, floating c1,
+                         floating b2, floating c2, floating inv_bc1, floating inv_bc2,
+                         floating epsilon, floating w_min, floating* W, floating* v,
+                         floating* s) noexcept nogil:
+    """The bias corrections 1 / (1 - beta^t) as multiplications (inv_bc1, inv_bc2)."""
+    v[e] = exponential_average(v[e], g, b1, c1)
+    s[e] = exponential_average(s[e], g * g, b2, c2)
+    W[e] = rms_step(W[e], lr, v[e] * inv_bc1, s[e] * inv_bc2, epsilon, w_min)
+
+
+cdef inline void sklearn_sgd_at(Py_ssize_t e, floating g, floating lr, floating mu,
+                                bint nesterov, floating* W, floating* v) noexcept nogil:
+    """v = mu v - lr g; W += v, or with Nesterov W += mu v - lr g (nesterov: a
+    constant at each call, so the branch folds away)."""
+    v[e] = mu * v[e] - lr * g
+    if nesterov:
+        W[e] = W[e] + (mu * v[e] - lr * g)
+    else:
+        W[e] = W[e] + v[e]
+
+
+cdef inline void sklearn_adam_at(Py_ssize_t e, floating g, floating rate, floating b1,
+                                 floating c1, floating b2, floating c2, floating epsilon,
+                                 floating w_min, floating* W, floating* v,
+                                 floating* s) noexcept nogil:
+    """The bias corrections in the rate: lr sqrt(1 - beta2^t) / (1 - beta1^t)."""
+    v[e] = exponential_average(v[e], g, b1, c1)
+    s[e] = exponential_average(s[e], g * g, b2, c2)
+    W[e] = rms_step(W[e], rate, v[e], s[e], epsilon, w_min)
+
+
 cdef void update_parameters(const Update* u, Py_ssize_t size,
                             double m,                  # the mean's denominator: the batch's
                                                        # size, or its weights' sum S (0: a
@@ -82,9 +170,7 @@ cdef void update_parameters(const Update* u, Py_ssize_t size,
                             ) noexcept nogil:
     """One update of a parameter with its gradient dW = grad_sum / m (+ (lambd/m) W):
     gradient descent W -= lr dW, Momentum, RMSprop or Adam (fastnn.optimizers'
-    table), or scikit-learn's SGD (v = mu v - lr dW; W += v, or with Nesterov
-    W += mu v - lr dW) or Adam (the bias corrections in the rate: W -=
-    lr sqrt(1 - beta2^t) / (1 - beta1^t) v / (sqrt(s) + epsilon)). Flat
+    table), or scikit-learn's SGD or Adam (the *_at rules above). Flat
     unit-stride loops, the rule chosen outside them (vectorized).
     The divisions by m and by Adam's bias corrections are multiplications by
     reciprocals taken once (an ulp from the NumPy page's quotients): a packed
@@ -102,7 +188,7 @@ cdef void update_parameters(const Update* u, Py_ssize_t size,
     cdef floating b2 = <floating>u.beta2, c2 = <floating>(1 - u.beta2)
     cdef floating eps = <floating>u.epsilon
     cdef floating inv_bc1 = <floating>(1 / u.bc1), inv_bc2 = <floating>(1 / u.bc2)
-    cdef floating g, rate
+    cdef floating g, rate, w_min
     if u.plain:
         for e in range(size):
             W[e] = gradient_step(W[e], step, grad_sum[e])
@@ -112,37 +198,104 @@ cdef void update_parameters(const Update* u, Py_ssize_t size,
             W[e] = W[e] - lr * g
     elif u.kind == OPT_MOMENTUM:
         for e in range(size):
-            g = grad_sum[e] * inv_m + l2 * W[e]
-            v[e] = exponential_average(v[e], g, b1, c1)
-            W[e] = W[e] - lr * v[e]
+            momentum_at(e, grad_sum[e] * inv_m + l2 * W[e], lr, b1, c1, W, v)
     elif u.kind == OPT_RMSPROP:
+        w_min = rms_w_min(lr, eps)
         for e in range(size):
-            g = grad_sum[e] * inv_m + l2 * W[e]
-            s[e] = exponential_average(s[e], g * g, b2, c2)
-            W[e] = W[e] - lr * rms_scaled(g, s[e], eps)
+            rmsprop_at(e, grad_sum[e] * inv_m + l2 * W[e], lr, b2, c2, eps, w_min, W, s)
     elif u.kind == OPT_ADAM:
+        w_min = rms_w_min(lr, eps)
         for e in range(size):
-            g = grad_sum[e] * inv_m + l2 * W[e]
-            v[e] = exponential_average(v[e], g, b1, c1)
-            s[e] = exponential_average(s[e], g * g, b2, c2)
-            W[e] = W[e] - lr * rms_scaled(v[e] * inv_bc1, s[e] * inv_bc2, eps)
+            adam_at(e, grad_sum[e] * inv_m + l2 * W[e], lr, b1, c1, b2, c2, inv_bc1, inv_bc2,
+                    eps, w_min, W, v, s)
     elif u.kind == OPT_SKLEARN_SGD and u.nesterov:
         for e in range(size):
-            g = grad_sum[e] * inv_m + l2 * W[e]
-            v[e] = b1 * v[e] - lr * g
-            W[e] = W[e] + (b1 * v[e] - lr * g)
+            sklearn_sgd_at(e, grad_sum[e] * inv_m + l2 * W[e], lr, b1, True, W, v)
     elif u.kind == OPT_SKLEARN_SGD:
         for e in range(size):
-            g = grad_sum[e] * inv_m + l2 * W[e]
-            v[e] = b1 * v[e] - lr * g
-            W[e] = W[e] + v[e]
+            sklearn_sgd_at(e, grad_sum[e] * inv_m + l2 * W[e], lr, b1, False, W, v)
     else:
         rate = <floating>(u.lr * sqrt(u.bc2) / u.bc1)
+        w_min = rms_w_min(rate, eps)
         for e in range(size):
-            g = grad_sum[e] * inv_m + l2 * W[e]
-            v[e] = exponential_average(v[e], g, b1, c1)
-            s[e] = exponential_average(s[e], g * g, b2, c2)
-            W[e] = W[e] - rate * rms_scaled(v[e], s[e], eps)
+            sklearn_adam_at(e, grad_sum[e] * inv_m + l2 * W[e], rate, b1, c1, b2, c2, eps,
+                            w_min, W, v, s)
+
+
+cdef void update_rank1(const Update* u, Py_ssize_t n, Py_ssize_t n_prev,
+                       floating* W,              # IN/OUT (n, n_prev): the parameter
+                       const floating* dz,       # IN (n,)
+                       const floating* a_prev,   # IN (n_prev,): dW = dz a_prev^T
+                       floating* v,              # IN/OUT (n, n_prev) or NULL: Momentum's, Adam's
+                       floating* s,              # IN/OUT (n, n_prev) or NULL: RMSprop's, Adam's
+                       ) noexcept nogil:
+    """update_parameters' rule (not plain) for a W at a batch of one (m = 1, so
+    dW + lambd W is the gradient): each element of dW = dz a_prev^T formed
+    where W[j, k] and its state are stepped -- W, v, s read and written once,
+    no dW to store and read back, the rule's numbers taken once per call.
+    The gradient is lambd W + (dz_j a_prev_k): the product rounded, then
+    added to lambd W in one fused multiply-add where the target has one --
+    update_parameters' order once a constant m = 1 lets the compiler fold
+    1/m away, which a batch of one's earlier builds had: the same bits."""
+    cdef Py_ssize_t j, k, e
+    cdef floating lr = <floating>u.lr
+    cdef floating l2 = <floating>u.lambd
+    cdef floating b1 = <floating>u.beta1, c1 = <floating>(1 - u.beta1)
+    cdef floating b2 = <floating>u.beta2, c2 = <floating>(1 - u.beta2)
+    cdef floating eps = <floating>u.epsilon
+    cdef floating inv_bc1 = <floating>(1 / u.bc1), inv_bc2 = <floating>(1 / u.bc2)
+    cdef floating d, g, rate, w_min
+    # Every branch: for each row j, e = j n_prev + k runs over the row, g =
+    # l2 W[e] + d a_prev[k] with d = dz[j] (l2 W first: the one contracted).
+    if u.kind == OPT_GD:
+        for j in range(n):
+            d = dz[j]
+            for k in range(n_prev):
+                e = j * n_prev + k
+                g = l2 * W[e] + d * a_prev[k]
+                W[e] = W[e] - lr * g
+    elif u.kind == OPT_MOMENTUM:
+        for j in range(n):
+            d = dz[j]
+            for k in range(n_prev):
+                e = j * n_prev + k
+                momentum_at(e, l2 * W[e] + d * a_prev[k], lr, b1, c1, W, v)
+    elif u.kind == OPT_RMSPROP:
+        w_min = rms_w_min(lr, eps)
+        for j in range(n):
+            d = dz[j]
+            for k in range(n_prev):
+                e = j * n_prev + k
+                rmsprop_at(e, l2 * W[e] + d * a_prev[k], lr, b2, c2, eps, w_min, W, s)
+    elif u.kind == OPT_ADAM:
+        w_min = rms_w_min(lr, eps)
+        for j in range(n):
+            d = dz[j]
+            for k in range(n_prev):
+                e = j * n_prev + k
+                adam_at(e, l2 * W[e] + d * a_prev[k], lr, b1, c1, b2, c2, inv_bc1, inv_bc2,
+                        eps, w_min, W, v, s)
+    elif u.kind == OPT_SKLEARN_SGD and u.nesterov:
+        for j in range(n):
+            d = dz[j]
+            for k in range(n_prev):
+                e = j * n_prev + k
+                sklearn_sgd_at(e, l2 * W[e] + d * a_prev[k], lr, b1, True, W, v)
+    elif u.kind == OPT_SKLEARN_SGD:
+        for j in range(n):
+            d = dz[j]
+            for k in range(n_prev):
+                e = j * n_prev + k
+                sklearn_sgd_at(e, l2 * W[e] + d * a_prev[k], lr, b1, False, W, v)
+    else:
+        rate = <floating>(u.lr * sqrt(u.bc2) / u.bc1)
+        w_min = rms_w_min(rate, eps)
+        for j in range(n):
+            d = dz[j]
+            for k in range(n_prev):
+                e = j * n_prev + k
+                sklearn_adam_at(e, l2 * W[e] + d * a_prev[k], rate, b1, c1, b2, c2, eps,
+                                w_min, W, v, s)
 
 
 cdef double l2_cost_sum(int L, const Py_ssize_t* n,

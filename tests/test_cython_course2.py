@@ -49,6 +49,7 @@ PATHS = [("direct", "momentum", 0.3, 0.8, (0.5, 2), "tanh", 1),
          ("batch1", "momentum", 0.0, 0.8, (0.0, 1), "relu", 0),
          ("batch1", "adam", 0.5, (0.7, 0.9), (0.4, 3), "tanh", 1),
          ("batch1", "rmsprop", 0.2, 1.0, (0.0, 1), "leaky_relu", 1),
+         ("batch1", "gd", 0.3, 0.8, (0.3, 2), "sigmoid", 1),
          ("threads2", "rmsprop", 0.6, 0.85, (0.0, 1), "relu", 1),
          ("threads2-batch", "momentum", 0.1, 0.7, (0.2, 1), "tanh", 0),
          # scikit-learn's rules, pairwise with Nesterov and their hyper-parameters
@@ -59,6 +60,7 @@ PATHS = [("direct", "momentum", 0.3, 0.8, (0.5, 2), "tanh", 1),
          ("batch", SklearnSGD(0.9, True), 0.3, (0.9, 0.6), (0.2, 1), "leaky_relu", 0),
          ("batch1", SklearnAdam(), 0.2, 0.8, (0.0, 1), "tanh", 1),
          ("batch1", SklearnSGD(0.5, False), 0.0, 1.0, (0.4, 3), "relu", 1),
+         ("batch1", SklearnSGD(0.9, True), 0.3, 0.85, (0.0, 1), "leaky_relu", 0),
          ("threads2", SklearnAdam(epsilon=1e-4), 0.4, 0.85, (0.0, 1), "sigmoid", 1),
          ("threads2-batch", SklearnSGD(0.8, True), 0.1, 0.7, (0.2, 1), "tanh", 0)]
 
