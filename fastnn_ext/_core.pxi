@@ -35,6 +35,8 @@
 #                  deterministic reduction and update, the two ways to train
 #                  layer 1 without reading X twice (one pass, Gram), and
 #                  mini-batch epochs over gather buffers (_batches.pxi)
+#   _updates.pxi   the engine room's updates: partial sums combined, the mean
+#                  or the step, shared by the team (STAGE_UPDATE)
 #   _net.pxi       _Net: the Python-facing owner of a plan and its arrays
 #
 # Test entry points (the GEMM on arbitrary operands) are not here: they are
@@ -75,5 +77,6 @@ include "_products.pxi"
 include "_lecture.pxi"
 include "_course2.pxi"
 include "_engine.pxi"
+include "_updates.pxi"
 include "_batches.pxi"
 include "_net.pxi"
