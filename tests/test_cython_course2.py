@@ -256,3 +256,36 @@ def test_gemm_shaped_layers_train_as_numpy(gemm, batch):
     with cb.settings(gemm=gemm):
         net = _fit(_net("cython", dims=(64, 48, 40, 1)), **options)
     assert_trained_alike(net, ref)
+
+
+@pytest.mark.parametrize("dtype,path", [("float32", "batch1"), ("float64", "batch1"),
+                                        ("float32", "weighted")])
+def test_adam_steps_right_on_a_subnormal_first_moment(dtype, path):
+    """Adam's v decays into subnormals on a feature that stays 0; where the
+    exact step is under an eighth of W's ulp the kernels skip its division
+    (rms_step), and W must keep its bits -- the exact step rounds to them --
+    while a W too small for that bound takes the step NumPy computes. On the
+    batch of one (update_rank1) and, weighted, the general update."""
+    ftype = np.dtype(dtype).type
+    tiny = ftype(np.finfo(dtype).smallest_normal) / 8  # subnormal
+    net = fastnn.Network([3, 1], output_activation="sigmoid", seed=0, backend="cython",
+                         dtype=dtype, threads=1)
+    X = np.array([[0.0], [0.0], [1.0]], dtype)  # features 0 and 1 stay 0: their gradient is 0
+    Y = np.array([[1.0]], dtype)
+    weights = {"sample_weight": np.ones(1, dtype)} if path == "weighted" else {}
+    net.fit(X, Y, learning_rate=0.01, num_iterations=1, batch_size=1, optimizer="adam",
+            cost_every=None, **weights)
+    W = net.params["W1"].copy()
+    W[0, 0], W[0, 1] = 1.0, 0.0
+    optimizer, state, steps = net._optimizer
+    state["v"]["dW1"][0, :2] = tiny
+    state["s"]["dW1"][0, :2] = 1e-6
+    net._Ws[0][...] = W
+    net.fit(X, Y, learning_rate=0.01, num_iterations=1, batch_size=1, optimizer="adam",
+            cost_every=None, resume=True, **weights)
+    t = steps + 1
+    v = 0.9 * float(tiny)  # the gradient is 0: v = beta1 v, s = beta2 s
+    s = 0.999 * float(ftype(1e-6))
+    step = 0.01 * (v / (1 - 0.9 ** t)) / (np.sqrt(s / (1 - 0.999 ** t)) + 1e-8)
+    assert net.params["W1"][0, 0] == ftype(1.0)  # bitwise: the step is 1e-30 of W's ulp
+    assert step > 0 and abs(net.params["W1"][0, 1] + step) <= 1e-5 * step
