@@ -18,7 +18,12 @@ Design
   through DRAM several times per evaluation. The blocks (C-contiguous
   columns of X and Y) replace X's transposed copy rather than sit beside it.
 - A sparse X too large to densify (:mod:`fastnn._sklearn_data`) is densified
-  a block of rows at a time at each evaluation.
+  a block of rows at a time at each evaluation (blocks of at most
+  ``CHUNK_BYTES`` of dense columns).
+- Each block's arrays come from glibc's heap, which keeps them from one
+  call to the next (:func:`fastnn.backends._malloc.raise_threshold`): they
+  had been given back to the system after each call and faulted in again,
+  zeroed page by page (digits' one-block evaluations took 1.9x as long).
 """
 
 import functools
@@ -99,8 +104,8 @@ class Objective:
     ``net`` the Network (its backend, activations, loss, dtype, layer_dims),
     ``X`` (n_samples, n_features) dense or sparse, ``Y`` (n_outputs,
     n_samples), ``sample_weight`` (n_samples,) or None, ``alpha`` and
-    ``loss_divisor`` the estimator's; ``columns`` the examples per block
-    (default: :func:`block_columns`, or a sparse X's blocks).
+    ``loss_divisor`` the estimator's; ``columns`` caps the examples per block
+    (:func:`block_columns`, and a sparse X's blocks).
     """
 
     def __init__(self, net, X, Y, sample_weight, alpha, loss_divisor, columns=None):
@@ -122,11 +127,11 @@ class Objective:
         if getattr(self.module, "COMPILED", False):
             self.threads = _threads.decide(net.threads, dims, self.data.block() if self.data else m,
                                            self.module.AUTO_THREADS_MIN_WORK["full"])[0]
-        if self.data:
-            size = self.data.block()
+        size = block_columns(dims, np.dtype(dtype).itemsize, self.threads, m)
+        if self.data:  # no more than a sparse X densifies at once
+            size = min(size, self.data.block())
         else:
             X = X.toarray() if hasattr(X, "toarray") else X
-            size = block_columns(dims, np.dtype(dtype).itemsize, self.threads, m)
         if columns is not None:
             size = min(size, int(columns))
         # A block's arrays then come from the heap, which keeps them between calls.
@@ -142,7 +147,7 @@ class Objective:
                 continue
             XT = None if self.data else np.ascontiguousarray(X[rows].T, dtype=dtype)
             self.blocks.append((XT, rows, np.ascontiguousarray(Y[:, rows]), weights,
-                                1.0 if size >= m else used / self.weight_sum))
+                                used / self.weight_sum))
 
     def unpack(self, theta):
         """The Network's (Ws, bs) of the packed theta, in its dtype."""
@@ -150,6 +155,10 @@ class Objective:
         Ws = [np.ascontiguousarray(p.reshape(a, b).T) for p, (a, b) in zip(pieces, self.shapes)]
         bs = [np.ascontiguousarray(p.reshape(-1, 1)) for p in pieces[len(self.shapes):]]
         return Ws, bs
+
+    def _columns(self, XT, rows):
+        """A block's columns of X: kept, or a sparse X's densified now."""
+        return self.data.columns(rows) if XT is None else XT
 
     def _block(self, Ws, bs, XT, Y, weights):
         """One block's mean loss (without L2) and its dWs, dbs."""
@@ -168,22 +177,21 @@ class Objective:
         # W-shaped views of the coefs' packing, and the intercepts' columns.
         gWs = [p.reshape(a, b).T for p, (a, b) in zip(pieces, self.shapes)]
         gbs = [p.reshape(-1, 1) for p in pieces[len(self.shapes):]]
-        J, scale = 0.0, self.alpha / self.weight_sum
-        for XT, rows, Y, weights, share in self.blocks:
-            if XT is None:
-                XT = self.data.columns(rows)
-            Jp, dWs, dbs = self._block(Ws, bs, XT, Y, weights)
-            if share == 1.0:  # one block: scikit-learn's sums in the network's dtype
-                for g, dW, W in zip(gWs, dWs, Ws):
-                    g[...] = dW + scale * W
-                for g, db in zip(gbs, dbs):
-                    g[...] = db
-                J = Jp
-                break
-            J += share * Jp
-            for g, d in zip(gWs + gbs, dWs + dbs):
-                g += share * d
-        else:
+        scale = self.alpha / self.weight_sum
+        if len(self.blocks) == 1:  # scikit-learn's sums, in the network's dtype
+            XT, rows, Y, weights, _ = self.blocks[0]
+            J, dWs, dbs = self._block(Ws, bs, self._columns(XT, rows), Y, weights)
+            for g, dW, W in zip(gWs, dWs, Ws):
+                g[...] = dW + scale * W
+            for g, db in zip(gbs, dbs):
+                g[...] = db
+        else:  # the blocks' shares summed in float64
+            J = 0.0
+            for XT, rows, Y, weights, share in self.blocks:
+                Jp, dWs, dbs = self._block(Ws, bs, self._columns(XT, rows), Y, weights)
+                J += share * Jp
+                for g, d in zip(gWs + gbs, dWs + dbs):
+                    g += share * d
             for g, W in zip(gWs, Ws):
                 g += scale * W
         return J / self.loss_divisor + l2(Ws, self.alpha, self.weight_sum), grad
