@@ -26,6 +26,8 @@ Design
   zeroed page by page (digits' one-block evaluations took 1.9x as long).
 """
 
+import concurrent.futures
+import contextvars
 import functools
 import glob
 import os
@@ -77,10 +79,11 @@ def column_bytes(dims, itemsize):
     return itemsize * (dims[0] + 3 * sum(dims[1:]))
 
 
-def block_columns(dims, itemsize, threads, m):
-    """Examples per block of an evaluation over m examples on ``threads``
-    threads: as many as keep their :func:`column_bytes` within half of
-    :func:`cache_bytes` per thread, in equal blocks (m: one block).
+def block_columns(dims, itemsize, m, threads=1):
+    """Examples per block of an evaluation over m examples, its blocks shared
+    by ``threads`` threads (one block each at a time): as many as keep their
+    :func:`column_bytes` within half of :func:`cache_bytes`, in equal blocks,
+    a multiple of ``threads`` of them (m: one block).
 
     Half leaves room for the weights, BLAS's packed panels and what else
     runs. Measured (100-100-4 on 50 000 examples, one thread, Zen 4 with 1 MiB
@@ -89,10 +92,11 @@ def block_columns(dims, itemsize, threads, m):
     as one block; float32 blocks of 5000 and 10 000 beat 2048. Digits
     (64-100-10, 1347 examples: 4.2 MiB) stays one block.
     """
-    fit = max(1, cache_bytes() * threads // (2 * column_bytes(dims, itemsize)))
+    fit = max(1, cache_bytes() // (2 * column_bytes(dims, itemsize)))
     if fit >= m:
         return m
     blocks = -(-m // fit)
+    blocks = -(-blocks // threads) * threads
     return -(-m // blocks)
 
 
@@ -101,11 +105,19 @@ class Objective:
     parameters theta, as L-BFGS-B calls them: ``objective(theta) -> (J, grad)``,
     theta and grad float64 of shape (n_params,), a block of examples at a time.
 
-    ``net`` the Network (its backend, activations, loss, dtype, layer_dims),
-    ``X`` (n_samples, n_features) dense or sparse, ``Y`` (n_outputs,
+    ``net`` the Network (its backend, activations, loss, dtype, layer_dims,
+    threads), ``X`` (n_samples, n_features) dense or sparse, ``Y`` (n_outputs,
     n_samples), ``sample_weight`` (n_samples,) or None, ``alpha`` and
     ``loss_divisor`` the estimator's; ``columns`` caps the examples per block
     (:func:`block_columns`, and a sparse X's blocks).
+
+    On a compiled backend's k > 1 threads, several blocks are shared by k
+    threads of this process, a block per thread at a time, each computed on
+    one thread (``workers``); one block runs on the k threads of the
+    backend's kernels (``threads``). The blocks' sums go in block order: the
+    same result whichever thread computed which block. Used as a context
+    manager (the worker threads live inside it); outside one the blocks run
+    one after the other, to the same result.
     """
 
     def __init__(self, net, X, Y, sample_weight, alpha, loss_divisor, columns=None):
@@ -122,12 +134,11 @@ class Objective:
                            else float(np.sum(sample_weight, dtype=np.float64)))
         Y = np.asarray(Y, dtype=dtype)
         self.data = _data.Examples(X) if _data.too_large(X) else None
-        # The threads of an evaluation's calls over all the examples it holds at once.
-        self.threads = 1
-        if getattr(self.module, "COMPILED", False):
-            self.threads = _threads.decide(net.threads, dims, self.data.block() if self.data else m,
-                                           self.module.AUTO_THREADS_MIN_WORK["full"])[0]
-        size = block_columns(dims, np.dtype(dtype).itemsize, self.threads, m)
+        threads = 1
+        if getattr(self.module, "COMPILED", False):  # over all the examples held at once
+            threads = _threads.decide(net.threads, dims, self.data.block() if self.data else m,
+                                      self.module.AUTO_THREADS_MIN_WORK["full"])[0]
+        size = block_columns(dims, np.dtype(dtype).itemsize, m, threads)
         if self.data:  # no more than a sparse X densifies at once
             size = min(size, self.data.block())
         else:
@@ -148,6 +159,20 @@ class Objective:
             XT = None if self.data else np.ascontiguousarray(X[rows].T, dtype=dtype)
             self.blocks.append((XT, rows, np.ascontiguousarray(Y[:, rows]), weights,
                                 used / self.weight_sum))
+        several = len(self.blocks) > 1 and threads > 1
+        self.workers, self.threads = (threads, 1) if several else (1, threads)
+        self._pool = None
+
+    def __enter__(self):
+        if self.workers > 1:
+            self._pool = concurrent.futures.ThreadPoolExecutor(
+                self.workers, thread_name_prefix="fastnn-lbfgs")
+        return self
+
+    def __exit__(self, *exc):
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
 
     def unpack(self, theta):
         """The Network's (Ws, bs) of the packed theta, in its dtype."""
@@ -156,12 +181,11 @@ class Objective:
         bs = [np.ascontiguousarray(p.reshape(-1, 1)) for p in pieces[len(self.shapes):]]
         return Ws, bs
 
-    def _columns(self, XT, rows):
-        """A block's columns of X: kept, or a sparse X's densified now."""
-        return self.data.columns(rows) if XT is None else XT
-
-    def _block(self, Ws, bs, XT, Y, weights):
+    def _block(self, Ws, bs, block):
         """One block's mean loss (without L2) and its dWs, dbs."""
+        XT, rows, Y, weights, _ = block
+        if XT is None:
+            XT = self.data.columns(rows)
         module, acts = self.module, self.acts
         AL, caches = module.forward(Ws, bs, acts, XT, self.threads)
         kw = {} if weights is None else {"sample_weight": weights}
@@ -179,16 +203,22 @@ class Objective:
         gbs = [p.reshape(-1, 1) for p in pieces[len(self.shapes):]]
         scale = self.alpha / self.weight_sum
         if len(self.blocks) == 1:  # scikit-learn's sums, in the network's dtype
-            XT, rows, Y, weights, _ = self.blocks[0]
-            J, dWs, dbs = self._block(Ws, bs, self._columns(XT, rows), Y, weights)
+            J, dWs, dbs = self._block(Ws, bs, self.blocks[0])
             for g, dW, W in zip(gWs, dWs, Ws):
                 g[...] = dW + scale * W
             for g, db in zip(gbs, dbs):
                 g[...] = db
-        else:  # the blocks' shares summed in float64
+        else:  # the blocks' shares summed in float64, in block order
+            run = functools.partial(self._block, Ws, bs)
+            if self._pool:  # each block under the caller's context (np.errstate's)
+                done = self._pool.map(lambda ctx, block: ctx.run(run, block),
+                                      [contextvars.copy_context() for _ in self.blocks],
+                                      self.blocks)
+            else:
+                done = map(run, self.blocks)
             J = 0.0
-            for XT, rows, Y, weights, share in self.blocks:
-                Jp, dWs, dbs = self._block(Ws, bs, self._columns(XT, rows), Y, weights)
+            for (Jp, dWs, dbs), block in zip(done, self.blocks):
+                share = block[-1]
                 J += share * Jp
                 for g, d in zip(gWs + gbs, dWs + dbs):
                     g += share * d
@@ -205,7 +235,7 @@ def fit_lbfgs(est, X, Y, sample_weight):
     objective = Objective(net, X, Y, sample_weight, est.alpha, est._loss_divisor)
     theta0 = np.concatenate([W.T.ravel() for W in net._Ws] + [b.ravel() for b in net._bs])
     # The backend's own forward/backward, as the driver's Python engine runs them.
-    with _threads.running(), _malloc.step_allocations(), \
+    with _threads.running(), _malloc.step_allocations(), objective, \
             np.errstate(over="ignore", invalid="ignore"):
         result = scipy.optimize.minimize(
             objective, theta0, method="L-BFGS-B", jac=True,

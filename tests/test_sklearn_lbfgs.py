@@ -1,8 +1,9 @@
 """L-BFGS's evaluations a block of examples at a time
 (:mod:`fastnn._sklearn_lbfgs`): the same loss and gradient as one block over
 all examples, to 1e-12, with and without per-example weights (a block whose
-weights are all 0 included); the blocks' size from the cache; glibc's heap
-kept between the blocks' calls. The fits against scikit-learn's are in
+weights are all 0 included), whether the blocks run one after the other or
+shared by threads; the blocks' size from the cache; glibc's heap kept
+between the blocks' calls. The fits against scikit-learn's are in
 test_sklearn_equivalence.py, test_sklearn_weights.py and test_sklearn_sparse.py.
 """
 
@@ -13,7 +14,7 @@ import pytest
 
 pytest.importorskip("sklearn")
 
-from fastnn import _sklearn_lbfgs  # noqa: E402
+from fastnn import _sklearn_lbfgs, backends  # noqa: E402
 from fastnn.sklearn import NetworkClassifier, NetworkRegressor  # noqa: E402
 
 from _helpers import run_python  # noqa: E402
@@ -71,14 +72,46 @@ def test_blocks_give_the_loss_and_gradient_of_one_block(Estimator, backend, weig
 
 
 def test_blocks_come_from_the_cache_size(monkeypatch):
-    """Half the cache per thread; equal blocks; one block when all fits."""
+    """Half the cache per thread; equal blocks, a multiple of the threads
+    sharing them; one block when all fits."""
     monkeypatch.setattr(_sklearn_lbfgs, "cache_bytes", lambda: 17 << 20)
     digits = [64, 100, 10]
-    assert _sklearn_lbfgs.block_columns(digits, 8, 1, 1347) == 1347
+    assert _sklearn_lbfgs.block_columns(digits, 8, 1347, threads=2) == 1347
     dense = [100, 100, 4]  # 3296 bytes per float64 column: 2704 fit in 8.5 MiB
-    for itemsize, threads, size in [(8, 1, 2632), (8, 2, 5000), (4, 1, 5000), (4, 2, 10000)]:
-        assert _sklearn_lbfgs.block_columns(dense, itemsize, threads, 50_000) == size
-        assert size * _sklearn_lbfgs.column_bytes(dense, itemsize) <= (17 << 20) * threads / 2
+    for itemsize, threads, size in [(8, 1, 2632), (8, 2, 2500), (4, 1, 5000), (4, 2, 5000)]:
+        assert _sklearn_lbfgs.block_columns(dense, itemsize, 50_000, threads) == size
+        assert size * _sklearn_lbfgs.column_bytes(dense, itemsize) <= (17 << 20) / 2
+        assert -(-50_000 // size) % threads == 0
+
+
+COMPILED = [b for b in FAST if backends.get(b).COMPILED]
+
+
+@pytest.mark.parametrize("backend", COMPILED)
+def test_threads_sharing_the_blocks_give_the_same_sums(backend, monkeypatch):
+    """threads=2: the blocks shared by two threads, each block on one; the
+    result bitwise that of the blocks one after the other, and within 1e-12
+    of one block on the backend's two threads."""
+    rng = np.random.default_rng(1)
+    X, y = rng.standard_normal((103, 6)), rng.integers(0, 3, 103)
+    est = NetworkClassifier((7,), solver="lbfgs", alpha=0.1, backend=backend, threads=2,
+                            random_state=0)
+    est, X, Y, w = _captured(est, X, y, None, monkeypatch)
+    args = (est.network_, X, Y, w, est.alpha, est._loss_divisor)
+    whole = _sklearn_lbfgs.Objective(*args)
+    assert (whole.workers, whole.threads) == (1, 2)
+    blocked = _sklearn_lbfgs.Objective(*args, columns=10)
+    assert (blocked.workers, blocked.threads) == (2, 1)
+    theta = rng.standard_normal(whole.ends[-1])
+    J, grad = whole(theta)
+    in_turn = blocked(theta)
+    with blocked:
+        shared = [blocked(theta) for _ in range(3)]
+    for Js, grads in shared:
+        assert Js == in_turn[0]
+        np.testing.assert_array_equal(grads, in_turn[1])
+    assert in_turn[0] == pytest.approx(J, rel=1e-12)
+    np.testing.assert_allclose(in_turn[1], grad, rtol=1e-12, atol=1e-12 * np.abs(grad).max())
 
 
 def test_the_cache_size_is_read_or_assumed():
