@@ -20,6 +20,10 @@ Design
 - A sparse X too large to densify (:mod:`fastnn._sklearn_data`) is densified
   a block of rows at a time at each evaluation (blocks of at most
   ``CHUNK_BYTES`` of dense columns).
+- On k > 1 threads of a compiled backend, the blocks are shared by k
+  threads of this process, each block computed on one (:class:`Objective`):
+  the kernels' own threads would meet at a barrier after every product of
+  every block, and wait there for a thread the system had descheduled.
 - Each block's arrays come from glibc's heap, which keeps them from one
   call to the next (:func:`fastnn.backends._malloc.raise_threshold`): they
   had been given back to the system after each call and faulted in again,
@@ -84,7 +88,7 @@ def block_columns(dims, itemsize, m, threads=1):
     """Examples per block of an evaluation over m examples, its blocks shared
     by ``threads`` threads (one block each at a time): as many as keep their
     :func:`column_bytes` within half of :func:`cache_bytes`, in equal blocks,
-    a multiple of ``threads`` of them (m: one block).
+    a multiple of ``threads`` of them (m: one block, on one thread).
 
     Half leaves room for the weights, BLAS's packed panels and what else
     runs. Measured (100-100-4 on 50 000 examples, one thread, Zen 4 with 1 MiB
@@ -94,10 +98,8 @@ def block_columns(dims, itemsize, m, threads=1):
     (64-100-10, 1347 examples: 4.2 MiB) stays one block.
     """
     fit = max(1, cache_bytes() // (2 * column_bytes(dims, itemsize)))
-    if fit >= m:
-        return m
     blocks = -(-m // fit)
-    blocks = -(-blocks // threads) * threads
+    blocks = min(m, -(-blocks // threads) * threads)
     return -(-m // blocks)
 
 

@@ -76,7 +76,8 @@ def test_blocks_come_from_the_cache_size(monkeypatch):
     sharing them; one block when all fits."""
     monkeypatch.setattr(_sklearn_lbfgs, "cache_bytes", lambda: 17 << 20)
     digits = [64, 100, 10]
-    assert _sklearn_lbfgs.block_columns(digits, 8, 1347, threads=2) == 1347
+    assert _sklearn_lbfgs.block_columns(digits, 8, 1347) == 1347
+    assert _sklearn_lbfgs.block_columns(digits, 8, 1347, threads=2) == 674
     dense = [100, 100, 4]  # 3296 bytes per float64 column: 2704 fit in 8.5 MiB
     for itemsize, threads, size in [(8, 1, 2632), (8, 2, 2500), (4, 1, 5000), (4, 2, 5000)]:
         assert _sklearn_lbfgs.block_columns(dense, itemsize, 50_000, threads) == size
@@ -91,32 +92,33 @@ COMPILED = [b for b in FAST if backends.get(b).COMPILED]
 def test_threads_sharing_the_blocks_give_the_same_sums(backend, monkeypatch):
     """threads=2: the blocks shared by two threads, each block on one; the
     result bitwise that of the blocks one after the other, and within 1e-12
-    of one block on the backend's two threads."""
+    of one block on one thread."""
     rng = np.random.default_rng(1)
     X, y = rng.standard_normal((103, 6)), rng.integers(0, 3, 103)
-    est = NetworkClassifier((7,), solver="lbfgs", alpha=0.1, backend=backend, threads=2,
-                            random_state=0)
-    est, X, Y, w = _captured(est, X, y, None, monkeypatch)
-    args = (est.network_, X, Y, w, est.alpha, est._loss_divisor)
-    whole = _sklearn_lbfgs.Objective(*args)
-    assert (whole.workers, whole.threads) == (1, 2)
-    blocked = _sklearn_lbfgs.Objective(*args, columns=10)
-    assert (blocked.workers, blocked.threads) == (2, 1)
+    fits = {}
+    for threads in (1, 2):
+        est = NetworkClassifier((7,), solver="lbfgs", alpha=0.1, backend=backend,
+                                threads=threads, random_state=0)
+        est, Xc, Y, w = _captured(est, X, y, None, monkeypatch)
+        fits[threads] = (est.network_, Xc, Y, w, est.alpha, est._loss_divisor)
+    whole = _sklearn_lbfgs.Objective(*fits[1])
+    assert (len(whole.blocks), whole.workers, whole.threads) == (1, 1, 1)
+    halves = _sklearn_lbfgs.Objective(*fits[2])
+    assert (len(halves.blocks), halves.workers, halves.threads) == (2, 2, 1)
+    blocked = _sklearn_lbfgs.Objective(*fits[2], columns=10)
+    assert (len(blocked.blocks), blocked.workers, blocked.threads) == (11, 2, 1)
     theta = rng.standard_normal(whole.ends[-1])
     J, grad = whole(theta)
-    in_turn = blocked(theta)
-    with blocked:
-        shared = [blocked(theta) for _ in range(3)]
-    for Js, grads in shared:
-        assert Js == in_turn[0]
-        np.testing.assert_array_equal(grads, in_turn[1])
-    assert in_turn[0] == pytest.approx(J, rel=1e-12)
-    np.testing.assert_allclose(in_turn[1], grad, rtol=1e-12, atol=1e-12 * np.abs(grad).max())
-
-
-def test_the_cache_size_is_read_or_assumed():
-    size = _sklearn_lbfgs.cache_bytes()
-    assert isinstance(size, int) and size >= 64 << 10
+    for objective in (halves, blocked):
+        in_turn = objective(theta)
+        with objective:
+            shared = [objective(theta) for _ in range(3)]
+        for Js, grads in shared:
+            assert Js == in_turn[0]
+            np.testing.assert_array_equal(grads, in_turn[1])
+        assert in_turn[0] == pytest.approx(J, rel=1e-12)
+        np.testing.assert_allclose(in_turn[1], grad, rtol=1e-12,
+                                   atol=1e-12 * np.abs(grad).max())
 
 
 RAISED = """
