@@ -95,7 +95,8 @@ def block_columns(dims, itemsize, m, threads=1):
     of L2 and 32 MiB of L3 over 2 CPUs: 8.5 MiB): float64 blocks of 2500
     columns (8 MiB) and 5000 (16.5 MiB) ran alike, 7143 (23.6 MiB) as slowly
     as one block; float32 blocks of 5000 and 10 000 beat 2048. Digits
-    (64-100-10, 1347 examples: 4.2 MiB) stays one block.
+    (64-100-10, 1347 examples: 4.2 MiB) stays one block on one thread, two
+    on two.
     """
     fit = max(1, cache_bytes() // (2 * column_bytes(dims, itemsize)))
     blocks = -(-m // fit)
