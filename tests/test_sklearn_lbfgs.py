@@ -125,8 +125,8 @@ RAISED = """
 import ctypes, numpy as np
 from fastnn.backends import _malloc
 class Info(ctypes.Structure):
-    _fields_ = [(name, ctypes.c_size_t) for name in
-                "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost".split()]
+    _fields_ = [(name, ctypes.c_size_t) for name in ("arena ordblks smblks hblks hblkhd "
+                "usmblks fsmblks uordblks fordblks keepcost").split()]
 libc = ctypes.CDLL("libc.so.6")
 libc.mallinfo2.restype = Info
 def mapped(mib):
