@@ -26,11 +26,18 @@ import scipy.sparse as sp
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.validation import _check_sample_weight
 
-__all__ = ["CHUNK_BYTES", "Examples", "output", "cost", "sample_weights", "with_weights"]
+__all__ = ["CHUNK_BYTES", "Examples", "too_large", "output", "cost", "sample_weights",
+           "with_weights"]
 
 #: Bytes of the dense columns (n_features, c) of one block of a sparse X
 #: (predictions, L-BFGS); a sparse X whose dense copy is smaller is densified once.
 CHUNK_BYTES = 16 * 2 ** 20
+
+
+def too_large(X):
+    """Whether X is sparse and its dense copy exceeds :data:`CHUNK_BYTES` (then
+    it is densified a batch or a block at a time, never whole)."""
+    return sp.issparse(X) and X.shape[0] * X.shape[1] * X.dtype.itemsize > CHUNK_BYTES
 
 
 class Examples:
@@ -45,7 +52,7 @@ class Examples:
     def __init__(self, X):
         self.m, self.n_x = X.shape
         self.itemsize = X.dtype.itemsize
-        self.sparse = sp.issparse(X) and self.m * self.n_x * self.itemsize > CHUNK_BYTES
+        self.sparse = too_large(X)
         if self.sparse:
             self.X, self.XT = X.tocsr(), None
         else:
