@@ -234,8 +234,8 @@ def test_minibatch_calls_change_no_bit():
 
 
 def test_auto_threads_one_for_a_small_batch():
-    # The digits workload: 64-64-10 on batches of 32 is far below the
-    # two-thread crossover, and both of the fit's plans follow the batch.
+    # The digits workload: 64-64-10 on batches of 32 is below the two-thread
+    # crossover, on 256 above it; both of the fit's plans follow the batch.
     budget = _thread_policy.cpu_budget()[0]
 
     def decided(batch_size):
@@ -243,9 +243,10 @@ def test_auto_threads_one_for_a_small_batch():
         return _base.decide_threads(cb, fit, None).threads
 
     assert decided(32) == 1
-    # Batches start the team twice each: they need more work for a second thread.
+    # Batches start the team three times each: they need more work for a second thread.
     assert cb.AUTO_THREADS_MIN_WORK["batch"] > cb.AUTO_THREADS_MIN_WORK["full"]
-    assert decided(256) == 1
+    assert decided(64) == 1
+    assert decided(256) == budget
     assert decided(1024) == budget
     # Both plans run on the batch's count, capped by the batch's examples.
     assert _engine_threads(_fit([64, 64, 10], 100, threads=2, iters=1, batch_size=1)) == 1

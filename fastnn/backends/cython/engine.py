@@ -31,12 +31,16 @@ __all__ = ["AUTO_THREADS_MIN_WORK", "forward", "backward", "engine", "Engine"]
 #: of 5 runs, 1 vs 2 threads): 2-4-1 tanh gains 1.55x at m = 10 000 (5.2e5
 #: units) and loses at m = 2000 (1e5: 0.73x); 20-16-1 gains 1.13x at m = 2000
 #: (9.4e5) and loses at m = 400 (1.9e5: 0.5x) -- the crossover sits near
-#: 3e5-5e5 units. A mini-batch starts and joins the team twice (forward,
-#: backward) around a serial update, so a second thread pays later. Measured
-#: (digits 64-64-10, median of 5, 1 vs 2 threads, little other load): batch 128
-#: (0.68M units) 0.90 vs 1.16 ms per epoch, 256 (1.4M) 0.97 vs 1.11, 512 (2.7M)
-#: 1.22 vs 1.05.
-AUTO_THREADS_MIN_WORK = {"full": 500_000, "batch": 2_000_000}
+#: 3e5-5e5 units. A mini-batch starts and joins the team three times (forward,
+#: backward, the update the team shares from PARALLEL_UPDATE_PARAMETERS
+#: parameters on), so a second thread pays a little later. Measured (AMD EPYC
+#: Zen 4, idle; NetworkClassifier with Adam on 4000 examples, best of 5, 1 vs 2
+#: threads, 2026-12-05): 64-64-10 at batch 32 (1.7e5 units) 0.86x, 64 (3.4e5)
+#: 1.04x, 100 (5.3e5) 1.08x, 128 (6.8e5) 1.18x; 64-100-10 at 64 (5.3e5)
+#: 1.04x, 128 (1.1e6) 1.24x, 200 (1.7e6: scikit-learn's digits at its default
+#: batch) 1.31x; 64-32-10 at 200 (5.4e5) 1.03x, 128 (3.5e5) 1.22x (noisy
+#: there); 100-128-64-5 at 32 (7.3e5) 1.09x, 200 (4.6e6) 1.43x.
+AUTO_THREADS_MIN_WORK = {"full": 500_000, "batch": 600_000}
 
 #: Layer 1 in one pass over X per iteration (update fused with the next
 #: forward) when its output is at most this wide and X is at least ONEPASS_MIN_BYTES.
