@@ -16,9 +16,14 @@ import pytest
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX SIGINT")
 
 CHILD = r"""
+import signal
 import sys
 import numpy as np
 import fastnn
+
+# Python keeps an inherited "ignore" of SIGINT (a test run started as a background
+# job of a non-interactive shell has one): take Ctrl-C's default handler back.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 backend, cost_every = sys.argv[1], int(sys.argv[2])
 X, Y = fastnn.datasets.planar()
