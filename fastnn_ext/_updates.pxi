@@ -50,8 +50,9 @@ cdef void _reduce_range(const Net* net, int l, bint is_b, double S, const Update
 
 cdef inline Py_ssize_t _share_start(Py_ssize_t size, int t, int T) noexcept nogil:
     """Where thread t's share of ``size`` parameters starts (t = T: the end):
-    the even split rounded up to whole 64-byte lines of float64 (8 elements),
-    so no two threads write one cache line."""
+    the even split rounded up to a multiple of 8 elements -- whole 64-byte
+    lines of float64 in a line-aligned array (the optimizer state's copies
+    are; numpy's W usually is), so two threads rarely write one line."""
     return min(size, (size * t // T + 7) // 8 * 8)
 
 
