@@ -34,13 +34,12 @@ import concurrent.futures
 import contextlib
 import contextvars
 import functools
-import glob
-import os
 
 import numpy as np
 import scipy.optimize
 from sklearn.utils.optimize import _check_optimize_result
 
+from . import _caches
 from . import _sklearn_data as _data
 from . import losses as _losses
 from ._sklearn_train import l2
@@ -60,21 +59,7 @@ def cache_bytes():
     """The bytes of cache one CPU may count on: its L2 plus its share of the L3
     (each level's size over the CPUs sharing it; Linux's sysfs, CPU 0), or
     :data:`CACHE_BYTES` when sysfs does not say."""
-    total = 0
-    for index in glob.glob("/sys/devices/system/cpu/cpu0/cache/index*"):
-        try:
-            with open(os.path.join(index, "level")) as f:
-                level = int(f.read())
-            with open(os.path.join(index, "size")) as f:
-                size = f.read().strip()
-            with open(os.path.join(index, "shared_cpu_list")) as f:
-                shared = f.read().strip()
-            cpus = sum(int(hi or lo) - int(lo) + 1
-                       for lo, _, hi in (span.partition("-") for span in shared.split(",")))
-        except (OSError, ValueError):
-            continue
-        if level >= 2 and size[:-1].isdigit() and size[-1:] in ("K", "M"):
-            total += (int(size[:-1]) << (10 if size[-1] == "K" else 20)) // max(1, cpus)
+    total = sum(size // cpus for level, size, cpus in _caches.cpu0_caches() if level >= 2)
     return total or CACHE_BYTES
 
 

@@ -7,17 +7,18 @@ other to the second.
 """
 
 import contextlib
-import glob
 import importlib
 import json
 import os
 import platform
-import re
 import subprocess
 import sys
 import time
 
 import numpy as np
+
+from .._caches import cpu0_caches
+from .._caches import size_bytes as _size
 
 __all__ = ["probe", "gemm_peak", "gemm_peak_blas_default", "memory_bandwidth", "l3_bandwidth",
            "l3_bytes", "load", "first_call_costs"]
@@ -93,30 +94,12 @@ def l3_bandwidth(l3, repeats=30):
     return best
 
 
-def _size(text):
-    """Bytes of a cache size as sysfs, lscpu or py-cpuinfo write it
-    ("32768K", "32 MiB", "32768 KB", 33554432), or None."""
-    if isinstance(text, int):
-        return text or None
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMG]?)(?:i?B)?\s*", str(text or ""), re.I)
-    if not match:
-        return None
-    return int(float(match.group(1)) * 1024 ** " KMG".index(match.group(2).upper() or " "))
-
-
 def l3_bytes():
     """The L3 cache size in bytes (the one CPU 0 sees: Linux's sysfs, else
     py-cpuinfo), or None when neither says."""
-    for index in sorted(glob.glob("/sys/devices/system/cpu/cpu0/cache/index*")):
-        try:
-            with open(os.path.join(index, "level")) as f:
-                level = f.read().strip()
-            with open(os.path.join(index, "size")) as f:
-                size = f.read().strip()
-        except OSError:
-            continue
-        if level == "3" and _size(size):
-            return _size(size)
+    for level, size, _ in cpu0_caches():
+        if level == 3:
+            return size
     try:
         import cpuinfo
 
