@@ -60,6 +60,7 @@ cdef extern from "_simd.h" nogil:
     const char* FASTNN_VARIANT
     const char* FASTNN_ISA_NAME
     const int FASTNN_HAVE_OPENMP
+    void fastnn_prefetch_span(const void* p, size_t nbytes)
 
 #: Flags this module was compiled with (set by setup.py), for reports.
 COMPILE_FLAGS = FASTNN_COMPILE_FLAGS.decode()
