@@ -44,7 +44,9 @@ def run(net, X, Y, learning_rate, num_iterations, cost_every, progress, gram, ba
     Every argument is checked before any work; the network itself is not
     touched (it takes the returned state only when training succeeded).
     """
-    X = net._X(X, per_unit=3)  # Z, A and dZ of every layer
+    # An F-contiguous X (the examples' rows, X.T, C-contiguous) is kept as it
+    # is where the engine gathers its mini-batches from rows; copied otherwise.
+    X = net._X(X, per_unit=3, rows=True)  # Z, A and dZ of every layer
     Y = net._Y(Y, X.shape[1])
     schedule = _v.check_schedule(learning_rate, num_iterations, cost_every, batch_size, gram,
                                  X.shape[1], net._backend_name,
@@ -64,6 +66,8 @@ def run(net, X, Y, learning_rate, num_iterations, cost_every, progress, gram, ba
                          "needs batch_size (a full batch has no order)")
     if on_epoch is not None:
         schedule = dataclasses.replace(schedule, epoch_loss=True)
+    if not (X.flags.c_contiguous or _driver.reads_rows(net._backend, schedule)):
+        X = _v.as_float_array("X", X, net._dtype)
     optimizer_state, steps = optimizer_start(net, schedule, resume)
     # Train on copies: on any failure, Ctrl-C included, the network keeps
     # its parameters.

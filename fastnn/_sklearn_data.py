@@ -43,13 +43,16 @@ def too_large(X):
 class Examples:
     """X (n_samples, n_features), validated, as the Network's columns.
 
-    Dense X is transposed once (``XT``, C-contiguous); a sparse X is kept as a
-    CSR (``sparse``) and densified by :meth:`columns` a batch or a block at a
-    time, unless its dense copy is at most :data:`CHUNK_BYTES` (then it is
-    densified once, as a dense X).
+    Dense X is transposed once (``XT``, C-contiguous) -- or, with
+    ``rows=True`` (a backend whose engine gathers its mini-batches from rows:
+    ``HAS_ROW_BATCHES``), viewed as ``X.T`` with no copy when X is
+    C-contiguous: ``Network.fit`` then hands that engine X's own rows. A
+    sparse X is kept as a CSR (``sparse``) and densified by :meth:`columns` a
+    batch or a block at a time, unless its dense copy is at most
+    :data:`CHUNK_BYTES` (then it is densified once, as a dense X).
     """
 
-    def __init__(self, X):
+    def __init__(self, X, rows=False):
         self.m, self.n_x = X.shape
         self.itemsize = X.dtype.itemsize
         self.sparse = too_large(X)
@@ -57,7 +60,9 @@ class Examples:
             self.X, self.XT = X.tocsr(), None
         else:
             dense = X.toarray() if sp.issparse(X) else X
-            self.X, self.XT = None, np.ascontiguousarray(dense.T)
+            self.X = None
+            self.XT = (dense.T if rows and dense.flags.c_contiguous
+                       else np.ascontiguousarray(dense.T))
 
     def block(self):
         """Examples per block of a sparse X: as many as :data:`CHUNK_BYTES`
@@ -68,7 +73,7 @@ class Examples:
 
     def columns(self, idx):
         """The examples ``idx`` (indices or a slice) as dense columns,
-        shape (n_features, len(idx)), C-contiguous."""
+        shape (n_features, len(idx)), C-contiguous (a copy)."""
         if self.XT is not None:
             return np.ascontiguousarray(self.XT[:, idx])
         return self.X[idx].T.toarray(order="C")

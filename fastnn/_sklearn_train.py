@@ -84,7 +84,7 @@ def fit_stochastic(est, X, y, Y, sample_weight, rng, optimizer, incremental):
     validation = None
     if est.early_stopping:
         X, Y, sample_weight, validation = _split(est, X, y, Y, sample_weight, rng)
-    data = _data.Examples(X)
+    data = _data.Examples(X, rows=getattr(est.network_._backend, "HAS_ROW_BATCHES", False))
     Y = np.ascontiguousarray(Y)
     # The dropout masks' seed (drawn before the shuffles; scikit-learn has no dropout).
     seed = int(rng.randint(2 ** 32)) if est._dropout else 0

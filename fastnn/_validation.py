@@ -214,8 +214,12 @@ def check_memory(argument, nbytes, what):
                          f"this machine has {_human(total)} of RAM")
 
 
-def as_float_array(argument, value, dtype):
+def as_float_array(argument, value, dtype, rows=False):
     """``value`` as a C-contiguous array of ``dtype``, rejecting non-numeric data.
+
+    ``rows=True`` also takes a 2-D F-contiguous array of ``dtype`` as it is
+    (the transpose of a C-contiguous one: each column a row in memory), with
+    no copy.
 
     A masked array is accepted only when nothing is masked (its data is then
     the whole truth); fastnn has no notion of a missing value, so a masked
@@ -230,6 +234,8 @@ def as_float_array(argument, value, dtype):
                              f"missing value: drop or impute them (e.g. .filled(value))")
         value = np.ma.getdata(value)
     array = _vo.check_numeric_array(argument, value)
+    if rows and array.ndim == 2 and array.flags.f_contiguous and array.dtype == dtype:
+        return array
     if not (array.flags.c_contiguous and array.dtype == dtype):
         # A broadcast view holds no memory; its contiguous copy may not fit.
         check_memory(argument, array.size * np.dtype(dtype).itemsize,
@@ -244,9 +250,10 @@ def check_finite(argument, array):
                          f"{tuple(int(i) for i in bad)}")
 
 
-def check_X(X, n_x, dtype):
-    """X as a validated (n_x, m) array of ``dtype``."""
-    X = as_float_array("X", X, dtype)
+def check_X(X, n_x, dtype, rows=False):
+    """X as a validated (n_x, m) array of ``dtype``: C-contiguous, or with
+    ``rows=True`` also F-contiguous as given (see :func:`as_float_array`)."""
+    X = as_float_array("X", X, dtype, rows)
     if X.ndim != 2:
         raise ValueError(f"X must be 2-D of shape (n_x, m) = ({n_x}, m), one column per example; "
                          f"got {X.ndim}-D shape {X.shape}")

@@ -243,8 +243,8 @@ class Network(_Steps):
                 f"{convention})")
 
     # ---------------------------------------------------------------- validation
-    def _X(self, X, per_unit=2):
-        X = _v.check_X(X, self._Ws[0].shape[1], self._dtype)
+    def _X(self, X, per_unit=2, rows=False):
+        X = _v.check_X(X, self._Ws[0].shape[1], self._dtype, rows)
         _v.check_workspace(self.layer_dims, X.shape[1], self._dtype, per_unit)
         return X
 
@@ -264,6 +264,12 @@ class Network(_Steps):
         Parameters
         ----------
         X : array_like of shape (n_x, m)
+            One column per example. An F-contiguous X of the network's dtype
+            -- ``rows.T``, the transpose of a C-contiguous (m, n_x) array such
+            as scikit-learn's -- is not copied where the engine gathers its
+            mini-batches from rows (``batch_size`` on the cython backend): it
+            reads those rows in place. Elsewhere, and for any other layout or
+            dtype, X is copied to C-contiguous columns first.
         Y : array_like of shape (n_L, m), or (m,) when n_L == 1
             Labels in {0, 1} for a sigmoid output with ``cross_entropy``;
             one-hot columns, or integer class labels of shape (m,), for softmax;

@@ -35,7 +35,7 @@ ORACLE = "loops"
 
 #: The capability flags every backend declares (see :mod:`._base`).
 CAPABILITIES = ("SLOW", "COMPILED", "HAS_GRAM", "HAS_OPTIMIZERS", "HAS_SAMPLE_WEIGHT",
-                "HAS_POISSON")
+                "HAS_POISSON", "HAS_ROW_BATCHES")
 
 #: The name that asks for the fastest backend available here.
 AUTO = "auto"

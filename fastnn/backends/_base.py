@@ -73,7 +73,7 @@ may be ``"exp"`` (a = e^z, output only), always with the ``poisson`` loss
 dZ_L = A_L - Y; Y >= 0).
 
 Capability attributes (``SLOW``, ``COMPILED`` and ``HAS_OPTIMIZERS`` required,
-``HAS_GRAM``, ``HAS_SAMPLE_WEIGHT`` and ``HAS_POISSON`` only where True; ask
+``HAS_GRAM``, ``HAS_SAMPLE_WEIGHT``, ``HAS_POISSON`` and ``HAS_ROW_BATCHES`` only where True; ask
 :func:`fastnn.backends.having` rather than reading them off modules):
 
 ``SLOW``
@@ -121,6 +121,13 @@ Capability attributes (``SLOW``, ``COMPILED`` and ``HAS_OPTIMIZERS`` required,
     True if forward, backward and the engine (epoch losses included) take the
     ``exp`` output with the ``poisson`` loss (code
     ``fastnn.losses.CODES["poisson"]``, ``fastnn.activations.CODES["exp"]``).
+``HAS_ROW_BATCHES``
+    True if the engine's mini-batches are gathered from X's rows (X.T, one
+    example a row): on that path (:func:`reads_rows`) ``Problem.X`` may be
+    F-contiguous -- X.T C-contiguous, e.g. scikit-learn's (n_samples,
+    n_features) array transposed -- and the engine reads those rows in place
+    instead of copying X twice (to columns, and back to rows). Everywhere
+    else ``Problem.X`` is C-contiguous.
 ``AUTO_THREADS_MIN_WORK``
     ``{"full": units, "batch": units}`` (backends that run on threads: the
     compiled ones, and numpy, whose products run on BLAS's): ``threads=None``
@@ -147,8 +154,8 @@ from .. import schedules as _schedules
 from . import _threads
 from ._python_engine import PythonEngine, batches  # noqa: F401  (re-exported)
 
-__all__ = ["Problem", "Schedule", "Fit", "PythonEngine", "train", "recorded", "next_recorded",
-           "epoch_orders", "batches", "SLICE_SECONDS", "MAX_ORDER_ENTRIES"]
+__all__ = ["Problem", "Schedule", "Fit", "PythonEngine", "train", "reads_rows", "recorded",
+           "next_recorded", "epoch_orders", "batches", "SLICE_SECONDS", "MAX_ORDER_ENTRIES"]
 
 #: A fit returns to Python (where Ctrl-C, the callback and the divergence watch
 #: run) about this often, whatever ``num_iterations`` and ``cost_every`` are.
@@ -162,7 +169,8 @@ MAX_ORDER_ENTRIES = 1 << 20
 class Problem:
     """What is trained on: validated arrays and the network's description.
 
-    ``X`` (n_x, m) and ``Y`` (n_L, m) are C-contiguous in the network's dtype;
+    ``X`` (n_x, m) and ``Y`` (n_L, m) are C-contiguous in the network's dtype
+    (X may be F-contiguous on a path that :func:`reads_rows`);
     ``acts`` the activation name of each layer; ``loss`` the loss's name;
     ``relu_grad_at_zero`` ReLU′(0), 1 or 0; ``sample_weight`` None, or the
     per-example weights, C-contiguous of shape (m,) in the network's dtype,
@@ -338,6 +346,21 @@ def decide_threads(backend, fit, requested):
     return _threads.decide(requested, fit.dims, rows, min_work)
 
 
+def _native(backend, schedule):
+    """Whether ``backend``'s own engine trains ``schedule`` (a fit needing epoch
+    losses its engine lacks runs :class:`PythonEngine` instead)."""
+    return hasattr(backend, "engine") and (not schedule.epoch_loss
+                                           or _vo.epoch_losses(backend))
+
+
+def reads_rows(backend, schedule):
+    """Whether ``backend`` trains ``schedule`` on an engine that gathers its
+    mini-batches from X's rows (``HAS_ROW_BATCHES``): only then may
+    ``Problem.X`` be F-contiguous (read in place, not copied)."""
+    return (schedule.batch_size is not None and bool(getattr(backend, "HAS_ROW_BATCHES", False))
+            and _native(backend, schedule))
+
+
 def train(backend, fit, on_cost, threads=None, on_epoch=None):
     """Train ``fit`` on ``backend``; the recorded costs as ``[(i, cost)]``.
 
@@ -357,8 +380,11 @@ def train(backend, fit, on_cost, threads=None, on_epoch=None):
         most = 1  # on_epoch may stop after any epoch
     costs = []
     draw = fit.orders if fit.orders is not None else (lambda n: epoch_orders(fit.rng, m, n))
-    # A fit needing epoch losses its engine lacks runs the Python loop instead.
-    native = hasattr(backend, "engine") and (not s.epoch_loss or _vo.epoch_losses(backend))
+    native = _native(backend, s)
+    if not (fit.problem.X.flags.c_contiguous or reads_rows(backend, s)):
+        # The kernels index X as C-contiguous columns: never hand them another layout.
+        raise ValueError("Problem.X must be C-contiguous here: only an engine that "
+                         "reads_rows() takes an F-contiguous X")
     min_work, rows = _step_work(backend, fit)
     bound = not native and _threads.gil_bound(min_work, fit.dims, rows)  # see turn()
     # Waiting for a turn is not running: a fit counts for others' budgets once it has it.

@@ -27,8 +27,9 @@ from .introspect import hot_code, info
 from .paths import ISAS, built, current, isas, module, settings
 
 __all__ = ["DESCRIPTION", "SLOW", "COMPILED", "HAS_GRAM", "HAS_OPTIMIZERS", "OPTIMIZER_NAMES",
-           "HAS_SAMPLE_WEIGHT", "HAS_POISSON", "AUTO_THREADS_MIN_WORK", "forward", "backward",
-           "engine", "info", "hot_code", "settings", "current", "isas", "built", "module", "ISAS"]
+           "HAS_SAMPLE_WEIGHT", "HAS_POISSON", "HAS_ROW_BATCHES", "AUTO_THREADS_MIN_WORK",
+           "forward", "backward", "engine", "info", "hot_code", "settings", "current", "isas",
+           "built", "module", "ISAS"]
 
 DESCRIPTION = ("Cython fastnn_ext: training loop (and mini-batch epochs) in C, AVX-512/AVX2 "
                "kernels picked at run time, own GEMM and small-product tiles, "
@@ -42,6 +43,9 @@ HAS_OPTIMIZERS = True
 #: with its exp output, on every path the engine trains.
 HAS_SAMPLE_WEIGHT = True
 HAS_POISSON = True
+#: The mini-batch engine gathers each batch from X's rows: an F-contiguous X
+#: (X.T C-contiguous, as scikit-learn's X transposed) is read in place.
+HAS_ROW_BATCHES = True
 #: The update rules the kernels train (``Optimizer.name``): the course's four
 #: and scikit-learn's two (``_course2.pxi``'s update_parameters).
 OPTIMIZER_NAMES = frozenset({"gd", "momentum", "rmsprop", "adam", "sklearn_sgd",

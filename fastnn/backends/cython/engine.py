@@ -163,11 +163,13 @@ class Engine:
     ``fit.schedule.gram`` and the one-pass setting pick. Mini-batches: two
     plans share Ws and bs -- ``_net``, sized for one batch over gather
     buffers, trains; ``_full``, over all of X, only computes the recorded
-    costs (an epoch's cost is over all m examples, before its first update);
-    the batches are gathered from X^T and Y^T, copied once per fit. Both run
-    on the batch's thread count, so no idle OpenMP team spins beside the batch
-    loop. BLAS is held to one thread from here to :meth:`close` (each OpenMP
-    thread calls it on its own chunk).
+    costs (an epoch's cost is over all m examples, before its first update),
+    made when the first is asked; the batches are gathered from the rows of
+    X^T and Y^T: an F-contiguous X's own memory (``HAS_ROW_BATCHES``: a
+    scikit-learn X transposed is never copied), else a copy made once per
+    fit. Both run on the batch's thread count, so no idle OpenMP team spins
+    beside the batch loop. BLAS is held to one thread from here to
+    :meth:`close` (each OpenMP thread calls it on its own chunk).
 
     The course's second part (``HAS_OPTIMIZERS``; the rules in
     ``OPTIMIZER_NAMES``, scikit-learn's two included): the training plan gets the
@@ -195,7 +197,7 @@ class Engine:
 
     def __init__(self, fit):
         p, s = fit.problem, fit.schedule
-        ext = _active()
+        self._ext = ext = _active()
         Ws, bs, g0 = list(fit.Ws), list(fit.bs), p.relu_grad_at_zero
         codes = [int(c) for c in p.codes]
         self._fit = fit
@@ -209,11 +211,9 @@ class Engine:
         try:
             rows = p.m if s.batch_size is None else min(s.batch_size, p.m)
             self.threads = T = _cap(ext, fit.threads, rows)  # what the plans run on
-            self._full = ext._Net(Ws, bs, codes, p.X, T, None, None, g0)
-            self._full.set_Y(p.Y)
-            self._full.set_weights(p.sample_weight)
+            self._full = None  # the plan over all m columns: cost() makes it when asked
             if s.batch_size is None:
-                self._net = self._full
+                self._net = self._whole()
                 if s.plain and _use_gram(Ws, p.X, s.num_iterations, s.gram):
                     self._net.enable_gram()
                 elif _use_onepass(Ws, p.X):
@@ -225,6 +225,7 @@ class Engine:
                 self._net.set_Y(Yb)
                 if p.sample_weight is not None:  # the batch's weights, gathered per batch
                     self._net.set_weights(np.empty(s.batch_size, p.dtype))
+                # The examples as rows: an F-contiguous X (HAS_ROW_BATCHES) is read in place.
                 self._XT, self._YT = np.ascontiguousarray(p.X.T), np.ascontiguousarray(p.Y.T)
             self._state = self._course2(ext, fit)
         except BaseException:
@@ -258,12 +259,26 @@ class Engine:
                                   [_reg.mask_threshold(k) if k < 1 else 0 for k in keeps])
         return state
 
+    def _whole(self):
+        """The plan over all m columns of X (C-contiguous: a mini-batch fit
+        given X's rows copies them to columns here, once, if a cost is asked)."""
+        if self._full is None:
+            p, fit = self._fit.problem, self._fit
+            full = self._ext._Net(list(fit.Ws), list(fit.bs), [int(c) for c in p.codes],
+                                  np.ascontiguousarray(p.X), self.threads, None, None,
+                                  p.relu_grad_at_zero)
+            full.set_Y(p.Y)
+            full.set_weights(p.sample_weight)
+            self._full = full
+        return self._full
+
     def cost(self):
+        full = self._whole()
         if not self._fresh:
-            self._full.forward()
+            full.forward()
             self._fresh = True
         s = self._fit.schedule
-        J = self._full.cost(self._loss)
+        J = full.cost(self._loss)
         if not s.lambd:
             return J
         p = self._fit.problem
