@@ -267,8 +267,8 @@ class Network(_Steps):
             One column per example. An F-contiguous X of the network's dtype
             -- ``rows.T``, the transpose of a C-contiguous (m, n_x) array such
             as scikit-learn's -- is not copied where the engine gathers its
-            mini-batches from rows (``batch_size`` on the cython backend): it
-            reads those rows in place. Elsewhere, and for any other layout or
+            mini-batches from rows (``batch_size`` on the cython and numba
+            backends): it reads those rows in place. Elsewhere, and for any other layout or
             dtype, X is copied to C-contiguous columns first.
         Y : array_like of shape (n_L, m), or (m,) when n_L == 1
             Labels in {0, 1} for a sigmoid output with ``cross_entropy``;

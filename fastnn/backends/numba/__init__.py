@@ -50,6 +50,9 @@ HAS_OPTIMIZERS = True
 HAS_SAMPLE_WEIGHT = True
 #: The ``exp`` output with the ``poisson`` loss.
 HAS_POISSON = True
+#: The mini-batch engines gather each batch from X's rows (engine_room.gather_rows):
+#: an F-contiguous X (X.T C-contiguous, as scikit-learn's X transposed) is read in place.
+HAS_ROW_BATCHES = True
 #: The update rules the engines train (:data:`.second_page.OPTIMIZER_CODES`):
 #: the course's four and scikit-learn's ``sklearn_sgd`` and ``sklearn_adam``.
 OPTIMIZER_NAMES = frozenset(second_page.OPTIMIZER_CODES)

@@ -206,14 +206,17 @@ def full_batch(net, X, Y, buf, fused, Z_parts, learning_rate, count, fresh, last
 
 
 @njit(**SERIAL_OPTS)
-def gather_columns(X, order, k, out):
-    """``out[:, c] = X[:, order[k + c]]``: one mini-batch's examples, contiguous.
-    X (n, m) IN, order (m,) int64 IN, out (n, c) OUT."""
+def gather_rows(XT, order, k, out):
+    """``out[:, c] = XT[order[k + c], :]``: one mini-batch's examples as
+    contiguous columns, each read as its row of XT (m, n) IN -- a few lines
+    per example, where reading X (n, m) column by column took one line per
+    value (a float64 epoch's gathers at 100 × 45 000: 32.6 ms that way, 8.1
+    this). order (m,) int64 IN, out (n, c) OUT."""
     n, mb = out.shape
-    for r in range(n):
-        x, o = X[r], out[r]
-        for c in range(mb):
-            o[c] = x[order[k + c]]
+    for c in range(mb):
+        row = XT[order[k + c]]
+        for r in range(n):
+            out[r, c] = row[r]
 
 
 @njit(**INLINE_OPTS)
@@ -279,10 +282,11 @@ def step_one(net, x, y, buf, learning_rate):
 
 
 @njit(**SERIAL_OPTS)
-def epochs(net, X, Y, buf, Xb, Yb, learning_rate, orders, batch_size, sw, Wb):
+def epochs(net, XT, YT, buf, Xb, Yb, learning_rate, orders, batch_size, sw, Wb):
     """Mini-batch gradient descent for one epoch per row of ``orders``.
 
-    X (n_0, m), Y (n_L, m) IN; orders (count, m) int64 IN: epoch e's example
+    XT (m, n_0), YT (m, n_L) IN, the examples as rows (:func:`gather_rows`);
+    orders (count, m) int64 IN: epoch e's example
     order, cut into batches ``order[k:k + batch_size]``, each gathered into the
     contiguous Xb (n_0 * batch_size,) / Yb (n_L * batch_size,) and trained as
     forward / backward / update with its own mean in ``buf`` (batch_size
@@ -290,7 +294,7 @@ def epochs(net, X, Y, buf, Xb, Yb, learning_rate, orders, batch_size, sw, Wb):
     sw (m,) IN: the examples' weights, each batch's gathered into Wb
     (batch_size,), its weighted mean taken; None: unweighted (Wb unused).
     """
-    m = X.shape[1]
+    m = XT.shape[0]
     n0, nL = net.dims[0], net.dims[net.dims.shape[0] - 1]
     for e in range(orders.shape[0]):
         order = orders[e]
@@ -303,15 +307,13 @@ def epochs(net, X, Y, buf, Xb, Yb, learning_rate, orders, batch_size, sw, Wb):
                     if sw[order[k]] == 0.0:
                         continue
                 x, y = Xb[:n0], Yb[:nL]
-                for f in range(n0):
-                    x[f] = X[f, order[k]]
-                for f in range(nL):
-                    y[f] = Y[f, order[k]]
+                x[:] = XT[order[k]]
+                y[:] = YT[order[k]]
                 step_one(net, x, y, buf, learning_rate)
                 continue
             X_batch, Y_batch = _view(Xb, 0, n0, mb), _view(Yb, 0, nL, mb)
-            gather_columns(X, order, k, X_batch)
-            gather_columns(Y, order, k, Y_batch)
+            gather_rows(XT, order, k, X_batch)
+            gather_rows(YT, order, k, Y_batch)
             forward_layers(net, X_batch, buf, 0)
             if sw is None:
                 backward_update(net, X_batch, Y_batch, buf, learning_rate, 0)
@@ -371,11 +373,22 @@ class _Engine:
             #: The examples' weights (m,), or None (unweighted: no weighted code compiled).
             self.sw = p.sample_weight
             if mb is not None:
+                # The examples as rows, gathered from (an F-contiguous X's own
+                # memory: HAS_ROW_BATCHES), and X as columns for a recorded cost.
+                self.rows = (np.ascontiguousarray(p.X.T), np.ascontiguousarray(p.Y.T))
+                self._X_columns = None
                 self.cost_buf = _buffers(dims, p.m, p.dtype, grads=False)
                 self.Xb = np.empty(dims[0] * mb, p.dtype)
                 self.Yb = np.empty(dims[-1] * mb, p.dtype)
                 self.Wb = np.empty(mb if self.sw is not None else 0, p.dtype)
             self._stack = stack.pop_all()
+
+    def X_columns(self):
+        """X (n_0, m) C-contiguous, for a mini-batch engine's recorded costs:
+        copied from X's rows when it was given as rows, once, when first asked."""
+        if self._X_columns is None:
+            self._X_columns = np.ascontiguousarray(self._fit.problem.X)
+        return self._X_columns
 
     def close(self):
         """The trained parameters back into ``fit.Ws``/``fit.bs``, in place."""
@@ -426,11 +439,10 @@ class MiniBatchEngine(_Engine):
     over all m examples (:func:`forward_cost`)."""
 
     def cost(self):
-        p = self._fit.problem
-        return forward_cost(self.net, p.X, p.Y, self.cost_buf, self.sw)
+        return forward_cost(self.net, self.X_columns(), self._fit.problem.Y, self.cost_buf,
+                            self.sw)
 
     def run(self, count, orders, last=False):
-        p = self._fit.problem
-        epochs(self.net, p.X, p.Y, self.buf, self.Xb, self.Yb,
+        epochs(self.net, *self.rows, self.buf, self.Xb, self.Yb,
                float(self._fit.schedule.learning_rate), orders, self._fit.schedule.batch_size,
                self.sw, self.Wb)

@@ -45,7 +45,7 @@ from numba import njit
 from ... import regularization as _reg
 from .config import INLINE_OPTS, SERIAL_OPTS
 from .costs import inverse_weight, softmax_cost
-from .engine_room import (_Engine, forward_cost, gather_columns, gather_weights, output_cost,
+from .engine_room import (_Engine, forward_cost, gather_rows, gather_weights, output_cost,
                           output_layer_dZ)
 from .intrinsics import view as _view
 from .layers import SOFTMAX, dZ_prev, linear_backward, linear_forward
@@ -207,15 +207,16 @@ def full_batch(net, X, Y, buf, drop, course, rates, t, fresh, sw, losses):
 
 
 @njit(**SERIAL_OPTS)
-def epochs(net, X, Y, buf, Xb, Yb, drop, course, rates, orders, batch_size, t, sw, Wb, losses):
-    """One epoch per row of ``orders`` (as :func:`.engine_room.epochs`), epoch e
+def epochs(net, XT, YT, buf, Xb, Yb, drop, course, rates, orders, batch_size, t, sw, Wb, losses):
+    """One epoch per row of ``orders`` (as :func:`.engine_room.epochs`: the
+    examples gathered from their rows, XT (m, n_0), YT (m, n_L)), epoch e
     at learning rate rates[e]; each mini-batch is update t + 1, t + 2, ...; the
     last update's number returned. sw (m,): the examples' weights, each
     batch's gathered into Wb (batch_size,); None: unweighted. ``losses``
     (count,) float64 OUT: each epoch's sum of its batches' :func:`batch_loss`,
     each from the forward the batch trains on; None: none computed (pruned at
     compile time)."""
-    m = X.shape[1]
+    m = XT.shape[0]
     n0, nL = net.dims[0], net.dims[net.dims.shape[0] - 1]
     for e in range(orders.shape[0]):
         order = orders[e]
@@ -224,8 +225,8 @@ def epochs(net, X, Y, buf, Xb, Yb, drop, course, rates, orders, batch_size, t, s
             mb = min(batch_size, m - k)
             t += 1
             X_batch, Y_batch = _view(Xb, 0, n0, mb), _view(Yb, 0, nL, mb)
-            gather_columns(X, order, k, X_batch)
-            gather_columns(Y, order, k, Y_batch)
+            gather_rows(XT, order, k, X_batch)
+            gather_rows(YT, order, k, Y_batch)
             forward_layers(net, X_batch, buf, drop, t)
             if sw is None:
                 if losses is not None:
@@ -362,13 +363,12 @@ class SecondMiniBatchEngine(_SecondEngine):
     """Mini-batch epochs with the second part (:func:`epochs`)."""
 
     def cost(self):
-        p = self._fit.problem
-        return forward_cost(self.net, p.X, p.Y, self.cost_buf, self.sw) + self._penalty()
+        return (forward_cost(self.net, self.X_columns(), self._fit.problem.Y, self.cost_buf,
+                             self.sw) + self._penalty())
 
     def run(self, count, orders, last=False):
-        p = self._fit.problem
         losses = self._losses(count)
-        self.t = epochs(self.net, p.X, p.Y, self.buf, self.Xb, self.Yb, self.drop, self.course,
+        self.t = epochs(self.net, *self.rows, self.buf, self.Xb, self.Yb, self.drop, self.course,
                         self._rates(count), orders, self._fit.schedule.batch_size, self.t,
                         self.sw, self.Wb, losses)
         return losses
