@@ -14,7 +14,9 @@ interleaved (``_harness.interleave``) and **per epoch**:
   PyTorch's ``optim.Adam``, optax's ``adam`` in a jitted ``lax.scan`` epoch,
   ``MLPClassifier(solver="adam")``), with the one-thread GEMM peak measured
   beside it (``peak_gflops``) so the report can say what fraction of it the
-  epoch's products reach;
+  epoch's products reach, and the epoch's products alone at BLAS
+  (``products_s``: :func:`products_floor`), the time no epoch on one thread
+  goes below with that BLAS;
 - ``optim-digits-<dtype>-B=<B>``: the digits workload (64-64-10, sklearn's
   ``load_digits`` / 16) with Adam at B = 1, 32 and 200, every fastnn backend
   and every peer.
@@ -41,6 +43,8 @@ peers that shuffle as fastnn does trains ``CHECK_EPOCHS`` epochs and is
 compared with the numpy backend's of the same dtype: fastnn backends within
 ``RTOL`` in float64 (asserted), the rest recorded.
 """
+
+import time
 
 import numpy as np
 import pytest
@@ -249,12 +253,55 @@ def one_thread_peak(dtype):
         return machine.gemm_peak(dtype, PEAK_N)
 
 
+def epoch_products(layer_dims, m, batch_size):
+    """The products of an epoch at ``batch_size`` (the last batch smaller), as
+    ``(M, N, K)`` of C = A (M, K) B (K, N), each with how many steps take it:
+    per layer Z = W A and dW = dZ Aᵀ, and dA = Wᵀ dZ but for the first layer
+    (the products :func:`fastnn.report.workloads.flops` counts)."""
+    sizes = {batch_size: m // batch_size}
+    if m % batch_size:
+        sizes[m % batch_size] = 1
+    out = []
+    for b, steps in sizes.items():
+        for l in range(1, len(layer_dims)):
+            n, n_prev = layer_dims[l], layer_dims[l - 1]
+            out += [((n, b, n_prev), steps), ((n, n_prev, b), steps)]
+            if l > 1:
+                out.append(((n_prev, b, n), steps))
+    return out
+
+
+def products_floor(key, batch_size, rounds=5):
+    """Seconds per epoch of the epoch's products alone (:func:`epoch_products`),
+    as NumPy's BLAS runs them on one thread into preallocated arrays, with no
+    gather, activation, loss or update: the best of ``rounds`` epochs. An
+    epoch on one thread whose products run at this BLAS's speed cannot take
+    less; the report holds the peers' goals to it."""
+    workload = wl.CLASSES if key[0] == "classes" else wl.DIGITS
+    rng = np.random.default_rng(SEED)
+    calls = []
+    for (M, N, K), steps in epoch_products(workload.layer_dims, key[1], batch_size):
+        A = rng.standard_normal((M, K)).astype(key[2])
+        B = rng.standard_normal((K, N)).astype(key[2])
+        calls.append((A, B, np.empty((M, N), key[2]), steps))
+    best = float("inf")
+    with threadpool_limits(limits=1, user_api="blas"):
+        for _ in range(rounds):
+            start = time.perf_counter()
+            for A, B, C, steps in calls:
+                for _ in range(steps):
+                    np.matmul(A, B, out=C)
+            best = min(best, time.perf_counter() - start)
+    return best
+
+
 def run_group(benchmark, group, impls, key, batch_size, peak=False):
     """Time ``impls`` on problem ``key`` at ``batch_size`` interleaved, then check."""
     benchmark.group = group
     workload = wl.CLASSES if key[0] == "classes" else wl.DIGITS
     m = key[1]
     peaks = [one_thread_peak(key[2])] if peak and not ci(benchmark) else []
+    floors = [products_floor(key, batch_size)] if peaks else []
     with one_thread():
         trained = interleave_epochs(
             benchmark, impls, workload.name, m=m, batch_size=batch_size, dtype=key[2],
@@ -268,6 +315,8 @@ def run_group(benchmark, group, impls, key, batch_size, peak=False):
         peaks.append(one_thread_peak(key[2]))
         benchmark.extra_info["peak_gflops"] = max(peaks)
         benchmark.extra_info["peak_threads"] = 1
+        floors.append(products_floor(key, batch_size))
+        benchmark.extra_info["products_s"] = min(floors)
 
 
 def _classes_m(benchmark):

@@ -163,7 +163,7 @@ def _optimizers(res, v, drawn):
         body = [[say.label(i)] + [say_opt.seconds(res.optimizers[adam[d]].get(i)) for d in dtypes]
                 for i in impls]
         goals = [[a.dtype, a.vs.a, say.label(a.vs.b), say_opt.goal_cell(a.goal) if a.goal else
-                  say.ratio_cell(a.vs), say_opt.verdict_cell(a.goal)] for a in o.against]
+                  say.ratio_cell(a.vs), say_opt.against_verdict(a)] for a in o.against]
         goals += [[p.dtype, p.backend, f"GEMM peak, {p.threads} thread", say_opt.peak_cell(p),
                    say_opt.peak_verdict(p)] for p in o.peaks]
         peaks = {d: groups[adam[d]].get("peak_gflops") for d in dtypes

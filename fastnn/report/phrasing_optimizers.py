@@ -4,9 +4,9 @@ verdicts of :mod:`.verdicts_optimizers` as :mod:`.phrasing` makes the others'.""
 from .phrasing import label, versus
 from .results import format_seconds
 
-__all__ = ["intro", "pending", "goal_cell", "verdict_cell", "peak_cell", "peak_verdict", "seconds",
-           "cost_text", "adam_text", "digits_text", "fastest_item", "check", "not_run",
-           "COST_LEGEND", "ADAM_LEGEND", "DIGITS_LEGEND"]
+__all__ = ["intro", "pending", "goal_cell", "verdict_cell", "against_verdict", "peak_cell",
+           "peak_verdict", "seconds", "cost_text", "adam_text", "digits_text", "fastest_item",
+           "check", "not_run", "COST_LEGEND", "ADAM_LEGEND", "DIGITS_LEGEND"]
 
 INTRO = ("The course's second part — Adam, inverted dropout — measured on **{cpu}** ({cores} "
          "logical cores). Times are **per epoch** (m / B updates of B examples, the last batch "
@@ -44,7 +44,12 @@ ADAM_INTRO = ("**fastnn's Adam against its peers** — {workload}, m = {m:,}, B 
               "thread before and after the group, the best kept ({peaks}).")
 ADAM_LEGEND = ("Ratio: the peer's median epoch over fastnn's (> 1: fastnn faster; the peer's "
                "fast quartile over fastnn's slow one in brackets); GEMM peak: the epoch's "
-               "GFLOP/s over the peak's.")
+               "GFLOP/s over the peak's. A missed peer goal on one thread is set against the "
+               "epoch's products alone — every step's Z = W A, dW = dZ Aᵀ and dA = Wᵀ dZ at "
+               "the group's shapes, run by NumPy's BLAS on one thread into preallocated "
+               "arrays with nothing else, the best of 5 epochs before and after the group: an "
+               "epoch whose products run at that BLAS's speed takes longer; \"below the "
+               "floor\" where the goal allows less.")
 DIGITS_INTRO = ("**Digits with Adam** — a {dims} relu/softmax net on {data}, m = {m:,}, learning "
                 "rate {lr}, at B = {sizes}: every fastnn backend and every peer. Fastest of all: "
                 "{items}.")
@@ -88,6 +93,17 @@ def verdict_cell(g):
         return "— (not a compiled backend)"
     sign = "≤" if g.at_most else "≥"
     return f"{OUTCOME[g.outcome]} ({sign} {g.target:g}×)"
+
+
+def against_verdict(a):
+    """The verdict of an Adam ratio; a missed goal says what epoch time it allows
+    and what the epoch's products alone take (``Against.floor``)."""
+    text = verdict_cell(a.goal)
+    if a.goal is None or a.goal.outcome != "missed" or a.floor is None:
+        return text
+    beyond = " — below the floor" if a.allowed < a.floor else ""
+    return (f"{text}: allows {format_seconds(a.allowed)} an epoch; its products alone take "
+            f"{format_seconds(a.floor)} at one-thread BLAS{beyond}")
 
 
 def peak_cell(p):

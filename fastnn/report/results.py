@@ -154,7 +154,7 @@ _GROUPS = ("ladder-", "sweep-", "dot-", "simd-", "minibatch-", "optim-", "dropin
 #: What an optim-* group records beside its timings (``bench_optimizers.py``).
 OPTIMIZER_META = ("workload", "m", "batch_size", "dtype", "layer_dims", "learning_rate",
                   "keep_prob", "flops", "blas_threads", "torch_threads", "without_optimizers",
-                  "data", "peak_gflops", "peak_threads")
+                  "data", "peak_gflops", "peak_threads", "products_s")
 
 
 def _kind(bench):

@@ -71,6 +71,11 @@ class Against:
     dtype: str
     vs: Versus
     goal: Goal = None
+    #: The epoch time the goal allows (the peer's median over the goal) and the
+    #: epoch's products alone at one-thread BLAS (``products_s``), seconds, where
+    #: the group measured them on the thread count fastnn's epoch ran on.
+    allowed: float = None
+    floor: float = None
 
 
 @dataclass(frozen=True)
@@ -146,14 +151,17 @@ def _adam(res):
         for impl in fastnn:
             t = timings[impl]
             compiled = capability(impl, "COMPILED")
+            threads = t.get("threads") or 1
+            floor = meta.get("products_s") if threads == meta.get("peak_threads", 1) else None
             for peer in (i for i in timings if i.startswith("peer:")):
                 p = timings[peer]
-                g = None
+                g = allowed = None
                 if peer in PEER_GOALS:
                     g = goal(p.median / t.median, p.q1 / t.q3, PEER_GOALS[peer], False, compiled)
-                against.append(Against(dtype, versus(impl, t, peer, p), g))
+                    allowed = p.median / PEER_GOALS[peer]
+                against.append(Against(dtype, versus(impl, t, peer, p), g, allowed,
+                                       floor if allowed else None))
             peak, flops = meta.get("peak_gflops"), meta.get("flops")
-            threads = t.get("threads") or 1
             if peak and flops and threads == meta.get("peak_threads", 1):
                 gflops = flops / t.median / 1e9
                 peaks.append(Peak(dtype, impl, gflops, peak, threads,
