@@ -6,6 +6,8 @@ meaning and default, plus fastnn's; ``fit``/``partial_fit`` as
 (``_targets``) and how a prediction is scored (``_score_arrays``).
 """
 
+import copy
+
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
@@ -40,7 +42,23 @@ class NetworkEstimator(BaseEstimator):
     def _fit(self, X, y, sample_weight=None, incremental=False, classes=None):
         """scikit-learn's ``BaseMultilayerPerceptron._fit``: every parameter
         and argument checked before any work, then the weights drawn (first
-        pass) or kept (``warm_start``, ``partial_fit``), then the solver."""
+        pass) or kept (``warm_start``, ``partial_fit``), then the solver. A
+        call that raises an error leaves the estimator's attributes as they
+        were (a fitted estimator keeps its classes, network and curves; the
+        network's own ``fit`` keeps its weights when it raises); a warning
+        raised as an error (``ConvergenceWarning`` at max_iter) comes after
+        the training it reports, which stays, as in scikit-learn."""
+        before = {name: copy.copy(value) if isinstance(value, list) else value
+                  for name, value in vars(self).items()}
+        try:
+            return self._fit_checked(X, y, sample_weight, incremental, classes)
+        except BaseException as exc:
+            if not isinstance(exc, Warning):
+                vars(self).clear()
+                vars(self).update(before)
+            raise
+
+    def _fit_checked(self, X, y, sample_weight, incremental, classes):
         self._validate_params()
         hidden, activation, dtype = _params.check_params(self)
         if self.solver == "lbfgs" and self._dropout_of(hidden):

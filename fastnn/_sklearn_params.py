@@ -9,7 +9,6 @@ testable without it.
 """
 
 import numbers
-import warnings
 
 import numpy as np
 
@@ -187,13 +186,10 @@ def initial_params(rng, layer_units, activation, dtype):
 
 def network_batch_size(batch_size, n_samples):
     """The examples per update for a (checked) ``batch_size``: ``"auto"`` is
-    min(200, n_samples), None all of them, an int is clipped to n_samples."""
+    min(200, n_samples), None all of them, an int is clipped to n_samples
+    (the fit warns once, as scikit-learn: ``_sklearn_train``)."""
     if batch_size is None:
         return n_samples
     if batch_size == "auto":
         return min(200, n_samples)
-    if batch_size > n_samples:
-        warnings.warn(f"batch_size={batch_size} is larger than the {n_samples} "
-                      f"samples; it is clipped to {n_samples} (a full batch)")
-        return n_samples
-    return int(batch_size)
+    return int(min(batch_size, n_samples))

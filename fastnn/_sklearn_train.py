@@ -37,15 +37,22 @@ from sklearn.model_selection import train_test_split
 from . import _sklearn_data as _data
 from .network import Network
 
-__all__ = ["fit_stochastic", "diverged", "l2"]
+__all__ = ["fit_stochastic", "diverged", "DivergedError", "l2"]
+
+
+class DivergedError(FloatingPointError, ValueError):
+    """Training diverged. A ``FloatingPointError``, as :class:`fastnn.Network`
+    raises, and a ``ValueError``, as MLPClassifier raises ("Solver produced
+    non-finite parameter weights"), so code written for either catches it."""
 
 
 def diverged(est, exc):
     """``exc`` (the Network's FloatingPointError) in the estimator's terms."""
-    return FloatingPointError(
-        f"{type(est).__name__}.fit: {exc} Here: lower learning_rate_init (it is "
-        f"{est.learning_rate_init}), or scale the features (e.g. StandardScaler in a "
-        f"Pipeline).")
+    return DivergedError(
+        f"{type(est).__name__}.fit: the solver diverged (MLPClassifier says \"Solver "
+        f"produced non-finite parameter weights\" here): {exc} Here: lower "
+        f"learning_rate_init (it is {est.learning_rate_init}), or scale the features (e.g. "
+        f"StandardScaler in a Pipeline).")
 
 
 def l2(Ws, alpha, weight_sum):
@@ -88,6 +95,7 @@ def fit_stochastic(est, X, y, Y, sample_weight, rng, optimizer, incremental):
     Y = np.ascontiguousarray(Y)
     # The dropout masks' seed (drawn before the shuffles; scikit-learn has no dropout).
     seed = int(rng.randint(2 ** 32)) if est._dropout else 0
+    _warn_batch_size(est, data.m)
     orders = _orders(data.m, est.shuffle, rng)
     run = _batch_by_batch if data.sparse or _per_batch(est) else _epochs
     est.n_iter_ = 0
@@ -103,6 +111,14 @@ def fit_stochastic(est, X, y, Y, sample_weight, rng, optimizer, incremental):
                                            backend=net.backend, dtype=net.dtype,
                                            threads=net.threads,
                                            relu_grad_at_zero=net.relu_grad_at_zero)
+
+
+def _warn_batch_size(est, n):
+    """scikit-learn's warning, once a call, for a ``batch_size`` clipped to the
+    n training samples (:func:`fastnn._sklearn_params.network_batch_size`)."""
+    if est.batch_size not in ("auto", None) and est.batch_size > n:
+        warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going "
+                      "to be clipped")
 
 
 def _orders(n, shuffle, rng):
@@ -252,9 +268,8 @@ def _end_epoch(est, n, validation, incremental):
     if incremental:
         return True
     if est.n_iter_ == est.max_iter:
-        warnings.warn(f"{type(est).__name__}: Stochastic Optimizer: maximum iterations "
-                      f"({est.max_iter}) reached and the optimization hasn't converged yet.",
-                      ConvergenceWarning)
+        warnings.warn(f"Stochastic Optimizer: Maximum iterations ({est.max_iter}) reached and "
+                      f"the optimization hasn't converged yet.", ConvergenceWarning)
         return True
     return False
 
@@ -292,9 +307,13 @@ def _trigger_stopping(est):
     what = "Validation score" if est.early_stopping else "Training loss"
     msg = (f"{what} did not improve more than tol={est.tol:f} for "
            f"{est.n_iter_no_change} consecutive epochs.")
-    if est.solver != "sgd" or est.learning_rate != "adaptive" or est._learning_rate <= 1e-6:
+    if est.solver != "sgd" or est.learning_rate != "adaptive":
         if est.verbose:
             print(msg + " Stopping.")
+        return True
+    if est._learning_rate <= 1e-6:
+        if est.verbose:
+            print(msg + " Learning rate too small. Stopping.")
         return True
     est._learning_rate /= 5.0
     if est.verbose:

@@ -130,9 +130,6 @@ class NetworkClassifier(ClassifierMixin, NetworkEstimator):
             elif len(np.setdiff1d(seen, self.classes_, assume_unique=True)):
                 raise ValueError(f"`y` has classes not in `self.classes_`. `self.classes_` has "
                                  f"{self.classes_}. 'y' has {seen}.")
-        if len(self.classes_) < 2:
-            raise ValueError(f"{type(self).__name__} needs samples of at least 2 classes; "
-                             f"got one class only: {self.classes_[0]!r}")
         self._stratify = self._label_binarizer.y_type_ != "multilabel-indicator"
         Y = self._label_binarizer.transform(y).T.astype(float)
         output = "softmax" if self._label_binarizer.y_type_ == "multiclass" else "sigmoid"
@@ -163,9 +160,12 @@ class NetworkClassifier(ClassifierMixin, NetworkEstimator):
         return self._fit(X, y, sample_weight, incremental=True, classes=classes)
 
     def predict_proba(self, X):
-        """Class probabilities, shape (n_samples, n_classes), columns in ``classes_`` order."""
+        """Class probabilities, shape (n_samples, n_classes), columns in ``classes_``
+        order. One logistic output (two classes, or one: the single class of a
+        y that had one, whose probability the net learns to keep low, as
+        MLPClassifier's) gives two columns, 1 - p and p, as MLPClassifier's."""
         A = self._output(X)
-        if A.shape[1] == 1 and len(self.classes_) == 2:
+        if A.shape[1] == 1:
             return np.hstack([1 - A, A])
         return A
 
@@ -218,6 +218,8 @@ class NetworkRegressor(RegressorMixin, NetworkEstimator):
     loss : {"squared_error", "poisson"}, default="squared_error"
         ``"poisson"`` (counts, rates): y must be >= 0, and the predictions
         are ``exp`` of the last layer's logits (``out_activation_ == "exp"``).
+        The first positional parameter, as MLPRegressor's (then
+        ``hidden_layer_sizes``, ``activation``; the rest by keyword).
 """ + _docs.PARAMETERS + """
     Attributes
     ----------""" + _docs.ATTRIBUTES + """
@@ -226,15 +228,15 @@ class NetworkRegressor(RegressorMixin, NetworkEstimator):
     >>> import numpy as np
     >>> from fastnn.sklearn import NetworkRegressor
     >>> X = np.linspace(-1, 1, 200).reshape(-1, 1)
-    >>> model = NetworkRegressor((32,), activation="tanh", learning_rate_init=0.01,
-    ...                          random_state=0)
+    >>> model = NetworkRegressor(hidden_layer_sizes=(32,), activation="tanh",
+    ...                          learning_rate_init=0.01, random_state=0)
     >>> model.fit(X, X.ravel() ** 2).score(X, X.ravel() ** 2) > 0.9
     True
 """
 
     _parameter_constraints = _params.constraints(regressor=True)
 
-    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, loss="squared_error",
+    def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *,
                  solver="adam", alpha=0.0001, batch_size="auto", learning_rate="constant",
                  learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,

@@ -185,7 +185,7 @@ def test_regressor_predicts_y_shape(y_shape, trainer):
     n_targets = 1 if len(y_shape) == 1 else y_shape[1]
     Y = np.column_stack([np.sin(2 * X[:, 0]), X[:, 0] * X[:, 1]])[:, :n_targets]
     y = Y.reshape(y_shape)
-    reg = _quiet(NetworkRegressor((32,), activation="tanh", batch_size=20,
+    reg = _quiet(NetworkRegressor(hidden_layer_sizes=(32,), activation="tanh", batch_size=20,
                                   learning_rate_init=0.01, max_iter=300, random_state=0,
                                   backend=trainer), X, y)
     assert reg.network_.activations == ["tanh", "identity"]
@@ -240,11 +240,30 @@ def test_stops_after_as_many_epochs_as_mlpclassifier(iris):
     assert ours.n_iter_ == theirs.n_iter_ == 5
 
 
+def _warnings_of(est, *args, **kwargs):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        est.fit(*args, **kwargs)
+    return [(w.category, str(w.message)) for w in caught]
+
+
 def test_max_iter_reached_warns(binary):
     X, y = binary
-    with pytest.warns(ConvergenceWarning, match="maximum iterations"):
+    with pytest.warns(ConvergenceWarning, match="Maximum iterations"):
         clf = NetworkClassifier((3,), max_iter=3, tol=0, random_state=0).fit(X, y)
     assert clf.n_iter_ == 3 and len(clf.loss_curve_) == 3
+
+
+@pytest.mark.parametrize("options", [dict(max_iter=3, tol=0),
+                                     dict(max_iter=4, batch_size=500),
+                                     dict(max_iter=4, batch_size=500, early_stopping=True)])
+def test_warnings_are_mlpclassifiers_word_for_word(binary, options):
+    """The same warnings, with the same texts, as many times (a clipped batch
+    size once a fit, also where the epochs run one call each)."""
+    X, y = binary
+    common = dict(hidden_layer_sizes=(3,), random_state=0, **options)
+    ours = _warnings_of(NetworkClassifier(**common), X, y)
+    assert ours == _warnings_of(MLPClassifier(**common), X, y) and ours
 
 
 def test_batch_size(binary):
@@ -252,7 +271,7 @@ def test_batch_size(binary):
     auto = _quiet(NetworkClassifier((3,), max_iter=5, random_state=0), X, y)
     explicit = _quiet(NetworkClassifier((3,), batch_size=100, max_iter=5, random_state=0), X, y)
     assert auto.loss_curve_ == explicit.loss_curve_  # "auto" = min(200, n_samples)
-    with pytest.warns(UserWarning, match="clipped to 100"):
+    with pytest.warns(UserWarning, match="It is going to be clipped"):
         clipped = _quiet(NetworkClassifier((3,), batch_size=500, max_iter=5, random_state=0),
                          X, y)
     assert clipped.loss_curve_ == explicit.loss_curve_
@@ -291,7 +310,7 @@ def test_pipeline_and_grid_search(iris):
 
 def test_regressor_in_a_pipeline_and_cross_val_score():
     X, y = make_regression(n_samples=150, n_features=4, noise=1.0, random_state=0)
-    pipe = make_pipeline(MinMaxScaler(), NetworkRegressor((16,), solver="lbfgs",
+    pipe = make_pipeline(MinMaxScaler(), NetworkRegressor(hidden_layer_sizes=(16,), solver="lbfgs",
                                                           random_state=0))
     assert _quiet(pipe, X, y).score(X, y) > 0.95
     with warnings.catch_warnings():
@@ -320,7 +339,7 @@ def _has_pandas():
 
 @pytest.mark.parametrize("make", [
     lambda b: NetworkClassifier((5,), random_state=0, backend=b),
-    lambda b: NetworkRegressor((5,), random_state=0, backend=b),
+    lambda b: NetworkRegressor(hidden_layer_sizes=(5,), random_state=0, backend=b),
 ], ids=["classifier", "regressor"])
 def test_pickle_round_trip(iris, make, trainer):
     X, y = iris
@@ -408,10 +427,67 @@ def test_bad_parameters_raise_at_fit_naming_them(Estimator, name, value, error, 
 
 def test_targets_the_classifier_refuses(binary):
     X, _ = binary
-    with pytest.raises(ValueError, match="at least 2 classes"):
-        NetworkClassifier().fit(X, np.ones(len(X)))
     with pytest.raises(ValueError, match="Unknown label type"):
         NetworkClassifier().fit(X, np.linspace(0, 1, len(X)))
+
+
+@pytest.mark.parametrize("how", ["fit", "partial_fit"])
+def test_one_class_trains_as_mlpclassifier(binary, how):
+    """A y of one class: one logistic unit learning to keep its probability
+    low, predicting that class; predict_proba has two columns -- as
+    MLPClassifier (the same weights from the same random_state)."""
+    X, _ = binary
+    y = np.full(len(X), "only")
+    common = dict(hidden_layer_sizes=(5,), max_iter=3, random_state=0)
+    ours, theirs = NetworkClassifier(**common), MLPClassifier(**common)
+    for est in (ours, theirs):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            if how == "fit":
+                est.fit(X, y)
+            else:
+                est.partial_fit(X, y, classes=["only"])
+    assert list(ours.classes_) == ["only"] and ours.n_outputs_ == 1
+    assert list(ours.predict(X[:4])) == ["only"] * 4
+    np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), rtol=1e-10)
+    for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+def test_a_refused_refit_leaves_the_fitted_estimator_as_it_was(binary, iris):
+    """A fit that fails -- here a refit on three classes that diverges, after
+    y's classes were read and a new network drawn -- leaves every fitted
+    attribute as the last fit left it: classes_, the network, the curves."""
+    X, y = binary
+    est = NetworkClassifier(hidden_layer_sizes=(3,), max_iter=2, random_state=0, solver="sgd")
+    _quiet(est, X, y)
+    est.set_params(learning_rate_init=1e6)
+    before = {k: list(v) if isinstance(v, list) else v for k, v in vars(est).items()}
+    proba = est.predict_proba(X)
+    X3, y3 = iris
+    with pytest.raises(ValueError, match="non-finite"):
+        _quiet(est, X3 * 100, y3)
+    assert vars(est).keys() == before.keys()
+    for k, v in before.items():
+        assert (vars(est)[k] == v) if isinstance(v, list) else (vars(est)[k] is v), k
+    assert len(est.loss_curve_) == 2 and list(est.classes_) == ["setosa", "versicolor"]
+    np.testing.assert_array_equal(est.predict_proba(X), proba)
+
+
+def test_positional_parameters_are_mlps():
+    """The parameters before the ``*`` are MLPClassifier's and MLPRegressor's,
+    in their order (MLPRegressor's starts with ``loss``)."""
+    import inspect
+
+    from sklearn.neural_network import MLPRegressor
+
+    def positional(cls):
+        return [p.name for p in inspect.signature(cls).parameters.values()
+                if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD]
+
+    assert positional(NetworkClassifier) == positional(MLPClassifier)
+    assert positional(NetworkRegressor) == positional(MLPRegressor)
+    assert NetworkRegressor("poisson", (8,)).get_params()["hidden_layer_sizes"] == (8,)
 
 
 # ---------------------------------------------------------------- real data

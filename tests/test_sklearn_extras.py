@@ -71,7 +71,7 @@ def test_validation_loss_beside_the_training_loss(Estimator, iris):
     if Estimator is NetworkRegressor:
         y = X[:, 0] * X[:, 1] + y
     seen = []
-    est = Estimator((5,), early_stopping=True, validation_fraction=0.2, max_iter=8, tol=0,
+    est = Estimator(hidden_layer_sizes=(5,), early_stopping=True, validation_fraction=0.2, max_iter=8, tol=0,
                     learning_rate_init=0.01, random_state=2,
                     callback=lambda e: seen.append(e.network_.params))
     _fit(est, X, y)
@@ -209,11 +209,11 @@ def test_several_targets_with_l2_step_batch_by_batch(monkeypatch):
     X, y = rng.standard_normal((40, 3)), rng.standard_normal((40, 2))
     calls = _counting_fits(monkeypatch)
     common = dict(batch_size=16, max_iter=2, tol=0, random_state=0)
-    _fit(NetworkRegressor((4,), **common), X, y)
+    _fit(NetworkRegressor(hidden_layer_sizes=(4,), **common), X, y)
     assert calls == [1] * 6
     calls.clear()
-    _fit(NetworkRegressor((4,), alpha=0, **common), X, y)
-    _fit(NetworkRegressor((4,), **common), X, y[:, 0])
+    _fit(NetworkRegressor(hidden_layer_sizes=(4,), alpha=0, **common), X, y)
+    _fit(NetworkRegressor(hidden_layer_sizes=(4,), **common), X, y[:, 0])
     assert calls == [2, 2]
 
 
@@ -253,6 +253,28 @@ def test_verbose_prints_each_epochs_loss_as_scikit_learn(iris, capsys):
     est = _fit(NetworkClassifier((3,), max_iter=2, tol=0, verbose=True, random_state=0), X, y)
     assert capsys.readouterr().out.splitlines() == [
         f"Iteration {k}, loss = {loss:.8f}" for k, loss in enumerate(est.loss_curve_, start=1)]
+
+
+@pytest.mark.parametrize("options", [
+    dict(solver="sgd", learning_rate="adaptive", learning_rate_init=1e-6),  # too small: stop
+    dict(solver="sgd", learning_rate="adaptive", learning_rate_init=1e-3),  # rate / 5, on
+    dict(solver="adam")])
+def test_verbose_prints_what_scikit_learn_prints(iris, capsys, options):
+    """Every line, the stopping rule's included, word for word."""
+    from sklearn.neural_network import MLPClassifier
+    X, y = iris
+    common = dict(hidden_layer_sizes=(3,), n_iter_no_change=1, tol=0.5, max_iter=30,
+                  random_state=0, verbose=True, **options)
+    _fit(MLPClassifier(**common), X, y)
+    theirs = capsys.readouterr().out.splitlines()
+    _fit(NetworkClassifier(**common), X, y)
+    ours = capsys.readouterr().out.splitlines()
+    assert len(ours) == len(theirs) and "Stopping" in theirs[-1] + theirs[-2]
+    for a, b in zip(ours, theirs):  # the losses to 1e-8 as printed; the words exactly
+        assert a.split("loss = ")[0] == b.split("loss = ")[0]
+        if "loss = " in a:
+            assert float(a.split("loss = ")[1]) == pytest.approx(float(b.split("loss = ")[1]),
+                                                                  abs=2e-8)
 
 
 def test_ctrl_c_keeps_the_weights_and_the_records_of_before_the_call(iris, monkeypatch):
@@ -300,6 +322,6 @@ def test_max_iter_warns_after_the_call_that_trained(iris):
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         est = NetworkClassifier((3,), max_iter=4, tol=0, random_state=0)
-        with pytest.raises(ConvergenceWarning, match="maximum iterations"):
+        with pytest.raises(ConvergenceWarning, match="Maximum iterations"):
             est.fit(X, y)
     assert est.n_iter_ == 4 and est.network_.optimizer_steps_ == 4

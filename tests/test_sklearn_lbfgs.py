@@ -49,7 +49,7 @@ def test_blocks_give_the_loss_and_gradient_of_one_block(Estimator, backend, weig
     w = None if weights is None else rng.uniform(0, 2, m)
     if weights == "zero block":
         w[10:20] = 0
-    est = Estimator((7, 5), solver="lbfgs", alpha=0.3, backend=backend, random_state=0)
+    est = Estimator(hidden_layer_sizes=(7, 5), solver="lbfgs", alpha=0.3, backend=backend, random_state=0)
     est, X, Y, w = _captured(est, X, y, w, monkeypatch)
     args = (est.network_, X, Y, w, est.alpha, est._loss_divisor)
     whole = _sklearn_lbfgs.Objective(*args)
