@@ -90,13 +90,14 @@ def check_params(est):
 
 
 def random_state(seed):
-    """scikit-learn's ``check_random_state``, plus a ``numpy.random.Generator``
-    (it seeds a new RandomState): the init, the shuffles and the validation
-    split draw from it in MLPClassifier's order."""
+    """scikit-learn's ``check_random_state`` (None: NumPy's global RandomState,
+    which ``np.random.seed`` seeds), plus a ``numpy.random.Generator`` (it
+    seeds a new RandomState): the init, the shuffles and the validation split
+    draw from it in MLPClassifier's order."""
     if isinstance(seed, np.random.RandomState):
         return seed
-    if seed is None:  # fresh entropy; NumPy's global state is never used
-        seed = np.random.default_rng()
+    if seed is None:  # NumPy's global RandomState, as check_random_state(None)
+        return np.random.mtrand._rand
     if isinstance(seed, np.random.Generator):
         return np.random.RandomState(seed.integers(2 ** 32))
     return np.random.RandomState(_vo.check_random_state_seed("random_state", seed))

@@ -65,8 +65,14 @@ def l2(Ws, alpha, weight_sum):
 def _split(est, X, y, Y, sample_weight, rng):
     """scikit-learn's validation split: ``validation_fraction`` of the samples
     (stratified by class for a classifier of one label per sample), their
-    weights split with them."""
+    weights split with them. A multiclass y too small to stratify (a class of
+    one sample, or fewer samples on a side than classes) is split as
+    scikit-learn splits every multiclass y, unstratified; a binary y is
+    refused there as by scikit-learn, which stratifies it too."""
     stratify = y if getattr(est, "_stratify", False) else None
+    if (stratify is not None and est._label_binarizer.y_type_ == "multiclass"
+            and not _can_stratify(y, est.validation_fraction)):
+        stratify = None
     arrays = [X, y, Y.T] + ([] if sample_weight is None else [sample_weight])
     parts = train_test_split(*arrays, random_state=rng, test_size=est.validation_fraction,
                              stratify=stratify)
@@ -76,6 +82,15 @@ def _split(est, X, y, Y, sample_weight, rng):
         raise ValueError("The validation set is too small. Increase 'validation_fraction' "
                          "or the size of your dataset.")
     return X_train, Y_train.T, w_train, (X_val, y_val, np.ascontiguousarray(Y_val.T), w_val)
+
+
+def _can_stratify(y, test_size):
+    """Whether ``train_test_split(..., test_size, stratify=y)`` can split y:
+    every class has 2 samples or more and each side gets a sample of each
+    (``StratifiedShuffleSplit``'s conditions)."""
+    _, counts = np.unique(y, return_counts=True)
+    n_test = int(np.ceil(test_size * len(y)))
+    return counts.min() >= 2 and min(n_test, len(y) - n_test) >= len(counts)
 
 
 def fit_stochastic(est, X, y, Y, sample_weight, rng, optimizer, incremental):

@@ -294,6 +294,14 @@ def test_random_state(binary):
     assert not np.array_equal(fit(state), fit(state))  # the stream moves on, as in sklearn
     np.testing.assert_array_equal(fit(np.random.default_rng(3)), fit(np.random.default_rng(3)))
     assert not np.array_equal(fit(None), fit(None))
+    # None draws from NumPy's global RandomState, as scikit-learn: np.random.seed repeats it.
+    np.random.seed(5)
+    first = fit(None)
+    np.random.seed(5)
+    np.testing.assert_array_equal(first, fit(None))
+    np.random.seed(5)
+    theirs = _quiet(MLPClassifier((3,), batch_size=10, max_iter=3), X, y).predict_proba(X)
+    np.testing.assert_allclose(first, theirs, rtol=1e-10)
 
 
 # ---------------------------------------------------------------- sklearn's machinery

@@ -71,8 +71,8 @@ def test_validation_loss_beside_the_training_loss(Estimator, iris):
     if Estimator is NetworkRegressor:
         y = X[:, 0] * X[:, 1] + y
     seen = []
-    est = Estimator(hidden_layer_sizes=(5,), early_stopping=True, validation_fraction=0.2, max_iter=8, tol=0,
-                    learning_rate_init=0.01, random_state=2,
+    est = Estimator(hidden_layer_sizes=(5,), early_stopping=True, validation_fraction=0.2,
+                    max_iter=8, tol=0, learning_rate_init=0.01, random_state=2,
                     callback=lambda e: seen.append(e.network_.params))
     _fit(est, X, y)
     assert len(est.validation_loss_curve_) == len(est.validation_scores_) == est.n_iter_ == 8
@@ -90,6 +90,37 @@ def test_validation_loss_beside_the_training_loss(Estimator, iris):
     best = int(np.argmax(est.validation_scores_))
     for key, P in seen[best].items():
         np.testing.assert_array_equal(est.network_.params[key], P)
+
+
+@pytest.mark.parametrize("counts", [[9] * 10,           # 9 held out, fewer than 10 classes
+                                    [30, 30, 1],         # a class of one sample
+                                    [20, 20, 20]])       # stratified, as fastnn does
+def test_early_stopping_on_multiclass_y_scikit_learn_splits(counts):
+    """A multiclass y that can't be stratified is split as scikit-learn splits
+    every multiclass y (not stratified): the same validation scores and
+    weights as MLPClassifier; one that can is stratified (fastnn's choice)."""
+    from sklearn.neural_network import MLPClassifier
+    rng = np.random.RandomState(0)
+    y = np.repeat(np.arange(len(counts)), counts)
+    X = rng.standard_normal((len(y), 4)) + y[:, None] * 0.5
+    common = dict(hidden_layer_sizes=(4,), early_stopping=True, max_iter=6, tol=0,
+                  random_state=1)
+    ours, theirs = _fit(NetworkClassifier(**common), X, y), _fit(MLPClassifier(**common), X, y)
+    assert len(ours.validation_scores_) == 6
+    same = min(counts) < 2 or int(np.ceil(0.1 * len(y))) < len(counts)
+    assert (ours.validation_scores_ == pytest.approx(theirs.validation_scores_, abs=1e-12)) \
+        is same
+    if same:
+        for a, b in zip(ours.coefs_, theirs.coefs_):
+            np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+
+
+def test_early_stopping_refuses_a_binary_y_too_small_to_stratify_as_scikit_learn():
+    from sklearn.neural_network import MLPClassifier
+    X, y = np.arange(40.0).reshape(20, 2), np.r_[np.zeros(19), 1]
+    for Estimator in (NetworkClassifier, MLPClassifier):
+        with pytest.raises(ValueError, match="least populated class"):
+            Estimator(early_stopping=True).fit(X, y)
 
 
 def test_no_validation_loss_without_early_stopping(iris):
