@@ -64,6 +64,13 @@ def _check_caches(caches, shapes, m, dtype, keep_probs=None):
     return checked
 
 
+def _own_weights(AL, caches):
+    """``(AL, caches)`` with copies of W and b in each cache entry: the backends
+    cache the network's own arrays, which a caller's in-place edit of a cache
+    would change behind the network's checks."""
+    return AL, [((A_prev, W.copy(), b.copy()), *rest) for (A_prev, W, b), *rest in caches]
+
+
 class _Steps:
     """forward / backward / cost / predict_proba / predict / accuracy."""
 
@@ -90,14 +97,14 @@ class _Steps:
         """
         Ws, bs, _ = self._state
         X = self._X(X)
-        dropout = None
         keep_probs = _vo.check_keep_probs(keep_prob, len(Ws) - 1)
-        if keep_probs is not None:
-            self._needs("HAS_OPTIMIZERS", "keep_prob < 1")
-            rng = _vo.check_rng("rng", rng)
-            dropout = _reg.draw_masks(rng, self.layer_dims, X.shape[1], keep_probs)
-            return self._backend.forward(Ws, bs, self._acts, X, self._threads, dropout)
-        return self._backend.forward(Ws, bs, self._acts, X, self._threads)
+        rng = _vo.check_rng("rng", rng)
+        if keep_probs is None:
+            return _own_weights(*self._backend.forward(Ws, bs, self._acts, X, self._threads))
+        self._needs("HAS_OPTIMIZERS", "keep_prob < 1")
+        dropout = _reg.draw_masks(rng, self.layer_dims, X.shape[1], keep_probs)
+        return _own_weights(*self._backend.forward(Ws, bs, self._acts, X, self._threads,
+                                                   dropout))
 
     def _needs(self, capability, what):
         if not getattr(self._backend, capability, False):

@@ -126,7 +126,7 @@ def check_keep_probs(keep_prob, n_hidden):
     or None when every one is 1 (no dropout)."""
     if isinstance(keep_prob, (numbers.Real, np.floating)) and not isinstance(
             keep_prob, (bool, np.bool_)):
-        values = [keep_prob] * n_hidden
+        values = [keep_prob]  # checked even where there is no hidden layer to drop on
     elif isinstance(keep_prob, (list, tuple, np.ndarray)):
         values = list(np.asarray(keep_prob, dtype=object).ravel())
         if len(values) != n_hidden:
@@ -143,6 +143,8 @@ def check_keep_probs(keep_prob, n_hidden):
             raise ValueError(f"keep_prob must be in (0, 1] (the probability of keeping a "
                              f"unit); got {float(value)}")
         out.append(float(value))
+    if len(out) != n_hidden:
+        out *= n_hidden  # one number for every hidden layer (none: [])
     return None if all(v == 1 for v in out) else tuple(out)
 
 

@@ -52,8 +52,9 @@ from . import _sklearn_docs as _docs
 from . import _sklearn_params as _params
 from ._sklearn_base import NetworkEstimator, store_params
 from ._sklearn_params import ACTIVATIONS  # noqa: F401  (the hidden activations it takes)
+from ._sklearn_train import DivergedError
 
-__all__ = ["NetworkClassifier", "NetworkRegressor"]
+__all__ = ["NetworkClassifier", "NetworkRegressor", "DivergedError"]
 
 
 def _stochastic(estimator):

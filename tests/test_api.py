@@ -90,6 +90,47 @@ def test_params_are_copies_both_ways():
     assert list(net.params) == ["W1", "b1", "W2", "b2"]
 
 
+def test_forward_caches_hold_copies_of_the_weights(backend):
+    """Editing a cache in place (a hand-made gradient check, W1 += ...) leaves the
+    network's parameters alone, on every backend; the cached values are its own."""
+    X, _ = binary_data(3, 8, seed=0)
+    net = fastnn.Network([3, 4, 1], seed=1, backend=backend)
+    before = net.params
+    _, caches = net.forward(X)
+    for (A_prev, W, b), *_ in caches:
+        W += 1.0
+        b[:] = np.nan
+    for l, ((A_prev, W, b), *_) in enumerate(caches, start=1):
+        np.testing.assert_array_equal(W, before[f"W{l}"] + 1.0)
+    for key, value in net.params.items():
+        np.testing.assert_array_equal(value, before[key])
+
+
+@pytest.mark.parametrize("keep_prob", [0, 1.5, float("nan"), -3])
+def test_keep_prob_is_checked_without_a_hidden_layer(backend, keep_prob):
+    """Logistic regression has no hidden layer to drop on: a keep_prob out of
+    (0, 1] is still refused, naming it; one in (0, 1] drops nothing."""
+    X, Y = binary_data(3, 8, seed=0)
+    net = fastnn.Network([3, 1], seed=1, backend=backend)
+    before = net.params
+    with pytest.raises(ValueError, match="keep_prob"):
+        net.fit(X, Y, learning_rate=0.1, num_iterations=2, keep_prob=keep_prob)
+    with pytest.raises(ValueError, match="keep_prob"):
+        net.forward(X, keep_prob=keep_prob)
+    for key, value in net.params.items():
+        np.testing.assert_array_equal(value, before[key])
+    np.testing.assert_array_equal(net.forward(X, keep_prob=0.5)[0], net.forward(X)[0])
+
+
+def test_rng_is_checked_without_dropout():
+    X, _ = binary_data(3, 8, seed=0)
+    net = fastnn.Network([3, 4, 1], seed=1)
+    with pytest.raises(TypeError, match="rng"):
+        net.forward(X, rng="not a generator")
+    np.testing.assert_array_equal(net.forward(X, rng=np.random.RandomState(0))[0],
+                                  net.forward(X)[0])
+
+
 def test_dtype_float32_holds_float32_everywhere(fast_backend):
     X, Y = binary_data(3, 12)
     net = fastnn.Network([3, 4, 1], dtype=np.float32, seed=0, backend=fast_backend)
