@@ -105,4 +105,13 @@ def run(net, X, Y, learning_rate, num_iterations, cost_every, progress, gram, ba
     watch.check(Ws + bs, schedule.learning_rate)
     return ((Ws, bs, [(int(i), float(c)) for i, c in costs]),
             (schedule.optimizer, fit.optimizer_state, fit.steps),
-            (fit.threads, fit.threads_why))
+            _threads_used(fit))
+
+
+def _threads_used(fit):
+    """``(threads, why)`` of the fit: the engine's own count where it ran fewer
+    than decided (numba's NUMBA_NUM_THREADS, cython's one per example)."""
+    ran = fit.threads if fit.threads_ran is None else fit.threads_ran
+    if ran == fit.threads:
+        return fit.threads, fit.threads_why
+    return ran, f"{fit.threads_why}; {ran} ran, the most this engine runs here"

@@ -262,3 +262,29 @@ def test_an_engine_that_fails_to_start_releases_the_blas_limit(monkeypatch):
     # holds the half-built engine here.
     assert failed.value.__traceback__ is not None
     assert _blas._active == {}
+
+
+@pytest.mark.parametrize("batch_size", [None, 8])
+def test_threads_used_says_what_ran_not_what_was_asked(batch_size):
+    """Asked for more threads than an engine runs, the fit reports the threads
+    that ran: numba no more than NUMBA_NUM_THREADS, cython no more than the
+    examples of a step (one column each at least), one without OpenMP."""
+    X = np.random.default_rng(0).standard_normal((3, 40))
+    Y = (X[0] > 0).astype(float).reshape(1, -1)
+    def cython_count():
+        from fastnn.backends.cython import paths
+        return (40 if batch_size is None else batch_size) if paths.active().HAVE_OPENMP else 1
+
+    expected = {"numba": lambda: __import__("numba").config.NUMBA_NUM_THREADS,
+                "cython": cython_count}
+    ran = 0
+    for name, count in expected.items():
+        if fastnn.backends.available()[name] is not True:
+            continue
+        net = fastnn.Network([3, 4, 1], seed=0, backend=name, threads=10 ** 6)
+        net.fit(X, Y, learning_rate=0.1, num_iterations=2, batch_size=batch_size)
+        threads, why = net.threads_used_
+        assert threads == count() and why.startswith("threads=1000000 asked for; ")
+        ran += 1
+    if not ran:
+        pytest.skip("neither numba nor cython is available here")

@@ -185,7 +185,10 @@ def test_Y_as_1d_vector_is_accepted(net):
 
 def test_integer_and_noncontiguous_input_is_converted(net):
     Xi = np.asfortranarray((X_OK * 10).astype(np.int32))
-    assert np.isfinite(net.cost(Xi, Y_OK.astype(bool)))
+    reference = net.cost(np.ascontiguousarray(Xi, dtype=np.float64), Y_OK.astype(np.float64))
+    assert net.cost(Xi, Y_OK.astype(bool)) == pytest.approx(reference, rel=1e-12)
+    assert net.cost(Xi, Y_OK.astype(bool)) != pytest.approx(
+        net.cost(np.ascontiguousarray(Xi.ravel(order="F").reshape(Xi.shape)), Y_OK), rel=1e-9)
     wide = np.repeat(X_OK, 2, axis=1)[:, ::2]  # a strided view
     assert net.cost(wide, Y_OK) == pytest.approx(net.cost(X_OK, Y_OK), rel=1e-12)
 

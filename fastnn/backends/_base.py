@@ -273,6 +273,9 @@ class Fit:
     bs: list
     threads: int = 1
     threads_why: str = ""
+    #: The threads the engine ran on (its ``threads``: fewer than asked where its
+    #: build or the examples have no more), set when training starts.
+    threads_ran: int = None
     rng: np.random.Generator = None
     #: The optimizer's state (course dicts keyed like the gradients, see
     #: :mod:`fastnn.optimizers`), which the engine leaves current on
@@ -391,6 +394,7 @@ def train(backend, fit, on_cost, threads=None, on_epoch=None):
     with _threads.turn(bound), _threads.running():
         fit.threads, fit.threads_why = decide_threads(backend, fit, threads)
         engine = backend.engine(fit) if native else PythonEngine(backend, fit)
+        fit.threads_ran = getattr(engine, "threads", fit.threads)
         try:
             i = 0
             while i < s.num_iterations:  # i is a recorded iteration here, if any is

@@ -363,7 +363,8 @@ class _Engine:
         self.net = _net(fit)
         with contextlib.ExitStack() as stack:  # close() undoes it (or a failure here)
             previous = numba.get_num_threads()
-            numba.set_num_threads(max(1, min(fit.threads, numba.config.NUMBA_NUM_THREADS)))
+            self.threads = max(1, min(fit.threads, numba.config.NUMBA_NUM_THREADS))  # what runs
+            numba.set_num_threads(self.threads)
             stack.callback(numba.set_num_threads, previous)
             p, dims, mb = fit.problem, fit.dims, fit.schedule.batch_size
             if any(dims[l + 1] * dims[l] * p.m >= BLAS_MIN_MACS for l in range(len(dims) - 1)):
