@@ -292,8 +292,9 @@ class Network(_Steps):
             when it does not divide m), one update each. The recorded costs
             are over all m examples, before each epoch.
         seed : int, numpy.random.Generator or None
-            Seeds the shuffles of ``batch_size`` training (ignored without
-            one). An int gives bitwise the same fit every time on a backend
+            Seeds the shuffles of ``batch_size`` training and the key of the
+            dropout masks (``keep_prob`` < 1, with or without ``batch_size``;
+            otherwise ignored). An int gives bitwise the same fit every time on a backend
             with the same thread count (``threads=None`` may pick another on a
             machine with other cores); ``None`` draws fresh entropy.
         callback : callable or None
@@ -347,6 +348,11 @@ class Network(_Steps):
         resume : bool
             Continue from the optimizer state and step count the last fit left
             (the same optimizer required), e.g. to train on in several calls.
+            Each call is otherwise a run of its own: its decay counts its own
+            epochs from 0, its dropout masks take a new key from ``seed``, and
+            its shuffles come from ``seed`` (pass both calls one Generator to
+            continue one stream). Without decay and dropout, two fits of 10
+            epochs sharing a Generator are bitwise one fit of 20.
         lambd : float >= 0
             L2 regularization: the objective J + (lambd / 2m) sum_l ||W_l||^2,
             m the examples of the batch each step is taken on (biases are not

@@ -14,8 +14,8 @@ Published arrays are the course's prints: 8 decimals, so each entry is within
 significant digits (noted where they occur). Every published value was recomputed
 from its inputs with the course's formulas (fastnn's optimizers, schedules,
 ``random_mini_batches`` and ``Network(init=..., seed=RandomState(...))``; for the
-regularization and dropout cases, which fastnn has no API for yet, the
-course's functions written out in NumPy) and came out.
+regularization and dropout cases the course's functions written out in NumPy,
+which the tests hold fastnn's ``cost``/``forward``/``backward`` to) and came out.
 
 Sources, as ``repository: path @ commit`` on GitHub (the data file's ``sources``):
 copies of the course's notebooks, ``testCases.py``/``test_cases.py`` and

@@ -101,6 +101,9 @@ def test_every_path_trains_as_the_loops_oracle(case):
     options = dict(optimizer=optimizer, lambd=lambd, keep_prob=keep_prob, decay_rate=decay,
                    time_interval=interval)
     extra, threads, settings = _path_options(path)
+    # Two threads for hundreds of iterations (the one-thread paths run them in
+    # test_course2_training's oracle comparison).
+    extra["iterations"] = 300 if threads == 2 else 12
     oracle = _fit(_net("loops", hidden, g0=g0), **options,
                   **{k: v for k, v in extra.items() if k != "gram"})
     with cb.settings(**settings):

@@ -70,7 +70,10 @@ def test_the_cases_take_the_paths_the_first_course_would_fuse():
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_agrees_with_the_loops_oracle(case):
-    oracle, net = _fit(backends.ORACLE, case), _fit("numba", case)
+    # Two threads for hundreds of iterations (the one-thread paths run them in
+    # test_course2_training's oracle comparison).
+    long = dict(iterations=300, cost_every=50) if case[-1] == "threads2" else {}
+    oracle, net = _fit(backends.ORACLE, case, **long), _fit("numba", case, **long)
     assert_close([c for _, c in net.costs_], [c for _, c in oracle.costs_], 1e-9, "costs")
     assert_close([net.params[k] for k in oracle.params], list(oracle.params.values()), 1e-9,
                  "parameters")
