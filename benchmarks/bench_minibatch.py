@@ -154,6 +154,19 @@ def check_minibatch(benchmark, impls, trained, batch_size):
                  epochs=CHECK_EPOCHS)
 
 
+def _start_numbas_threads():
+    """Start Numba's thread pool now, if Numba is here. Its OpenMP layer shares
+    the process's libgomp with PyTorch and, when the pool starts (the first
+    parallel call: a numba engine in the group), sets that runtime's thread
+    count to NUMBA_NUM_THREADS -- PyTorch's intra-op threads with it, after
+    :func:`one_thread` had set them to one."""
+    try:
+        from numba.np.ufunc import parallel
+    except ImportError:
+        return
+    parallel._launch_threads()
+
+
 @contextlib.contextmanager
 def one_thread():
     """BLAS and PyTorch at one thread for the block; PyTorch's setting restored after
@@ -162,6 +175,7 @@ def one_thread():
     if peers.available("torch") is True:
         import torch
 
+        _start_numbas_threads()
         previous = torch.get_num_threads()
         torch.set_num_threads(1)
     try:

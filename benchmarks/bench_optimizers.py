@@ -44,11 +44,12 @@ compared with the numpy backend's of the same dtype: fastnn backends within
 ``RTOL`` in float64 (asserted), the rest recorded.
 """
 
+import contextlib
 import time
 
 import numpy as np
 import pytest
-from threadpoolctl import threadpool_limits
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from fastnn import _validation as _v
 from fastnn import backends, losses
@@ -111,9 +112,15 @@ class Epochs:
     """Backend ``name`` training ``problem`` with ``variant`` as ``fit(...,
     batch_size=B, seed=SEED)`` does, one engine for the whole run: ``run(n)``
     trains n more epochs (``run(a); run(b)`` is ``run(a + b)``, the engine
-    contract), ``params()`` closes the engine and returns ``Ws + bs``."""
+    contract), ``params()`` closes the engine and returns ``Ws + bs``.
 
-    def __init__(self, name, key, batch_size, variant):
+    ``every_core``: an engine for each ``run`` (the Fit carries the weights,
+    the optimizer's state and its steps from one to the next), so that no
+    engine of this one holds the process's thread settings (BLAS's pool,
+    Numba's threads) while its neighbours in the group run theirs, and the
+    thread decision, made here, sees none of theirs either."""
+
+    def __init__(self, name, key, batch_size, variant, every_core=False):
         backend = require_backend(name)
         Ws, bs, acts, X, Y = problem(*key)
         course2 = dict(VARIANTS[variant], lambd=0.0, decay_rate=0.0, time_interval=1,
@@ -126,15 +133,24 @@ class Epochs:
                              bs, rng=np.random.default_rng(SEED),
                              optimizer_state=schedule.optimizer.init(params))
         self.fit.threads, self.fit.threads_why = _base.decide_threads(backend, self.fit, None)
-        self.engine = (backend.engine(self.fit) if hasattr(backend, "engine")
-                       else _base.PythonEngine(backend, self.fit))
+        self.backend, self.every_core = backend, every_core
+        self.engine = None if every_core else self._open()
         self.closed = False
-        self.info = {"threads": self.fit.threads}
+        self.info = {"threads": self.fit.threads, "threads_why": self.fit.threads_why}
+
+    def _open(self):
+        return (self.backend.engine(self.fit) if hasattr(self.backend, "engine")
+                else _base.PythonEngine(self.backend, self.fit))
 
     def run(self, n):
         m, B = self.fit.problem.m, self.fit.schedule.batch_size
-        with _threads.running():
-            self.engine.run(n, _base.epoch_orders(self.fit.rng, m, n), False)
+        engine = self._open() if self.every_core else self.engine
+        try:
+            with _threads.running():
+                engine.run(n, _base.epoch_orders(self.fit.rng, m, n), False)
+        finally:
+            if self.every_core:
+                engine.close()
         self.fit.steps += n * -(-m // B)
 
     def params(self):
@@ -144,7 +160,8 @@ class Epochs:
     def close(self):
         if not self.closed:
             self.closed = True
-            self.engine.close()
+            if self.engine is not None:
+                self.engine.close()
 
 
 def peer_trainer(name, key, batch_size):
@@ -191,13 +208,15 @@ def cost_impls(key, batch_size):
     return impls
 
 
-def adam_impls(key, batch_size, peer_names=None):
-    """Every fastnn backend and every Adam peer with Adam: ``{impl: Impl}``."""
+def adam_impls(key, batch_size, peer_names=None, backend_names=None, every_core=False):
+    """Every fastnn backend (or those of ``backend_names``; ``every_core``: see
+    :class:`Epochs`) and every Adam peer (or those of ``peer_names``) with
+    Adam: ``{impl: Impl}``."""
     impls = {}
-    for name in BACKENDS:
+    for name in BACKENDS if backend_names is None else backend_names:
         reason = why_not(name, key[1])
         impls[name] = Impl.skipped(reason) if reason else Impl(
-            lambda name=name: Epochs(name, key, batch_size, "adam"),
+            lambda name=name: Epochs(name, key, batch_size, "adam", every_core),
             _epochs(key[0], batch_size, name),
             dtype=key[2], backend=name, variant="adam", same_shuffles=True)
     for peer in peers_adam.NAMES if peer_names is None else peer_names:
@@ -295,26 +314,59 @@ def products_floor(key, batch_size, rounds=5):
     return best
 
 
-def run_group(benchmark, group, impls, key, batch_size, peak=False):
-    """Time ``impls`` on problem ``key`` at ``batch_size`` interleaved, then check."""
+def every_core_peak(dtype):
+    """The GEMM peak (GFLOP/s) of BLAS's whole pool, and its thread count."""
+    from fastnn.report import machine
+
+    return machine.gemm_peak(dtype, PEAK_N), blas_threads()
+
+
+def blas_threads():
+    """The thread count of NumPy's BLAS pool here."""
+    pools = [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+    return max(pools, default=1)
+
+
+def _torch_threads():
+    if peers_adam.available("torch") is not True:
+        return None
+    import torch
+
+    return torch.get_num_threads()
+
+
+def run_group(benchmark, group, impls, key, batch_size, peak=False, every_core=False):
+    """Time ``impls`` on problem ``key`` at ``batch_size`` interleaved, then check:
+    BLAS and PyTorch on one thread (so ``threads=None`` gives fastnn's backends
+    one), or with ``every_core`` all at their defaults (BLAS's pool, PyTorch's
+    intra-op threads, fastnn's ``threads=None``). ``peak``: the GEMM peak of
+    those threads measured before and after, and on one thread the epoch's
+    products alone (:func:`products_floor`)."""
     benchmark.group = group
     workload = wl.CLASSES if key[0] == "classes" else wl.DIGITS
     m = key[1]
-    peaks = [one_thread_peak(key[2])] if peak and not ci(benchmark) else []
-    floors = [products_floor(key, batch_size)] if peaks else []
-    with one_thread():
+    peak = peak and not ci(benchmark)
+    if every_core:
+        limits, threads = contextlib.nullcontext(), dict(blas_threads=blas_threads(),
+                                                         torch_threads=_torch_threads())
+        measure_peak = every_core_peak
+    else:
+        limits, threads = one_thread(), dict(blas_threads=1, torch_threads=1)
+        measure_peak = lambda dtype: (one_thread_peak(dtype), 1)  # noqa: E731
+    peaks = [measure_peak(key[2])] if peak else []
+    floors = [products_floor(key, batch_size)] if peak and not every_core else []
+    with limits:
         trained = interleave_epochs(
             benchmark, impls, workload.name, m=m, batch_size=batch_size, dtype=key[2],
             workload_name=workload.name, layer_dims=list(workload.layer_dims),
             learning_rate=LEARNING_RATE, keep_prob=KEEP_PROB, flops=wl.flops(workload, m),
-            blas_threads=1, torch_threads=1,
-            without_optimizers=[n for n in backends.having("HAS_OPTIMIZERS", False)],
+            **threads, without_optimizers=[n for n in backends.having("HAS_OPTIMIZERS", False)],
             data="synthetic" if key[0] == "classes" else data_source())
         check(benchmark.extra_info["impls"], impls, trained, key, batch_size)
     if peaks:
-        peaks.append(one_thread_peak(key[2]))
-        benchmark.extra_info["peak_gflops"] = max(peaks)
-        benchmark.extra_info["peak_threads"] = 1
+        peaks.append(measure_peak(key[2]))
+        benchmark.extra_info["peak_gflops"], benchmark.extra_info["peak_threads"] = max(peaks)
+    if floors:
         floors.append(products_floor(key, batch_size))
         benchmark.extra_info["products_s"] = min(floors)
 
@@ -346,6 +398,19 @@ def test_optimizer_adam(benchmark, dtype):
     key = ("classes", _classes_m(benchmark), dtype)
     run_group(benchmark, f"optim-adam-{dtype}", adam_impls(key, ADAM_BATCH), key, ADAM_BATCH,
               peak=True)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_optimizer_adam_every_core(benchmark, dtype):
+    """The Adam group again with every implementation at its thread defaults
+    (what a user's fit gets on this machine); the full benchmark only."""
+    if MODE != "full" and not ci(benchmark):
+        pytest.skip("every core: the full benchmark only (FASTNN_BENCH=full)")
+    key = ("classes", _classes_m(benchmark), dtype)
+    run_group(benchmark, f"optim-adamall-{dtype}",
+              adam_impls(key, ADAM_BATCH, backend_names=backends.having("COMPILED"),
+                         every_core=True),
+              key, ADAM_BATCH, peak=True, every_core=True)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

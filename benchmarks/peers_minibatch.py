@@ -161,6 +161,8 @@ class TorchMinibatch:
 
     def run(self, num_epochs):
         torch, F = self.torch, self.F
+        if torch.get_num_threads() != self.threads:  # the threads the caller set, kept
+            torch.set_num_threads(self.threads)
         m, B = self.X.shape[0], self.batch_size
         for _ in range(num_epochs):
             order = torch.from_numpy(self.rng.permutation(m))

@@ -231,3 +231,22 @@ def test_the_library_never_imports_the_peers():
             "print(sorted(m for m in sys.modules if m.startswith('fastnn.benchmarks')))")
     assert run_python(code).strip() == "[]"
     assert not hasattr(fastnn, "_peers")
+
+
+def test_one_thread_keeps_pytorch_on_one_thread_when_numbas_pool_starts():
+    """Numba's OpenMP pool, started by a numba engine inside the block, sets the
+    libgomp it shares with PyTorch to NUMBA_NUM_THREADS: ``one_thread`` starts
+    it first, so PyTorch's one thread holds for the block (it ran two in the
+    first group of a benchmark process, and twice as slow)."""
+    pytest.importorskip("torch")
+    if backends.available()["numba"] is not True:
+        pytest.skip("numba is not available here")
+    code = ("import torch\n"
+            "from fastnn.benchmarks.bench_minibatch import one_thread\n"
+            "from fastnn.benchmarks import bench_optimizers as bo\n"
+            "print(torch.get_num_threads())\n"
+            "with one_thread():\n"
+            "    bo.Epochs('numba', ('classes', 400, 'float64'), 50, 'adam').run(1)\n"
+            "    print(torch.get_num_threads())\n")
+    default, inside = run_python(code, env={"NUMBA_NUM_THREADS": "2"}).split()[-2:]
+    assert (default, inside) == ("2", "1") or default == "1"  # (a one-CPU machine: 1, 1)

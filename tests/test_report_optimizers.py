@@ -36,7 +36,18 @@ def _bench(group, impls, **info):
                            "torch_threads": 1, **info}}
 
 
-def _optimizer_data(peers=True, compiled=True):
+def _every_core(data, dtype, info):
+    """An every-core Adam group: numba on 2 threads 3.5x faster than sklearn
+    (met), 2.5x than torch (missed), at 46 of 100 GFLOP/s (missed)."""
+    adam = {"numba": _record(0.1, threads=2, max_rel_diff_vs_numpy=1e-15, check_passed=True,
+                             check_iterations=1),
+            "peer:sklearn": _record(0.35), "peer:torch": _record(0.25), "peer:jax": _record(0.2)}
+    data["benchmarks"].append(_bench(
+        f"optim-adamall-{dtype}", adam, dtype=dtype, batch_size=200, peak_gflops=100.0,
+        peak_threads=2, **{**info, "blas_threads": 2, "torch_threads": 2}))
+
+
+def _optimizer_data(peers=True, compiled=True, every_core=False):
     """numba (compiled): Adam 1.1x gd (met), dropout 1.4x (missed); 4x sklearn
     (met), 2x torch (missed), 1.5x jax at the medians only (wide spreads);
     numpy alongside, never judged."""
@@ -66,6 +77,8 @@ def _optimizer_data(peers=True, compiled=True):
             f"optim-adam-{dtype}", adam, dtype=dtype, batch_size=200, peak_gflops=60.0,
             peak_threads=1, skipped={} if peers else {"peer:torch": "torch not installed"},
             **info, **({"products_s": 0.075} if dtype == "float64" else {})))
+        if every_core:
+            _every_core(data, dtype, info)
         for b, t in ((1, 5e-3), (32, 1e-3), (200, 8e-4)):
             digits = {fast: _record(t)}
             if peers:
@@ -111,6 +124,28 @@ def test_section_judges_every_goal_from_the_measurements(tmp_path):
     assert "Fastest of all: numba at B = 1, float64, within the noise of jax (peer)" in section
     assert "numba at B = 32, float64 (numba is 2× faster than jax (peer))" in section
     assert "fastnn backends trained 1 epoch(s) match" in section and "FAILED" not in section
+
+
+def test_every_core_groups_are_judged_beside_the_one_thread_ones(tmp_path):
+    section, _ = _section(tmp_path, _optimizer_data(every_core=True))
+    assert "**Every core**: the same group again" in section
+    assert "NumPy's BLAS on its pool (2 threads), PyTorch on its intra-op threads (2)" in section
+    # The one-thread intro still says what the one-thread groups ran.
+    assert "PyTorch ran one thread, so fastnn's backends chose 1" in section
+    header = next(line for line in section.splitlines() if line.startswith("| implementation"))
+    assert header.split("|")[2:6] == [" float64 epoch ", " float32 epoch ",
+                                      " float64, every core epoch ", " float32, every core epoch "]
+    rows = {tuple(c.strip() for c in line.split("|")[1:4]): line
+            for line in section.splitlines() if line.startswith("| float64, every core |")}
+    assert "**met** (≥ 3×)" in rows["float64, every core", "numba", "sklearn (peer)"]
+    torch = rows["float64, every core", "numba", "torch (peer)"]
+    assert "**missed** (≥ 3×)" in torch and "allows" not in torch  # no one-thread floor here
+    peak = rows["float64, every core", "numba", "GEMM peak, 2 threads"]
+    assert "46 of 100 GFLOP/s: 46%" in peak and "**missed** (≥ 65%)" in peak
+    # The one-thread rows come first and are unchanged.
+    lines = section.splitlines()
+    assert lines.index(next(l for l in lines if l.startswith("| float64 | numba | torch"))) < \
+        lines.index(next(l for l in lines if l.startswith("| float64, every core |")))
 
 
 def test_section_without_peers_and_without_compiled_optimizers_says_so(tmp_path):

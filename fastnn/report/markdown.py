@@ -157,19 +157,25 @@ def _optimizers(res, v, drawn):
                         "goal", "dropout epoch", "dropout ÷ gd", "goal"], list(rows.values())),
                  "", say_opt.COST_LEGEND, ""] + _image("optim_cost", drawn) + [""]
     if first["adam"] is not None:
-        adam = {m["dtype"]: g for g, m in groups.items() if g.split("-")[1] == "adam"}
-        dtypes = sorted(adam, key=lambda d: d != "float64")
-        impls = list(dict.fromkeys(i for d in dtypes for i in res.optimizers[adam[d]]))
-        body = [[say.label(i)] + [say_opt.seconds(res.optimizers[adam[d]].get(i)) for d in dtypes]
+        adam = {(m["dtype"], g.split("-")[1]): g for g, m in groups.items()
+                if g.split("-")[1] in vo.ADAM_KINDS}
+        cols = sorted(adam, key=lambda k: (k[1] != "adam", k[0] != "float64"))
+        impls = list(dict.fromkeys(i for k in cols for i in res.optimizers[adam[k]]))
+        body = [[say.label(i)] + [say_opt.seconds(res.optimizers[adam[k]].get(i)) for k in cols]
                 for i in impls]
-        goals = [[a.dtype, a.vs.a, say.label(a.vs.b), say_opt.goal_cell(a.goal) if a.goal else
-                  say.ratio_cell(a.vs), say_opt.against_verdict(a)] for a in o.against]
-        goals += [[p.dtype, p.backend, f"GEMM peak, {p.threads} thread", say_opt.peak_cell(p),
-                   say_opt.peak_verdict(p)] for p in o.peaks]
-        peaks = {d: groups[adam[d]].get("peak_gflops") for d in dtypes
-                 if groups[adam[d]].get("peak_gflops")}
-        text += [say_opt.adam_text(first["adam"], vo.PEER_GOALS, vo.PEAK_GOAL, peaks), "",
-                 table(["implementation"] + [f"{d} epoch" for d in dtypes], body), "",
+        goals = [[say_opt.where(a.dtype, a.cores), a.vs.a, say.label(a.vs.b),
+                  say_opt.goal_cell(a.goal) if a.goal else say.ratio_cell(a.vs),
+                  say_opt.against_verdict(a)] for a in o.against]
+        goals += [[say_opt.where(p.dtype, p.cores), p.backend,
+                   f"GEMM peak, {p.threads} thread{'s' if p.threads > 1 else ''}",
+                   say_opt.peak_cell(p), say_opt.peak_verdict(p)] for p in o.peaks]
+        peaks = {say_opt.where(d, vo.ADAM_KINDS[kind]): groups[adam[d, kind]].get("peak_gflops")
+                 for d, kind in cols if groups[adam[d, kind]].get("peak_gflops")}
+        every = [groups[adam[k]] for k in cols if k[1] == "adamall"]
+        text += [say_opt.adam_text(first["adam"], vo.PEER_GOALS, vo.PEAK_GOAL, peaks,
+                                   every[0] if every else None), "",
+                 table(["implementation"] + [f"{say_opt.where(d, vo.ADAM_KINDS[kind])} epoch"
+                                             for d, kind in cols], body), "",
                  table(["dtype", "fastnn", "against", "ratio", "goal"], goals), "",
                  say_opt.ADAM_LEGEND, ""] + _image("optim_adam", drawn) + [""]
     if o.fastest:

@@ -5,8 +5,8 @@ from .phrasing import label, versus
 from .results import format_seconds
 
 __all__ = ["intro", "pending", "goal_cell", "verdict_cell", "against_verdict", "peak_cell",
-           "peak_verdict", "seconds", "cost_text", "adam_text", "digits_text", "fastest_item",
-           "check", "not_run", "COST_LEGEND", "ADAM_LEGEND", "DIGITS_LEGEND"]
+           "peak_verdict", "seconds", "cost_text", "where", "adam_text", "digits_text",
+           "fastest_item", "check", "not_run", "COST_LEGEND", "ADAM_LEGEND", "DIGITS_LEGEND"]
 
 INTRO = ("The course's second part — Adam, inverted dropout — measured on **{cpu}** ({cores} "
          "logical cores). Times are **per epoch** (m / B updates of B examples, the last batch "
@@ -42,6 +42,12 @@ ADAM_INTRO = ("**fastnn's Adam against its peers** — {workload}, m = {m:,}, B 
               "forward and backward (Z = W A, dW = dZ Aᵀ, dA = Wᵀ dZ but for the first layer): "
               "{gflop:.3g} GFLOP; the peak is a BLAS GEMM (1024³) measured on the epoch's one "
               "thread before and after the group, the best kept ({peaks}).")
+EVERY_CORE = ("**Every core**: the same group again with every implementation at its thread "
+              "defaults, what a fit gets on this machine — NumPy's BLAS on its pool ({blas} "
+              "threads), PyTorch on its intra-op threads ({torch}), JAX on XLA's, fastnn's "
+              "backends on `threads=None` (their own choice, in the records) — the GEMM peak "
+              "that of BLAS's pool ({peak_threads} threads), judged where a backend ran on as "
+              "many.")
 ADAM_LEGEND = ("Ratio: the peer's median epoch over fastnn's (> 1: fastnn faster; the peer's "
                "fast quartile over fastnn's slow one in brackets); GEMM peak: the epoch's "
                "GFLOP/s over the peak's. A missed peer goal on one thread is set against the "
@@ -124,14 +130,25 @@ def cost_text(meta, goals):
                              adam=goals["adam"], dropout=goals["dropout"])
 
 
-def adam_text(meta, goals, peak_goal, peaks):
+def where(dtype, cores):
+    """A column or row label: ``float64`` on one thread, ``float64, every core``."""
+    return dtype if cores == "one thread" else f"{dtype}, {cores}"
+
+
+def adam_text(meta, goals, peak_goal, peaks, every=None):
+    """The Adam groups' intro; ``every``: the meta of an every-core group, if one ran."""
     peaks_text = ", ".join(f"{d}: {p:.3g} GFLOP/s" for d, p in peaks.items()) or \
         "not measured in this run"
-    return ADAM_INTRO.format(workload=meta.get("workload"), m=meta.get("m", 0),
+    text = ADAM_INTRO.format(workload=meta.get("workload"), m=meta.get("m", 0),
                              b=meta.get("batch_size"), lr=meta.get("learning_rate"),
                              sk=goals["peer:sklearn"], torch=goals["peer:torch"],
                              jax=goals["peer:jax"], peak=peak_goal,
                              gflop=(meta.get("flops") or 0) / 1e9, peaks=peaks_text)
+    if every is None:
+        return text
+    return text + " " + EVERY_CORE.format(blas=every.get("blas_threads", "?"),
+                                          torch=every.get("torch_threads") or "—",
+                                          peak_threads=every.get("peak_threads", "?"))
 
 
 def fastest_item(f):

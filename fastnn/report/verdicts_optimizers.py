@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from .verdicts import Checks, Versus, capability, versus
 
 __all__ = ["optimizers", "Goal", "goal", "Optimizers", "COST_GOALS", "PEER_GOALS", "PEAK_GOAL",
-           "PEAK_BATCH"]
+           "PEAK_BATCH", "ADAM_KINDS"]
 
 #: An epoch with this variant over one of plain gradient descent, at batch
 #: sizes ≥ 32: at most this many times (compiled backends).
@@ -63,10 +63,16 @@ class Cost:
     goal: Goal
 
 
+#: The Adam groups: ``optim-adam-<dtype>`` on one thread, ``optim-adamall-<dtype>``
+#: with every implementation at its thread defaults (every core).
+ADAM_KINDS = {"adam": "one thread", "adamall": "every core"}
+
+
 @dataclass(frozen=True)
 class Against:
     """A fastnn backend's Adam epoch against a peer's (``vs.ratio`` > 1: fastnn
-    faster), with the goal when one is set for that peer."""
+    faster), with the goal when one is set for that peer; ``cores`` says the
+    group's threads (:data:`ADAM_KINDS`)."""
 
     dtype: str
     vs: Versus
@@ -76,6 +82,7 @@ class Against:
     #: the group measured them on the thread count fastnn's epoch ran on.
     allowed: float = None
     floor: float = None
+    cores: str = "one thread"
 
 
 @dataclass(frozen=True)
@@ -89,6 +96,7 @@ class Peak:
     peak: float
     threads: int
     goal: Goal
+    cores: str = "one thread"
 
 
 @dataclass(frozen=True)
@@ -143,8 +151,9 @@ def _cost(res):
 def _adam(res):
     against, peaks = [], []
     for group, timings in res.optimizers.items():
-        if _kind(group) != "adam":
+        if _kind(group) not in ADAM_KINDS:
             continue
+        cores = ADAM_KINDS[_kind(group)]
         meta = res.optimizers_meta[group]
         dtype = meta.get("dtype")
         fastnn = [i for i in timings if not i.startswith("peer:")]
@@ -160,14 +169,15 @@ def _adam(res):
                     g = goal(p.median / t.median, p.q1 / t.q3, PEER_GOALS[peer], False, compiled)
                     allowed = p.median / PEER_GOALS[peer]
                 against.append(Against(dtype, versus(impl, t, peer, p), g, allowed,
-                                       floor if allowed else None))
+                                       floor if allowed else None, cores))
             peak, flops = meta.get("peak_gflops"), meta.get("flops")
             if peak and flops and threads == meta.get("peak_threads", 1):
                 gflops = flops / t.median / 1e9
                 peaks.append(Peak(dtype, impl, gflops, peak, threads,
                                   goal(gflops / peak, flops / t.q3 / 1e9 / peak, PEAK_GOAL, False,
-                                       compiled)))
-    float64_first = (lambda r: r.dtype != "float64")  # a stable sort: the rest as measured
+                                       compiled), cores))
+    # One thread first, float64 first; a stable sort: the rest as measured.
+    float64_first = (lambda r: (r.cores != ADAM_KINDS["adam"], r.dtype != "float64"))
     return sorted(against, key=float64_first), sorted(peaks, key=float64_first)
 
 
@@ -218,8 +228,9 @@ def optimizers(res):
                for n in meta.get("without_optimizers") or ()}
     pending = [n for n in backends.names() if n in without and capability(n, "COMPILED")]
     ran = {t.get("backend") or i for g in res.optimizers.values() for i, t in g.items()}
-    threads = sorted({t.get("threads") for g in res.optimizers.values() for i, t in g.items()
+    one_thread = {g: t for g, t in res.optimizers.items() if _kind(g) != "adamall"}
+    threads = sorted({t.get("threads") for g in one_thread.values() for i, t in g.items()
                       if not i.startswith("peer:") and t.get("threads")})
-    meta = next(iter(res.optimizers_meta.values()), {})
+    meta = next((m for g, m in res.optimizers_meta.items() if g in one_thread), {})
     return Optimizers(_cost(res), against, peaks, _fastest(res), pending, _check(res), not_run,
                       any(capability(i, "COMPILED") for i in ran), threads, meta)
