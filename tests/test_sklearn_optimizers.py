@@ -9,6 +9,7 @@ import pytest
 
 pytest.importorskip("sklearn")
 
+from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from sklearn.neural_network._stochastic_optimizers import (  # noqa: E402
     AdamOptimizer, SGDOptimizer)
 
@@ -165,5 +166,6 @@ def test_a_backend_that_cannot_train_a_rule_refuses_it(refusing):
         est.fit(X.T, Y)
     assert not hasattr(est, "network_")
     assert NetworkClassifier((3,), solver="lbfgs", backend=backend).fit(X.T, Y).backend_ == backend
-    auto = NetworkClassifier((3,), max_iter=1).fit(X.T, Y)
+    with pytest.warns(ConvergenceWarning):  # one epoch: max_iter=1 is the point
+        auto = NetworkClassifier((3,), max_iter=1).fit(X.T, Y)
     assert trains(backends.get(auto.backend_), "sklearn_adam")
