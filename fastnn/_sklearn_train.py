@@ -103,6 +103,12 @@ def fit_stochastic(est, X, y, Y, sample_weight, rng, optimizer, incremental):
         est._resume = False  # a new optimizer state, as scikit-learn's new optimizer
     if est.early_stopping and incremental:
         raise ValueError("partial_fit does not support early_stopping=True")
+    if est._resume and est.network_.optimizer_ != optimizer:
+        raise ValueError(
+            f"{type(est).__name__}.partial_fit: the optimizer changed since the last fit "
+            f"(solver, momentum, nesterovs_momentum, beta_1, beta_2 or epsilon): its state "
+            f"belongs to {est.network_.optimizer_!r}, not {optimizer!r}. Set them back, or "
+            f"fit anew.")
     validation = None
     if est.early_stopping:
         X, Y, sample_weight, validation = _split(est, X, y, Y, sample_weight, rng)

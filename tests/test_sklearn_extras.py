@@ -356,3 +356,22 @@ def test_max_iter_warns_after_the_call_that_trained(iris):
         with pytest.raises(ConvergenceWarning, match="Maximum iterations"):
             est.fit(X, y)
     assert est.n_iter_ == 4 and est.network_.optimizer_steps_ == 4
+
+
+@pytest.mark.parametrize("change", [dict(beta_1=0.8), dict(solver="sgd"), dict(epsilon=1e-6)])
+def test_partial_fit_refuses_a_changed_optimizer_in_the_estimators_terms(iris, change):
+    """The optimizer's state carried over belongs to the rule it was made for:
+    a partial_fit after another is set is refused, naming the parameters, and
+    leaves the estimator as it was; set back, partial_fit goes on."""
+    X, y = iris
+    est = _fit(NetworkClassifier(hidden_layer_sizes=(3,), max_iter=2, random_state=0), X, y)
+    before = est.network_.params
+    est.set_params(**change)
+    with pytest.raises(ValueError, match=r"optimizer changed since the last fit \(solver"):
+        est.partial_fit(X, y)
+    for key, P in before.items():
+        np.testing.assert_array_equal(est.network_.params[key], P)
+    assert (est.n_iter_, est.t_) == (2, 2 * len(X))
+    est.set_params(solver="adam", beta_1=0.9, epsilon=1e-8)
+    est.partial_fit(X, y)
+    assert est.t_ == 3 * len(X) and est.network_.optimizer_steps_ == 3
