@@ -66,7 +66,15 @@ OPTIMIZER_NAMES = frozenset(second_page.OPTIMIZER_CODES)
 #: net (64-64-10, at most 7.2e6 units per batch of 1347: BLAS's threads on
 #: 64-row products start more than they share). The one change: the planar net
 #: at m = 100 000 (5.2e6) now runs its layer-1 products on two BLAS threads.
-AUTO_THREADS_MIN_WORK = {"full": 2_500_000, "batch": 10_000_000}
+#: Mini-batches calibrated again once the engines gathered batches from X's
+#: rows (same CPU, idle, the vCPUs' fast phase; Adam, 8000 examples, best of 5,
+#: 1 vs 2 threads, 2026-12-05): 64-64-10 at batch 32 (1.7e5 units) 1.00x, 64
+#: (3.4e5) 0.99x, 128 (6.8e5) 1.05x, 200 (1.1e6) 1.09x, 1347 (7.2e6) 1.23x;
+#: 64-100-10 at 128 (1.1e6) 1.07x, 200 (1.7e6) 1.18x; 100-128-64-5 at 32
+#: (7.3e5) 1.00x, 64 (1.5e6) 1.02x, 128 (2.9e6) 1.18x, 200 (4.6e6) 1.26x;
+#: 100-100-4 at 200 (2.2e6) 1.23x. Two threads from 1.5e6 units: below it they
+#: gain under 10 %, less than the two vCPUs' slow phase costs (README).
+AUTO_THREADS_MIN_WORK = {"full": 2_500_000, "batch": 1_500_000}
 
 
 def _blas_limit(threads, Ws, m):
