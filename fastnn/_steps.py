@@ -98,11 +98,12 @@ class _Steps:
         Ws, bs, _ = self._state
         X = self._X(X)
         keep_probs = _vo.check_keep_probs(keep_prob, len(Ws) - 1)
-        rng = _vo.check_rng("rng", rng)
         if keep_probs is None:
+            _vo.check_rng("rng", rng, draw=False)  # checked, though no mask is drawn
             return _own_weights(*self._backend.forward(Ws, bs, self._acts, X, self._threads))
         self._needs("HAS_OPTIMIZERS", "keep_prob < 1")
-        dropout = _reg.draw_masks(rng, self.layer_dims, X.shape[1], keep_probs)
+        dropout = _reg.draw_masks(_vo.check_rng("rng", rng), self.layer_dims, X.shape[1],
+                                  keep_probs)
         return _own_weights(*self._backend.forward(Ws, bs, self._acts, X, self._threads,
                                                    dropout))
 
@@ -174,7 +175,8 @@ class _Steps:
     def predict_proba(self, X):
         """The output A_L, shape (n_L, m): P(y = 1 | x) for a sigmoid output,
         P(class k | x) in row k for a softmax output."""
-        return self.forward(X)[0]
+        Ws, bs, _ = self._state
+        return self._backend.forward(Ws, bs, self._acts, self._X(X), self._threads)[0]
 
     def predict(self, X):
         """Class labels: 0/1 (A_L > 0.5), shape (n_L, m), for a sigmoid output;

@@ -148,13 +148,15 @@ def check_keep_probs(keep_prob, n_hidden):
     return None if all(v == 1 for v in out) else tuple(out)
 
 
-def check_rng(argument, rng):
+def check_rng(argument, rng, draw=True):
     """A ``numpy.random.Generator`` or ``RandomState`` (used as is), or an int
-    seed or None (a new Generator)."""
+    seed or None (a new Generator; with ``draw=False`` only checked: None)."""
     if isinstance(rng, (np.random.Generator, np.random.RandomState)):
         return rng
     if rng is None or (isinstance(rng, numbers.Integral) and not isinstance(rng, (bool, np.bool_))):
-        return np.random.default_rng(rng)
+        if not draw and rng is not None and rng < 0:
+            raise ValueError(f"{argument} must be a non-negative int seed; got {rng}")
+        return np.random.default_rng(rng) if draw else None
     raise TypeError(f"{argument} must be a numpy.random.Generator, a numpy.random.RandomState, "
                     f"an int seed or None; got {type(rng).__name__}")
 

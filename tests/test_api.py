@@ -127,6 +127,8 @@ def test_rng_is_checked_without_dropout():
     net = fastnn.Network([3, 4, 1], seed=1)
     with pytest.raises(TypeError, match="rng"):
         net.forward(X, rng="not a generator")
+    with pytest.raises(ValueError, match="rng"):
+        net.forward(X, rng=-1)
     np.testing.assert_array_equal(net.forward(X, rng=np.random.RandomState(0))[0],
                                   net.forward(X)[0])
 
