@@ -2,7 +2,8 @@
 
 1. Training agrees with the loops oracle on random nets, activations, losses
    (softmax outputs included), ReLU'(0) conventions, m, full batch or
-   mini-batch sizes, seeds and dtypes (runs that diverge are not compared).
+   mini-batch sizes, seeds and dtypes (runs that diverge are not compared);
+   and with the course's second part drawn too: optimizer, L2, dropout, decay.
 2. Random malformed input never crashes the process, always raises ValueError
    or TypeError, and leaves the parameters and costs as they were.
 
@@ -80,9 +81,27 @@ def _assert_same_params(net, ref, rtol):
         assert err <= rtol, f"{key}: max difference {err:.3g} x the largest parameter > {rtol:g}"
 
 
-@_settings(max_examples=50)
-@given(problem=problems())
-def test_training_agrees_with_the_oracle(fast_backend, problem):
+@st.composite
+def course2_problems(draw):
+    """A random small problem trained with the course's second part: an
+    optimizer, L2, dropout (one keep_prob for every hidden layer, or one per
+    layer) and learning-rate decay, each drawn (1 and 0 included)."""
+    problem = draw(problems())
+    n_hidden = len(problem["net"]["layer_dims"]) - 2
+    keep = st.one_of(st.just(1.0), st.floats(0.5, 1.0))
+    optimizer = draw(st.sampled_from(["gd", "momentum", "rmsprop", "adam"]))
+    problem["fit"].update(
+        optimizer=optimizer,
+        lambd=draw(st.one_of(st.just(0.0), st.floats(0.0, 2.0))),
+        keep_prob=draw(st.one_of(keep, st.lists(keep, min_size=n_hidden, max_size=n_hidden))),
+        decay_rate=draw(st.one_of(st.just(0.0), st.floats(0.0, 1.0))),
+        time_interval=draw(st.integers(1, 3)))
+    if optimizer in ("rmsprop", "adam"):  # steps of about the rate whatever the gradient
+        problem["fit"]["learning_rate"] = draw(st.floats(0.001, 0.05))
+    return problem
+
+
+def _agrees_with_the_oracle(fast_backend, problem):
     spec = problem["net"]
     runs = {}
     for name in (backends.ORACLE, fast_backend):
@@ -103,6 +122,18 @@ def test_training_agrees_with_the_oracle(fast_backend, problem):
         assert c == pytest.approx(c_ref, rel=rtol, abs=rtol), f"cost at iteration {i}"
     assert ref.params["W1"].dtype == np.dtype(spec["dtype"])
     _assert_same_params(net, ref, rtol)
+
+
+@_settings(max_examples=50)
+@given(problem=problems())
+def test_training_agrees_with_the_oracle(fast_backend, problem):
+    _agrees_with_the_oracle(fast_backend, problem)
+
+
+@_settings(max_examples=30)
+@given(problem=course2_problems())
+def test_course2_training_agrees_with_the_oracle(fast_backend, problem):
+    _agrees_with_the_oracle(fast_backend, problem)
 
 
 # ------------------------------------------------------------------ malformed input
