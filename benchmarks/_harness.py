@@ -56,6 +56,22 @@ CHECK_ITERATIONS = 3
 #: Interleaved rounds per group.
 ROUNDS = {"quick": 5, "full": 9}
 
+
+def rounds_override():
+    """``FASTNN_BENCH_ROUNDS``: an int >= 2 of rounds every group runs in place
+    of its mode's (a smoke run whose timings nobody reads, as the packaging
+    test's report), or None."""
+    value = os.environ.get("FASTNN_BENCH_ROUNDS")
+    if value is None:
+        return None
+    if not value.isdigit() or int(value) < 2:
+        raise pytest.UsageError(f"FASTNN_BENCH_ROUNDS must be an int >= 2, got {value!r}")
+    return int(value)
+
+
+if rounds_override() is not None:
+    ROUNDS = {mode: rounds_override() for mode in ROUNDS}
+
 #: The cython backend with layer 1 trained through the Gram matrix X^T X.
 CYTHON_GRAM = "cython:gram"
 #: The cython backend with its products on BLAS instead of its own GEMM.

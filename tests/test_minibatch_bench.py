@@ -250,3 +250,17 @@ def test_one_thread_keeps_pytorch_on_one_thread_when_numbas_pool_starts():
             "    print(torch.get_num_threads())\n")
     default, inside = run_python(code, env={"NUMBA_NUM_THREADS": "2"}).split()[-2:]
     assert (default, inside) == ("2", "1") or default == "1"  # (a one-CPU machine: 1, 1)
+
+
+@pytest.mark.parametrize("value, expected", [(None, None), ("2", 2), ("7", 7),
+                                             ("1", "error"), ("two", "error"), ("-3", "error")])
+def test_fastnn_bench_rounds_overrides_the_modes_rounds(monkeypatch, value, expected):
+    if value is None:
+        monkeypatch.delenv("FASTNN_BENCH_ROUNDS", raising=False)
+    else:
+        monkeypatch.setenv("FASTNN_BENCH_ROUNDS", value)
+    if expected == "error":
+        with pytest.raises(pytest.UsageError, match="FASTNN_BENCH_ROUNDS"):
+            _harness.rounds_override()
+    else:
+        assert _harness.rounds_override() == expected
