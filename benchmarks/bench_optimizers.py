@@ -49,7 +49,7 @@ import time
 
 import numpy as np
 import pytest
-from threadpoolctl import threadpool_info, threadpool_limits
+from threadpoolctl import threadpool_limits
 
 from fastnn import _validation as _v
 from fastnn import backends, losses
@@ -60,6 +60,7 @@ from . import peers_adam
 from ._harness import (BACKENDS, MODE, Impl, check_epochs, ci, epoch_peer_trainer,
                        interleave_epochs, is_slow, require_backend, require_peer)
 from .bench_minibatch import data_source, one_thread
+from .sweeps import blas_threads
 
 DTYPES = ["float64", "float32"]
 #: Adam's usual rate, for every variant (the time of an epoch does not depend on it).
@@ -319,12 +320,6 @@ def every_core_peak(dtype):
     from fastnn.report import machine
 
     return machine.gemm_peak(dtype, PEAK_N), blas_threads()
-
-
-def blas_threads():
-    """The thread count of NumPy's BLAS pool here."""
-    pools = [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
-    return max(pools, default=1)
 
 
 def _torch_threads():

@@ -86,7 +86,7 @@ def digits_data():
 
 # -- what a fit ran on -------------------------------------------------------------------
 
-def _blas_threads():
+def blas_threads():
     """The thread count of NumPy's BLAS pool here (what MLPClassifier's products use)."""
     from threadpoolctl import threadpool_info
 
@@ -100,7 +100,7 @@ def threads_of(estimator):
     ran; fastnn's estimators say theirs (``threads_used_``)."""
     used = getattr(estimator, "threads_used_", None)
     if used is None:
-        return _blas_threads(), "NumPy's BLAS pool where it ran"
+        return blas_threads(), "NumPy's BLAS pool where it ran"
     return used
 
 
