@@ -69,8 +69,10 @@ def rounds_override():
     return int(value)
 
 
-if rounds_override() is not None:
-    ROUNDS = {mode: rounds_override() for mode in ROUNDS}
+#: FASTNN_BENCH_ROUNDS's rounds for every group, or None (each mode's own).
+ROUNDS_OVERRIDE = rounds_override()
+if ROUNDS_OVERRIDE is not None:
+    ROUNDS = {mode: ROUNDS_OVERRIDE for mode in ROUNDS}
 
 #: The cython backend with layer 1 trained through the Gram matrix X^T X.
 CYTHON_GRAM = "cython:gram"

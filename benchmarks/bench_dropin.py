@@ -45,7 +45,7 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 from . import dropin_problems as dp
-from ._harness import MODE, ci, rounds_override
+from ._harness import MODE, ROUNDS_OVERRIDE, ci
 
 #: The fit groups: (problem, dtype, threads) per mode.
 FIT_CASES = {
@@ -68,8 +68,8 @@ EPOCHS = {"digits": {"sgd": 20, "adam": 20, "lbfgs": 50},
           "dense": {"sgd": 4, "adam": 4, "lbfgs": 10}}
 CI_EPOCHS = 3
 ROUNDS = {"fit": {"quick": 3, "full": 3}, "epoch": {"quick": 5, "full": 5}}
-if rounds_override() is not None:  # FASTNN_BENCH_ROUNDS (see _harness)
-    ROUNDS = {kind: {mode: rounds_override() for mode in modes} for kind, modes in ROUNDS.items()}
+if ROUNDS_OVERRIDE is not None:  # FASTNN_BENCH_ROUNDS (see _harness)
+    ROUNDS = {kind: {mode: ROUNDS_OVERRIDE for mode in modes} for kind, modes in ROUNDS.items()}
 #: The goal's "the same test accuracy": within half a point.
 SCORE_GAP = 0.005
 #: The same model: the final training losses of an epoch group, float64.

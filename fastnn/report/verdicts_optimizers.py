@@ -177,8 +177,8 @@ def _adam(res):
                                   goal(gflops / peak, flops / t.q3 / 1e9 / peak, PEAK_GOAL, False,
                                        compiled), cores))
     # One thread first, float64 first; a stable sort: the rest as measured.
-    float64_first = (lambda r: (r.cores != ADAM_KINDS["adam"], r.dtype != "float64"))
-    return sorted(against, key=float64_first), sorted(peaks, key=float64_first)
+    order = (lambda r: (r.cores != ADAM_KINDS["adam"], r.dtype != "float64"))
+    return sorted(against, key=order), sorted(peaks, key=order)
 
 
 def _fastest(res):
