@@ -39,17 +39,56 @@ cdef inline void _prefetch_example(const Net* net, const Pass* ps, Py_ssize_t i)
         fastnn_prefetch_span(<const char*>ps.WS + j * size, size)
 
 
+cdef bint input_rows(const Net* net, const Layer1* l1, const Pass* ps) noexcept nogil:
+    """Whether a batch's input is gathered as rows: A[0] read as (m, n_0), each
+    example's row of X^T copied whole. Only where every thread's layer-1
+    products (the forward's W1 X, the backward's dZ1 X^T) are GEMMs -- a GEMM
+    packs its operands and takes either layout at the same speed -- so that
+    no thread's chunk of A[0] is laid out differently from another's.
+    Copying rows to columns wrote one element to each of n_0 rows of the
+    buffer per example (7 % of an Adam epoch at batch size 200, one thread);
+    the rows' copy is a memcpy each."""
+    cdef Py_ssize_t t, mc, n1 = net.n[1], n0 = net.n[0], m = ps.m
+    cdef Py_ssize_t size = sizeof(double) if net.f64 else sizeof(float)
+    if ps.idx == NULL or l1.mode != DIRECT:
+        return False
+    for t in range(net.T):
+        mc = m * (t + 1) // net.T - m * t // net.T
+        if (route(NN, n1, n0, m, mc, True, size) != GEMM
+                or route(NT, n1, n0, m, mc, True, size) != GEMM):
+            return False
+    return True
+
+
+cdef void product_rows(Product kind, Py_ssize_t n, Py_ssize_t k, Py_ssize_t m, Py_ssize_t c0,
+                       Py_ssize_t c1,
+                       const floating* P,  # IN  NN: (n, k); NT: (n, m)
+                       const floating* R,  # IN  Q's rows: Q^T (m, k), row-major
+                       floating* C,        # OUT NN: (n, m), columns c0:c1; NT: (n, k)
+                       ) noexcept nogil:
+    """product(kind, ..., 1, P, Q, 0, C) for NN or NT with Q (k, m) given by
+    its rows, R = Q^T: the chunk's rows R[c0:c1] are Q's columns, read by the
+    GEMM with their strides swapped. GEMM-routed products only (input_rows)."""
+    cdef Py_ssize_t mc = c1 - c0
+    if kind == NN:  # C[:, c] = P Q[:, c]: Q[:, c] (k, mc) is R[c] with row stride 1
+        gemm(n, mc, k, 1, P, k, 1, R + c0 * k, 1, k, 0, C + c0, m)
+    else:  # NT: C = P[:, c] Q[:, c]^T, Q[:, c]^T (mc, k) being R[c] itself
+        gemm(n, k, mc, 1, P + c0, m, 1, R + c0 * k, k, 1, 0, C, k)
+
+
 cdef void _gather_chunk(const Net* net, const Pass* ps, Py_ssize_t c0, Py_ssize_t c1,
-                        floating* X,  # OUT (n_0, m): the batch buffer A[0], columns c0:c1
+                        floating* X,  # OUT the batch buffer A[0], examples c0:c1:
+                                      # columns of (n_0, m), or rows of (m, n_0) (ps.rows)
                         floating* Y,  # OUT (n_L, m): the batch's Y, columns c0:c1
                         ) noexcept nogil:
-    """The examples ps.idx[c0:c1], rows of the whole X^T and Y^T, as columns;
-    their weights (ps.WS) into net.w[c0:c1] in a weighted fit. The rows are
-    picked at random from arrays larger than the L2 cache, so each example's
-    are asked for GATHER_AHEAD examples before they are copied (within the
-    batch: ps.idx is read no further than its m indices): copied as they
-    come, each row's first line stalled the copy for a whole L3 (or DRAM)
-    round trip -- 12 % of an epoch at batch size 200 in float32."""
+    """The examples ps.idx[c0:c1], rows of the whole X^T and Y^T, as columns
+    (X as rows, where ps.rows); their weights (ps.WS) into net.w[c0:c1] in a
+    weighted fit. The rows are picked at random from arrays larger than the
+    L2 cache, so each example's are asked for GATHER_AHEAD examples before
+    they are copied (within the batch: ps.idx is read no further than its m
+    indices): copied as they come, each row's first line stalled the copy
+    for a whole L3 (or DRAM) round trip -- 12 % of an epoch at batch size
+    200 in float32."""
     cdef Py_ssize_t r, i, m = ps.m, n0 = net.n[0], nL = net.n[net.L]
     cdef const floating* x
     cdef const floating* y
@@ -63,8 +102,11 @@ cdef void _gather_chunk(const Net* net, const Pass* ps, Py_ssize_t c0, Py_ssize_
             w[i] = (<const floating*>ps.WS)[ps.idx[i]]
         x = <const floating*>ps.XT + ps.idx[i] * n0
         y = <const floating*>ps.YT + ps.idx[i] * nL
-        for r in range(n0):
-            X[r * m + i] = x[r]
+        if ps.rows:
+            memcpy(X + i * n0, x, n0 * sizeof(floating))
+        else:
+            for r in range(n0):
+                X[r * m + i] = x[r]
         for r in range(nL):
             Y[r * m + i] = y[r]
 
@@ -137,6 +179,7 @@ cdef void _epochs(const Net* net, const Layer1* l1, Pass ps, Py_ssize_t size, Py
         while k < m_src:
             ps.m = min(size, m_src - k)
             ps.idx = orders + e * m_src + k
+            ps.rows = input_rows(net, l1, &ps)
             ps.t += 1
             u = _update_at(net, learning_rate0, ps.i + e, ps.t)
             ps.u, ps.lr = &u, u.lr

@@ -51,6 +51,7 @@ from cython.parallel cimport prange
 from libc.math cimport exp, expf, tanh, tanhf, log, log1p, fabs, sqrt, sqrtf, pow
 from libc.stdint cimport int64_t, uint64_t
 from libc.stdlib cimport malloc, free
+from libc.string cimport memcpy
 from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_GetName, PyCapsule_New
 
 import numpy as np

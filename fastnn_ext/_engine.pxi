@@ -30,7 +30,10 @@
 #   whose A[0] and Y are gather buffers. For each batch of each epoch, each thread copies its
 #   chunk's examples (the shuffled order's next indices) into the buffers'
 #   columns, from X^T and Y^T (one example a contiguous row, so a gathered
-#   example is a few cache lines, not n_0 of them), then forward, backward and
+#   example is a few cache lines, not n_0 of them) -- or, where layer 1's
+#   products are all GEMMs (Pass.rows, input_rows), copies the rows whole
+#   into A[0] read as (m, n_0), which the GEMMs take transposed for free --
+#   then forward, backward and
 #   update run as for a full batch with the Pass's m the batch's size (the
 #   last one smaller): every buffer is rewritten per batch, so a smaller batch
 #   simply reads them as (n, m_b). Whole epochs run in one call without the
@@ -156,6 +159,7 @@ cdef struct Pass:
     const void* XT        # batch forward: the whole X^T (m_src, n_0), one example a row
     const void* YT        # batch forward: the whole Y^T (m_src, n_L)
     const void* WS        # batch forward: the whole sample_weight (m_src,), or NULL
+    bint rows             # batch: A[0] holds the batch as rows (m, n_0), not columns (input_rows)
     int dropout           # DropMode of this forward and backward
     uint64_t t            # the updates taken so far (the current one's number, once counted)
     Py_ssize_t i          # runs: the iteration (epoch) the call starts at (the decay's clock)
@@ -179,8 +183,11 @@ cdef void _forward_chunk(const Net* net, const Layer1* l1, const Pass* ps, Py_ss
             linear_activation_forward(net.act[1], net.n[1], m, c0, c1, <floating*>l1.Zlin, b[1],
                                       Z[1], A[1])
         elif not forward_in_gemm_epilogue(net.act[l], net.n[l], net.n[l - 1], m, c0, c1, W[l],
-                                          A[l - 1], b[l], Z[l], A[l]):
-            product(NN, net.n[l], net.n[l - 1], m, c0, c1, 1, W[l], A[l - 1], 0, Z[l])
+                                          A[l - 1], b[l], Z[l], A[l], l == 1 and ps.rows):
+            if l == 1 and ps.rows:
+                product_rows(NN, net.n[1], net.n[0], m, c0, c1, W[1], A[0], Z[1])
+            else:
+                product(NN, net.n[l], net.n[l - 1], m, c0, c1, 1, W[l], A[l - 1], 0, Z[l])
             linear_activation_forward(net.act[l], net.n[l], m, c0, c1, Z[l], b[l], Z[l], A[l])
         if ps.dropout != DROP_NONE and net.drop.D[l] != NULL:
             if ps.dropout == DROP_HASH:
@@ -195,7 +202,8 @@ cdef void _backward_chunk(const Net* net, const Layer1* l1, const Pass* ps, Py_s
                           floating** dZ,  # OUT dZ[l] (n_l, m), columns c0:c1
                           ) noexcept nogil:
     """Thread t's partial dW, db (dWp, dbp; not yet / m) over its chunk's
-    examples, from the forward in Z, A; dW1 too unless layer 1 is not DIRECT;
+    examples, from the forward in Z, A; dW1 too unless layer 1 is not DIRECT
+    (from A[0]'s rows where ps.rows);
     a masked layer's dA through its mask (ps.dropout) before g'."""
     cdef int l, L = net.L
     cdef Py_ssize_t j
@@ -207,8 +215,10 @@ cdef void _backward_chunk(const Net* net, const Layer1* l1, const Pass* ps, Py_s
               <floating*>net.w, dZ[L])
     for l in range(L, 0, -1):
         linear_backward(net.n[l], net.n[l - 1], m, c0, c1, (<floating**>net.W)[l], dZ[l],
-                        NULL if l == 1 and l1.mode != DIRECT else A[l - 1],  # dW1 elsewhere
+                        NULL if l == 1 and (l1.mode != DIRECT or ps.rows) else A[l - 1],
                         dWp[l], dbp[l], dZ[l - 1] if l > 1 else NULL)
+        if l == 1 and ps.rows:
+            product_rows(NT, net.n[1], net.n[0], m, c0, c1, dZ[1], A[0], dWp[1])
         if l > 1 and ps.dropout != DROP_NONE and net.drop.D[l - 1] != NULL:
             for j in range(net.n[l - 1]):
                 dropout_backward(net.act[l - 1], net.g0, <floating>net.drop.keep_prob[l - 1],

@@ -43,7 +43,7 @@ cdef Pass _pass(Py_ssize_t m, double S, int loss=0, double lr=0) noexcept:
     no batch, not training's last update, no dropout."""
     cdef Pass ps
     ps.m, ps.S, ps.loss, ps.lr, ps.last = m, S, loss, lr, False
-    ps.idx, ps.XT, ps.YT, ps.WS = NULL, NULL, NULL, NULL
+    ps.idx, ps.XT, ps.YT, ps.WS, ps.rows = NULL, NULL, NULL, NULL, False
     ps.dropout, ps.t, ps.i, ps.u = DROP_NONE, 0, 0, NULL
     return ps
 
@@ -438,3 +438,12 @@ cdef class _Net:
         with nogil:
             run_epochs(&self.net, &self.l1, ps, self.m, ms, &o[0, 0], o.shape[0], out)
         self._sync(True)
+
+    def gathers_rows(self, Py_ssize_t m):
+        """Whether ``epochs`` gathers a batch of m examples as rows (input_rows)."""
+        cdef int64_t first = 0
+        cdef Pass ps = _pass(m, m)
+        if not 0 < m <= self.m:
+            raise ValueError(f"m must be in [1, {self.m}], got {m}")
+        ps.idx = &first
+        return input_rows(&self.net, &self.l1, &ps)

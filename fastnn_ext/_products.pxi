@@ -387,23 +387,28 @@ cdef void _loops_tn(Py_ssize_t n, Py_ssize_t k, Py_ssize_t m, Py_ssize_t c0, Py_
 cdef bint forward_in_gemm_epilogue(int code, Py_ssize_t n, Py_ssize_t k, Py_ssize_t m,
                                    Py_ssize_t c0, Py_ssize_t c1,
                                    const floating* W,       # IN (n, k)
-                                   const floating* A_prev,  # IN (k, m)
+                                   const floating* A_prev,  # IN (k, m); rows: its rows (m, k)
                                    const floating* b,       # IN (n,)
                                    floating* Z,             # OUT (n, m), columns c0:c1
                                    floating* A,             # OUT (n, m), columns c0:c1
+                                   bint rows=False,
                                    ) noexcept nogil:
     """Z = W A_prev + b and A = g(Z) with the bias and a piecewise-linear g
     applied as the own GEMM stores each tile (bitwise what product and
     linear_activation_forward give, one pass over Z fewer). False, with
-    nothing written, where that does not apply: the caller does both steps."""
+    nothing written, where that does not apply: the caller does both steps.
+    ``rows``: A_prev is given transposed, one example a row (a gathered
+    batch's input, see _batches.pxi)."""
     cdef Py_ssize_t mc = c1 - c0
+    cdef const floating* B = A_prev + c0 * k if rows else A_prev + c0
+    cdef Py_ssize_t rsb = 1 if rows else m, csb = k if rows else 1
     if not (route(NN, n, k, m, mc, True, sizeof(floating)) == GEMM and _own_gemm_for(n, mc)
             and n > 1 and (code == RELU or code == LEAKY_RELU or code == IDENTITY)):
         return False
     if floating is double:
-        return fastnn_dgemm_bias_act(n, mc, k, 1, W, k, 1, A_prev + c0, m, 1, 0, Z + c0, m,
+        return fastnn_dgemm_bias_act(n, mc, k, 1, W, k, 1, B, rsb, csb, 0, Z + c0, m,
                                      b, code, LEAKY_SLOPE, A + c0, m) == 0
-    return fastnn_sgemm_bias_act(n, mc, k, 1, W, k, 1, A_prev + c0, m, 1, 0, Z + c0, m,
+    return fastnn_sgemm_bias_act(n, mc, k, 1, W, k, 1, B, rsb, csb, 0, Z + c0, m,
                                  b, code, <float>LEAKY_SLOPE, A + c0, m) == 0
 
 

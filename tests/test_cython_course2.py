@@ -261,6 +261,49 @@ def test_gemm_shaped_layers_train_as_numpy(gemm, batch):
     assert_trained_alike(net, ref)
 
 
+def test_a_batch_is_gathered_as_rows_exactly_where_layer_1_runs_gemms():
+    """epochs copies a batch's examples whole, as rows of A[0], where every
+    thread's layer-1 products are GEMMs (they read either layout), and as
+    columns elsewhere: a batch split below the GEMM's size, a thin layer 1."""
+    ext = cb.module(cb.current()["isa"])
+    dims, codes = (64, 48, 20, 1), [ext.ACTIVATION_CODES[a] for a in ("relu", "relu", "sigmoid")]
+    rng = np.random.default_rng(0)
+
+    def plan(dims, threads, batch=140):
+        Ws = [rng.standard_normal((b, a)) for a, b in zip(dims, dims[1:])]
+        return ext._Net(Ws, [np.zeros((b, 1)) for b in dims[1:]], codes[-len(Ws):],
+                        np.empty((dims[0], batch)), threads, None, None, 1)
+
+    assert plan(dims, 1).gathers_rows(140) and plan(dims, 1).gathers_rows(70)
+    assert plan(dims, 2).gathers_rows(140)       # 70 columns a thread
+    assert not plan(dims, 2).gathers_rows(70)    # 35: the register tiles' size
+    assert not plan(dims, 1).gathers_rows(16)
+    assert not plan((64, 2, 1), 1).gathers_rows(140)  # layer 1 of 2 units: no GEMM
+    with pytest.raises(ValueError, match="m must be in"):
+        plan(dims, 1).gathers_rows(141)
+
+
+# Batches of 140, 140 and 70 of 350: as rows on one thread; on two, the last as
+# columns (35 a thread). Layer 1's forward: BLAS (80 units), the own GEMM (48,
+# tanh), the own GEMM's ReLU epilogue (48). Pairwise with the optimizer, L2,
+# dropout, weights and dtype.
+@pytest.mark.parametrize("threads,n1,hidden,optimizer,lambd,keep_prob,weighted,dtype", [
+    (1, 80, "relu", "adam", 0.3, 1.0, True, "float64"),
+    (2, 48, "tanh", "momentum", 0.0, 0.8, False, "float64"),
+    (2, 48, "relu", "adam", 0.1, 0.9, True, "float32"),
+])
+def test_batches_gathered_as_rows_train_as_numpy(threads, n1, hidden, optimizer, lambd,
+                                                 keep_prob, weighted, dtype):
+    dims = (64, n1, 20, 1)
+    weights = np.random.default_rng(2).uniform(0.5, 2, 350) if weighted else None
+    options = dict(optimizer=optimizer, lambd=lambd, keep_prob=keep_prob, batch_size=140,
+                   iterations=4, m=350, sample_weight=weights)
+    ref = _fit(_net("numpy", hidden, dtype, dims=dims), **options)
+    net = _fit(_net("cython", hidden, dtype, threads, dims=dims), **options)
+    assert net.threads_used_[0] == threads
+    assert_trained_alike(net, ref, 1e-4 if dtype == "float32" else 1e-9)
+
+
 @pytest.mark.parametrize("dtype,path", [("float32", "batch1"), ("float64", "batch1"),
                                         ("float32", "weighted")])
 def test_adam_steps_right_on_a_subnormal_first_moment(dtype, path):
