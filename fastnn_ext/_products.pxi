@@ -71,7 +71,10 @@ GEMM_KERNEL = FASTNN_GEMM_KERNEL.decode()
 # product is skinny -- a side below OWN_GEMM_SKINNY, like the deep net's 20 x
 # 12288 layer, where it ran 1.2-1.6x faster (OpenBLAS pads and packs for wide
 # tiles) -- and BLAS for wide products, where OpenBLAS's kernels ran 3-11%
-# faster in float64.
+# faster in float64. Skinny products below OWN_GEMM_MIN_MACS multiply-adds go
+# to BLAS too: the cython backend sets that floor where OpenBLAS runs kernels
+# with small-matrix paths (SkylakeX's), which ran a 5 x 64 output layer's
+# products 1.3-2x faster than the own GEMM (paths.py).
 cdef enum GemmRoute:
     ROUTE_BLAS = 0
     ROUTE_OWN = 1
@@ -81,6 +84,7 @@ cdef enum:
     OWN_GEMM_SKINNY = 64
 
 cdef GemmRoute GEMM_ROUTE = ROUTE_AUTO if HAVE_OWN_GEMM else ROUTE_BLAS
+cdef Py_ssize_t OWN_GEMM_MIN_MACS = 0
 _ROUTES = {"blas": ROUTE_BLAS, "own": ROUTE_OWN, "auto": ROUTE_AUTO}
 
 
@@ -95,9 +99,20 @@ def _gemm_route(route):
     return old
 
 
-cdef inline bint _own_gemm_for(Py_ssize_t M, Py_ssize_t N) noexcept nogil:
+def _own_gemm_min_macs(macs):
+    """Set the auto route's floor: skinny products of fewer multiply-adds go to
+    BLAS (0: none do); None changes nothing. Returns the floor before the call."""
+    global OWN_GEMM_MIN_MACS
+    old = OWN_GEMM_MIN_MACS
+    if macs is not None:
+        OWN_GEMM_MIN_MACS = max(0, int(macs))
+    return old
+
+
+cdef inline bint _own_gemm_for(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K) noexcept nogil:
     return GEMM_ROUTE == ROUTE_OWN or (GEMM_ROUTE == ROUTE_AUTO and
-                                       (M < OWN_GEMM_SKINNY or N < OWN_GEMM_SKINNY))
+                                       (M < OWN_GEMM_SKINNY or N < OWN_GEMM_SKINNY) and
+                                       M * N * K >= OWN_GEMM_MIN_MACS)
 
 
 # A product C (M, N) = A (M, K) B (K, N) runs in the loops here, not a GEMM,
@@ -145,7 +160,7 @@ cdef inline void gemm(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, floating alpha,
     route says (BLAS if its buffer can't be had)."""
     cdef char ta, tb
     cdef Py_ssize_t lda, ldb
-    if _own_gemm_for(M, N):
+    if _own_gemm_for(M, N, K):
         if floating is double:
             if fastnn_dgemm(M, N, K, alpha, A, rsa, csa, B, rsb, csb, beta, C, ldc) == 0:
                 return
@@ -402,7 +417,7 @@ cdef bint forward_in_gemm_epilogue(int code, Py_ssize_t n, Py_ssize_t k, Py_ssiz
     cdef Py_ssize_t mc = c1 - c0
     cdef const floating* B = A_prev + c0 * k if rows else A_prev + c0
     cdef Py_ssize_t rsb = 1 if rows else m, csb = k if rows else 1
-    if not (route(NN, n, k, m, mc, True, sizeof(floating)) == GEMM and _own_gemm_for(n, mc)
+    if not (route(NN, n, k, m, mc, True, sizeof(floating)) == GEMM and _own_gemm_for(n, mc, k)
             and n > 1 and (code == RELU or code == LEAKY_RELU or code == IDENTITY)):
         return False
     if floating is double:

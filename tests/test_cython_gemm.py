@@ -161,6 +161,39 @@ def test_own_gemm_is_the_default_for_skinny_products(gemm_isa):
         assert cb.current()["gemm"] == "blas"
 
 
+def test_auto_leaves_small_skinny_products_to_blas_with_small_matrix_kernels(gemm_isa):
+    """Under OpenBLAS's SkylakeX kernels (small-matrix paths) "auto" sends
+    skinny products below own_gemm_min_macs to BLAS; under the others, every
+    skinny product to the own GEMM. Told apart by their bits: the two sum a
+    K = 3000 product in different blocks (a precondition checked here)."""
+    assert paths.own_gemm_min_macs("SkylakeX") == paths.SMALL_BLAS_MACS > 5 * 64 * 3000
+    assert paths.own_gemm_min_macs("Haswell") == paths.own_gemm_min_macs(None) == 0
+    rng = np.random.default_rng(0)
+    A, B = rng.standard_normal((5, 3000)), rng.standard_normal((3000, 64))
+
+    def product(route, floor=None):
+        with cb.settings(gemm=route):
+            ext = paths.active()
+            saved = ext._own_gemm_min_macs(floor)
+            try:
+                C = np.zeros((5, 64))
+                gemm_check(ext, A, B, C, 1.0, 0.0)
+                return C
+            finally:
+                ext._own_gemm_min_macs(saved)
+
+    own, blas = product("own"), product("blas")
+    assert not np.array_equal(own, blas) and _rel(own, blas) < 1e-13
+    assert np.array_equal(product("auto", 0), own)
+    assert np.array_equal(product("auto", paths.SMALL_BLAS_MACS), blas)
+    assert np.array_equal(product("auto", 5 * 64 * 3000), own)  # the floor is inclusive
+    from fastnn.backends import _blas
+    floor = paths.own_gemm_min_macs(_blas.architecture())
+    assert paths.active()._own_gemm_min_macs(None) == floor
+    assert np.array_equal(product("auto"), own if floor == 0 else blas)
+    assert (f"of at least {floor:,} multiply-adds" in cb.info()["gemm"]) == (floor > 0)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_auto_route_trains_like_own_and_blas(dtype, gemm_isa):
     # A skinny layer (20 units, own GEMM) and wide ones (72, 64: BLAS) in one net.

@@ -32,7 +32,7 @@ import os
 import sys
 import threading
 
-__all__ = ["controllers", "limit", "describe"]
+__all__ = ["architecture", "controllers", "limit", "describe"]
 
 _lock = threading.Lock()
 _active = {}          # id of a limit() call -> its n
@@ -64,6 +64,13 @@ def controllers():
     libs = os.path.join(os.path.dirname(os.path.dirname(scipy.__file__)), "scipy.libs")
     own = [c for c in blas if (c.filepath or "").startswith(libs + os.sep)]
     return own or blas
+
+
+def architecture():
+    """The kernel set of the BLAS the compiled backends call (OpenBLAS's core
+    name, e.g. ``"SkylakeX"``, ``"Haswell"``, ``"Zen"``), or ``None``."""
+    libs = controllers()
+    return getattr(libs[0], "architecture", None) if len(libs) == 1 else None
 
 
 def describe():

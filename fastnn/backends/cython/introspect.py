@@ -43,6 +43,7 @@ def info():
     ext = _active()
     novec = module(state["isa"], "novec")
     blas = "scipy.linalg.cython_blas" + (f" ({_blas.describe()})" if _blas.describe() else "")
+    floor = ext._own_gemm_min_macs(None)
     return {
         "isa": state["isa"],
         "isas": isas(),
@@ -57,8 +58,9 @@ def info():
         "openmp": ext.HAVE_OPENMP,
         "blas": blas,
         "gemm": {"own": f"own {ext.GEMM_KERNEL} GEMM (fastnn_ext/_gemm.h)",
-                 "auto": f"auto: own {ext.GEMM_KERNEL} GEMM for products with a side below 64, "
-                         f"BLAS ({blas}) for wider ones",
+                 "auto": f"auto: own {ext.GEMM_KERNEL} GEMM for products with a side below 64"
+                         + (f" of at least {floor:,} multiply-adds" if floor else "")
+                         + f", BLAS ({blas}) for the others",
                  "blas": f"BLAS: {blas}"}[state["gemm"]],
         "small_products": (f"register tiles (fastnn_ext/_small.h) for chunks of 8 to "
                            f"{ext.SMALL_MAX_COLS} columns" if ext.HAVE_SMALL_PRODUCTS

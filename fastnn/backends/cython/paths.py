@@ -19,11 +19,12 @@ failed to build is simply not among :func:`isas`.
 """
 
 import contextlib
+import functools
 import importlib
 import importlib.util
 import os
 
-from .. import BackendUnavailable
+from .. import BackendUnavailable, _blas
 
 
 def _build_status():
@@ -47,7 +48,8 @@ except ImportError as exc:
     raise BackendUnavailable(f"fastnn_ext is not built ({type(exc).__name__}: {exc}); "
                              f"reinstall fastnn with a C compiler to build it") from exc
 
-__all__ = ["ISAS", "isas", "built", "module", "settings", "current", "DEFAULT_GEMM"]
+__all__ = ["ISAS", "isas", "built", "module", "settings", "current", "DEFAULT_GEMM",
+           "own_gemm_min_macs"]
 
 #: The kernel sets, best first.
 ISAS = ("avx512", "avx2", "baseline")
@@ -60,6 +62,20 @@ ONEPASS_CHOICES = ("auto", True, False)
 #: README "Performance"); the baseline and novec builds have no own GEMM.
 DEFAULT_GEMM = {"avx512": "auto", "avx2": "auto", "baseline": "blas"}
 GEMMS = ("auto", "own", "blas")
+
+#: OpenBLAS kernel sets with small-matrix GEMM kernels (its SMALL_MATRIX_OPT:
+#: SkylakeX and the cores that run SkylakeX's kernels). With one of them,
+#: "auto" sends skinny products of fewer than SMALL_BLAS_MACS multiply-adds to
+#: BLAS: on an AMD EPYC Zen 4, one thread, OpenBLAS 0.3.30 ran the 100-128-64-5
+#: net's output layer (5 x 200 x 64 and its dW), digits' (10 x 200 x 64) and
+#: L-BFGS's blocks (5 x 2632 x 64) 1.3-4.6x faster than the own GEMM, and
+#: products of 2-6 million multiply-adds about level, while the deep net's
+#: (20 x 209 x 12288, 7 x 209 x 12288) stayed 1.2-2x faster on the own GEMM. Under
+#: OpenBLAS's Haswell kernels (the AVX2 path) the own GEMM was ahead or level
+#: at all of those shapes but one (README, "Own GEMM versus OpenBLAS"), so
+#: other kernel sets keep it for every skinny product.
+BLAS_SMALL_KERNELS = ("SkylakeX", "Cooperlake", "SapphireRapids")
+SMALL_BLAS_MACS = 1 << 23
 
 
 def _built(isa):
@@ -152,10 +168,22 @@ def _gemm_in_force():
     return want if ext.HAVE_OWN_GEMM else "blas"
 
 
+def own_gemm_min_macs(architecture):
+    """The auto route's floor under BLAS kernel set ``architecture``: skinny
+    products of fewer multiply-adds go to BLAS (0: none)."""
+    return SMALL_BLAS_MACS if architecture in BLAS_SMALL_KERNELS else 0
+
+
+@functools.cache
+def _own_gemm_floor():
+    return own_gemm_min_macs(_blas.architecture())  # the BLAS's kernels are set at its load
+
+
 def active():
     """The module the next call runs, with its GEMM routed as the settings say."""
     ext = module(_state.isa, _state.variant)
     ext._gemm_route(_gemm_in_force())
+    ext._own_gemm_min_macs(_own_gemm_floor())
     return ext
 
 
@@ -172,7 +200,9 @@ def settings(*, isa=None, variant=None, gemm=None, onepass=None, onepass_block_b
         and BLAS products (the SIMD ablation).
     gemm : {"auto", "own", "blas"}, optional
         Where GEMM-shaped products go: ``"auto"`` (the default where there is
-        an own GEMM) fastnn's GEMM for skinny products and BLAS for wide ones,
+        an own GEMM) fastnn's GEMM for skinny products and BLAS for wide ones
+        (and for small skinny ones under OpenBLAS's SkylakeX kernels:
+        :func:`own_gemm_min_macs`),
         ``"own"`` fastnn's GEMM for all, ``"blas"`` scipy's OpenBLAS for all.
         ``"auto"`` and ``"own"`` need a kernel set with fastnn's GEMM (avx2,
         avx512) and the vec variant.
