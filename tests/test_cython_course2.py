@@ -261,45 +261,74 @@ def test_gemm_shaped_layers_train_as_numpy(gemm, batch):
     assert_trained_alike(net, ref)
 
 
+def _plan(ext, dims, threads, batch=140, seed=0):
+    """A mini-batch plan of ``dims`` (ReLU hidden layers, sigmoid output) with
+    its gather buffers ``(plan, Xb, Yb)``."""
+    rng = np.random.default_rng(seed)
+    Ws = [rng.standard_normal((b, a)) / np.sqrt(a) for a, b in zip(dims, dims[1:])]
+    codes = [ext.ACTIVATION_CODES["relu"]] * (len(Ws) - 1) + [ext.ACTIVATION_CODES["sigmoid"]]
+    Xb, Yb = np.full((dims[0], batch), np.nan), np.empty((dims[-1], batch))
+    plan = ext._Net(Ws, [np.zeros((b, 1)) for b in dims[1:]], codes, Xb, threads, None, None, 1)
+    plan.set_Y(Yb)
+    return plan, Xb, Yb
+
+
 def test_a_batch_is_gathered_as_rows_exactly_where_layer_1_runs_gemms():
     """epochs copies a batch's examples whole, as rows of A[0], where every
     thread's layer-1 products are GEMMs (they read either layout), and as
     columns elsewhere: a batch split below the GEMM's size, a thin layer 1."""
     ext = cb.module(cb.current()["isa"])
-    dims, codes = (64, 48, 20, 1), [ext.ACTIVATION_CODES[a] for a in ("relu", "relu", "sigmoid")]
-    rng = np.random.default_rng(0)
-
-    def plan(dims, threads, batch=140):
-        Ws = [rng.standard_normal((b, a)) for a, b in zip(dims, dims[1:])]
-        return ext._Net(Ws, [np.zeros((b, 1)) for b in dims[1:]], codes[-len(Ws):],
-                        np.empty((dims[0], batch)), threads, None, None, 1)
-
-    assert plan(dims, 1).gathers_rows(140) and plan(dims, 1).gathers_rows(70)
-    assert plan(dims, 2).gathers_rows(140)       # 70 columns a thread
-    assert not plan(dims, 2).gathers_rows(70)    # 35: the register tiles' size
-    assert not plan(dims, 1).gathers_rows(16)
-    assert not plan((64, 2, 1), 1).gathers_rows(140)  # layer 1 of 2 units: no GEMM
+    dims = (64, 48, 20, 1)
+    assert _plan(ext, dims, 1)[0].gathers_rows(140) and _plan(ext, dims, 1)[0].gathers_rows(70)
+    assert _plan(ext, dims, 2)[0].gathers_rows(140)       # 70 columns a thread
+    assert not _plan(ext, dims, 2)[0].gathers_rows(70)    # 35: the register tiles' size
+    assert not _plan(ext, dims, 1)[0].gathers_rows(16)
+    assert not _plan(ext, (64, 2, 1), 1)[0].gathers_rows(140)  # layer 1 of 2 units: no GEMM
     with pytest.raises(ValueError, match="m must be in"):
-        plan(dims, 1).gathers_rows(141)
+        _plan(ext, dims, 1)[0].gathers_rows(141)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_epochs_leave_the_last_batch_in_the_layout_it_was_decided(threads):
+    """The buffer after an epoch holds its last batch (70 of 350 examples): as
+    rows on one thread, as columns on two (35 a thread) -- the layout the
+    decision names, so the decision is what the gather and products follow."""
+    ext = cb.module(cb.current()["isa"])
+    plan, Xb, Yb = _plan(ext, (64, 48, 20, 1), threads)
+    rng = np.random.default_rng(1)
+    XT, YT = rng.standard_normal((350, 64)), (rng.random((350, 1)) < 0.5).astype(float)
+    order = rng.permutation(350)[None, :]
+    plan.epochs(ext.LOSS_CODES["cross_entropy"], 0.01, order, XT, YT)
+    last = XT[order[0, 280:]]
+    if plan.gathers_rows(70):
+        assert threads == 1 and np.array_equal(Xb.ravel()[:70 * 64].reshape(70, 64), last)
+    else:
+        assert threads == 2 and np.array_equal(Xb.ravel()[:64 * 70].reshape(64, 70), last.T)
+    assert np.array_equal(Yb.ravel()[:70], YT[order[0, 280:], 0])
 
 
 # Batches of 140, 140 and 70 of 350: as rows on one thread; on two, the last as
-# columns (35 a thread). Layer 1's forward: BLAS (80 units), the own GEMM (48,
-# tanh), the own GEMM's ReLU epilogue (48). Pairwise with the optimizer, L2,
-# dropout, weights and dtype.
-@pytest.mark.parametrize("threads,n1,hidden,optimizer,lambd,keep_prob,weighted,dtype", [
-    (1, 80, "relu", "adam", 0.3, 1.0, True, "float64"),
-    (2, 48, "tanh", "momentum", 0.0, 0.8, False, "float64"),
-    (2, 48, "relu", "adam", 0.1, 0.9, True, "float32"),
+# columns (35 a thread). Layer 1's forward on BLAS (80 units), on the own GEMM
+# (48, tanh) and in the own GEMM's ReLU epilogue (48); "auto" sends 48-unit
+# layers to BLAS where OpenBLAS has small-matrix kernels, so the own GEMM's
+# cases force it. Pairwise with the optimizer, L2, dropout, weights and dtype.
+@pytest.mark.parametrize("threads,n1,hidden,gemm,optimizer,lambd,keep_prob,weighted,dtype", [
+    (1, 80, "relu", "auto", "adam", 0.3, 1.0, True, "float64"),
+    (2, 48, "tanh", "own", "momentum", 0.0, 0.8, False, "float64"),
+    (2, 48, "relu", "own", "adam", 0.1, 0.9, True, "float32"),
+    (1, 48, "relu", "blas", "rmsprop", 0.0, 0.9, False, "float64"),
 ])
-def test_batches_gathered_as_rows_train_as_numpy(threads, n1, hidden, optimizer, lambd,
+def test_batches_gathered_as_rows_train_as_numpy(threads, n1, hidden, gemm, optimizer, lambd,
                                                  keep_prob, weighted, dtype):
+    if gemm == "own" and not cb.module(cb.current()["isa"]).HAVE_OWN_GEMM:
+        pytest.skip("this kernel set has no own GEMM")
     dims = (64, n1, 20, 1)
     weights = np.random.default_rng(2).uniform(0.5, 2, 350) if weighted else None
     options = dict(optimizer=optimizer, lambd=lambd, keep_prob=keep_prob, batch_size=140,
                    iterations=4, m=350, sample_weight=weights)
     ref = _fit(_net("numpy", hidden, dtype, dims=dims), **options)
-    net = _fit(_net("cython", hidden, dtype, threads, dims=dims), **options)
+    with cb.settings(gemm=gemm):
+        net = _fit(_net("cython", hidden, dtype, threads, dims=dims), **options)
     assert net.threads_used_[0] == threads
     assert_trained_alike(net, ref, 1e-4 if dtype == "float32" else 1e-9)
 

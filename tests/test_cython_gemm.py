@@ -167,6 +167,7 @@ def test_auto_leaves_small_skinny_products_to_blas_with_small_matrix_kernels(gem
     skinny product to the own GEMM. Told apart by their bits: the two sum a
     K = 3000 product in different blocks (a precondition checked here)."""
     assert paths.own_gemm_min_macs("SkylakeX") == paths.SMALL_BLAS_MACS > 5 * 64 * 3000
+    assert paths.own_gemm_min_macs("SKYLAKEX") == paths.own_gemm_min_macs("Cooperlake") > 0
     assert paths.own_gemm_min_macs("Haswell") == paths.own_gemm_min_macs(None) == 0
     rng = np.random.default_rng(0)
     A, B = rng.standard_normal((5, 3000)), rng.standard_normal((3000, 64))
@@ -188,7 +189,8 @@ def test_auto_leaves_small_skinny_products_to_blas_with_small_matrix_kernels(gem
     assert np.array_equal(product("auto", paths.SMALL_BLAS_MACS), blas)
     assert np.array_equal(product("auto", 5 * 64 * 3000), own)  # the floor is inclusive
     from fastnn.backends import _blas
-    floor = paths.own_gemm_min_macs(_blas.architecture())
+    floor = paths._own_gemm_floor()  # read once per process off the BLAS's kernel set
+    assert floor == paths.own_gemm_min_macs(_blas.architecture())
     assert paths.active()._own_gemm_min_macs(None) == floor
     assert np.array_equal(product("auto"), own if floor == 0 else blas)
     assert (f"of at least {floor:,} multiply-adds" in cb.info()["gemm"]) == (floor > 0)
@@ -196,7 +198,8 @@ def test_auto_leaves_small_skinny_products_to_blas_with_small_matrix_kernels(gem
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_auto_route_trains_like_own_and_blas(dtype, gemm_isa):
-    # A skinny layer (20 units, own GEMM) and wide ones (72, 64: BLAS) in one net.
+    # A skinny layer (20 units: the own GEMM, or BLAS below a small-matrix
+    # BLAS's floor) and wide ones (72, 64: BLAS) in one net.
     dims, m, acts = [300, 20, 72, 64, 1], 400, ["relu", "tanh", "relu", "sigmoid"]
     tol = 1e-9 if dtype == np.float64 else 1e-4
     results = {}

@@ -54,7 +54,7 @@ def test_test_extra_carries_the_build_requirements():
     """The packaging tests build in the running environment, so everything
     ``[build-system]`` requires must come with ``pip install ".[test]"`` too --
     not from whatever the machine happens to have (a fresh venv has neither
-    Cython nor setuptools >= 69)."""
+    Cython nor setuptools >= 77)."""
     meta = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     test_extra = {Requirement(r).name.lower(): Requirement(r)
                   for r in meta["project"]["optional-dependencies"]["test"]}

@@ -69,12 +69,13 @@ GEMMS = ("auto", "own", "blas")
 #: BLAS: on an AMD EPYC Zen 4, one thread, OpenBLAS 0.3.30 ran the 100-128-64-5
 #: net's output layer (5 x 200 x 64 and its dW), digits' (10 x 200 x 64) and
 #: L-BFGS's blocks (5 x 2632 x 64) 1.3-4.6x faster than the own GEMM, and
-#: products of 2-6 million multiply-adds about level, while the deep net's
-#: (20 x 209 x 12288, 7 x 209 x 12288) stayed 1.2-2x faster on the own GEMM. Under
+#: products of 2-6 million multiply-adds mixed (0.92-1.61 of BLAS's time),
+#: while the deep net's (20 x 209 x 12288, 7 x 209 x 12288 and their dW) mostly
+#: stayed faster on the own GEMM (0.52-0.83 of BLAS's time; 1.14 for one). Under
 #: OpenBLAS's Haswell kernels (the AVX2 path) the own GEMM was ahead or level
 #: at all of those shapes but one (README, "Own GEMM versus OpenBLAS"), so
 #: other kernel sets keep it for every skinny product.
-BLAS_SMALL_KERNELS = ("SkylakeX", "Cooperlake", "SapphireRapids")
+BLAS_SMALL_KERNELS = ("skylakex", "cooperlake", "sapphirerapids")  # compared lowercased
 SMALL_BLAS_MACS = 1 << 23
 
 
@@ -171,12 +172,14 @@ def _gemm_in_force():
 def own_gemm_min_macs(architecture):
     """The auto route's floor under BLAS kernel set ``architecture``: skinny
     products of fewer multiply-adds go to BLAS (0: none)."""
-    return SMALL_BLAS_MACS if architecture in BLAS_SMALL_KERNELS else 0
+    return SMALL_BLAS_MACS if (architecture or "").lower() in BLAS_SMALL_KERNELS else 0
 
 
 @functools.cache
 def _own_gemm_floor():
-    return own_gemm_min_macs(_blas.architecture())  # the BLAS's kernels are set at its load
+    """The floor for this process's BLAS, whose kernel set is fixed when it
+    loads (without threadpoolctl, which fastnn requires: 0)."""
+    return own_gemm_min_macs(_blas.architecture())
 
 
 def active():
