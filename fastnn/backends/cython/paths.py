@@ -57,8 +57,9 @@ VARIANTS = ("vec", "novec")
 ONEPASS_CHOICES = ("auto", True, False)
 
 #: Where GEMM-shaped products go by default, per kernel set: "auto" is
-#: fastnn's own GEMM for skinny products (a side below 64) and scipy's
-#: OpenBLAS for wide ones, as measured on the nets' shapes (_products.pxi,
+#: fastnn's own GEMM for skinny products (a side below 64; under OpenBLAS's
+#: small-matrix kernels only from SMALL_BLAS_MACS up, below) and scipy's
+#: OpenBLAS for the rest, as measured on the nets' shapes (_products.pxi,
 #: README "Performance"); the baseline and novec builds have no own GEMM.
 DEFAULT_GEMM = {"avx512": "auto", "avx2": "auto", "baseline": "blas"}
 GEMMS = ("auto", "own", "blas")
