@@ -243,6 +243,9 @@ def test_flops_of_planar_iteration():
 
 def test_suite_runner_writes_interleaved_samples(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the suite runs from the installed package, any folder
+    # As inside a pytest-xdist worker: the suite's own session must still
+    # benchmark (pytest-benchmark turns itself off where it sees this).
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw0")
     json_path = tmp_path / "dot.json"
     run = suite.run(json_path, quick=True, select="test_dot")
     assert run["failed"] == 0 and run["passed"] == 1, run["log"][-2000:]

@@ -131,7 +131,11 @@ def run(json_path, *, quick=False, select=None, console=None):
     require_report_extra()
     bench = benchmarks_dir()
     mode = "quick" if quick else "full"
-    env = {**BENCH_ENV, **os.environ, "FASTNN_BENCH": mode}
+    # The run is a pytest session of its own: launched from inside a
+    # pytest-xdist worker it would inherit PYTEST_XDIST_WORKER, and
+    # pytest-benchmark then disables itself as if it ran under xdist.
+    env = {**BENCH_ENV, **{k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST_")},
+           "FASTNN_BENCH": mode}
     counts = {"PASSED": 0, "FAILED": 0, "SKIPPED": 0, "ERROR": 0}
     log = []
     progress = _Progress(console)
