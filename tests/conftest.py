@@ -53,3 +53,15 @@ def test_required_backends_are_known():
 @pytest.fixture
 def planar():
     return fastnn.datasets.planar()
+
+
+# The packaging tests build, repair and install a wheel and an sdist in fresh
+# venvs: about five minutes, in one file that stays on one worker under the
+# README's ``pytest -n auto --dist loadfile`` (its module fixtures share the
+# built wheel). Collected first, they start at once and the other workers take
+# every other file meanwhile, instead of all waiting on them at the end.
+_FIRST = frozenset({"test_packaging.py"})
+
+
+def pytest_collection_modifyitems(items):
+    items.sort(key=lambda item: item.path.name not in _FIRST)  # stable: the rest keep their order
