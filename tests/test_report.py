@@ -349,3 +349,19 @@ def test_ladder_log_axes_have_no_overlapping_tick_labels():
         for (a, box_a), (b, box_b) in itertools.combinations(labels, 2):
             assert not box_a.overlaps(box_b), (ax.get_title(), a, b)
     plt.close(fig)
+
+
+def test_log_axes_label_their_decades_without_mathtext():
+    """matplotlib's log labels are mathtext ("$\\mathdefault{10^{-3}}$"), which
+    loads its math fonts and, with a font cache that lacks them, logs a line
+    per font on the report's console."""
+    fig, ax = plt.subplots()
+    try:
+        plots._log_decades(ax, 2e-3, 30)
+        fig.canvas.draw()
+        labels = [t.get_text() for t in ax.get_xticklabels()
+                  if t.get_text() and ax.get_xlim()[0] <= t.get_position()[0] <= ax.get_xlim()[1]]
+    finally:
+        plt.close(fig)
+    assert labels == ["10⁻³", "10⁻²", "10⁻¹", "10⁰", "10¹", "10²"]
+    assert plots.decade_label(0.5) == "0.5" and plots.decade_label(1e5) == "10⁵"

@@ -15,7 +15,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import LogLocator, NullFormatter  # noqa: E402
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
 
 from . import plots_dropin as _dropin  # noqa: E402
 from . import plots_optimizers as _opt  # noqa: E402
@@ -73,7 +73,22 @@ def _log_decades(ax, lo, hi, axis="x"):
     getattr(ax, f"set_{axis}lim")(lo, hi)
     which = ax.xaxis if axis == "x" else ax.yaxis
     which.set_major_locator(LogLocator(base=10, numticks=12))
+    which.set_major_formatter(FuncFormatter(decade_label))
     which.set_minor_formatter(NullFormatter())
+
+
+_SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def decade_label(value, _position=None):
+    """A log axis' major tick as plain text, "10⁻³": matplotlib's own labels are
+    mathtext, which loads its math fonts -- and where its font cache lists no
+    STIX or Computer Modern fonts (one written by a Debian matplotlib of the
+    same version), logs a "findfont: ... not found" line for each of them."""
+    exponent = round(math.log10(value)) if value > 0 else None
+    if exponent is None or not math.isclose(value, 10.0 ** exponent):
+        return f"{value:g}"
+    return "10" + str(exponent).translate(_SUPERSCRIPT)
 
 
 def _bars(ax, timings, scale, unit):
