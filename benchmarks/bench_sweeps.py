@@ -33,6 +33,8 @@ ENGINES = ["serial", "loky", "threading"] + (
 IMPLS = [b for b in backends.names() if b in sweeps.IMPLS] + ["MLPClassifier"]
 
 
+# Fits of a few epochs stop at max_iter by design: no ConvergenceWarning for each.
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 @pytest.mark.parametrize("impl", IMPLS)
 def test_sweeps(benchmark, impl):
     if impl != "MLPClassifier" and backends.available()[impl] is not True:
