@@ -20,7 +20,10 @@ what a fit cost this process whatever else runs on the machine):
   iteration: the products of its loss-and-gradient evaluations (forward and
   backward, ``flops`` per evaluation, ``evaluations`` per iteration counted in
   the check fit) at the GEMM peak measured beside the group on the same
-  threads (``peak_gflops``). After timing, both trained the same model: the
+  threads (``peak_gflops``). On one thread, outside plain pytest, also the
+  epoch's (lbfgs: the iteration's evaluations') products alone at one-thread
+  BLAS (``products_s``, :mod:`._products`): the least time an epoch there can
+  take. After timing, both trained the same model: the
   final training losses agree within ``LOSS_RTOL`` (float64; recorded in
   float32) and both lowered it.
 
@@ -45,6 +48,7 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 from . import dropin_problems as dp
+from ._products import products_seconds
 from ._harness import MODE, ROUNDS_OVERRIDE, ci
 
 #: The fit groups: (problem, dtype, threads) per mode.
@@ -268,6 +272,11 @@ def run_epoch_group(benchmark, problem, solver, dtype, threads):
     makes = makers(problem, dtype, threads, **params)
     lbfgs = solver == "lbfgs" and not ci(benchmark)
     peaks = [_peak(dtype, threads)] if lbfgs else []
+    # One evaluation's products (lbfgs: full batch), or an epoch's at the default batch size.
+    floor = dict(layer_dims=[X.shape[1], *HIDDEN, n_outputs(problem)], m=X.shape[0],
+                 batch_size=X.shape[0] if solver == "lbfgs" else min(200, X.shape[0]),
+                 dtype=dtype)
+    products = [products_seconds(**floor)] if threads == "one" and not ci(benchmark) else []
     with _quiet(), thread_policy(threads):
         meta = _meta(problem, dtype, threads, X)
         records, fitted = interleave_fits(benchmark, makes, X, y, per_iteration=True,
@@ -280,6 +289,11 @@ def run_epoch_group(benchmark, problem, solver, dtype, threads):
                 records[impl].update(evaluations=nfev, lbfgs_iterations=nit)
     if lbfgs:
         peaks.append(_peak(dtype, threads))
+    if products:
+        products.append(products_seconds(**floor))
+        fn = records["fastnn"]
+        per = fn["evaluations"] / fn["lbfgs_iterations"] if solver == "lbfgs" else 1
+        benchmark.extra_info["products_s"] = min(products) * per
     start = {}
     for impl, est in fitted.items():
         records[impl].update(loss=float(est.loss_), dtype=dtype, solver=solver)

@@ -45,7 +45,6 @@ compared with the numpy backend's of the same dtype: fastnn backends within
 """
 
 import contextlib
-import time
 
 import numpy as np
 import pytest
@@ -57,6 +56,7 @@ from fastnn.backends import _base, _threads
 from fastnn.report import workloads as wl
 
 from . import peers_adam
+from ._products import products_seconds
 from ._harness import (BACKENDS, MODE, Impl, check_epochs, ci, epoch_peer_trainer,
                        interleave_epochs, is_slow, require_backend, require_peer)
 from .bench_minibatch import data_source, one_thread
@@ -273,46 +273,13 @@ def one_thread_peak(dtype):
         return machine.gemm_peak(dtype, PEAK_N)
 
 
-def epoch_products(layer_dims, m, batch_size):
-    """The products of an epoch at ``batch_size`` (the last batch smaller), as
-    ``(M, N, K)`` of C = A (M, K) B (K, N), each with how many steps take it:
-    per layer Z = W A and dW = dZ Aᵀ, and dA = Wᵀ dZ but for the first layer
-    (the products :func:`fastnn.report.workloads.flops` counts)."""
-    sizes = {batch_size: m // batch_size}
-    if m % batch_size:
-        sizes[m % batch_size] = 1
-    out = []
-    for b, steps in sizes.items():
-        for l in range(1, len(layer_dims)):
-            n, n_prev = layer_dims[l], layer_dims[l - 1]
-            out += [((n, b, n_prev), steps), ((n, n_prev, b), steps)]
-            if l > 1:
-                out.append(((n_prev, b, n), steps))
-    return out
-
-
 def products_floor(key, batch_size, rounds=5):
-    """Seconds per epoch of the epoch's products alone (:func:`epoch_products`),
-    as NumPy's BLAS runs them on one thread into preallocated arrays, with no
-    gather, activation, loss or update: the best of ``rounds`` epochs. An
-    epoch on one thread whose products run at this BLAS's speed cannot take
-    less; the report holds the peers' goals to it."""
+    """Seconds per epoch of the epoch's products alone
+    (:func:`._products.products_seconds`) on workload ``key``: an epoch on
+    one thread whose products run at this BLAS's speed cannot take less; the
+    report holds the peers' goals to it."""
     workload = wl.CLASSES if key[0] == "classes" else wl.DIGITS
-    rng = np.random.default_rng(SEED)
-    calls = []
-    for (M, N, K), steps in epoch_products(workload.layer_dims, key[1], batch_size):
-        A = rng.standard_normal((M, K)).astype(key[2])
-        B = rng.standard_normal((K, N)).astype(key[2])
-        calls.append((A, B, np.empty((M, N), key[2]), steps))
-    best = float("inf")
-    with threadpool_limits(limits=1, user_api="blas"):
-        for _ in range(rounds):
-            start = time.perf_counter()
-            for A, B, C, steps in calls:
-                for _ in range(steps):
-                    np.matmul(A, B, out=C)
-            best = min(best, time.perf_counter() - start)
-    return best
+    return products_seconds(workload.layer_dims, key[1], batch_size, key[2], rounds, SEED)
 
 
 def every_core_peak(dtype):

@@ -14,6 +14,7 @@ import pytest
 pytest.importorskip("sklearn")
 
 from fastnn.benchmarks import bench_dropin as bd  # noqa: E402
+from fastnn.benchmarks import _products  # noqa: E402
 from fastnn.benchmarks import dropin_problems as dp  # noqa: E402
 from fastnn.report import results  # noqa: E402
 from fastnn.report import verdicts_dropin as vd  # noqa: E402
@@ -43,12 +44,13 @@ def _fit(problem, sk, fn, scores, kind="classification", n=(40, 40), cpu=None):
                   n_samples=1000, n_features=50)
 
 
-def _epoch(solver, sk, fn, **fastnn):
+def _epoch(solver, sk, fn, problem="dense", threads="one", info=None, **fastnn):
     impls = {"sklearn": _record(sk), "fastnn": _record(fn, backend="cython", **fastnn)}
     extra = {"flops_per_evaluation": 2e9, "peak_gflops": 50.0} if solver == "lbfgs" else {}
-    return _bench(f"dropin-epoch-dense-{solver}-float64-one", impls, problem="dense",
-                  kind="classification", description="dense data", dtype="float64",
-                  threads="one", solver=solver, n_samples=50000, n_features=100, **extra)
+    return _bench(f"dropin-epoch-{problem}-{solver}-float64-{threads}", impls, problem=problem,
+                  kind="classification", description=f"{problem} data", dtype="float64",
+                  threads=threads, solver=solver, n_samples=50000, n_features=100, **extra,
+                  **(info or {}))
 
 
 def _data():
@@ -98,6 +100,36 @@ def test_section_judges_every_goal_from_the_measurements(tmp_path):
     assert "`NetworkRegressor()` against `MLPRegressor()`" in section
     # Load 2.5 on 2 cores with all-core fits: the section says how to read them.
     assert "**A busy machine:** the load average reached 2.5 on 2 cores" in section
+
+
+def test_a_missed_epoch_goal_is_held_to_the_products_alone(tmp_path):
+    """sgd at 2x: 3x allows 66.7 ms, below the 80 ms its products alone take on
+    dense, above the 50 ms they take on digits; a met goal and the all-core
+    rows say nothing of it; lbfgs's floor cell adds its products' time."""
+    data = {"benchmarks": [
+        _epoch("sgd", 0.2, 0.1, info={"products_s": 0.08}),
+        _epoch("sgd", 0.2, 0.1, problem="digits", info={"products_s": 0.05}),
+        _epoch("adam", 0.35, 0.1, info={"products_s": 0.08}),
+        _epoch("sgd", 0.2, 0.1, threads="all", info={"products_s": 0.08}),
+        _epoch("lbfgs", 0.12, 0.1, evaluations=22, lbfgs_iterations=11,
+               info={"products_s": 0.09})]}
+    section, _ = _section(tmp_path, data)
+    assert ("**missed** (≥ 3×): allows 66.7 ms; the products alone take 80 ms at one-thread "
+            "BLAS — below the floor") in _row(section, "dense", "sgd", "float64", "1 thread")
+    digits = _row(section, "digits", "sgd")
+    assert "allows 66.7 ms; the products alone take 50 ms at one-thread BLAS |" in digits
+    assert "allows" not in _row(section, "dense", "adam")
+    assert "allows" not in _row(section, "dense", "sgd", "float64", "all cores")
+    assert ("80 ms (4 GFLOP at 50 GFLOP/s, 2 evaluations); its products alone at one-thread "
+            "BLAS: 90 ms (1.12× the floor)") in _row(section, "dense", "lbfgs")
+
+
+def test_products_alone_time_the_products_the_flops_count():
+    products = bd.products_seconds([64, 100, 10], 1347, 200, "float64", rounds=2)
+    assert 0 < products < 1  # seconds, finite
+    dims, m = [bd.HIDDEN[0], 7, 3], 50
+    assert bd.flops_per_evaluation(dims[0], 3, m, hidden=(7,)) == sum(
+        2 * M * N * K * steps for (M, N, K), steps in _products.epoch_products(dims, m, m))
 
 
 def test_report_without_dropin_groups_says_so(tmp_path):

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from fastnn import backends
-from fastnn.benchmarks import _harness, peers_adam
+from fastnn.benchmarks import _harness, _products, peers_adam
 from fastnn.benchmarks import bench_optimizers as bo
 from fastnn.report import results
 from fastnn.report import verdicts_optimizers as vo
@@ -233,7 +233,7 @@ def test_adam_peers_train_as_the_course_does():
                                                      (wl.CLASSES, 1000, 300),
                                                      (wl.DIGITS, 1347, 32)])
 def test_products_floor_runs_the_products_the_flops_count(workload, m, batch_size):
-    products = bo.epoch_products(workload.layer_dims, m, batch_size)
+    products = _products.epoch_products(workload.layer_dims, m, batch_size)
     assert sum(2 * M * N * K * steps for (M, N, K), steps in products) == wl.flops(workload, m)
     # Every step of the epoch, the last (smaller) batch included.
     assert sum(steps for (M, N, K), steps in products) == (

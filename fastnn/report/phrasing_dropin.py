@@ -42,7 +42,10 @@ EPOCH_INTRO = ("**Per epoch of each solver** (the stopping rule off: `tol=0`, bo
                "= W A; backward: dW = dZ Aᵀ, and dA = Wᵀ dZ but for the first layer) times "
                "the loss-and-gradient evaluations per iteration (counted in a check fit), at "
                "the GEMM peak measured beside the group on the same threads (a BLAS 1024³ "
-               "GEMM, the best of before and after).")
+               "GEMM, the best of before and after). On one thread the same products run "
+               "alone — through NumPy's BLAS into preallocated arrays, nothing between them, "
+               "the best of 5 before and 5 after — give the least time an epoch (iteration) can "
+               "take with this BLAS; a missed goal says what it allows against that.")
 LEGEND = ("Times: medians over the rounds ± half the IQR. Speedup: scikit-learn's median "
           "over fastnn's (in brackets: scikit-learn's fast quartile over fastnn's slow one, "
           "the bound a goal is judged on); CPU: the same ratio of process CPU time.")
@@ -66,6 +69,29 @@ def _cpu(x):
 
 def _verdict(outcome, target, sign="≥"):
     return OUTCOME[outcome] + ("" if outcome is None else f" ({sign} {target:g}×)")
+
+
+def _epoch_goal(r):
+    """The per-epoch verdict; a missed one says what epoch time the goal allows
+    and what the epoch's products alone take on one thread."""
+    text = _verdict(r.speed.outcome, vd.EPOCH_GOALS[r.solver])
+    if r.speed.outcome != "missed" or r.products is None:
+        return text
+    beyond = " — below the floor" if r.allowed < r.products else ""
+    return (f"{text}: allows {format_seconds(r.allowed)}; the products alone take "
+            f"{format_seconds(r.products)} at one-thread BLAS{beyond}")
+
+
+def _floor_cell(r):
+    f = r.floor
+    if f is None:
+        return "—"
+    text = (f"{format_seconds(f.seconds)} ({f.gflop:.3g} GFLOP at {f.peak:.3g} GFLOP/s, "
+            f"{f.evaluations:.2g} evaluations)")
+    if r.products is not None:
+        text += (f"; its products alone at one-thread BLAS: {format_seconds(r.products)} "
+                 f"({r.products / f.seconds:.3g}× the floor)")
+    return text
 
 
 def _score(x, kind):
@@ -117,9 +143,7 @@ def _epochs(d):
         f = r.floor
         body.append([r.problem, r.solver, r.dtype, THREADS.get(r.threads, r.threads),
                      _seconds(r.sklearn), _seconds(r.fastnn), _speed(r.speed), _cpu(r.cpu),
-                     _verdict(r.speed.outcome, vd.EPOCH_GOALS[r.solver]),
-                     "—" if f is None else f"{format_seconds(f.seconds)} ({f.gflop:.3g} GFLOP "
-                     f"at {f.peak:.3g} GFLOP/s, {f.evaluations:.2g} evaluations)",
+                     _epoch_goal(r), _floor_cell(r),
                      "—" if f is None else f"{f.goal.value:.3g}× (sklearn {f.sklearn:.3g}×)",
                      "—" if f is None else _verdict(f.goal.outcome, vd.FLOOR_GOAL, "≤")])
     return table(["problem", "solver", "dtype", "threads", "scikit-learn per epoch",

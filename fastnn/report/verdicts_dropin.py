@@ -72,6 +72,10 @@ class EpochRow:
     speed: Goal
     cpu: float
     floor: Floor = None
+    #: One thread: the epoch's (iteration's) products alone at one-thread BLAS,
+    #: seconds (``products_s``), the least an epoch there can take; else None.
+    products: float = None
+    allowed: float = None  # the fastnn epoch the goal allows: scikit-learn's median / goal
 
 
 @dataclass
@@ -124,7 +128,9 @@ def _epoch(meta, timings):
     solver = meta["solver"]
     speed = _speed(sk, fn, EPOCH_GOALS[solver], meta["problem"] in JUDGED)
     return EpochRow(meta["problem"], solver, meta["dtype"], meta["threads"], sk, fn, speed,
-                    _cpu_ratio(sk, fn), _floor(meta, fn, sk) if solver == "lbfgs" else None)
+                    _cpu_ratio(sk, fn), _floor(meta, fn, sk) if solver == "lbfgs" else None,
+                    meta.get("products_s") if meta["threads"] == "one" else None,
+                    sk.median / EPOCH_GOALS[solver])
 
 
 _ORDER = {"problem": ("digits", "dense", "regression", "cat"), "dtype": ("float64", "float32"),
