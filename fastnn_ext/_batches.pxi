@@ -23,10 +23,12 @@ cdef double _batch_loss(const Net* net, const Pass* ps, floating dtype) noexcept
     return J
 
 
-#: How many examples ahead of the one it copies the gather asks for rows: an
-#: example's rows take about as long to copy as a line takes to come from L3.
+#: How many examples ahead of the one it copies the gather asks for rows (into
+#: L2: fastnn_prefetch_span). Measured on a Zen 4, one thread, float32 and
+#: float64 epochs at B = 200 over 50 000 x 100 examples: 3-4 % faster than 8
+#: examples ahead into L1; level on two threads and where X fits in L2.
 cdef enum:
-    GATHER_AHEAD = 8
+    GATHER_AHEAD = 32
 
 
 cdef inline void _prefetch_example(const Net* net, const Pass* ps, Py_ssize_t i) noexcept nogil:

@@ -27,18 +27,21 @@ __attribute__((simd("notinbranch"))) extern float tanhf(float);
 #endif
 
 /* fastnn_prefetch_span: ask for every 64-byte line of [p, p + bytes) ahead of
- * its use (read, into every cache level): the mini-batch gather reads rows of
- * X^T and Y^T at random, which no hardware prefetcher can foresee. On x86-64
- * an asm volatile prefetcht0: gcc 12's dead-code elimination deletes a loop
- * whose body is only __builtin_prefetch (no side effect, finite), and with it
- * every prefetch here. A no-op where neither is available. */
+ * its use (read, into L2): the mini-batch gather reads rows of X^T and Y^T at
+ * random, which no hardware prefetcher can foresee. On x86-64 an asm volatile
+ * prefetcht1: gcc 12's dead-code elimination deletes a loop whose body is
+ * only __builtin_prefetch (no side effect, finite), and with it every
+ * prefetch here. Into L2 rather than L1 (prefetcht0): many rows can be on
+ * their way at once without filling L1's few outstanding misses, which
+ * stalled the gather (GATHER_AHEAD says what was measured). A no-op where
+ * neither is available. */
 #include <stddef.h>
 static inline void fastnn_prefetch_line(const char* c)
 {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    __asm__ volatile("prefetcht0 %0" : : "m"(*c));
+    __asm__ volatile("prefetcht1 %0" : : "m"(*c));
 #elif defined(__GNUC__) || defined(__clang__)
-    __builtin_prefetch(c, 0, 3);
+    __builtin_prefetch(c, 0, 2);
 #else
     (void)c;
 #endif

@@ -1,0 +1,38 @@
+"""The mini-batch gather's prefetches are in the compiled kernels.
+
+The gather asks for each example's rows of X^T and Y^T GATHER_AHEAD examples
+before it copies them (``fastnn_prefetch_span``, an ``asm volatile``
+``prefetcht1`` on x86-64). Nothing numeric depends on them, so only the
+binary can tell whether they are there: gcc once deleted every one of them
+(a loop of ``__builtin_prefetch`` alone is dead code to it), silently.
+"""
+
+import platform
+import shutil
+
+import pytest
+
+from _helpers import require_backend
+
+cb = require_backend("cython")
+
+
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"),
+                    reason="prefetcht1 is x86-64's; elsewhere __builtin_prefetch")
+@pytest.mark.skipif(shutil.which("objdump") is None,
+                    reason="objdump absent (apt-get install binutils)")
+@pytest.mark.parametrize("isa", cb.ISAS)
+def test_every_kernel_set_prefetches_the_rows_it_gathers_into_l2(isa):
+    from fastnn.backends.cython import introspect
+
+    if isa not in cb.isas():
+        pytest.skip(f"this CPU (or build) cannot run the {isa} kernels; it runs {cb.isas()}")
+    with cb.settings(isa=isa):
+        ext = introspect._active()
+    stem = ext.__name__.rsplit(".", 1)[1]
+    # _gather_chunk is inlined into _stage, the batch stage that runs it (both dtypes).
+    stages = {name: asm for name, asm in introspect._functions(ext.__file__).items()
+              if name.startswith("__pyx_fuse_") and f"{stem}__stage" in name}
+    assert len(stages) == 2, sorted(stages)
+    for name, asm in stages.items():
+        assert "prefetcht1" in asm, f"no prefetcht1 in {name}: the gather's prefetches are gone"
