@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt
 import pytest
 
 from fastnn.cli import main
-from fastnn.report import generate, markdown, plots, results, suite, verdicts
+from fastnn.report import _ticks, generate, markdown, plots, results, suite, verdicts
 from fastnn.report import machine as machine_probe
 from fastnn.report import workloads as wl
 
@@ -364,4 +364,4 @@ def test_log_axes_label_their_decades_without_mathtext():
     finally:
         plt.close(fig)
     assert labels == ["10⁻³", "10⁻²", "10⁻¹", "10⁰", "10¹", "10²"]
-    assert plots.decade_label(0.5) == "0.5" and plots.decade_label(1e5) == "10⁵"
+    assert _ticks.decade_label(0.5) == "0.5" and _ticks.decade_label(1e5) == "10⁵"

@@ -18,6 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
 
 from . import plots_dropin as _dropin  # noqa: E402
+from ._ticks import decade_label, tight  # noqa: E402
 from . import plots_optimizers as _opt  # noqa: E402
 from .phrasing import ABLATION_TITLES, label, pair_label, title  # noqa: E402
 from .results import format_seconds  # noqa: E402
@@ -77,18 +78,6 @@ def _log_decades(ax, lo, hi, axis="x"):
     which.set_minor_formatter(NullFormatter())
 
 
-_SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
-
-
-def decade_label(value, _position=None):
-    """A log axis' major tick as plain text, "10⁻³": matplotlib's own labels are
-    mathtext, which loads its math fonts -- and where its font cache lists no
-    STIX or Computer Modern fonts (one written by a Debian matplotlib of the
-    same version), logs a "findfont: ... not found" line for each of them."""
-    exponent = round(math.log10(value)) if value > 0 else None
-    if exponent is None or not math.isclose(value, 10.0 ** exponent):
-        return f"{value:g}"
-    return "10" + str(exponent).translate(_SUPERSCRIPT)
 
 
 def _bars(ax, timings, scale, unit):
@@ -130,7 +119,7 @@ def ladder_figure(results):
         ax.set_visible(False)
     fig.suptitle("The ladder (float64; every fastnn rung trains layer 1 the lecture's way "
                  "unless labelled Gram)", fontsize=10)
-    fig.tight_layout()
+    tight(fig)
     return fig
 
 
@@ -159,7 +148,7 @@ def scaling_figure(results):
         a.grid(which="major", alpha=0.3)
         a.legend(fontsize=8)
     fig.suptitle("planar 2-4-1 tanh/sigmoid, float64", fontsize=10)
-    fig.tight_layout()
+    tight(fig)
     return fig
 
 
@@ -187,7 +176,7 @@ def ablation_figure(ablation):
         ax.set_xlim(0, max(p.base.q3 / p.new.q1 for p in mine) * 1.25)
     fig.suptitle("SIMD ablation: time per training iteration, ratio of the two variants",
                  fontsize=10)
-    fig.tight_layout()
+    tight(fig)
     return fig
 
 
@@ -233,7 +222,7 @@ def efficiency_figure(e):
     handles, labels = ax.get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 6), fontsize=8,
                frameon=False)
-    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    tight(fig, rect=(0, 0.1, 1, 1))
     return fig
 
 
@@ -285,5 +274,5 @@ def minibatch_figure(results, best):
     dims = "-".join(map(str, meta.get("layer_dims") or (64, 64, 10)))
     fig.suptitle(f"mini-batch SGD, one epoch = m / B updates: {dims} relu/softmax, "
                  f"m = {meta.get('m', '?')}, {data}, float64", fontsize=10)
-    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    tight(fig, rect=(0, 0.1, 1, 1))
     return fig

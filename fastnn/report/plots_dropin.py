@@ -3,6 +3,7 @@
 import matplotlib.pyplot as plt
 
 from . import verdicts_dropin as vd
+from ._ticks import tight
 
 __all__ = ["figure"]
 
@@ -49,5 +50,5 @@ def figure(d):
                    [vd.EPOCH_GOALS[r.solver] for r in rows], [r.speed.outcome for r in rows],
                    "per epoch (lbfgs: per iteration)")
     fig.suptitle("fastnn.sklearn against scikit-learn, both with their defaults", fontsize=10)
-    fig.tight_layout()
+    tight(fig)
     return fig

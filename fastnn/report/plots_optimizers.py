@@ -3,6 +3,7 @@ writes: each returns its figure unsaved."""
 
 import matplotlib.pyplot as plt
 
+from ._ticks import tight
 from .phrasing import label
 from .verdicts_optimizers import COST_GOALS
 
@@ -31,7 +32,7 @@ def _per_dtype(res, kind, width, height):
 def _titled(fig, title, **layout):
     """``fig`` with its title, laid out (``layout``: ``tight_layout``'s)."""
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout(**layout)
+    tight(fig, **layout)
     return fig
 
 
