@@ -55,11 +55,25 @@ def planar():
     return fastnn.datasets.planar()
 
 
+# Spread over cores (pytest-xdist, the README's ``pytest -n auto``), each file
+# runs whole on one worker: the packaging tests' module fixtures build the
+# sdist and the wheel once (in the repository, not by two workers at once),
+# and every module's fixtures are made once. xdist's default ``load`` would
+# scatter a file's tests over the workers, so here it means ``loadfile``; an
+# explicit other --dist (worksteal, loadgroup, ...) is left as asked.
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    if config.getvalue("dist") == "load":
+        from xdist.scheduler import LoadFileScheduling
+
+        return LoadFileScheduling(config, log)
+    return None
+
+
 # The packaging tests build, repair and install a wheel and an sdist in fresh
-# venvs: about five minutes, in one file that stays on one worker under the
-# README's ``pytest -n auto --dist loadfile`` (its module fixtures share the
-# built wheel). Collected first, they start at once and the other workers take
-# every other file meanwhile, instead of all waiting on them at the end.
+# venvs: about five minutes, in one file on one worker. Collected first, they
+# start at once and the other workers take every other file meanwhile,
+# instead of all waiting on them at the end.
 _FIRST = frozenset({"test_packaging.py"})
 
 
