@@ -124,6 +124,36 @@ def test_a_missed_epoch_goal_is_held_to_the_products_alone(tmp_path):
             "BLAS: 90 ms (1.12× the floor)") in _row(section, "dense", "lbfgs")
 
 
+def test_epoch_groups_on_one_thread_time_their_products_alone(monkeypatch):
+    """Outside plain pytest, before and after the timed rounds: an epoch's
+    products at the default batch size (sgd, adam), or one full-batch
+    evaluation's times the evaluations per iteration (lbfgs); none on every
+    core. (The products' timing itself is stubbed: 10 ms.)"""
+    calls = []
+
+    def products_seconds(**floor):
+        calls.append(floor)
+        return 0.01
+
+    monkeypatch.setattr(bd, "products_seconds", products_seconds)
+    monkeypatch.setattr(bd, "_peak", lambda dtype, threads: 50.0)
+    monkeypatch.setattr(bd, "EPOCHS", {"digits": {"sgd": 2, "adam": 2, "lbfgs": 3}})
+    monkeypatch.setattr(bd, "ROUNDS", {"fit": {bd.MODE: 1}, "epoch": {bd.MODE: 1}})
+    infos = {}
+    for solver, threads in (("sgd", "one"), ("lbfgs", "one"), ("adam", "all")):
+        bench = BenchmarkStandIn(disabled=False)
+        bd.run_epoch_group(bench, "digits", solver, "float64", threads)
+        infos[solver] = bench.extra_info
+    floor = dict(layer_dims=[64, *bd.HIDDEN, 10], m=1347, dtype="float64")
+    assert calls == [dict(floor, batch_size=200)] * 2 + [dict(floor, batch_size=1347)] * 2
+    assert infos["sgd"]["products_s"] == 0.01
+    fn = infos["lbfgs"]["impls"]["fastnn"]
+    assert fn["evaluations"] > fn["lbfgs_iterations"] > 0
+    assert infos["lbfgs"]["products_s"] == pytest.approx(
+        0.01 * fn["evaluations"] / fn["lbfgs_iterations"], rel=1e-12)
+    assert "products_s" not in infos["adam"]
+
+
 def test_products_alone_time_the_products_the_flops_count():
     products = bd.products_seconds([64, 100, 10], 1347, 200, "float64", rounds=2)
     assert 0 < products < 1  # seconds, finite

@@ -44,8 +44,10 @@ EPOCH_INTRO = ("**Per epoch of each solver** (the stopping rule off: `tol=0`, bo
                "the GEMM peak measured beside the group on the same threads (a BLAS 1024³ "
                "GEMM, the best of before and after). On one thread the same products run "
                "alone — through NumPy's BLAS into preallocated arrays, nothing between them, "
-               "the best of 5 before and 5 after — give the least time an epoch (iteration) can "
-               "take with this BLAS; a missed goal says what it allows against that.")
+               "about a microsecond of Python a product included, the best of 5 before and 5 "
+               "after — give the least time an epoch (iteration) can take with this BLAS at "
+               "these shapes (the floor below which a missed goal's allowance falls); a missed "
+               "goal says what it allows against that.")
 LEGEND = ("Times: medians over the rounds ± half the IQR. Speedup: scikit-learn's median "
           "over fastnn's (in brackets: scikit-learn's fast quartile over fastnn's slow one, "
           "the bound a goal is judged on); CPU: the same ratio of process CPU time.")
