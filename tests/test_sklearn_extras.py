@@ -375,3 +375,32 @@ def test_partial_fit_refuses_a_changed_optimizer_in_the_estimators_terms(iris, c
     est.set_params(solver="adam", beta_1=0.9, epsilon=1e-8)
     est.partial_fit(X, y)
     assert est.t_ == 3 * len(X) and est.network_.optimizer_steps_ == 3
+
+
+# -- the targets' indicator matrix ----------------------------------------------------------
+
+@pytest.mark.parametrize("y", [
+    np.array([3, 1, 2, 1, 7, 3]), np.array([0, 1, 1, 0]), np.array([5, 5, 5]),
+    np.array(["b", "a", "c", "a"]), np.array(["no", "yes", "yes"]),
+    np.array([1.0, 3.0, 3.0, 7.0]), np.array([-2, 0, 9], dtype=np.int8)],
+    ids=["ints", "binary", "one class", "strings", "binary strings", "integral floats", "int8"])
+def test_targets_indicator_is_labelbinarizers(y):
+    """A 1-D y's indicator (fastnn.sklearn._indicator: one searchsorted) and
+    binarizer fit on its classes are LabelBinarizer's fit on y and transform."""
+    from sklearn.preprocessing import LabelBinarizer
+
+    from fastnn.sklearn import _indicator
+
+    ours, theirs = LabelBinarizer().fit(np.unique(y)), LabelBinarizer().fit(y)
+    assert ours.y_type_ == theirs.y_type_ and np.array_equal(ours.classes_, theirs.classes_)
+    assert np.array_equal(_indicator(ours, y).astype(int), theirs.transform(y))
+    # A label outside the classes (partial_fit's classes= may leave some out) and
+    # a multilabel y go through the binarizer itself: its rows of zeros, its columns.
+    wider = LabelBinarizer().fit(np.concatenate([np.unique(y), np.unique(y)[:1]]))
+    assert np.array_equal(_indicator(wider, y[::-1]).astype(int), wider.transform(y[::-1]))
+    unseen = LabelBinarizer().fit(np.unique(y)[:2]) if len(np.unique(y)) > 2 else None
+    if unseen is not None:
+        assert np.array_equal(_indicator(unseen, y).astype(int), unseen.transform(y))
+    multilabel = np.array([[1, 0, 1], [0, 1, 1]])
+    binarizer = LabelBinarizer().fit(multilabel)
+    assert np.array_equal(_indicator(binarizer, multilabel), binarizer.transform(multilabel))
