@@ -48,8 +48,8 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 from . import dropin_problems as dp
-from ._products import products_seconds
 from ._harness import MODE, ROUNDS_OVERRIDE, ci
+from ._products import products_seconds
 
 #: The fit groups: (problem, dtype, threads) per mode.
 FIT_CASES = {

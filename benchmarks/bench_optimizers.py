@@ -56,9 +56,9 @@ from fastnn.backends import _base, _threads
 from fastnn.report import workloads as wl
 
 from . import peers_adam
-from ._products import products_seconds
 from ._harness import (BACKENDS, MODE, Impl, check_epochs, ci, epoch_peer_trainer,
                        interleave_epochs, is_slow, require_backend, require_peer)
+from ._products import products_seconds
 from .bench_minibatch import data_source, one_thread
 from .sweeps import blas_threads
 

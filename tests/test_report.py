@@ -358,6 +358,7 @@ def test_log_axes_label_their_decades_without_mathtext():
     fig, ax = plt.subplots()
     try:
         plots._log_decades(ax, 2e-3, 30)
+        _ticks.tight(fig)
         fig.canvas.draw()
         labels = [t.get_text() for t in ax.get_xticklabels()
                   if t.get_text() and ax.get_xlim()[0] <= t.get_position()[0] <= ax.get_xlim()[1]]

@@ -15,11 +15,11 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
+from matplotlib.ticker import LogLocator, NullFormatter  # noqa: E402
 
 from . import plots_dropin as _dropin  # noqa: E402
-from ._ticks import decade_label, tight  # noqa: E402
 from . import plots_optimizers as _opt  # noqa: E402
+from ._ticks import tight  # noqa: E402
 from .phrasing import ABLATION_TITLES, label, pair_label, title  # noqa: E402
 from .results import format_seconds  # noqa: E402
 from .verdicts_minibatch import MLP_BATCH, MLP_TARGET  # noqa: E402
@@ -74,10 +74,7 @@ def _log_decades(ax, lo, hi, axis="x"):
     getattr(ax, f"set_{axis}lim")(lo, hi)
     which = ax.xaxis if axis == "x" else ax.yaxis
     which.set_major_locator(LogLocator(base=10, numticks=12))
-    which.set_major_formatter(FuncFormatter(decade_label))
     which.set_minor_formatter(NullFormatter())
-
-
 
 
 def _bars(ax, timings, scale, unit):
