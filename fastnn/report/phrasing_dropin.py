@@ -3,6 +3,7 @@ from the verdicts of :mod:`.verdicts_dropin`."""
 
 from . import verdicts_dropin as vd
 from .machine_text import table
+from .phrasing_optimizers import against_products
 from .results import format_seconds
 
 __all__ = ["section", "TITLE"]
@@ -79,9 +80,8 @@ def _epoch_goal(r):
     text = _verdict(r.speed.outcome, vd.EPOCH_GOALS[r.solver])
     if r.speed.outcome != "missed" or r.products is None:
         return text
-    beyond = " — below the floor" if r.allowed < r.products else ""
-    return (f"{text}: allows {format_seconds(r.allowed)}; the products alone take "
-            f"{format_seconds(r.products)} at one-thread BLAS{beyond}")
+    return text + against_products(r.allowed, r.products,
+                                   "an iteration" if r.solver == "lbfgs" else "an epoch")
 
 
 def _floor_cell(r):

@@ -4,8 +4,8 @@ verdicts of :mod:`.verdicts_optimizers` as :mod:`.phrasing` makes the others'.""
 from .phrasing import label, versus
 from .results import format_seconds
 
-__all__ = ["intro", "pending", "goal_cell", "verdict_cell", "against_verdict", "peak_cell",
-           "peak_verdict", "seconds", "cost_text", "where", "adam_text", "digits_text",
+__all__ = ["intro", "pending", "goal_cell", "verdict_cell", "against_verdict", "against_products",
+           "peak_cell", "peak_verdict", "seconds", "cost_text", "where", "adam_text", "digits_text",
            "fastest_item", "check", "not_run", "COST_LEGEND", "ADAM_LEGEND", "DIGITS_LEGEND"]
 
 INTRO = ("The course's second part — Adam, inverted dropout — measured on **{cpu}** ({cores} "
@@ -107,9 +107,16 @@ def against_verdict(a):
     text = verdict_cell(a.goal)
     if a.goal is None or a.goal.outcome != "missed" or a.floor is None:
         return text
-    beyond = " — below the floor" if a.allowed < a.floor else ""
-    return (f"{text}: allows {format_seconds(a.allowed)} an epoch; its products alone take "
-            f"{format_seconds(a.floor)} at one-thread BLAS{beyond}")
+    return text + against_products(a.allowed, a.floor)
+
+
+def against_products(allowed, products, per="an epoch"):
+    """What a missed speed goal allows (seconds ``per`` epoch or iteration)
+    against what the products alone take at one-thread BLAS; "below the
+    floor" where it allows less."""
+    beyond = " — below the floor" if allowed < products else ""
+    return (f": allows {format_seconds(allowed)} {per}; its products alone take "
+            f"{format_seconds(products)} at one-thread BLAS{beyond}")
 
 
 def peak_cell(p):
