@@ -305,3 +305,44 @@ def test_a_full_batch_fit_compiles_none_of_the_mini_batch_kernels(tmp_path):
     out = json.loads(done.stdout.strip().splitlines()[-1])
     assert out["full"] == ["full_batch"], out
     assert out["both"] == ["epochs", "forward_cost", "full_batch"], out
+
+
+# ------------------------------------------------ the mini-batch gather
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("n, mb", [(100, 200), (5, 7), (17, 40), (1, 1), (0, 3)])
+def test_gather_rows_copies_each_example_of_the_order_as_a_column(dtype, n, mb):
+    # batches shorter and longer than GATHER_AHEAD, rows of one to several lines
+    # and none, the last batch of the order cut short
+    from fastnn.backends.numba.engine_room import gather_rows
+
+    m = 3 * mb + 2
+    XT = np.random.default_rng(0).standard_normal((m, n)).astype(dtype)
+    order = np.random.default_rng(1).permutation(m)
+    for k in range(0, m, mb):
+        c = min(mb, m - k)
+        out = np.full((n, c), np.nan, dtype)
+        gather_rows(XT, order, k, out)
+        np.testing.assert_array_equal(out, XT[order[k:k + c]].T)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_gather_rows_prefetches_the_rows_it_reads(dtype):
+    # Nothing numeric depends on the prefetches, so only the machine code can
+    # tell that they are there (llvm.prefetch at locality 2: prefetcht1 on
+    # x86-64). Cached code cannot be disassembled: a private uncached copy.
+    import platform
+
+    import numba
+
+    from fastnn.backends.numba.engine_room import gather_rows
+
+    if platform.machine() not in ("x86_64", "AMD64"):
+        pytest.skip("prefetcht1 is x86-64's")
+    options = {k: v for k, v in gather_rows.targetoptions.items() if k != "nopython"}
+    fresh = numba.njit(**dict(options, cache=False))(gather_rows.py_func)
+    XT, out = np.arange(12, dtype=dtype).reshape(4, 3), np.zeros((3, 2), dtype)
+    fresh(XT, np.array([3, 1]), 0, out)
+    np.testing.assert_array_equal(out, XT[[3, 1]].T)
+    assert "prefetcht1" in fresh.inspect_asm(fresh.signatures[0]), \
+        "no prefetcht1 in the gather: its prefetches are gone"

@@ -19,15 +19,14 @@ Design
   threads: ``Z_parts`` None selects the serial pass at compile time (Numba
   prunes the other branch before typing), so a one-thread fit never compiles
   the parallel one.
-* Parameters and activations travel as flat buffers with offsets, not lists
-  of arrays (a typed-list lookup costs ~40 ns, a third of a planar
-  iteration), bundled in two named tuples, :class:`Net` and :class:`Buffers`.
-* Per-example weights (``Problem.sample_weight``) reach the loops as ``sw``
-  (m,), or None: then Numba prunes every weighted branch before typing, and
-  an unweighted fit runs exactly the code it ran before weights existed. A
-  mini-batch's weights are gathered by the order of its columns (into
-  ``Wb``); its 1/S (:func:`.layers.inverse_weight`) replaces 1/m in every
-  layer's dW and db and in the fused pass's scale.
+* Parameters and activations travel as flat buffers with offsets, not lists of
+  arrays (a typed-list lookup costs ~40 ns, a third of a planar iteration), in
+  two named tuples, :class:`Net` and :class:`Buffers`.
+* Per-example weights (``Problem.sample_weight``) reach the loops as ``sw`` (m,), or
+  None: then Numba prunes every weighted branch before typing, and an unweighted fit runs
+  exactly the code it ran before weights existed. A mini-batch's weights are gathered by
+  the order of its columns (into ``Wb``); its 1/S (:func:`.layers.inverse_weight`)
+  replaces 1/m in every layer's dW and db and in the fused pass's scale.
 * Each kernel is compiled on its first call, for the dtype it gets: a
   full-batch fit compiles :func:`full_batch` alone.
 """
@@ -40,13 +39,13 @@ import numpy as np
 from numba import njit
 
 from .. import _blas
-from .config import BLAS_MIN_MACS, INLINE_OPTS, SERIAL_OPTS, check_isa
+from .config import BLAS_MIN_MACS, GATHER_AHEAD, INLINE_OPTS, SERIAL_OPTS, check_isa
 from .costs import cost, inverse_weight
 from .first_layer import first_layer_block, first_layer_threads, fused_first_layer
 from .layers import (SOFTMAX, activation_backward, activation_forward, bias_activation,
                      bias_gradient, dZ_prev, linear_backward, linear_forward, output_dZ,
                      softmax, update)
-from .intrinsics import view as _view
+from .intrinsics import prefetch_row, view as _view
 
 __all__ = ["Net", "Buffers", "FullBatchEngine", "MiniBatchEngine", "full_batch", "output_cost",
            "forward_cost", "epochs", "step_one", "forward_layers", "output_layer_dZ",
@@ -207,13 +206,15 @@ def full_batch(net, X, Y, buf, fused, Z_parts, learning_rate, count, fresh, last
 
 @njit(**SERIAL_OPTS)
 def gather_rows(XT, order, k, out):
-    """``out[:, c] = XT[order[k + c], :]``: one mini-batch's examples as
-    contiguous columns, each read as its row of XT (m, n) IN -- a few lines
-    per example, where reading X (n, m) column by column took one line per
-    value (a float64 epoch's gathers at 100 × 45 000: 32.6 ms that way, 8.1
-    this). order (m,) int64 IN, out (n, c) OUT."""
+    """``out[:, c] = XT[order[k + c], :]``: a mini-batch's examples as columns, each read
+    as its row of XT (m, n) IN and asked for GATHER_AHEAD examples ahead (rows at random
+    wait on L3 or DRAM: config.GATHER_AHEAD). order (m,) int64 IN, out (n, c) OUT."""
     n, mb = out.shape
+    for c in range(min(GATHER_AHEAD, mb)):
+        prefetch_row(XT, order[k + c])
     for c in range(mb):
+        if c + GATHER_AHEAD < mb:
+            prefetch_row(XT, order[k + c + GATHER_AHEAD])
         row = XT[order[k + c]]
         for r in range(n):
             out[r, c] = row[r]

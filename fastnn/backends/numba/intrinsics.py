@@ -15,9 +15,13 @@ Numba's own lowering of that call (the same BLAS gemm/gemv/dot choice, so
 bitwise the same products), without the wrapper function Numba's ``np.dot``
 overload compiles per layout combination and the shape check it compiles as
 another (each through Numba's whole pipeline and LLVM, in a first fit).
+
+:func:`prefetch_row` asks for a row of a matrix ahead of its use (LLVM's
+``llvm.prefetch``, a ``prefetcht1`` on x86-64), which Numba has no way to say.
 """
 
-from numba import types
+from llvmlite import ir
+from numba import njit, types
 from numba.core import cgutils
 from numba.core.imputils import impl_ret_borrowed
 from numba.core.errors import TypingError
@@ -25,7 +29,7 @@ from numba.extending import intrinsic
 from numba.np import linalg
 from numba.np.arrayobj import make_array, populate_array
 
-__all__ = ["view", "dot_into"]
+__all__ = ["view", "dot_into", "prefetch_row"]
 
 
 @intrinsic
@@ -113,3 +117,39 @@ def dot_into(typingctx, a, b, out):
         return _gemm_codegen(context, builder, signature, args)
 
     return out(a, b, out), codegen
+
+
+@intrinsic
+def _prefetch(typingctx, a, i, j):
+    """Ask for the cache line holding ``a[i, j]`` (a 2-D C-contiguous array; not
+    checked: a prefetch of any address is harmless), for reading, into L2
+    (locality 2: x86-64's ``prefetcht1``)."""
+    if not (isinstance(a, types.Array) and a.ndim == 2 and a.layout == "C"):
+        return None
+
+    def codegen(context, builder, signature, args):
+        arr = make_array(signature.args[0])(context, builder, args[0])
+        row, col = (context.cast(builder, v, t, types.intp)
+                    for v, t in zip(args[1:], signature.args[1:]))
+        cols = cgutils.unpack_tuple(builder, arr.shape)[1]
+        address = builder.gep(arr.data, [builder.add(builder.mul(row, cols), col)])
+        i32 = ir.IntType(32)
+        fn = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [address.type, i32, i32, i32]),
+            "llvm.prefetch.p0")
+        builder.call(fn, [address, i32(0), i32(2), i32(1)])  # read, L2, data
+        return context.get_dummy_value()
+
+    return types.void(a, i, j), codegen
+
+
+@njit(nogil=True, inline="always")
+def prefetch_row(a, i):
+    """Ask for every 64-byte line of row i of ``a`` (2-D, C-contiguous) ahead of
+    its use: the mini-batch gather reads rows at random, which no hardware
+    prefetcher foresees (:func:`.engine_room.gather_rows`)."""
+    n = a.shape[1]
+    for j in range(0, n, max(1, 64 // a.itemsize)):
+        _prefetch(a, i, j)
+    if n > 0:
+        _prefetch(a, i, n - 1)  # the last line, when the row does not start one
