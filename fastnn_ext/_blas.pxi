@@ -1,6 +1,8 @@
-# BLAS from scipy, by function pointer: taken from scipy.linalg.cython_blas at
-# import, so building needs no scipy and every module calls the OpenBLAS in
-# scipy's wheel. fastnn.backends._blas holds its thread count to the fit's.
+# BLAS by function pointer: taken from scipy.linalg.cython_blas at import, so
+# building needs no scipy and every module calls the OpenBLAS in scipy's
+# wheel -- until fastnn.backends.cython hands the module another library's
+# (_use_blas: fastnn.backends._blas.cython_pointers, a newer OpenBLAS where one
+# is installed). fastnn.backends._blas holds their thread counts to the fit's.
 
 ctypedef void (*dgemm_t)(char*, char*, int*, int*, int*, double*, double*, int*,
                          double*, int*, double*, double*, int*) noexcept nogil
@@ -32,6 +34,24 @@ def _load_blas():
 
 
 _load_blas()
+
+
+def _use_blas(size_t dgemm, size_t sgemm, size_t dgemv, size_t sgemv):
+    """Call the BLAS functions at these addresses from now on (Fortran dgemm,
+    sgemm, dgemv, sgemv with 32-bit integers, as scipy.linalg.cython_blas's);
+    0 for any of them: scipy's again, all four. Set before any product runs:
+    a call in flight keeps the function it started with."""
+    global _dgemm, _sgemm, _dgemv, _sgemv
+    if dgemm == 0 or sgemm == 0 or dgemv == 0 or sgemv == 0:
+        _load_blas()
+        return
+    _dgemm, _sgemm = <dgemm_t>dgemm, <sgemm_t>sgemm
+    _dgemv, _sgemv = <dgemv_t>dgemv, <sgemv_t>sgemv
+
+
+def _blas_addresses():
+    """The addresses of the dgemm, sgemm, dgemv and sgemv this module calls."""
+    return (<size_t>_dgemm, <size_t>_sgemm, <size_t>_dgemv, <size_t>_sgemv)
 
 
 cdef inline void blas_gemm(char ta, char tb, int M, int N, int K, floating alpha,

@@ -42,7 +42,10 @@ def info():
     state = current()
     ext = _active()
     novec = module(state["isa"], "novec")
-    blas = "scipy.linalg.cython_blas" + (f" ({_blas.describe()})" if _blas.describe() else "")
+    wheel = _blas.cython_pointers()
+    where = ("the scipy-openblas32 wheel" if any(wheel) and ext._blas_addresses() == wheel
+             else "scipy.linalg.cython_blas")
+    blas = where + (f" ({_blas.describe()})" if _blas.describe() else "")
     floor = ext._own_gemm_min_macs(None)
     return {
         "isa": state["isa"],

@@ -136,7 +136,9 @@ def module(isa, variant="vec"):
     if key not in _modules:
         _check_isa(isa)
         name = f"fastnn_ext._kernels_{isa}" + ("_novec" if variant == "novec" else "")
-        _modules[key] = importlib.import_module(name)
+        ext = importlib.import_module(name)
+        ext._use_blas(*_blas.cython_pointers())  # a newer OpenBLAS than scipy's, if installed
+        _modules[key] = ext
     return _modules[key]
 
 

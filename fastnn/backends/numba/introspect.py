@@ -122,7 +122,7 @@ def info():
         "cache_dir": os.environ.get("NUMBA_CACHE_DIR") or "(package __pycache__, user fallback)",
         "threading_layer": layer,
         "threads": numba.config.NUMBA_NUM_THREADS,
-        "blas": _blas.describe(),
+        "blas": _blas.describe("numba"),
         "blas_min_macs": config.BLAS_MIN_MACS,
         "auto_threads_min_work": AUTO_THREADS_MIN_WORK,
         "compiled": compiled(),
