@@ -346,3 +346,46 @@ def test_gather_rows_prefetches_the_rows_it_reads(dtype):
     np.testing.assert_array_equal(out, XT[[3, 1]].T)
     assert "prefetcht1" in fresh.inspect_asm(fresh.signatures[0]), \
         "no prefetcht1 in the gather: its prefetches are gone"
+
+
+# ------------------------------------------------ the on-disk cache
+
+def test_a_cached_kernel_is_recompiled_when_any_file_of_the_package_changes(tmp_path,
+                                                                            monkeypatch):
+    # A cached kernel carries the code of the kernels it calls from other files
+    # (second_room's epochs holds engine_room's gather_rows): it is valid for
+    # the package's sources as a whole (config.package_stamp), not its own file.
+    import numba
+
+    from fastnn.backends.numba import config
+    from fastnn.backends.numba.engine_room import gather_rows
+
+    if not config.CACHE:
+        pytest.skip("caching is off here (FASTNN_NUMBA_CACHE=0 or no writable directory)")
+    monkeypatch.setattr(numba.config, "CACHE_DIR", str(tmp_path))  # not the checkout's cache
+    XT, out = np.arange(12.0).reshape(4, 3), np.zeros((3, 2))
+
+    def run():
+        kernel = numba.njit(cache=True)(gather_rows.py_func)  # its locator is chosen here
+        kernel(XT, np.array([3, 1]), 0, out)
+        np.testing.assert_array_equal(out, XT[[3, 1]].T)
+        return sum(kernel.stats.cache_hits.values()), sum(kernel.stats.cache_misses.values())
+
+    assert run() == (0, 1)   # compiled and saved
+    assert run() == (1, 0)   # loaded
+    monkeypatch.setattr(config, "package_stamp", lambda: "another version of the sources")
+    assert run() == (0, 1)   # the same file, another package: compiled again
+    assert run() == (1, 0)
+
+
+def test_the_package_stamp_follows_every_files_contents(tmp_path):
+    from fastnn.backends.numba import config
+
+    files = [tmp_path / "a.py", tmp_path / "b.py"]
+    for f in files:
+        f.write_text("x = 1\n")
+    before = config._sources_digest(files)
+    assert config._sources_digest(files) == before
+    files[1].write_text("x = 2\n")  # the same size and, within a second, the same time
+    assert config._sources_digest(files) != before
+    assert len(config.package_stamp()) == 64

@@ -19,7 +19,8 @@ CACHE
     them is writable Numba would raise at import, so :func:`cache_usable`
     probes the same locations first and caching is switched off instead (the
     kernels then compile on each run). ``FASTNN_NUMBA_CACHE=0`` switches it
-    off explicitly.
+    off explicitly. A cached kernel is valid for the package's sources as a
+    whole, not its own file alone (:func:`_install_package_locator`).
 PARALLEL
     Only explicit ``prange`` loops become parallel regions; NumPy calls and
     array expressions stay serial so no hidden thread launches appear.
@@ -38,10 +39,14 @@ ISA
     raise ``RuntimeError``.
 """
 
+import functools
+import glob
+import hashlib
 import logging
 import os
 
-_KERNELS_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "layers.py")
+_HERE = os.path.dirname(os.path.abspath(__file__))
+_KERNELS_FILE = os.path.join(_HERE, "layers.py")
 
 
 def cache_usable(py_file=_KERNELS_FILE):
@@ -70,9 +75,89 @@ def cache_usable(py_file=_KERNELS_FILE):
     return False
 
 
+def _sources_digest(paths):
+    """A digest of the contents of ``paths`` (in order) and Numba's version."""
+    import numba
+
+    digest = hashlib.sha256(numba.__version__.encode())
+    for path in paths:
+        digest.update(os.path.basename(path).encode())
+        with open(path, "rb") as f:
+            digest.update(f.read())
+    return digest.hexdigest()
+
+
+@functools.cache
+def package_stamp():
+    """What a cached kernel of this package is valid for: a digest of every source
+    file of the package (see :func:`_install_package_locator`)."""
+    return _sources_digest(sorted(glob.glob(os.path.join(_HERE, "*.py"))))
+
+
+def _install_package_locator():
+    """Key the on-disk cache of this package's kernels on :func:`package_stamp`.
+
+    Numba checks a cached function against its own file's time stamp only, but
+    a cached kernel carries the machine code of every kernel it calls or
+    inlines from other files (second_room's epochs holds engine_room's
+    gather_rows, every kernel holds layers' g and g'): after a change to
+    one file alone -- a ``git pull``, an edited checkout -- those callers ran
+    the old code of the changed one (seen: a build whose gather asked for its
+    rows ahead ran the cached gather without). This locator, put first in
+    Numba's list for this package's files only, is Numba's own locator for the
+    file with the whole package's digest as the source stamp: a change to any
+    file of the package recompiles every kernel of it. Where Numba's internals
+    differ (``CacheImpl`` and its ``_locator_classes``), nothing changes.
+    Called at import, before any kernel is decorated (the locator is chosen
+    then)."""
+    try:
+        from numba.core import caching
+
+        impl = getattr(caching, "CacheImpl", None) or caching._CacheImpl
+        chain = impl._locator_classes
+        base = caching._CacheLocator
+    except (ImportError, AttributeError):
+        return
+    if any(getattr(c, "_fastnn", False) for c in chain):
+        return
+
+    class PackageLocator(base):
+        _fastnn = True
+
+        def __init__(self, inner):
+            self._inner = inner
+
+        def ensure_cache_path(self):
+            return self._inner.ensure_cache_path()
+
+        def get_cache_path(self):
+            return self._inner.get_cache_path()
+
+        def get_source_stamp(self):
+            return package_stamp()
+
+        def get_disambiguator(self):
+            return self._inner.get_disambiguator()
+
+        @classmethod
+        def from_function(cls, py_func, py_file):
+            if os.path.dirname(os.path.abspath(py_file)) != _HERE:
+                return None
+            for other in chain:
+                if other is not cls:
+                    inner = other.from_function(py_func, py_file)
+                    if inner is not None:
+                        return cls(inner)
+            return None
+
+    chain.insert(0, PackageLocator)
+
+
 FASTMATH = frozenset({"contract", "reassoc", "arcp", "nsz"})
 FASTMATH_EXACT = frozenset({"contract"})
 CACHE = os.environ.get("FASTNN_NUMBA_CACHE", "1") != "0" and cache_usable()
+if CACHE:
+    _install_package_locator()
 if not CACHE and os.environ.get("FASTNN_NUMBA_CACHE", "1") != "0":
     logging.getLogger("fastnn").warning(
         "numba: no writable cache directory (read-only install? set NUMBA_CACHE_DIR); "
