@@ -25,7 +25,7 @@
 #                  rules (update_parameters), L2's term, the learning-rate
 #                  decay, inverted dropout with the fit's hashed masks
 #                  (_dropout.h: SplitMix64, bitwise fastnn.regularization's)
-#   _blas.pxi      BLAS from scipy, by function pointer
+#   _blas.pxi      BLAS by function pointer: scipy's, or the one Python hands over
 #   _products.pxi  the three products of a layer (W A, dZ A^T, W^T dZ) on a
 #                  column chunk, one function and one route: loops for thin
 #                  ones, register tiles for narrow chunks (_small.h: a

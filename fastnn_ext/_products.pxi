@@ -7,7 +7,7 @@
 #
 # Thin products run in the unit-stride loops here; GEMM-shaped ones go to
 # fastnn's own packed GEMM (_gemm.h, compiled for this module's ISA) or to
-# scipy's BLAS, as measured best for the path (see fastnn.backends.cython).
+# BLAS (_blas.pxi), as measured best for the path (see fastnn.backends.cython).
 # Narrow chunks (a mini-batch: 8 to 64 columns) go to the register-tiled
 # small products of _small.h, which pack nothing; a single column (batch
 # size 1) to matrix-vector loops.

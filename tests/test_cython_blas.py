@@ -32,12 +32,15 @@ def _scipy_addresses():
     return tuple(get_pointer(cap, get_name(cap)) for cap in capsules)
 
 
-def _wheel_installed():
+def _wheel_version():
+    """The scipy-openblas32 wheel's version, or None where it is not installed
+    (found without importing it: its import loads the library globally)."""
+    import importlib.metadata
+
     try:
-        import scipy_openblas32  # noqa: F401
-    except ImportError:
-        return False
-    return True
+        return importlib.metadata.version("scipy-openblas32")
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 def test_version_reads_the_first_three_numbers():
@@ -64,25 +67,27 @@ def test_the_kernels_call_the_library_the_policy_chose():
 def test_a_wheel_newer_than_scipys_is_taken_where_it_is_a_dependency():
     # pyproject.toml asks for scipy-openblas32 >= 0.3.31 there; scipy's wheels
     # up to 1.17 bundle 0.3.30 or older (a newer scipy: nothing to take)
-    import scipy_openblas32
-
-    scipys = _blas.controllers("numba")
+    ours = _wheel_version()
+    assert ours is not None, "scipy-openblas32, a dependency on Linux x86-64, is not installed"
+    scipys = _blas.controllers("scipy")
     assert len(scipys) == 1, scipys
-    newer = _blas._version(scipy_openblas32.__version__) > _blas._version(scipys[0].version)
+    newer = _blas._version(ours) > _blas._version(scipys[0].version)
     assert any(_blas.cython_pointers()) is newer
     if newer:
-        (ours,) = _blas.controllers("cython")
-        assert _blas._version(ours.version) == _blas._version(scipy_openblas32.__version__)
-        assert _blas.describe("cython") != _blas.describe("numba")
+        (loaded,) = _blas.controllers("cython")
+        assert _blas._version(loaded.version) == _blas._version(ours)
+        assert _blas.describe("cython") != _blas.describe("scipy")
 
 
 def test_a_wheel_not_newer_than_scipys_is_left_alone(monkeypatch):
-    if not _wheel_installed():
-        pytest.skip("scipy-openblas32 is not installed here")
-    import scipy_openblas32
+    import importlib.metadata
 
-    (scipys,) = _blas.controllers("numba")
-    monkeypatch.setattr(scipy_openblas32, "__version__", scipys.version)
+    if _wheel_version() is None:
+        pytest.skip("scipy-openblas32 is not installed here")
+    (scipys,) = _blas.controllers("scipy")
+    real = importlib.metadata.version
+    monkeypatch.setattr(importlib.metadata, "version",
+                        lambda name: scipys.version if name == "scipy-openblas32" else real(name))
     _blas._wheel_openblas.cache_clear()
     try:
         assert _blas._wheel_openblas() is None
@@ -90,6 +95,8 @@ def test_a_wheel_not_newer_than_scipys_is_left_alone(monkeypatch):
     finally:
         monkeypatch.undo()
         _blas._wheel_openblas.cache_clear()
+    assert any(_blas.cython_pointers()) == (_blas._version(_wheel_version())
+                                            > _blas._version(scipys.version))
 
 
 def test_use_blas_zero_restores_scipys_and_back():
@@ -103,19 +110,73 @@ def test_use_blas_zero_restores_scipys_and_back():
     assert ext._blas_addresses() == before
 
 
-@pytest.mark.parametrize("threads", [1, 2])
-def test_a_fit_holds_the_kernels_blas_to_its_threads(threads):
-    # the library the cython kernels call is among those limit() holds
+def test_a_fit_holds_the_kernels_blas_to_its_threads():
+    # the library the cython kernels call is among those limit() holds, and
+    # gets its count back after
     from threadpoolctl import threadpool_info
 
-    chosen = (_blas.controllers("cython") or [None])[0]
-    if chosen is None:
+    chosen = _blas.controllers("cython")
+    if not chosen:
         pytest.skip("threadpoolctl sees no BLAS here")
-    path = os.path.realpath(chosen.filepath)
-    with _blas.limit(threads):
-        counts = [i["num_threads"] for i in threadpool_info()
-                  if i["filepath"] and os.path.realpath(i["filepath"]) == path]
-    assert counts and all(n <= threads for n in counts), counts
+    path = os.path.realpath(chosen[0].filepath)
+
+    def counts():
+        return [i["num_threads"] for i in threadpool_info()
+                if i["filepath"] and os.path.realpath(i["filepath"]) == path]
+
+    before = counts()
+    if max(before) < 2:
+        pytest.skip("this library runs one thread already: nothing to hold")
+    with _blas.limit(1):
+        assert counts() == [1] * len(before)
+    assert counts() == before
+
+
+_ISOLATION = """
+import ctypes, json, sys
+import numpy as np
+from threadpoolctl import threadpool_info
+from fastnn import Network
+X = np.random.default_rng(0).standard_normal((100, 400)); Y = (X[:1] > 0).astype(float)
+Network([100, 64, 1], ["relu", "sigmoid"], backend=sys.argv[1], seed=0).fit(
+    X, Y, learning_rate=0.1, num_iterations=3, batch_size=100)
+print(json.dumps({"imported": "scipy_openblas32" in sys.modules,
+                  "global": hasattr(ctypes.CDLL(None), "scipy_dgemm_"),
+                  "libs": [i["filepath"] for i in threadpool_info()]}))
+"""
+
+
+def test_only_the_cython_backend_loads_the_wheel_and_never_into_the_global_scope():
+    # importing scipy_openblas32 would load its library globally, where scipy's
+    # copy would send its not yet bound calls to it; the numpy and numba
+    # backends do not need it at all (its threads would start for nothing)
+    wheel = _blas.controllers("cython")[0].filepath if any(_blas.cython_pointers()) else None
+    for backend in ("cython", "numpy", "numba"):
+        seen = json.loads(run_python(_ISOLATION, backend))
+        assert not seen["imported"] and not seen["global"], (backend, seen)
+        if wheel is not None:
+            loaded = any(os.path.realpath(p) == os.path.realpath(wheel) for p in seen["libs"])
+            assert loaded is (backend == "cython"), (backend, seen["libs"])
+
+
+_GLOBAL_SCIPY = """
+import ctypes, json, os, scipy
+libs = os.path.join(os.path.dirname(os.path.dirname(scipy.__file__)), "scipy.libs")
+(name,) = [f for f in os.listdir(libs) if f.startswith("libscipy_openblas")]
+ctypes.CDLL(os.path.join(libs, name), ctypes.RTLD_GLOBAL)  # scipy's OpenBLAS, global
+from fastnn.backends import _blas
+import fastnn.backends.cython as cb
+print(json.dumps({"pointers": _blas.cython_pointers(), "blas": cb.info()["blas"]}))
+"""
+
+
+def test_with_scipys_openblas_in_the_global_scope_the_kernels_keep_scipys():
+    # there the wheel's calls of its own functions would bind to scipy's copy
+    # (its thread count among them): not taken
+    if not any(_blas.cython_pointers()):
+        pytest.skip("the wheel is not taken here anyway")
+    seen = json.loads(run_python(_GLOBAL_SCIPY))
+    assert seen["pointers"] == [0, 0, 0, 0] and "cython_blas" in seen["blas"], seen
 
 
 _TRAIN = """
@@ -147,6 +208,7 @@ def test_scipys_blas_and_the_wheels_train_alike():
     ours = json.loads(run_python(_TRAIN))
     scipys = json.loads(run_python(_TRAIN, env={"FASTNN_BLAS": "scipy"}))
     assert "cython_blas" in scipys["blas"]
+    assert ("scipy-openblas32" in ours["blas"]) is any(_blas.cython_pointers()), ours["blas"]
     for key, run in ours["runs"].items():
         tol = 1e-9 if key.startswith("float64") else 2e-3
         other = scipys["runs"][key]
@@ -154,3 +216,35 @@ def test_scipys_blas_and_the_wheels_train_alike():
         for name, values in run["params"].items():
             assert_close([np.array(values)], [np.array(other["params"][name])], tol,
                          f"{key} {name}")
+
+
+def test_a_wheel_loaded_while_a_limit_is_active_is_held_at_once_and_restored():
+    # _adopt: the cython backend may load its first kernel module while another
+    # fit holds its limit; a second look at the same library adds nothing
+    from threadpoolctl import threadpool_info
+
+    if not any(_blas.cython_pointers()):
+        pytest.skip("the wheel is not taken here")
+    path = os.path.realpath(_blas.controllers("cython")[0].filepath)
+
+    def count():
+        (n,) = [i["num_threads"] for i in threadpool_info()
+                if i["filepath"] and os.path.realpath(i["filepath"]) == path]
+        return n
+
+    before = count()
+    if before < 2:
+        pytest.skip("this library runs one thread already: nothing to hold")
+    knobs = []
+    with _blas.limit(1):
+        _blas._knobs[:] = [k for k, f in zip(_blas._knobs, _blas._files) if f != path]
+        _blas._saved[:] = [s for s, f in zip(_blas._saved, _blas._files) if f != path]
+        _blas._files[:] = [f for f in _blas._files if f != path]  # as if listed before it came
+        get, set_ = _blas._thread_knobs(_blas.controllers("cython"))[0]
+        set_(before)
+        _blas._adopt(path)
+        knobs.append(len(_blas._knobs))
+        assert count() == 1
+        _blas._adopt(path)  # listed now: nothing added
+        assert len(_blas._knobs) == knobs[0]
+    assert count() == before

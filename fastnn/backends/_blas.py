@@ -15,7 +15,8 @@ Why a newer OpenBLAS: 0.3.31 runs float32 GEMMs at the nets' shapes 6-13 %
 faster than scipy 1.17's 0.3.30 on a Zen 4 (SkylakeX kernels, one thread:
 128 x 100 x 200 57.0 -> 52.6 us, 64 x 128 x 200 39.5 -> 34.6), float64 the
 same; an Adam epoch of the 100-128-64-5 net at B = 200 in float32 took 62.2
--> 58.2 ms on cython. ``FASTNN_BLAS=scipy`` (read at import) keeps scipy's.
+-> 58.2 ms on cython. ``FASTNN_BLAS=scipy`` keeps scipy's (read when the
+cython backend loads its first kernel module).
 
 OpenBLAS is called directly (``openblas_get/set_num_threads``, with scipy's
 symbol prefix): threadpoolctl 3.8 lets only the first Python thread that
@@ -54,6 +55,7 @@ _active = {}          # id of a limit() call -> its n
 _saved = []           # counts found when the first active call came in
 _knobs = None         # [(get, set)] per library
 _listed_at = None     # len(sys.modules) when _knobs was listed
+_files = []           # the file of each library in _knobs
 
 
 def _version(text):
@@ -72,34 +74,83 @@ def _scipy_controllers(blas):
     return own or blas
 
 
+def _blas_controllers():
+    """threadpoolctl controllers of the BLAS libraries loaded now."""
+    from threadpoolctl import ThreadpoolController
+
+    return [c for c in ThreadpoolController().lib_controllers if c.user_api == "blas"]
+
+
+def _real(path):
+    return os.path.realpath(path) if path else None
+
+
+def _same_file(a, b):
+    return bool(a and b) and _real(a) == _real(b)
+
+
+def _keeps_its_own_threads(lib, scipys):
+    """Whether the OpenBLAS ``lib`` just loaded sets its own thread count: its
+    calls must not reach scipy's copy (``scipys``, its controller), which they
+    would where scipy's functions sit in the process's global scope."""
+    get, set_ = lib.scipy_openblas_get_num_threads, lib.scipy_openblas_set_num_threads
+    get.restype, set_.argtypes = ctypes.c_int, [ctypes.c_int]
+    theirs, ours = scipys.num_threads, get()
+    try:
+        set_(1)
+        return get() == 1 and scipys.num_threads == theirs
+    finally:
+        set_(ours)
+
+
 @functools.cache
 def _wheel_openblas():
     """``(path, ctypes.CDLL)`` of the scipy-openblas32 wheel's OpenBLAS, loaded
     (privately: its symbols are scipy's names, and stay out of the process's
-    global scope), where it is installed, newer than the OpenBLAS in scipy's
-    wheel (by their first three version numbers) and ``FASTNN_BLAS`` is not
-    ``scipy``; else None (the cython kernels keep scipy's)."""
+    global scope), where it is installed, ``FASTNN_BLAS`` (read at the first
+    call: the cython backend's first kernel module) is not ``scipy``, scipy's
+    wheel carries an OpenBLAS, and the wheel's is newer (by the first three
+    version numbers, as the loaded libraries report them); else None: the
+    cython kernels keep scipy's. Not where scipy's OpenBLAS was loaded into
+    the process's global scope (by an import under RTLD_GLOBAL): the wheel's
+    calls of its own functions would go to scipy's copy, its thread count
+    among them. Once loaded, every limit() holds it (:func:`_adopt`)."""
     if os.environ.get("FASTNN_BLAS", "auto").strip().lower() == "scipy":
         return None
     try:
-        import scipy.linalg.cython_blas  # noqa: F401 -- loads scipy's BLAS
-        import scipy_openblas32
-        from threadpoolctl import ThreadpoolController
+        import importlib.metadata
+        import importlib.util
 
-        path = os.path.join(scipy_openblas32.get_lib_dir(),
-                            scipy_openblas32.get_library(fullname=True))
-        scipys = _scipy_controllers([c for c in ThreadpoolController().lib_controllers
-                                     if c.user_api == "blas"])
-        theirs = _version(scipys[0].version) if len(scipys) == 1 else None
-        ours = _version(scipy_openblas32.__version__)
-        if ours is None or theirs is None or ours <= theirs:
+        import scipy.linalg.cython_blas  # noqa: F401 -- loads scipy's BLAS
+
+        if hasattr(ctypes.CDLL(None), "scipy_dgemm_"):  # an OpenBLAS in the global scope
             return None
+        scipys = _scipy_controllers(_blas_controllers())
+        if len(scipys) != 1 or scipys[0].internal_api != "openblas":
+            return None
+        theirs = _version(scipys[0].version)
+        ours = _version(importlib.metadata.version("scipy-openblas32"))
+        if theirs is None or ours is None or ours <= theirs:
+            return None  # not newer: don't load it at all
+        # Found, not imported: importing scipy_openblas32 loads its library into
+        # the global scope (for builds linked against it), where scipy's copy
+        # would take its not yet bound calls to the wheel's functions.
+        spec = importlib.util.find_spec("scipy_openblas32")
+        lib_dir = os.path.join(list(spec.submodule_search_locations)[0], "lib")
+        (name,) = [f for f in os.listdir(lib_dir)
+                   if f.startswith("libscipy_openblas") and ".so" in f]
+        path = os.path.join(lib_dir, name)
         lib = ctypes.CDLL(path)
-        if not all(hasattr(lib, f"scipy_{name}_") for name in CYTHON_FUNCTIONS):
+        loaded = [c for c in _blas_controllers() if _same_file(c.filepath, path)]
+        if (len(loaded) != 1 or loaded[0].internal_api != "openblas"
+                or (_version(loaded[0].version) or (0,)) <= theirs
+                or not all(hasattr(lib, f"scipy_{name}_") for name in CYTHON_FUNCTIONS)
+                or not _keeps_its_own_threads(lib, scipys[0])):
             return None
-        return path, lib
     except Exception:  # not installed, or not the library it says: scipy's
         return None
+    _adopt(path)
+    return path, lib
 
 
 def cython_pointers():
@@ -114,31 +165,44 @@ def cython_pointers():
 
 
 def _all_blas():
-    """threadpoolctl controllers of every BLAS library loaded -- scipy's and the
-    cython kernels' included, which are loaded here first: numba loads scipy's
-    only when it first compiles a product, after a fit has asked for its
-    limit; ``[]`` without threadpoolctl."""
+    """threadpoolctl controllers of every BLAS library loaded -- scipy's
+    included, which is loaded here first: numba loads it only when it first
+    compiles a product, after a fit has asked for its limit; ``[]`` without
+    threadpoolctl."""
     try:
         import scipy.linalg.cython_blas  # noqa: F401 -- loads scipy's BLAS
-        from threadpoolctl import ThreadpoolController
-        _wheel_openblas()
-        return [c for c in ThreadpoolController().lib_controllers if c.user_api == "blas"]
+        return _blas_controllers()
     except Exception:  # threadpoolctl missing or confused: leave BLAS as it is
         return []
 
 
+def _adopt(path):
+    """Hold the BLAS library at ``path``, loaded just now, as the others: the
+    next limit() with none active lists the libraries again, and limits
+    active now hold it at once (their counts restored with the others')."""
+    global _listed_at
+    with _lock:
+        _listed_at = None
+        if _active and _knobs is not None and _real(path) not in _files:
+            new = [c for c in _all_blas() if _same_file(c.filepath, path)]
+            for c, (get, set_) in zip(new, _thread_knobs(new)):
+                _knobs.append((get, set_))
+                _files.append(_real(c.filepath))
+                _saved.append(get())
+            _apply()
+
+
 def controllers(backend="cython"):
     """threadpoolctl controllers of the BLAS that ``backend``'s products call
-    ("cython" or "numba"): scipy's wheel's (not numpy's), or cython's newer
-    one (:func:`_wheel_openblas`); all BLAS libraries if scipy's cannot be
-    told apart (a system scipy); ``[]`` without threadpoolctl."""
+    ("cython", or "numba" -- "scipy" says the same): scipy's wheel's (not
+    numpy's), or cython's newer
+    one (:func:`_wheel_openblas`; ``[]`` if threadpoolctl cannot see it);
+    all BLAS libraries if scipy's cannot be told apart (a system scipy);
+    ``[]`` without threadpoolctl."""
     blas = _all_blas()
     wheel = _wheel_openblas() if backend == "cython" else None
     if wheel is not None:
-        own = [c for c in blas if c.filepath and os.path.realpath(c.filepath)
-               == os.path.realpath(wheel[0])]
-        if own:
-            return own
+        return [c for c in blas if _same_file(c.filepath, wheel[0])]
     return _scipy_controllers(blas)
 
 
@@ -200,7 +264,8 @@ def limit(n):
     with _lock:
         if not _active:
             if _listed_at != len(sys.modules):  # something imported since: a new BLAS?
-                _knobs = _thread_knobs(_all_blas())
+                libs = _all_blas()
+                _knobs, _files[:] = _thread_knobs(libs), [_real(c.filepath) for c in libs]
                 _listed_at = len(sys.modules)  # after the list (it may import scipy's)
             _saved = [get() for get, _ in _knobs]
         _active[id(token)] = n

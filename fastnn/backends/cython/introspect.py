@@ -42,10 +42,11 @@ def info():
     state = current()
     ext = _active()
     novec = module(state["isa"], "novec")
-    wheel = _blas.cython_pointers()
-    where = ("the scipy-openblas32 wheel" if any(wheel) and ext._blas_addresses() == wheel
-             else "scipy.linalg.cython_blas")
-    blas = where + (f" ({_blas.describe()})" if _blas.describe() else "")
+    wheel = _blas.cython_pointers()  # what the module calls: the wheel's, or scipy's
+    on_wheel = any(wheel) and ext._blas_addresses() == wheel
+    described = _blas.describe("cython" if on_wheel else "scipy")
+    blas = (("the scipy-openblas32 wheel" if on_wheel else "scipy.linalg.cython_blas")
+            + (f" ({described})" if described else ""))
     floor = ext._own_gemm_min_macs(None)
     return {
         "isa": state["isa"],

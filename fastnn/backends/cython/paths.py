@@ -58,8 +58,8 @@ ONEPASS_CHOICES = ("auto", True, False)
 
 #: Where GEMM-shaped products go by default, per kernel set: "auto" is
 #: fastnn's own GEMM for skinny products (a side below 64; under OpenBLAS's
-#: small-matrix kernels only from SMALL_BLAS_MACS up, below) and scipy's
-#: OpenBLAS for the rest, as measured on the nets' shapes (_products.pxi,
+#: small-matrix kernels only from SMALL_BLAS_MACS up, below) and OpenBLAS
+#: (fastnn.backends._blas: scipy's, or a newer one) for the rest, as measured on the nets' shapes (_products.pxi,
 #: README "Performance"); the baseline and novec builds have no own GEMM.
 DEFAULT_GEMM = {"avx512": "auto", "avx2": "auto", "baseline": "blas"}
 GEMMS = ("auto", "own", "blas")
@@ -209,7 +209,8 @@ def settings(*, isa=None, variant=None, gemm=None, onepass=None, onepass_block_b
         an own GEMM) fastnn's GEMM for skinny products and BLAS for wide ones
         (and for small skinny ones under OpenBLAS's SkylakeX kernels:
         :func:`own_gemm_min_macs`),
-        ``"own"`` fastnn's GEMM for all, ``"blas"`` scipy's OpenBLAS for all.
+        ``"own"`` fastnn's GEMM for all, ``"blas"`` OpenBLAS for all (the one
+        ``info()["blas"]`` names).
         ``"auto"`` and ``"own"`` need a kernel set with fastnn's GEMM (avx2,
         avx512) and the vec variant.
     onepass : {"auto", True, False}, optional
