@@ -114,4 +114,5 @@ def _threads_used(fit):
     ran = fit.threads if fit.threads_ran is None else fit.threads_ran
     if ran == fit.threads:
         return fit.threads, fit.threads_why
-    return ran, f"{fit.threads_why}; {ran} ran, the most this engine runs here"
+    return ran, (f"{fit.threads_why}; {ran} ran, "
+                 f"{fit.threads_ran_why or 'the most this engine runs here'}")

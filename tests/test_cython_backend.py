@@ -441,3 +441,45 @@ def test_one_pass_kernels_are_packed_on_the_paths_registers(isa):
             assert counts[reg] >= 4, (kernel, dtype, counts)
             if isa != "avx512":
                 assert counts["packed_zmm"] == 0
+
+
+_FORK = """
+import json, os, signal, sys, warnings
+import numpy as np
+from fastnn import Network
+X = np.random.default_rng(0).standard_normal((64, 2000)); Y = (X[:1] > 0).astype(float)
+def fit():
+    net = Network([64, 32, 1], ["relu", "sigmoid"], backend="cython", seed=0, threads=2)
+    net.fit(X, Y, learning_rate=0.1, num_iterations=3)
+    return net.threads_used_
+before = fit()  # the parent's OpenMP team has run
+read, write = os.pipe()
+pid = os.fork()
+if pid == 0:
+    signal.alarm(60)  # what it did before: wait forever
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        used = fit()
+    os.write(write, json.dumps({"used": used, "warned": [str(w.message) for w in seen]}).encode())
+    os._exit(0)
+os.close(write)  # the child's end alone: a child killed before writing reads as empty
+_, status = os.waitpid(pid, 0)
+child = json.loads(os.read(read, 1 << 16) or b"null")
+print(json.dumps({"status": status, "before": before, "child": child, "after": fit()}))
+"""
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="no fork here")
+def test_a_child_forked_after_a_team_ran_trains_on_one_thread_and_says_why():
+    import json
+
+    from _helpers import run_python
+
+    if not cb.paths.active().HAVE_OPENMP:
+        pytest.skip("this build has no OpenMP: one thread everywhere")
+    seen = json.loads(run_python(_FORK, timeout=180))
+    assert seen["status"] == 0, seen  # finished (SIGALRM's 14 had it hang)
+    assert seen["before"][0] == 2 and seen["after"][0] == 2  # the parent keeps its threads
+    used, why = seen["child"]["used"]
+    assert used == 1 and "forked" in why and "threads=2 asked for" in why, why
+    assert any("spawn" in w for w in seen["child"]["warned"]), seen["child"]["warned"]

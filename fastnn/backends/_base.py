@@ -276,6 +276,8 @@ class Fit:
     #: The threads the engine ran on (its ``threads``: fewer than asked where its
     #: build or the examples have no more), set when training starts.
     threads_ran: int = None
+    #: Why the engine ran fewer than decided, where it says (its ``threads_why``).
+    threads_ran_why: str = ""
     rng: np.random.Generator = None
     #: The optimizer's state (course dicts keyed like the gradients, see
     #: :mod:`fastnn.optimizers`), which the engine leaves current on
@@ -395,6 +397,7 @@ def train(backend, fit, on_cost, threads=None, on_epoch=None):
         fit.threads, fit.threads_why = decide_threads(backend, fit, threads)
         engine = backend.engine(fit) if native else PythonEngine(backend, fit)
         fit.threads_ran = getattr(engine, "threads", fit.threads)
+        fit.threads_ran_why = getattr(engine, "threads_why", "")
         try:
             i = 0
             while i < s.num_iterations:  # i is a recorded iteration here, if any is

@@ -9,6 +9,8 @@ calls.
 """
 
 import contextlib
+import os
+import warnings
 
 import numpy as np
 
@@ -50,10 +52,36 @@ ONEPASS_MIN_BYTES = 4 << 20
 GRAM_MAX_BYTES = 256 << 20
 
 
+#: Why a process forked from one that ran an OpenMP team runs one thread.
+FORKED_WHY = ("one thread in a process forked from one that ran OpenMP threads: GNU OpenMP "
+              "(libgomp) cannot start threads there, its regions never return")
+_team_started = False    # this process has run an OpenMP region of 2+ threads
+_forked_after_team = False
+
+
+def _after_fork_in_child():
+    global _forked_after_team
+    _forked_after_team = _forked_after_team or _team_started
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def _cap(ext, threads, m):
     """``threads`` as this build runs them: one without OpenMP, and no more
-    than the m examples (every thread gets a non-empty chunk)."""
-    return max(1, min(int(threads), m)) if ext.HAVE_OPENMP else 1
+    than the m examples (every thread gets a non-empty chunk); one in a
+    child forked after this process ran a team (:data:`FORKED_WHY`: seen, a
+    fit asking for two threads there waited forever), with a warning where
+    more were asked for -- start such workers with "spawn" or "forkserver"
+    (joblib's loky does) to use more."""
+    global _team_started
+    T = max(1, min(int(threads), m)) if ext.HAVE_OPENMP else 1
+    if T > 1 and _forked_after_team:
+        warnings.warn(f"fastnn (cython): {FORKED_WHY}; start worker processes with 'spawn' or "
+                      f"'forkserver' to use more", RuntimeWarning, stacklevel=3)
+        return 1
+    _team_started = _team_started or T > 1
+    return T
 
 
 def _threads_for(ext, threads, Ws, m):
@@ -211,6 +239,7 @@ class Engine:
         try:
             rows = p.m if s.batch_size is None else min(s.batch_size, p.m)
             self.threads = T = _cap(ext, fit.threads, rows)  # what the plans run on
+            self.threads_why = FORKED_WHY if _forked_after_team and fit.threads > 1 else ""
             self._full = None  # the plan over all m columns: cost() makes it when asked
             if s.batch_size is None:
                 self._net = self._whole()
