@@ -389,3 +389,20 @@ def test_the_package_stamp_follows_every_files_contents(tmp_path):
     files[1].write_text("x = 2\n")  # the same size and, within a second, the same time
     assert config._sources_digest(files) != before
     assert len(config.package_stamp()) == 64
+
+
+def test_the_package_locator_answers_what_numba_asks_its_own(tmp_path, monkeypatch):
+    # Numba reads _py_file off the locator when it declines to cache a kernel
+    # (a large global array, say): there, a warning, not an AttributeError
+    import numba
+
+    from fastnn.backends.numba import config, engine_room
+
+    if not config.CACHE:
+        pytest.skip("caching is off here")
+    monkeypatch.setattr(numba.config, "CACHE_DIR", str(tmp_path))
+    kernel = numba.njit(cache=True)(engine_room.gather_rows.py_func)
+    locator = kernel._cache._impl._locator
+    assert type(locator).__name__ == "PackageLocator"
+    assert locator._py_file.endswith("engine_room.py")
+    assert locator.get_source_stamp()[0] == config.package_stamp()

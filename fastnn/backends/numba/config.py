@@ -87,11 +87,23 @@ def _sources_digest(paths):
     return digest.hexdigest()
 
 
+#: What the kernels freeze at compile time from outside the package: the
+#: activation and loss codes, leaky ReLU's slope, the dropout hash's constants.
+_FROZEN_FROM = ("activations.py", "losses.py", "regularization.py")
+
+
 @functools.cache
 def package_stamp():
     """What a cached kernel of this package is valid for: a digest of every source
-    file of the package (see :func:`_install_package_locator`)."""
-    return _sources_digest(sorted(glob.glob(os.path.join(_HERE, "*.py"))))
+    file of the package and of the modules whose constants it freezes (see
+    :func:`_install_package_locator`); None where they cannot be read (a zip)."""
+    files = sorted(glob.glob(os.path.join(_HERE, "*.py")))
+    fastnn_dir = os.path.dirname(os.path.dirname(_HERE))
+    files += [os.path.join(fastnn_dir, name) for name in _FROZEN_FROM]
+    try:
+        return _sources_digest(files) if len(files) > len(_FROZEN_FROM) else None
+    except OSError:
+        return None
 
 
 def _install_package_locator():
@@ -105,8 +117,9 @@ def _install_package_locator():
     the old code of the changed one (seen: a build whose gather asked for its
     rows ahead ran the cached gather without). This locator, put first in
     Numba's list for this package's files only, is Numba's own locator for the
-    file with the whole package's digest as the source stamp: a change to any
-    file of the package recompiles every kernel of it. Where Numba's internals
+    file with the whole package's digest beside its own stamp: a change to any
+    file of the package (or to the constants it freezes) recompiles every
+    kernel of it. Where Numba's internals
     differ (``CacheImpl`` and its ``_locator_classes``), nothing changes.
     Called at import, before any kernel is decorated (the locator is chosen
     then)."""
@@ -127,14 +140,19 @@ def _install_package_locator():
         def __init__(self, inner):
             self._inner = inner
 
+        def __getattr__(self, name):  # what Numba reads off its own (_py_file, ...)
+            if name == "_inner":
+                raise AttributeError(name)
+            return getattr(self._inner, name)
+
         def ensure_cache_path(self):
             return self._inner.ensure_cache_path()
 
         def get_cache_path(self):
             return self._inner.get_cache_path()
 
-        def get_source_stamp(self):
-            return package_stamp()
+        def get_source_stamp(self):  # the package's digest, and Numba's own stamp
+            return (package_stamp(), self._inner.get_source_stamp())
 
         def get_disambiguator(self):
             return self._inner.get_disambiguator()
