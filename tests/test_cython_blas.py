@@ -67,6 +67,8 @@ def test_the_kernels_call_the_library_the_policy_chose():
 def test_a_wheel_newer_than_scipys_is_taken_where_it_is_a_dependency():
     # pyproject.toml asks for scipy-openblas32 >= 0.3.31 there; scipy's wheels
     # up to 1.17 bundle 0.3.30 or older (a newer scipy: nothing to take)
+    if os.environ.get("FASTNN_BLAS", "").strip().lower() == "scipy":
+        pytest.skip("FASTNN_BLAS=scipy: the wheel is declined")
     ours = _wheel_version()
     assert ours is not None, "scipy-openblas32, a dependency on Linux x86-64, is not installed"
     scipys = _blas.controllers("scipy")
@@ -88,15 +90,9 @@ def test_a_wheel_not_newer_than_scipys_is_left_alone(monkeypatch):
     real = importlib.metadata.version
     monkeypatch.setattr(importlib.metadata, "version",
                         lambda name: scipys.version if name == "scipy-openblas32" else real(name))
-    _blas._wheel_openblas.cache_clear()
-    try:
-        assert _blas._wheel_openblas() is None
-        assert _blas.cython_pointers() == (0, 0, 0, 0)
-    finally:
-        monkeypatch.undo()
-        _blas._wheel_openblas.cache_clear()
-    assert any(_blas.cython_pointers()) == (_blas._version(_wheel_version())
-                                            > _blas._version(scipys.version))
+    monkeypatch.setattr(_blas, "_wheel", _blas._UNSET)  # look again (undone after)
+    assert _blas._wheel_openblas() is None
+    assert _blas.cython_pointers() == (0, 0, 0, 0)
 
 
 def test_use_blas_zero_restores_scipys_and_back():
@@ -236,6 +232,14 @@ def test_a_wheel_loaded_while_a_limit_is_active_is_held_at_once_and_restored():
     if before < 2:
         pytest.skip("this library runs one thread already: nothing to hold")
     knobs = []
+    try:
+        _adopt_while_limited(path, before, knobs, count)
+    finally:
+        _blas._listed_at = None  # whatever happened, the next limit() lists them all again
+    assert count() == before
+
+
+def _adopt_while_limited(path, before, knobs, count):
     with _blas.limit(1):
         _blas._knobs[:] = [k for k, f in zip(_blas._knobs, _blas._files) if f != path]
         _blas._saved[:] = [s for s, f in zip(_blas._saved, _blas._files) if f != path]
@@ -247,4 +251,38 @@ def test_a_wheel_loaded_while_a_limit_is_active_is_held_at_once_and_restored():
         assert count() == 1
         _blas._adopt(path)  # listed now: nothing added
         assert len(_blas._knobs) == knobs[0]
-    assert count() == before
+
+
+def test_the_wheel_is_chosen_once_however_many_threads_ask_first(monkeypatch):
+    # the choice probes the library's thread count (set to 1, read, restored):
+    # concurrent first callers must not overlap it, or one restores another's 1
+    import threading
+
+    from threadpoolctl import threadpool_info
+
+    if not any(_blas.cython_pointers()):
+        pytest.skip("the wheel is not taken here")
+    path = os.path.realpath(_blas.controllers("cython")[0].filepath)
+
+    def count():
+        (n,) = [i["num_threads"] for i in threadpool_info()
+                if i["filepath"] and os.path.realpath(i["filepath"]) == path]
+        return n
+
+    before = count()
+    for _ in range(10):
+        monkeypatch.setattr(_blas, "_wheel", _blas._UNSET)
+        start = threading.Barrier(4)
+        found = []
+
+        def first():
+            start.wait()
+            found.append(_blas._wheel_openblas())
+
+        threads = [threading.Thread(target=first) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(found) == 4 and all(f is found[0] for f in found) and found[0] is not None
+        assert count() == before

@@ -37,7 +37,6 @@ too.
 
 import contextlib
 import ctypes
-import functools
 import itertools
 import os
 import re
@@ -103,8 +102,23 @@ def _keeps_its_own_threads(lib, scipys):
         set_(ours)
 
 
-@functools.cache
+_wheel_lock = threading.Lock()
+_UNSET = object()
+_wheel = _UNSET      # what _wheel_openblas found, once
+
+
 def _wheel_openblas():
+    """:func:`_find_wheel_openblas`, once per process: the first caller looks
+    (its thread-count probe must not overlap another's), the others wait for
+    its answer."""
+    global _wheel
+    with _wheel_lock:
+        if _wheel is _UNSET:
+            _wheel = _find_wheel_openblas()
+        return _wheel
+
+
+def _find_wheel_openblas():
     """``(path, ctypes.CDLL)`` of the scipy-openblas32 wheel's OpenBLAS, loaded
     (privately: its symbols are scipy's names, and stay out of the process's
     global scope), where it is installed, ``FASTNN_BLAS`` (read at the first
