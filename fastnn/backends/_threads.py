@@ -16,10 +16,11 @@ side: see :func:`turn`.
 
 import contextlib
 import os
+import sys
 import threading
 
 __all__ = ["ENV_LIMITS", "Decision", "cpu_budget", "decide", "work_units", "running", "turn",
-           "gil_bound"]
+           "gil_bound", "FORKED_WHY", "note_openmp_team", "forked_after_openmp"]
 
 #: Environment variables a caller sets to cap a process's threads (loky sets
 #: all of these to cpus // n_jobs in its workers).
@@ -154,3 +155,46 @@ def turn(bound):
         return
     with _turns:
         yield
+
+
+# -- fork: GNU OpenMP's team does not survive it -------------------------------
+
+#: Why a process forked from one that ran OpenMP threads runs one (cython).
+FORKED_WHY = ("one thread in a process forked from one that ran OpenMP threads: GNU OpenMP "
+              "(libgomp) cannot start threads there, its regions never return")
+_openmp_team = False     # this process has run an OpenMP region of 2+ threads (cython's)
+_forked_after_team = False
+
+
+def note_openmp_team():
+    """Record that this process runs an OpenMP team of 2+ threads."""
+    global _openmp_team
+    _openmp_team = True
+
+
+def _numba_ran_openmp():
+    """Whether Numba's threads run on OpenMP here (its ``omp`` layer: the same
+    libgomp as fastnn_ext's, whose team a fork leaves behind as well)."""
+    numba = sys.modules.get("numba")
+    try:
+        return numba is not None and numba.threading_layer() == "omp"
+    except ValueError:  # no parallel code has run: no team
+        return False
+
+
+def _after_fork_in_child():
+    global _forked_after_team
+    _forked_after_team = _forked_after_team or _openmp_team or _numba_ran_openmp()
+
+
+def forked_after_openmp():
+    """Whether this process was forked from one whose OpenMP team had run (its
+    own or Numba's): libgomp cannot start threads here (seen: a cython fit
+    asking for two waited forever)."""
+    return _forked_after_team
+
+
+# Registered at import -- with fastnn, before any fork a user makes -- not when
+# the cython backend is first used, which may be in the child.
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -9,7 +9,6 @@ calls.
 """
 
 import contextlib
-import os
 import warnings
 
 import numpy as np
@@ -52,36 +51,24 @@ ONEPASS_MIN_BYTES = 4 << 20
 GRAM_MAX_BYTES = 256 << 20
 
 
-#: Why a process forked from one that ran an OpenMP team runs one thread.
-FORKED_WHY = ("one thread in a process forked from one that ran OpenMP threads: GNU OpenMP "
-              "(libgomp) cannot start threads there, its regions never return")
-_team_started = False    # this process has run an OpenMP region of 2+ threads
-_forked_after_team = False
-
-
-def _after_fork_in_child():
-    global _forked_after_team
-    _forked_after_team = _forked_after_team or _team_started
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-def _cap(ext, threads, m):
-    """``threads`` as this build runs them: one without OpenMP, and no more
-    than the m examples (every thread gets a non-empty chunk); one in a
-    child forked after this process ran a team (:data:`FORKED_WHY`: seen, a
-    fit asking for two threads there waited forever), with a warning where
-    more were asked for -- start such workers with "spawn" or "forkserver"
-    (joblib's loky does) to use more."""
-    global _team_started
+def _cap(ext, threads, m, asked=False):
+    """``(threads, why)`` as this build runs them: one without OpenMP, and no
+    more than the m examples (every thread gets a non-empty chunk); one in a
+    child forked after this process (or Numba's OpenMP) ran a team, with
+    ``_threads.FORKED_WHY`` (seen: a fit asking for two threads there waited
+    forever), and a warning where more were ``asked`` for -- start such
+    workers with "spawn" or "forkserver" (joblib's loky does) to use more.
+    ``why`` is "" where nothing but the build and m limited it."""
     T = max(1, min(int(threads), m)) if ext.HAVE_OPENMP else 1
-    if T > 1 and _forked_after_team:
-        warnings.warn(f"fastnn (cython): {FORKED_WHY}; start worker processes with 'spawn' or "
-                      f"'forkserver' to use more", RuntimeWarning, stacklevel=3)
-        return 1
-    _team_started = _team_started or T > 1
-    return T
+    if T > 1 and _thread_policy.forked_after_openmp():
+        if asked:
+            warnings.warn(f"fastnn (cython): {_thread_policy.FORKED_WHY}; start worker "
+                          f"processes with 'spawn' or 'forkserver' to use more",
+                          RuntimeWarning, stacklevel=3)
+        return 1, _thread_policy.FORKED_WHY
+    if T > 1:
+        _thread_policy.note_openmp_team()
+    return T, ""
 
 
 def _threads_for(ext, threads, Ws, m):
@@ -92,7 +79,7 @@ def _threads_for(ext, threads, Ws, m):
     if threads is None and _thread_policy.work_units(dims, m) < AUTO_THREADS_MIN_WORK["full"]:
         return 1  # known without asking the thread pools (threadpoolctl) for the budget
     decided = _thread_policy.decide(threads, dims, m, AUTO_THREADS_MIN_WORK["full"])
-    return _cap(ext, decided.threads, m)
+    return _cap(ext, decided.threads, m, asked=threads is not None)[0]
 
 
 def _masks(masks, keep_probs):
@@ -238,8 +225,10 @@ class Engine:
         self._blas.enter_context(_blas.limit(1))
         try:
             rows = p.m if s.batch_size is None else min(s.batch_size, p.m)
-            self.threads = T = _cap(ext, fit.threads, rows)  # what the plans run on
-            self.threads_why = FORKED_WHY if _forked_after_team and fit.threads > 1 else ""
+            # what the plans run on
+            self.threads, self.threads_why = _cap(ext, fit.threads, rows,
+                                                  asked=fit.threads_why.startswith("threads="))
+            T = self.threads
             self._full = None  # the plan over all m columns: cost() makes it when asked
             if s.batch_size is None:
                 self._net = self._whole()
