@@ -209,10 +209,9 @@ def _adopt(path):
 def controllers(backend="cython"):
     """threadpoolctl controllers of the BLAS that ``backend``'s products call
     ("cython", or "numba" -- "scipy" says the same): scipy's wheel's (not
-    numpy's), or cython's newer
-    one (:func:`_wheel_openblas`; ``[]`` if threadpoolctl cannot see it);
-    all BLAS libraries if scipy's cannot be told apart (a system scipy);
-    ``[]`` without threadpoolctl."""
+    numpy's), or cython's newer one (:func:`_wheel_openblas`; ``[]`` if
+    threadpoolctl cannot see it); all BLAS libraries if scipy's cannot be
+    told apart (a system scipy); ``[]`` without threadpoolctl."""
     blas = _all_blas()
     wheel = _wheel_openblas() if backend == "cython" else None
     if wheel is not None:

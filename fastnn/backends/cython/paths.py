@@ -59,8 +59,9 @@ ONEPASS_CHOICES = ("auto", True, False)
 #: Where GEMM-shaped products go by default, per kernel set: "auto" is
 #: fastnn's own GEMM for skinny products (a side below 64; under OpenBLAS's
 #: small-matrix kernels only from SMALL_BLAS_MACS up, below) and OpenBLAS
-#: (fastnn.backends._blas: scipy's, or a newer one) for the rest, as measured on the nets' shapes (_products.pxi,
-#: README "Performance"); the baseline and novec builds have no own GEMM.
+#: (fastnn.backends._blas: scipy's, or a newer one) for the rest, as measured
+#: on the nets' shapes (_products.pxi, README "Performance"); the baseline and
+#: novec builds have no own GEMM.
 DEFAULT_GEMM = {"avx512": "auto", "avx2": "auto", "baseline": "blas"}
 GEMMS = ("auto", "own", "blas")
 
