@@ -43,6 +43,22 @@ def _wheel_version():
         return None
 
 
+def _threads_of(path):
+    """The thread counts threadpoolctl reads off the library at ``path`` (real)."""
+    from threadpoolctl import threadpool_info
+
+    return [i["num_threads"] for i in threadpool_info()
+            if i["filepath"] and os.path.realpath(i["filepath"]) == path]
+
+
+def _wheel_path():
+    """The real path of the wheel's library the cython kernels call; skips where
+    they call scipy's."""
+    if not any(_blas.cython_pointers()):
+        pytest.skip("the wheel is not taken here")
+    return os.path.realpath(_blas.controllers("cython")[0].filepath)
+
+
 def test_version_reads_the_first_three_numbers():
     assert _blas._version("0.3.34.481.3") == (0, 3, 34)
     assert _blas._version("0.3.30") == (0, 3, 30)
@@ -109,23 +125,16 @@ def test_use_blas_zero_restores_scipys_and_back():
 def test_a_fit_holds_the_kernels_blas_to_its_threads():
     # the library the cython kernels call is among those limit() holds, and
     # gets its count back after
-    from threadpoolctl import threadpool_info
-
     chosen = _blas.controllers("cython")
     if not chosen:
         pytest.skip("threadpoolctl sees no BLAS here")
     path = os.path.realpath(chosen[0].filepath)
-
-    def counts():
-        return [i["num_threads"] for i in threadpool_info()
-                if i["filepath"] and os.path.realpath(i["filepath"]) == path]
-
-    before = counts()
+    before = _threads_of(path)
     if max(before) < 2:
         pytest.skip("this library runs one thread already: nothing to hold")
     with _blas.limit(1):
-        assert counts() == [1] * len(before)
-    assert counts() == before
+        assert _threads_of(path) == [1] * len(before)
+    assert _threads_of(path) == before
 
 
 _ISOLATION = """
@@ -217,40 +226,30 @@ def test_scipys_blas_and_the_wheels_train_alike():
 def test_a_wheel_loaded_while_a_limit_is_active_is_held_at_once_and_restored():
     # _adopt: the cython backend may load its first kernel module while another
     # fit holds its limit; a second look at the same library adds nothing
-    from threadpoolctl import threadpool_info
-
-    if not any(_blas.cython_pointers()):
-        pytest.skip("the wheel is not taken here")
-    path = os.path.realpath(_blas.controllers("cython")[0].filepath)
-
-    def count():
-        (n,) = [i["num_threads"] for i in threadpool_info()
-                if i["filepath"] and os.path.realpath(i["filepath"]) == path]
-        return n
-
-    before = count()
-    if before < 2:
+    path = _wheel_path()
+    before = _threads_of(path)
+    (count,) = before  # threadpoolctl sees it once
+    if count < 2:
         pytest.skip("this library runs one thread already: nothing to hold")
-    knobs = []
     try:
-        _adopt_while_limited(path, before, knobs, count)
+        _adopt_while_limited(path, count)
     finally:
         _blas._listed_at = None  # whatever happened, the next limit() lists them all again
-    assert count() == before
+    assert _threads_of(path) == before
 
 
-def _adopt_while_limited(path, before, knobs, count):
+def _adopt_while_limited(path, before):
     with _blas.limit(1):
         _blas._knobs[:] = [k for k, f in zip(_blas._knobs, _blas._files) if f != path]
         _blas._saved[:] = [s for s, f in zip(_blas._saved, _blas._files) if f != path]
         _blas._files[:] = [f for f in _blas._files if f != path]  # as if listed before it came
-        get, set_ = _blas._thread_knobs(_blas.controllers("cython"))[0]
-        set_(before)
+        _, set_ = _blas._thread_knobs(_blas.controllers("cython"))[0]
+        set_(before)  # unheld, as a library loaded just now
         _blas._adopt(path)
-        knobs.append(len(_blas._knobs))
-        assert count() == 1
+        adopted = len(_blas._knobs)
+        assert _threads_of(path) == [1]
         _blas._adopt(path)  # listed now: nothing added
-        assert len(_blas._knobs) == knobs[0]
+        assert len(_blas._knobs) == adopted
 
 
 def test_the_wheel_is_chosen_once_however_many_threads_ask_first(monkeypatch):
@@ -258,18 +257,8 @@ def test_the_wheel_is_chosen_once_however_many_threads_ask_first(monkeypatch):
     # concurrent first callers must not overlap it, or one restores another's 1
     import threading
 
-    from threadpoolctl import threadpool_info
-
-    if not any(_blas.cython_pointers()):
-        pytest.skip("the wheel is not taken here")
-    path = os.path.realpath(_blas.controllers("cython")[0].filepath)
-
-    def count():
-        (n,) = [i["num_threads"] for i in threadpool_info()
-                if i["filepath"] and os.path.realpath(i["filepath"]) == path]
-        return n
-
-    before = count()
+    path = _wheel_path()
+    before = _threads_of(path)
     for _ in range(10):
         monkeypatch.setattr(_blas, "_wheel", _blas._UNSET)
         start = threading.Barrier(4)
@@ -285,4 +274,4 @@ def test_the_wheel_is_chosen_once_however_many_threads_ask_first(monkeypatch):
         for t in threads:
             t.join()
         assert len(found) == 4 and all(f is found[0] for f in found) and found[0] is not None
-        assert count() == before
+        assert _threads_of(path) == before
