@@ -2,7 +2,9 @@
 :mod:`fastnn.backends.numba.second_room` on the shapes where the first course's
 engine takes a path of its own (the fused first layer, a batch of one, two
 threads, float32), with the course's update rules and scikit-learn's, resumed
-fits, split calls, epoch losses, and a plain fit compiling none of it.
+fits, split calls, epoch losses, and a plain fit compiling none of it; the
+fused batch of one against the general path, and the RMS rules' skipped
+division of a subnormal dividend (exact: W keeps the bits the step rounds to).
 ``test_course2_training.py`` runs the backend through the shared cases,
 ``test_epoch_loss.py`` its epoch losses."""
 
@@ -35,7 +37,12 @@ CASES = [("adam", 0.0, 0.8, (0.0, 1), "fused"),
          ("sklearn_adam", 0.0, 1.0, (0.5, 2), "batch"),
          ("sklearn_sgd", 0.0, 1.0, (0.2, 1), "threads2"),
          ("sklearn_sgd_classic", 0.3, 0.7, (0.0, 1), "fused"),
-         ("sklearn_sgd", 0.2, (1.0, 0.8), (0.0, 1), "batch")]
+         ("sklearn_sgd", 0.2, (1.0, 0.8), (0.0, 1), "batch"),
+         # every rule on the fused batch of one (batch_of_one)
+         ("adam", 0.3, (0.8, 0.9), (0.2, 1), "one"),
+         ("momentum", 0.0, 0.7, (0.0, 1), "one"),
+         ("sklearn_sgd", 0.1, 1.0, (0.0, 1), "one"),
+         ("sklearn_sgd_classic", 0.0, 0.9, (0.3, 2), "one")]
 IDS = ["-".join(str(v) for v in case) for case in CASES]
 #: The optimizers the cases name (scikit-learn's are objects, not names, for Network.fit).
 RULES = {"sklearn_adam": optimizers.SklearnAdam(), "sklearn_sgd": optimizers.SklearnSGD(),
@@ -49,7 +56,7 @@ def _data(n_x=12, m=40, seed=0):
     return X, Y
 
 
-def _fit(backend, case, dtype="float64", iterations=6, cost_every=2):
+def _fit(backend, case, dtype="float64", iterations=6, cost_every=2, sample_weight=None):
     optimizer, lambd, keep_prob, (decay, interval), path = case
     X, Y = _data()
     net = fastnn.Network([12, 8, 5, 1], hidden_activation="tanh", init="xavier", seed=2,
@@ -58,8 +65,8 @@ def _fit(backend, case, dtype="float64", iterations=6, cost_every=2):
     lr = 0.01 if optimizer in ("adam", "rmsprop", "sklearn_adam") else 0.1
     net.fit(X, Y, learning_rate=lr, num_iterations=iterations, cost_every=cost_every,
             batch_size=batch, seed=4, optimizer=RULES.get(optimizer, optimizer), lambd=lambd,
-            keep_prob=keep_prob,
-            decay_rate=decay, time_interval=interval)
+            keep_prob=keep_prob, decay_rate=decay, time_interval=interval,
+            sample_weight=sample_weight)
     return net
 
 
@@ -220,3 +227,81 @@ def test_in_kernel_masks_are_fit_mask_bitwise(key, t, layer, shape, keep_prob, d
     second_page.dropout_mask(base, np.uint64(regularization.mask_threshold(keep_prob)), D)
     expected = regularization.fit_mask(key, t, layer, shape, keep_prob)
     np.testing.assert_array_equal(D, expected.astype(dtype))
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c[-1] == "one"][::2],
+                         ids=[i for c, i in zip(CASES, IDS) if c[-1] == "one"][::2])
+def test_the_fused_batch_of_one_takes_the_general_paths_steps(case):
+    # Weights of 1 take the general path (a weighted batch of one is not
+    # fused) through the same arithmetic but the order of a few sums, whose
+    # last-bit differences 240 updates compound (to 1.2e-12 here).
+    fused, general = _fit("numba", case), _fit("numba", case, sample_weight=np.ones(40))
+    assert_close([fused.params[k] for k in general.params], list(general.params.values()),
+                 1e-10, "parameters")
+    for slot, arrays in general.optimizer_state_.items():
+        assert_close([fused.optimizer_state_[slot][k] for k in arrays], list(arrays.values()),
+                     1e-10, f"optimizer state {slot}")
+
+
+def _rms_case(dtype, size=4096, seed=0):
+    """Parameters and state where a fifth of the dividends are subnormal, the
+    W's magnitudes spread from far below to far above the skip's bound."""
+    rng = np.random.default_rng(seed)
+    f = np.dtype(dtype).type
+    tiny = np.finfo(dtype).smallest_normal
+    P = (rng.choice([-1, 1], size) * 10.0 ** rng.uniform(-40 if dtype == "float32" else -300,
+                                                       3, size)).astype(dtype)
+    V = rng.standard_normal(size).astype(dtype)
+    V[::5] = (rng.uniform(-1, 1, V[::5].size) * tiny).astype(dtype)  # subnormal (or 0)
+    S = (10.0 ** rng.uniform(-30, 2, size)).astype(dtype)
+    return P, np.zeros(size, dtype), V, S, f
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("rule", ["adam", "sklearn_adam", "rmsprop"])
+def test_a_subnormal_dividend_is_skipped_exactly(rule, dtype):
+    """The RMS rules take a subnormal dividend as 0 where W's step cannot change
+    it (second_page.rms_w_min): there W keeps its bits, and the exact step
+    (in extended precision) is under half of W's ulp -- the division would
+    round to the same W. The other W take the step the formula gives within
+    a few ulp, and the case holds skipped and taken subnormal steps both."""
+    from fastnn.backends.numba import second_page as sp
+
+    kind = sp.OPTIMIZER_CODES[rule]
+    if rule == "rmsprop":
+        hyper = np.array([0.999, 0.001, 0.0, 0.0, 1e-8])
+    else:
+        hyper = np.array([0.9, 0.1, 0.999, 0.001, 1e-8])
+    lr, c1, c2 = 0.01, 1 - 0.9 ** 7, 1 - 0.999 ** 7
+    P, G, V, S, f = _rms_case(dtype)
+    if rule == "rmsprop":  # RMSprop's dividend is the gradient itself
+        G, V = V, np.zeros_like(V)
+    new = [a.copy() for a in (P, G, V, S)]
+    sp.update_parameters(new[0], new[1], new[2], new[3], kind, lr, 0.0, hyper, c1, c2)
+    # the step in extended precision, from the state update_parameters stored
+    x = np.longdouble
+    v, s = new[2].astype(x), new[3].astype(x)
+    if rule == "rmsprop":
+        step = x(lr) * G.astype(x) / (np.sqrt(s) + x(1e-8))
+        dividend = G
+    elif rule == "adam":
+        step = x(lr) * (v / x(c1)) / (np.sqrt(s / x(c2)) + x(1e-8))
+        dividend = new[2] / f(c1)
+    else:
+        step = x(lr) * np.sqrt(x(c2)) / x(c1) * v / (np.sqrt(s) + x(1e-8))
+        dividend = -f(lr * np.sqrt(c2) / c1) * new[2]
+    _, w_min = sp.rms_w_min(P, 1.0 if rule == "sklearn_adam" else lr, hyper[4])
+    subnormal = np.abs(dividend) < np.finfo(dtype).smallest_normal
+    skipped = subnormal & (np.abs(P) >= w_min)
+    assert skipped.sum() > 50 and (subnormal & ~skipped & (step != 0)).sum() > 10
+    np.testing.assert_array_equal(new[0][skipped], P[skipped])
+    ulp = np.spacing(np.abs(P)).astype(x)
+    assert np.all(np.abs(step[skipped]) < ulp[skipped] / 2)
+    # elsewhere the formula's step, within a few roundings of |W| + |step| (W -
+    # step may cancel), but where a subnormal carries fewer significant bits
+    # than the dtype's: a subnormal dividend, taken, or lr times it (the
+    # kernels' fastmath may re-associate lr (d / r) as (lr d) / r)
+    normal = ~subnormal & (np.abs(lr * dividend.astype(x)) >= np.finfo(dtype).smallest_normal)
+    error = np.abs(new[0].astype(x) - (P.astype(x) - step))
+    bound = 8 * x(np.finfo(dtype).eps) * (np.abs(P).astype(x) + np.abs(step))
+    assert normal.sum() > 3000 and np.all(error[normal] <= bound[normal])

@@ -13,7 +13,7 @@ Design
 * :func:`epochs` runs mini-batch epochs the same way, whole epochs compiled:
   each batch's columns are gathered into one contiguous buffer and trained
   through the same page kernels with no allocation per batch; a batch of one
-  is :func:`step_one`, forward, backward and update fused.
+  is :func:`.batch_of_one.step_one`, forward, backward and update fused.
 * Layer 1 with a big input and few units trains through the fused pass of
   :mod:`.first_layer` (one pass over X per iteration), serially or on T
   threads: ``Z_parts`` None selects the serial pass at compile time (Numba
@@ -39,16 +39,16 @@ import numpy as np
 from numba import njit
 
 from .. import _blas
+from .batch_of_one import step_one
 from .config import BLAS_MIN_MACS, GATHER_AHEAD, INLINE_OPTS, SERIAL_OPTS, check_isa
 from .costs import cost, inverse_weight
 from .first_layer import first_layer_block, first_layer_threads, fused_first_layer
-from .layers import (SOFTMAX, activation_backward, activation_forward, bias_activation,
-                     bias_gradient, dZ_prev, linear_backward, linear_forward, output_dZ,
-                     softmax, update)
+from .layers import (bias_activation, bias_gradient, dZ_prev, linear_backward, linear_forward,
+                     output_dZ, update)
 from .intrinsics import prefetch_row, view as _view
 
 __all__ = ["Net", "Buffers", "FullBatchEngine", "MiniBatchEngine", "full_batch", "output_cost",
-           "forward_cost", "epochs", "step_one", "forward_layers", "output_layer_dZ",
+           "forward_cost", "epochs", "forward_layers", "output_layer_dZ",
            "backward_update", "gather_weights"]
 
 #: The network as the kernels see it. ``W`` (sum n_l n_{l-1},) and ``b``
@@ -226,60 +226,6 @@ def gather_weights(sw, order, k, out):
     sw (m,) IN, order (m,) int64 IN, out (c,) OUT."""
     for c in range(out.shape[0]):
         out[c] = sw[order[k + c]]
-
-
-@njit(**SERIAL_OPTS)
-def step_one(net, x, y, buf, learning_rate):
-    """One example (x (n_0,), y (n_L,)): forward, backward and update, fused.
-
-    A batch of one is matrix-vector work, where the general path's fixed costs
-    (a BLAS call and array views per product, a dW buffer written and read
-    back) are most of an update. Here layer l's z, a and dz are (n_l,) vectors
-    at n_off[l] of buf's flats; W -= lr dz a_prev^T is a rank-1 update, W read
-    and written once, after dA_prev = W^T dz has used the old W.
-    """
-    dims, w_off, n_off, codes, g0 = net.dims, net.w_off, net.n_off, net.codes, net.g0
-    z_flat, a_flat, dz_flat = buf.Z, buf.A, buf.dZ
-    L = dims.shape[0] - 1
-    for l in range(L):
-        n, n_prev = dims[l + 1], dims[l]
-        W = _view(net.W, w_off[l], n, n_prev)
-        a_prev = x if l == 0 else a_flat[n_off[l - 1]:n_off[l - 1] + n_prev]
-        z = z_flat[n_off[l]:n_off[l] + n]
-        for i in range(n):
-            row = W[i]
-            s = net.b[n_off[l] + i]
-            for k in range(n_prev):
-                s += row[k] * a_prev[k]
-            z[i] = s
-        if codes[l] == SOFTMAX:
-            softmax(_view(z_flat, n_off[l], n, 1), _view(a_flat, n_off[l], n, 1), buf.work)
-        else:  # units as the row: element-wise, the bias already in
-            activation_forward(codes[l], z.dtype.type(0), z, a_flat[n_off[l]:n_off[l] + n])
-    nL = dims[L]
-    output_dZ(_view(a_flat, n_off[L - 1], nL, 1), y.reshape((nL, 1)),
-              _view(z_flat, n_off[L - 1], nL, 1), codes[L - 1], net.loss, g0,
-              _view(dz_flat, n_off[L - 1], nL, 1))
-    for l in range(L - 1, -1, -1):
-        n, n_prev = dims[l + 1], dims[l]
-        W = _view(net.W, w_off[l], n, n_prev)
-        a_prev = x if l == 0 else a_flat[n_off[l - 1]:n_off[l - 1] + n_prev]
-        dz = dz_flat[n_off[l]:n_off[l] + n]
-        if l > 0:
-            da = dz_flat[n_off[l - 1]:n_off[l - 1] + n_prev]
-            da[:] = 0
-            for i in range(n):
-                row, d = W[i], dz[i]
-                for k in range(n_prev):
-                    da[k] += d * row[k]
-            activation_backward(codes[l - 1], da, z_flat[n_off[l - 1]:n_off[l - 1] + n_prev],
-                                a_prev, g0)
-        for i in range(n):
-            s = learning_rate * dz[i]
-            net.b[n_off[l] + i] -= s
-            row = W[i]
-            for k in range(n_prev):
-                row[k] -= s * a_prev[k]
 
 
 @njit(**SERIAL_OPTS)

@@ -4,24 +4,30 @@ per formula.
 
 Read top to bottom::
 
-    L2          g = dW + (lambd / m) W   (b: g = db)              update_parameters
-    gd          W = W - lr g                                      update_parameters
-    momentum    v = beta v + (1 - beta) g;  W = W - lr v          update_parameters
-    rmsprop     s = beta s + (1 - beta) g^2;  W = W - lr g / (sqrt(s) + eps)
+    L2          g = dW + (lambd / m) W   (b: g = db)      update_parameters, update_rank1
+    gd          W = W - lr g                              update_parameters, update_rank1
+    momentum    v = beta v + (1 - beta) g;  W = W - lr v                  momentum_at
+    rmsprop     s = beta s + (1 - beta) g^2;  W = W - lr g / (sqrt(s) + eps)  rmsprop_at
     adam        v, s as above (beta1, beta2);  v^ = v / (1 - beta1^t);
-                s^ = s / (1 - beta2^t);  W = W - lr v^ / (sqrt(s^) + eps)
+                s^ = s / (1 - beta2^t);  W = W - lr v^ / (sqrt(s^) + eps)    adam_at
     sklearn_sgd v = mu v - lr g;  W = W + v  (Nesterov: W = W + mu v - lr g)
+                                                                       sklearn_sgd_at
     sklearn_adam v, s as adam's;  lr_t = lr sqrt(1 - beta2^t) / (1 - beta1^t);
-                W = W - lr_t v / (sqrt(s) + eps)
+                W = W - lr_t v / (sqrt(s) + eps)                      sklearn_adam_at
     dropout     D = splitmix64 hash of (key, t, layer, unit, example) < keep_prob
                 A = A D / keep_prob (forward), dA = dA D / keep_prob (backward)
 
-:func:`update_parameters` is each optimizer's one home in this backend: the
-engine room (:mod:`.second_room`) calls it on a layer's W and b right where
-their gradients were produced, L2's term folded into the same pass over the
-parameters (no pass of its own). :func:`dropout_mask` computes a mask in the
-kernel from :func:`fastnn.regularization.fit_mask`'s counter-based hash,
-bitwise the same, nothing drawn.
+Each rule's formula has one home, its ``*_at`` function (one parameter,
+inlined); :func:`update_parameters` loops them over a flat W or b with its
+gradient -- the engine room (:mod:`.second_room`) calls it on each layer
+right where the gradients were produced, L2's term folded into the same pass
+over the parameters -- and :func:`update_rank1` over a W at a batch of one,
+each element of dz a_prev^T formed where it is stepped (:mod:`.batch_of_one`).
+The RMS rules take a subnormal dividend as 0 where the step cannot change W
+(:func:`rms_w_min`): the same bits, without the slow division.
+:func:`dropout_mask` computes a mask in the kernel from
+:func:`fastnn.regularization.fit_mask`'s counter-based hash, bitwise the
+same, nothing drawn.
 
 None of this is compiled for the first course's gradient descent: plain fits
 run the engine room of :mod:`.engine_room`, which never calls these.
@@ -36,7 +42,8 @@ from ... import regularization as _reg
 from .config import INLINE_OPTS, SERIAL_OPTS
 
 __all__ = ["GD", "MOMENTUM", "RMSPROP", "ADAM", "SKLEARN_SGD", "SKLEARN_ADAM", "OPTIMIZER_CODES",
-           "update_parameters", "adam_moments", "bias_corrections", "hyper_parameters",
+           "rms_w_min", "rule_numbers", "update_parameters", "update_rank1", "bias_corrections",
+           "hyper_parameters",
            "splitmix64", "mask_base", "dropout_mask", "drop_rows", "thresholds"]
 
 GD, MOMENTUM, RMSPROP, ADAM, SKLEARN_SGD, SKLEARN_ADAM = 0, 1, 2, 3, 4, 5
@@ -53,16 +60,111 @@ _SIXTY_FOUR = np.uint64(64)
 
 
 @njit(**INLINE_OPTS)
-def adam_moments(P, G, V, S, i, l2, beta1, om1, beta2, om2):
-    """Both Adams' moments of element i, L2's term included: ``g = G + l2 P``,
-    ``v = beta1 v + (1 - beta1) g``, ``s = beta2 s + (1 - beta2) g^2``, stored
-    in V[i], S[i] and returned (v, s)."""
-    g = G[i] + l2 * P[i]
-    v = beta1 * V[i] + om1 * g
-    s = beta2 * S[i] + om2 * (g * g)
-    V[i] = v
-    S[i] = s
+def rms_w_min(P, rate, eps):
+    """The |w| from which an RMS rule's step ``rate d / (sqrt(s) + eps)`` with a
+    subnormal dividend d (|d| < the dtype's smallest normal, 2^emin) may be
+    skipped, in P's dtype: sqrt(s) + eps >= eps > 0 bounds the step by |rate|
+    2^emin / eps, and w's ulp exceeds |w| 2^-p (p: the significand's bits), so
+    the step is under ulp(w) / 8 -- w comes out of the rule unchanged either
+    way -- from |w| >= |rate| 2^(emin + p + 3) / eps, taken 2^-20 larger (the
+    roundings of this bound) and at least 2^(emin + 60) (no underflow in it);
+    returned as (2^emin, w_min); w_min NaN (no skip) for a non-finite bound.
+    Adam's first moment decays to subnormals (beta1^t) on a feature seen once
+    in a while, and a packed division with a subnormal dividend takes several
+    times as long on Zen 4 (Adam at B = 1 on digits, float32: 5.9 ms an
+    epoch, 4.4 with subnormals flushed). The cython kernels' ``rms_w_min``,
+    the same bound."""
+    if P.itemsize == 8:
+        emin, p = -1022, 53
+    else:
+        emin, p = -126, 24
+    f = P.dtype.type
+    bound = math.ldexp(abs(rate), emin + p + 3) / eps
+    if not math.isfinite(bound):
+        return f(math.ldexp(1.0, emin)), f(np.nan)
+    return f(math.ldexp(1.0, emin)), f(max(bound * (1 + math.ldexp(1.0, -20)),
+                                           math.ldexp(1.0, emin + 60)))
+
+
+@njit(**INLINE_OPTS)
+def negligible(d, w, w_min):
+    """Whether dividend d of an RMS step at w is subnormal (or 0) where the step
+    cannot change w (|w| >= w_min, :func:`rms_w_min`): then the rules take
+    the moment it comes from as 0 (the formula itself unchanged, compiled as
+    before), and the division runs on a normal number. w_min: a pair,
+    (2^emin, w_min)."""
+    return abs(d) < w_min[0] and abs(w) >= w_min[1]
+
+
+@njit(**INLINE_OPTS)
+def rule_numbers(P, kind, learning_rate, l2, hyper, c1, c2):
+    """A step's numbers in P's dtype (float32 stays float32, as NumPy's weak
+    Python scalars): ``(lr, l2, beta1, om1, beta2, om2, eps, b1, b2, rate,
+    w_min)`` -- hyper's five, Adam's bias corrections b1 = c1 and b2 = c2,
+    scikit-learn's Adam's rate lr sqrt(c2) / c1, taken in float64 as its
+    Python does (see :func:`update_parameters`), and the RMS rules' w_min
+    (:func:`rms_w_min`; scikit-learn's Adam has its rate in the dividend)."""
+    f = P.dtype.type
+    rate = learning_rate * math.sqrt(c2) / c1
+    w_min = rms_w_min(P, 1.0 if kind == SKLEARN_ADAM else learning_rate, hyper[4])
+    return (f(learning_rate), f(l2), f(hyper[0]), f(hyper[1]), f(hyper[2]), f(hyper[3]),
+            f(hyper[4]), f(c1), f(c2), f(rate), w_min)
+
+
+# The rules at one parameter P[e] with its gradient g (state V[e], S[e] as the
+# rule has), L2's term included in g: the one home of each rule's formula (the
+# table above). The loops of update_parameters and update_rank1 form g their
+# ways and step with these, each rule a loop of its own (a switch inside the
+# loop is not taken out of it: 60x slower at a batch of one).
+
+@njit(**INLINE_OPTS)
+def momentum_at(P, V, e, g, lr, beta, om):
+    v = beta * V[e] + om * g
+    V[e] = v
+    P[e] = P[e] - lr * v
+
+
+@njit(**INLINE_OPTS)
+def rmsprop_at(P, S, e, g, lr, beta, om, eps, w_min):
+    s = beta * S[e] + om * (g * g)
+    S[e] = s
+    d = P.dtype.type(0) if negligible(g, P[e], w_min) else g
+    P[e] = P[e] - lr * (d / (np.sqrt(s) + eps))
+
+
+@njit(**INLINE_OPTS)
+def adam_moments(V, S, e, g, beta1, om1, beta2, om2):
+    """Both Adams' moments of element e, stored in V[e], S[e] and returned (v, s)."""
+    v = beta1 * V[e] + om1 * g
+    s = beta2 * S[e] + om2 * (g * g)
+    V[e] = v
+    S[e] = s
     return v, s
+
+
+@njit(**INLINE_OPTS)
+def adam_at(P, V, S, e, g, lr, beta1, om1, beta2, om2, eps, b1, b2, w_min):
+    v, s = adam_moments(V, S, e, g, beta1, om1, beta2, om2)
+    v = P.dtype.type(0) if negligible(v / b1, P[e], w_min) else v
+    P[e] = P[e] - lr * ((v / b1) / (np.sqrt(s / b2) + eps))
+
+
+@njit(**INLINE_OPTS)
+def sklearn_sgd_at(P, V, e, g, lr, mu, nesterov):
+    """v = mu v - lr g; P += v, or with Nesterov's momentum P += mu v - lr g."""
+    v = mu * V[e] - lr * g
+    V[e] = v
+    if nesterov:
+        P[e] = P[e] + (mu * v - lr * g)
+    else:
+        P[e] = P[e] + v
+
+
+@njit(**INLINE_OPTS)
+def sklearn_adam_at(P, V, S, e, g, rate, beta1, om1, beta2, om2, eps, w_min):
+    v, s = adam_moments(V, S, e, g, beta1, om1, beta2, om2)
+    v = P.dtype.type(0) if negligible(-rate * v, P[e], w_min) else v
+    P[e] = P[e] + (-rate * v) / (np.sqrt(s) + eps)
 
 
 @njit(**SERIAL_OPTS)
@@ -79,53 +181,68 @@ def update_parameters(P, G, V, S, kind, learning_rate, l2, hyper, c1, c2):
     as the course's Python does); c1 = 1 - beta1^t, c2 = 1 - beta2^t, the
     Adams' bias corrections at this update t (scikit-learn's Adam folds them
     into its rate lr sqrt(c2) / c1, computed in float64 as its Python does).
-    Every scalar is rounded to P's dtype first (float32 stays float32, as
-    NumPy's weak Python scalars). The switch sits outside the loops: each is a
-    SIMD loop.
+    The switch sits outside the loops: each is a SIMD loop.
     """
-    f = P.dtype.type
-    lr, l2 = f(learning_rate), f(l2)
-    beta1, om1, beta2, om2, eps = f(hyper[0]), f(hyper[1]), f(hyper[2]), f(hyper[3]), f(hyper[4])
-    n = P.shape[0]
+    lr, l2, beta1, om1, beta2, om2, eps, b1, b2, rate, w_min = rule_numbers(
+        P, kind, learning_rate, l2, hyper, c1, c2)
     if kind == GD:
-        for i in range(n):
-            P[i] = P[i] - lr * (G[i] + l2 * P[i])
+        for e in range(P.shape[0]):
+            P[e] = P[e] - lr * (G[e] + l2 * P[e])
     elif kind == MOMENTUM:
-        for i in range(n):
-            g = G[i] + l2 * P[i]
-            v = beta1 * V[i] + om1 * g
-            V[i] = v
-            P[i] = P[i] - lr * v
+        for e in range(P.shape[0]):
+            momentum_at(P, V, e, G[e] + l2 * P[e], lr, beta1, om1)
     elif kind == RMSPROP:
-        for i in range(n):
-            g = G[i] + l2 * P[i]
-            s = beta1 * S[i] + om1 * (g * g)
-            S[i] = s
-            P[i] = P[i] - lr * (g / (np.sqrt(s) + eps))
+        for e in range(P.shape[0]):
+            rmsprop_at(P, S, e, G[e] + l2 * P[e], lr, beta1, om1, eps, w_min)
     elif kind == ADAM:
-        b1, b2 = f(c1), f(c2)
-        for i in range(n):
-            v, s = adam_moments(P, G, V, S, i, l2, beta1, om1, beta2, om2)
-            P[i] = P[i] - lr * ((v / b1) / (np.sqrt(s / b2) + eps))
+        for e in range(P.shape[0]):
+            adam_at(P, V, S, e, G[e] + l2 * P[e], lr, beta1, om1, beta2, om2, eps, b1, b2,
+                    w_min)
+    elif kind == SKLEARN_SGD and beta2 != 0:
+        for e in range(P.shape[0]):
+            sklearn_sgd_at(P, V, e, G[e] + l2 * P[e], lr, beta1, True)
     elif kind == SKLEARN_SGD:
-        mu = beta1
-        if hyper[2] != 0.0:  # Nesterov's momentum: the step looks ahead along the new v
-            for i in range(n):
-                g = G[i] + l2 * P[i]
-                v = mu * V[i] - lr * g
-                V[i] = v
-                P[i] = P[i] + (mu * v - lr * g)
-        else:
-            for i in range(n):
-                g = G[i] + l2 * P[i]
-                v = mu * V[i] - lr * g
-                V[i] = v
-                P[i] = P[i] + v
+        for e in range(P.shape[0]):
+            sklearn_sgd_at(P, V, e, G[e] + l2 * P[e], lr, beta1, False)
     else:  # SKLEARN_ADAM
-        rate = f(learning_rate * math.sqrt(c2) / c1)
-        for i in range(n):
-            v, s = adam_moments(P, G, V, S, i, l2, beta1, om1, beta2, om2)
-            P[i] = P[i] + (-rate * v) / (np.sqrt(s) + eps)
+        for e in range(P.shape[0]):
+            sklearn_adam_at(P, V, S, e, G[e] + l2 * P[e], rate, beta1, om1, beta2, om2, eps,
+                            w_min)
+
+
+@njit(**SERIAL_OPTS)
+def update_rank1(P, dz, a_prev, V, S, kind, learning_rate, l2, hyper, c1, c2):
+    """:func:`update_parameters` of a W (flat P, (n, n_prev) C-ordered; V, S
+    its state, flat alike or empty) at a batch of one, from the gradient dz
+    a_prev^T, each element formed where W and its state are stepped (no dW
+    to store and read back). dz (n,), a_prev (n_prev,) IN."""
+    lr, l2, beta1, om1, beta2, om2, eps, b1, b2, rate, w_min = rule_numbers(
+        P, kind, learning_rate, l2, hyper, c1, c2)
+    n_prev = a_prev.shape[0]
+    for j in range(dz.shape[0]):
+        d, e0 = dz[j], j * n_prev
+        if kind == GD:
+            for k in range(n_prev):
+                P[e0 + k] = P[e0 + k] - lr * (d * a_prev[k] + l2 * P[e0 + k])
+        elif kind == MOMENTUM:
+            for k in range(n_prev):
+                momentum_at(P, V, e0 + k, d * a_prev[k] + l2 * P[e0 + k], lr, beta1, om1)
+        elif kind == RMSPROP:
+            for k in range(n_prev):
+                rmsprop_at(P, S, e0 + k, d * a_prev[k] + l2 * P[e0 + k], lr, beta1, om1, eps,
+                           w_min)
+        elif kind == ADAM:
+            for k in range(n_prev):
+                adam_at(P, V, S, e0 + k, d * a_prev[k] + l2 * P[e0 + k], lr, beta1, om1, beta2,
+                        om2, eps, b1, b2, w_min)
+        elif kind == SKLEARN_SGD:
+            for k in range(n_prev):
+                sklearn_sgd_at(P, V, e0 + k, d * a_prev[k] + l2 * P[e0 + k], lr, beta1,
+                               beta2 != 0)
+        else:  # SKLEARN_ADAM
+            for k in range(n_prev):
+                sklearn_adam_at(P, V, S, e0 + k, d * a_prev[k] + l2 * P[e0 + k], rate, beta1,
+                                om1, beta2, om2, eps, w_min)
 
 
 @njit(**SERIAL_OPTS)

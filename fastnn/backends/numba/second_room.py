@@ -18,11 +18,11 @@ Design
   included, as soon as their gradients exist (one pass over the parameters,
   as the first course's ``update``).
 * Layer 1 always trains through the page's kernels (BLAS or loops by size),
-  never through the fused first-layer pass of :mod:`.first_layer`, and a
-  batch of one through the general mini-batch path (one column), not the
-  first course's ``step_one``: their fused updates are gradient descent's.
-  Two threads are BLAS's (the products big enough for it); nothing here
-  runs a ``prange``.
+  never through the fused first-layer pass of :mod:`.first_layer` (its fused
+  update is gradient descent's). An unweighted batch of one trains fused,
+  every rule a rank-1 step (:mod:`.batch_of_one`); a weighted one through the
+  general path (one column). Two threads are BLAS's (the products big
+  enough for it); nothing here runs a ``prange``.
 * Epoch losses (scikit-learn's ``loss_curve_``): :func:`batch_loss` reads the
   output layer's A and Z that each batch's forward leaves in ``buf`` (no
   second forward) before its update; without ``epoch_loss`` the loops get
@@ -43,6 +43,7 @@ import numpy as np
 from numba import njit
 
 from ... import regularization as _reg
+from .batch_of_one import backward_one, forward_one
 from .config import INLINE_OPTS, SERIAL_OPTS
 from .costs import inverse_weight, softmax_cost
 from .engine_room import (_Engine, forward_cost, gather_rows, gather_weights, output_cost,
@@ -227,6 +228,12 @@ def epochs(net, XT, YT, buf, Xb, Yb, drop, course, rates, orders, batch_size, t,
             X_batch, Y_batch = _view(Xb, 0, n0, mb), _view(Yb, 0, nL, mb)
             gather_rows(XT, order, k, X_batch)
             gather_rows(YT, order, k, Y_batch)
+            if mb == 1 and sw is None:  # matrix-vector work: fused (.batch_of_one)
+                forward_one(net, Xb[:n0], buf, drop, t)
+                if losses is not None:
+                    total += batch_loss(net, Y_batch, buf, course.lambd, m)
+                backward_one(net, Xb[:n0], Yb[:nL], buf, drop, course, rates[e], t)
+                continue
             forward_layers(net, X_batch, buf, drop, t)
             if sw is None:
                 if losses is not None:
