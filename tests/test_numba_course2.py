@@ -42,7 +42,9 @@ CASES = [("adam", 0.0, 0.8, (0.0, 1), "fused"),
          ("adam", 0.3, (0.8, 0.9), (0.2, 1), "one"),
          ("momentum", 0.0, 0.7, (0.0, 1), "one"),
          ("sklearn_sgd", 0.1, 1.0, (0.0, 1), "one"),
-         ("sklearn_sgd_classic", 0.0, 0.9, (0.3, 2), "one")]
+         ("sklearn_sgd_classic", 0.0, 0.9, (0.3, 2), "one"),
+         # batches of 13 of 40 examples: each epoch's last batch is one, fused
+         ("adam", 0.2, 0.8, (0.0, 1), "tail")]
 IDS = ["-".join(str(v) for v in case) for case in CASES]
 #: The optimizers the cases name (scikit-learn's are objects, not names, for Network.fit).
 RULES = {"sklearn_adam": optimizers.SklearnAdam(), "sklearn_sgd": optimizers.SklearnSGD(),
@@ -61,7 +63,7 @@ def _fit(backend, case, dtype="float64", iterations=6, cost_every=2, sample_weig
     X, Y = _data()
     net = fastnn.Network([12, 8, 5, 1], hidden_activation="tanh", init="xavier", seed=2,
                          backend=backend, dtype=dtype, threads=2 if path == "threads2" else 1)
-    batch = {"one": 1, "batch": 16}.get(path)
+    batch = {"one": 1, "batch": 16, "tail": 13}.get(path)
     lr = 0.01 if optimizer in ("adam", "rmsprop", "sklearn_adam") else 0.1
     net.fit(X, Y, learning_rate=lr, num_iterations=iterations, cost_every=cost_every,
             batch_size=batch, seed=4, optimizer=RULES.get(optimizer, optimizer), lambd=lambd,
@@ -229,8 +231,10 @@ def test_in_kernel_masks_are_fit_mask_bitwise(key, t, layer, shape, keep_prob, d
     np.testing.assert_array_equal(D, expected.astype(dtype))
 
 
-@pytest.mark.parametrize("case", [c for c in CASES if c[-1] == "one"][::2],
-                         ids=[i for c, i in zip(CASES, IDS) if c[-1] == "one"][::2])
+FUSED = [i for i, c in enumerate(CASES) if c[-1] == "one"][::2] + [len(CASES) - 1]  # + "tail"
+
+
+@pytest.mark.parametrize("case", [CASES[i] for i in FUSED], ids=[IDS[i] for i in FUSED])
 def test_the_fused_batch_of_one_takes_the_general_paths_steps(case):
     # Weights of 1 take the general path (a weighted batch of one is not
     # fused) through the same arithmetic but the order of a few sums, whose
