@@ -264,11 +264,12 @@ def _rms_case(dtype, size=4096, seed=0):
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("rule", ["adam", "sklearn_adam", "rmsprop"])
 def test_a_subnormal_dividend_is_skipped_exactly(rule, dtype):
-    """The RMS rules take a subnormal dividend as 0 where W's step cannot change
-    it (second_page.rms_w_min): there W keeps its bits, and the exact step
-    (in extended precision) is under half of W's ulp -- the division would
-    round to the same W. The other W take the step the formula gives within
-    a few ulp, and the case holds skipped and taken subnormal steps both."""
+    """The RMS rules take a moment whose dividend is subnormal as 0 where W's
+    step cannot change W (second_page.rms_skip): there W keeps its bits, and
+    the exact step (in extended precision) is under half of W's ulp -- the
+    division would round to the same W; a subnormal dividend at a W the step
+    moves by an ulp or more moves it. The other W take the step the formula
+    gives within a few ulp; the case holds all three kinds of W."""
     from fastnn.backends.numba import second_page as sp
 
     kind = sp.OPTIMIZER_CODES[rule]
@@ -287,20 +288,23 @@ def test_a_subnormal_dividend_is_skipped_exactly(rule, dtype):
     v, s = new[2].astype(x), new[3].astype(x)
     if rule == "rmsprop":
         step = x(lr) * G.astype(x) / (np.sqrt(s) + x(1e-8))
-        dividend = G
+        moment, dividend = G, G
     elif rule == "adam":
         step = x(lr) * (v / x(c1)) / (np.sqrt(s / x(c2)) + x(1e-8))
-        dividend = new[2] / f(c1)
+        moment, dividend = new[2], new[2] / f(c1)
     else:
         step = x(lr) * np.sqrt(x(c2)) / x(c1) * v / (np.sqrt(s) + x(1e-8))
-        dividend = -f(lr * np.sqrt(c2) / c1) * new[2]
-    _, w_min = sp.rms_w_min(P, 1.0 if rule == "sklearn_adam" else lr, hyper[4])
+        moment, dividend = new[2], -f(lr * np.sqrt(c2) / c1) * new[2]
+    below, w_min = sp.rms_skip(P, kind, lr, c1, c2, hyper[4])
+    skipped = (np.abs(moment) < below) & (np.abs(P) >= w_min)
     subnormal = np.abs(dividend) < np.finfo(dtype).smallest_normal
-    skipped = subnormal & (np.abs(P) >= w_min)
-    assert skipped.sum() > 50 and (subnormal & ~skipped & (step != 0)).sum() > 10
-    np.testing.assert_array_equal(new[0][skipped], P[skipped])
+    assert np.all(subnormal[skipped])  # only a subnormal dividend is ever skipped
     ulp = np.spacing(np.abs(P)).astype(x)
+    moved = subnormal & ~skipped & (np.abs(step) >= ulp)
+    assert skipped.sum() > 50 and moved.sum() > 10
+    np.testing.assert_array_equal(new[0][skipped], P[skipped])
     assert np.all(np.abs(step[skipped]) < ulp[skipped] / 2)
+    assert np.all(new[0][moved] != P[moved])
     # elsewhere the formula's step, within a few roundings of |W| + |step| (W -
     # step may cancel), but where a subnormal carries fewer significant bits
     # than the dtype's: a subnormal dividend, taken, or lr times it (the

@@ -24,7 +24,7 @@ right where the gradients were produced, L2's term folded into the same pass
 over the parameters -- and :func:`update_rank1` over a W at a batch of one,
 each element of dz a_prev^T formed where it is stepped (:mod:`.batch_of_one`).
 The RMS rules take a subnormal dividend as 0 where the step cannot change W
-(:func:`rms_w_min`): the same bits, without the slow division.
+(:func:`rms_skip`): the same bits, without the slow division.
 :func:`dropout_mask` computes a mask in the kernel from
 :func:`fastnn.regularization.fit_mask`'s counter-based hash, bitwise the
 same, nothing drawn.
@@ -42,7 +42,7 @@ from ... import regularization as _reg
 from .config import INLINE_OPTS, SERIAL_OPTS
 
 __all__ = ["GD", "MOMENTUM", "RMSPROP", "ADAM", "SKLEARN_SGD", "SKLEARN_ADAM", "OPTIMIZER_CODES",
-           "rms_w_min", "rule_numbers", "update_parameters", "update_rank1", "bias_corrections",
+           "rms_skip", "rule_numbers", "update_parameters", "update_rank1", "bias_corrections",
            "hyper_parameters",
            "splitmix64", "mask_base", "dropout_mask", "drop_rows", "thresholds"]
 
@@ -60,55 +60,64 @@ _SIXTY_FOUR = np.uint64(64)
 
 
 @njit(**INLINE_OPTS)
-def rms_w_min(P, rate, eps):
-    """The |w| from which an RMS rule's step ``rate d / (sqrt(s) + eps)`` with a
-    subnormal dividend d (|d| < the dtype's smallest normal, 2^emin) may be
-    skipped, in P's dtype: sqrt(s) + eps >= eps > 0 bounds the step by |rate|
-    2^emin / eps, and w's ulp exceeds |w| 2^-p (p: the significand's bits), so
-    the step is under ulp(w) / 8 -- w comes out of the rule unchanged either
-    way -- from |w| >= |rate| 2^(emin + p + 3) / eps, taken 2^-20 larger (the
-    roundings of this bound) and at least 2^(emin + 60) (no underflow in it);
-    returned as (2^emin, w_min); w_min NaN (no skip) for a non-finite bound.
+def rms_skip(P, kind, learning_rate, c1, c2, eps):
+    """When an RMS rule may skip its division, in P's dtype: ``(below,
+    w_min)``, to be taken where |moment| < below and |w| >= w_min.
+
+    The rule's step at w is ``rate d / (sqrt(s) + eps)`` with the dividend d
+    the moment scaled (Adam: v / (1 - beta1^t), rate lr; scikit-learn's Adam:
+    -lr_t v, rate 1; RMSprop: g, rate lr). A moment below ``below`` makes d
+    subnormal, |d| < 2^emin, and sqrt(s) + eps >= eps > 0 bounds the step by
+    |rate| 2^emin / eps; w's ulp exceeds |w| 2^-p (p: the significand's
+    bits), so the step is under ulp(w) / 8 -- w comes out unchanged either way
+    -- from |w| >= |rate| 2^(emin + p + 3) / eps, taken 2^-20 larger (the
+    roundings of this bound and of ``below``) and at least 2^(emin + 60) (no
+    underflow in it). rate and eps as the kernel has them, in P's dtype;
+    w_min NaN (no skip) where the bound is not finite (eps rounded to 0, an
+    infinite rate). The cython kernels' ``rms_w_min``, the same bound.
+
     Adam's first moment decays to subnormals (beta1^t) on a feature seen once
     in a while, and a packed division with a subnormal dividend takes several
     times as long on Zen 4 (Adam at B = 1 on digits, float32: 5.9 ms an
-    epoch, 4.4 with subnormals flushed). The cython kernels' ``rms_w_min``,
-    the same bound."""
+    epoch, 4.4 with subnormals flushed). The test reads the moment, not d:
+    the formula itself is compiled as it was without the skip."""
     if P.itemsize == 8:
         emin, p = -1022, 53
     else:
         emin, p = -126, 24
     f = P.dtype.type
-    bound = math.ldexp(abs(rate), emin + p + 3) / eps
+    scale, rate = 1.0, float(f(learning_rate))
+    if kind == ADAM:
+        scale = 1.0 / float(f(c1))
+    elif kind == SKLEARN_ADAM:
+        scale, rate = abs(float(f(learning_rate * math.sqrt(c2) / c1))), 1.0
+    below = f(math.ldexp(1.0, emin) / scale) if scale > 0 else f(np.inf)
+    bound = math.ldexp(abs(rate), emin + p + 3) / float(f(eps))
     if not math.isfinite(bound):
-        return f(math.ldexp(1.0, emin)), f(np.nan)
-    return f(math.ldexp(1.0, emin)), f(max(bound * (1 + math.ldexp(1.0, -20)),
-                                           math.ldexp(1.0, emin + 60)))
+        return below, f(np.nan)
+    return below, f(max(bound * (1 + math.ldexp(1.0, -20)), math.ldexp(1.0, emin + 60)))
 
 
 @njit(**INLINE_OPTS)
-def negligible(d, w, w_min):
-    """Whether dividend d of an RMS step at w is subnormal (or 0) where the step
-    cannot change w (|w| >= w_min, :func:`rms_w_min`): then the rules take
-    the moment it comes from as 0 (the formula itself unchanged, compiled as
-    before), and the division runs on a normal number. w_min: a pair,
-    (2^emin, w_min)."""
-    return abs(d) < w_min[0] and abs(w) >= w_min[1]
+def negligible(moment, w, skip):
+    """Whether an RMS rule may take ``moment`` as 0 at w (:func:`rms_skip`'s
+    pair ``skip``): its step's dividend is subnormal and the step cannot
+    change w. The formula then runs on a 0 dividend."""
+    return abs(moment) < skip[0] and abs(w) >= skip[1]
 
 
 @njit(**INLINE_OPTS)
 def rule_numbers(P, kind, learning_rate, l2, hyper, c1, c2):
     """A step's numbers in P's dtype (float32 stays float32, as NumPy's weak
     Python scalars): ``(lr, l2, beta1, om1, beta2, om2, eps, b1, b2, rate,
-    w_min)`` -- hyper's five, Adam's bias corrections b1 = c1 and b2 = c2,
+    skip)`` -- hyper's five, Adam's bias corrections b1 = c1 and b2 = c2,
     scikit-learn's Adam's rate lr sqrt(c2) / c1, taken in float64 as its
-    Python does (see :func:`update_parameters`), and the RMS rules' w_min
-    (:func:`rms_w_min`; scikit-learn's Adam has its rate in the dividend)."""
+    Python does (see :func:`update_parameters`), and the RMS rules'
+    :func:`rms_skip`."""
     f = P.dtype.type
-    rate = learning_rate * math.sqrt(c2) / c1
-    w_min = rms_w_min(P, 1.0 if kind == SKLEARN_ADAM else learning_rate, hyper[4])
+    skip = rms_skip(P, kind, learning_rate, c1, c2, hyper[4])
     return (f(learning_rate), f(l2), f(hyper[0]), f(hyper[1]), f(hyper[2]), f(hyper[3]),
-            f(hyper[4]), f(c1), f(c2), f(rate), w_min)
+            f(hyper[4]), f(c1), f(c2), f(learning_rate * math.sqrt(c2) / c1), skip)
 
 
 # The rules at one parameter P[e] with its gradient g (state V[e], S[e] as the
@@ -125,10 +134,10 @@ def momentum_at(P, V, e, g, lr, beta, om):
 
 
 @njit(**INLINE_OPTS)
-def rmsprop_at(P, S, e, g, lr, beta, om, eps, w_min):
+def rmsprop_at(P, S, e, g, lr, beta, om, eps, skip):
     s = beta * S[e] + om * (g * g)
     S[e] = s
-    d = P.dtype.type(0) if negligible(g, P[e], w_min) else g
+    d = P.dtype.type(0) if negligible(g, P[e], skip) else g
     P[e] = P[e] - lr * (d / (np.sqrt(s) + eps))
 
 
@@ -143,9 +152,9 @@ def adam_moments(V, S, e, g, beta1, om1, beta2, om2):
 
 
 @njit(**INLINE_OPTS)
-def adam_at(P, V, S, e, g, lr, beta1, om1, beta2, om2, eps, b1, b2, w_min):
+def adam_at(P, V, S, e, g, lr, beta1, om1, beta2, om2, eps, b1, b2, skip):
     v, s = adam_moments(V, S, e, g, beta1, om1, beta2, om2)
-    v = P.dtype.type(0) if negligible(v / b1, P[e], w_min) else v
+    v = P.dtype.type(0) if negligible(v, P[e], skip) else v
     P[e] = P[e] - lr * ((v / b1) / (np.sqrt(s / b2) + eps))
 
 
@@ -161,9 +170,9 @@ def sklearn_sgd_at(P, V, e, g, lr, mu, nesterov):
 
 
 @njit(**INLINE_OPTS)
-def sklearn_adam_at(P, V, S, e, g, rate, beta1, om1, beta2, om2, eps, w_min):
+def sklearn_adam_at(P, V, S, e, g, rate, beta1, om1, beta2, om2, eps, skip):
     v, s = adam_moments(V, S, e, g, beta1, om1, beta2, om2)
-    v = P.dtype.type(0) if negligible(-rate * v, P[e], w_min) else v
+    v = P.dtype.type(0) if negligible(v, P[e], skip) else v
     P[e] = P[e] + (-rate * v) / (np.sqrt(s) + eps)
 
 
@@ -183,7 +192,7 @@ def update_parameters(P, G, V, S, kind, learning_rate, l2, hyper, c1, c2):
     into its rate lr sqrt(c2) / c1, computed in float64 as its Python does).
     The switch sits outside the loops: each is a SIMD loop.
     """
-    lr, l2, beta1, om1, beta2, om2, eps, b1, b2, rate, w_min = rule_numbers(
+    lr, l2, beta1, om1, beta2, om2, eps, b1, b2, rate, skip = rule_numbers(
         P, kind, learning_rate, l2, hyper, c1, c2)
     if kind == GD:
         for e in range(P.shape[0]):
@@ -193,11 +202,11 @@ def update_parameters(P, G, V, S, kind, learning_rate, l2, hyper, c1, c2):
             momentum_at(P, V, e, G[e] + l2 * P[e], lr, beta1, om1)
     elif kind == RMSPROP:
         for e in range(P.shape[0]):
-            rmsprop_at(P, S, e, G[e] + l2 * P[e], lr, beta1, om1, eps, w_min)
+            rmsprop_at(P, S, e, G[e] + l2 * P[e], lr, beta1, om1, eps, skip)
     elif kind == ADAM:
         for e in range(P.shape[0]):
             adam_at(P, V, S, e, G[e] + l2 * P[e], lr, beta1, om1, beta2, om2, eps, b1, b2,
-                    w_min)
+                    skip)
     elif kind == SKLEARN_SGD and beta2 != 0:
         for e in range(P.shape[0]):
             sklearn_sgd_at(P, V, e, G[e] + l2 * P[e], lr, beta1, True)
@@ -207,7 +216,7 @@ def update_parameters(P, G, V, S, kind, learning_rate, l2, hyper, c1, c2):
     else:  # SKLEARN_ADAM
         for e in range(P.shape[0]):
             sklearn_adam_at(P, V, S, e, G[e] + l2 * P[e], rate, beta1, om1, beta2, om2, eps,
-                            w_min)
+                            skip)
 
 
 @njit(**SERIAL_OPTS)
@@ -216,7 +225,7 @@ def update_rank1(P, dz, a_prev, V, S, kind, learning_rate, l2, hyper, c1, c2):
     its state, flat alike or empty) at a batch of one, from the gradient dz
     a_prev^T, each element formed where W and its state are stepped (no dW
     to store and read back). dz (n,), a_prev (n_prev,) IN."""
-    lr, l2, beta1, om1, beta2, om2, eps, b1, b2, rate, w_min = rule_numbers(
+    lr, l2, beta1, om1, beta2, om2, eps, b1, b2, rate, skip = rule_numbers(
         P, kind, learning_rate, l2, hyper, c1, c2)
     n_prev = a_prev.shape[0]
     for j in range(dz.shape[0]):
@@ -230,11 +239,11 @@ def update_rank1(P, dz, a_prev, V, S, kind, learning_rate, l2, hyper, c1, c2):
         elif kind == RMSPROP:
             for k in range(n_prev):
                 rmsprop_at(P, S, e0 + k, d * a_prev[k] + l2 * P[e0 + k], lr, beta1, om1, eps,
-                           w_min)
+                           skip)
         elif kind == ADAM:
             for k in range(n_prev):
                 adam_at(P, V, S, e0 + k, d * a_prev[k] + l2 * P[e0 + k], lr, beta1, om1, beta2,
-                        om2, eps, b1, b2, w_min)
+                        om2, eps, b1, b2, skip)
         elif kind == SKLEARN_SGD:
             for k in range(n_prev):
                 sklearn_sgd_at(P, V, e0 + k, d * a_prev[k] + l2 * P[e0 + k], lr, beta1,
@@ -242,7 +251,7 @@ def update_rank1(P, dz, a_prev, V, S, kind, learning_rate, l2, hyper, c1, c2):
         else:  # SKLEARN_ADAM
             for k in range(n_prev):
                 sklearn_adam_at(P, V, S, e0 + k, d * a_prev[k] + l2 * P[e0 + k], rate, beta1,
-                                om1, beta2, om2, eps, w_min)
+                                om1, beta2, om2, eps, skip)
 
 
 @njit(**SERIAL_OPTS)
