@@ -23,8 +23,9 @@ gradient -- the engine room (:mod:`.second_room`) calls it on each layer
 right where the gradients were produced, L2's term folded into the same pass
 over the parameters -- and :func:`update_rank1` over a W at a batch of one,
 each element of dz a_prev^T formed where it is stepped (:mod:`.batch_of_one`).
-The RMS rules take a subnormal dividend as 0 where the step cannot change W
-(:func:`rms_skip`): the same bits, without the slow division.
+The RMS rules take a moment as 0 where it makes the dividend subnormal and the
+step cannot change W (:func:`rms_skip`): the same bits, without the slow
+division.
 :func:`dropout_mask` computes a mask in the kernel from
 :func:`fastnn.regularization.fit_mask`'s counter-based hash, bitwise the
 same, nothing drawn.
@@ -79,8 +80,8 @@ def rms_skip(P, kind, learning_rate, c1, c2, eps):
     Adam's first moment decays to subnormals (beta1^t) on a feature seen once
     in a while, and a packed division with a subnormal dividend takes several
     times as long on Zen 4 (Adam at B = 1 on digits, float32: 5.9 ms an
-    epoch, 4.4 with subnormals flushed). The test reads the moment, not d:
-    the formula itself is compiled as it was without the skip."""
+    epoch, 4.4 with subnormals flushed). The condition reads the moment, not
+    d: the formula itself is compiled as it was without the skip."""
     if P.itemsize == 8:
         emin, p = -1022, 53
     else:
@@ -207,7 +208,7 @@ def update_parameters(P, G, V, S, kind, learning_rate, l2, hyper, c1, c2):
         for e in range(P.shape[0]):
             adam_at(P, V, S, e, G[e] + l2 * P[e], lr, beta1, om1, beta2, om2, eps, b1, b2,
                     skip)
-    elif kind == SKLEARN_SGD and beta2 != 0:
+    elif kind == SKLEARN_SGD and beta2 != 0:  # hyper[2] = 1: Nesterov's momentum
         for e in range(P.shape[0]):
             sklearn_sgd_at(P, V, e, G[e] + l2 * P[e], lr, beta1, True)
     elif kind == SKLEARN_SGD:
