@@ -96,14 +96,17 @@ cdef inline floating rms_w_min(floating rate, floating epsilon) noexcept nogil:
     (the dtype's smallest normal) and sqrt(s) + epsilon >= epsilon > 0 bound the
     step, |rate d / (sqrt(s) + epsilon)| < |rate| 2^emin / epsilon, and w's ulp
     exceeds |w| 2^-p (p: the significand's bits), so the step is under ulp(w)/8
-    from |w| >= |rate| 2^(emin + p + 3) / epsilon -- taken 2^-20 larger (the
-    roundings of this bound), and at least 2^(emin + 60) (no underflow in it).
-    NaN (never) for a non-finite bound (epsilon rounded to 0 in float32)."""
-    cdef double bound
+    from |w| >= (|rate| / epsilon) 2^(emin + p + 3) -- taken 2^-20 larger (the
+    roundings of this bound), and at least 2^(emin + 60) (where the bound
+    underflows, |rate| / epsilon < 2^-108 in float64, the step is under
+    2^(emin - 108), far below that floor's ulp; |rate| scaled first would
+    underflow from 2^-109 on, at any epsilon). NaN (never) for a non-finite
+    bound (epsilon rounded to 0 in float32)."""
+    cdef double bound = <double>fabs(rate) / <double>epsilon
     if floating is double:
-        bound = ldexp(fabs(rate), -1022 + 53 + 3) / epsilon
+        bound = ldexp(bound, -1022 + 53 + 3)
     else:
-        bound = ldexp(fabs(rate), -126 + 24 + 3) / epsilon
+        bound = ldexp(bound, -126 + 24 + 3)
     if not isfinite(bound):
         return <floating>NAN
     bound = max(bound * (1 + ldexp(1, -20)), ldexp(1, (-1022 if floating is double else -126) + 60))

@@ -364,3 +364,29 @@ def test_adam_steps_right_on_a_subnormal_first_moment(dtype, path):
     step = 0.01 * (v / (1 - 0.9 ** t)) / (np.sqrt(s / (1 - 0.999 ** t)) + 1e-8)
     assert net.params["W1"][0, 0] == ftype(1.0)  # bitwise: the step is 1e-30 of W's ulp
     assert step > 0 and abs(net.params["W1"][0, 1] + step) <= 1e-5 * step
+
+
+def test_a_tiny_rate_over_a_tiny_epsilon_steps_a_subnormal_first_moment():
+    """The skip's bound is (|rate| / epsilon) 2^(emin + p + 3): with the rate
+    scaled by 2^(emin + p + 3) first, a rate under 2^-109 underflowed to a bound
+    of 0 and the skip fired at any W above 2^-962 -- here a step of 1e-43 on a
+    W of 1e-289 (100 orders of magnitude above its ulp) was dropped."""
+    net = fastnn.Network([3, 1], output_activation="sigmoid", seed=0, backend="cython",
+                         dtype="float64", threads=1)
+    X = np.array([[0.0], [0.0], [1.0]])  # feature 0 stays 0: its gradient is 0
+    Y = np.array([[1.0]])
+    adam = fastnn.optimizers.Adam(epsilon=1e-300)
+    net.fit(X, Y, learning_rate=1e-34, num_iterations=1, batch_size=1, optimizer=adam,
+            cost_every=None)
+    optimizer, state, steps = net._optimizer
+    v0 = np.finfo(np.float64).smallest_normal / 64  # v / (1 - beta1^t) stays subnormal
+    state["v"]["dW1"][0, 0], state["s"]["dW1"][0, 0] = v0, 0.0
+    net._Ws[0][0, 0] = 1e-289
+    net.fit(X, Y, learning_rate=1e-34, num_iterations=1, batch_size=1, optimizer=adam,
+            cost_every=None, resume=True)
+    t = steps + 1
+    v = 0.9 * v0
+    direction = v / (1 - 0.9 ** t)
+    assert 0 < direction < np.finfo(np.float64).smallest_normal
+    expected = 1e-289 - 1e-34 * (direction / (np.sqrt(0.0) + 1e-300))
+    assert expected < 0 and abs(net.params["W1"][0, 0] - expected) <= 1e-12 * abs(expected)

@@ -313,3 +313,23 @@ def test_a_subnormal_dividend_is_skipped_exactly(rule, dtype):
     error = np.abs(new[0].astype(x) - (P.astype(x) - step))
     bound = 8 * x(np.finfo(dtype).eps) * (np.abs(P).astype(x) + np.abs(step))
     assert normal.sum() > 3000 and np.all(error[normal] <= bound[normal])
+
+
+def test_the_skip_bound_holds_at_extreme_rates_and_epsilons():
+    """rms_skip's bound is (|rate| / eps) 2^(emin + p + 3), not underflowing for
+    a tiny rate over a tiny eps (a step of 1e-43 is no reason to skip at a W of
+    1e-289), and no skip where eps (1 - beta1^t) is subnormal: the compiled
+    Adams divide by (sqrt(s) + eps) (1 - beta1^t), 0 there at s = 0."""
+    from fastnn.backends.numba import second_page as sp
+
+    f64, f32 = np.zeros(1), np.zeros(1, np.float32)
+    _, w_min = sp.rms_skip(f64, sp.RMSPROP, 1e-34, 1.0, 1.0, 1e-300)
+    assert w_min >= (1e-34 / 1e-300) * 2.0 ** (-1022 + 53 + 3) > 1e-289
+    for P, kind, c1, eps in [(f64, sp.SKLEARN_ADAM, 0.1, 5e-324), (f64, sp.ADAM, 0.1, 1e-309),
+                             (f64, sp.RMSPROP, 1.0, 1e-310), (f32, sp.ADAM, 0.5, 1e-39)]:
+        below, w_min = sp.rms_skip(P, kind, 1e-3, c1, 0.001, eps)
+        assert np.isnan(w_min), (kind, eps)
+    # a normal eps (1 - beta1^t) skips from the bound on
+    below, w_min = sp.rms_skip(f64, sp.ADAM, 1e-3, 0.5, 0.001, 1e-8)
+    assert below == np.finfo(np.float64).smallest_normal * 0.5
+    assert w_min == pytest.approx(1e-3 / 1e-8 * 2.0 ** (-1022 + 53 + 3), rel=1e-5)

@@ -71,11 +71,15 @@ def rms_skip(P, kind, learning_rate, c1, c2, eps):
     subnormal, |d| < 2^emin, and sqrt(s) + eps >= eps > 0 bounds the step by
     |rate| 2^emin / eps; w's ulp exceeds |w| 2^-p (p: the significand's
     bits), so the step is under ulp(w) / 8 -- w comes out unchanged either way
-    -- from |w| >= |rate| 2^(emin + p + 3) / eps, taken 2^-20 larger (the
-    roundings of this bound and of ``below``) and at least 2^(emin + 60) (no
-    underflow in it). rate and eps as the kernel has them, in P's dtype;
-    w_min NaN (no skip) where the bound is not finite (eps rounded to 0, an
-    infinite rate). The cython kernels' ``rms_w_min``, the same bound.
+    -- from |w| >= (|rate| / eps) 2^(emin + p + 3), taken 2^-20 larger (the
+    roundings of this bound and of ``below``) and at least 2^(emin + 60)
+    (where the bound underflows, |rate| / eps < 2^-108, the step is under
+    2^(emin - 108), far below that floor's ulp). rate and eps as the kernel
+    has them, in P's dtype. w_min is NaN (no skip) where the bound is not
+    finite (eps rounded to 0, an infinite rate), and where eps c1 is
+    subnormal: fastmath compiles the Adams' steps with one division, by
+    (sqrt(s) + eps) c1, which then underflows to 0 for s = 0 -- x / 0 is
+    +-inf, 0 / 0 NaN. The cython kernels' ``rms_w_min``, the same bound.
 
     Adam's first moment decays to subnormals (beta1^t) on a feature seen once
     in a while, and a packed division with a subnormal dividend takes several
@@ -87,14 +91,15 @@ def rms_skip(P, kind, learning_rate, c1, c2, eps):
     else:
         emin, p = -126, 24
     f = P.dtype.type
-    scale, rate = 1.0, float(f(learning_rate))
+    tiny, c1_ = math.ldexp(1.0, emin), abs(float(f(c1)))
+    scale, rate, eps_ = 1.0, float(f(learning_rate)), float(f(eps))
     if kind == ADAM:
-        scale = 1.0 / float(f(c1))
+        scale = 1.0 / c1_
     elif kind == SKLEARN_ADAM:
         scale, rate = abs(float(f(learning_rate * math.sqrt(c2) / c1))), 1.0
-    below = f(math.ldexp(1.0, emin) / scale) if scale > 0 else f(np.inf)
-    bound = math.ldexp(abs(rate), emin + p + 3) / float(f(eps))
-    if not math.isfinite(bound):
+    below = f(tiny / scale) if scale > 0 else f(np.inf)
+    bound = math.ldexp(abs(rate) / eps_, emin + p + 3)
+    if not math.isfinite(bound) or eps_ * min(1.0, c1_) < tiny:
         return below, f(np.nan)
     return below, f(max(bound * (1 + math.ldexp(1.0, -20)), math.ldexp(1.0, emin + 60)))
 
