@@ -5,7 +5,7 @@ per formula.
 Read top to bottom::
 
     L2          g = dW + (lambd / m) W   (b: g = db)      update_parameters, update_rank1
-    gd          W = W - lr g                              update_parameters, update_rank1
+    gd          W = W - lr g                                              gd_at
     momentum    v = beta v + (1 - beta) g;  W = W - lr v                  momentum_at
     rmsprop     s = beta s + (1 - beta) g^2;  W = W - lr g / (sqrt(s) + eps)  rmsprop_at
     adam        v, s as above (beta1, beta2);  v^ = v / (1 - beta1^t);
@@ -119,9 +119,12 @@ def rule_numbers(P, kind, learning_rate, l2, hyper, c1, c2):
     skip)`` -- hyper's five, Adam's bias corrections b1 = c1 and b2 = c2,
     scikit-learn's Adam's rate lr sqrt(c2) / c1, taken in float64 as its
     Python does (see :func:`update_parameters`), and the RMS rules'
-    :func:`rms_skip`."""
+    :func:`rms_skip` (the others never skip)."""
     f = P.dtype.type
-    skip = rms_skip(P, kind, learning_rate, c1, c2, hyper[4])
+    if kind == RMSPROP or kind == ADAM or kind == SKLEARN_ADAM:
+        skip = rms_skip(P, kind, learning_rate, c1, c2, hyper[4])
+    else:  # no division to skip
+        skip = f(0), f(np.nan)
     return (f(learning_rate), f(l2), f(hyper[0]), f(hyper[1]), f(hyper[2]), f(hyper[3]),
             f(hyper[4]), f(c1), f(c2), f(learning_rate * math.sqrt(c2) / c1), skip)
 
@@ -131,6 +134,11 @@ def rule_numbers(P, kind, learning_rate, l2, hyper, c1, c2):
 # table above). The loops of update_parameters and update_rank1 form g their
 # ways and step with these, each rule a loop of its own (a switch inside the
 # loop is not taken out of it: 60x slower at a batch of one).
+
+@njit(**INLINE_OPTS)
+def gd_at(P, e, g, lr):
+    P[e] = P[e] - lr * g
+
 
 @njit(**INLINE_OPTS)
 def momentum_at(P, V, e, g, lr, beta, om):
@@ -202,7 +210,7 @@ def update_parameters(P, G, V, S, kind, learning_rate, l2, hyper, c1, c2):
         P, kind, learning_rate, l2, hyper, c1, c2)
     if kind == GD:
         for e in range(P.shape[0]):
-            P[e] = P[e] - lr * (G[e] + l2 * P[e])
+            gd_at(P, e, G[e] + l2 * P[e], lr)
     elif kind == MOMENTUM:
         for e in range(P.shape[0]):
             momentum_at(P, V, e, G[e] + l2 * P[e], lr, beta1, om1)
@@ -238,7 +246,7 @@ def update_rank1(P, dz, a_prev, V, S, kind, learning_rate, l2, hyper, c1, c2):
         d, e0 = dz[j], j * n_prev
         if kind == GD:
             for k in range(n_prev):
-                P[e0 + k] = P[e0 + k] - lr * (d * a_prev[k] + l2 * P[e0 + k])
+                gd_at(P, e0 + k, d * a_prev[k] + l2 * P[e0 + k], lr)
         elif kind == MOMENTUM:
             for k in range(n_prev):
                 momentum_at(P, V, e0 + k, d * a_prev[k] + l2 * P[e0 + k], lr, beta1, om1)
