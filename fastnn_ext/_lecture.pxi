@@ -310,11 +310,9 @@ cdef void linear_backward(Py_ssize_t n, Py_ssize_t n_prev, Py_ssize_t m,
     """dW = dZ A_prev^T, db = sum dZ and dA_prev = W^T dZ over the chunk's
     examples; the engine room sums the chunks and divides by m (weighted: by
     S, the weights' sum -- output_dZ has scaled dZ_L's columns)."""
-    cdef Py_ssize_t j
     if A_prev != NULL:
         product(NT, n, n_prev, m, c0, c1, 1, dZ, A_prev, 0, dW)
-    for j in range(n):
-        db[j] = row_sum(dZ + j * m, c0, c1)
+    row_sums(n, m, dZ, c0, c1, db)
     if dA_prev != NULL:
         product(TN, n, n_prev, m, c0, c1, 1, W, dZ, 0, dA_prev)
 

@@ -201,20 +201,22 @@ cdef inline floating row_dot(const floating* x, const floating* y, Py_ssize_t c0
     return t
 
 
-cdef inline floating row_sum(const floating* x, Py_ssize_t c0, Py_ssize_t c1) noexcept nogil:
-    """Sum x[i] over [c0, c1), in row_dot's fixed order."""
-    cdef floating s[8]
-    cdef floating t
-    cdef Py_ssize_t i, u, end = c0 + ((c1 - c0) // 8) * 8
-    for u in range(8):
-        s[u] = 0
-    for i in range(c0, end, 8):
-        for u in range(8):
-            s[u] += x[i + u]
-    t = ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]))
-    for i in range(end, c1):
-        t += x[i]
-    return t
+cdef extern from "_rows.h" nogil:
+    # out[j] (j < n) OUT = the sum of x[j * ld + i] IN over [c0, c1), in row_dot's order
+    void fastnn_row_sums_f64(Py_ssize_t n, Py_ssize_t ld, const double* x, Py_ssize_t c0,
+                             Py_ssize_t c1, double* out)
+    void fastnn_row_sums_f32(Py_ssize_t n, Py_ssize_t ld, const float* x, Py_ssize_t c0,
+                             Py_ssize_t c1, float* out)
+
+
+cdef inline void row_sums(Py_ssize_t n, Py_ssize_t ld, const floating* x, Py_ssize_t c0,
+                          Py_ssize_t c1, floating* out) noexcept nogil:
+    """out[j] = sum of row j of x (row stride ld) over [c0, c1), in row_dot's
+    fixed order, four rows side by side (_rows.h)."""
+    if floating is double:
+        fastnn_row_sums_f64(n, ld, x, c0, c1, out)
+    else:
+        fastnn_row_sums_f32(n, ld, x, c0, c1, out)
 
 
 # -- the route: which kernel runs a product, decided in one place ------------------

@@ -1,0 +1,69 @@
+"""The biases' gradients are summed in one fixed order in every cython build.
+
+db = sum_i dZ[:, i] / m comes from ``_rows.h``: eight partial sums (an 8-lane
+vector, four rows side by side), reduced as ((s0 + s4) + (s1 + s5)) + ((s2 +
+s6) + (s3 + s7)), then the tail past the last whole eight one by one; on k
+threads each thread sums its chunk of columns so and the chunks' sums are
+added in thread order. That order is written out here in NumPy, one IEEE
+operation at a time in the network's dtype, and each kernel set and its novec
+twin must give exactly its bits: so every build (and the scalar rows past the
+last four) sums alike, and a reordering -- even one within rounding -- fails.
+"""
+
+import numpy as np
+import pytest
+
+from fastnn import Network
+
+from _helpers import require_backend
+
+cb = require_backend("cython")
+
+
+def _fixed_order_sum(x):
+    """x (1-D) summed in _rows.h's order, each add rounded to x's dtype."""
+    end = len(x) // 8 * 8
+    s = np.zeros(8, x.dtype)
+    for q in range(0, end, 8):
+        s = s + x[q:q + 8]
+    t = ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]))
+    for v in x[end:]:
+        t = t + v
+    return t
+
+
+def _expected_db(dZ, threads):
+    m = dZ.shape[1]
+    bounds = [m * t // threads for t in range(threads + 1)]
+    db = np.empty(dZ.shape[0], dZ.dtype)
+    for j, row in enumerate(dZ):
+        total = _fixed_order_sum(row[bounds[0]:bounds[1]])
+        for t in range(1, threads):
+            total = total + _fixed_order_sum(row[bounds[t]:bounds[t + 1]])
+        db[j] = total / dZ.dtype.type(m)
+    return db
+
+
+@pytest.mark.parametrize("variant", ["vec", "novec"])
+@pytest.mark.parametrize("isa", cb.ISAS)
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_every_build_sums_the_bias_gradient_in_the_one_fixed_order(isa, variant, dtype):
+    if isa not in cb.isas():
+        pytest.skip(f"this CPU (or build) cannot run the {isa} kernels; it runs {cb.isas()}")
+    rng = np.random.default_rng(7)
+    # An identity output with the squared error: dZ is exactly AL - Y.
+    # Rows: four side by side, then 1-3 alone; columns: under eight, whole
+    # eights, a tail, and on two threads chunks of odd widths.
+    for n, m, threads in ((1, 5, 1), (4, 8, 1), (7, 203, 1), (9, 64, 2), (6, 203, 2)):
+        net = Network([3, n], ["identity"], loss="mse", seed=1, backend="cython", dtype=dtype,
+                      threads=threads)
+        X = rng.standard_normal((3, m)).astype(dtype)
+        # Magnitudes spread over 2^-20..2^20, so the order of the adds shows in the bits.
+        Y = (rng.standard_normal((n, m)) * 2.0 ** rng.integers(-20, 21, (n, m))).astype(dtype)
+        with cb.settings(isa=isa, variant=variant):
+            AL, caches = net.forward(X)
+            grads = net.backward(AL, Y, caches)
+        dZ = AL - Y
+        assert dZ.dtype == np.dtype(dtype)
+        np.testing.assert_array_equal(grads["db1"].ravel(), _expected_db(dZ, threads),
+                                      err_msg=f"n={n} m={m} threads={threads}")
