@@ -206,7 +206,7 @@ cdef void _backward_chunk(const Net* net, const Layer1* l1, const Pass* ps, Py_s
     (from A[0]'s rows where ps.rows);
     a masked layer's dA through its mask (ps.dropout) before g'."""
     cdef int l, L = net.L
-    cdef Py_ssize_t j
+    cdef Py_ssize_t j, rows, r0, r1
     cdef floating** Z = <floating**>net.Z
     cdef floating** A = <floating**>net.A
     cdef floating** dWp = <floating**>net.dWp + t * (L + 1)
@@ -219,15 +219,22 @@ cdef void _backward_chunk(const Net* net, const Layer1* l1, const Pass* ps, Py_s
                         dWp[l], dbp[l], dZ[l - 1] if l > 1 else NULL)
         if l == 1 and ps.rows:
             product_rows(NT, net.n[1], net.n[0], m, c0, c1, dZ[1], A[0], dWp[1])
-        if l > 1 and ps.dropout != DROP_NONE and net.drop.D[l - 1] != NULL:
-            for j in range(net.n[l - 1]):
+        if l == 1:
+            continue
+        # The chunk's columns of each row; one thread's chunk is the whole
+        # block, walked as one row (no loop start and tail per row).
+        rows, r0, r1 = net.n[l - 1], c0, c1
+        if c0 == 0 and c1 == m:
+            rows, r0, r1 = 1, 0, net.n[l - 1] * m
+        if ps.dropout != DROP_NONE and net.drop.D[l - 1] != NULL:
+            for j in range(rows):
                 dropout_backward(net.act[l - 1], net.g0, <floating>net.drop.keep_prob[l - 1],
                                  net.drop.D[l - 1] + j * m, Z[l - 1] + j * m, A[l - 1] + j * m,
-                                 dZ[l - 1] + j * m, c0, c1)
-        elif l > 1:
-            for j in range(net.n[l - 1]):
+                                 dZ[l - 1] + j * m, r0, r1)
+        else:
+            for j in range(rows):
                 activation_backward(net.act[l - 1], net.g0, Z[l - 1] + j * m, A[l - 1] + j * m,
-                                    dZ[l - 1] + j * m, c0, c1)
+                                    dZ[l - 1] + j * m, r0, r1)
 
 
 cdef void _onepass_rows(const Net* net, const Layer1* l1, const Update* u, Py_ssize_t m,
