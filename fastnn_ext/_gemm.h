@@ -16,8 +16,8 @@
  * overlapping C) = act(Z), act one of FASTNN_GEMM_RELU (z > 0 ? z : 0),
  * FASTNN_GEMM_LEAKY_RELU (z >= 0 ? z : slope z), FASTNN_GEMM_IDENTITY; -1
  * (nothing written) for any other act. With this build's flags the result is
- * bitwise the product followed by _core.pxi's _bias_act pass. fastnn_sgemm
- * and fastnn_sgemm_bias_act are the float versions.
+ * bitwise the product followed by _lecture.pxi's linear_activation_forward.
+ * fastnn_sgemm and fastnn_sgemm_bias_act are the float versions.
  *
  * The kernel is chosen by the build's -march alone (the extension is compiled
  * once per ISA target and Python imports the module the CPU can run), so

@@ -10,6 +10,14 @@
 
 # -- forward: Z = W A_prev + b, A = g(Z) ----------------------------------------
 
+cdef inline floating relu(floating v) noexcept nogil:
+    return v if v > 0 else 0
+
+
+cdef inline floating leaky_relu(floating v, floating slope) noexcept nogil:
+    return v if v >= 0 else slope * v
+
+
 cdef inline void activation_forward(int code,
                                     const floating* z,  # IN  one row of Z
                                     floating* a,        # OUT the same row of A = g(Z)
@@ -32,12 +40,10 @@ cdef inline void activation_forward(int code,
                 a[i] = tanhf(z[i])
     elif code == RELU:
         for i in range(c0, c1):
-            v = z[i]
-            a[i] = v if v > 0 else 0
+            a[i] = relu(z[i])
     elif code == LEAKY_RELU:
         for i in range(c0, c1):
-            v = z[i]
-            a[i] = v if v >= 0 else slope * v
+            a[i] = leaky_relu(z[i], slope)
     elif code == EXP:
         # The Poisson loss's output (a rate, > 0): packed through libmvec, as sigmoid.
         for i in range(c0, c1):
@@ -95,20 +101,37 @@ cdef void linear_activation_forward(int code, Py_ssize_t n, Py_ssize_t m,
                                     floating* A,         # OUT (n, m): g(Z)
                                     ) noexcept nogil:
     """Z = W A_prev + b and A = g(Z) for the chunk's columns, one row at a time
-    (each row's two passes run while it is in L1); softmax, which mixes the
-    rows of a column, once Z is whole."""
+    (ReLU and leaky ReLU in the bias's pass, the others in a second one while
+    the row is in L1); softmax, which mixes the rows of a column, once Z is
+    whole."""
     cdef Py_ssize_t j, i
-    cdef floating bj
+    cdef floating bj, v
+    cdef floating slope = <floating>LEAKY_SLOPE
     cdef const floating* s
     cdef floating* z
+    cdef floating* a
     for j in range(n):
         bj = b[j]
         s = WA + j * m
         z = Z + j * m
+        a = A + j * m
+        # The piecewise-linear ones in the same pass as the bias.
+        if code == RELU:
+            for i in range(c0, c1):
+                v = s[i] + bj
+                z[i] = v
+                a[i] = relu(v)
+            continue
+        if code == LEAKY_RELU:
+            for i in range(c0, c1):
+                v = s[i] + bj
+                z[i] = v
+                a[i] = leaky_relu(v, slope)
+            continue
         for i in range(c0, c1):
             z[i] = s[i] + bj
         if code != SOFTMAX:
-            activation_forward(code, z, A + j * m, c0, c1)
+            activation_forward(code, z, a, c0, c1)
     if code == SOFTMAX:
         softmax_forward(n, m, c0, c1, Z, A)
 
