@@ -56,7 +56,7 @@ cdef bint input_rows(const Net* net, const Layer1* l1, const Pass* ps) noexcept 
     if ps.idx == NULL or l1.mode != DIRECT:
         return False
     for t in range(net.T):
-        mc = m * (t + 1) // net.T - m * t // net.T
+        mc = chunk_start(m, t + 1, net.T, size) - chunk_start(m, t, net.T, size)
         if (route(NN, n1, n0, m, mc, True, size) != GEMM
                 or route(NT, n1, n0, m, mc, True, size) != GEMM):
             return False

@@ -299,11 +299,23 @@ cdef void _onepass_rows(const Net* net, const Layer1* l1, const Update* u, Py_ss
         kk += w
 
 
+cdef inline Py_ssize_t chunk_start(Py_ssize_t m, int t, int T, Py_ssize_t itemsize) noexcept nogil:
+    """Where thread t's columns of an (n, m) row-major matrix start (t = T: m).
+    Where each row is whole 64-byte lines the even split is rounded to a line,
+    so that no line of a line-aligned buffer is written by two threads."""
+    cdef Py_ssize_t lanes = 64 // itemsize, c = m * t // T
+    if t == 0 or t >= T or (m * itemsize) % 64 != 0 or m < 2 * lanes * T:
+        return m if t >= T else c
+    return (c + lanes // 2) // lanes * lanes
+
+
 cdef void _stage(const Net* net, const Layer1* l1, const Pass* ps, Stage stage, int t,
                  floating lr) noexcept nogil:
     """Thread t's share of one stage: its column chunk (or, ONEPASS, its rows of
     X); lr is ps.lr in the plan's dtype."""
-    cdef Py_ssize_t m = ps.m, c0 = m * t // net.T, c1 = m * (t + 1) // net.T
+    cdef Py_ssize_t m = ps.m
+    cdef Py_ssize_t c0 = chunk_start(m, t, net.T, sizeof(floating))
+    cdef Py_ssize_t c1 = chunk_start(m, t + 1, net.T, sizeof(floating))
     cdef floating** A = <floating**>net.A
     if stage == STAGE_FORWARD:
         _forward_chunk(net, l1, ps, m, c0, c1, A)

@@ -31,6 +31,24 @@ cdef void* _mask_addr(object D) except NULL:
     return <void*>&d[0, 0]
 
 
+def _line_aligned(shape, dtype):
+    """An empty C-contiguous array starting on a 64-byte line (numpy's own
+    start 16 bytes in: a thread's columns would then share lines with the
+    next thread's however the columns are split)."""
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape)) * dtype.itemsize
+    buf = np.empty(nbytes + 64, np.uint8)
+    start = -buf.ctypes.data % 64
+    return buf[start:start + nbytes].view(dtype).reshape(shape)
+
+
+def _column_chunks(Py_ssize_t m, int T, Py_ssize_t itemsize):
+    """The T threads' column chunks of an (n, m) matrix, [(c0, c1), ...], as
+    the kernels split them (chunk_start; for tests)."""
+    return [(chunk_start(m, t, T, itemsize), chunk_start(m, t + 1, T, itemsize))
+            for t in range(T)]
+
+
 cdef void** _pointers(Py_ssize_t count) except NULL:
     cdef void** out = <void**>malloc(count * sizeof(void*))
     if out == NULL:
@@ -145,9 +163,9 @@ cdef class _Net:
         self.net.n[0] = X.shape[0]
         self.net.A[0] = _addr(X)
         if Zs is None:
-            Zs = [np.empty((W.shape[0], m), self.dtype) for W in Ws]
+            Zs = [_line_aligned((W.shape[0], m), self.dtype) for W in Ws]
         if As is None:
-            As = [np.empty((W.shape[0], m), self.dtype) for W in Ws]
+            As = [_line_aligned((W.shape[0], m), self.dtype) for W in Ws]
         self.Zs, self.As = Zs, As
         for l in range(1, L + 1):
             W = Ws[l - 1]
@@ -171,7 +189,7 @@ cdef class _Net:
 
     cdef void* _own(self, shape) except NULL:
         """A new buffer the plan points into, kept alive with the plan."""
-        a = np.empty(shape, self.dtype)
+        a = _line_aligned(shape, self.dtype)
         self.keep.append(a)
         return _addr(a)
 

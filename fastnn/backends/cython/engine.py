@@ -237,8 +237,9 @@ class Engine:
                 elif _use_onepass(Ws, p.X):
                     self._net.enable_onepass(current()["onepass_block_bytes"])
             else:
-                Xb = np.empty((p.X.shape[0], s.batch_size), p.dtype)
-                Yb = np.empty((p.Y.shape[0], s.batch_size), p.dtype)
+                # Line-aligned, as the plan's own buffers: threads split a batch at lines.
+                Xb = ext._line_aligned((p.X.shape[0], s.batch_size), p.dtype)
+                Yb = ext._line_aligned((p.Y.shape[0], s.batch_size), p.dtype)
                 self._net = ext._Net(Ws, bs, codes, Xb, T, None, None, g0)
                 self._net.set_Y(Yb)
                 if p.sample_weight is not None:  # the batch's weights, gathered per batch

@@ -1,4 +1,5 @@
-"""The biases' gradients are summed in one fixed order in every cython build.
+"""The biases' gradients are summed in one fixed order in every cython build, and
+threads split a matrix's columns at whole 64-byte lines where its rows are lines.
 
 db = sum_i dZ[:, i] / m comes from ``_rows.h``: eight partial sums (an 8-lane
 vector, four rows side by side), reduced as ((s0 + s4) + (s1 + s5)) + ((s2 +
@@ -67,3 +68,33 @@ def test_every_build_sums_the_bias_gradient_in_the_one_fixed_order(isa, variant,
         assert dZ.dtype == np.dtype(dtype)
         np.testing.assert_array_equal(grads["db1"].ravel(), _expected_db(dZ, threads),
                                       err_msg=f"n={n} m={m} threads={threads}")
+
+
+# -- threads split the columns at whole lines -------------------------------------------
+
+@pytest.mark.parametrize("itemsize", [8, 4])
+@pytest.mark.parametrize("threads", [2, 3, 4])
+def test_threads_split_whole_line_rows_at_lines_and_other_rows_evenly(itemsize, threads):
+    ext = cb.paths.active()
+    lanes = 64 // itemsize
+    for m in (1, 7, 2 * lanes * threads - 1, 200, 201, 1000, 1347, 4096):
+        chunks = ext._column_chunks(m, threads, itemsize)
+        assert chunks[0][0] == 0 and chunks[-1][1] == m
+        assert all(a[1] == b[0] for a, b in zip(chunks, chunks[1:]))
+        even = [m * t // threads for t in range(threads + 1)]
+        if (m * itemsize) % 64 == 0 and m >= 2 * lanes * threads:
+            for t, (c0, c1) in enumerate(chunks):
+                assert c0 % lanes == 0, (m, t, chunks)
+                assert abs(c0 - even[t]) <= lanes // 2 and c1 > c0, (m, t, chunks)
+        else:
+            assert chunks == list(zip(even, even[1:])), (m, chunks)
+
+
+def test_the_training_plans_buffers_start_on_a_line():
+    net = Network([30, 16, 3], ["relu", "softmax"], seed=0, backend="cython", threads=2)
+    X = np.random.default_rng(0).standard_normal((30, 200))
+    AL, caches = net.forward(X)
+    As = [cache[0][0] for cache in caches[1:]] + [AL]   # each layer's A, from layer 1
+    for cache, A in zip(caches, As):
+        Z = cache[1]
+        assert Z.ctypes.data % 64 == 0 and A.ctypes.data % 64 == 0
