@@ -309,6 +309,25 @@ cdef inline Py_ssize_t chunk_start(Py_ssize_t m, int t, int T, Py_ssize_t itemsi
     return (c + lanes // 2) // lanes * lanes
 
 
+def _line_aligned(shape, dtype):
+    """An empty C-contiguous array starting on a 64-byte line. numpy's start
+    where malloc puts them, a large one 16 bytes into a line: a thread's
+    columns would then share lines with the next thread's however the
+    columns are split."""
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape)) * dtype.itemsize
+    buf = np.empty(nbytes + 64, np.uint8)
+    start = -buf.ctypes.data % 64
+    return buf[start:start + nbytes].view(dtype).reshape(shape)
+
+
+def _column_chunks(Py_ssize_t m, int T, Py_ssize_t itemsize):
+    """The T threads' column chunks of an (n, m) matrix, [(c0, c1), ...], as
+    the kernels split them (chunk_start; for tests)."""
+    return [(chunk_start(m, t, T, itemsize), chunk_start(m, t + 1, T, itemsize))
+            for t in range(T)]
+
+
 cdef void _stage(const Net* net, const Layer1* l1, const Pass* ps, Stage stage, int t,
                  floating lr) noexcept nogil:
     """Thread t's share of one stage: its column chunk (or, ONEPASS, its rows of

@@ -31,24 +31,6 @@ cdef void* _mask_addr(object D) except NULL:
     return <void*>&d[0, 0]
 
 
-def _line_aligned(shape, dtype):
-    """An empty C-contiguous array starting on a 64-byte line (numpy's own
-    start 16 bytes in: a thread's columns would then share lines with the
-    next thread's however the columns are split)."""
-    dtype = np.dtype(dtype)
-    nbytes = int(np.prod(shape)) * dtype.itemsize
-    buf = np.empty(nbytes + 64, np.uint8)
-    start = -buf.ctypes.data % 64
-    return buf[start:start + nbytes].view(dtype).reshape(shape)
-
-
-def _column_chunks(Py_ssize_t m, int T, Py_ssize_t itemsize):
-    """The T threads' column chunks of an (n, m) matrix, [(c0, c1), ...], as
-    the kernels split them (chunk_start; for tests)."""
-    return [(chunk_start(m, t, T, itemsize), chunk_start(m, t + 1, T, itemsize))
-            for t in range(T)]
-
-
 cdef void** _pointers(Py_ssize_t count) except NULL:
     cdef void** out = <void**>malloc(count * sizeof(void*))
     if out == NULL:

@@ -18,7 +18,8 @@
 #include <stddef.h>
 
 #define FASTNN_ROW_SUMS(T, S)                                                              \
-    typedef T fastnn_rows_vec_##S __attribute__((vector_size(8 * sizeof(T)), aligned(sizeof(T)))); \
+    typedef T fastnn_rows_vec_##S                                                          \
+        __attribute__((vector_size(8 * sizeof(T)), aligned(sizeof(T))));                  \
                                                                                            \
     /* The fixed reduction of one row's partial sums, then its tail. */                    \
     static inline T fastnn_row_finish_##S(const T* s, const T* row, ptrdiff_t end,         \
