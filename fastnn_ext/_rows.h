@@ -11,7 +11,8 @@
  * long, each waiting on the last). Written per row in Cython, GCC vectorized
  * the loop over rows instead and spent most of a batch's backward pass (B =
  * 200) shuffling lanes. The novec builds add the same partial sums one lane
- * at a time.
+ * at a time. Every build gives the same bits, but for the sign of a NaN: GCC
+ * may swap a vector add's operands, and x86 returns the first one's NaN.
  */
 #ifndef FASTNN_ROWS_H
 #define FASTNN_ROWS_H

@@ -4,12 +4,16 @@ threads split a matrix's columns at whole 64-byte lines where its rows are lines
 db = sum_i dZ[:, i] / m comes from ``_rows.h``: eight partial sums (an 8-lane
 vector, four rows side by side), reduced as ((s0 + s4) + (s1 + s5)) + ((s2 +
 s6) + (s3 + s7)), then the tail past the last whole eight one by one; on k
-threads each thread sums its chunk of columns so and the chunks' sums are
-added in thread order. That order is written out here in NumPy, one IEEE
-operation at a time in the network's dtype, and each kernel set and its novec
-twin must give exactly its bits: so every build (and the scalar rows past the
-last four) sums alike, and a reordering -- even one within rounding -- fails.
+threads each thread sums its chunk of columns (``_column_chunks``) so and the
+chunks' sums are added in thread order. That order is written out here in
+NumPy, one IEEE operation at a time in the network's dtype, and each kernel set
+and its novec twin must give exactly its bits: so every build (and the scalar
+rows past the last four) sums alike, and a reordering -- even one within
+rounding -- fails. (The sign of a NaN sum is not part of it: GCC may swap the
+operands of a vector add, and x86 returns the first operand's NaN.)
 """
+
+import importlib
 
 import numpy as np
 import pytest
@@ -19,6 +23,8 @@ from fastnn import Network
 from _helpers import require_backend
 
 cb = require_backend("cython")
+# The module (the package's ``engine`` attribute is its engine() function).
+engine = importlib.import_module("fastnn.backends.cython.engine")
 
 
 def _fixed_order_sum(x):
@@ -33,14 +39,15 @@ def _fixed_order_sum(x):
     return t
 
 
-def _expected_db(dZ, threads):
+def _expected_db(dZ, chunks):
+    """db from each thread's chunk of columns, the chunks' sums added in order."""
     m = dZ.shape[1]
-    bounds = [m * t // threads for t in range(threads + 1)]
     db = np.empty(dZ.shape[0], dZ.dtype)
     for j, row in enumerate(dZ):
-        total = _fixed_order_sum(row[bounds[0]:bounds[1]])
-        for t in range(1, threads):
-            total = total + _fixed_order_sum(row[bounds[t]:bounds[t + 1]])
+        sums = [_fixed_order_sum(row[c0:c1]) for c0, c1 in chunks]
+        total = sums[0]
+        for part in sums[1:]:
+            total = total + part
         db[j] = total / dZ.dtype.type(m)
     return db
 
@@ -52,12 +59,18 @@ def test_every_build_sums_the_bias_gradient_in_the_one_fixed_order(isa, variant,
     if isa not in cb.isas():
         pytest.skip(f"this CPU (or build) cannot run the {isa} kernels; it runs {cb.isas()}")
     rng = np.random.default_rng(7)
+    itemsize = np.dtype(dtype).itemsize
     # An identity output with the squared error: dZ is exactly AL - Y.
     # Rows: four side by side, then 1-3 alone; columns: under eight, whole
-    # eights, a tail, and on two threads chunks of odd widths.
-    for n, m, threads in ((1, 5, 1), (4, 8, 1), (7, 203, 1), (9, 64, 2), (6, 203, 2)):
+    # eights, a tail, on two threads chunks of odd widths, and rows of whole
+    # lines, whose split chunk_start moves to a line (200 float64, 400 float32).
+    for n, m, threads in ((1, 5, 1), (4, 8, 1), (7, 203, 1), (9, 64, 2), (6, 203, 2),
+                          (5, 64 * 25 // itemsize, 3)):
         net = Network([3, n], ["identity"], loss="mse", seed=1, backend="cython", dtype=dtype,
                       threads=threads)
+        # The threads the engine runs (one without OpenMP, or in a child forked after a team ran).
+        T = engine._threads_for(cb.paths.active(), threads, [np.empty((n, 3))], m)
+        chunks = cb.paths.active()._column_chunks(m, T, itemsize)
         X = rng.standard_normal((3, m)).astype(dtype)
         # Magnitudes spread over 2^-20..2^20, so the order of the adds shows in the bits.
         Y = (rng.standard_normal((n, m)) * 2.0 ** rng.integers(-20, 21, (n, m))).astype(dtype)
@@ -66,8 +79,8 @@ def test_every_build_sums_the_bias_gradient_in_the_one_fixed_order(isa, variant,
             grads = net.backward(AL, Y, caches)
         dZ = AL - Y
         assert dZ.dtype == np.dtype(dtype)
-        np.testing.assert_array_equal(grads["db1"].ravel(), _expected_db(dZ, threads),
-                                      err_msg=f"n={n} m={m} threads={threads}")
+        np.testing.assert_array_equal(grads["db1"].ravel(), _expected_db(dZ, chunks),
+                                      err_msg=f"n={n} m={m} threads={T} chunks={chunks}")
 
 
 # -- threads split the columns at whole lines -------------------------------------------
@@ -77,7 +90,9 @@ def test_every_build_sums_the_bias_gradient_in_the_one_fixed_order(isa, variant,
 def test_threads_split_whole_line_rows_at_lines_and_other_rows_evenly(itemsize, threads):
     ext = cb.paths.active()
     lanes = 64 // itemsize
-    for m in (1, 7, 2 * lanes * threads - 1, 200, 201, 1000, 1347, 4096):
+    # Whole-line rows too narrow to round (2 lanes), and wide enough (8 lanes a thread).
+    for m in (1, 7, 2 * lanes, 2 * lanes * threads - 1, 8 * lanes * threads, 200, 201, 1000, 1347,
+              4096):
         chunks = ext._column_chunks(m, threads, itemsize)
         assert chunks[0][0] == 0 and chunks[-1][1] == m
         assert all(a[1] == b[0] for a, b in zip(chunks, chunks[1:]))
@@ -90,7 +105,7 @@ def test_threads_split_whole_line_rows_at_lines_and_other_rows_evenly(itemsize, 
             assert chunks == list(zip(even, even[1:])), (m, chunks)
 
 
-def test_the_training_plans_buffers_start_on_a_line():
+def test_forwards_Z_and_A_start_on_a_line():
     net = Network([30, 16, 3], ["relu", "softmax"], seed=0, backend="cython", threads=2)
     X = np.random.default_rng(0).standard_normal((30, 200))
     AL, caches = net.forward(X)

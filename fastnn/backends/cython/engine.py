@@ -243,7 +243,7 @@ class Engine:
                 self._net = ext._Net(Ws, bs, codes, Xb, T, None, None, g0)
                 self._net.set_Y(Yb)
                 if p.sample_weight is not None:  # the batch's weights, gathered per batch
-                    self._net.set_weights(np.empty(s.batch_size, p.dtype))
+                    self._net.set_weights(ext._line_aligned(s.batch_size, p.dtype))
                 # The examples as rows: an F-contiguous X (HAS_ROW_BATCHES) is read in place.
                 self._XT, self._YT = np.ascontiguousarray(p.X.T), np.ascontiguousarray(p.Y.T)
             self._state = self._course2(ext, fit)
