@@ -23,7 +23,6 @@ cdef inline void activation_forward(int code,
                                     floating* a,        # OUT the same row of A = g(Z)
                                     Py_ssize_t c0, Py_ssize_t c1) noexcept nogil:
     cdef Py_ssize_t i
-    cdef floating v
     cdef floating slope = <floating>LEAKY_SLOPE
     if code == SIGMOID:
         # 1/(1+e^-z): e^1000 = inf gives exactly 0, e^-1000 = 0 gives 1.
