@@ -14,10 +14,21 @@ cdef double _batch_loss(const Net* net, const Pass* ps, floating dtype) noexcept
     plus L2's lambd / (2 ps.S) sum ||W||^2 at the parameters it ran on (S:
     ps.m, or the batch's weights' sum; 0 for S = 0): a batch's term of its
     epoch's loss (Schedule.epoch_loss), before its update."""
-    cdef int L = net.L
-    cdef double J = compute_cost(ps.loss, net.act[L], net.n[L], ps.m, (<floating**>net.Z)[L],
-                                 (<floating**>net.A)[L], <floating*>net.Y, <floating*>net.w,
-                                 ps.S)
+    cdef int L = net.L, t
+    cdef Py_ssize_t c0, c1, o
+    cdef double J = 0
+    cdef floating* w = <floating*>net.w
+    if not ps.blocked:
+        J = compute_cost(ps.loss, net.act[L], net.n[L], ps.m, (<floating**>net.Z)[L],
+                         (<floating**>net.A)[L], <floating*>net.Y, w, ps.S)
+    else:  # each thread's columns a block of their own (_blocked_stage), added in order
+        for t in range(net.T):
+            c0 = chunk_start(ps.m, t, net.T, sizeof(floating))
+            c1 = chunk_start(ps.m, t + 1, net.T, sizeof(floating))
+            o = net.n[L] * c0
+            J += compute_cost(ps.loss, net.act[L], net.n[L], c1 - c0,
+                              (<floating**>net.Z)[L] + o, (<floating**>net.A)[L] + o,
+                              <floating*>net.Y + o, NULL if w == NULL else w + c0, ps.S)
     if net.opt.lambd != 0 and ps.S > 0:
         J += net.opt.lambd / (2 * ps.S) * l2_cost_sum(L, net.n, <floating**>net.W)
     return J
@@ -30,6 +41,20 @@ cdef double _batch_loss(const Net* net, const Pass* ps, floating dtype) noexcept
 #: threads and where X fits in L2.
 cdef enum:
     GATHER_AHEAD = 32
+    BLOCKED_MIN_COLUMNS = 8  # a thread's columns from which a batch's are blocked
+
+cdef bint BLOCKED_BATCHES = True
+
+
+def _blocked_batches(on):
+    """Whether two or more threads run each batch's columns as blocks of their
+    own (_blocked_stage) or in place, as column ranges of shared rows; None
+    changes nothing. Returns the setting before the call (for tests)."""
+    global BLOCKED_BATCHES
+    old = bool(BLOCKED_BATCHES)
+    if on is not None:
+        BLOCKED_BATCHES = bool(on)
+    return old
 
 
 cdef inline void _prefetch_example(const Net* net, const Pass* ps, Py_ssize_t i) noexcept nogil:
@@ -77,6 +102,40 @@ cdef void product_rows(Product kind, Py_ssize_t n, Py_ssize_t k, Py_ssize_t m, P
         gemm(n, mc, k, 1, P, k, 1, R + c0 * k, 1, k, 0, C + c0, m)
     else:  # NT: C = P[:, c] Q[:, c]^T, Q[:, c]^T (mc, k) being R[c] itself
         gemm(n, k, mc, 1, P + c0, m, 1, R + c0 * k, k, 1, 0, C, k)
+
+
+cdef void _blocked_stage(const Net* net, const Layer1* l1, const Pass* ps, Stage stage, int t,
+                         Py_ssize_t c0, Py_ssize_t c1, floating lr) noexcept nogil:
+    """A batch stage of thread t on its columns c0:c1 laid out as a block of
+    their own: every (n, m) buffer of the batch holds thread t's columns at
+    n * c0, as an (n, c1 - c0) matrix. Two threads' column ranges of shared
+    rows ran the passes over them 6-20x slower (README, "Every core"): the
+    cores fetched each other's lines. The same kernels run on a view of the
+    plan (its buffers at the block, m = c1 - c0), so each thread computes
+    what it computed on its columns before; the hashed masks keep their
+    positions in the batch (ps.col0, ps.m_all)."""
+    cdef Net v = net[0]
+    cdef Pass p = ps[0]
+    cdef int l, L = net.L
+    cdef Py_ssize_t mc = c1 - c0, size = sizeof(floating)
+    cdef void** Zt = net.view + 4 * (L + 1) * t
+    cdef void** At = Zt + (L + 1)
+    cdef void** dZt = At + (L + 1)
+    cdef unsigned char** Dt = <unsigned char**>(dZt + (L + 1))
+    for l in range(L + 1):
+        At[l] = <char*>net.A[l] + net.n[l] * c0 * size
+        Zt[l] = net.Z[l] if l == 0 else <char*>net.Z[l] + net.n[l] * c0 * size
+        dZt[l] = net.dZ[l] if l == 0 else <char*>net.dZ[l] + net.n[l] * c0 * size
+        Dt[l] = NULL if net.drop.D[l] == NULL else net.drop.D[l] + net.n[l] * c0
+    v.Z, v.A, v.dZ, v.drop.D = Zt, At, dZt, Dt
+    v.Y = <char*>net.Y + net.n[L] * c0 * size
+    v.w = NULL if net.w == NULL else <char*>net.w + c0 * size
+    p.m, p.idx, p.col0, p.m_all, p.blocked = mc, ps.idx + c0, c0, ps.m, False
+    if stage == STAGE_BATCH_FORWARD:
+        _gather_chunk(&v, &p, 0, mc, <floating*>At[0], <floating*>v.Y)
+        _forward_chunk(&v, l1, &p, mc, 0, mc, <floating**>At)
+    else:
+        _backward_chunk(&v, l1, &p, mc, t, 0, mc, <floating**>dZt)
 
 
 cdef void _gather_chunk(const Net* net, const Pass* ps, Py_ssize_t c0, Py_ssize_t c1,
@@ -183,6 +242,10 @@ cdef void _epochs(const Net* net, const Layer1* l1, Pass ps, Py_ssize_t size, Py
             ps.m = min(size, m_src - k)
             ps.idx = orders + e * m_src + k
             ps.rows = input_rows(net, l1, &ps)
+            # Each thread's columns a block of their own (_blocked_stage) where every
+            # thread has a few lines of them; a narrower chunk is run in place (a block
+            # of one column would also take another product kernel: route's VECTOR).
+            ps.blocked = BLOCKED_BATCHES and net.T > 1 and ps.m >= BLOCKED_MIN_COLUMNS * net.T
             ps.t += 1
             u = _update_at(net, learning_rate0, ps.i + e, ps.t)
             ps.u, ps.lr = &u, u.lr

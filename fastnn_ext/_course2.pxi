@@ -330,6 +330,8 @@ cdef double l2_cost_sum(int L, const Py_ssize_t* n,
 # -- inverted dropout ----------------------------------------------------------------------
 
 cdef void dropout_forward(Py_ssize_t n, Py_ssize_t m, Py_ssize_t c0, Py_ssize_t c1,
+                          Py_ssize_t m_all,    # the hash's row length (m, or a blocked batch's)
+                          Py_ssize_t col0,     # the hash's column of column 0 (0, or a block's)
                           uint64_t base,       # the mask's base (fastnn_mask_base), if hashed
                           uint64_t threshold,  # mask_threshold(keep_prob), if hashed
                           bint hashed,         # D is computed here (else given)
@@ -347,7 +349,7 @@ cdef void dropout_forward(Py_ssize_t n, Py_ssize_t m, Py_ssize_t c0, Py_ssize_t 
         d = D + j * m
         a = A + j * m
         if hashed:
-            fastnn_mask_row(base, <uint64_t>(j * m), threshold, c0, c1, d)
+            fastnn_mask_row(base, <uint64_t>(j * m_all + col0), threshold, c0, c1, d)
         for i in range(c0, c1):
             a[i] = a[i] * d[i] / keep_prob
 

@@ -133,6 +133,7 @@ cdef struct Net:
     void** dbp            # dbp[t * (L+1) + l] (n_l,)
     void* Y               # (n_L, m)
     void* w               # (m,) the examples' weights (sample_weight), or NULL: unweighted
+    void** view           # T * 4 * (L+1): thread t's Z, A, dZ, D pointers in a blocked pass
     Optim opt
     Dropout drop
 
@@ -160,6 +161,9 @@ cdef struct Pass:
     const void* YT        # batch forward: the whole Y^T (m_src, n_L)
     const void* WS        # batch forward: the whole sample_weight (m_src,), or NULL
     bint rows             # batch: A[0] holds the batch as rows (m, n_0), not columns (input_rows)
+    bint blocked          # batch, T > 1: each thread's columns a block of its own (_blocked_stage)
+    Py_ssize_t col0       # a block's first column in the batch (the masks' positions)
+    Py_ssize_t m_all      # the batch's columns (the masks' positions); 0: m
     int dropout           # DropMode of this forward and backward
     uint64_t t            # the updates taken so far (the current one's number, once counted)
     Py_ssize_t i          # runs: the iteration (epoch) the call starts at (the decay's clock)
@@ -192,9 +196,9 @@ cdef void _forward_chunk(const Net* net, const Layer1* l1, const Pass* ps, Py_ss
         if ps.dropout != DROP_NONE and net.drop.D[l] != NULL:
             if ps.dropout == DROP_HASH:
                 base = fastnn_mask_base(net.drop.key, ps.t, l)
-            dropout_forward(net.n[l], m, c0, c1, base, net.drop.threshold[l],
-                            ps.dropout == DROP_HASH, <floating>net.drop.keep_prob[l],
-                            net.drop.D[l], A[l])
+            dropout_forward(net.n[l], m, c0, c1, ps.m_all if ps.m_all else m, ps.col0, base,
+                            net.drop.threshold[l], ps.dropout == DROP_HASH,
+                            <floating>net.drop.keep_prob[l], net.drop.D[l], A[l])
 
 
 cdef void _backward_chunk(const Net* net, const Layer1* l1, const Pass* ps, Py_ssize_t m,
@@ -336,6 +340,9 @@ cdef void _stage(const Net* net, const Layer1* l1, const Pass* ps, Stage stage, 
     cdef Py_ssize_t c0 = chunk_start(m, t, net.T, sizeof(floating))
     cdef Py_ssize_t c1 = chunk_start(m, t + 1, net.T, sizeof(floating))
     cdef floating** A = <floating**>net.A
+    if ps.blocked and (stage == STAGE_BATCH_FORWARD or stage == STAGE_BACKWARD):
+        _blocked_stage(net, l1, ps, stage, t, c0, c1, lr)
+        return
     if stage == STAGE_FORWARD:
         _forward_chunk(net, l1, ps, m, c0, c1, A)
     elif stage == STAGE_BACKWARD:

@@ -44,6 +44,7 @@ cdef Pass _pass(Py_ssize_t m, double S, int loss=0, double lr=0) noexcept:
     cdef Pass ps
     ps.m, ps.S, ps.loss, ps.lr, ps.last = m, S, loss, lr, False
     ps.idx, ps.XT, ps.YT, ps.WS, ps.rows = NULL, NULL, NULL, NULL, False
+    ps.blocked, ps.col0, ps.m_all = False, 0, 0
     ps.dropout, ps.t, ps.i, ps.u = DROP_NONE, 0, 0, NULL
     return ps
 
@@ -100,9 +101,8 @@ cdef class _Net:
         self.net.n = NULL
         self.net.act = NULL
         self.net.W = self.net.b = self.net.Z = self.net.A = self.net.dZ = NULL
-        self.net.dWp = self.net.dbp = NULL
-        self.net.Y = NULL
-        self.net.w = NULL
+        self.net.dWp = self.net.dbp = self.net.view = NULL
+        self.net.Y = self.net.w = NULL
         self.net.opt.vW = self.net.opt.vb = self.net.opt.sW = self.net.opt.sb = NULL
         self.net.drop.D = NULL
         self.net.drop.keep_prob = NULL
@@ -128,6 +128,7 @@ cdef class _Net:
         self.net.W, self.net.b = _pointers(L + 1), _pointers(L + 1)
         self.net.Z, self.net.A, self.net.dZ = _pointers(L + 1), _pointers(L + 1), _pointers(L + 1)
         self.net.dWp, self.net.dbp = _pointers(T * (L + 1)), _pointers(T * (L + 1))
+        self.net.view = _pointers(4 * T * (L + 1))  # blocked batches' views (_blocked_stage)
         self.net.opt.vW, self.net.opt.vb = _nulls(L + 1), _nulls(L + 1)
         self.net.opt.sW, self.net.opt.sb = _nulls(L + 1), _nulls(L + 1)
         self.net.opt.kind, self.net.opt.lambd = OPT_GD, 0
@@ -165,7 +166,7 @@ cdef class _Net:
     def __dealloc__(self):
         free(self.net.n); free(self.net.act); free(self.net.W); free(self.net.b)
         free(self.net.Z); free(self.net.A); free(self.net.dZ); free(self.net.dWp)
-        free(self.net.dbp)
+        free(self.net.dbp); free(self.net.view)
         free(self.net.opt.vW); free(self.net.opt.vb); free(self.net.opt.sW); free(self.net.opt.sb)
         free(self.net.drop.D); free(self.net.drop.keep_prob); free(self.net.drop.threshold)
 

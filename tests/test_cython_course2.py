@@ -291,8 +291,9 @@ def test_a_batch_is_gathered_as_rows_exactly_where_layer_1_runs_gemms():
 @pytest.mark.parametrize("threads", [1, 2])
 def test_epochs_leave_the_last_batch_in_the_layout_it_was_decided(threads):
     """The buffer after an epoch holds its last batch (70 of 350 examples): as
-    rows on one thread, as columns on two (35 a thread) -- the layout the
-    decision names, so the decision is what the gather and products follow."""
+    rows on one thread, as columns on two (35 a thread), each thread's columns
+    a block of their own (64, 35) -- the layout the decision names, so the
+    decision is what the gather and products follow."""
     ext = cb.module(cb.current()["isa"])
     plan, Xb, Yb = _plan(ext, (64, 48, 20, 1), threads)
     rng = np.random.default_rng(1)
@@ -303,8 +304,11 @@ def test_epochs_leave_the_last_batch_in_the_layout_it_was_decided(threads):
     if plan.gathers_rows(70):
         assert threads == 1 and np.array_equal(Xb.ravel()[:70 * 64].reshape(70, 64), last)
     else:
-        assert threads == 2 and np.array_equal(Xb.ravel()[:64 * 70].reshape(64, 70), last.T)
-    assert np.array_equal(Yb.ravel()[:70], YT[order[0, 280:], 0])
+        assert threads == 2
+        for c0, c1 in ext._column_chunks(70, 2, Xb.itemsize):
+            block = Xb.ravel()[64 * c0:64 * c1].reshape(64, c1 - c0)
+            assert np.array_equal(block, last[c0:c1].T), (c0, c1)
+    assert np.array_equal(Yb.ravel()[:70], YT[order[0, 280:], 0])  # n_L = 1: blocks end to end
 
 
 # Batches of 140, 140 and 70 of 350: as rows on one thread; on two, the last as

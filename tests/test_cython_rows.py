@@ -113,3 +113,42 @@ def test_forwards_Z_and_A_start_on_a_line():
     for cache, A in zip(caches, As):
         Z = cache[1]
         assert Z.ctypes.data % 64 == 0 and A.ctypes.data % 64 == 0
+
+
+# -- a batch's columns as a block per thread -----------------------------------------
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_blocked_batches_train_bitwise_as_the_same_columns_in_place(dtype):
+    """Two threads run a batch's columns as blocks of their own (``_blocked_stage``):
+    the same kernels on the same columns, so the parameters come out bitwise as
+    with the columns in place, as ranges of shared rows -- through dropout's
+    hashed masks (their positions in the batch), sample weights, a batch
+    gathered as rows (64 inputs) and as columns (20), and a last batch too
+    narrow to block (203 = 3 x 64 + 11); the epoch losses within rounding (their
+    sum now goes block by block)."""
+    ext = cb.paths.active()
+    if engine._threads_for(ext, 2, [np.empty((48, 64))], 10**6) < 2:
+        pytest.skip("the engine runs one thread here (no OpenMP, or a child forked after a team ran)")
+    rng = np.random.default_rng(3)
+    for n0, optimizer, keep_prob in ((64, "adam", 0.8), (20, "momentum", 1.0)):
+        X = rng.standard_normal((n0, 203)).astype(dtype)
+        Y = np.eye(3)[rng.integers(0, 3, 203)].T
+        weights = rng.random(203) + 0.5
+        fits = []
+        for blocked in (False, True):
+            before = ext._blocked_batches(blocked)
+            try:
+                net = Network([n0, 48, 20, 3], ["relu", "relu", "softmax"], seed=2,
+                              backend="cython", dtype=dtype, threads=2)
+                losses = []
+                net.fit(X, Y, learning_rate=0.01, num_iterations=3, batch_size=64, seed=5,
+                        optimizer=optimizer, keep_prob=keep_prob, sample_weight=weights,
+                        on_epoch=lambda epoch, loss: losses.append(loss))
+            finally:
+                ext._blocked_batches(before)
+            fits.append(({k: np.array(v) for k, v in net.params.items()}, losses))
+        (in_place, losses_in_place), (blocked, losses_blocked) = fits
+        for name in in_place:
+            np.testing.assert_array_equal(blocked[name], in_place[name], err_msg=f"{n0} {name}")
+        assert len(losses_blocked) == 3
+        np.testing.assert_allclose(losses_blocked, losses_in_place, rtol=1e-12)
