@@ -105,7 +105,7 @@ cdef void product_rows(Product kind, Py_ssize_t n, Py_ssize_t k, Py_ssize_t m, P
 
 
 cdef void _blocked_stage(const Net* net, const Layer1* l1, const Pass* ps, Stage stage, int t,
-                         Py_ssize_t c0, Py_ssize_t c1, floating lr) noexcept nogil:
+                         Py_ssize_t c0, Py_ssize_t c1, floating dtype) noexcept nogil:
     """A batch stage of thread t on its columns c0:c1 laid out as a block of
     their own: every (n, m) buffer of the batch holds thread t's columns at
     n * c0, as an (n, c1 - c0) matrix. Two threads' column ranges of shared
@@ -124,8 +124,8 @@ cdef void _blocked_stage(const Net* net, const Layer1* l1, const Pass* ps, Stage
     cdef unsigned char** Dt = <unsigned char**>(dZt + (L + 1))
     for l in range(L + 1):
         At[l] = <char*>net.A[l] + net.n[l] * c0 * size
-        Zt[l] = net.Z[l] if l == 0 else <char*>net.Z[l] + net.n[l] * c0 * size
-        dZt[l] = net.dZ[l] if l == 0 else <char*>net.dZ[l] + net.n[l] * c0 * size
+        Zt[l] = NULL if l == 0 else <char*>net.Z[l] + net.n[l] * c0 * size
+        dZt[l] = NULL if l == 0 else <char*>net.dZ[l] + net.n[l] * c0 * size
         Dt[l] = NULL if net.drop.D[l] == NULL else net.drop.D[l] + net.n[l] * c0
     v.Z, v.A, v.dZ, v.drop.D = Zt, At, dZt, Dt
     v.Y = <char*>net.Y + net.n[L] * c0 * size
@@ -245,7 +245,8 @@ cdef void _epochs(const Net* net, const Layer1* l1, Pass ps, Py_ssize_t size, Py
             # Each thread's columns a block of their own (_blocked_stage) where every
             # thread has a few lines of them; a narrower chunk is run in place (a block
             # of one column would also take another product kernel: route's VECTOR).
-            ps.blocked = BLOCKED_BATCHES and net.T > 1 and ps.m >= BLOCKED_MIN_COLUMNS * net.T
+            ps.blocked = (BLOCKED_BATCHES and net.T > 1 and ps.m >= BLOCKED_MIN_COLUMNS * net.T
+                          and l1.mode == DIRECT)
             ps.t += 1
             u = _update_at(net, learning_rate0, ps.i + e, ps.t)
             ps.u, ps.lr = &u, u.lr

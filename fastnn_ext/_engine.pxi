@@ -36,7 +36,10 @@
 #   then forward, backward and
 #   update run as for a full batch with the Pass's m the batch's size (the
 #   last one smaller): every buffer is rewritten per batch, so a smaller batch
-#   simply reads them as (n, m_b). Whole epochs run in one call without the
+#   simply reads them as (n, m_b). On two or more threads each thread's
+#   columns of a batch are a block of their own, (n, c1 - c0) at n * c0
+#   (Pass.blocked, _blocked_stage): column ranges of shared rows made the
+#   cores fetch each other's lines. Whole epochs run in one call without the
 #   GIL; nothing is allocated per batch.
 # * Weights (sample_weight, net.w): output_dZ scales dZ_L's columns by them
 #   and every mean -- dW, db, the loss, L2's terms -- is over Pass.S, their
@@ -306,7 +309,8 @@ cdef void _onepass_rows(const Net* net, const Layer1* l1, const Update* u, Py_ss
 cdef inline Py_ssize_t chunk_start(Py_ssize_t m, int t, int T, Py_ssize_t itemsize) noexcept nogil:
     """Where thread t's columns of an (n, m) row-major matrix start (t = T: m).
     Where each row is whole 64-byte lines the even split is rounded to a line,
-    so that no line of a line-aligned buffer is written by two threads."""
+    so that no line of a line-aligned buffer is written by two threads (a
+    blocked batch's blocks end to end share at most the line at each edge)."""
     cdef Py_ssize_t lanes = 64 // itemsize, c = m * t // T
     if t == 0 or t >= T or (m * itemsize) % 64 != 0 or m < 2 * lanes * T:
         return m if t >= T else c
@@ -341,7 +345,7 @@ cdef void _stage(const Net* net, const Layer1* l1, const Pass* ps, Stage stage, 
     cdef Py_ssize_t c1 = chunk_start(m, t + 1, net.T, sizeof(floating))
     cdef floating** A = <floating**>net.A
     if ps.blocked and (stage == STAGE_BATCH_FORWARD or stage == STAGE_BACKWARD):
-        _blocked_stage(net, l1, ps, stage, t, c0, c1, lr)
+        _blocked_stage(net, l1, ps, stage, t, c0, c1, lr)  # lr: the plan's dtype
         return
     if stage == STAGE_FORWARD:
         _forward_chunk(net, l1, ps, m, c0, c1, A)

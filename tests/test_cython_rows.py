@@ -117,38 +117,62 @@ def test_forwards_Z_and_A_start_on_a_line():
 
 # -- a batch's columns as a block per thread -----------------------------------------
 
+# (inputs, threads, batch, layout of layer 1's input, loss, output activation, optimizer,
+#  keep_prob, lambd, weighted)
+BLOCKED_CASES = [
+    (64, 2, 140, "rows", "cross_entropy", "softmax", "adam", 0.8, 0.0, True),
+    (20, 2, 64, "columns", "cross_entropy", "softmax", "momentum", 1.0, 0.0, True),
+    (20, 3, 96, "columns", "mse", "identity", "adam", 0.9, 0.1, False),
+]
+
+
+def _gathers_rows(ext, n0, threads, batch, dtype):
+    """Whether a plan of the test's net gathers a batch as rows (input_rows)."""
+    Ws = [np.zeros((48, n0), dtype), np.zeros((20, 48), dtype), np.zeros((3, 20), dtype)]
+    codes = [ext.ACTIVATION_CODES["relu"]] * 2 + [ext.ACTIVATION_CODES["softmax"]]
+    plan = ext._Net(Ws, [np.zeros((W.shape[0], 1), dtype) for W in Ws], codes,
+                    np.empty((n0, batch), dtype), threads, None, None, 1)
+    return plan.gathers_rows(batch)
+
+
+@pytest.mark.parametrize("case", BLOCKED_CASES, ids=lambda c: f"{c[0]}-{c[1]}threads-{c[4]}")
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_blocked_batches_train_bitwise_as_the_same_columns_in_place(dtype):
-    """Two threads run a batch's columns as blocks of their own (``_blocked_stage``):
-    the same kernels on the same columns, so the parameters come out bitwise as
-    with the columns in place, as ranges of shared rows -- through dropout's
-    hashed masks (their positions in the batch), sample weights, a batch
-    gathered as rows (64 inputs) and as columns (20), and a last batch too
-    narrow to block (203 = 3 x 64 + 11); the epoch losses within rounding (their
+def test_blocked_batches_train_bitwise_as_the_same_columns_in_place(dtype, case):
+    """Two or more threads run a batch's columns as blocks of their own
+    (``_blocked_stage``): the same kernels on the same columns, so the
+    parameters come out bitwise as with the columns in place, as ranges of
+    shared rows -- through dropout's hashed masks (their positions in the
+    batch), sample weights, a batch gathered as rows and as columns, three
+    threads' rounded chunks, and a last batch (of 203 examples) smaller than
+    the rest; the epoch losses, L2's term included, within rounding (their
     sum now goes block by block)."""
+    n0, threads, batch, layout, loss, out, optimizer, keep_prob, lambd, weighted = case
     ext = cb.paths.active()
-    if engine._threads_for(ext, 2, [np.empty((48, 64))], 10**6) < 2:
-        pytest.skip("the engine runs one thread here (no OpenMP, or a child forked after a team ran)")
+    if engine._threads_for(ext, threads, [np.empty((48, n0))], 10**6) < threads:
+        pytest.skip(f"the engine runs fewer than {threads} threads here (no OpenMP, few CPUs, "
+                    "or a child forked after a team ran)")
+    assert _gathers_rows(ext, n0, threads, batch, dtype) == (layout == "rows")
     rng = np.random.default_rng(3)
-    for n0, optimizer, keep_prob in ((64, "adam", 0.8), (20, "momentum", 1.0)):
-        X = rng.standard_normal((n0, 203)).astype(dtype)
-        Y = np.eye(3)[rng.integers(0, 3, 203)].T
-        weights = rng.random(203) + 0.5
-        fits = []
-        for blocked in (False, True):
-            before = ext._blocked_batches(blocked)
-            try:
-                net = Network([n0, 48, 20, 3], ["relu", "relu", "softmax"], seed=2,
-                              backend="cython", dtype=dtype, threads=2)
-                losses = []
-                net.fit(X, Y, learning_rate=0.01, num_iterations=3, batch_size=64, seed=5,
-                        optimizer=optimizer, keep_prob=keep_prob, sample_weight=weights,
-                        on_epoch=lambda epoch, loss: losses.append(loss))
-            finally:
-                ext._blocked_batches(before)
-            fits.append(({k: np.array(v) for k, v in net.params.items()}, losses))
-        (in_place, losses_in_place), (blocked, losses_blocked) = fits
-        for name in in_place:
-            np.testing.assert_array_equal(blocked[name], in_place[name], err_msg=f"{n0} {name}")
-        assert len(losses_blocked) == 3
-        np.testing.assert_allclose(losses_blocked, losses_in_place, rtol=1e-12)
+    X = rng.standard_normal((n0, 203)).astype(dtype)
+    Y = np.eye(3)[rng.integers(0, 3, 203)].T if loss == "cross_entropy" else \
+        rng.standard_normal((3, 203))
+    weights = rng.random(203) + 0.5 if weighted else None
+    fits = []
+    for blocked in (False, True):
+        before = ext._blocked_batches(blocked)
+        try:
+            net = Network([n0, 48, 20, 3], ["relu", "relu", out], loss=loss, seed=2,
+                          backend="cython", dtype=dtype, threads=threads)
+            losses = []
+            net.fit(X, Y, learning_rate=0.01, num_iterations=3, batch_size=batch, seed=5,
+                    optimizer=optimizer, keep_prob=keep_prob, lambd=lambd,
+                    sample_weight=weights, on_epoch=lambda epoch, J: losses.append(J))
+        finally:
+            ext._blocked_batches(before)
+        assert net.threads_used_[0] == threads
+        fits.append(({k: np.array(v) for k, v in net.params.items()}, losses))
+    (in_place, losses_in_place), (blocked, losses_blocked) = fits
+    for name in in_place:
+        np.testing.assert_array_equal(blocked[name], in_place[name], err_msg=name)
+    assert len(losses_blocked) == 3
+    np.testing.assert_allclose(losses_blocked, losses_in_place, rtol=1e-12)
