@@ -47,6 +47,11 @@ from .layers import (bias_activation, bias_gradient, dZ_prev, linear_backward, l
                      output_dZ, update)
 from .intrinsics import prefetch_row, view as _view
 
+#: A mini-batch engine's recorded cost goes over the m examples this many at a
+#: time, through buffers of that many columns (the cython engine's COST_BLOCK):
+#: buffers over all m held Z and A for every example.
+COST_BLOCK = 4096
+
 __all__ = ["Net", "Buffers", "FullBatchEngine", "MiniBatchEngine", "full_batch", "output_cost",
            "forward_cost", "epochs", "forward_layers", "output_layer_dZ",
            "backward_update", "gather_weights"]
@@ -322,21 +327,38 @@ class _Engine:
             self.sw = p.sample_weight
             if mb is not None:
                 # The examples as rows, gathered from (an F-contiguous X's own
-                # memory: HAS_ROW_BATCHES), and X as columns for a recorded cost.
+                # memory: HAS_ROW_BATCHES); a recorded cost's block buffers.
                 self.rows = (np.ascontiguousarray(p.X.T), np.ascontiguousarray(p.Y.T))
-                self._X_columns = None
-                self.cost_buf = _buffers(dims, p.m, p.dtype, grads=False)
+                self.cost_buf = _buffers(dims, min(p.m, COST_BLOCK), p.dtype, grads=False)
+                self._cost_blocks = {}  # columns -> (X, Y) block buffers
                 self.Xb = np.empty(dims[0] * mb, p.dtype)
                 self.Yb = np.empty(dims[-1] * mb, p.dtype)
                 self.Wb = np.empty(mb if self.sw is not None else 0, p.dtype)
             self._stack = stack.pop_all()
 
-    def X_columns(self):
-        """X (n_0, m) C-contiguous, for a mini-batch engine's recorded costs:
-        copied from X's rows when it was given as rows, once, when first asked."""
-        if self._X_columns is None:
-            self._X_columns = np.ascontiguousarray(self._fit.problem.X)
-        return self._X_columns
+    def blocked_cost(self):
+        """A mini-batch engine's recorded cost: J over all m examples, a forward
+        over COST_BLOCK of them at a time (X's and Y's columns copied into
+        C-contiguous block buffers) into ``cost_buf``; each block's J_k, a mean
+        over its S_k (its count, or its weights' sum), weighted by S_k / S."""
+        p, sw = self._fit.problem, self.sw
+        S = p.m if sw is None else float(np.sum(sw, dtype=np.float64))
+        if S <= 0:
+            return 0.0  # every weight 0: the kernels' mean
+        J = 0.0
+        for c0 in range(0, p.m, COST_BLOCK):
+            c1 = min(p.m, c0 + COST_BLOCK)
+            if c1 - c0 not in self._cost_blocks:
+                self._cost_blocks[c1 - c0] = (np.empty((p.X.shape[0], c1 - c0), p.dtype),
+                                              np.empty((p.Y.shape[0], c1 - c0), p.dtype))
+            Xk, Yk = self._cost_blocks[c1 - c0]
+            np.copyto(Xk, p.X[:, c0:c1])
+            np.copyto(Yk, p.Y[:, c0:c1])
+            swk = None if sw is None else sw[c0:c1]
+            Sk = c1 - c0 if sw is None else float(np.sum(swk, dtype=np.float64))
+            if Sk > 0:
+                J += forward_cost(self.net, Xk, Yk, self.cost_buf, swk) * (Sk / S)
+        return J
 
     def close(self):
         """The trained parameters back into ``fit.Ws``/``fit.bs``, in place."""
@@ -387,8 +409,7 @@ class MiniBatchEngine(_Engine):
     over all m examples (:func:`forward_cost`)."""
 
     def cost(self):
-        return forward_cost(self.net, self.X_columns(), self._fit.problem.Y, self.cost_buf,
-                            self.sw)
+        return self.blocked_cost()
 
     def run(self, count, orders, last=False):
         epochs(self.net, *self.rows, self.buf, self.Xb, self.Yb,

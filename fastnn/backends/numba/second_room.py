@@ -370,8 +370,7 @@ class SecondMiniBatchEngine(_SecondEngine):
     """Mini-batch epochs with the second part (:func:`epochs`)."""
 
     def cost(self):
-        return (forward_cost(self.net, self.X_columns(), self._fit.problem.Y, self.cost_buf,
-                             self.sw) + self._penalty())
+        return self.blocked_cost() + self._penalty()
 
     def run(self, count, orders, last=False):
         losses = self._losses(count)
