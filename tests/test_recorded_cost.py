@@ -17,66 +17,90 @@ from fastnn import Network
 
 from _helpers import require_backend
 
-#: backend -> (the module holding COST_BLOCK, the engine class, its blocked method,
-#: the engine's {columns: buffers} of the blocks it ran)
-ENGINES = {"cython": ("fastnn.backends.cython.engine", "Engine", "_blocked_cost", "_cost_plans"),
-           "numba": ("fastnn.backends.numba.engine_room", "_Engine", "blocked_cost",
-                     "_cost_blocks")}
-
-#        backend   output      weighted lambd threads dtype      rtol
-CASES = [("cython", "softmax", False, 0.3, 1, "float64", 1e-13),
-         ("cython", "sigmoid", True, 0.0, 2, "float64", 1e-13),
-         ("cython", "identity", True, 0.5, 1, "float32", 1e-5),
-         ("cython", "softmax", True, 0.2, 2, "float32", 1e-5),
-         ("numba", "softmax", True, 0.0, 2, "float64", 1e-13),
-         ("numba", "sigmoid", False, 0.4, 1, "float64", 1e-13),
-         ("numba", "identity", False, 0.2, 2, "float32", 1e-5),
-         ("numba", "softmax", True, 0.3, 1, "float32", 1e-5)]
+#: backend -> (the module holding COST_BLOCK, the engine class, its blocked method)
+ENGINES = {"cython": ("fastnn.backends.cython.engine", "Engine", "_blocked_cost"),
+           "numba": ("fastnn.backends.numba.engine_room", "_Engine", "blocked_cost")}
 
 
-def _fit(backend, output, weighted, lambd, threads, dtype, block):
+def _blocks(backend, engine):
+    """The block widths an engine's recorded costs went through ([]: over all m at once)."""
+    if backend == "cython":
+        return sorted(engine._cost_plans)
+    return sorted(k for k in engine._cost_blocks if k != "X")  # "X": X's column copy
+
+
+#        backend   output      weights   lambd threads dtype   m    optimizer layout rtol
+# ("gd" without L2 on numba: the first part's MiniBatchEngine; the rest its second part's)
+CASES = [("cython", "softmax", None, 0.3, 1, "float64", 301, "adam", "C", 1e-13),
+         ("cython", "sigmoid", "random", 0.0, 2, "float64", 320, "gd", "rows", 1e-13),
+         ("cython", "identity", "zero block", 0.5, 1, "float32", 301, "gd", "C", 1e-5),
+         ("cython", "softmax", "random", 0.2, 2, "float32", 320, "adam", "C", 1e-5),
+         ("numba", "softmax", "zero block", 0.0, 2, "float64", 320, "adam", "C", 1e-13),
+         ("numba", "sigmoid", None, 0.4, 1, "float64", 301, "momentum", "rows", 1e-13),
+         ("numba", "identity", None, 0.0, 2, "float32", 320, "gd", "C", 1e-5),
+         ("numba", "softmax", "random", 0.3, 1, "float32", 301, "adam", "rows", 1e-5)]
+
+
+def _fit(backend, output, weights, lambd, threads, dtype, m, optimizer, layout, block,
+         n0=6, hidden=8):
     rng = np.random.default_rng(7)
-    m = 301  # blocks of 64: four and a last of 45
-    X = rng.standard_normal((6, m))
+    X = rng.standard_normal((n0, m))
+    if layout == "rows":  # the examples as rows: X^T C-contiguous, X itself F-contiguous
+        X = np.asfortranarray(X)
     if output == "softmax":
-        dims, Y = [6, 8, 3], np.eye(3)[rng.integers(0, 3, m)].T
+        dims, Y = [n0, hidden, 3], np.eye(3)[rng.integers(0, 3, m)].T
     elif output == "sigmoid":
-        dims, Y = [6, 8, 1], (rng.random((1, m)) < 0.5) * 1.0
+        dims, Y = [n0, hidden, 1], (rng.random((1, m)) < 0.5) * 1.0
     else:
-        dims, Y = [6, 8, 2], rng.standard_normal((2, m))
+        dims, Y = [n0, hidden, 2], rng.standard_normal((2, m))
     loss = "mse" if output == "identity" else "cross_entropy"
-    weights = rng.random(m) * 2 if weighted else None
+    w = None if weights is None else rng.random(m) * 2
+    if weights == "zero block":
+        w[:64] = 0  # the first block of 64 weighs nothing
     require_backend(backend)
-    module_name, class_name, method, blocks = ENGINES[backend]
+    module_name, class_name, method = ENGINES[backend]
     module = importlib.import_module(module_name)
     engine_class = getattr(module, class_name)
     net = Network(dims, ["tanh", output], loss=loss, seed=3, backend=backend, dtype=dtype,
                   threads=threads)
-    blocked = []
+    engines = []
     inner = getattr(engine_class, method)
 
     def spy(engine):
-        blocked.append(engine)
+        engines.append(engine)
         return inner(engine)
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(module, "COST_BLOCK", block)
         mp.setattr(engine_class, method, spy)
         net.fit(X, Y, learning_rate=0.05, num_iterations=8, batch_size=32, seed=5,
-                optimizer="adam", lambd=lambd, sample_weight=weights, cost_every=2)
-    # the block sizes each recorded cost went through (none: the plan over all m)
-    return net, [sorted(getattr(engine, blocks)) for engine in blocked]
+                optimizer=optimizer, lambd=lambd, sample_weight=w, cost_every=2)
+    return net, [_blocks(backend, engine) for engine in engines]
 
 
-@pytest.mark.parametrize("case", CASES, ids=[f"{c[0]}-{c[1]}-{c[5]}-{c[4]}threads" for c in CASES])
+@pytest.mark.parametrize("case", CASES,
+                         ids=[f"{c[0]}-{c[1]}-{c[5]}-{c[6]}-{c[8]}" for c in CASES])
 def test_blocked_costs_are_the_whole_plans_costs(case):
     *fit_case, rtol = case
+    backend, m = fit_case[0], fit_case[6]
     whole, whole_blocks = _fit(*fit_case, block=10**9)
     blocked, blocks = _fit(*fit_case, block=64)
-    assert whole_blocks in ([], [[301]] * 5)  # cython: its plan over all m; numba: one block
-    assert blocks == [[45, 64]] * 5  # iterations 0, 2, 4, 6 and the last
+    # cython: no blocks, its plan over all m; numba: its buffers over all m
+    assert whole_blocks in ([], [[]] * 5)
+    # iterations 0, 2, 4, 6 and the last, each through blocks of 64 (and a last of 45)
+    assert blocks == [[45, 64] if m % 64 else [64]] * 5
     assert [i for i, _ in blocked.costs_] == [i for i, _ in whole.costs_] == [0, 2, 4, 6, 7]
     np.testing.assert_allclose([J for _, J in blocked.costs_], [J for _, J in whole.costs_],
                                rtol=rtol)
     for name, value in whole.params.items():
         np.testing.assert_array_equal(blocked.params[name], value, err_msg=name)
+
+
+@pytest.mark.parametrize("backend", sorted(ENGINES))
+def test_wide_inputs_over_few_units_keep_the_buffers_over_all_m(backend):
+    """Blocks of 64 would hold a copy of 200 input rows; the buffers over all m
+    only the 3 units' Z and A (and dZ): the engine keeps those."""
+    case = (backend, "sigmoid", None, 0.0, 1, "float64", 301, "gd", "C")
+    net, blocks = _fit(*case, block=64, n0=200, hidden=2)
+    assert blocks in ([], [[]] * 5)
+    assert len(net.costs_) == 5 and all(np.isfinite(J) for _, J in net.costs_)

@@ -50,10 +50,10 @@ ONEPASS_MIN_BYTES = 4 << 20
 #: ``gram=None`` never allocates a Gram matrix X^T X (m x m) larger than this.
 GRAM_MAX_BYTES = 256 << 20
 #: A mini-batch fit's recorded cost (``cost_every``) goes over the m examples
-#: this many at a time, through one plan of that many columns refilled block by
-#: block. A plan over all m allocated Z, A and dZ for every example -- 213 MB
-#: for 45 000 examples on 100-128-64-5 in float64, faulted in afresh by each
-#: fit -- and took 111 ms a recorded cost there, about an epoch at B = 200.
+#: this many at a time, through a plan of that many columns (and one for the
+#: last, shorter block) refilled block by block, where those hold less than a
+#: plan over all m: that allocates Z, A and dZ for every example -- 213 MB for
+#: 45 000 examples on 100-128-64-5 in float64, faulted in afresh by each fit.
 COST_BLOCK = 4096
 
 
@@ -183,9 +183,11 @@ class Engine:
     Full batch: one plan (``_Net``) over all of X, layer 1 in the mode
     ``fit.schedule.gram`` and the one-pass setting pick. Mini-batches: two
     plans share Ws and bs -- ``_net``, sized for one batch over gather
-    buffers, trains; ``_full``, over all of X, only computes the recorded
-    costs (an epoch's cost is over all m examples, before its first update),
-    made when the first is asked; the batches are gathered from the rows of
+    buffers, trains; the recorded costs (an epoch's cost is over all m
+    examples, before its first update) go through ``_full``, over all of X,
+    or where that would hold more, through plans over blocks of COST_BLOCK
+    columns (:meth:`_blocked_cost`), made when the first is asked; the
+    batches are gathered from the rows of
     X^T and Y^T: an F-contiguous X's own memory (``HAS_ROW_BATCHES``: a
     scikit-learn X transposed is never copied), else a copy made once per
     fit. Both run on the batch's thread count, so no idle OpenMP team spins
@@ -205,7 +207,7 @@ class Engine:
 
     Per-example weights (``problem.sample_weight``, ``HAS_SAMPLE_WEIGHT``):
     ``_full`` holds them (its S, their sum, is the cost's and a full batch's
-    denominator); the batch plan gets a gather buffer that ``epochs`` fills
+    denominator; the block plans' costs are divided by their sum); the batch plan gets a gather buffer that ``epochs`` fills
     with each batch's weights, from the whole array, with its columns. Every
     path takes them (Gram included: its rewrite is linear in dZ1, which the
     weights scale), except the fused step of a batch of one, which a weighted
@@ -287,7 +289,8 @@ class Engine:
 
     def _whole(self):
         """The plan over all m columns of X (C-contiguous: a mini-batch fit
-        given X's rows copies them to columns here, once, if a cost is asked)."""
+        given X's rows copies them to columns here, once, if its costs go
+        through this plan)."""
         if self._full is None:
             p, fit = self._fit.problem, self._fit
             full = self._ext._Net(list(fit.Ws), list(fit.bs), [int(c) for c in p.codes],
@@ -300,7 +303,7 @@ class Engine:
 
     def cost(self):
         p, s = self._fit.problem, self._fit.schedule
-        if s.batch_size is not None and p.m > COST_BLOCK:
+        if s.batch_size is not None and self._blocks_hold_less():
             J, S = self._blocked_cost()
         else:
             full = self._whole()
@@ -311,6 +314,20 @@ class Engine:
         if not s.lambd:
             return J
         return J + _reg.l2_penalty(self._fit.Ws, s.lambd, S)
+
+    def _blocks_hold_less(self):
+        """Whether the block plans' buffers (X, Y, weights, and Z, A, dZ of
+        every layer, for COST_BLOCK columns and for the last block) are
+        smaller than the plan over all m's (Z, A, dZ, and X's column copy
+        when X is not C-contiguous): wide inputs over few units keep it."""
+        p, c = self._fit.problem, COST_BLOCK
+        if p.m <= c:
+            return False
+        units = sum(W.shape[0] for W in self._fit.Ws)
+        n0, nL = p.X.shape[0], p.Y.shape[0]
+        blocks = (n0 + nL + 1 + 3 * units) * (c + p.m % c)
+        whole = 3 * units * p.m + (0 if p.X.flags.c_contiguous else n0 * p.m)
+        return blocks < whole
 
     def _blocked_cost(self):
         """``(J, S)`` over all m examples, COST_BLOCK columns at a time: each

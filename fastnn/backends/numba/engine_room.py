@@ -48,8 +48,8 @@ from .layers import (bias_activation, bias_gradient, dZ_prev, linear_backward, l
 from .intrinsics import prefetch_row, view as _view
 
 #: A mini-batch engine's recorded cost goes over the m examples this many at a
-#: time, through buffers of that many columns (the cython engine's COST_BLOCK):
-#: buffers over all m held Z and A for every example.
+#: time, through buffers of that many columns (the cython engine's COST_BLOCK),
+#: where those hold less than buffers over all m (Z and A for every example).
 COST_BLOCK = 4096
 
 __all__ = ["Net", "Buffers", "FullBatchEngine", "MiniBatchEngine", "full_batch", "output_cost",
@@ -307,7 +307,7 @@ class _Engine:
     """What the engines share: the flat parameters, the thread count (Numba's
     and BLAS's) held for the engine's life, the buffers of a pass over
     ``columns`` examples (m, or a mini-batch's), a mini-batch engine's cost
-    buffers (a forward over all m) and gathered batch, and ``close``."""
+    buffers (:meth:`blocked_cost`) and gathered batch, and ``close``."""
 
     def __init__(self, fit):
         check_isa()
@@ -329,7 +329,13 @@ class _Engine:
                 # The examples as rows, gathered from (an F-contiguous X's own
                 # memory: HAS_ROW_BATCHES); a recorded cost's block buffers.
                 self.rows = (np.ascontiguousarray(p.X.T), np.ascontiguousarray(p.Y.T))
-                self.cost_buf = _buffers(dims, min(p.m, COST_BLOCK), p.dtype, grads=False)
+                # A recorded cost's blocks (one over all m where blocks hold no less).
+                units = sum(dims[1:])
+                blocks = (dims[0] + dims[-1] + 1) * (COST_BLOCK + p.m % COST_BLOCK) \
+                    + 2 * units * COST_BLOCK
+                whole = 2 * units * p.m + (0 if p.X.flags.c_contiguous else dims[0] * p.m)
+                self.cost_block = COST_BLOCK if p.m > COST_BLOCK and blocks < whole else p.m
+                self.cost_buf = _buffers(dims, self.cost_block, p.dtype, grads=False)
                 self._cost_blocks = {}  # columns -> (X, Y) block buffers
                 self.Xb = np.empty(dims[0] * mb, p.dtype)
                 self.Yb = np.empty(dims[-1] * mb, p.dtype)
@@ -338,16 +344,22 @@ class _Engine:
 
     def blocked_cost(self):
         """A mini-batch engine's recorded cost: J over all m examples, a forward
-        over COST_BLOCK of them at a time (X's and Y's columns copied into
-        C-contiguous block buffers) into ``cost_buf``; each block's J_k, a mean
-        over its S_k (its count, or its weights' sum), weighted by S_k / S."""
-        p, sw = self._fit.problem, self.sw
+        over ``cost_block`` of them at a time (X's and Y's columns copied into
+        C-contiguous block buffers; X and Y themselves for one block, where
+        they are C-contiguous) into ``cost_buf``; each block's J_k, a mean over
+        its S_k (its count, or its weights' sum), weighted by S_k / S."""
+        p, sw, c = self._fit.problem, self.sw, self.cost_block
         S = p.m if sw is None else float(np.sum(sw, dtype=np.float64))
-        if S <= 0:
-            return 0.0  # every weight 0: the kernels' mean
+        if c == p.m:
+            X, Y = p.X, p.Y
+            if not X.flags.c_contiguous:  # given as rows: its columns, copied once
+                if "X" not in self._cost_blocks:
+                    self._cost_blocks["X"] = np.ascontiguousarray(X)
+                X = self._cost_blocks["X"]
+            return forward_cost(self.net, X, np.ascontiguousarray(Y), self.cost_buf, sw)
         J = 0.0
-        for c0 in range(0, p.m, COST_BLOCK):
-            c1 = min(p.m, c0 + COST_BLOCK)
+        for c0 in range(0, p.m, c):
+            c1 = min(p.m, c0 + c)
             if c1 - c0 not in self._cost_blocks:
                 self._cost_blocks[c1 - c0] = (np.empty((p.X.shape[0], c1 - c0), p.dtype),
                                               np.empty((p.Y.shape[0], c1 - c0), p.dtype))
@@ -356,8 +368,8 @@ class _Engine:
             np.copyto(Yk, p.Y[:, c0:c1])
             swk = None if sw is None else sw[c0:c1]
             Sk = c1 - c0 if sw is None else float(np.sum(swk, dtype=np.float64))
-            if Sk > 0:
-                J += forward_cost(self.net, Xk, Yk, self.cost_buf, swk) * (Sk / S)
+            # S = 0 (every weight 0): J_k is 0, or NaN for a non-finite loss, as the mean's
+            J += forward_cost(self.net, Xk, Yk, self.cost_buf, swk) * (Sk / S if S > 0 else 0.0)
         return J
 
     def close(self):
@@ -406,7 +418,7 @@ class FullBatchEngine(_Engine):
 
 class MiniBatchEngine(_Engine):
     """Mini-batch epochs through :func:`epochs`; a recorded cost is a forward
-    over all m examples (:func:`forward_cost`)."""
+    over all m examples, a block at a time (:meth:`_Engine.blocked_cost`)."""
 
     def cost(self):
         return self.blocked_cost()
