@@ -181,18 +181,17 @@ class Engine:
     the GIL.
 
     Full batch: one plan (``_Net``) over all of X, layer 1 in the mode
-    ``fit.schedule.gram`` and the one-pass setting pick. Mini-batches: two
-    plans share Ws and bs -- ``_net``, sized for one batch over gather
-    buffers, trains; the recorded costs (an epoch's cost is over all m
-    examples, before its first update) go through ``_full``, over all of X,
-    or where that would hold more, through plans over blocks of COST_BLOCK
-    columns (:meth:`_blocked_cost`), made when the first is asked; the
-    batches are gathered from the rows of
-    X^T and Y^T: an F-contiguous X's own memory (``HAS_ROW_BATCHES``: a
-    scikit-learn X transposed is never copied), else a copy made once per
-    fit. Both run on the batch's thread count, so no idle OpenMP team spins
-    beside the batch loop. BLAS is held to one thread from here to
-    :meth:`close` (each OpenMP thread calls it on its own chunk).
+    ``fit.schedule.gram`` and the one-pass setting pick. Mini-batches: two plans
+    share Ws and bs -- ``_net``, sized for one batch over gather buffers,
+    trains; the recorded costs (an epoch's cost is over all m examples, before
+    its first update) go through ``_full``, over all of X, or where that would
+    hold more, through plans over blocks of COST_BLOCK columns
+    (:meth:`_blocked_cost`), made when the first is asked; the batches are
+    gathered from the rows of X^T and Y^T: an F-contiguous X's own memory
+    (``HAS_ROW_BATCHES``: a scikit-learn X transposed is never copied), else a
+    copy made once per fit. Both run on the batch's thread count, so no idle
+    OpenMP team spins beside the batch loop. BLAS is held to one thread from
+    here to :meth:`close` (each OpenMP thread calls it on its own chunk).
 
     The course's second part (``HAS_OPTIMIZERS``; the rules in
     ``OPTIMIZER_NAMES``, scikit-learn's two included): the training plan gets the
@@ -207,11 +206,12 @@ class Engine:
 
     Per-example weights (``problem.sample_weight``, ``HAS_SAMPLE_WEIGHT``):
     ``_full`` holds them (its S, their sum, is the cost's and a full batch's
-    denominator; the block plans' costs are divided by their sum); the batch plan gets a gather buffer that ``epochs`` fills
-    with each batch's weights, from the whole array, with its columns. Every
-    path takes them (Gram included: its rewrite is linear in dZ1, which the
-    weights scale), except the fused step of a batch of one, which a weighted
-    fit leaves for the general one.
+    denominator; the block plans' costs are divided by their sum); the batch
+    plan gets a gather buffer that ``epochs`` fills with each batch's weights,
+    from the whole array, with its columns. Every path takes them (Gram
+    included: its rewrite is linear in dZ1, which the weights scale), except the
+    fused step of a batch of one, which a weighted fit leaves for the general
+    one.
 
     ``schedule.epoch_loss``: :meth:`run` hands the kernels a float64 array they
     fill with each iteration's (epoch's) loss, read off the forward each step
@@ -302,7 +302,7 @@ class Engine:
         return self._full
 
     def cost(self):
-        p, s = self._fit.problem, self._fit.schedule
+        s = self._fit.schedule
         if s.batch_size is not None and self._blocks_hold_less():
             J, S = self._blocked_cost()
         else:
