@@ -221,8 +221,6 @@ class Engine:
     def __init__(self, fit):
         p, s = fit.problem, fit.schedule
         self._ext = ext = _active()
-        Ws, bs, g0 = list(fit.Ws), list(fit.bs), p.relu_grad_at_zero
-        codes = [int(c) for c in p.codes]
         self._fit = fit
         self._loss, self._lr = p.loss_code, s.learning_rate
         self._fresh = False  # whether _full's Z and A are the forward of the current parameters
@@ -241,18 +239,12 @@ class Engine:
             self._cost_plans = {}  # columns -> (plan, X, Y, weights buffers): _blocked_cost's
             if s.batch_size is None:
                 self._net = self._whole()
-                if s.plain and _use_gram(Ws, p.X, s.num_iterations, s.gram):
+                if s.plain and _use_gram(fit.Ws, p.X, s.num_iterations, s.gram):
                     self._net.enable_gram()
-                elif _use_onepass(Ws, p.X):
+                elif _use_onepass(fit.Ws, p.X):
                     self._net.enable_onepass(current()["onepass_block_bytes"])
             else:
-                # Line-aligned, as the plan's own buffers: threads split a batch at lines.
-                Xb = ext._line_aligned((p.X.shape[0], s.batch_size), p.dtype)
-                Yb = ext._line_aligned((p.Y.shape[0], s.batch_size), p.dtype)
-                self._net = ext._Net(Ws, bs, codes, Xb, T, None, None, g0)
-                self._net.set_Y(Yb)
-                if p.sample_weight is not None:  # the batch's weights, gathered per batch
-                    self._net.set_weights(ext._line_aligned(s.batch_size, p.dtype))
+                self._net = self._buffered_plan(s.batch_size, T)[0]  # epochs() fills them
                 # The examples as rows: an F-contiguous X (HAS_ROW_BATCHES) is read in place.
                 self._XT, self._YT = np.ascontiguousarray(p.X.T), np.ascontiguousarray(p.Y.T)
             self._state = self._course2(ext, fit)
@@ -293,9 +285,7 @@ class Engine:
         through this plan)."""
         if self._full is None:
             p, fit = self._fit.problem, self._fit
-            full = self._ext._Net(list(fit.Ws), list(fit.bs), [int(c) for c in p.codes],
-                                  np.ascontiguousarray(p.X), self.threads, None, None,
-                                  p.relu_grad_at_zero)
+            full = self._plan(np.ascontiguousarray(p.X), self.threads)
             full.set_Y(p.Y)
             full.set_weights(p.sample_weight)
             self._full = full
@@ -351,21 +341,34 @@ class Engine:
 
     def _cost_plan(self, columns):
         """_blocked_cost's plan over ``columns`` examples and its X, Y and
-        weights buffers (None: unweighted), made once per engine; the plan
-        reads the fit's parameters in place, as training leaves them."""
+        weights buffers (None: unweighted), made once per engine."""
         if columns not in self._cost_plans:
-            p, fit, ext = self._fit.problem, self._fit, self._ext
-            Xb = ext._line_aligned((p.X.shape[0], columns), p.dtype)
-            Yb = ext._line_aligned((p.Y.shape[0], columns), p.dtype)
-            plan = ext._Net(list(fit.Ws), list(fit.bs), [int(c) for c in p.codes], Xb,
-                            min(self.threads, columns), None, None, p.relu_grad_at_zero)
-            plan.set_Y(Yb)
-            wb = None
-            if p.sample_weight is not None:
-                wb = ext._line_aligned(columns, p.dtype)
-                plan.set_weights(wb)
-            self._cost_plans[columns] = (plan, Xb, Yb, wb)
+            self._cost_plans[columns] = self._buffered_plan(columns,
+                                                            min(self.threads, columns))
         return self._cost_plans[columns]
+
+    def _plan(self, X, threads):
+        """A plan on X (n_0, columns) and ``threads`` that reads the fit's
+        parameters in place, as training leaves them."""
+        p, fit = self._fit.problem, self._fit
+        return self._ext._Net(list(fit.Ws), list(fit.bs), [int(c) for c in p.codes], X,
+                              threads, None, None, p.relu_grad_at_zero)
+
+    def _buffered_plan(self, columns, threads):
+        """``(plan, X, Y, weights)``: a plan on ``threads`` over buffers of
+        ``columns`` examples (weights None: unweighted) that its caller fills
+        -- a batch's (epochs) or a recorded cost's block. Line-aligned, as the
+        plan's own buffers: threads split the columns at lines."""
+        p, ext = self._fit.problem, self._ext
+        Xb = ext._line_aligned((p.X.shape[0], columns), p.dtype)
+        Yb = ext._line_aligned((p.Y.shape[0], columns), p.dtype)
+        plan = self._plan(Xb, threads)
+        plan.set_Y(Yb)
+        wb = None
+        if p.sample_weight is not None:
+            wb = ext._line_aligned(columns, p.dtype)
+            plan.set_weights(wb)
+        return plan, Xb, Yb, wb
 
     def run(self, count, orders=None, last=False):
         s = self._fit.schedule
